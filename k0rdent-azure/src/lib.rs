@@ -1,0 +1,1 @@
+//! Azure provider for k0rdent-deploy (in progress).

@@ -1,0 +1,1 @@
+//! The k0rdent CLI (in progress).

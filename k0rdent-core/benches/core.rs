@@ -1,0 +1,2 @@
+//! Benchmarks for k0rdent-core (planning, state saves).
+fn main() {}

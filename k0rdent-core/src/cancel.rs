@@ -1,0 +1,118 @@
+//! Cooperative cancellation with parent → child propagation.
+
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex, Weak};
+
+use tokio::sync::Notify;
+
+#[derive(Default)]
+struct Inner {
+    cancelled: AtomicBool,
+    notify: Notify,
+    reason: Mutex<Option<String>>,
+    children: Mutex<Vec<Weak<Inner>>>,
+}
+
+impl Inner {
+    fn cancel(&self, reason: &str) {
+        if self.cancelled.swap(true, Ordering::SeqCst) {
+            return;
+        }
+        if let Ok(mut r) = self.reason.lock() {
+            *r = Some(reason.to_owned());
+        }
+        self.notify.notify_waiters();
+        let children = match self.children.lock() {
+            Ok(mut c) => std::mem::take(&mut *c),
+            Err(_) => Vec::new(),
+        };
+        for child in children.iter().filter_map(Weak::upgrade) {
+            child.cancel(reason);
+        }
+    }
+}
+
+/// A cancellation flag that steps check at their safe points.
+///
+/// The engine owns one per run (the first Ctrl-C cancels it) and derives one per running step
+/// with [`Cancellation::child`] (a failing watched gate cancels only that step).
+#[derive(Clone, Default)]
+pub struct Cancellation {
+    inner: Arc<Inner>,
+}
+
+impl std::fmt::Debug for Cancellation {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Cancellation")
+            .field("cancelled", &self.is_cancelled())
+            .finish()
+    }
+}
+
+impl Cancellation {
+    /// A new, uncancelled flag.
+    pub fn new() -> Self {
+        Cancellation::default()
+    }
+
+    /// A flag that is cancelled when `self` is (and can be cancelled on its own).
+    pub fn child(&self) -> Cancellation {
+        let child = Cancellation::new();
+        if self.is_cancelled() {
+            child.cancel(&self.reason().unwrap_or_default());
+        } else if let Ok(mut c) = self.inner.children.lock() {
+            c.retain(|w| w.strong_count() > 0);
+            c.push(Arc::downgrade(&child.inner));
+        }
+        child
+    }
+
+    /// Cancels this flag and its children, recording why.
+    pub fn cancel(&self, reason: &str) {
+        self.inner.cancel(reason);
+    }
+
+    /// Whether it was cancelled.
+    pub fn is_cancelled(&self) -> bool {
+        self.inner.cancelled.load(Ordering::SeqCst)
+    }
+
+    /// Why it was cancelled.
+    pub fn reason(&self) -> Option<String> {
+        self.inner.reason.lock().ok().and_then(|r| r.clone())
+    }
+
+    /// Completes when cancelled.
+    pub async fn cancelled(&self) {
+        loop {
+            let notified = self.inner.notify.notified();
+            if self.is_cancelled() {
+                return;
+            }
+            notified.await;
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn cancelling_a_parent_cancels_children_but_not_the_reverse() {
+        let run = Cancellation::new();
+        let a = run.child();
+        let b = run.child();
+        a.cancel("gate vpn_up failed");
+        assert!(a.is_cancelled() && !b.is_cancelled() && !run.is_cancelled());
+        let waiter = tokio::spawn({
+            let b = b.clone();
+            async move { b.cancelled().await }
+        });
+        run.cancel("interrupted");
+        waiter.await.unwrap();
+        assert_eq!(b.reason().as_deref(), Some("interrupted"));
+        assert_eq!(a.reason().as_deref(), Some("gate vpn_up failed"));
+        assert!(run.child().is_cancelled());
+    }
+}

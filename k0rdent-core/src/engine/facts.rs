@@ -1,0 +1,110 @@
+//! Observation and the planner's inputs.
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use tokio::task::JoinSet;
+
+use super::emit::Emitter;
+use crate::event::Event;
+use crate::gate::GateFailure;
+use crate::id::StepId;
+use crate::observation::{Observation, Snapshot};
+use crate::pipeline::Pipeline;
+use crate::plan::{PlanFacts, RunMark};
+use crate::state::{DeploymentState, Status};
+use crate::step::StepInputs;
+
+/// Runs every observer concurrently, each under `timeout`, into one snapshot.
+pub(crate) async fn observe_all(
+    pipeline: &Pipeline,
+    state: &DeploymentState,
+    timeout: Duration,
+    emitter: &Emitter,
+) -> Snapshot {
+    let state = Arc::new(state.clone());
+    let mut set = JoinSet::new();
+    for obs in pipeline.observers() {
+        let obs = obs.clone();
+        let state = state.clone();
+        set.spawn(async move {
+            let started = Instant::now();
+            let name = obs.name().to_owned();
+            let r = tokio::time::timeout(timeout, obs.observe(&state)).await;
+            (name, r, started.elapsed())
+        });
+    }
+    let mut snapshot = Snapshot::new();
+    let mut results = Vec::new();
+    while let Some(joined) = set.join_next().await {
+        match joined {
+            Ok(r) => results.push(r),
+            Err(e) => tracing::warn!(error = %e, "an observer task failed"),
+        }
+    }
+    // Deterministic event order regardless of completion order.
+    results.sort_by(|a, b| a.0.cmp(&b.0));
+    for (name, r, elapsed) in results {
+        let error = match r {
+            Ok(Ok(facts)) => {
+                snapshot.insert(facts);
+                None
+            }
+            Ok(Err(e)) => Some(e.message),
+            Err(_) => Some(format!("did not answer within {}s", timeout.as_secs())),
+        };
+        if let Some(e) = &error {
+            snapshot.record_failure(&name, e.clone());
+        }
+        emitter.emit(Event::Observed {
+            observer: name,
+            error,
+            duration_ms: u64::try_from(elapsed.as_millis()).unwrap_or(u64::MAX),
+        });
+    }
+    snapshot
+}
+
+/// Each step's observation, fingerprint and journal check, plus the run's marks.
+pub(crate) fn plan_facts(
+    pipeline: &Pipeline,
+    state: &DeploymentState,
+    snapshot: &Snapshot,
+    gate_failures: &BTreeMap<StepId, GateFailure>,
+    marks: &BTreeMap<StepId, RunMark>,
+) -> PlanFacts {
+    let n = pipeline.steps().len();
+    let mut facts = PlanFacts {
+        observations: Vec::with_capacity(n),
+        fingerprints: Vec::with_capacity(n),
+        journal_faults: Vec::with_capacity(n),
+        gate_failures: gate_failures.clone(),
+        run: marks.clone(),
+    };
+    for (i, step) in pipeline.steps().iter().enumerate() {
+        let rec = state.record(step.id());
+        facts.observations.push(step.observe(snapshot, rec));
+        let upstream = pipeline.upstream_outputs(i, state);
+        facts.fingerprints.push(step.fingerprint(&StepInputs {
+            step: step.id(),
+            upstream: &upstream,
+            state,
+        }));
+        facts.journal_faults.push(
+            rec.filter(|r| r.status == Status::InProgress)
+                .and_then(|r| step.check_journal(&r.journal).err()),
+        );
+    }
+    facts
+}
+
+/// The observation of every step, for reports.
+pub(crate) fn observations(pipeline: &Pipeline, facts: &PlanFacts) -> Vec<(StepId, Observation)> {
+    pipeline
+        .steps()
+        .iter()
+        .zip(&facts.observations)
+        .map(|(s, o)| (s.id().clone(), o.clone()))
+        .collect()
+}

@@ -1,0 +1,308 @@
+//! The engine: lock → load → observe → plan → execute → save after every transition.
+
+pub(crate) mod cell;
+pub(crate) mod emit;
+mod facts;
+mod gates;
+mod refresh;
+mod reset;
+mod run;
+mod task;
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use serde::Serialize;
+
+use crate::cancel::Cancellation;
+use crate::event::{EventSink, NullSink};
+use crate::id::{RunId, StepId};
+use crate::observation::Observation;
+use crate::pipeline::Pipeline;
+use crate::plan::Plan;
+use crate::state::{DeploymentState, RunOutcome};
+use crate::store::{StateStore, StoreError};
+
+pub use refresh::RefreshReport;
+pub use reset::ResetReport;
+
+/// Why an engine could not be built.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum ConfigError {
+    /// Concurrency must be at least 1.
+    #[error("concurrency must be at least 1")]
+    ZeroConcurrency,
+    /// `until` names no step or phase of the pipeline.
+    #[error("unknown phase {0} for --until")]
+    UnknownUntil(StepId),
+}
+
+/// Why a run could not proceed at all (step failures are reported in [`RunReport`]).
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum EngineError {
+    /// The state store failed (including: locked by another run).
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    /// A reset was interrupted; `deploy` refuses until it is finished.
+    #[error(
+        "a reset started at {since} (run {run_id}) did not finish; the deployment is partly torn down"
+    )]
+    ResetInProgress {
+        /// When the reset started.
+        since: String,
+        /// Its run.
+        run_id: RunId,
+    },
+}
+
+impl EngineError {
+    /// What to do about it.
+    pub fn remedy(&self) -> Option<String> {
+        match self {
+            EngineError::Store(e) => e.remedy(),
+            EngineError::ResetInProgress { .. } => {
+                Some("run `k0rdent reset` to finish it; deploy starts fresh afterwards".to_owned())
+            }
+        }
+    }
+
+    /// Whether another live run holds the lock.
+    pub fn is_locked(&self) -> bool {
+        matches!(self, EngineError::Store(StoreError::Locked { .. }))
+    }
+}
+
+/// How one step ended in a run.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+#[serde(tag = "result", rename_all = "snake_case")]
+pub enum StepResult {
+    /// Converged.
+    Completed {
+        /// Duration.
+        duration_ms: u64,
+        /// Whether its outputs changed.
+        outputs_changed: bool,
+    },
+    /// Failed after its retries.
+    Failed {
+        /// Error.
+        error: String,
+        /// Remedy.
+        #[serde(skip_serializing_if = "Option::is_none")]
+        remedy: Option<String>,
+    },
+    /// A gate or precondition blocked it.
+    Blocked {
+        /// Why.
+        reason: String,
+        /// Remedy.
+        #[serde(skip_serializing_if = "Option::is_none")]
+        remedy: Option<String>,
+    },
+    /// Stopped at a safe point or abandoned; resumes next run.
+    Interrupted {
+        /// Why.
+        reason: String,
+    },
+}
+
+/// What a step did in a run.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct StepReport {
+    /// The step.
+    pub step: StepId,
+    /// The result.
+    #[serde(flatten)]
+    pub result: StepResult,
+}
+
+/// The result of `deploy`.
+#[derive(Debug, Clone, Serialize)]
+pub struct RunReport {
+    /// Run id.
+    pub run_id: RunId,
+    /// Outcome.
+    pub outcome: RunOutcome,
+    /// The plan before anything ran.
+    pub initial_plan: Plan,
+    /// The plan after the run (what is left).
+    pub final_plan: Plan,
+    /// Steps that executed.
+    pub steps: Vec<StepReport>,
+}
+
+/// The result of `plan`/`status`: decisions plus what was recorded and observed.
+#[derive(Debug, Clone, Serialize)]
+pub struct PlanReport {
+    /// The plan.
+    pub plan: Plan,
+    /// Per step: its observation.
+    pub observations: Vec<(StepId, Observation)>,
+    /// Observer failures.
+    pub observer_failures: Vec<(String, String)>,
+    /// The recorded state (`None` if there is none yet).
+    #[serde(skip)]
+    pub state: Option<DeploymentState>,
+}
+
+impl PlanReport {
+    /// Whether completed steps were observed drifted.
+    pub fn has_drift(&self) -> bool {
+        self.plan
+            .entries
+            .iter()
+            .any(|e| matches!(e.reason, crate::plan::Reason::Drift { .. }))
+    }
+}
+
+#[derive(Debug, Clone)]
+pub(crate) struct Options {
+    pub(crate) concurrency: usize,
+    pub(crate) until: Option<StepId>,
+    pub(crate) confirm_replace: bool,
+    pub(crate) interrupt_grace: Duration,
+    pub(crate) observe_timeout: Duration,
+    pub(crate) step_timeout: Option<Duration>,
+}
+
+/// Runs a pipeline against a store. Build with [`Engine::builder`].
+pub struct Engine {
+    pipeline: Arc<Pipeline>,
+    store: Arc<dyn StateStore>,
+    sink: Arc<dyn EventSink>,
+    cancel: Cancellation,
+    options: Options,
+}
+
+impl std::fmt::Debug for Engine {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Engine")
+            .field("pipeline", &self.pipeline)
+            .field("store", &self.store.location())
+            .field("options", &self.options)
+            .finish()
+    }
+}
+
+impl Engine {
+    /// Starts building an engine for `pipeline` on `store`.
+    pub fn builder(pipeline: Pipeline, store: Arc<dyn StateStore>) -> EngineBuilder {
+        EngineBuilder {
+            pipeline,
+            store,
+            sink: Arc::new(NullSink),
+            cancel: Cancellation::new(),
+            options: Options {
+                concurrency: 4,
+                until: None,
+                confirm_replace: false,
+                interrupt_grace: Duration::from_secs(10),
+                observe_timeout: Duration::from_secs(60),
+                step_timeout: None,
+            },
+        }
+    }
+
+    /// The run's cancellation: cancel it on the first Ctrl-C.
+    pub fn cancellation(&self) -> &Cancellation {
+        &self.cancel
+    }
+
+    /// The pipeline.
+    pub fn pipeline(&self) -> &Pipeline {
+        &self.pipeline
+    }
+
+    /// The store.
+    pub fn store(&self) -> &Arc<dyn StateStore> {
+        &self.store
+    }
+}
+
+/// Builds an [`Engine`].
+#[must_use]
+pub struct EngineBuilder {
+    pipeline: Pipeline,
+    store: Arc<dyn StateStore>,
+    sink: Arc<dyn EventSink>,
+    cancel: Cancellation,
+    options: Options,
+}
+
+impl EngineBuilder {
+    /// Where events go (the store's event log always gets them too).
+    pub fn sink(mut self, sink: Arc<dyn EventSink>) -> Self {
+        self.sink = sink;
+        self
+    }
+
+    /// Steps run at once at most (default 4).
+    pub fn concurrency(mut self, n: usize) -> Self {
+        self.options.concurrency = n;
+        self
+    }
+
+    /// Stop after this phase (or step): only it and what it depends on run.
+    pub fn until(mut self, step: Option<StepId>) -> Self {
+        self.options.until = step;
+        self
+    }
+
+    /// Allow `replace` decisions to execute (`-y`). Without it they block.
+    ///
+    /// ## Warning
+    /// Replacing deletes and re-creates resources (e.g. a VM and its disk).
+    pub fn confirm_replace(mut self, yes: bool) -> Self {
+        self.options.confirm_replace = yes;
+        self
+    }
+
+    /// How long running steps get to reach a safe point after a stop request before they are
+    /// abandoned (default 10 s). Abandoned steps stay in progress and resume next run.
+    pub fn interrupt_grace(mut self, d: Duration) -> Self {
+        self.options.interrupt_grace = d;
+        self
+    }
+
+    /// Time limit per observer (default 60 s); a timeout makes its facts unknown.
+    pub fn observe_timeout(mut self, d: Duration) -> Self {
+        self.options.observe_timeout = d;
+        self
+    }
+
+    /// Default time limit per step attempt for steps that do not set one.
+    pub fn step_timeout(mut self, d: Option<Duration>) -> Self {
+        self.options.step_timeout = d;
+        self
+    }
+
+    /// Use this cancellation (e.g. wired to signal handlers before the engine exists).
+    pub fn cancellation(mut self, c: Cancellation) -> Self {
+        self.cancel = c;
+        self
+    }
+
+    /// Checks the settings.
+    ///
+    /// # Errors
+    /// [`ConfigError`] for zero concurrency or an unknown `until`.
+    pub fn build(self) -> Result<Engine, ConfigError> {
+        if self.options.concurrency == 0 {
+            return Err(ConfigError::ZeroConcurrency);
+        }
+        if let Some(u) = &self.options.until
+            && self.pipeline.graph().closure(u).is_none()
+        {
+            return Err(ConfigError::UnknownUntil(u.clone()));
+        }
+        Ok(Engine {
+            pipeline: Arc::new(self.pipeline),
+            store: self.store,
+            sink: self.sink,
+            cancel: self.cancel,
+            options: self.options,
+        })
+    }
+}

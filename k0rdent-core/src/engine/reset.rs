@@ -1,0 +1,182 @@
+//! `reset`: teardown in reverse dependency order behind a persisted marker.
+
+use std::collections::BTreeMap;
+use std::sync::{Arc, Mutex};
+
+use chrono::Utc;
+use serde::Serialize;
+
+use super::cell::StateCell;
+use super::emit::Emitter;
+use super::facts::observe_all;
+use super::{Engine, EngineError};
+use crate::context::StepContext;
+use crate::event::Event;
+use crate::id::RunId;
+use crate::state::{ResetMarker, RunOutcome, RunRecord, Status, StepRecord};
+use crate::step::ErrorKind;
+use crate::store::{LockHolder, hostname};
+
+/// The result of `reset`.
+#[derive(Debug, Clone, Serialize)]
+pub struct ResetReport {
+    /// Run id.
+    pub run_id: RunId,
+    /// Outcome (`succeeded` once everything is torn down and the state archived).
+    pub outcome: RunOutcome,
+    /// Steps torn down, in order.
+    pub torn_down: Vec<String>,
+    /// The step whose teardown failed, with the error.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub failed: Option<(String, String)>,
+    /// Where the state was archived.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub archived_to: Option<String>,
+}
+
+impl Engine {
+    /// Tears the deployment down: marks the state "reset in progress", runs each started
+    /// step's teardown in reverse dependency order (saving after each), then archives the
+    /// state. An interrupted or failed reset leaves the marker; running `reset` again
+    /// continues, and `deploy` refuses meanwhile.
+    ///
+    /// # Errors
+    /// [`EngineError::Store`] when the state cannot be read or written.
+    pub async fn reset(&self) -> Result<ResetReport, EngineError> {
+        let run_id = RunId::generate();
+        let holder = LockHolder::current(run_id.clone(), "reset");
+        let lock = self.store.lock(&holder).await?;
+        let Some(mut state) = self.store.load().await? else {
+            return Ok(ResetReport {
+                run_id,
+                outcome: RunOutcome::Succeeded,
+                torn_down: Vec::new(),
+                failed: None,
+                archived_to: None,
+            });
+        };
+        let emitter = Emitter::persistent(self.sink.clone(), self.store.clone(), run_id.clone());
+        emitter.emit(Event::RunStarted {
+            run_id: run_id.clone(),
+            command: "reset".into(),
+            pid: holder.pid,
+            host: holder.host.clone(),
+        });
+        if state.reset.is_none() {
+            state.reset = Some(ResetMarker {
+                started_at: Utc::now(),
+                run_id: run_id.clone(),
+            });
+        }
+        state.run = Some(RunRecord {
+            id: run_id.clone(),
+            command: "reset".into(),
+            pid: holder.pid,
+            host: hostname(),
+            started_at: Utc::now(),
+            finished_at: None,
+            outcome: None,
+        });
+        self.store.save(&mut state).await?;
+        let snapshot = Arc::new(
+            observe_all(
+                &self.pipeline,
+                &state,
+                self.options.observe_timeout,
+                &emitter,
+            )
+            .await,
+        );
+        let cell = Arc::new(StateCell::new(state, self.store.clone(), Some(lock)));
+        let graph = self.pipeline.graph();
+        let mut report = ResetReport {
+            run_id: run_id.clone(),
+            outcome: RunOutcome::Succeeded,
+            torn_down: Vec::new(),
+            failed: None,
+            archived_to: None,
+        };
+        for &i in graph.order().iter().rev() {
+            let step = &self.pipeline.steps()[i];
+            let id = step.id().clone();
+            let record = cell.read(|s| s.record(&id).cloned()).await;
+            let Some(record) = record.filter(|r| {
+                !matches!(r.status, Status::Pending | Status::Skipped) || !r.journal.is_empty()
+            }) else {
+                continue;
+            };
+            if self.cancel.is_cancelled() {
+                report.outcome = RunOutcome::Interrupted;
+                break;
+            }
+            emitter.emit(Event::TeardownStarted { step: id.clone() });
+            let state_now = cell.snapshot().await;
+            let ctx = StepContext {
+                step: id.clone(),
+                run_id: run_id.clone(),
+                attempt: 1,
+                snapshot: snapshot.clone(),
+                journal: Mutex::new(record.journal.clone()),
+                record,
+                upstream: Arc::new(self.pipeline.upstream_outputs(i, &state_now)),
+                cell: cell.clone(),
+                cancel: self.cancel.child(),
+                emitter: emitter.clone(),
+            };
+            match step.teardown(&ctx).await {
+                Ok(()) => {
+                    let id2 = id.clone();
+                    cell.update(move |s| {
+                        let items = s.record(&id2).map(|r| r.items.clone()).unwrap_or_default();
+                        *s.record_mut(&id2) = StepRecord {
+                            items: if id2.is_item() {
+                                BTreeMap::new()
+                            } else {
+                                items
+                            },
+                            ..StepRecord::default()
+                        };
+                        if id2.is_item() {
+                            s.summarize_phase(id2.phase());
+                        }
+                    })
+                    .await?;
+                    emitter.emit(Event::TeardownCompleted { step: id.clone() });
+                    report.torn_down.push(id.to_string());
+                }
+                Err(e) => {
+                    emitter.emit(Event::TeardownFailed {
+                        step: id.clone(),
+                        error: e.message().to_owned(),
+                    });
+                    report.outcome = if e.kind() == ErrorKind::Interrupted {
+                        RunOutcome::Interrupted
+                    } else {
+                        RunOutcome::Failed
+                    };
+                    report.failed = Some((id.to_string(), e.message().to_owned()));
+                    break;
+                }
+            }
+        }
+        let outcome = report.outcome;
+        let rid = run_id.clone();
+        cell.update(move |s| {
+            if let Some(run) = s.run.as_mut().filter(|r| r.id == rid) {
+                run.finished_at = Some(Utc::now());
+                run.outcome = Some(outcome);
+            }
+        })
+        .await?;
+        emitter.emit(Event::RunFinished {
+            run_id: run_id.clone(),
+            outcome,
+            duration_ms: 0,
+        });
+        emitter.flush().await;
+        if outcome == RunOutcome::Succeeded {
+            report.archived_to = Some(self.store.archive("reset").await?);
+        }
+        Ok(report)
+    }
+}

@@ -1,0 +1,283 @@
+//! The typed event stream: everything the engine reports goes through an [`EventSink`].
+//! The terminal view, `--output json` (JSON Lines) and the persisted event log are sinks;
+//! library crates never print.
+
+use std::sync::{Arc, Mutex};
+
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+
+use crate::id::{RunId, StepId};
+use crate::plan::{Decision, Plan};
+use crate::state::RunOutcome;
+
+/// One thing that happened.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "event", rename_all = "snake_case")]
+pub enum Event {
+    /// A run started.
+    RunStarted {
+        /// Run id.
+        run_id: RunId,
+        /// `deploy`, `reset`, `refresh`.
+        command: String,
+        /// Process id.
+        pid: u32,
+        /// Host.
+        host: String,
+    },
+    /// The previous run died without recording how it ended.
+    PreviousRunDied {
+        /// Its run id.
+        run_id: RunId,
+        /// Its pid.
+        pid: u32,
+    },
+    /// An observer finished.
+    Observed {
+        /// Observer name.
+        observer: String,
+        /// Its failure, if it failed.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        error: Option<String>,
+        /// How long it took.
+        duration_ms: u64,
+    },
+    /// The plan (emitted once per run, before anything executes).
+    Planned {
+        /// The plan.
+        plan: Plan,
+    },
+    /// A completed step's reality differs from its record.
+    Drift {
+        /// The step.
+        step: StepId,
+        /// What differs.
+        detail: String,
+    },
+    /// A gate passed.
+    GatePassed {
+        /// Guarded step.
+        step: StepId,
+        /// Gate.
+        gate: String,
+        /// Evidence.
+        evidence: String,
+    },
+    /// A gate with a wait budget has not passed yet; still waiting.
+    GateWaiting {
+        /// Guarded step.
+        step: StepId,
+        /// Gate.
+        gate: String,
+        /// Why it has not passed yet.
+        reason: String,
+        /// Time left in the budget.
+        remaining_ms: u64,
+    },
+    /// A gate failed.
+    GateFailed {
+        /// Guarded step.
+        step: StepId,
+        /// Gate.
+        gate: String,
+        /// Why.
+        reason: String,
+        /// What to do.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        remedy: Option<String>,
+    },
+    /// A step started (or resumed).
+    StepStarted {
+        /// Step.
+        step: StepId,
+        /// The decision being carried out.
+        decision: Decision,
+        /// Attempt number across runs.
+        attempt: u32,
+    },
+    /// Progress inside a step.
+    StepProgress {
+        /// Step.
+        step: StepId,
+        /// What is happening.
+        message: String,
+    },
+    /// A step is waiting on something it started (a long-running operation).
+    StepPending {
+        /// Step.
+        step: StepId,
+        /// What is pending.
+        detail: String,
+        /// When it is looked at again.
+        after_ms: u64,
+    },
+    /// A transient failure; the step is retried.
+    StepRetrying {
+        /// Step.
+        step: StepId,
+        /// Attempt that failed (1-based, this run).
+        attempt: u32,
+        /// The error.
+        error: String,
+        /// Delay before the retry.
+        delay_ms: u64,
+    },
+    /// A step completed.
+    StepCompleted {
+        /// Step.
+        step: StepId,
+        /// How long it took.
+        duration_ms: u64,
+        /// Whether its outputs differ from the recorded ones (downstream may rerun).
+        outputs_changed: bool,
+    },
+    /// A step failed.
+    StepFailed {
+        /// Step.
+        step: StepId,
+        /// The error.
+        error: String,
+        /// What to do.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        remedy: Option<String>,
+    },
+    /// A step could not proceed.
+    StepBlocked {
+        /// Step.
+        step: StepId,
+        /// Why.
+        reason: String,
+        /// What to do.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        remedy: Option<String>,
+    },
+    /// A step stopped at a safe point (or was abandoned) and stays in progress.
+    StepInterrupted {
+        /// Step.
+        step: StepId,
+        /// Why.
+        reason: String,
+    },
+    /// A step was recorded as skipped because it is disabled.
+    StepDisabled {
+        /// Step.
+        step: StepId,
+        /// Why.
+        reason: String,
+    },
+    /// Teardown of a step started (reset).
+    TeardownStarted {
+        /// Step.
+        step: StepId,
+    },
+    /// Teardown of a step finished.
+    TeardownCompleted {
+        /// Step.
+        step: StepId,
+    },
+    /// Teardown of a step failed.
+    TeardownFailed {
+        /// Step.
+        step: StepId,
+        /// The error.
+        error: String,
+    },
+    /// A stop was requested (first Ctrl-C): nothing new starts.
+    StopRequested {
+        /// Why.
+        reason: String,
+    },
+    /// The run ended.
+    RunFinished {
+        /// Run id.
+        run_id: RunId,
+        /// How.
+        outcome: RunOutcome,
+        /// Duration.
+        duration_ms: u64,
+    },
+}
+
+/// An event as persisted: time and run id around it.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct EventRecord {
+    /// When it happened.
+    pub at: DateTime<Utc>,
+    /// The run it belongs to.
+    pub run_id: RunId,
+    /// The event.
+    #[serde(flatten)]
+    pub event: Event,
+}
+
+/// Receives events. Implementations must be cheap (they run on the engine's task) and must
+/// not fail the run: a sink that cannot write reports it through its own channel.
+pub trait EventSink: Send + Sync {
+    /// One event.
+    fn emit(&self, event: &Event);
+}
+
+impl<S: EventSink + ?Sized> EventSink for Arc<S> {
+    fn emit(&self, event: &Event) {
+        (**self).emit(event);
+    }
+}
+
+impl<S: EventSink + ?Sized> EventSink for Box<S> {
+    fn emit(&self, event: &Event) {
+        (**self).emit(event);
+    }
+}
+
+impl<S: EventSink + ?Sized> EventSink for &S {
+    fn emit(&self, event: &Event) {
+        (**self).emit(event);
+    }
+}
+
+/// Discards events.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct NullSink;
+
+impl EventSink for NullSink {
+    fn emit(&self, _event: &Event) {}
+}
+
+/// Sends every event to several sinks.
+#[derive(Default)]
+pub struct FanOut(pub Vec<Arc<dyn EventSink>>);
+
+impl EventSink for FanOut {
+    fn emit(&self, event: &Event) {
+        for s in &self.0 {
+            s.emit(event);
+        }
+    }
+}
+
+/// Keeps every event in memory (tests, embedders that want a report).
+#[derive(Default)]
+pub struct RecordingSink {
+    events: Mutex<Vec<Event>>,
+}
+
+impl RecordingSink {
+    /// An empty recorder.
+    pub fn new() -> Self {
+        RecordingSink::default()
+    }
+
+    /// The events so far.
+    pub fn events(&self) -> Vec<Event> {
+        self.events.lock().map(|e| e.clone()).unwrap_or_default()
+    }
+}
+
+impl EventSink for RecordingSink {
+    fn emit(&self, event: &Event) {
+        if let Ok(mut e) = self.events.lock() {
+            e.push(event.clone());
+        }
+    }
+}

@@ -1,0 +1,267 @@
+//! Identifiers: [`StepId`] and [`RunId`], validated on construction.
+
+use std::fmt;
+use std::str::FromStr;
+
+use serde::{Deserialize, Serialize};
+
+/// Why a string is not a valid identifier.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum IdError {
+    /// The phase part is not snake_case (`[a-z][a-z0-9_]*`, at most 64 characters).
+    #[error("invalid phase id {id:?}: use snake_case ([a-z][a-z0-9_]*, at most 64 characters)")]
+    Phase {
+        /// The rejected input.
+        id: String,
+    },
+    /// The item part is not a resource name (`[a-z0-9][a-z0-9-]*`, at most 80 characters).
+    #[error(
+        "invalid item {item:?} in step id {id:?}: use a resource name ([a-z0-9][a-z0-9-]*, at most 80 characters)"
+    )]
+    Item {
+        /// The whole rejected input.
+        id: String,
+        /// The rejected item part.
+        item: String,
+    },
+}
+
+/// A step identifier: a phase (`create_vms`) or a phase sub-step (`create_vms/k0s-controller-1`).
+///
+/// Phase ids are stable snake_case names (they are keys in the state file and users type them
+/// in `--until`); items are resource names. The invariant is checked on construction, so a
+/// `StepId` in hand is always well formed.
+#[derive(Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(try_from = "String", into = "String")]
+pub struct StepId {
+    text: String,
+    // Byte offset of '/' when this is a sub-step.
+    slash: Option<usize>,
+}
+
+fn valid_phase(s: &str) -> bool {
+    let b = s.as_bytes();
+    !b.is_empty()
+        && b.len() <= 64
+        && b[0].is_ascii_lowercase()
+        && b.iter()
+            .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || *c == b'_')
+}
+
+fn valid_item(s: &str) -> bool {
+    let b = s.as_bytes();
+    !b.is_empty()
+        && b.len() <= 80
+        && (b[0].is_ascii_lowercase() || b[0].is_ascii_digit())
+        && b.iter()
+            .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || *c == b'-')
+}
+
+impl StepId {
+    /// Parses `phase` or `phase/item`.
+    ///
+    /// # Errors
+    /// [`IdError`] naming the offending part.
+    pub fn parse(s: &str) -> Result<Self, IdError> {
+        match s.split_once('/') {
+            None => {
+                if valid_phase(s) {
+                    Ok(StepId {
+                        text: s.to_owned(),
+                        slash: None,
+                    })
+                } else {
+                    Err(IdError::Phase { id: s.to_owned() })
+                }
+            }
+            Some((phase, item)) => {
+                if !valid_phase(phase) {
+                    return Err(IdError::Phase { id: s.to_owned() });
+                }
+                if !valid_item(item) {
+                    return Err(IdError::Item {
+                        id: s.to_owned(),
+                        item: item.to_owned(),
+                    });
+                }
+                Ok(StepId {
+                    text: s.to_owned(),
+                    slash: Some(phase.len()),
+                })
+            }
+        }
+    }
+
+    /// The sub-step `self/item` of this phase.
+    ///
+    /// # Errors
+    /// [`IdError`] if `self` is already a sub-step or `item` is not a resource name.
+    pub fn item_of(&self, item: &str) -> Result<Self, IdError> {
+        StepId::parse(&format!("{}/{}", self.phase(), item)).and_then(|id| {
+            if self.slash.is_some() {
+                Err(IdError::Item {
+                    id: format!("{self}/{item}"),
+                    item: item.to_owned(),
+                })
+            } else {
+                Ok(id)
+            }
+        })
+    }
+
+    /// The phase part (`create_vms` for `create_vms/k0s-controller-1`).
+    pub fn phase(&self) -> &str {
+        match self.slash {
+            Some(i) => &self.text[..i],
+            None => &self.text,
+        }
+    }
+
+    /// The item part, if this is a sub-step.
+    pub fn item(&self) -> Option<&str> {
+        self.slash.map(|i| &self.text[i + 1..])
+    }
+
+    /// Whether this is a sub-step (`phase/item`).
+    pub fn is_item(&self) -> bool {
+        self.slash.is_some()
+    }
+
+    /// The phase id of a sub-step, or `self` for a phase.
+    pub fn phase_id(&self) -> StepId {
+        StepId {
+            text: self.phase().to_owned(),
+            slash: None,
+        }
+    }
+
+    /// The id as text.
+    pub fn as_str(&self) -> &str {
+        &self.text
+    }
+}
+
+impl FromStr for StepId {
+    type Err = IdError;
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        StepId::parse(s)
+    }
+}
+
+impl TryFrom<String> for StepId {
+    type Error = IdError;
+    fn try_from(s: String) -> Result<Self, Self::Error> {
+        StepId::parse(&s)
+    }
+}
+
+impl From<StepId> for String {
+    fn from(id: StepId) -> String {
+        id.text
+    }
+}
+
+impl fmt::Display for StepId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.text)
+    }
+}
+
+impl fmt::Debug for StepId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{:?}", self.text)
+    }
+}
+
+impl AsRef<str> for StepId {
+    fn as_ref(&self) -> &str {
+        &self.text
+    }
+}
+
+/// Identifies one run of the engine (`deploy`, `reset`, `refresh`): a UTC timestamp plus random
+/// suffix, e.g. `20261128T212204Z-3f9a1c0e`. Sorts by start time.
+#[derive(Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(transparent)]
+pub struct RunId(String);
+
+impl RunId {
+    /// A new run id for a run starting now.
+    pub fn generate() -> Self {
+        let now = chrono::Utc::now();
+        RunId(format!(
+            "{}-{:08x}",
+            now.format("%Y%m%dT%H%M%SZ"),
+            fastrand::u32(..)
+        ))
+    }
+
+    /// Wraps an existing id (e.g. read from a state file).
+    pub fn from_string(s: impl Into<String>) -> Self {
+        RunId(s.into())
+    }
+
+    /// The id as text.
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+impl fmt::Display for RunId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+impl fmt::Debug for RunId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{:?}", self.0)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn phase_and_item_ids_parse_and_split() {
+        let id = StepId::parse("create_vms/k0s-controller-1").unwrap();
+        assert_eq!(id.phase(), "create_vms");
+        assert_eq!(id.item(), Some("k0s-controller-1"));
+        assert!(id.is_item());
+        assert_eq!(id.phase_id().as_str(), "create_vms");
+        let p = StepId::parse("install_k0s").unwrap();
+        assert_eq!(p.item(), None);
+        assert_eq!(p.item_of("a-1").unwrap().as_str(), "install_k0s/a-1");
+    }
+
+    #[test]
+    fn malformed_ids_are_rejected_with_the_offending_part() {
+        for bad in ["", "Create", "1abc", "a-b", "a/B", "a/", "a/b/c", "a/-x"] {
+            assert!(StepId::parse(bad).is_err(), "{bad:?} should be rejected");
+        }
+        let err = StepId::parse("create_vms/VM_1").unwrap_err();
+        assert!(err.to_string().contains("VM_1"), "{err}");
+        let nested = StepId::parse("a/b").unwrap();
+        assert!(nested.item_of("c").is_err());
+    }
+
+    #[test]
+    fn step_ids_round_trip_through_serde() {
+        let id = StepId::parse("create_vms/vm-1").unwrap();
+        let y = serde_json::to_string(&id).unwrap();
+        assert_eq!(y, "\"create_vms/vm-1\"");
+        let back: StepId = serde_json::from_str(&y).unwrap();
+        assert_eq!(back, id);
+        assert!(serde_json::from_str::<StepId>("\"Bad\"").is_err());
+    }
+
+    #[test]
+    fn run_ids_sort_by_time_and_are_unique() {
+        let a = RunId::generate();
+        let b = RunId::generate();
+        assert_ne!(a, b);
+        assert_eq!(a.as_str().len(), "20261128T212204Z-3f9a1c0e".len());
+    }
+}

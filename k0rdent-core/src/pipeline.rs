@@ -1,0 +1,139 @@
+//! [`Pipeline`]: the steps and observers of a deployment, validated as a graph.
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+
+use crate::id::StepId;
+use crate::observation::Observer;
+use crate::plan::{GraphError, PlanGraph, StepSpec};
+use crate::state::{DeploymentState, Outputs};
+use crate::step::Step;
+
+/// Steps and observers, with their dependency graph validated (no duplicates, no unknown
+/// dependencies, no cycles).
+#[derive(Clone)]
+pub struct Pipeline {
+    steps: Vec<Arc<dyn Step>>,
+    observers: Vec<Arc<dyn Observer>>,
+    graph: PlanGraph,
+}
+
+impl std::fmt::Debug for Pipeline {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Pipeline")
+            .field(
+                "steps",
+                &self
+                    .steps
+                    .iter()
+                    .map(|s| s.id().clone())
+                    .collect::<Vec<_>>(),
+            )
+            .field(
+                "observers",
+                &self
+                    .observers
+                    .iter()
+                    .map(|o| o.name().to_owned())
+                    .collect::<Vec<_>>(),
+            )
+            .finish()
+    }
+}
+
+impl Pipeline {
+    /// Starts a pipeline.
+    pub fn builder() -> PipelineBuilder {
+        PipelineBuilder::default()
+    }
+
+    /// The steps, in declaration order (graph indices).
+    pub fn steps(&self) -> &[Arc<dyn Step>] {
+        &self.steps
+    }
+
+    /// The observers.
+    pub fn observers(&self) -> &[Arc<dyn Observer>] {
+        &self.observers
+    }
+
+    /// The validated graph.
+    pub fn graph(&self) -> &PlanGraph {
+        &self.graph
+    }
+
+    /// The recorded outputs of step `i`'s resolved dependencies.
+    pub fn upstream_outputs(&self, i: usize, state: &DeploymentState) -> BTreeMap<StepId, Outputs> {
+        self.graph
+            .deps(i)
+            .iter()
+            .map(|&d| {
+                let id = &self.graph.spec(d).id;
+                (
+                    id.clone(),
+                    state
+                        .record(id)
+                        .map(|r| r.outputs.clone())
+                        .unwrap_or_default(),
+                )
+            })
+            .collect()
+    }
+}
+
+/// Builds a [`Pipeline`].
+#[derive(Default)]
+#[must_use]
+pub struct PipelineBuilder {
+    steps: Vec<Arc<dyn Step>>,
+    observers: Vec<Arc<dyn Observer>>,
+}
+
+impl PipelineBuilder {
+    /// Adds a step.
+    pub fn step(mut self, step: impl Step + 'static) -> Self {
+        self.steps.push(Arc::new(step));
+        self
+    }
+
+    /// Adds a shared step.
+    pub fn step_arc(mut self, step: Arc<dyn Step>) -> Self {
+        self.steps.push(step);
+        self
+    }
+
+    /// Adds an observer.
+    pub fn observer(mut self, observer: impl Observer + 'static) -> Self {
+        self.observers.push(Arc::new(observer));
+        self
+    }
+
+    /// Adds a shared observer.
+    pub fn observer_arc(mut self, observer: Arc<dyn Observer>) -> Self {
+        self.observers.push(observer);
+        self
+    }
+
+    /// Validates the graph.
+    ///
+    /// # Errors
+    /// [`GraphError`] for duplicate ids, unknown dependencies or cycles.
+    pub fn build(self) -> Result<Pipeline, GraphError> {
+        let specs = self
+            .steps
+            .iter()
+            .map(|s| StepSpec {
+                id: s.id().clone(),
+                dependencies: s.dependencies(),
+                enablement: s.enablement(),
+                unavailable: s.unavailable(),
+            })
+            .collect();
+        let graph = PlanGraph::new(specs)?;
+        Ok(Pipeline {
+            steps: self.steps,
+            observers: self.observers,
+            graph,
+        })
+    }
+}

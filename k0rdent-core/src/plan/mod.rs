@@ -1,0 +1,279 @@
+//! Plans: one decision per step with a machine-readable reason and a one-line human reason.
+
+mod graph;
+mod planner;
+mod render;
+
+use std::fmt;
+
+use serde::{Deserialize, Serialize};
+
+pub use graph::{GraphError, PlanGraph, StepSpec};
+pub use planner::{PlanFacts, RunMark, plan};
+
+use crate::id::StepId;
+use crate::state::Status;
+
+/// What the engine will do with a step.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Decision {
+    /// Completed and verified: nothing to do.
+    Skip,
+    /// Never done (or the last attempt failed): run it.
+    Run,
+    /// Was in progress when a run stopped: settle its journal, then continue.
+    Resume,
+    /// Recorded done, but reality or its inputs differ; converged in place.
+    Rerun,
+    /// The change needs delete + create (an immutable input changed); needs confirmation.
+    Replace,
+    /// Cannot proceed: a gate, an unknown observation or a dependency.
+    Blocked,
+    /// Optional and off.
+    Disabled,
+}
+
+impl Decision {
+    /// Whether the decision does work.
+    pub fn executes(self) -> bool {
+        matches!(
+            self,
+            Decision::Run | Decision::Resume | Decision::Rerun | Decision::Replace
+        )
+    }
+
+    /// The snake_case name.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Decision::Skip => "skip",
+            Decision::Run => "run",
+            Decision::Resume => "resume",
+            Decision::Rerun => "rerun",
+            Decision::Replace => "replace",
+            Decision::Blocked => "blocked",
+            Decision::Disabled => "disabled",
+        }
+    }
+}
+
+impl fmt::Display for Decision {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// Why a decision was made (machine-readable; `code` is the stable tag).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "code", rename_all = "snake_case")]
+pub enum Reason {
+    /// Never started.
+    NotStarted,
+    /// The last attempt failed.
+    PreviousAttemptFailed {
+        /// The recorded error.
+        error: String,
+    },
+    /// Was disabled, now enabled.
+    ReEnabled,
+    /// Was in progress when a run stopped.
+    Interrupted,
+    /// Completed, observed done, same inputs.
+    Verified,
+    /// Completed (migrated, no fingerprint recorded), observed done: adopted.
+    Adopted,
+    /// Completed, not observable, same inputs: the record is trusted.
+    TrustedRecord,
+    /// Completed in this run.
+    CompletedThisRun,
+    /// Completed, but reality differs.
+    Drift {
+        /// What differs.
+        detail: String,
+    },
+    /// Completed, but its inputs changed (config or upstream outputs).
+    InputsChanged,
+    /// Completed, but an input that cannot change in place changed.
+    ImmutableInputsChanged,
+    /// Re-planned once an upstream step has run.
+    AwaitingUpstream {
+        /// The first upstream step that runs first.
+        upstream: StepId,
+    },
+    /// Its observation is unknown.
+    ObservationUnknown {
+        /// Why.
+        reason: String,
+    },
+    /// A gate failed.
+    GateFailed {
+        /// Gate name.
+        gate: String,
+        /// Why.
+        reason: String,
+        /// What to do.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        remedy: Option<String>,
+    },
+    /// A dependency is blocked.
+    DependencyBlocked {
+        /// The dependency.
+        dependency: StepId,
+    },
+    /// A dependency failed in this run.
+    DependencyFailed {
+        /// The dependency.
+        dependency: StepId,
+    },
+    /// A dependency is disabled while this step is enabled.
+    DependencyDisabled {
+        /// The dependency.
+        dependency: StepId,
+    },
+    /// It failed in this run.
+    FailedThisRun {
+        /// The error.
+        error: String,
+    },
+    /// It cannot run in this build or environment.
+    Unavailable {
+        /// Why.
+        reason: String,
+    },
+    /// Its journal from an interrupted run cannot be read.
+    JournalCorrupt {
+        /// What is wrong.
+        detail: String,
+    },
+    /// A reset is in progress.
+    ResetInProgress,
+    /// A replace needs confirmation.
+    NeedsConfirmation,
+    /// Optional and turned off.
+    Disabled {
+        /// Why.
+        reason: String,
+    },
+}
+
+impl Reason {
+    /// The stable machine-readable code.
+    pub fn code(&self) -> &'static str {
+        match self {
+            Reason::NotStarted => "not_started",
+            Reason::PreviousAttemptFailed { .. } => "previous_attempt_failed",
+            Reason::ReEnabled => "re_enabled",
+            Reason::Interrupted => "interrupted",
+            Reason::Verified => "verified",
+            Reason::Adopted => "adopted",
+            Reason::TrustedRecord => "trusted_record",
+            Reason::CompletedThisRun => "completed_this_run",
+            Reason::Drift { .. } => "drift",
+            Reason::InputsChanged => "inputs_changed",
+            Reason::ImmutableInputsChanged => "immutable_inputs_changed",
+            Reason::AwaitingUpstream { .. } => "awaiting_upstream",
+            Reason::ObservationUnknown { .. } => "observation_unknown",
+            Reason::GateFailed { .. } => "gate_failed",
+            Reason::DependencyBlocked { .. } => "dependency_blocked",
+            Reason::DependencyFailed { .. } => "dependency_failed",
+            Reason::DependencyDisabled { .. } => "dependency_disabled",
+            Reason::FailedThisRun { .. } => "failed_this_run",
+            Reason::Unavailable { .. } => "unavailable",
+            Reason::JournalCorrupt { .. } => "journal_corrupt",
+            Reason::ResetInProgress => "reset_in_progress",
+            Reason::NeedsConfirmation => "needs_confirmation",
+            Reason::Disabled { .. } => "disabled",
+        }
+    }
+
+    /// A remedy to print as `hint:`, where one applies.
+    pub fn remedy(&self) -> Option<String> {
+        match self {
+            Reason::GateFailed { remedy, .. } => remedy.clone(),
+            Reason::ObservationUnknown { .. } => Some(
+                "nothing was changed; fix access and run again (`k0rdent status` shows what is unknown)"
+                    .into(),
+            ),
+            Reason::JournalCorrupt { .. } => Some(
+                "inspect it with `k0rdent state show`; `k0rdent refresh` re-reads reality and clears the journal"
+                    .into(),
+            ),
+            Reason::ResetInProgress => {
+                Some("run `k0rdent reset` to finish the interrupted reset".into())
+            }
+            Reason::NeedsConfirmation => {
+                Some("review the plan (`k0rdent plan`) and run again with -y to accept".into())
+            }
+            _ => None,
+        }
+    }
+}
+
+/// One decision.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct PlanEntry {
+    /// The step.
+    pub step: StepId,
+    /// What will happen.
+    pub decision: Decision,
+    /// Why (machine-readable).
+    pub reason: Reason,
+    /// Why (one line for humans).
+    pub message: String,
+    /// True when the decision depends on upstream steps that run first; the engine re-plans
+    /// after them and never executes a provisional decision.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub provisional: bool,
+    /// The recorded status.
+    pub status: Status,
+    /// The observation kind (`done`, `absent`, `partial`, `unknown`, `unobservable`).
+    pub observed: String,
+}
+
+impl PlanEntry {
+    /// Whether the engine may execute it now.
+    pub fn ready(&self) -> bool {
+        self.decision.executes() && !self.provisional
+    }
+}
+
+/// The decisions for a whole pipeline, in dependency order.
+#[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
+pub struct Plan {
+    /// One entry per step, dependencies first.
+    pub entries: Vec<PlanEntry>,
+}
+
+impl Plan {
+    /// The entry of a step.
+    pub fn entry(&self, id: &StepId) -> Option<&PlanEntry> {
+        self.entries.iter().find(|e| &e.step == id)
+    }
+
+    /// Whether anything would be done (including provisional work).
+    pub fn has_changes(&self) -> bool {
+        self.entries.iter().any(|e| e.decision.executes())
+    }
+
+    /// Whether anything is blocked.
+    pub fn is_blocked(&self) -> bool {
+        self.entries.iter().any(|e| e.decision == Decision::Blocked)
+    }
+
+    /// Number of entries per decision, in [`Decision`] order.
+    pub fn counts(&self) -> Vec<(Decision, usize)> {
+        let all = [
+            Decision::Skip,
+            Decision::Run,
+            Decision::Resume,
+            Decision::Rerun,
+            Decision::Replace,
+            Decision::Blocked,
+            Decision::Disabled,
+        ];
+        all.iter()
+            .map(|d| (*d, self.entries.iter().filter(|e| e.decision == *d).count()))
+            .filter(|(_, n)| *n > 0)
+            .collect()
+    }
+}

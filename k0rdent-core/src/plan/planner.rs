@@ -1,0 +1,301 @@
+//! The planner: a pure function from (graph, recorded state, observations, fingerprints,
+//! gate verdicts, run progress) to a [`Plan`].
+
+use std::collections::BTreeMap;
+
+use super::graph::PlanGraph;
+use super::{Decision, Plan, PlanEntry, Reason};
+use crate::fingerprint::Fingerprint;
+use crate::gate::GateFailure;
+use crate::id::StepId;
+use crate::observation::Observation;
+use crate::state::{DeploymentState, Status, StepRecord};
+use crate::step::Enablement;
+
+/// What happened to a step earlier in the current run.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum RunMark {
+    /// It completed in this run.
+    Completed,
+    /// It failed in this run (after its retries).
+    Failed(String),
+    /// A replace was not confirmed.
+    NeedsConfirmation,
+}
+
+/// Everything the planner consumes besides the graph and the recorded state. Vectors are
+/// indexed like the graph's steps.
+#[derive(Debug, Clone, Default)]
+pub struct PlanFacts {
+    /// Each step's observation.
+    pub observations: Vec<Observation>,
+    /// Each step's current input fingerprint.
+    pub fingerprints: Vec<Fingerprint>,
+    /// Each step's journal problem, if its journal is unreadable.
+    pub journal_faults: Vec<Option<String>>,
+    /// Gates that failed, by step.
+    pub gate_failures: BTreeMap<StepId, GateFailure>,
+    /// What happened earlier in this run.
+    pub run: BTreeMap<StepId, RunMark>,
+}
+
+struct Own {
+    decision: Decision,
+    reason: Reason,
+}
+
+fn own(decision: Decision, reason: Reason) -> Own {
+    Own { decision, reason }
+}
+
+/// The decision from the step's own record, observation and fingerprint alone.
+fn decide_own(
+    rec: Option<&StepRecord>,
+    obs: &Observation,
+    fp: &Fingerprint,
+    journal_fault: Option<&String>,
+) -> Own {
+    let status = rec.map_or(Status::Pending, |r| r.status);
+    if let Observation::Unknown { reason } = obs {
+        return own(
+            Decision::Blocked,
+            Reason::ObservationUnknown {
+                reason: reason.clone(),
+            },
+        );
+    }
+    match status {
+        Status::Pending => own(Decision::Run, Reason::NotStarted),
+        Status::Skipped => own(Decision::Run, Reason::ReEnabled),
+        Status::Failed => own(
+            Decision::Run,
+            Reason::PreviousAttemptFailed {
+                error: rec
+                    .and_then(|r| r.last_error.clone())
+                    .unwrap_or_else(|| "unknown error".into()),
+            },
+        ),
+        Status::InProgress => match journal_fault {
+            Some(detail) => own(
+                Decision::Blocked,
+                Reason::JournalCorrupt {
+                    detail: detail.clone(),
+                },
+            ),
+            None => own(Decision::Resume, Reason::Interrupted),
+        },
+        Status::Completed => {
+            let recorded = rec.and_then(|r| r.fingerprint.as_ref());
+            match obs {
+                Observation::Absent { reason } => own(
+                    Decision::Rerun,
+                    Reason::Drift {
+                        detail: reason.clone(),
+                    },
+                ),
+                _ if recorded.is_some_and(|r| r.immutable != fp.immutable) => {
+                    own(Decision::Replace, Reason::ImmutableInputsChanged)
+                }
+                Observation::Partial { detail, .. } => own(
+                    Decision::Rerun,
+                    Reason::Drift {
+                        detail: detail.clone(),
+                    },
+                ),
+                _ if recorded.is_some_and(|r| r.inputs != fp.inputs) => {
+                    own(Decision::Rerun, Reason::InputsChanged)
+                }
+                Observation::Done { .. } if recorded.is_none() => {
+                    own(Decision::Skip, Reason::Adopted)
+                }
+                Observation::Done { .. } => own(Decision::Skip, Reason::Verified),
+                _ => own(Decision::Skip, Reason::TrustedRecord),
+            }
+        }
+    }
+}
+
+fn message(id: &StepId, reason: &Reason, provisional: bool, status: Status) -> String {
+    let base = match reason {
+        Reason::NotStarted => "not done yet".to_owned(),
+        Reason::PreviousAttemptFailed { error } => format!("last attempt failed: {error}"),
+        Reason::ReEnabled => "enabled again".to_owned(),
+        Reason::Interrupted => "was interrupted; settling its journal, then continuing".to_owned(),
+        Reason::Verified => "completed and verified".to_owned(),
+        Reason::Adopted => "completed (no recorded inputs) and verified; adopting".to_owned(),
+        Reason::TrustedRecord => "completed; nothing to observe, record trusted".to_owned(),
+        Reason::CompletedThisRun => "completed in this run".to_owned(),
+        Reason::Drift { detail } => format!("drift: {detail}"),
+        Reason::InputsChanged => "inputs changed since it completed".to_owned(),
+        Reason::ImmutableInputsChanged => {
+            "an input that cannot change in place changed: delete and create".to_owned()
+        }
+        Reason::AwaitingUpstream { upstream } => {
+            format!("recorded {status}; re-checked after {upstream} runs")
+        }
+        Reason::ObservationUnknown { reason } => format!("state unknown: {reason}"),
+        Reason::GateFailed { gate, reason, .. } => format!("gate {gate} failed: {reason}"),
+        Reason::DependencyBlocked { dependency } => format!("waits for blocked {dependency}"),
+        Reason::DependencyFailed { dependency } => format!("waits for failed {dependency}"),
+        Reason::DependencyDisabled { dependency } => {
+            format!("depends on {dependency}, which is disabled")
+        }
+        Reason::FailedThisRun { error } => format!("failed: {error}"),
+        Reason::Unavailable { reason } => format!("cannot run: {reason}"),
+        Reason::JournalCorrupt { detail } => format!("journal unreadable: {detail}"),
+        Reason::ResetInProgress => "a reset is in progress".to_owned(),
+        Reason::NeedsConfirmation => "replace needs confirmation (-y)".to_owned(),
+        Reason::Disabled { reason } => format!("disabled: {reason}"),
+    };
+    let _ = id;
+    if provisional && !matches!(reason, Reason::AwaitingUpstream { .. }) {
+        format!("{base} (re-planned after upstream steps)")
+    } else {
+        base
+    }
+}
+
+/// Computes the plan.
+///
+/// Rules, in order, per step (dependencies first):
+/// 1. a reset in progress blocks everything;
+/// 2. a disabled step is `disabled`;
+/// 3. what happened earlier in this run wins (completed → skip, failed → blocked);
+/// 4. a blocked, failed or disabled dependency blocks;
+/// 5. the step's own record, observation and fingerprint decide (unknown → blocked; never
+///    work on an unknown);
+/// 6. an unavailable step that would run is blocked; a failed gate blocks; a replace that was
+///    not confirmed blocks;
+/// 7. when an upstream step runs first, the decision is provisional (re-planned after it), and
+///    an unknown observation is deferred instead of blocking.
+///
+/// The result depends only on the arguments, and entries come in the graph's deterministic
+/// topological order.
+///
+/// # Panics
+/// If `facts` vectors are shorter than the graph (a caller bug).
+pub fn plan(graph: &PlanGraph, state: &DeploymentState, facts: &PlanFacts) -> Plan {
+    let n = graph.len();
+    let mut entries: Vec<Option<PlanEntry>> = vec![None; n];
+    for &i in graph.order() {
+        let spec = graph.spec(i);
+        let id = &spec.id;
+        let rec = state.record(id);
+        let status = rec.map_or(Status::Pending, |r| r.status);
+        let obs = &facts.observations[i];
+        let mut provisional = false;
+
+        let (decision, reason) = 'decide: {
+            if state.reset.is_some() {
+                break 'decide (Decision::Blocked, Reason::ResetInProgress);
+            }
+            if let Enablement::Disabled(r) = &spec.enablement {
+                break 'decide (Decision::Disabled, Reason::Disabled { reason: r.clone() });
+            }
+            match facts.run.get(id) {
+                Some(RunMark::Completed) => {
+                    break 'decide (Decision::Skip, Reason::CompletedThisRun);
+                }
+                Some(RunMark::Failed(e)) => {
+                    break 'decide (
+                        Decision::Blocked,
+                        Reason::FailedThisRun { error: e.clone() },
+                    );
+                }
+                _ => {}
+            }
+            let mut upstream: Option<StepId> = None;
+            for &d in graph.deps(i) {
+                let Some(de) = entries[d].as_ref() else {
+                    continue;
+                };
+                match de.decision {
+                    Decision::Blocked => {
+                        let dependency = de.step.clone();
+                        let reason = if matches!(de.reason, Reason::FailedThisRun { .. }) {
+                            Reason::DependencyFailed { dependency }
+                        } else {
+                            Reason::DependencyBlocked { dependency }
+                        };
+                        break 'decide (Decision::Blocked, reason);
+                    }
+                    Decision::Disabled => {
+                        break 'decide (
+                            Decision::Blocked,
+                            Reason::DependencyDisabled {
+                                dependency: de.step.clone(),
+                            },
+                        );
+                    }
+                    d if (d.executes() || de.provisional) && upstream.is_none() => {
+                        upstream = Some(de.step.clone());
+                    }
+                    _ => {}
+                }
+            }
+            let fault = facts.journal_faults.get(i).and_then(Option::as_ref);
+            let mut base = decide_own(rec, obs, &facts.fingerprints[i], fault);
+            if let Some(up) = upstream {
+                provisional = true;
+                if matches!(base.reason, Reason::ObservationUnknown { .. }) {
+                    let assumed = decide_own(
+                        rec,
+                        &Observation::Unobservable,
+                        &facts.fingerprints[i],
+                        fault,
+                    );
+                    base = own(assumed.decision, Reason::AwaitingUpstream { upstream: up });
+                }
+            }
+            if base.decision.executes() {
+                if let Some(reason) = &spec.unavailable {
+                    provisional = false;
+                    break 'decide (
+                        Decision::Blocked,
+                        Reason::Unavailable {
+                            reason: reason.clone(),
+                        },
+                    );
+                }
+                if !provisional {
+                    if let Some(g) = facts.gate_failures.get(id) {
+                        break 'decide (
+                            Decision::Blocked,
+                            Reason::GateFailed {
+                                gate: g.gate.clone(),
+                                reason: g.reason.clone(),
+                                remedy: g.remedy.clone(),
+                            },
+                        );
+                    }
+                    if base.decision == Decision::Replace
+                        && facts.run.get(id) == Some(&RunMark::NeedsConfirmation)
+                    {
+                        break 'decide (Decision::Blocked, Reason::NeedsConfirmation);
+                    }
+                }
+            }
+            (base.decision, base.reason)
+        };
+        if decision == Decision::Blocked || decision == Decision::Disabled {
+            provisional = false;
+        }
+        let message = message(id, &reason, provisional, status);
+        entries[i] = Some(PlanEntry {
+            step: id.clone(),
+            decision,
+            reason,
+            message,
+            provisional,
+            status,
+            observed: obs.kind().to_owned(),
+        });
+    }
+    Plan {
+        entries: graph
+            .order()
+            .iter()
+            .filter_map(|&i| entries[i].take())
+            .collect(),
+    }
+}

@@ -1,0 +1,465 @@
+//! [`FileStore`]: the state directory on local disk (DESIGN "State on disk").
+
+use std::fs::{self, File};
+use std::io;
+use std::os::unix::fs::MetadataExt;
+use std::path::{Path, PathBuf};
+use std::sync::Mutex;
+
+use async_trait::async_trait;
+use chrono::Utc;
+
+use super::atomic::{commit, ensure_dir, io_err, sweep_temps, write_atomic, write_temp};
+use super::lock::{FileLock, acquire};
+use super::{History, LockHolder, StateStore, StoreError, StoreLock, events_log};
+use crate::event::EventRecord;
+use crate::secret::Secret;
+use crate::state::{DeploymentState, LegacySecret, SCHEMA_VERSION, parse_state};
+
+/// The state document's file name.
+pub const STATE_FILE: &str = "deployment-state.yaml";
+const EVENTS_FILE: &str = "deployment-events.jsonl";
+const LOCK_FILE: &str = "lock";
+const BACKUPS_DIR: &str = "backups";
+const KEYS_DIR: &str = "keys";
+const ARCHIVE_DIR: &str = "archive";
+const KNOWN_HOSTS: &str = "known_hosts";
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+struct FileIdentity {
+    dev: u64,
+    ino: u64,
+    len: u64,
+    mtime_ns: i128,
+}
+
+impl FileIdentity {
+    fn of(m: &fs::Metadata) -> Self {
+        FileIdentity {
+            dev: m.dev(),
+            ino: m.ino(),
+            len: m.len(),
+            mtime_ns: i128::from(m.mtime()) * 1_000_000_000 + i128::from(m.mtime_nsec()),
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Known {
+    /// Never loaded by this store instance.
+    Unknown,
+    /// Loaded (or written) and absent.
+    Absent,
+    /// Loaded (or written) at this identity and generation.
+    Present(FileIdentity, u64),
+}
+
+struct PendingMigration {
+    original: Vec<u8>,
+    from: u32,
+    secrets: Vec<LegacySecret>,
+}
+
+struct Tracking {
+    known: Known,
+    migration: Option<PendingMigration>,
+}
+
+/// The state directory: `deployment-state.yaml`, `deployment-events.jsonl`, `backups/`,
+/// `keys/`, `known_hosts`, `lock` and `archive/`.
+///
+/// Saves write a temp file, fsync it, hard-link the previous version into `backups/`, rename
+/// the temp file over the state and fsync the directory: a crash at any instant leaves the
+/// previous or the new version. The file is mode 0600, `keys/` 0700 with 0600 files.
+pub struct FileStore {
+    dir: PathBuf,
+    backups: usize,
+    tracking: Mutex<Tracking>,
+    events: Mutex<Option<File>>,
+}
+
+impl std::fmt::Debug for FileStore {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("FileStore").field("dir", &self.dir).finish()
+    }
+}
+
+fn poisoned(path: &Path) -> StoreError {
+    StoreError::Io {
+        path: path.to_path_buf(),
+        source: io::Error::other("internal lock poisoned"),
+    }
+}
+
+impl FileStore {
+    /// A store in `dir` (created on first write) keeping the last 10 versions in `backups/`.
+    pub fn new(dir: impl Into<PathBuf>) -> Self {
+        FileStore {
+            dir: dir.into(),
+            backups: 10,
+            tracking: Mutex::new(Tracking {
+                known: Known::Unknown,
+                migration: None,
+            }),
+            events: Mutex::new(None),
+        }
+    }
+
+    /// Keeps the last `n` versions in `backups/`.
+    #[must_use]
+    pub fn with_backups(mut self, n: usize) -> Self {
+        self.backups = n;
+        self
+    }
+
+    /// The state directory.
+    pub fn dir(&self) -> &Path {
+        &self.dir
+    }
+
+    /// The state file's path.
+    pub fn state_path(&self) -> PathBuf {
+        self.dir.join(STATE_FILE)
+    }
+
+    /// The pinned host keys file handed to k0sctl (`SSH_KNOWN_HOSTS`).
+    pub fn known_hosts_path(&self) -> PathBuf {
+        self.dir.join(KNOWN_HOSTS)
+    }
+
+    /// The key directory.
+    pub fn keys_dir(&self) -> PathBuf {
+        self.dir.join(KEYS_DIR)
+    }
+
+    /// Writes a file in the state directory atomically (e.g. `known_hosts`).
+    ///
+    /// # Errors
+    /// [`StoreError::Io`] naming the file.
+    pub fn write_file(&self, name: &str, bytes: &[u8], mode: u32) -> Result<PathBuf, StoreError> {
+        if !super::valid_secret_name(name) {
+            return Err(StoreError::InvalidName(name.to_owned()));
+        }
+        ensure_dir(&self.dir, 0o700)?;
+        let path = self.dir.join(name);
+        write_atomic(&path, bytes, mode)?;
+        Ok(path)
+    }
+
+    /// Reads the state (synchronously). See [`StateStore::load`].
+    ///
+    /// # Errors
+    /// [`StoreError::Corrupt`] (file left untouched) or [`StoreError::Io`].
+    pub fn load_sync(&self) -> Result<Option<DeploymentState>, StoreError> {
+        let path = self.state_path();
+        let (bytes, meta) = match File::open(&path) {
+            Ok(mut f) => {
+                let meta = f.metadata().map_err(io_err(&path))?;
+                let mut bytes = Vec::with_capacity(usize::try_from(meta.len()).unwrap_or(0));
+                io::Read::read_to_end(&mut f, &mut bytes).map_err(io_err(&path))?;
+                (bytes, meta)
+            }
+            Err(e) if e.kind() == io::ErrorKind::NotFound => {
+                self.tracking.lock().map_err(|_| poisoned(&path))?.known = Known::Absent;
+                return Ok(None);
+            }
+            Err(e) => return Err(io_err(&path)(e)),
+        };
+        let migrated = parse_state(&bytes).map_err(|e| StoreError::Corrupt {
+            path: path.clone(),
+            detail: e.to_string(),
+            remedy: self.corrupt_remedy(),
+        })?;
+        let mut t = self.tracking.lock().map_err(|_| poisoned(&path))?;
+        t.known = Known::Present(FileIdentity::of(&meta), migrated.state.generation);
+        t.migration = migrated.from_schema.map(|from| PendingMigration {
+            original: bytes,
+            from,
+            secrets: migrated.secrets,
+        });
+        Ok(Some(migrated.state))
+    }
+
+    fn corrupt_remedy(&self) -> String {
+        let newest = self.newest_backup();
+        match newest {
+            Some(b) => format!(
+                "the file was left untouched; restore the newest backup ({}) or move the file away to start over",
+                b.display()
+            ),
+            None => "the file was left untouched; fix it or move it away to start over".to_owned(),
+        }
+    }
+
+    fn backups(&self) -> Vec<PathBuf> {
+        let dir = self.dir.join(BACKUPS_DIR);
+        let Ok(rd) = fs::read_dir(&dir) else {
+            return Vec::new();
+        };
+        let mut v: Vec<PathBuf> = rd
+            .flatten()
+            .map(|e| e.path())
+            .filter(|p| {
+                p.file_name()
+                    .and_then(|n| n.to_str())
+                    .and_then(|n| n.strip_prefix("deployment-state."))
+                    .and_then(|n| n.strip_suffix(".yaml"))
+                    .is_some_and(|g| g.bytes().all(|b| b.is_ascii_digit()))
+            })
+            .collect();
+        v.sort();
+        v
+    }
+
+    fn newest_backup(&self) -> Option<PathBuf> {
+        self.backups().pop()
+    }
+
+    /// Writes the state (synchronously). See [`StateStore::save`].
+    ///
+    /// # Errors
+    /// [`StoreError::Conflict`] when the file changed since it was loaded, or I/O errors.
+    pub fn save_sync(&self, state: &mut DeploymentState) -> Result<(), StoreError> {
+        let path = self.state_path();
+        ensure_dir(&self.dir, 0o700)?;
+        let mut t = self.tracking.lock().map_err(|_| poisoned(&path))?;
+        let on_disk = match fs::metadata(&path) {
+            Ok(m) => Some(FileIdentity::of(&m)),
+            Err(e) if e.kind() == io::ErrorKind::NotFound => None,
+            Err(e) => return Err(io_err(&path)(e)),
+        };
+        let conflict = |detail: &str| StoreError::Conflict {
+            location: path.display().to_string(),
+            detail: detail.to_owned(),
+        };
+        match (t.known, on_disk) {
+            (Known::Unknown, Some(_)) => return Err(conflict("it was not loaded before saving")),
+            (Known::Absent | Known::Unknown, None) => {
+                if state.generation != 0 {
+                    return Err(conflict("the file was removed"));
+                }
+            }
+            (Known::Absent, Some(_)) => {
+                return Err(conflict("another process created it"));
+            }
+            (Known::Present(..), None) => return Err(conflict("the file was removed")),
+            (Known::Present(id, generation), Some(now)) => {
+                if id != now {
+                    return Err(conflict("another process modified it"));
+                }
+                if generation != state.generation {
+                    return Err(conflict(&format!(
+                        "saving generation {} over generation {generation}",
+                        state.generation
+                    )));
+                }
+            }
+        }
+        if let Some(m) = t.migration.take()
+            && let Err(e) = self.finish_migration(&m)
+        {
+            t.migration = Some(m);
+            return Err(e);
+        }
+        let previous = state.generation;
+        let now = Utc::now();
+        state.generation = previous + 1;
+        state.schema_version = SCHEMA_VERSION;
+        state.updated_at = Some(now);
+        state.created_at.get_or_insert(now);
+        let text = match serde_yaml::to_string(&*state) {
+            Ok(t) => t,
+            Err(e) => {
+                state.generation = previous;
+                return Err(StoreError::Io {
+                    path,
+                    source: io::Error::other(e),
+                });
+            }
+        };
+        let result = (|| {
+            let tmp = write_temp(&path, text.as_bytes(), 0o600)?;
+            if on_disk.is_some() && self.backups > 0 {
+                let bdir = self.dir.join(BACKUPS_DIR);
+                ensure_dir(&bdir, 0o700)?;
+                // A hard link keeps the previous version without copying it: the rename below
+                // replaces the directory entry, not the file the link points to.
+                let _ = fs::hard_link(
+                    &path,
+                    bdir.join(format!("deployment-state.{previous:010}.yaml")),
+                );
+            }
+            commit(&tmp, &path)?;
+            let m = fs::metadata(&path).map_err(io_err(&path))?;
+            Ok(FileIdentity::of(&m))
+        })();
+        match result {
+            Ok(id) => {
+                t.known = Known::Present(id, state.generation);
+                drop(t);
+                self.prune_backups();
+                Ok(())
+            }
+            Err(e) => {
+                state.generation = previous;
+                Err(e)
+            }
+        }
+    }
+
+    fn prune_backups(&self) {
+        let all = self.backups();
+        if all.len() > self.backups {
+            for old in &all[..all.len() - self.backups] {
+                let _ = fs::remove_file(old);
+            }
+        }
+    }
+
+    fn finish_migration(&self, m: &PendingMigration) -> Result<(), StoreError> {
+        let bdir = self.dir.join(BACKUPS_DIR);
+        ensure_dir(&bdir, 0o700)?;
+        let name = format!(
+            "pre-migration-schema-{}.{}.yaml",
+            m.from,
+            Utc::now().format("%Y%m%dT%H%M%SZ")
+        );
+        write_atomic(&bdir.join(name), &m.original, 0o600)?;
+        for s in &m.secrets {
+            let path = self.keys_dir().join(&s.name);
+            if path.exists() {
+                tracing::warn!(key = %s.name, "legacy key not moved: a key with this name exists");
+                continue;
+            }
+            self.put_secret_sync(&s.name, s.value.expose())?;
+        }
+        Ok(())
+    }
+
+    /// Stores a private key in `keys/` (0600).
+    ///
+    /// # Errors
+    /// [`StoreError::InvalidName`] or I/O errors.
+    pub fn put_secret_sync(&self, name: &str, value: &[u8]) -> Result<(), StoreError> {
+        if !super::valid_secret_name(name) {
+            return Err(StoreError::InvalidName(name.to_owned()));
+        }
+        let dir = self.keys_dir();
+        ensure_dir(&self.dir, 0o700)?;
+        ensure_dir(&dir, 0o700)?;
+        write_atomic(&dir.join(name), value, 0o600)
+    }
+
+    /// Reads a private key from `keys/`.
+    ///
+    /// # Errors
+    /// [`StoreError::InvalidName`] or I/O errors.
+    pub fn get_secret_sync(&self, name: &str) -> Result<Option<Secret<Vec<u8>>>, StoreError> {
+        if !super::valid_secret_name(name) {
+            return Err(StoreError::InvalidName(name.to_owned()));
+        }
+        let path = self.keys_dir().join(name);
+        match fs::read(&path) {
+            Ok(b) => Ok(Some(Secret::new(b))),
+            Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(None),
+            Err(e) => Err(io_err(&path)(e)),
+        }
+    }
+
+    fn archive_sync(&self, label: &str) -> Result<String, StoreError> {
+        let cluster = self
+            .load_sync()
+            .ok()
+            .flatten()
+            .and_then(|s| s.cluster_id)
+            .unwrap_or_else(|| "deployment".into());
+        let dest = self.dir.join(ARCHIVE_DIR).join(format!(
+            "{cluster}-{}-{label}",
+            Utc::now().format("%Y%m%dT%H%M%SZ")
+        ));
+        ensure_dir(&dest, 0o700)?;
+        for name in [STATE_FILE, EVENTS_FILE, BACKUPS_DIR] {
+            let from = self.dir.join(name);
+            match fs::rename(&from, dest.join(name)) {
+                Ok(()) => {}
+                Err(e) if e.kind() == io::ErrorKind::NotFound => {}
+                Err(e) => return Err(io_err(&from)(e)),
+            }
+        }
+        // Keys of deleted infrastructure are useless and must not linger in archives.
+        let keys = self.keys_dir();
+        match fs::remove_dir_all(&keys) {
+            Ok(()) => {}
+            Err(e) if e.kind() == io::ErrorKind::NotFound => {}
+            Err(e) => return Err(io_err(&keys)(e)),
+        }
+        let _ = fs::remove_file(self.known_hosts_path());
+        if let Ok(mut e) = self.events.lock() {
+            *e = None;
+        }
+        if let Ok(mut t) = self.tracking.lock() {
+            t.known = Known::Absent;
+            t.migration = None;
+        }
+        Ok(dest.display().to_string())
+    }
+}
+
+#[async_trait]
+impl StateStore for FileStore {
+    fn location(&self) -> String {
+        self.dir.display().to_string()
+    }
+
+    async fn load(&self) -> Result<Option<DeploymentState>, StoreError> {
+        self.load_sync()
+    }
+
+    async fn save(&self, state: &mut DeploymentState) -> Result<(), StoreError> {
+        self.save_sync(state)
+    }
+
+    async fn lock(&self, holder: &LockHolder) -> Result<Box<dyn StoreLock>, StoreError> {
+        ensure_dir(&self.dir, 0o700)?;
+        let lock: FileLock = acquire(&self.dir.join(LOCK_FILE), holder)?;
+        sweep_temps(&self.dir);
+        Ok(Box::new(lock))
+    }
+
+    async fn lock_holder(&self) -> Result<Option<LockHolder>, StoreError> {
+        super::lock::holder(&self.dir.join(LOCK_FILE))
+    }
+
+    async fn force_unlock(&self) -> Result<Option<LockHolder>, StoreError> {
+        super::lock::force(&self.dir.join(LOCK_FILE))
+    }
+
+    async fn append_event(&self, record: &EventRecord) -> Result<(), StoreError> {
+        let path = self.dir.join(EVENTS_FILE);
+        let mut guard = self.events.lock().map_err(|_| poisoned(&path))?;
+        if guard.is_none() {
+            ensure_dir(&self.dir, 0o700)?;
+            *guard = Some(events_log::open_for_append(&path)?);
+        }
+        match guard.as_mut() {
+            Some(f) => events_log::append(f, &path, record),
+            None => Ok(()),
+        }
+    }
+
+    async fn history(&self) -> Result<History, StoreError> {
+        events_log::read(&self.dir.join(EVENTS_FILE))
+    }
+
+    async fn put_secret(&self, name: &str, value: &[u8]) -> Result<(), StoreError> {
+        self.put_secret_sync(name, value)
+    }
+
+    async fn get_secret(&self, name: &str) -> Result<Option<Secret<Vec<u8>>>, StoreError> {
+        self.get_secret_sync(name)
+    }
+
+    async fn archive(&self, label: &str) -> Result<String, StoreError> {
+        self.archive_sync(label)
+    }
+}

@@ -1,0 +1,247 @@
+//! State stores: where the state, its event log, its private keys and its lock live.
+//!
+//! [`FileStore`] is the embedded default (DESIGN "State on disk"); [`MemoryStore`] is for tests.
+//! Saves are compare-and-swap on the state's generation, and a held lock can report that it
+//! was lost, so a remote store with leases fits behind the same trait.
+
+mod atomic;
+mod events_log;
+mod file;
+mod lock;
+mod memory;
+
+use std::fmt;
+use std::path::PathBuf;
+
+use async_trait::async_trait;
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+
+pub use file::{FileStore, STATE_FILE};
+pub use memory::MemoryStore;
+
+use crate::event::EventRecord;
+use crate::id::RunId;
+use crate::secret::Secret;
+use crate::state::DeploymentState;
+
+/// Who holds (or held) the lock.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct LockHolder {
+    /// Process id.
+    pub pid: u32,
+    /// Host name.
+    pub host: String,
+    /// Run id.
+    pub run_id: RunId,
+    /// Command (`deploy`, `reset`, ...).
+    pub command: String,
+    /// Since when.
+    pub since: DateTime<Utc>,
+}
+
+impl LockHolder {
+    /// This process, for `run_id` running `command`.
+    pub fn current(run_id: RunId, command: &str) -> Self {
+        LockHolder {
+            pid: std::process::id(),
+            host: hostname(),
+            run_id,
+            command: command.to_owned(),
+            since: Utc::now(),
+        }
+    }
+
+    /// Whether the holder is a live process on this host (`None` if on another host).
+    pub fn alive_here(&self) -> Option<bool> {
+        if self.host != hostname() {
+            return None;
+        }
+        let Some(pid) = i32::try_from(self.pid)
+            .ok()
+            .and_then(rustix::process::Pid::from_raw)
+        else {
+            return Some(false);
+        };
+        Some(match rustix::process::test_kill_process(pid) {
+            Ok(()) => true,
+            // EPERM: exists but belongs to someone else.
+            Err(e) => e == rustix::io::Errno::PERM,
+        })
+    }
+}
+
+impl fmt::Display for LockHolder {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(
+            f,
+            "pid {} on {} (`{}`, run {}, since {})",
+            self.pid,
+            self.host,
+            self.command,
+            self.run_id,
+            self.since.format("%Y-%m-%d %H:%M:%S UTC")
+        )
+    }
+}
+
+/// This machine's host name.
+pub fn hostname() -> String {
+    rustix::system::uname()
+        .nodename()
+        .to_string_lossy()
+        .into_owned()
+}
+
+/// A store failure. Every variant names the file or location concerned.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum StoreError {
+    /// Another run holds the lock.
+    #[error("the state in {location} is locked by {}", holder.as_ref().map_or_else(|| "another process".to_owned(), ToString::to_string))]
+    Locked {
+        /// The state location.
+        location: String,
+        /// Who holds it, if known.
+        holder: Option<LockHolder>,
+    },
+    /// The state file cannot be read as a state.
+    #[error("{path}: {detail}")]
+    Corrupt {
+        /// The file.
+        path: PathBuf,
+        /// What is wrong.
+        detail: String,
+        /// What to do.
+        remedy: String,
+    },
+    /// An I/O error on a file.
+    #[error("{path}: {source}")]
+    Io {
+        /// The file.
+        path: PathBuf,
+        /// The error.
+        #[source]
+        source: std::io::Error,
+    },
+    /// The state changed since it was loaded (compare-and-swap failed).
+    #[error("{location}: the state changed since it was loaded ({detail})")]
+    Conflict {
+        /// The state location.
+        location: String,
+        /// What changed.
+        detail: String,
+    },
+    /// The lock held by this run was lost (broken by `state unlock --force`, lease expired).
+    #[error("{location}: the state lock was lost ({detail})")]
+    LockLost {
+        /// The state location.
+        location: String,
+        /// How.
+        detail: String,
+    },
+    /// A secret name is not usable as a key-file name.
+    #[error("invalid key name {0:?}: use [a-z0-9][a-z0-9._-]*")]
+    InvalidName(String),
+}
+
+impl StoreError {
+    /// What to do about it.
+    pub fn remedy(&self) -> Option<String> {
+        match self {
+            StoreError::Locked { holder, .. } => Some(match holder {
+                Some(h) if h.alive_here() == Some(true) => format!(
+                    "wait for it to finish or stop it (kill {}); `k0rdent state show` works meanwhile",
+                    h.pid
+                ),
+                _ => "if that run is gone for good, run `k0rdent state unlock`".to_owned(),
+            }),
+            StoreError::Corrupt { remedy, .. } => Some(remedy.clone()),
+            StoreError::Conflict { .. } => {
+                Some("another process wrote the state; run the command again".to_owned())
+            }
+            StoreError::LockLost { .. } => Some(
+                "another run may have taken over; check `k0rdent state show` before running again"
+                    .to_owned(),
+            ),
+            _ => None,
+        }
+    }
+}
+
+/// A held lock; dropping it releases the lock.
+pub trait StoreLock: Send + Sync {
+    /// Fails with [`StoreError::LockLost`] if the lock is no longer held.
+    ///
+    /// # Errors
+    /// [`StoreError::LockLost`].
+    fn check(&self) -> Result<(), StoreError>;
+}
+
+/// The event log, as read back.
+#[derive(Debug, Clone, Default)]
+pub struct History {
+    /// Events in order.
+    pub events: Vec<EventRecord>,
+    /// Whether the last line was torn (a crash during an append) and was ignored.
+    pub torn_tail: bool,
+    /// Line numbers (1-based) of other lines that could not be read.
+    pub unreadable_lines: Vec<usize>,
+}
+
+/// Where a deployment's state lives.
+///
+/// # Guarantees expected from implementations
+/// - `save` is atomic: a reader (or a crash at any instant) sees the previous or the new
+///   version, never a mix.
+/// - `save` is compare-and-swap: it fails with [`StoreError::Conflict`] when the stored
+///   generation is not the one `state` was loaded at, and increments `state.generation` on
+///   success.
+/// - `load`, `history` and `lock_holder` never take the lock.
+/// - Secrets never appear in the state document or the event log.
+#[async_trait]
+pub trait StateStore: Send + Sync {
+    /// A human description of the location (a directory path).
+    fn location(&self) -> String;
+
+    /// Reads the state; `None` if there is none yet. Never takes the lock.
+    async fn load(&self) -> Result<Option<DeploymentState>, StoreError>;
+
+    /// Writes the state atomically if its generation matches, then increments it.
+    async fn save(&self, state: &mut DeploymentState) -> Result<(), StoreError>;
+
+    /// Takes the lock for a whole run.
+    async fn lock(&self, holder: &LockHolder) -> Result<Box<dyn StoreLock>, StoreError>;
+
+    /// Who holds the lock, if anyone.
+    async fn lock_holder(&self) -> Result<Option<LockHolder>, StoreError>;
+
+    /// Breaks the lock regardless of its holder; returns who held it.
+    async fn force_unlock(&self) -> Result<Option<LockHolder>, StoreError>;
+
+    /// Appends to the event log.
+    async fn append_event(&self, record: &EventRecord) -> Result<(), StoreError>;
+
+    /// Reads the event log (tolerates a torn last line).
+    async fn history(&self) -> Result<History, StoreError>;
+
+    /// Stores a private key.
+    async fn put_secret(&self, name: &str, value: &[u8]) -> Result<(), StoreError>;
+
+    /// Reads a private key.
+    async fn get_secret(&self, name: &str) -> Result<Option<Secret<Vec<u8>>>, StoreError>;
+
+    /// Moves the state and its log out of the way (after a reset) and removes the keys;
+    /// returns where the archive is.
+    async fn archive(&self, label: &str) -> Result<String, StoreError>;
+}
+
+pub(crate) fn valid_secret_name(name: &str) -> bool {
+    let b = name.as_bytes();
+    !b.is_empty()
+        && b.len() <= 128
+        && (b[0].is_ascii_lowercase() || b[0].is_ascii_digit())
+        && b.iter().all(|c| {
+            c.is_ascii_lowercase() || c.is_ascii_digit() || matches!(c, b'.' | b'_' | b'-')
+        })
+}

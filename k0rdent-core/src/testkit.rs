@@ -1,0 +1,424 @@
+//! Test doubles: a fake world with a bulk observer, configurable fake steps and helpers.
+//! Enabled for this crate's tests and, with feature `testkit`, for other crates' tests.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::sync::atomic::{AtomicU32, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use async_trait::async_trait;
+
+use crate::context::StepContext;
+use crate::fingerprint::Fingerprint;
+use crate::gate::Gate;
+use crate::id::StepId;
+use crate::observation::{Evidence, Facts, Observation, ObserveError, Observer, Snapshot};
+use crate::state::{DeploymentState, Outputs, StepRecord};
+use crate::step::{Enablement, RetryPolicy, Step, StepError, StepInputs, StepOutcome};
+
+/// Parses a step id; panics on a bad literal (test code only).
+///
+/// # Panics
+/// If `s` is not a valid step id.
+#[allow(clippy::expect_used)]
+pub fn sid(s: &str) -> StepId {
+    StepId::parse(s).expect("valid step id literal")
+}
+
+/// What exists in the fake world.
+#[derive(Default)]
+pub struct FakeWorld {
+    present: Mutex<BTreeMap<StepId, String>>,
+    unknown: Mutex<BTreeSet<StepId>>,
+    partial: Mutex<BTreeMap<StepId, String>>,
+    observer_error: Mutex<Option<String>>,
+    log: Mutex<Vec<String>>,
+    observations: AtomicU32,
+}
+
+/// The fake observer's facts: a copy of the world at observation time.
+#[derive(Debug, Clone, Default)]
+pub struct FakeFacts {
+    /// Present resources and their "version".
+    pub present: BTreeMap<StepId, String>,
+    /// Resources whose state is unknown.
+    pub unknown: BTreeSet<StepId>,
+    /// Partially present resources.
+    pub partial: BTreeMap<StepId, String>,
+}
+
+impl FakeWorld {
+    /// An empty world.
+    pub fn new() -> Arc<Self> {
+        Arc::new(FakeWorld::default())
+    }
+
+    /// Makes a resource exist.
+    pub fn create(&self, id: &StepId, version: &str) {
+        if let Ok(mut p) = self.present.lock() {
+            p.insert(id.clone(), version.to_owned());
+        }
+    }
+
+    /// Deletes a resource behind the engine's back.
+    pub fn delete(&self, id: &StepId) {
+        if let Ok(mut p) = self.present.lock() {
+            p.remove(id);
+        }
+    }
+
+    /// Whether it exists.
+    pub fn exists(&self, id: &StepId) -> bool {
+        self.present
+            .lock()
+            .map(|p| p.contains_key(id))
+            .unwrap_or(false)
+    }
+
+    /// Makes a resource's observation unknown (or known again).
+    pub fn set_unknown(&self, id: &StepId, unknown: bool) {
+        if let Ok(mut u) = self.unknown.lock() {
+            if unknown {
+                u.insert(id.clone());
+            } else {
+                u.remove(id);
+            }
+        }
+    }
+
+    /// Marks a resource partial (or whole again with `None`).
+    pub fn set_partial(&self, id: &StepId, detail: Option<&str>) {
+        if let Ok(mut p) = self.partial.lock() {
+            match detail {
+                Some(d) => {
+                    p.insert(id.clone(), d.to_owned());
+                }
+                None => {
+                    p.remove(id);
+                }
+            }
+        }
+    }
+
+    /// Makes the whole observer fail (or work again with `None`).
+    pub fn fail_observer(&self, error: Option<&str>) {
+        if let Ok(mut e) = self.observer_error.lock() {
+            *e = error.map(str::to_owned);
+        }
+    }
+
+    /// What happened, in order (`apply <id>`, `teardown <id>`).
+    pub fn log(&self) -> Vec<String> {
+        self.log.lock().map(|l| l.clone()).unwrap_or_default()
+    }
+
+    /// Number of observer calls.
+    pub fn observations(&self) -> u32 {
+        self.observations.load(Ordering::SeqCst)
+    }
+
+    fn record(&self, entry: String) {
+        if let Ok(mut l) = self.log.lock() {
+            l.push(entry);
+        }
+    }
+}
+
+/// The fake world's bulk observer: one call copies the whole world.
+pub struct FakeObserver(pub Arc<FakeWorld>);
+
+#[async_trait]
+impl Observer for FakeObserver {
+    fn name(&self) -> &str {
+        "fake"
+    }
+
+    async fn observe(&self, _state: &DeploymentState) -> Result<Facts, ObserveError> {
+        self.0.observations.fetch_add(1, Ordering::SeqCst);
+        if let Some(e) = self.0.observer_error.lock().ok().and_then(|e| e.clone()) {
+            return Err(ObserveError::new(e));
+        }
+        Ok(Facts::new(FakeFacts {
+            present: self.0.present.lock().map(|p| p.clone()).unwrap_or_default(),
+            unknown: self.0.unknown.lock().map(|u| u.clone()).unwrap_or_default(),
+            partial: self.0.partial.lock().map(|p| p.clone()).unwrap_or_default(),
+        }))
+    }
+}
+
+/// A configurable step acting on a [`FakeWorld`].
+pub struct FakeStep {
+    id: StepId,
+    deps: Vec<StepId>,
+    world: Arc<FakeWorld>,
+    input: String,
+    immutable: String,
+    outputs: Outputs,
+    transient_failures: AtomicU32,
+    permanent_failure: Option<String>,
+    pending_polls: AtomicU32,
+    delay: Duration,
+    gates: Vec<Arc<dyn Gate>>,
+    enablement: Enablement,
+    unavailable: Option<String>,
+    observable: bool,
+    journal_required: Option<String>,
+    applies: AtomicU32,
+    retry: RetryPolicy,
+    ignore_cancel: bool,
+}
+
+impl FakeStep {
+    /// A step that creates its resource and outputs `{"id": <id>}`.
+    pub fn new(id: &str, world: &Arc<FakeWorld>) -> Self {
+        FakeStep {
+            id: sid(id),
+            deps: Vec::new(),
+            world: world.clone(),
+            input: String::new(),
+            immutable: String::new(),
+            outputs: Outputs::new().with("id", id),
+            transient_failures: AtomicU32::new(0),
+            permanent_failure: None,
+            pending_polls: AtomicU32::new(0),
+            delay: Duration::ZERO,
+            gates: Vec::new(),
+            enablement: Enablement::Enabled,
+            unavailable: None,
+            observable: true,
+            journal_required: None,
+            applies: AtomicU32::new(0),
+            retry: RetryPolicy {
+                max_attempts: 3,
+                initial_delay: Duration::from_millis(1),
+                max_delay: Duration::from_millis(5),
+            },
+            ignore_cancel: false,
+        }
+    }
+
+    /// Depends on these steps (or phases).
+    #[must_use]
+    pub fn after(mut self, deps: &[&str]) -> Self {
+        self.deps = deps.iter().map(|d| sid(d)).collect();
+        self
+    }
+
+    /// A config input (changes plan `rerun`).
+    #[must_use]
+    pub fn input(mut self, v: &str) -> Self {
+        self.input = v.to_owned();
+        self
+    }
+
+    /// An immutable input (changes plan `replace`).
+    #[must_use]
+    pub fn immutable(mut self, v: &str) -> Self {
+        self.immutable = v.to_owned();
+        self
+    }
+
+    /// Outputs to produce.
+    #[must_use]
+    pub fn outputs(mut self, o: Outputs) -> Self {
+        self.outputs = o;
+        self
+    }
+
+    /// Fails transiently this many times first.
+    #[must_use]
+    pub fn transient_failures(self, n: u32) -> Self {
+        self.transient_failures.store(n, Ordering::SeqCst);
+        self
+    }
+
+    /// Always fails permanently.
+    #[must_use]
+    pub fn fails(mut self, msg: &str) -> Self {
+        self.permanent_failure = Some(msg.to_owned());
+        self
+    }
+
+    /// Returns `Pending` this many times first.
+    #[must_use]
+    pub fn pending_polls(self, n: u32) -> Self {
+        self.pending_polls.store(n, Ordering::SeqCst);
+        self
+    }
+
+    /// Takes this long (checking for cancellation every 10 ms unless told not to).
+    #[must_use]
+    pub fn delay(mut self, d: Duration) -> Self {
+        self.delay = d;
+        self
+    }
+
+    /// Never reaches a safe point while delaying.
+    #[must_use]
+    pub fn ignore_cancel(mut self) -> Self {
+        self.ignore_cancel = true;
+        self
+    }
+
+    /// Adds a gate.
+    #[must_use]
+    pub fn gate(mut self, g: Arc<dyn Gate>) -> Self {
+        self.gates.push(g);
+        self
+    }
+
+    /// Disables it.
+    #[must_use]
+    pub fn disabled(mut self, reason: &str) -> Self {
+        self.enablement = Enablement::Disabled(reason.to_owned());
+        self
+    }
+
+    /// Marks it unavailable.
+    #[must_use]
+    pub fn unavailable(mut self, reason: &str) -> Self {
+        self.unavailable = Some(reason.to_owned());
+        self
+    }
+
+    /// Makes it unobservable.
+    #[must_use]
+    pub fn unobservable(mut self) -> Self {
+        self.observable = false;
+        self
+    }
+
+    /// Rejects journals that lack this key.
+    #[must_use]
+    pub fn journal_requires(mut self, key: &str) -> Self {
+        self.journal_required = Some(key.to_owned());
+        self
+    }
+
+    /// Sets the retry policy.
+    #[must_use]
+    pub fn retry(mut self, p: RetryPolicy) -> Self {
+        self.retry = p;
+        self
+    }
+
+    /// How many times `apply` ran.
+    pub fn applies(&self) -> u32 {
+        self.applies.load(Ordering::SeqCst)
+    }
+}
+
+#[async_trait]
+impl Step for FakeStep {
+    fn id(&self) -> &StepId {
+        &self.id
+    }
+
+    fn dependencies(&self) -> Vec<StepId> {
+        self.deps.clone()
+    }
+
+    fn fingerprint(&self, inputs: &StepInputs<'_>) -> Fingerprint {
+        inputs
+            .upstream
+            .iter()
+            .fold(Fingerprint::builder(), |b, (id, out)| {
+                b.input(id.as_str(), out)
+            })
+            .input("input", &self.input)
+            .immutable("immutable", &self.immutable)
+            .finish()
+    }
+
+    fn gates(&self) -> Vec<Arc<dyn Gate>> {
+        self.gates.clone()
+    }
+
+    fn enablement(&self) -> Enablement {
+        self.enablement.clone()
+    }
+
+    fn unavailable(&self) -> Option<String> {
+        self.unavailable.clone()
+    }
+
+    fn retry_policy(&self) -> RetryPolicy {
+        self.retry
+    }
+
+    fn check_journal(&self, journal: &crate::state::Journal) -> Result<(), String> {
+        match &self.journal_required {
+            Some(k) if journal.latest(k).is_none() => Err(format!("no `{k}` entry")),
+            _ => Ok(()),
+        }
+    }
+
+    fn observe(&self, snapshot: &Snapshot, _record: Option<&StepRecord>) -> Observation {
+        if !self.observable {
+            return Observation::Unobservable;
+        }
+        let facts = match snapshot.require::<FakeFacts>("fake") {
+            Ok(f) => f,
+            Err(o) => return o,
+        };
+        if facts.unknown.contains(&self.id) {
+            return Observation::unknown("fake: not observable right now");
+        }
+        if let Some(d) = facts.partial.get(&self.id) {
+            return Observation::partial(d.clone(), Evidence::new());
+        }
+        match facts.present.get(&self.id) {
+            Some(v) => Observation::done(Evidence::new().with("version", v)),
+            None => Observation::absent(format!("{} not found", self.id)),
+        }
+    }
+
+    async fn apply(&self, ctx: &StepContext) -> Result<StepOutcome, StepError> {
+        ctx.checkpoint()?;
+        let n = self.applies.fetch_add(1, Ordering::SeqCst) + 1;
+        self.world.record(format!("apply {}", self.id));
+        if ctx.journal().latest("started").is_none() {
+            ctx.write_journal("started", n).await?;
+        }
+        if let Some(msg) = &self.permanent_failure {
+            return Err(StepError::permanent(msg.clone()).with_remedy("fix the fake"));
+        }
+        if self
+            .transient_failures
+            .fetch_update(Ordering::SeqCst, Ordering::SeqCst, |v| v.checked_sub(1))
+            .is_ok()
+        {
+            return Err(StepError::transient("fake transient failure"));
+        }
+        if !self.delay.is_zero() {
+            let until = tokio::time::Instant::now() + self.delay;
+            while tokio::time::Instant::now() < until {
+                tokio::time::sleep(Duration::from_millis(10)).await;
+                if !self.ignore_cancel {
+                    ctx.checkpoint()?;
+                }
+            }
+        }
+        if self
+            .pending_polls
+            .fetch_update(Ordering::SeqCst, Ordering::SeqCst, |v| v.checked_sub(1))
+            .is_ok()
+        {
+            return Ok(StepOutcome::pending(
+                Duration::from_millis(5),
+                "fake operation",
+            ));
+        }
+        self.world.create(&self.id, &self.input);
+        Ok(StepOutcome::done(
+            self.outputs.clone(),
+            Evidence::new().with("version", &self.input),
+        ))
+    }
+
+    async fn teardown(&self, _ctx: &StepContext) -> Result<(), StepError> {
+        self.world.record(format!("teardown {}", self.id));
+        self.world.delete(&self.id);
+        Ok(())
+    }
+}

@@ -1,0 +1,1 @@
+//! Node access for k0rdent-deploy (in progress).
