@@ -334,23 +334,31 @@ impl Loop<'_> {
             let mut observe = false;
             let mut start = Vec::new();
             if !cancelled {
+                let mut by_index: Vec<Option<&crate::plan::PlanEntry>> = vec![None; graph.len()];
                 for e in &current.entries {
-                    let Some(i) = graph.index_of(&e.step) else {
+                    if let Some(i) = graph.index_of(&e.step) {
+                        by_index[i] = Some(e);
+                    }
+                }
+                let settled = |d: usize| {
+                    by_index[d].is_some_and(|de| {
+                        !de.provisional
+                            && matches!(de.decision, Decision::Skip | Decision::Disabled)
+                    })
+                };
+                for (i, e) in by_index.iter().enumerate() {
+                    let Some(e) = e else {
                         continue;
                     };
                     if !self.in_scope[i]
                         || self.running.contains(&i)
                         || self.marks.contains_key(&e.step)
-                        || !e.ready()
+                        || !graph.deps(i).iter().all(|&d| settled(d))
                     {
                         continue;
                     }
-                    if e.decision == Decision::Replace && !engine.options.confirm_replace {
-                        self.marks
-                            .insert(e.step.clone(), RunMark::NeedsConfirmation);
-                        replan = true;
-                        continue;
-                    }
+                    // Its dependencies just finished: what it sees may have changed (a tunnel
+                    // is back, a VM exists), so observe again before deciding.
                     if graph
                         .deps(i)
                         .iter()
@@ -358,6 +366,15 @@ impl Loop<'_> {
                     {
                         observe = true;
                         break;
+                    }
+                    if !e.ready() {
+                        continue;
+                    }
+                    if e.decision == Decision::Replace && !engine.options.confirm_replace {
+                        self.marks
+                            .insert(e.step.clone(), RunMark::NeedsConfirmation);
+                        replan = true;
+                        continue;
                     }
                     start.push((i, e.decision));
                 }

@@ -93,6 +93,8 @@ pub enum Reason {
     },
     /// Completed, but its inputs changed (config or upstream outputs).
     InputsChanged,
+    /// Completed without recorded inputs and not observable: converged again.
+    InputsUnknown,
     /// Completed, but an input that cannot change in place changed.
     ImmutableInputsChanged,
     /// Re-planned once an upstream step has run.
@@ -170,6 +172,7 @@ impl Reason {
             Reason::CompletedThisRun => "completed_this_run",
             Reason::Drift { .. } => "drift",
             Reason::InputsChanged => "inputs_changed",
+            Reason::InputsUnknown => "inputs_unknown",
             Reason::ImmutableInputsChanged => "immutable_inputs_changed",
             Reason::AwaitingUpstream { .. } => "awaiting_upstream",
             Reason::ObservationUnknown { .. } => "observation_unknown",

@@ -109,13 +109,16 @@ fn decide_own(
                     own(Decision::Skip, Reason::Adopted)
                 }
                 Observation::Done { .. } => own(Decision::Skip, Reason::Verified),
+                // Completed, nothing to observe and no recorded inputs: nothing shows it is
+                // still right, so converge again (apply is idempotent).
+                _ if recorded.is_none() => own(Decision::Rerun, Reason::InputsUnknown),
                 _ => own(Decision::Skip, Reason::TrustedRecord),
             }
         }
     }
 }
 
-fn message(id: &StepId, reason: &Reason, provisional: bool, status: Status) -> String {
+fn message(reason: &Reason, after: Option<&StepId>, status: Status) -> String {
     let base = match reason {
         Reason::NotStarted => "not done yet".to_owned(),
         Reason::PreviousAttemptFailed { error } => format!("last attempt failed: {error}"),
@@ -127,6 +130,10 @@ fn message(id: &StepId, reason: &Reason, provisional: bool, status: Status) -> S
         Reason::CompletedThisRun => "completed in this run".to_owned(),
         Reason::Drift { detail } => format!("drift: {detail}"),
         Reason::InputsChanged => "inputs changed since it completed".to_owned(),
+        Reason::InputsUnknown => {
+            "completed, but neither its inputs nor its result can be checked; converging again"
+                .to_owned()
+        }
         Reason::ImmutableInputsChanged => {
             "an input that cannot change in place changed: delete and create".to_owned()
         }
@@ -147,11 +154,11 @@ fn message(id: &StepId, reason: &Reason, provisional: bool, status: Status) -> S
         Reason::NeedsConfirmation => "replace needs confirmation (-y)".to_owned(),
         Reason::Disabled { reason } => format!("disabled: {reason}"),
     };
-    let _ = id;
-    if provisional && !matches!(reason, Reason::AwaitingUpstream { .. }) {
-        format!("{base} (re-planned after upstream steps)")
-    } else {
-        base
+    match after {
+        Some(up) if !matches!(reason, Reason::AwaitingUpstream { .. }) => {
+            format!("{base} (re-planned after {up})")
+        }
+        _ => base,
     }
 }
 
@@ -177,6 +184,8 @@ fn message(id: &StepId, reason: &Reason, provisional: bool, status: Status) -> S
 pub fn plan(graph: &PlanGraph, state: &DeploymentState, facts: &PlanFacts) -> Plan {
     let n = graph.len();
     let mut entries: Vec<Option<PlanEntry>> = vec![None; n];
+    // For provisional entries: the executing step they wait for.
+    let mut waits_for: Vec<Option<StepId>> = vec![None; n];
     for &i in graph.order() {
         let spec = graph.spec(i);
         let id = &spec.id;
@@ -227,9 +236,9 @@ pub fn plan(graph: &PlanGraph, state: &DeploymentState, facts: &PlanFacts) -> Pl
                             },
                         );
                     }
-                    d if (d.executes() || de.provisional) && upstream.is_none() => {
-                        upstream = Some(de.step.clone());
-                    }
+                    _ if upstream.is_some() => {}
+                    _ if de.provisional => upstream = waits_for[d].clone(),
+                    d if d.executes() => upstream = Some(de.step.clone()),
                     _ => {}
                 }
             }
@@ -237,6 +246,7 @@ pub fn plan(graph: &PlanGraph, state: &DeploymentState, facts: &PlanFacts) -> Pl
             let mut base = decide_own(rec, obs, &facts.fingerprints[i], fault);
             if let Some(up) = upstream {
                 provisional = true;
+                waits_for[i] = Some(up.clone());
                 if matches!(base.reason, Reason::ObservationUnknown { .. }) {
                     let assumed = decide_own(
                         rec,
@@ -247,9 +257,18 @@ pub fn plan(graph: &PlanGraph, state: &DeploymentState, facts: &PlanFacts) -> Pl
                     base = own(assumed.decision, Reason::AwaitingUpstream { upstream: up });
                 }
             }
+            if let Some(g) = facts.gate_failures.get(id) {
+                break 'decide (
+                    Decision::Blocked,
+                    Reason::GateFailed {
+                        gate: g.gate.clone(),
+                        reason: g.reason.clone(),
+                        remedy: g.remedy.clone(),
+                    },
+                );
+            }
             if base.decision.executes() {
                 if let Some(reason) = &spec.unavailable {
-                    provisional = false;
                     break 'decide (
                         Decision::Blocked,
                         Reason::Unavailable {
@@ -257,30 +276,20 @@ pub fn plan(graph: &PlanGraph, state: &DeploymentState, facts: &PlanFacts) -> Pl
                         },
                     );
                 }
-                if !provisional {
-                    if let Some(g) = facts.gate_failures.get(id) {
-                        break 'decide (
-                            Decision::Blocked,
-                            Reason::GateFailed {
-                                gate: g.gate.clone(),
-                                reason: g.reason.clone(),
-                                remedy: g.remedy.clone(),
-                            },
-                        );
-                    }
-                    if base.decision == Decision::Replace
-                        && facts.run.get(id) == Some(&RunMark::NeedsConfirmation)
-                    {
-                        break 'decide (Decision::Blocked, Reason::NeedsConfirmation);
-                    }
+                if !provisional
+                    && base.decision == Decision::Replace
+                    && facts.run.get(id) == Some(&RunMark::NeedsConfirmation)
+                {
+                    break 'decide (Decision::Blocked, Reason::NeedsConfirmation);
                 }
             }
             (base.decision, base.reason)
         };
         if decision == Decision::Blocked || decision == Decision::Disabled {
             provisional = false;
+            waits_for[i] = None;
         }
-        let message = message(id, &reason, provisional, status);
+        let message = message(&reason, waits_for[i].as_ref(), status);
         entries[i] = Some(PlanEntry {
             step: id.clone(),
             decision,
