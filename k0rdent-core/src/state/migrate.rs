@@ -54,6 +54,9 @@ pub enum ParseError {
         /// What was wrong.
         detail: String,
     },
+    /// A current-schema document without its end marker: cut short.
+    #[error("the file is incomplete (its end marker is missing): it was truncated or cut short")]
+    Truncated,
     /// Written by a newer version.
     #[error(
         "schema_version {found} is newer than this build understands (up to {supported}); upgrade k0rdent"
@@ -64,6 +67,34 @@ pub enum ParseError {
         /// The newest schema this build reads.
         supported: u32,
     },
+}
+
+/// The last line of every state document this build writes. A document of the current schema
+/// without it was cut short (a truncated copy, a full disk) and is refused rather than read as
+/// a smaller, valid-looking state.
+const END_MARKER: &str = "# end of k0rdent state, generation ";
+
+/// Renders a state document: YAML followed by the end marker.
+///
+/// # Errors
+/// The serializer's message if the state cannot be serialized.
+pub fn render_state(state: &DeploymentState) -> Result<String, String> {
+    let mut text = serde_yaml::to_string(state).map_err(|e| e.to_string())?;
+    if !text.ends_with('\n') {
+        text.push('\n');
+    }
+    text.push_str(END_MARKER);
+    text.push_str(&state.generation.to_string());
+    text.push('\n');
+    Ok(text)
+}
+
+/// The generation named by the end marker, if the document ends with one.
+fn end_marker(bytes: &[u8]) -> Option<Option<u64>> {
+    let text = std::str::from_utf8(bytes).ok()?;
+    let last = text.trim_end().rsplit('\n').next()?;
+    let n = last.strip_prefix(END_MARKER)?;
+    Some(n.trim().parse().ok())
 }
 
 /// Parses a state document in any supported schema.
@@ -103,6 +134,19 @@ pub fn parse_state(bytes: &[u8]) -> Result<Migrated, ParseError> {
                     key: e.path().to_string(),
                     detail: e.inner().to_string(),
                 })?;
+            match end_marker(bytes) {
+                None => return Err(ParseError::Truncated),
+                Some(Some(g)) if g == state.generation => {}
+                Some(_) => {
+                    return Err(ParseError::WrongType {
+                        key: "generation".into(),
+                        detail: format!(
+                            "{} does not match the end marker: the file was spliced or edited",
+                            state.generation
+                        ),
+                    });
+                }
+            }
             Ok(Migrated {
                 state,
                 from_schema: None,
@@ -272,10 +316,14 @@ mod tests {
             cluster_id: Some("k0rdent-abc".into()),
             ..DeploymentState::default()
         };
-        let y = serde_yaml::to_string(&s).unwrap();
+        let y = render_state(&s).unwrap();
         let m = parse_state(y.as_bytes()).unwrap();
         assert_eq!(m.state, s);
         assert_eq!(m.from_schema, None);
+        // Any cut that loses the end marker is detected, even where the rest is valid YAML.
+        for cut in 1..y.len() - 1 {
+            assert!(parse_state(&y.as_bytes()[..cut]).is_err(), "cut at {cut} was accepted");
+        }
     }
 
     #[test]

@@ -14,7 +14,7 @@ use super::lock::{FileLock, acquire};
 use super::{History, LockHolder, StateStore, StoreError, StoreLock, events_log};
 use crate::event::EventRecord;
 use crate::secret::Secret;
-use crate::state::{DeploymentState, LegacySecret, SCHEMA_VERSION, parse_state};
+use crate::state::{DeploymentState, LegacySecret, SCHEMA_VERSION, parse_state, render_state};
 
 /// The state document's file name.
 pub const STATE_FILE: &str = "deployment-state.yaml";
@@ -267,7 +267,7 @@ impl FileStore {
         state.schema_version = SCHEMA_VERSION;
         state.updated_at = Some(now);
         state.created_at.get_or_insert(now);
-        let text = match serde_yaml::to_string(&*state) {
+        let text = match render_state(state) {
             Ok(t) => t,
             Err(e) => {
                 state.generation = previous;
