@@ -1,0 +1,128 @@
+//! Command-line arguments (clap derive). These are raw input; `request.rs` validates them
+//! once into what the commands use.
+
+use std::path::PathBuf;
+
+use clap::{Args, Parser, Subcommand, ValueEnum};
+
+/// Deploy a k0rdent management cluster on Azure — and resume correctly after any
+/// interruption.
+///
+/// Every command observes reality first; `deploy` then converges only what is missing or
+/// changed, saving its state after every step. Run it again after Ctrl-C, a lost network or a
+/// reboot and it continues where it stopped.
+#[derive(Debug, Parser)]
+#[command(name = "k0rdent", version, propagate_version = true, max_term_width = 100)]
+#[command(after_help = "Exit codes: 0 success (plan/status: in sync), 1 error, 2 drift or pending \
+changes, 3 blocked by a gate, 4 state locked by a live run, 130 interrupted.")]
+pub struct Cli {
+    /// Options every command accepts.
+    #[command(flatten)]
+    pub global: GlobalArgs,
+
+    /// What to do.
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+/// Options every command accepts.
+#[derive(Debug, Args)]
+pub struct GlobalArgs {
+    /// Deployment configuration (the Bash tool's YAML schema).
+    #[arg(long, short = 'c', global = true, value_name = "FILE", env = "K0RDENT_CONFIG")]
+    pub config: Option<PathBuf>,
+
+    /// Directory holding the deployment state, keys and event log.
+    #[arg(long, global = true, value_name = "DIR", default_value = "./state", env = "K0RDENT_STATE_DIR")]
+    pub state_dir: PathBuf,
+
+    /// Answer yes to every prompt (accept replacements, confirm reset).
+    #[arg(long, short = 'y', global = true)]
+    pub yes: bool,
+
+    /// Output format: human-readable text, or JSON Lines on stdout.
+    #[arg(long, short = 'o', global = true, value_enum, default_value_t = OutputFormat::Text)]
+    pub output: OutputFormat,
+
+    /// More log output on stderr (-v info, -vv debug, -vvv trace); RUST_LOG overrides.
+    #[arg(long, short = 'v', global = true, action = clap::ArgAction::Count)]
+    pub verbose: u8,
+}
+
+/// How results are printed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum OutputFormat {
+    /// Human-readable text.
+    Text,
+    /// One JSON object per line.
+    Json,
+}
+
+/// The commands.
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Observe, plan, then converge the deployment.
+    ///
+    /// Steps recorded done and observed done with unchanged inputs are skipped; interrupted
+    /// steps resume from their journal; anything unknown blocks instead of being redone.
+    Deploy {
+        /// Stop after this phase (e.g. create_vms).
+        #[arg(long, value_name = "PHASE")]
+        until: Option<String>,
+    },
+    /// Show what `deploy` would do now and why; changes nothing.
+    ///
+    /// Exit code 0 when nothing is to be done, 2 when there are pending changes or drift,
+    /// 3 when a gate would block.
+    Plan,
+    /// Show recorded against observed state, per phase and resource, with drift.
+    ///
+    /// Exit code 0 when in sync, 2 on drift or pending work, 3 when blocked.
+    Status,
+    /// Update the recorded state from reality; changes no infrastructure.
+    Refresh,
+    /// Tear the deployment down in reverse order and archive the state.
+    Reset,
+    /// Manage the WireGuard tunnel from this machine to the nodes.
+    Vpn {
+        /// What to do with the tunnel.
+        #[command(subcommand)]
+        action: VpnAction,
+    },
+    /// Inspect or repair the state directory.
+    State {
+        /// What to do with the state.
+        #[command(subcommand)]
+        action: StateAction,
+    },
+}
+
+/// `k0rdent vpn ...`
+#[derive(Debug, Subcommand)]
+pub enum VpnAction {
+    /// Bring the tunnel up (uses sudo when not root).
+    Up,
+    /// Bring the tunnel down.
+    Down,
+    /// Show the tunnel and, per node, whether it answers, with a diagnosis.
+    Status,
+}
+
+/// `k0rdent state ...`
+#[derive(Debug, Subcommand)]
+pub enum StateAction {
+    /// Print the recorded state (secret-free). Works while a run holds the lock.
+    Show,
+    /// Print the event log.
+    History {
+        /// Only the last N events.
+        #[arg(long, short = 'n', value_name = "N")]
+        last: Option<usize>,
+    },
+    /// Release the state lock of a run that is gone (a remote or stuck holder).
+    Unlock {
+        /// Break the lock even if its holder is a live process on this machine.
+        #[arg(long)]
+        force: bool,
+    },
+}

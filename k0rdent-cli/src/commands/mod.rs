@@ -1,0 +1,81 @@
+//! One module per command.
+
+mod deploy;
+mod plan;
+mod refresh;
+mod reset;
+mod state;
+mod vpn;
+
+use std::sync::Arc;
+
+use k0rdent_core::{Cancellation, Engine, FileStore, StepId};
+
+use crate::args::{Command, StateAction};
+use crate::error::CliError;
+use crate::exit::ExitStatus;
+use crate::pipeline::PipelineFactory;
+use crate::printer::Printer;
+use crate::request::Request;
+
+/// Runs one command.
+pub async fn run(
+    command: Command,
+    request: Request,
+    factory: Arc<dyn PipelineFactory>,
+    printer: Arc<Printer>,
+) -> Result<ExitStatus, CliError> {
+    let ctx = Ctx {
+        store: Arc::new(FileStore::new(&request.state_dir)),
+        request,
+        factory,
+        printer,
+    };
+    match command {
+        Command::Deploy { until } => deploy::run(&ctx, until).await,
+        Command::Plan => plan::plan(&ctx).await,
+        Command::Status => plan::status(&ctx).await,
+        Command::Refresh => refresh::run(&ctx).await,
+        Command::Reset => reset::run(&ctx).await,
+        Command::Vpn { action } => vpn::run(&ctx, action).await,
+        Command::State { action } => match action {
+            StateAction::Show => state::show(&ctx).await,
+            StateAction::History { last } => state::history(&ctx, last).await,
+            StateAction::Unlock { force } => state::unlock(&ctx, force).await,
+        },
+    }
+}
+
+/// What every command has at hand.
+pub(crate) struct Ctx {
+    pub(crate) request: Request,
+    pub(crate) store: Arc<FileStore>,
+    pub(crate) factory: Arc<dyn PipelineFactory>,
+    pub(crate) printer: Arc<Printer>,
+}
+
+impl Ctx {
+    /// An engine over the factory's pipeline; the first Ctrl-C cancels it.
+    pub(crate) async fn engine(&self, until: Option<String>) -> Result<Engine, CliError> {
+        let deployment = self.factory.deployment(&self.request, &self.store).await?;
+        let until = until
+            .map(|u| {
+                StepId::parse(&u).map_err(|e| {
+                    CliError::usage(
+                        format!("--until {u}: {e}"),
+                        "`k0rdent plan` lists the phases",
+                    )
+                })
+            })
+            .transpose()?;
+        let cancel = Cancellation::new();
+        crate::signals::install(cancel.clone());
+        Ok(Engine::builder(deployment.pipeline, self.store.clone())
+            .sink(self.printer.clone())
+            .concurrency(deployment.concurrency)
+            .until(until)
+            .confirm_replace(self.request.yes)
+            .cancellation(cancel)
+            .build()?)
+    }
+}

@@ -1,0 +1,91 @@
+//! The CLI's error type: every failure carries what went wrong and, where known, what to do.
+
+use std::path::PathBuf;
+
+use k0rdent_core::{ConfigError, EngineError, StoreError};
+
+use crate::exit::ExitStatus;
+
+/// Why a command failed.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum CliError {
+    /// The engine could not run (includes a lock held by another run).
+    #[error(transparent)]
+    Engine(#[from] EngineError),
+    /// The state store failed.
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    /// The engine settings are invalid (e.g. an unknown `--until` phase).
+    #[error(transparent)]
+    Settings(#[from] ConfigError),
+    /// Nothing can be deployed by this build yet.
+    #[error("no phases are available yet: {0}")]
+    NoPhases(String),
+    /// Bad arguments or input.
+    #[error("{message}")]
+    Usage {
+        /// What is wrong.
+        message: String,
+        /// What to do.
+        remedy: Option<String>,
+    },
+    /// A file could not be read or written.
+    #[error("{path}: {source}")]
+    Io {
+        /// The file.
+        path: PathBuf,
+        /// The error.
+        #[source]
+        source: std::io::Error,
+    },
+    /// The lock is held by a live process on this machine and `--force` was not given.
+    #[error("the state is locked by {holder}, which is still running")]
+    LockHeld {
+        /// Who holds it.
+        holder: String,
+        /// Its pid.
+        pid: u32,
+    },
+}
+
+impl CliError {
+    /// A usage error with a remedy.
+    pub fn usage(message: impl Into<String>, remedy: impl Into<String>) -> Self {
+        CliError::Usage {
+            message: message.into(),
+            remedy: Some(remedy.into()),
+        }
+    }
+
+    /// The exit status this error maps to.
+    pub fn exit_status(&self) -> ExitStatus {
+        match self {
+            CliError::Engine(e) if e.is_locked() => ExitStatus::Locked,
+            CliError::Store(StoreError::Locked { .. }) | CliError::LockHeld { .. } => {
+                ExitStatus::Locked
+            }
+            _ => ExitStatus::Error,
+        }
+    }
+
+    /// What to do about it, printed as `hint:`.
+    pub fn remedy(&self) -> Option<String> {
+        match self {
+            CliError::Engine(e) => e.remedy(),
+            CliError::Store(e) => e.remedy(),
+            CliError::Settings(ConfigError::UnknownUntil(_)) => {
+                Some("`k0rdent plan` lists the phases".into())
+            }
+            CliError::Settings(_) => None,
+            CliError::NoPhases(_) => Some(
+                "this build has no deployment phases wired yet; `k0rdent state show|history|unlock` work".into(),
+            ),
+            CliError::Usage { remedy, .. } => remedy.clone(),
+            CliError::Io { .. } => None,
+            CliError::LockHeld { pid, .. } => Some(format!(
+                "wait for it, stop it (kill {pid}), or break the lock with `k0rdent state unlock --force`"
+            )),
+        }
+    }
+}

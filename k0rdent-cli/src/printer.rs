@@ -1,0 +1,167 @@
+//! The one place that writes to stdout and stderr. Results and JSON go to stdout, progress
+//! and messages to stderr; logs go to stderr through `tracing`.
+
+use std::io::Write;
+use std::sync::Mutex;
+
+use k0rdent_core::{Event, EventSink};
+use serde::Serialize;
+
+use crate::args::OutputFormat;
+use crate::error::CliError;
+
+/// Writes results, progress and errors in the chosen format.
+pub struct Printer {
+    format: OutputFormat,
+    lock: Mutex<()>,
+}
+
+impl Printer {
+    /// A printer for `format`.
+    pub fn new(format: OutputFormat) -> Self {
+        Printer {
+            format,
+            lock: Mutex::new(()),
+        }
+    }
+
+    /// The output format.
+    pub fn format(&self) -> OutputFormat {
+        self.format
+    }
+
+    fn out(&self, text: &str) {
+        let _g = self.lock.lock();
+        let mut o = std::io::stdout().lock();
+        // A closed pipe (`k0rdent plan | head`) is not an error worth reporting.
+        let _ = o.write_all(text.as_bytes());
+        let _ = o.flush();
+    }
+
+    fn err(&self, text: &str) {
+        let _g = self.lock.lock();
+        let mut e = std::io::stderr().lock();
+        let _ = e.write_all(text.as_bytes());
+    }
+
+    /// A result in text mode (stdout).
+    pub fn text(&self, text: &str) {
+        if self.format == OutputFormat::Text {
+            self.out(text);
+            if !text.ends_with('\n') {
+                self.out("\n");
+            }
+        }
+    }
+
+    /// A result in JSON mode: one line on stdout.
+    pub fn json<T: Serialize>(&self, value: &T) {
+        if self.format == OutputFormat::Json {
+            match serde_json::to_string(value) {
+                Ok(line) => self.out(&format!("{line}\n")),
+                Err(e) => self.err(&format!("error: could not render JSON output: {e}\n")),
+            }
+        }
+    }
+
+    /// A message for humans (stderr), in both formats.
+    pub fn note(&self, text: &str) {
+        self.err(&format!("{text}\n"));
+    }
+
+    /// An error with its hint (stderr; in JSON mode also a JSON line on stdout).
+    pub fn error(&self, e: &CliError) {
+        let remedy = e.remedy();
+        let mut text = format!("error: {e}\n");
+        if let Some(r) = &remedy {
+            text.push_str(&format!("hint: {r}\n"));
+        }
+        self.err(&text);
+        #[derive(Serialize)]
+        struct JsonError<'a> {
+            error: String,
+            #[serde(skip_serializing_if = "Option::is_none")]
+            remedy: Option<&'a str>,
+            exit_code: u8,
+        }
+        self.json(&JsonError {
+            error: e.to_string(),
+            remedy: remedy.as_deref(),
+            exit_code: e.exit_status().code(),
+        });
+    }
+
+    fn progress(&self, event: &Event) {
+        let line = match event {
+            Event::Observed {
+                observer,
+                error: Some(e),
+                ..
+            } => format!("! {observer}: could not observe: {e}"),
+            Event::Drift { step, detail } => format!("~ {step}: drift: {detail}"),
+            Event::StepStarted {
+                step, decision, ..
+            } => format!("> {step}: {decision}"),
+            Event::StepProgress { step, message } => format!("  {step}: {message}"),
+            Event::StepPending { step, detail, .. } => format!("  {step}: waiting: {detail}"),
+            Event::StepRetrying {
+                step,
+                error,
+                delay_ms,
+                ..
+            } => format!("  {step}: {error}; retrying in {:.1} s", *delay_ms as f64 / 1000.0),
+            Event::StepCompleted {
+                step, duration_ms, ..
+            } => format!("+ {step}: done ({:.1} s)", *duration_ms as f64 / 1000.0),
+            Event::StepFailed { step, error, remedy } => with_hint(format!("x {step}: failed: {error}"), remedy),
+            Event::StepBlocked {
+                step,
+                reason,
+                remedy,
+            } => with_hint(format!("x {step}: blocked: {reason}"), remedy),
+            Event::StepInterrupted { step, reason } => format!("- {step}: interrupted: {reason}"),
+            Event::GateWaiting {
+                step,
+                gate,
+                reason,
+                remaining_ms,
+            } => format!(
+                "  {step}: waiting for {gate}: {reason} ({} s left)",
+                remaining_ms / 1000
+            ),
+            Event::GateFailed {
+                step,
+                gate,
+                reason,
+                remedy,
+            } => with_hint(format!("x {step}: gate {gate} failed: {reason}"), remedy),
+            Event::TeardownStarted { step } => format!("> {step}: tearing down"),
+            Event::TeardownCompleted { step } => format!("- {step}: torn down"),
+            Event::TeardownFailed { step, error } => format!("x {step}: teardown failed: {error}"),
+            Event::StopRequested { reason } => format!(
+                "Stopping at the next safe point ({reason}); press Ctrl-C again to exit at once."
+            ),
+            Event::PreviousRunDied { run_id, pid } => {
+                format!("note: the previous run ({run_id}, pid {pid}) ended without recording an outcome; resuming")
+            }
+            _ => return,
+        };
+        self.note(&line);
+    }
+}
+
+fn with_hint(line: String, remedy: &Option<String>) -> String {
+    match remedy {
+        Some(r) => format!("{line}\n  hint: {r}"),
+        None => line,
+    }
+}
+
+impl EventSink for Printer {
+    fn emit(&self, event: &Event) {
+        match self.format {
+            OutputFormat::Json => self.json(event),
+            OutputFormat::Text => self.progress(event),
+        }
+    }
+}

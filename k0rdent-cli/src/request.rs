@@ -1,0 +1,30 @@
+//! The validated form of the global arguments, built once from the raw clap structs.
+
+use std::path::PathBuf;
+
+use crate::args::{GlobalArgs, OutputFormat};
+
+/// What every command works with.
+#[derive(Debug, Clone)]
+pub struct Request {
+    /// Configuration file, if given.
+    pub config: Option<PathBuf>,
+    /// State directory.
+    pub state_dir: PathBuf,
+    /// No prompts; accept replacements.
+    pub yes: bool,
+    /// Output format.
+    pub output: OutputFormat,
+}
+
+impl Request {
+    /// From the raw arguments.
+    pub fn from_args(g: &GlobalArgs) -> Self {
+        Request {
+            config: g.config.clone(),
+            state_dir: g.state_dir.clone(),
+            yes: g.yes,
+            output: g.output,
+        }
+    }
+}
