@@ -12,9 +12,16 @@ use clap::{Args, Parser, Subcommand, ValueEnum};
 /// changed, saving its state after every step. Run it again after Ctrl-C, a lost network or a
 /// reboot and it continues where it stopped.
 #[derive(Debug, Parser)]
-#[command(name = "k0rdent", version, propagate_version = true, max_term_width = 100)]
-#[command(after_help = "Exit codes: 0 success (plan/status: in sync), 1 error, 2 drift or pending \
-changes, 3 blocked by a gate, 4 state locked by a live run, 130 interrupted.")]
+#[command(
+    name = "k0rdent",
+    version,
+    propagate_version = true,
+    max_term_width = 100
+)]
+#[command(
+    after_help = "Exit codes: 0 success (plan/status: in sync), 1 error, 2 drift or pending \
+changes, 3 blocked by a gate, 4 state locked by a live run, 130 interrupted."
+)]
 pub struct Cli {
     /// Options every command accepts.
     #[command(flatten)]
@@ -29,11 +36,23 @@ pub struct Cli {
 #[derive(Debug, Args)]
 pub struct GlobalArgs {
     /// Deployment configuration (the Bash tool's YAML schema).
-    #[arg(long, short = 'c', global = true, value_name = "FILE", env = "K0RDENT_CONFIG")]
+    #[arg(
+        long,
+        short = 'c',
+        global = true,
+        value_name = "FILE",
+        env = "K0RDENT_CONFIG"
+    )]
     pub config: Option<PathBuf>,
 
     /// Directory holding the deployment state, keys and event log.
-    #[arg(long, global = true, value_name = "DIR", default_value = "./state", env = "K0RDENT_STATE_DIR")]
+    #[arg(
+        long,
+        global = true,
+        value_name = "DIR",
+        default_value = "./state",
+        env = "K0RDENT_STATE_DIR"
+    )]
     pub state_dir: PathBuf,
 
     /// Answer yes to every prompt (accept replacements, confirm reset).

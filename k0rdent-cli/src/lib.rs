@@ -70,7 +70,12 @@ where
             return ExitStatus::Error;
         }
     };
-    let result = runtime.block_on(commands::run(cli.command, request, factory, printer.clone()));
+    let result = runtime.block_on(commands::run(
+        cli.command,
+        request,
+        factory,
+        printer.clone(),
+    ));
     // Do not wait for blocked I/O (an SSH read) when the command is over.
     runtime.shutdown_timeout(std::time::Duration::from_secs(1));
     match result {

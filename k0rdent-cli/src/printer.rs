@@ -99,9 +99,7 @@ impl Printer {
                 ..
             } => format!("! {observer}: could not observe: {e}"),
             Event::Drift { step, detail } => format!("~ {step}: drift: {detail}"),
-            Event::StepStarted {
-                step, decision, ..
-            } => format!("> {step}: {decision}"),
+            Event::StepStarted { step, decision, .. } => format!("> {step}: {decision}"),
             Event::StepProgress { step, message } => format!("  {step}: {message}"),
             Event::StepPending { step, detail, .. } => format!("  {step}: waiting: {detail}"),
             Event::StepRetrying {
@@ -109,11 +107,18 @@ impl Printer {
                 error,
                 delay_ms,
                 ..
-            } => format!("  {step}: {error}; retrying in {:.1} s", *delay_ms as f64 / 1000.0),
+            } => format!(
+                "  {step}: {error}; retrying in {:.1} s",
+                *delay_ms as f64 / 1000.0
+            ),
             Event::StepCompleted {
                 step, duration_ms, ..
             } => format!("+ {step}: done ({:.1} s)", *duration_ms as f64 / 1000.0),
-            Event::StepFailed { step, error, remedy } => with_hint(format!("x {step}: failed: {error}"), remedy),
+            Event::StepFailed {
+                step,
+                error,
+                remedy,
+            } => with_hint(format!("x {step}: failed: {error}"), remedy),
             Event::StepBlocked {
                 step,
                 reason,
@@ -142,7 +147,9 @@ impl Printer {
                 "Stopping at the next safe point ({reason}); press Ctrl-C again to exit at once."
             ),
             Event::PreviousRunDied { run_id, pid } => {
-                format!("note: the previous run ({run_id}, pid {pid}) ended without recording an outcome; resuming")
+                format!(
+                    "note: the previous run ({run_id}, pid {pid}) ended without recording an outcome; resuming"
+                )
             }
             _ => return,
         };

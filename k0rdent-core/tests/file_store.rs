@@ -1,6 +1,8 @@
 //! FileStore on real files: atomic saves, permissions, backups, compare-and-swap, bad input,
 //! migration, locking, the event log and keys.
 
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
 use std::fs;
 use std::os::unix::fs::PermissionsExt;
 
@@ -46,10 +48,20 @@ async fn saves_are_private_generational_and_backed_up() {
             "deployment-state.0000000005.yaml"
         ]
     );
-    let b = fs::read_to_string(store.dir().join("backups/deployment-state.0000000005.yaml")).unwrap();
-    assert!(b.contains("k0rdent-4"), "a backup holds the previous version");
+    let b =
+        fs::read_to_string(store.dir().join("backups/deployment-state.0000000005.yaml")).unwrap();
+    assert!(
+        b.contains("k0rdent-4"),
+        "a backup holds the previous version"
+    );
     // No temp files left behind.
-    assert!(fs::read_dir(store.dir()).unwrap().all(|e| !e.unwrap().file_name().to_string_lossy().contains(".tmp-")));
+    assert!(
+        fs::read_dir(store.dir()).unwrap().all(|e| !e
+            .unwrap()
+            .file_name()
+            .to_string_lossy()
+            .contains(".tmp-"))
+    );
 }
 
 #[tokio::test]
@@ -63,14 +75,23 @@ async fn a_save_over_a_file_changed_by_someone_else_is_refused() {
     b.save(&mut sb).await.unwrap();
     let err = a.save(&mut s).await.unwrap_err();
     assert!(matches!(err, StoreError::Conflict { .. }), "{err}");
-    assert_eq!(s.generation, 1, "a refused save does not bump the generation");
+    assert_eq!(
+        s.generation, 1,
+        "a refused save does not bump the generation"
+    );
     // A stale in-memory copy is refused too.
     let mut stale = b.load().await.unwrap().unwrap();
     stale.generation -= 1;
-    assert!(matches!(b.save(&mut stale).await, Err(StoreError::Conflict { .. })));
+    assert!(matches!(
+        b.save(&mut stale).await,
+        Err(StoreError::Conflict { .. })
+    ));
     // A store that never loaded does not overwrite an existing state.
     let c = FileStore::new(dir.path());
-    assert!(matches!(c.save(&mut DeploymentState::default()).await, Err(StoreError::Conflict { .. })));
+    assert!(matches!(
+        c.save(&mut DeploymentState::default()).await,
+        Err(StoreError::Conflict { .. })
+    ));
 }
 
 async fn bad_input(content: &[u8], expect: &str) {
@@ -81,7 +102,10 @@ async fn bad_input(content: &[u8], expect: &str) {
     let before = fs::metadata(&path).unwrap().modified().unwrap();
     let err = store.load().await.unwrap_err();
     let msg = err.to_string();
-    assert!(msg.contains(&path.display().to_string()), "names the file: {msg}");
+    assert!(
+        msg.contains(&path.display().to_string()),
+        "names the file: {msg}"
+    );
     assert!(msg.contains(expect), "{msg} should mention {expect:?}");
     let remedy = err.remedy().unwrap();
     assert!(remedy.contains("left untouched"), "{remedy}");
@@ -94,9 +118,12 @@ async fn bad_input(content: &[u8], expect: &str) {
 
 #[tokio::test]
 async fn a_truncated_state_file_is_reported_with_its_path_and_left_untouched() {
-    let mut s = DeploymentState::default();
-    s.cluster_id = Some("k0rdent-abc".into());
-    s.record_mut(&StepId::parse("setup_network").unwrap()).status = Status::Completed;
+    let mut s = DeploymentState {
+        cluster_id: Some("k0rdent-abc".into()),
+        ..DeploymentState::default()
+    };
+    s.record_mut(&StepId::parse("setup_network").unwrap())
+        .status = Status::Completed;
     let full = k0rdent_core::state::render_state(&s).unwrap();
     // Cut inside a value: what is left is valid YAML and would parse as a smaller state.
     let cut = full.find("k0rdent-abc").unwrap() + "k0rdent".len();
@@ -124,7 +151,11 @@ async fn a_wrong_typed_state_file_names_the_key() {
 
 #[tokio::test]
 async fn a_future_schema_is_refused_with_an_upgrade_hint() {
-    bad_input(b"schema_version: 7\ngeneration: 1\nnew_field: {}\n", "upgrade k0rdent").await;
+    bad_input(
+        b"schema_version: 7\ngeneration: 1\nnew_field: {}\n",
+        "upgrade k0rdent",
+    )
+    .await;
 }
 
 #[tokio::test]
@@ -135,7 +166,11 @@ async fn a_bash_tool_state_is_migrated_with_a_backup_and_its_keys_moved_out() {
     fs::write(&path, old).unwrap();
     let store = FileStore::new(dir.path());
     let mut s = store.load().await.unwrap().unwrap();
-    assert_eq!(fs::read_to_string(&path).unwrap(), old, "reading never writes");
+    assert_eq!(
+        fs::read_to_string(&path).unwrap(),
+        old,
+        "reading never writes"
+    );
     assert_eq!(s.cluster_id.as_deref(), Some("k0rdent-legacy1"));
     let _lock = store.lock(&holder("deploy")).await.unwrap();
     store.save(&mut s).await.unwrap();
@@ -165,11 +200,18 @@ async fn the_lock_names_its_holder_and_is_released_on_drop() {
     let Err(err) = b.lock(&holder("deploy")).await else {
         panic!("the second lock succeeded");
     };
-    let StoreError::Locked { holder: Some(got), .. } = &err else {
+    let StoreError::Locked {
+        holder: Some(got), ..
+    } = &err
+    else {
         panic!("{err}");
     };
     assert_eq!(got, &h);
-    assert!(err.to_string().contains(&format!("pid {}", std::process::id())), "{err}");
+    assert!(
+        err.to_string()
+            .contains(&format!("pid {}", std::process::id())),
+        "{err}"
+    );
     assert_eq!(b.lock_holder().await.unwrap(), Some(h));
     // Lock-free reads work meanwhile.
     let mut s = DeploymentState::default();
@@ -188,7 +230,10 @@ async fn a_broken_lock_is_reported_lost_to_its_old_holder() {
     let broken = FileStore::new(dir.path()).force_unlock().await.unwrap();
     assert_eq!(broken.unwrap().pid, std::process::id());
     assert!(matches!(guard.check(), Err(StoreError::LockLost { .. })));
-    let _new = FileStore::new(dir.path()).lock(&holder("deploy")).await.unwrap();
+    let _new = FileStore::new(dir.path())
+        .lock(&holder("deploy"))
+        .await
+        .unwrap();
 }
 
 #[tokio::test]
@@ -226,14 +271,27 @@ async fn the_event_log_tolerates_a_torn_last_line_and_keeps_appending_cleanly() 
 async fn keys_are_private_files_and_names_are_checked() {
     let dir = tempfile::tempdir().unwrap();
     let store = FileStore::new(dir.path());
-    store.put_secret("wireguard-hub.key", b"secret").await.unwrap();
-    let got = store.get_secret("wireguard-hub.key").await.unwrap().unwrap();
+    store
+        .put_secret("wireguard-hub.key", b"secret")
+        .await
+        .unwrap();
+    let got = store
+        .get_secret("wireguard-hub.key")
+        .await
+        .unwrap()
+        .unwrap();
     assert_eq!(got.expose(), b"secret");
     assert_eq!(format!("{got:?}"), "[redacted]");
     assert_eq!(mode(&store.keys_dir().join("wireguard-hub.key")), 0o600);
     assert!(store.get_secret("missing.key").await.unwrap().is_none());
     for bad in ["../escape", "a/b", "", ".hidden"] {
-        assert!(matches!(store.put_secret(bad, b"x").await, Err(StoreError::InvalidName(_))), "{bad}");
+        assert!(
+            matches!(
+                store.put_secret(bad, b"x").await,
+                Err(StoreError::InvalidName(_))
+            ),
+            "{bad}"
+        );
     }
 }
 

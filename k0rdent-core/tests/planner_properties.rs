@@ -1,5 +1,7 @@
 //! Property tests for the planner's invariants over random pipelines, records and facts.
 
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
 use std::collections::BTreeMap;
 
 use k0rdent_core::plan::{PlanFacts, PlanGraph, RunMark, StepSpec};

@@ -2,6 +2,8 @@
 //! Each scenario asserts the decisions and reasons of the steps it targets and snapshots the
 //! whole plan (`tests/snapshots/planner_scenarios__<name>.snap`).
 
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
 use std::collections::BTreeMap;
 
 use chrono::{TimeZone, Utc};

@@ -9,7 +9,7 @@ use std::time::Duration;
 use async_trait::async_trait;
 use k0rdent_cli::{CliError, Deployment, PipelineFactory, request::Request};
 use k0rdent_core::{
-    DeploymentState, Evidence, Facts, FileStore, ObserveError, Observation, Observer, Outputs,
+    DeploymentState, Evidence, Facts, FileStore, Observation, ObserveError, Observer, Outputs,
     Pipeline, Snapshot, Step, StepContext, StepError, StepId, StepOutcome, StepRecord,
 };
 

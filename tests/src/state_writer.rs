@@ -22,7 +22,10 @@ pub fn payload(generation: u64, state: &mut DeploymentState) {
         };
         n.attributes.insert(
             "note".into(),
-            serde_json::Value::from(format!("generation {generation} node {i} {}", "x".repeat(480))),
+            serde_json::Value::from(format!(
+                "generation {generation} node {i} {}",
+                "x".repeat(480)
+            )),
         );
         state.nodes.insert(format!("node-{i:05}"), n);
     }
@@ -45,8 +48,12 @@ pub fn run_atomic(dir: &Path, mut ready: impl Write) -> Result<(), StoreError> {
     let rt = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
-        .map_err(|e| StoreError::Io { path: dir.into(), source: e })?;
-    let holder = k0rdent_core::store::LockHolder::current(k0rdent_core::RunId::generate(), "writer");
+        .map_err(|e| StoreError::Io {
+            path: dir.into(),
+            source: e,
+        })?;
+    let holder =
+        k0rdent_core::store::LockHolder::current(k0rdent_core::RunId::generate(), "writer");
     let _lock = rt.block_on(k0rdent_core::StateStore::lock(&store, &holder))?;
     let mut state = store.load_sync()?.unwrap_or_default();
     let _ = writeln!(ready, "ready {}", state.generation);

@@ -3,6 +3,8 @@
 //! versions. The same harness pointed at a writer that truncates and rewrites in place must
 //! catch it.
 
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
 use std::io::{BufRead, BufReader};
 use std::path::Path;
 use std::process::{Command, Stdio};
@@ -24,15 +26,25 @@ fn check(dir: &Path, last: &mut u64) -> Result<(), String> {
         Err(e) if e.kind() == std::io::ErrorKind::NotFound && *last == 0 => return Ok(()),
         Err(e) => return Err(format!("state file unreadable: {e}")),
     };
-    let m = parse_state(&bytes).map_err(|e| format!("does not parse ({} bytes): {e}", bytes.len()))?;
+    let m =
+        parse_state(&bytes).map_err(|e| format!("does not parse ({} bytes): {e}", bytes.len()))?;
     if !is_written_version(&m.state) {
-        return Err(format!("generation {} does not hold its own payload", m.state.generation));
+        return Err(format!(
+            "generation {} does not hold its own payload",
+            m.state.generation
+        ));
     }
     if m.state.generation < *last {
-        return Err(format!("went back from generation {last} to {}", m.state.generation));
+        return Err(format!(
+            "went back from generation {last} to {}",
+            m.state.generation
+        ));
     }
     if m.state.generation > 0 && bytes.len() < 1_000_000 {
-        return Err(format!("only {} bytes: the experiment needs states of at least 1 MB", bytes.len()));
+        return Err(format!(
+            "only {} bytes: the experiment needs states of at least 1 MB",
+            bytes.len()
+        ));
     }
     *last = m.state.generation;
     Ok(())
@@ -81,10 +93,19 @@ fn experiment(mode: &str, kills: usize, stop_after: usize) -> Stats {
 #[test]
 fn atomic_saves_survive_200_random_sigkills() {
     let stats = experiment("atomic", 200, 1);
-    assert!(stats.failures.is_empty(), "after {} kills: {:?}", stats.kills, stats.failures);
+    assert!(
+        stats.failures.is_empty(),
+        "after {} kills: {:?}",
+        stats.kills,
+        stats.failures
+    );
     assert_eq!(stats.kills, 200);
     // Kills land mid-save often: the writer completed this many saves across 200 kills.
-    assert!(stats.last_generation >= 100, "the writer made progress: generation {}", stats.last_generation);
+    assert!(
+        stats.last_generation >= 100,
+        "the writer made progress: generation {}",
+        stats.last_generation
+    );
 }
 
 #[test]

@@ -14,7 +14,10 @@ struct Result<'a> {
     report: &'a RunReport,
 }
 
-pub(crate) async fn run(ctx: &Ctx, until: Option<String>) -> std::result::Result<ExitStatus, CliError> {
+pub(crate) async fn run(
+    ctx: &Ctx,
+    until: Option<String>,
+) -> std::result::Result<ExitStatus, CliError> {
     let engine = ctx.engine(until).await?;
     let report = engine.deploy().await?;
     ctx.printer.json(&Result {

@@ -96,7 +96,11 @@ pub(crate) async fn status(ctx: &Ctx) -> Result<ExitStatus, CliError> {
     });
     let mut text = String::new();
     if report.state.is_none() {
-        let _ = writeln!(text, "No deployment recorded in {} yet.", ctx.store.dir().display());
+        let _ = writeln!(
+            text,
+            "No deployment recorded in {} yet.",
+            ctx.store.dir().display()
+        );
     }
     for (observer, error) in &report.observer_failures {
         let _ = writeln!(text, "! could not observe {observer}: {error}");

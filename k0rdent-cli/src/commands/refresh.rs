@@ -28,7 +28,10 @@ pub(crate) async fn run(ctx: &Ctx) -> Result<ExitStatus, CliError> {
         let _ = writeln!(text, "unknown: {step}: {r}");
     }
     for step in &report.journals_cleared {
-        let _ = writeln!(text, "cleared the unreadable journal of {step}; it runs again on the next deploy");
+        let _ = writeln!(
+            text,
+            "cleared the unreadable journal of {step}; it runs again on the next deploy"
+        );
     }
     ctx.printer.text(&text);
     Ok(ExitStatus::Success)

@@ -52,7 +52,9 @@ pub(crate) async fn run(ctx: &Ctx) -> Result<ExitStatus, CliError> {
         report: &report,
     });
     let text = match (&report.outcome, &report.archived_to, &report.failed) {
-        (RunOutcome::Succeeded, Some(to), _) => format!("Reset complete; the state was archived to {to}."),
+        (RunOutcome::Succeeded, Some(to), _) => {
+            format!("Reset complete; the state was archived to {to}.")
+        }
         (RunOutcome::Succeeded, None, _) => "Nothing to reset.".to_owned(),
         (_, _, Some((step, e))) => format!(
             "Reset stopped at {step}: {e}\nThe reset marker stays: `k0rdent reset` continues, `deploy` refuses until it is finished."

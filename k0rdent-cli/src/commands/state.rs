@@ -14,7 +14,8 @@ pub(crate) async fn show(ctx: &Ctx) -> Result<ExitStatus, CliError> {
     let state = ctx.store.load().await?;
     let holder = ctx.store.lock_holder().await?;
     if let Some(h) = &holder {
-        ctx.printer.note(&format!("note: a run holds the lock: {h}"));
+        ctx.printer
+            .note(&format!("note: a run holds the lock: {h}"));
     }
     #[derive(Serialize)]
     struct Out<'a> {
@@ -48,7 +49,8 @@ pub(crate) async fn show(ctx: &Ctx) -> Result<ExitStatus, CliError> {
 pub(crate) async fn history(ctx: &Ctx, last: Option<usize>) -> Result<ExitStatus, CliError> {
     let h = ctx.store.history().await?;
     if h.torn_tail {
-        ctx.printer.note("note: the last line of the event log was cut short by a crash and is ignored");
+        ctx.printer
+            .note("note: the last line of the event log was cut short by a crash and is ignored");
     }
     if !h.unreadable_lines.is_empty() {
         ctx.printer.note(&format!(
@@ -82,7 +84,8 @@ pub(crate) async fn history(ctx: &Ctx, last: Option<usize>) -> Result<ExitStatus
 pub(crate) async fn unlock(ctx: &Ctx, force: bool) -> Result<ExitStatus, CliError> {
     let Some(holder) = ctx.store.lock_holder().await? else {
         ctx.printer.text("The state is not locked.");
-        ctx.printer.json(&serde_json::json!({"result": "unlock", "released": null}));
+        ctx.printer
+            .json(&serde_json::json!({"result": "unlock", "released": null}));
         return Ok(ExitStatus::Success);
     };
     if holder.alive_here() == Some(true) && !force {
@@ -92,7 +95,9 @@ pub(crate) async fn unlock(ctx: &Ctx, force: bool) -> Result<ExitStatus, CliErro
         });
     }
     let released = ctx.store.force_unlock().await?;
-    ctx.printer.json(&serde_json::json!({"result": "unlock", "released": released}));
-    ctx.printer.text(&format!("Released the lock held by {holder}."));
+    ctx.printer
+        .json(&serde_json::json!({"result": "unlock", "released": released}));
+    ctx.printer
+        .text(&format!("Released the lock held by {holder}."));
     Ok(ExitStatus::Success)
 }

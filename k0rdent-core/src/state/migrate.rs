@@ -79,7 +79,7 @@ const END_MARKER: &str = "# end of k0rdent state, generation ";
 /// # Errors
 /// The serializer's message if the state cannot be serialized.
 pub fn render_state(state: &DeploymentState) -> Result<String, String> {
-    let mut text = serde_yaml::to_string(state).map_err(|e| e.to_string())?;
+    let mut text = super::yaml::to_string(state).map_err(|e| e.to_string())?;
     if !text.ends_with('\n') {
         text.push('\n');
     }
@@ -322,8 +322,89 @@ mod tests {
         assert_eq!(m.from_schema, None);
         // Any cut that loses the end marker is detected, even where the rest is valid YAML.
         for cut in 1..y.len() - 1 {
-            assert!(parse_state(&y.as_bytes()[..cut]).is_err(), "cut at {cut} was accepted");
+            assert!(
+                parse_state(&y.as_bytes()[..cut]).is_err(),
+                "cut at {cut} was accepted"
+            );
         }
+    }
+
+    #[test]
+    fn a_fully_populated_state_round_trips_through_the_emitter() {
+        use crate::state::{
+            CloudIdentity, EvidenceRecord, HostKeyRecord, JournalEntry, ResetMarker, RunOutcome,
+            RunRecord,
+        };
+        let now = chrono::Utc::now();
+        let mut s = DeploymentState {
+            cluster_id: Some("k0rdent-x1".into()),
+            created_at: Some(now),
+            updated_at: Some(now),
+            config: Some(ConfigRecord {
+                path: "./config/k0rdent.yaml".into(),
+                fingerprint: Some(crate::Digest::of_bytes(b"cfg")),
+                snapshot: serde_json::json!({"azure": {"location": "westeurope", "zones": [1, 2]}, "ratio": 0.5}),
+                recorded_at: Some(now),
+            }),
+            azure: Some(CloudIdentity {
+                subscription_id: "00000000-0000-0000-0000-000000000000".into(),
+                tenant_id: None,
+                arm_endpoint: "http://127.0.0.1:1234".into(),
+                location: "westeurope".into(),
+            }),
+            run: Some(RunRecord {
+                id: crate::RunId::generate(),
+                command: "deploy".into(),
+                pid: 42,
+                host: "laptop".into(),
+                started_at: now,
+                finished_at: None,
+                outcome: Some(RunOutcome::Interrupted),
+            }),
+            reset: Some(ResetMarker {
+                started_at: now,
+                run_id: crate::RunId::generate(),
+            }),
+            ..DeploymentState::default()
+        };
+        let id = crate::StepId::parse("create_vms/k0s-worker-1").unwrap();
+        let r = s.record_mut(&id);
+        r.status = Status::InProgress;
+        r.attempts = 3;
+        r.fingerprint = Some(crate::Fingerprint::builder().input("a", "b").finish());
+        r.outputs = crate::Outputs::new()
+            .with("ip", "198.51.100.7")
+            .with("n", 3)
+            .with("nested", serde_json::json!({"k": [true, null]}));
+        r.evidence = Some(EvidenceRecord {
+            observed_at: now,
+            facts: crate::Evidence::new().with("power", "PowerState/running"),
+        });
+        r.journal.0.push(JournalEntry {
+            at: now,
+            key: "put_accepted".into(),
+            value: serde_json::json!("https://m.example/op?api-version=2024-07-01"),
+        });
+        r.last_error = Some("line one\nline two: \"quoted\"".into());
+        s.nodes.insert(
+            "k0s-worker-1".into(),
+            NodeRecord {
+                role: "worker".into(),
+                tunnel_ip: Some("172.24.24.21".parse().unwrap()),
+                wireguard_public_key: Some("abc+/=".into()),
+                ssh_host_keys: vec![HostKeyRecord {
+                    algorithm: "ssh-ed25519".into(),
+                    key: "AAAAC3Nz".into(),
+                }],
+                vm_id: Some("7d3c9b1e".into()),
+                public_ip: Some("198.51.100.7".into()),
+                attributes: Default::default(),
+            },
+        );
+        s.settings.insert("wireguard.port".into(), 51820.into());
+        let text = render_state(&s).unwrap();
+        let back = parse_state(text.as_bytes()).unwrap().state;
+        assert_eq!(back, s, "{text}");
     }
 
     #[test]

@@ -7,6 +7,7 @@
 
 mod migrate;
 mod record;
+pub mod yaml;
 
 use std::collections::BTreeMap;
 use std::net::IpAddr;

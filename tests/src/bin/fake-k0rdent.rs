@@ -4,6 +4,9 @@
 use std::sync::Arc;
 
 fn main() -> std::process::ExitCode {
-    k0rdent_cli::run_with(std::env::args_os(), Arc::new(k0rdent_tests::fake_world::WorldFactory))
-        .into()
+    k0rdent_cli::run_with(
+        std::env::args_os(),
+        Arc::new(k0rdent_tests::fake_world::WorldFactory),
+    )
+    .into()
 }

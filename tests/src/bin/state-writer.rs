@@ -13,8 +13,12 @@ fn main() -> std::process::ExitCode {
     let dir = PathBuf::from(dir);
     let out = std::io::stdout();
     let result = match mode.to_str() {
-        Some("atomic") => k0rdent_tests::state_writer::run_atomic(&dir, out).map_err(|e| e.to_string()),
-        Some("in-place") => k0rdent_tests::state_writer::run_in_place(&dir, out).map_err(|e| e.to_string()),
+        Some("atomic") => {
+            k0rdent_tests::state_writer::run_atomic(&dir, out).map_err(|e| e.to_string())
+        }
+        Some("in-place") => {
+            k0rdent_tests::state_writer::run_in_place(&dir, out).map_err(|e| e.to_string())
+        }
         _ => Err("mode must be atomic or in-place".to_owned()),
     };
     if let Err(e) = result {
