@@ -1,0 +1,156 @@
+//! The `k0rdent` binary as a user meets it: help, usage errors, exit codes, and the state
+//! commands against a real state directory. Output is snapshotted (exit code, stdout,
+//! stderr) with filters for what varies between runs.
+
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+use std::path::Path;
+use std::process::Command;
+
+fn k0rdent(state: &Path) -> Command {
+    let mut c = Command::new(env!("CARGO_BIN_EXE_k0rdent"));
+    c.arg("--state-dir").arg(state).env_remove("RUST_LOG").env_remove("K0RDENT_CONFIG");
+    c
+}
+
+fn run(c: &mut Command) -> (i32, String, String) {
+    let o = c.output().unwrap();
+    (
+        o.status.code().unwrap_or(-1),
+        String::from_utf8_lossy(&o.stdout).into_owned(),
+        String::from_utf8_lossy(&o.stderr).into_owned(),
+    )
+}
+
+macro_rules! k0rdent_snapshot {
+    ($name:expr, $dir:expr, $cmd:expr) => {{
+        let (code, out, err) = run($cmd);
+        let dir = $dir.display().to_string();
+        insta::with_settings!({filters => vec![
+            (dir.as_str(), "[STATE_DIR]"),
+            (r"\d{8}T\d{6}Z-[0-9a-f]{8}", "[RUN_ID]"),
+            (r"\d{4}-\d{2}-\d{2}[T ]\d{2}:\d{2}:\d{2}(\.\d+)?Z?( UTC)?", "[TIME]"),
+            (r"pid \d+", "pid [PID]"),
+            (r"on [A-Za-z0-9._-]+ \(", "on [HOST] ("),
+        ]}, {
+            insta::assert_snapshot!($name, format!("exit: {code}\n--- stdout\n{out}--- stderr\n{err}"));
+        });
+        (code, out, err)
+    }};
+}
+
+#[test]
+fn help_lists_every_command_and_the_exit_codes() {
+    let dir = tempfile::tempdir().unwrap();
+    let (code, out, _) = k0rdent_snapshot!("help", dir.path(), k0rdent(dir.path()).arg("--help"));
+    assert_eq!(code, 0);
+    for cmd in ["deploy", "plan", "status", "refresh", "reset", "vpn", "state"] {
+        assert!(out.contains(cmd), "{cmd} missing from help");
+    }
+}
+
+#[test]
+fn subcommand_help_is_complete() {
+    let dir = tempfile::tempdir().unwrap();
+    for args in [&["deploy", "--help"][..], &["state", "--help"], &["vpn", "--help"], &["state", "unlock", "--help"]] {
+        let (code, out, _) = run(k0rdent(dir.path()).args(args));
+        assert_eq!(code, 0, "{args:?}");
+        assert!(out.contains("Usage: k0rdent"), "{args:?}: {out}");
+    }
+    let (_, out, _) = run(k0rdent(dir.path()).args(["deploy", "--help"]));
+    assert!(out.contains("--until <PHASE>"));
+}
+
+#[test]
+fn usage_errors_exit_1_not_2() {
+    let dir = tempfile::tempdir().unwrap();
+    let (code, _, err) = k0rdent_snapshot!("usage_error", dir.path(), k0rdent(dir.path()).arg("deploi"));
+    assert_eq!(code, 1);
+    assert!(err.contains("unrecognized subcommand"));
+    let (code, _, _) = run(k0rdent(dir.path()).args(["--output", "xml", "plan"]));
+    assert_eq!(code, 1);
+}
+
+#[test]
+fn deployment_commands_say_plainly_that_no_phases_exist_yet() {
+    let dir = tempfile::tempdir().unwrap();
+    k0rdent_snapshot!("deploy_without_phases", dir.path(), k0rdent(dir.path()).arg("deploy"));
+    for args in [&["deploy"][..], &["plan"], &["status"], &["refresh"], &["reset", "-y"], &["vpn", "status"], &["vpn", "up"]] {
+        let (code, _, err) = run(k0rdent(dir.path()).args(args));
+        assert_eq!(code, 1, "{args:?}");
+        assert!(err.contains("no phases are available yet"), "{args:?}: {err}");
+    }
+    assert!(!dir.path().join("deployment-state.yaml").exists(), "nothing was written");
+}
+
+#[test]
+fn json_output_reports_errors_as_json_lines() {
+    let dir = tempfile::tempdir().unwrap();
+    let (code, out, _) = run(k0rdent(dir.path()).args(["-o", "json", "plan"]));
+    assert_eq!(code, 1);
+    let v: serde_json::Value = serde_json::from_str(out.trim()).unwrap();
+    assert_eq!(v["exit_code"], 1);
+    assert!(v["error"].as_str().unwrap().contains("no phases"));
+}
+
+fn write_state(dir: &Path) {
+    use k0rdent_core::{DeploymentState, FileStore, StepId, Status};
+    let store = FileStore::new(dir);
+    let mut s = DeploymentState {
+        cluster_id: Some("k0rdent-cli-test".into()),
+        ..DeploymentState::default()
+    };
+    s.record_mut(&StepId::parse("prepare_deployment").unwrap()).status = Status::Completed;
+    store.save_sync(&mut s).unwrap();
+}
+
+#[test]
+fn state_show_prints_the_recorded_state() {
+    let dir = tempfile::tempdir().unwrap();
+    let (code, out, _) = k0rdent_snapshot!("state_show_empty", dir.path(), k0rdent(dir.path()).args(["state", "show"]));
+    assert_eq!(code, 0);
+    assert!(out.contains("No deployment state"));
+    write_state(dir.path());
+    let (code, out, _) = run(k0rdent(dir.path()).args(["state", "show"]));
+    assert_eq!(code, 0);
+    assert!(out.contains("cluster_id: k0rdent-cli-test"), "{out}");
+    let (code, out, _) = run(k0rdent(dir.path()).args(["-o", "json", "state", "show"]));
+    assert_eq!(code, 0);
+    let v: serde_json::Value = serde_json::from_str(out.trim()).unwrap();
+    assert_eq!(v["state"]["phases"]["prepare_deployment"]["status"], "completed");
+    assert_eq!(v["locked_by"], serde_json::Value::Null);
+}
+
+#[test]
+fn state_show_on_a_corrupt_file_names_it_and_exits_1() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join("deployment-state.yaml"), "schema_version: 1\ngeneration: [\n").unwrap();
+    let (code, _, err) = k0rdent_snapshot!("state_show_corrupt", dir.path(), k0rdent(dir.path()).args(["state", "show"]));
+    assert_eq!(code, 1);
+    assert!(err.contains("deployment-state.yaml") && err.contains("hint:"), "{err}");
+}
+
+#[test]
+fn state_history_reads_the_event_log_and_tolerates_a_torn_line() {
+    let dir = tempfile::tempdir().unwrap();
+    let (code, out, _) = run(k0rdent(dir.path()).args(["state", "history"]));
+    assert_eq!(code, 0);
+    assert!(out.contains("No events recorded."));
+    std::fs::write(
+        dir.path().join("deployment-events.jsonl"),
+        "{\"at\":\"2026-11-28T10:00:00Z\",\"run_id\":\"r1\",\"event\":\"step_started\",\"step\":\"setup_network\",\"decision\":\"run\",\"attempt\":1}\n{\"at\":\"2026-11-28T10:00:01Z\",\"run_id\":\"r1\",\"ev",
+    )
+    .unwrap();
+    let (code, out, err) = k0rdent_snapshot!("state_history_torn", dir.path(), k0rdent(dir.path()).args(["state", "history"]));
+    assert_eq!(code, 0);
+    assert!(out.contains("step_started") && out.contains("setup_network"));
+    assert!(err.contains("cut short"));
+}
+
+#[test]
+fn state_unlock_releases_a_dead_holders_lock() {
+    let dir = tempfile::tempdir().unwrap();
+    let (code, out, _) = run(k0rdent(dir.path()).args(["state", "unlock"]));
+    assert_eq!(code, 0);
+    assert!(out.contains("not locked"));
+}
