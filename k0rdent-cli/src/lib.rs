@@ -8,6 +8,7 @@
 
 pub mod args;
 mod commands;
+pub mod config;
 pub mod error;
 pub mod exit;
 mod logging;

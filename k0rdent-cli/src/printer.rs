@@ -72,7 +72,12 @@ impl Printer {
     /// An error with its hint (stderr; in JSON mode also a JSON line on stdout).
     pub fn error(&self, e: &CliError) {
         let remedy = e.remedy();
-        let mut text = format!("error: {e}\n");
+        // One `error:` line per problem (a configuration can have several).
+        let mut text: String = e
+            .to_string()
+            .lines()
+            .map(|l| format!("error: {l}\n"))
+            .collect();
         if let Some(r) = &remedy {
             text.push_str(&format!("hint: {r}\n"));
         }

@@ -9,7 +9,10 @@ use std::process::Command;
 
 fn k0rdent(state: &Path) -> Command {
     let mut c = Command::new(env!("CARGO_BIN_EXE_k0rdent"));
-    c.arg("--state-dir").arg(state).env_remove("RUST_LOG").env_remove("K0RDENT_CONFIG");
+    c.arg("--state-dir")
+        .arg(state)
+        .env_remove("RUST_LOG")
+        .env_remove("K0RDENT_CONFIG");
     c
 }
 
@@ -44,7 +47,9 @@ fn help_lists_every_command_and_the_exit_codes() {
     let dir = tempfile::tempdir().unwrap();
     let (code, out, _) = k0rdent_snapshot!("help", dir.path(), k0rdent(dir.path()).arg("--help"));
     assert_eq!(code, 0);
-    for cmd in ["deploy", "plan", "status", "refresh", "reset", "vpn", "state"] {
+    for cmd in [
+        "deploy", "plan", "status", "refresh", "reset", "vpn", "state",
+    ] {
         assert!(out.contains(cmd), "{cmd} missing from help");
     }
 }
@@ -52,7 +57,12 @@ fn help_lists_every_command_and_the_exit_codes() {
 #[test]
 fn subcommand_help_is_complete() {
     let dir = tempfile::tempdir().unwrap();
-    for args in [&["deploy", "--help"][..], &["state", "--help"], &["vpn", "--help"], &["state", "unlock", "--help"]] {
+    for args in [
+        &["deploy", "--help"][..],
+        &["state", "--help"],
+        &["vpn", "--help"],
+        &["state", "unlock", "--help"],
+    ] {
         let (code, out, _) = run(k0rdent(dir.path()).args(args));
         assert_eq!(code, 0, "{args:?}");
         assert!(out.contains("Usage: k0rdent"), "{args:?}: {out}");
@@ -64,7 +74,8 @@ fn subcommand_help_is_complete() {
 #[test]
 fn usage_errors_exit_1_not_2() {
     let dir = tempfile::tempdir().unwrap();
-    let (code, _, err) = k0rdent_snapshot!("usage_error", dir.path(), k0rdent(dir.path()).arg("deploi"));
+    let (code, _, err) =
+        k0rdent_snapshot!("usage_error", dir.path(), k0rdent(dir.path()).arg("deploi"));
     assert_eq!(code, 1);
     assert!(err.contains("unrecognized subcommand"));
     let (code, _, _) = run(k0rdent(dir.path()).args(["--output", "xml", "plan"]));
@@ -74,13 +85,31 @@ fn usage_errors_exit_1_not_2() {
 #[test]
 fn deployment_commands_say_plainly_that_no_phases_exist_yet() {
     let dir = tempfile::tempdir().unwrap();
-    k0rdent_snapshot!("deploy_without_phases", dir.path(), k0rdent(dir.path()).arg("deploy"));
-    for args in [&["deploy"][..], &["plan"], &["status"], &["refresh"], &["reset", "-y"], &["vpn", "status"], &["vpn", "up"]] {
+    k0rdent_snapshot!(
+        "deploy_without_phases",
+        dir.path(),
+        k0rdent(dir.path()).arg("deploy")
+    );
+    for args in [
+        &["deploy"][..],
+        &["plan"],
+        &["status"],
+        &["refresh"],
+        &["reset", "-y"],
+        &["vpn", "status"],
+        &["vpn", "up"],
+    ] {
         let (code, _, err) = run(k0rdent(dir.path()).args(args));
         assert_eq!(code, 1, "{args:?}");
-        assert!(err.contains("no phases are available yet"), "{args:?}: {err}");
+        assert!(
+            err.contains("no phases are available yet"),
+            "{args:?}: {err}"
+        );
     }
-    assert!(!dir.path().join("deployment-state.yaml").exists(), "nothing was written");
+    assert!(
+        !dir.path().join("deployment-state.yaml").exists(),
+        "nothing was written"
+    );
 }
 
 #[test]
@@ -94,20 +123,25 @@ fn json_output_reports_errors_as_json_lines() {
 }
 
 fn write_state(dir: &Path) {
-    use k0rdent_core::{DeploymentState, FileStore, StepId, Status};
+    use k0rdent_core::{DeploymentState, FileStore, Status, StepId};
     let store = FileStore::new(dir);
     let mut s = DeploymentState {
         cluster_id: Some("k0rdent-cli-test".into()),
         ..DeploymentState::default()
     };
-    s.record_mut(&StepId::parse("prepare_deployment").unwrap()).status = Status::Completed;
+    s.record_mut(&StepId::parse("prepare_deployment").unwrap())
+        .status = Status::Completed;
     store.save_sync(&mut s).unwrap();
 }
 
 #[test]
 fn state_show_prints_the_recorded_state() {
     let dir = tempfile::tempdir().unwrap();
-    let (code, out, _) = k0rdent_snapshot!("state_show_empty", dir.path(), k0rdent(dir.path()).args(["state", "show"]));
+    let (code, out, _) = k0rdent_snapshot!(
+        "state_show_empty",
+        dir.path(),
+        k0rdent(dir.path()).args(["state", "show"])
+    );
     assert_eq!(code, 0);
     assert!(out.contains("No deployment state"));
     write_state(dir.path());
@@ -117,17 +151,31 @@ fn state_show_prints_the_recorded_state() {
     let (code, out, _) = run(k0rdent(dir.path()).args(["-o", "json", "state", "show"]));
     assert_eq!(code, 0);
     let v: serde_json::Value = serde_json::from_str(out.trim()).unwrap();
-    assert_eq!(v["state"]["phases"]["prepare_deployment"]["status"], "completed");
+    assert_eq!(
+        v["state"]["phases"]["prepare_deployment"]["status"],
+        "completed"
+    );
     assert_eq!(v["locked_by"], serde_json::Value::Null);
 }
 
 #[test]
 fn state_show_on_a_corrupt_file_names_it_and_exits_1() {
     let dir = tempfile::tempdir().unwrap();
-    std::fs::write(dir.path().join("deployment-state.yaml"), "schema_version: 1\ngeneration: [\n").unwrap();
-    let (code, _, err) = k0rdent_snapshot!("state_show_corrupt", dir.path(), k0rdent(dir.path()).args(["state", "show"]));
+    std::fs::write(
+        dir.path().join("deployment-state.yaml"),
+        "schema_version: 1\ngeneration: [\n",
+    )
+    .unwrap();
+    let (code, _, err) = k0rdent_snapshot!(
+        "state_show_corrupt",
+        dir.path(),
+        k0rdent(dir.path()).args(["state", "show"])
+    );
     assert_eq!(code, 1);
-    assert!(err.contains("deployment-state.yaml") && err.contains("hint:"), "{err}");
+    assert!(
+        err.contains("deployment-state.yaml") && err.contains("hint:"),
+        "{err}"
+    );
 }
 
 #[test]
@@ -141,7 +189,11 @@ fn state_history_reads_the_event_log_and_tolerates_a_torn_line() {
         "{\"at\":\"2026-11-28T10:00:00Z\",\"run_id\":\"r1\",\"event\":\"step_started\",\"step\":\"setup_network\",\"decision\":\"run\",\"attempt\":1}\n{\"at\":\"2026-11-28T10:00:01Z\",\"run_id\":\"r1\",\"ev",
     )
     .unwrap();
-    let (code, out, err) = k0rdent_snapshot!("state_history_torn", dir.path(), k0rdent(dir.path()).args(["state", "history"]));
+    let (code, out, err) = k0rdent_snapshot!(
+        "state_history_torn",
+        dir.path(),
+        k0rdent(dir.path()).args(["state", "history"])
+    );
     assert_eq!(code, 0);
     assert!(out.contains("step_started") && out.contains("setup_network"));
     assert!(err.contains("cut short"));

@@ -995,7 +995,12 @@ async fn refresh_records_drift_and_clears_unreadable_journals_without_changing_a
         "refresh changes no infrastructure"
     );
     let s = store.state().unwrap();
-    let evidence = s.record(&sid("create_vms/vm-2")).unwrap().evidence.clone().unwrap();
+    let evidence = s
+        .record(&sid("create_vms/vm-2"))
+        .unwrap()
+        .evidence
+        .clone()
+        .unwrap();
     assert!(evidence.facts.get("drift").is_some(), "{evidence:?}");
     assert_eq!(s.status(&sid("install_k0s")), Status::Pending);
 }

@@ -61,11 +61,20 @@ fn plan_status_and_deploy_exit_codes_follow_the_contract() {
     let (code, out, _) = run(s, &["-o", "json", "status"]);
     assert_eq!(code, 2);
     // JSON Lines: events first, the result last.
-    let lines: Vec<serde_json::Value> = out.lines().map(|l| serde_json::from_str(l).unwrap()).collect();
+    let lines: Vec<serde_json::Value> = out
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
     assert!(lines.iter().any(|l| l["event"] == "observed"));
     let v = lines.last().unwrap();
     assert_eq!(v["result"], "status");
-    let drifted: Vec<&str> = v["steps"].as_array().unwrap().iter().filter(|r| r["drift"] == true).map(|r| r["step"].as_str().unwrap()).collect();
+    let drifted: Vec<&str> = v["steps"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|r| r["drift"] == true)
+        .map(|r| r["step"].as_str().unwrap())
+        .collect();
     assert_eq!(drifted, ["create_vms/k0s-worker-1"]);
 
     // The next deploy recreates only that resource.
@@ -97,7 +106,10 @@ fn wait_until(s: &Path, what: &str, f: impl Fn(&serde_json::Value) -> bool) {
         if f(&v) {
             return;
         }
-        assert!(Instant::now() < deadline, "timed out waiting for {what}: {v}");
+        assert!(
+            Instant::now() < deadline,
+            "timed out waiting for {what}: {v}"
+        );
         std::thread::sleep(Duration::from_millis(30));
     }
 }
@@ -107,18 +119,26 @@ fn ctrl_c_stops_at_a_safe_point_with_exit_130_and_the_next_run_resumes() {
     let dir = tempfile::tempdir().unwrap();
     let s = dir.path();
     let child = fake(s, 30_000).arg("deploy").spawn().unwrap();
-    wait_until(s, "setup to start", |v| v["state"]["phases"]["prepare_deployment"]["status"] == "in_progress");
+    wait_until(s, "setup to start", |v| {
+        v["state"]["phases"]["prepare_deployment"]["status"] == "in_progress"
+    });
     let asked = Instant::now();
     interrupt(child.id());
     let (code, out, err) = text(&child.wait_with_output().unwrap());
     assert_eq!(code, 130, "{out}{err}");
-    assert!(asked.elapsed() < Duration::from_secs(3), "stopped within a bounded time");
+    assert!(
+        asked.elapsed() < Duration::from_secs(3),
+        "stopped within a bounded time"
+    );
     assert!(err.contains("Stopping at the next safe point"), "{err}");
     assert!(out.contains("Interrupted. The state is saved"), "{out}");
     let (_, out, _) = run(s, &["-o", "json", "state", "show"]);
     let v: serde_json::Value = serde_json::from_str(out.trim()).unwrap();
     assert_eq!(v["state"]["run"]["outcome"], "interrupted");
-    assert_eq!(v["state"]["phases"]["prepare_deployment"]["status"], "in_progress");
+    assert_eq!(
+        v["state"]["phases"]["prepare_deployment"]["status"],
+        "in_progress"
+    );
 
     let (code, _, err) = run(s, &["deploy"]);
     assert_eq!(code, 0, "{err}");
@@ -132,7 +152,9 @@ fn a_second_ctrl_c_exits_at_once_and_the_state_stays_valid() {
     // A step that ignores nothing but takes long between safe points is simulated by a long
     // grace: the first Ctrl-C starts the stop, the second must not wait for it.
     let child = fake(s, 30_000).arg("deploy").spawn().unwrap();
-    wait_until(s, "setup to start", |v| v["state"]["phases"]["prepare_deployment"]["status"] == "in_progress");
+    wait_until(s, "setup to start", |v| {
+        v["state"]["phases"]["prepare_deployment"]["status"] == "in_progress"
+    });
     interrupt(child.id());
     interrupt(child.id());
     let asked = Instant::now();
@@ -150,10 +172,19 @@ fn reset_needs_confirmation_then_tears_down_and_archives() {
     let dir = tempfile::tempdir().unwrap();
     let s = dir.path();
     assert_eq!(run(s, &["deploy"]).0, 0);
-    let (code, _, err) = text(&fake(s, 0).arg("reset").stdin(Stdio::null()).output().unwrap());
+    let (code, _, err) = text(
+        &fake(s, 0)
+            .arg("reset")
+            .stdin(Stdio::null())
+            .output()
+            .unwrap(),
+    );
     assert_eq!(code, 1);
     assert!(err.contains("reset -y"), "{err}");
-    assert!(s.join("world/connect_vpn").exists(), "nothing was torn down");
+    assert!(
+        s.join("world/connect_vpn").exists(),
+        "nothing was torn down"
+    );
     let (code, out, err) = run(s, &["reset", "-y"]);
     assert_eq!(code, 0, "{out}{err}");
     assert!(out.contains("archived to"), "{out}");

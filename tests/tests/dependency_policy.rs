@@ -14,7 +14,11 @@ fn cargo() -> Command {
 
 fn tree(args: &[&str]) -> String {
     let out = cargo().arg("tree").args(args).output().unwrap();
-    assert!(out.status.success(), "cargo tree failed: {}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "cargo tree failed: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     String::from_utf8(out.stdout).unwrap()
 }
 
@@ -32,8 +36,19 @@ fn core_depends_on_no_network_ssh_or_wireguard_crate() {
     let t = tree(&["-p", "k0rdent-core", "-e", "normal", "--prefix", "none"]);
     let names = crates(&t);
     assert!(names.iter().any(|n| n == "tokio"), "sanity: {t}");
-    for banned in ["reqwest", "ssh2", "wireguard-control", "hyper", "russh", "axum", "libc-process"] {
-        assert!(!names.iter().any(|n| n == banned), "k0rdent-core depends on {banned}:\n{t}");
+    for banned in [
+        "reqwest",
+        "ssh2",
+        "wireguard-control",
+        "hyper",
+        "russh",
+        "axum",
+        "libc-process",
+    ] {
+        assert!(
+            !names.iter().any(|n| n == banned),
+            "k0rdent-core depends on {banned}:\n{t}"
+        );
     }
 }
 
@@ -60,20 +75,53 @@ fn core_uses_only_the_allowed_tokio_features() {
     assert_eq!(tokio["uses_default_features"], false);
     for f in tokio["features"].as_array().unwrap() {
         let f = f.as_str().unwrap();
-        assert!(["rt", "sync", "time", "macros"].contains(&f), "k0rdent-core enables tokio feature {f}");
+        assert!(
+            ["rt", "sync", "time", "macros"].contains(&f),
+            "k0rdent-core enables tokio feature {f}"
+        );
     }
     // And what cargo resolves for core alone.
-    let t = tree(&["-p", "k0rdent-core", "-e", "normal,features", "-i", "tokio", "--prefix", "none"]);
+    let t = tree(&[
+        "-p",
+        "k0rdent-core",
+        "-e",
+        "normal,features",
+        "-i",
+        "tokio",
+        "--prefix",
+        "none",
+    ]);
     for line in t.lines().filter(|l| l.starts_with("tokio feature")) {
-        let f = line.trim_start_matches("tokio feature \"").split('"').next().unwrap();
-        assert!(["rt", "sync", "time", "macros", "tokio-macros"].contains(&f) || f.is_empty(), "resolved tokio feature {f}:\n{t}");
+        let f = line
+            .trim_start_matches("tokio feature \"")
+            .split('"')
+            .next()
+            .unwrap();
+        assert!(
+            ["rt", "sync", "time", "macros", "tokio-macros"].contains(&f) || f.is_empty(),
+            "resolved tokio feature {f}:\n{t}"
+        );
     }
 }
 
 #[test]
 fn azure_and_ssh_never_depend_on_each_other() {
-    let azure = crates(&tree(&["-p", "k0rdent-azure", "-e", "normal", "--prefix", "none"]));
+    let azure = crates(&tree(&[
+        "-p",
+        "k0rdent-azure",
+        "-e",
+        "normal",
+        "--prefix",
+        "none",
+    ]));
     assert!(!azure.iter().any(|n| n == "k0rdent-ssh"));
-    let ssh = crates(&tree(&["-p", "k0rdent-ssh", "-e", "normal", "--prefix", "none"]));
+    let ssh = crates(&tree(&[
+        "-p",
+        "k0rdent-ssh",
+        "-e",
+        "normal",
+        "--prefix",
+        "none",
+    ]));
     assert!(!ssh.iter().any(|n| n == "k0rdent-azure"));
 }

@@ -1,0 +1,410 @@
+//! The deployment configuration: the Bash tool's YAML schema, loaded as is (every upstream
+//! example loads), validated up front with one-line errors naming the file, the key and, for
+//! syntax and type errors, the line.
+
+mod raw;
+mod validate;
+
+use std::collections::BTreeMap;
+use std::fmt;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use ipnet::Ipv4Net;
+use k0rdent_core::Digest;
+use serde::Serialize;
+
+/// One problem with a configuration file.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Problem {
+    /// Dotted key (`cluster.controllers.zones`), if the problem has one.
+    pub key: Option<String>,
+    /// Line in the file, for syntax and type errors.
+    pub line: Option<usize>,
+    /// What is wrong and what is expected.
+    pub message: String,
+}
+
+/// Why a configuration cannot be used. Displays one line per problem.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub struct ConfigError {
+    /// The file.
+    pub path: PathBuf,
+    /// The problems (at least one).
+    pub problems: Vec<Problem>,
+}
+
+impl fmt::Display for ConfigError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        for (i, p) in self.problems.iter().enumerate() {
+            if i > 0 {
+                writeln!(f)?;
+            }
+            write!(f, "{}", self.path.display())?;
+            if let Some(line) = p.line {
+                write!(f, ":{line}")?;
+            }
+            if let Some(key) = &p.key {
+                write!(f, ": {key}")?;
+            }
+            write!(f, ": {}", p.message)?;
+        }
+        Ok(())
+    }
+}
+
+impl ConfigError {
+    fn one(path: &Path, key: Option<&str>, line: Option<usize>, message: String) -> Self {
+        ConfigError {
+            path: path.to_path_buf(),
+            problems: vec![Problem {
+                key: key.map(str::to_owned),
+                line,
+                message,
+            }],
+        }
+    }
+}
+
+/// Marketplace image reference `publisher:offer:sku:version`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Image {
+    /// Publisher.
+    pub publisher: String,
+    /// Offer.
+    pub offer: String,
+    /// SKU (`12-gen2`, `12-arm64`).
+    pub sku: String,
+    /// Version (`latest` or a version).
+    pub version: String,
+}
+
+impl Image {
+    /// Whether the image is for arm64 (by the Debian/Ubuntu SKU naming convention).
+    pub fn is_arm64(&self) -> bool {
+        let sku = self.sku.to_ascii_lowercase();
+        sku.contains("arm64") || sku.contains("aarch64")
+    }
+}
+
+impl fmt::Display for Image {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(
+            f,
+            "{}:{}:{}:{}",
+            self.publisher, self.offer, self.sku, self.version
+        )
+    }
+}
+
+/// VM priority.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+pub enum Priority {
+    /// Regular (on-demand).
+    Regular,
+    /// Spot.
+    Spot,
+}
+
+/// What happens to an evicted Spot VM.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+pub enum Eviction {
+    /// Stop and deallocate.
+    Deallocate,
+    /// Delete.
+    Delete,
+}
+
+/// Azure settings.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct AzureSettings {
+    /// Region.
+    pub location: String,
+    /// VM image.
+    pub image: Image,
+    /// Priority.
+    pub priority: Priority,
+    /// Spot eviction policy.
+    pub eviction_policy: Eviction,
+    /// Subscription (else from the environment or `az`).
+    pub subscription_id: Option<String>,
+    /// Resource group name (else derived from the cluster id).
+    pub resource_group: Option<String>,
+    /// ARM endpoint (else `K0RDENT_ARM_ENDPOINT` or the public cloud).
+    pub arm_endpoint: Option<String>,
+    /// OS disk size.
+    pub os_disk_size_gb: u32,
+    /// ARM write requests in flight at most.
+    pub write_concurrency: usize,
+}
+
+/// Network ranges.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct NetworkSettings {
+    /// The VNet address space.
+    pub vnet: Ipv4Net,
+    /// The subnet, inside the VNet.
+    pub subnet: Ipv4Net,
+    /// The WireGuard tunnel network.
+    pub wireguard: Ipv4Net,
+    /// A fixed WireGuard UDP port (else one is chosen once per deployment).
+    pub wireguard_port: Option<u16>,
+}
+
+/// Controllers or workers.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct NodeGroup {
+    /// How many.
+    pub count: u32,
+    /// Availability zones, rotated over the nodes (empty: no zone).
+    pub zones: Vec<u8>,
+    /// VM size.
+    pub size: String,
+}
+
+/// Software versions.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Software {
+    /// k0s version (`v1.33.2+k0s.0`).
+    pub k0s_version: String,
+    /// k0rdent chart version.
+    pub k0rdent_version: String,
+    /// k0rdent chart registry.
+    pub k0rdent_registry: String,
+    /// k0rdent namespace.
+    pub k0rdent_namespace: String,
+}
+
+/// Time limits.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Timeouts {
+    /// SSH connection.
+    pub ssh_connect: Duration,
+    /// One SSH command.
+    pub ssh_command: Duration,
+    /// Waiting for k0s.
+    pub k0s_install_wait: Duration,
+    /// Waiting for k0rdent (helm `--timeout`).
+    pub k0rdent_install_wait: Duration,
+    /// Waiting for the tunnel.
+    pub wireguard_connect_wait: Duration,
+    /// Creating one VM.
+    pub vm_creation: Duration,
+    /// Polling VMs.
+    pub vm_wait_check_interval: Duration,
+    /// cloud-init finishing after VM creation.
+    pub cloud_init: Duration,
+    /// Polling cloud-init.
+    pub cloud_init_check_interval: Duration,
+    /// Verification attempts.
+    pub verification_retries: u32,
+    /// Pause between verification attempts.
+    pub verification_retry_delay: Duration,
+}
+
+/// KOF settings (optional phases).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Kof {
+    /// Whether the KOF phases run.
+    pub enabled: bool,
+    /// KOF version.
+    pub version: String,
+    /// Istio version.
+    pub istio_version: String,
+    /// Istio namespace.
+    pub istio_namespace: String,
+    /// Mothership namespace.
+    pub mothership_namespace: String,
+    /// Mothership storage class.
+    pub storage_class: String,
+    /// Helm install attempts for the mothership.
+    pub install_retries: u32,
+    /// Pause between those attempts.
+    pub retry_delay: Duration,
+    /// Regional cluster name ("" = derived from the cluster id).
+    pub regional_cluster_name: String,
+    /// Regional domain.
+    pub regional_domain: String,
+    /// Admin e-mail for certificates.
+    pub admin_email: String,
+    /// Regional location.
+    pub regional_location: String,
+    /// Cluster template.
+    pub template: String,
+    /// Azure credential name.
+    pub credential: String,
+    /// Control plane size.
+    pub cp_instance_size: String,
+    /// Worker size.
+    pub worker_instance_size: String,
+    /// Root volume size in GB.
+    pub root_volume_size: u32,
+}
+
+/// A validated configuration.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Config {
+    /// Owner tag value, if set.
+    pub owner: Option<String>,
+    /// Description.
+    pub description: Option<String>,
+    /// Azure.
+    pub azure: AzureSettings,
+    /// Networks.
+    pub network: NetworkSettings,
+    /// Controllers.
+    pub controllers: NodeGroup,
+    /// Workers.
+    pub workers: NodeGroup,
+    /// Admin user on the VMs.
+    pub ssh_user: String,
+    /// Versions.
+    pub software: Software,
+    /// Time limits.
+    pub timeouts: Timeouts,
+    /// KOF.
+    pub kof: Kof,
+    /// Whether child clusters on Azure are set up.
+    pub azure_children: bool,
+    /// Whether the Azure CSI driver is installed.
+    pub azure_csi: bool,
+    /// External tool paths (`tools.k0sctl`, `tools.helm`, `tools.kubectl`).
+    pub tools: BTreeMap<String, PathBuf>,
+}
+
+/// A planned node: name, role, zone and size.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct NodePlan {
+    /// `k0s-controller-1`, `k0s-worker-1`, ...
+    pub name: String,
+    /// `controller` or `worker`.
+    pub role: &'static str,
+    /// Zone, rotating through the group's zones.
+    pub zone: Option<u8>,
+    /// VM size.
+    pub size: String,
+}
+
+impl Config {
+    /// The nodes in order: controllers, then workers; zones rotate per role.
+    pub fn nodes(&self) -> Vec<NodePlan> {
+        let mut v = Vec::new();
+        for (group, role) in [(&self.controllers, "controller"), (&self.workers, "worker")] {
+            for i in 0..group.count as usize {
+                v.push(NodePlan {
+                    name: format!("k0s-{role}-{}", i + 1),
+                    role,
+                    zone: (!group.zones.is_empty()).then(|| group.zones[i % group.zones.len()]),
+                    size: group.size.clone(),
+                });
+            }
+        }
+        v
+    }
+}
+
+/// A loaded configuration with what the state records about it.
+#[derive(Debug, Clone)]
+pub struct Loaded {
+    /// The file.
+    pub path: PathBuf,
+    /// The validated configuration.
+    pub config: Config,
+    /// Digest of the file's bytes.
+    pub fingerprint: Digest,
+    /// Warnings (unknown keys, unusual but accepted values).
+    pub warnings: Vec<String>,
+}
+
+/// Reads, parses and validates a configuration file.
+///
+/// # Errors
+/// [`ConfigError`] with one problem per bad key (syntax and type errors carry the line).
+pub fn load(path: &Path) -> Result<Loaded, ConfigError> {
+    let bytes = std::fs::read(path).map_err(|e| {
+        ConfigError::one(
+            path,
+            None,
+            None,
+            format!("cannot read the configuration: {e}; check --config"),
+        )
+    })?;
+    let (config, warnings) = parse(path, &bytes)?;
+    Ok(Loaded {
+        path: path.to_path_buf(),
+        config,
+        fingerprint: Digest::of_bytes(&bytes),
+        warnings,
+    })
+}
+
+/// Parses and validates configuration bytes (`path` is only used in messages).
+///
+/// # Errors
+/// [`ConfigError`] as for [`load`].
+pub fn parse(path: &Path, bytes: &[u8]) -> Result<(Config, Vec<String>), ConfigError> {
+    let text = std::str::from_utf8(bytes)
+        .map_err(|e| ConfigError::one(path, None, None, format!("not UTF-8 text: {e}")))?;
+    let value: serde_yaml::Value = serde_yaml::from_str(text).map_err(|e| {
+        let line = e.location().map(|l| l.line());
+        ConfigError::one(
+            path,
+            None,
+            line,
+            format!("not valid YAML: {}", strip_location(&e.to_string())),
+        )
+    })?;
+    let value = match value {
+        serde_yaml::Value::Null => serde_yaml::Value::Mapping(Default::default()),
+        serde_yaml::Value::Mapping(m) => serde_yaml::Value::Mapping(m),
+        _ => {
+            return Err(ConfigError::one(
+                path,
+                None,
+                Some(1),
+                "the configuration must be a YAML mapping of sections (metadata, azure, network, ...)".into(),
+            ));
+        }
+    };
+    let mut warnings: Vec<String> = raw::unknown_keys(&value)
+        .into_iter()
+        .map(|k| format!("{}: unknown key `{k}` is ignored", path.display()))
+        .collect();
+    let de = serde_yaml::Deserializer::from_str(text);
+    let raw: raw::Raw = serde_path_to_error::deserialize(de).map_err(|e| {
+        let line = e.inner().location().map(|l| l.line());
+        let key = e.path().to_string();
+        let msg = strip_location(&e.inner().to_string());
+        let msg = msg.strip_prefix(&format!("{key}: ")).unwrap_or(&msg);
+        ConfigError::one(path, Some(&key), line, plain_types(msg))
+    })?;
+    let (config, more) = validate::validate(path, raw)?;
+    warnings.extend(more);
+    Ok((config, warnings))
+}
+
+/// Says "an integer" rather than "i64" and "a mapping" rather than "struct Azure".
+fn plain_types(msg: &str) -> String {
+    let mut out = msg.to_owned();
+    for (rust, plain) in [
+        ("expected i64", "expected an integer"),
+        ("expected u32", "expected a whole number"),
+        ("expected u16", "expected a port number"),
+        ("expected usize", "expected a whole number"),
+        ("expected a boolean", "expected true or false"),
+    ] {
+        out = out.replace(rust, plain);
+    }
+    if let Some(i) = out.find("expected struct ") {
+        out.replace_range(i.., "expected a mapping of keys");
+    }
+    out
+}
+
+/// serde_yaml appends " at line L column C"; the line is reported separately.
+fn strip_location(msg: &str) -> String {
+    match msg.find(" at line ") {
+        Some(i) => msg[..i].to_owned(),
+        None => msg.to_owned(),
+    }
+}
