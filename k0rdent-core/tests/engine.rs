@@ -1004,3 +1004,65 @@ async fn refresh_records_drift_and_clears_unreadable_journals_without_changing_a
     assert!(evidence.facts.get("drift").is_some(), "{evidence:?}");
     assert_eq!(s.status(&sid("install_k0s")), Status::Pending);
 }
+
+#[tokio::test(start_paused = true)]
+async fn a_step_attempt_that_exceeds_its_timeout_is_retried_then_failed() {
+    let world = FakeWorld::new();
+    let store = MemoryStore::new();
+    let p = pipeline(&world, |s| {
+        if s.id().as_str() == "setup_network" {
+            s.delay(Duration::from_secs(3600))
+        } else {
+            s
+        }
+    });
+    let start = tokio::time::Instant::now();
+    let r = Engine::builder(p, Arc::new(store.clone()))
+        .step_timeout(Some(Duration::from_secs(60)))
+        .build()
+        .unwrap()
+        .deploy()
+        .await
+        .unwrap();
+    assert_eq!(r.outcome, RunOutcome::Failed);
+    let rec = store.state().unwrap().phases["setup_network"].clone();
+    assert_eq!(rec.status, Status::Failed);
+    assert!(
+        rec.last_error
+            .as_deref()
+            .unwrap()
+            .contains("timed out after 60 s"),
+        "{rec:?}"
+    );
+    // Three attempts of 60 s plus short backoffs: bounded, not an hour.
+    let took = start.elapsed();
+    assert!(
+        took >= Duration::from_secs(180) && took < Duration::from_secs(200),
+        "{took:?}"
+    );
+}
+
+#[tokio::test]
+async fn the_event_log_records_the_run() {
+    let world = FakeWorld::new();
+    let store = MemoryStore::new();
+    let r = engine(pipeline(&world, |s| s), &store)
+        .deploy()
+        .await
+        .unwrap();
+    let h = store.history().await.unwrap();
+    let kinds: Vec<String> = h
+        .events
+        .iter()
+        .map(|e| {
+            serde_json::to_value(&e.event).unwrap()["event"]
+                .as_str()
+                .unwrap()
+                .to_owned()
+        })
+        .collect();
+    assert_eq!(kinds.first().map(String::as_str), Some("run_started"));
+    assert_eq!(kinds.last().map(String::as_str), Some("run_finished"));
+    assert_eq!(kinds.iter().filter(|k| *k == "step_completed").count(), 7);
+    assert!(h.events.iter().all(|e| e.run_id == r.run_id));
+}
