@@ -81,7 +81,7 @@ pub use gate::{Deadline, FnGate, Gate, GateContext, GateFailure, GateVerdict, Wa
 pub use id::{IdError, RunId, StepId};
 pub use observation::{Evidence, Facts, Observation, ObserveError, Observer, Snapshot};
 pub use pipeline::{Pipeline, PipelineBuilder};
-pub use plan::{Decision, Plan, PlanEntry, Reason, plan};
+pub use plan::{Decision, ObservedKind, Plan, PlanEntry, Reason, plan};
 pub use secret::Secret;
 pub use state::{DeploymentState, Outputs, RunOutcome, Status, StepRecord};
 pub use step::{Enablement, ErrorKind, RetryPolicy, Step, StepError, StepInputs, StepOutcome};

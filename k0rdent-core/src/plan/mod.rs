@@ -4,6 +4,7 @@ mod graph;
 mod planner;
 mod render;
 
+use std::borrow::Cow;
 use std::fmt;
 
 use serde::{Deserialize, Serialize};
@@ -212,6 +213,36 @@ impl Reason {
     }
 }
 
+/// The kind of an observation, as the plan reports it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ObservedKind {
+    /// Present and healthy.
+    Done,
+    /// Definitely not there.
+    Absent,
+    /// Partly there.
+    Partial,
+    /// Could not tell.
+    Unknown,
+    /// Nothing to observe.
+    Unobservable,
+}
+
+impl ObservedKind {
+    /// The kind of `o`.
+    pub fn of(o: &crate::observation::Observation) -> Self {
+        use crate::observation::Observation as O;
+        match o {
+            O::Done { .. } => ObservedKind::Done,
+            O::Absent { .. } => ObservedKind::Absent,
+            O::Partial { .. } => ObservedKind::Partial,
+            O::Unknown { .. } => ObservedKind::Unknown,
+            O::Unobservable => ObservedKind::Unobservable,
+        }
+    }
+}
+
 /// One decision.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct PlanEntry {
@@ -222,15 +253,15 @@ pub struct PlanEntry {
     /// Why (machine-readable).
     pub reason: Reason,
     /// Why (one line for humans).
-    pub message: String,
+    pub message: Cow<'static, str>,
     /// True when the decision depends on upstream steps that run first; the engine re-plans
     /// after them and never executes a provisional decision.
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub provisional: bool,
     /// The recorded status.
     pub status: Status,
-    /// The observation kind (`done`, `absent`, `partial`, `unknown`, `unobservable`).
-    pub observed: String,
+    /// What was observed.
+    pub observed: ObservedKind,
 }
 
 impl PlanEntry {

@@ -1,10 +1,11 @@
 //! The planner: a pure function from (graph, recorded state, observations, fingerprints,
 //! gate verdicts, run progress) to a [`Plan`].
 
+use std::borrow::Cow;
 use std::collections::BTreeMap;
 
 use super::graph::PlanGraph;
-use super::{Decision, Plan, PlanEntry, Reason};
+use super::{Decision, ObservedKind, Plan, PlanEntry, Reason};
 use crate::fingerprint::Fingerprint;
 use crate::gate::GateFailure;
 use crate::id::StepId;
@@ -118,45 +119,47 @@ fn decide_own(
     }
 }
 
-fn message(reason: &Reason, after: Option<&StepId>, status: Status) -> String {
-    let base = match reason {
-        Reason::NotStarted => "not done yet".to_owned(),
-        Reason::PreviousAttemptFailed { error } => format!("last attempt failed: {error}"),
-        Reason::ReEnabled => "enabled again".to_owned(),
-        Reason::Interrupted => "was interrupted; settling its journal, then continuing".to_owned(),
-        Reason::Verified => "completed and verified".to_owned(),
-        Reason::Adopted => "completed (no recorded inputs) and verified; adopting".to_owned(),
-        Reason::TrustedRecord => "completed; nothing to observe, record trusted".to_owned(),
-        Reason::CompletedThisRun => "completed in this run".to_owned(),
-        Reason::Drift { detail } => format!("drift: {detail}"),
-        Reason::InputsChanged => "inputs changed since it completed".to_owned(),
-        Reason::InputsUnknown => {
-            "completed, but neither its inputs nor its result can be checked; converging again"
-                .to_owned()
-        }
+fn message(reason: &Reason, after: Option<&StepId>, status: Status) -> Cow<'static, str> {
+    let fixed = |s: &'static str| Cow::Borrowed(s);
+    let base: Cow<'static, str> = match reason {
+        Reason::NotStarted => fixed("not done yet"),
+        Reason::PreviousAttemptFailed { error } => format!("last attempt failed: {error}").into(),
+        Reason::ReEnabled => fixed("enabled again"),
+        Reason::Interrupted => fixed("was interrupted; settling its journal, then continuing"),
+        Reason::Verified => fixed("completed and verified"),
+        Reason::Adopted => fixed("completed (no recorded inputs) and verified; adopting"),
+        Reason::TrustedRecord => fixed("completed; nothing to observe, record trusted"),
+        Reason::CompletedThisRun => fixed("completed in this run"),
+        Reason::Drift { detail } => format!("drift: {detail}").into(),
+        Reason::InputsChanged => fixed("inputs changed since it completed"),
+        Reason::InputsUnknown => fixed(
+            "completed, but neither its inputs nor its result can be checked; converging again",
+        ),
         Reason::ImmutableInputsChanged => {
-            "an input that cannot change in place changed: delete and create".to_owned()
+            fixed("an input that cannot change in place changed: delete and create")
         }
         Reason::AwaitingUpstream { upstream } => {
-            format!("recorded {status}; re-checked after {upstream} runs")
+            format!("recorded {status}; re-checked after {upstream} runs").into()
         }
-        Reason::ObservationUnknown { reason } => format!("state unknown: {reason}"),
-        Reason::GateFailed { gate, reason, .. } => format!("gate {gate} failed: {reason}"),
-        Reason::DependencyBlocked { dependency } => format!("waits for blocked {dependency}"),
-        Reason::DependencyFailed { dependency } => format!("waits for failed {dependency}"),
+        Reason::ObservationUnknown { reason } => format!("state unknown: {reason}").into(),
+        Reason::GateFailed { gate, reason, .. } => format!("gate {gate} failed: {reason}").into(),
+        Reason::DependencyBlocked { dependency } => {
+            format!("waits for blocked {dependency}").into()
+        }
+        Reason::DependencyFailed { dependency } => format!("waits for failed {dependency}").into(),
         Reason::DependencyDisabled { dependency } => {
-            format!("depends on {dependency}, which is disabled")
+            format!("depends on {dependency}, which is disabled").into()
         }
-        Reason::FailedThisRun { error } => format!("failed: {error}"),
-        Reason::Unavailable { reason } => format!("cannot run: {reason}"),
-        Reason::JournalCorrupt { detail } => format!("journal unreadable: {detail}"),
-        Reason::ResetInProgress => "a reset is in progress".to_owned(),
-        Reason::NeedsConfirmation => "replace needs confirmation (-y)".to_owned(),
-        Reason::Disabled { reason } => format!("disabled: {reason}"),
+        Reason::FailedThisRun { error } => format!("failed: {error}").into(),
+        Reason::Unavailable { reason } => format!("cannot run: {reason}").into(),
+        Reason::JournalCorrupt { detail } => format!("journal unreadable: {detail}").into(),
+        Reason::ResetInProgress => fixed("a reset is in progress"),
+        Reason::NeedsConfirmation => fixed("replace needs confirmation (-y)"),
+        Reason::Disabled { reason } => format!("disabled: {reason}").into(),
     };
     match after {
         Some(up) if !matches!(reason, Reason::AwaitingUpstream { .. }) => {
-            format!("{base} (re-planned after {up})")
+            format!("{base} (re-planned after {up})").into()
         }
         _ => base,
     }
@@ -185,7 +188,7 @@ pub fn plan(graph: &PlanGraph, state: &DeploymentState, facts: &PlanFacts) -> Pl
     let n = graph.len();
     let mut entries: Vec<Option<PlanEntry>> = vec![None; n];
     // For provisional entries: the executing step they wait for.
-    let mut waits_for: Vec<Option<StepId>> = vec![None; n];
+    let mut waits_for: Vec<Option<usize>> = vec![None; n];
     for &i in graph.order() {
         let spec = graph.spec(i);
         let id = &spec.id;
@@ -213,7 +216,7 @@ pub fn plan(graph: &PlanGraph, state: &DeploymentState, facts: &PlanFacts) -> Pl
                 }
                 _ => {}
             }
-            let mut upstream: Option<StepId> = None;
+            let mut upstream: Option<usize> = None;
             for &d in graph.deps(i) {
                 let Some(de) = entries[d].as_ref() else {
                     continue;
@@ -237,8 +240,8 @@ pub fn plan(graph: &PlanGraph, state: &DeploymentState, facts: &PlanFacts) -> Pl
                         );
                     }
                     _ if upstream.is_some() => {}
-                    _ if de.provisional => upstream = waits_for[d].clone(),
-                    d if d.executes() => upstream = Some(de.step.clone()),
+                    _ if de.provisional => upstream = waits_for[d],
+                    dd if dd.executes() => upstream = Some(d),
                     _ => {}
                 }
             }
@@ -246,7 +249,7 @@ pub fn plan(graph: &PlanGraph, state: &DeploymentState, facts: &PlanFacts) -> Pl
             let mut base = decide_own(rec, obs, &facts.fingerprints[i], fault);
             if let Some(up) = upstream {
                 provisional = true;
-                waits_for[i] = Some(up.clone());
+                waits_for[i] = Some(up);
                 if matches!(base.reason, Reason::ObservationUnknown { .. }) {
                     let assumed = decide_own(
                         rec,
@@ -254,7 +257,12 @@ pub fn plan(graph: &PlanGraph, state: &DeploymentState, facts: &PlanFacts) -> Pl
                         &facts.fingerprints[i],
                         fault,
                     );
-                    base = own(assumed.decision, Reason::AwaitingUpstream { upstream: up });
+                    base = own(
+                        assumed.decision,
+                        Reason::AwaitingUpstream {
+                            upstream: graph.spec(up).id.clone(),
+                        },
+                    );
                 }
             }
             if let Some(g) = facts.gate_failures.get(id) {
@@ -289,7 +297,7 @@ pub fn plan(graph: &PlanGraph, state: &DeploymentState, facts: &PlanFacts) -> Pl
             provisional = false;
             waits_for[i] = None;
         }
-        let message = message(&reason, waits_for[i].as_ref(), status);
+        let message = message(&reason, waits_for[i].map(|u| &graph.spec(u).id), status);
         entries[i] = Some(PlanEntry {
             step: id.clone(),
             decision,
@@ -297,7 +305,7 @@ pub fn plan(graph: &PlanGraph, state: &DeploymentState, facts: &PlanFacts) -> Pl
             message,
             provisional,
             status,
-            observed: obs.kind().to_owned(),
+            observed: ObservedKind::of(obs),
         });
     }
     Plan {
