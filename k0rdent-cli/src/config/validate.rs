@@ -333,7 +333,7 @@ pub(super) fn validate(path: &Path, raw: Raw) -> Result<(Config, Vec<String>), C
         1,
     );
     let workers = c.group("worker", raw.cluster.workers, raw.vm_sizing.worker.size, 0);
-    if controllers.count > 1 && controllers.count % 2 == 0 {
+    if controllers.count > 1 && controllers.count.is_multiple_of(2) {
         c.warn(
             "cluster.controllers.count",
             format!(
