@@ -5,6 +5,14 @@
 pub mod api;
 pub mod client;
 pub mod credential;
+pub mod identity;
 pub mod model;
 pub mod names;
+pub mod observe;
+pub mod preflight;
+pub mod reset;
+pub mod resources;
 pub mod spec;
+pub mod steps;
+
+pub use steps::AzureDeployment;

@@ -13,7 +13,7 @@ mod retry;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use reqwest::header::{AUTHORIZATION, HeaderMap, HeaderValue};
+use reqwest::header::{AUTHORIZATION, HeaderValue};
 use reqwest::{Method, StatusCode};
 use serde::de::DeserializeOwned;
 use tokio::sync::Semaphore;
@@ -670,11 +670,6 @@ pub fn api_error(
         message,
         retry_after,
     }
-}
-
-/// Reads a header map's Retry-After (re-exported for steps).
-pub fn header_retry_after(h: &HeaderMap) -> Option<Duration> {
-    retry_after(h)
 }
 
 #[cfg(test)]
