@@ -16,3 +16,5 @@ pub mod spec;
 pub mod steps;
 
 pub use steps::AzureDeployment;
+#[cfg(feature = "emulator")]
+pub mod emulator;

@@ -315,6 +315,7 @@ impl Step for VmStep {
             ("vm-delete", format!("deleting VM {}", vn.vm)),
             ("vm", format!("creating VM {}", vn.vm)),
             ("vm-patch", format!("updating VM {}", vn.vm)),
+            ("disk-tag", format!("tagging OS disk {}", vn.os_disk)),
             ("vm-start", format!("starting VM {}", vn.vm)),
         ] {
             if let Some(Progress::Wait(d, m)) = c.settle(key, &what).await? {
