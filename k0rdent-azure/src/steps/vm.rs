@@ -211,6 +211,22 @@ impl VmStep {
                 .await?,
             );
         }
+        // ARM does not tag the OS disk it creates; tag it so a leftover disk can be told
+        // apart from someone else's.
+        let disk_what = format!("OS disk {}", vn.os_disk);
+        if let Some(d) = self.get(types::DISK, &vn.os_disk, &disk_what).await? {
+            let want = names::tags(&s.spec, self.vm.role.as_str());
+            if !names::has_tags(&tags_of(&d), &want) {
+                let mut tags = tags_of(&d);
+                tags.extend(want);
+                let body = serde_json::json!({ "tags": tags });
+                let disk_path = self.path(types::DISK, &vn.os_disk);
+                return not_ready(
+                    c.write("disk-tag", "PATCH", &disk_path, api::DISKS, Some(&body), &disk_what)
+                        .await?,
+                );
+            }
+        }
         Ok(Progress::Ready(v))
     }
 
