@@ -38,7 +38,10 @@ async fn a_fresh_three_controller_two_worker_deployment_is_created_once() {
         assert!(ev.get("public_ip").unwrap().starts_with("127.1."));
         assert_eq!(emu_vm.custom_data.expose(), vm.custom_data.expose());
     }
-    assert_eq!(st.azure.as_ref().unwrap().subscription_id, lab.emu.subscription_id());
+    assert_eq!(
+        st.azure.as_ref().unwrap().subscription_id,
+        lab.emu.subscription_id()
+    );
 }
 
 fn sid(s: &str) -> StepId {
@@ -50,12 +53,21 @@ async fn a_rerun_with_everything_present_makes_no_mutating_request() {
     let lab = Lab::new(3, 2).await;
     let azure = lab.azure();
     let (engine, _) = lab.engine(&azure, false);
-    assert_eq!(engine.deploy().await.unwrap().outcome, RunOutcome::Succeeded);
+    assert_eq!(
+        engine.deploy().await.unwrap().outcome,
+        RunOutcome::Succeeded
+    );
     let mark = lab.emu.log().len();
     let again = engine.deploy().await.unwrap();
     assert_eq!(again.outcome, RunOutcome::Succeeded);
     assert!(again.steps.is_empty(), "{:#?}", again.steps);
-    assert!(again.initial_plan.entries.iter().all(|e| e.decision == Decision::Skip));
+    assert!(
+        again
+            .initial_plan
+            .entries
+            .iter()
+            .all(|e| e.decision == Decision::Skip)
+    );
     assert_eq!(lab.emu.log().mutating_since(mark).len(), 0);
     // One bulk observation: a fixed number of reads, whatever the VM count.
     let reads = lab.emu.log().since(mark).len();
@@ -68,16 +80,29 @@ async fn a_vm_deleted_behind_our_back_is_detected_and_only_it_is_recreated() {
     let lab = Lab::new(3, 2).await;
     let azure = lab.azure();
     let (engine, _) = lab.engine(&azure, false);
-    assert_eq!(engine.deploy().await.unwrap().outcome, RunOutcome::Succeeded);
-    let before: Vec<_> = lab.spec.vms.iter().map(|v| lab.emu.vm(&v.name).unwrap().vm_id).collect();
+    assert_eq!(
+        engine.deploy().await.unwrap().outcome,
+        RunOutcome::Succeeded
+    );
+    let before: Vec<_> = lab
+        .spec
+        .vms
+        .iter()
+        .map(|v| lab.emu.vm(&v.name).unwrap().vm_id)
+        .collect();
     // controller-2: only the VM (its OS disk goes with it); worker-1: VM, NIC and IP.
     assert!(lab.emu.delete_resource(types::VM, "k0s-controller-2"));
     assert!(lab.emu.delete_resource(types::VM, "k0s-worker-1"));
     assert!(lab.emu.delete_resource(types::NIC, "k0s-worker-1-nic"));
-    assert!(lab.emu.delete_resource(types::PUBLIC_IP, "k0s-worker-1-pip"));
+    assert!(
+        lab.emu
+            .delete_resource(types::PUBLIC_IP, "k0s-worker-1-pip")
+    );
     let plan = engine.plan().await.unwrap();
     for e in &plan.plan.entries {
-        let expect = if ["create_vms/k0s-controller-2", "create_vms/k0s-worker-1"].contains(&e.step.as_str()) {
+        let expect = if ["create_vms/k0s-controller-2", "create_vms/k0s-worker-1"]
+            .contains(&e.step.as_str())
+        {
             Decision::Rerun
         } else {
             Decision::Skip
@@ -86,7 +111,10 @@ async fn a_vm_deleted_behind_our_back_is_detected_and_only_it_is_recreated() {
     }
     assert!(plan.has_drift());
     let mark = lab.emu.log().len();
-    assert_eq!(engine.deploy().await.unwrap().outcome, RunOutcome::Succeeded);
+    assert_eq!(
+        engine.deploy().await.unwrap().outcome,
+        RunOutcome::Succeeded
+    );
     assert_eq!(
         writes(&lab.emu.log().since(mark)),
         [
@@ -103,7 +131,10 @@ async fn a_vm_deleted_behind_our_back_is_detected_and_only_it_is_recreated() {
         let recreated = vm.name == "k0s-controller-2" || vm.name == "k0s-worker-1";
         assert_eq!(now != old, recreated, "{}", vm.name);
         let rec = lab.state();
-        let out = &rec.record(&sid(&format!("create_vms/{}", vm.name))).unwrap().outputs;
+        let out = &rec
+            .record(&sid(&format!("create_vms/{}", vm.name)))
+            .unwrap()
+            .outputs;
         assert_eq!(out.get_str("vm_id"), Some(now.as_str()));
     }
 }
@@ -114,7 +145,10 @@ async fn a_deallocated_vm_is_started_and_the_vms_running_gate_reports_it_until_t
     let lab = Lab::new(1, 2).await;
     let azure = lab.azure();
     let (engine, _) = lab.engine(&azure, false);
-    assert_eq!(engine.deploy().await.unwrap().outcome, RunOutcome::Succeeded);
+    assert_eq!(
+        engine.deploy().await.unwrap().outcome,
+        RunOutcome::Succeeded
+    );
     let gate = azure.vms_running_gate();
     let ctx = GateContext {
         step: sid("setup_vpn"),
@@ -137,13 +171,19 @@ async fn a_deallocated_vm_is_started_and_the_vms_running_gate_reports_it_until_t
     let mark = lab.emu.log().len();
     let report = engine.deploy().await.unwrap();
     assert_eq!(report.outcome, RunOutcome::Succeeded);
-    assert_eq!(writes(&lab.emu.log().since(mark)), ["POST k0s-worker-2/start"]);
+    assert_eq!(
+        writes(&lab.emu.log().since(mark)),
+        ["POST k0s-worker-2/start"]
+    );
     assert_eq!(lab.emu.vm("k0s-worker-2").unwrap().power_state, "running");
     assert!(gate.check(&ctx).await.passed());
     // Starting changed no output: nothing downstream would rerun.
     assert!(report.steps.iter().all(|s| matches!(
         s.result,
-        k0rdent_core::StepResult::Completed { outputs_changed: false, .. }
+        k0rdent_core::StepResult::Completed {
+            outputs_changed: false,
+            ..
+        }
     )));
 }
 
@@ -160,19 +200,36 @@ async fn a_vm_creation_that_ends_failed_is_retried_and_reported() {
         .events()
         .into_iter()
         .filter_map(|e| match e {
-            Event::StepRetrying { step, error, .. } if step.as_str() == "create_vms/k0s-worker-1" => Some(error),
+            Event::StepRetrying { step, error, .. }
+                if step.as_str() == "create_vms/k0s-worker-1" =>
+            {
+                Some(error)
+            }
             _ => None,
         })
         .collect();
     assert_eq!(retried.len(), 1, "{retried:?}");
-    assert!(retried[0].contains("OSProvisioningTimedOut"), "{}", retried[0]);
+    assert!(
+        retried[0].contains("OSProvisioningTimedOut"),
+        "{}",
+        retried[0]
+    );
     let w = writes(&lab.emu.log().entries());
     let n = |l: &str| w.iter().filter(|x| *x == l).count();
     assert_eq!(n("PUT virtualMachines/k0s-worker-1"), 2, "{w:#?}");
     assert_eq!(n("DELETE virtualMachines/k0s-worker-1"), 1, "{w:#?}");
     assert_eq!(n("PUT virtualMachines/k0s-controller-1"), 1, "{w:#?}");
-    assert_eq!(lab.emu.vm("k0s-worker-1").unwrap().provisioning_state, "Succeeded");
-    assert_eq!(lab.state().record(&sid("create_vms/k0s-worker-1")).unwrap().attempts, 1);
+    assert_eq!(
+        lab.emu.vm("k0s-worker-1").unwrap().provisioning_state,
+        "Succeeded"
+    );
+    assert_eq!(
+        lab.state()
+            .record(&sid("create_vms/k0s-worker-1"))
+            .unwrap()
+            .attempts,
+        1
+    );
 }
 
 #[tokio::test]
@@ -197,7 +254,10 @@ async fn a_vm_that_keeps_failing_is_reported_failed_after_its_retries() {
     }
     let st = lab.state();
     assert_eq!(st.status(&sid("create_vms/k0s-worker-1")), Status::Failed);
-    assert_eq!(st.status(&sid("create_vms/k0s-controller-1")), Status::Completed);
+    assert_eq!(
+        st.status(&sid("create_vms/k0s-controller-1")),
+        Status::Completed
+    );
 }
 
 #[tokio::test]
@@ -233,14 +293,25 @@ async fn a_connection_dropped_after_a_put_was_accepted_leads_to_polling_not_a_se
         .iter()
         .filter(|e| e.method == "PUT" && e.path.ends_with("virtualMachines/k0s-worker-1"))
         .collect();
-    assert_eq!(puts.len(), 1, "the VM was PUT again after the dropped response");
+    assert_eq!(
+        puts.len(),
+        1,
+        "the VM was PUT again after the dropped response"
+    );
     assert_eq!(puts[0].status, 0, "the first PUT's response was dropped");
     let after = log
         .iter()
-        .filter(|e| e.seq > puts[0].seq && e.method == "GET" && e.path.ends_with("virtualMachines/k0s-worker-1"))
+        .filter(|e| {
+            e.seq > puts[0].seq
+                && e.method == "GET"
+                && e.path.ends_with("virtualMachines/k0s-worker-1")
+        })
         .count();
     assert!(after >= 2, "the VM was read until it was provisioned");
-    assert_eq!(lab.emu.vm("k0s-worker-1").unwrap().provisioning_state, "Succeeded");
+    assert_eq!(
+        lab.emu.vm("k0s-worker-1").unwrap().provisioning_state,
+        "Succeeded"
+    );
 }
 
 #[tokio::test]
@@ -261,7 +332,9 @@ async fn an_interrupted_run_resumes_by_polling_the_journaled_operation() {
         .log()
         .wait_for(Duration::from_secs(20), |l| {
             l.iter()
-                .filter(|e| e.method == "PUT" && e.path.contains("virtualMachines/") && e.status == 201)
+                .filter(|e| {
+                    e.method == "PUT" && e.path.contains("virtualMachines/") && e.status == 201
+                })
                 .count()
                 == 2
         })
@@ -280,9 +353,18 @@ async fn an_interrupted_run_resumes_by_polling_the_journaled_operation() {
     let mark = lab.emu.log().len();
     let second = engine2.deploy().await.unwrap();
     assert_eq!(second.outcome, RunOutcome::Succeeded, "{second:#?}");
-    assert!(second.initial_plan.entries.iter().any(|e| e.decision == Decision::Resume));
+    assert!(
+        second
+            .initial_plan
+            .entries
+            .iter()
+            .any(|e| e.decision == Decision::Resume)
+    );
     let w = writes(&lab.emu.log().since(mark));
-    assert!(!w.iter().any(|l| l.starts_with("PUT virtualMachines")), "{w:#?}");
+    assert!(
+        !w.iter().any(|l| l.starts_with("PUT virtualMachines")),
+        "{w:#?}"
+    );
     let polls = lab
         .emu
         .log()
@@ -298,7 +380,10 @@ async fn a_403_on_the_list_call_blocks_with_a_clear_message_and_writes_nothing()
     let lab = Lab::new(1, 1).await;
     let azure = lab.azure();
     let (engine, _) = lab.engine(&azure, false);
-    assert_eq!(engine.deploy().await.unwrap().outcome, RunOutcome::Succeeded);
+    assert_eq!(
+        engine.deploy().await.unwrap().outcome,
+        RunOutcome::Succeeded
+    );
     lab.emu
         .delete_resource(k0rdent_azure::names::types::VM, "k0s-worker-1");
     lab.emu.faults().forbid(Some("GET"), "/resources");
@@ -308,9 +393,30 @@ async fn a_403_on_the_list_call_blocks_with_a_clear_message_and_writes_nothing()
     assert!(lab.emu.log().mutating_since(mark).is_empty());
     for e in &report.initial_plan.entries {
         assert_eq!(e.decision, Decision::Blocked, "{e:?}");
-        assert!(e.message.contains("listing the resources of group k0rdent-t3st1234-resgrp"), "{}", e.message);
-        assert!(e.message.contains("403 AuthorizationFailed"), "{}", e.message);
-        assert!(e.reason.remedy().is_some());
+    }
+    let net = report.initial_plan.entry(&sid("setup_network")).unwrap();
+    assert_eq!(net.observed, "unknown");
+    assert!(
+        net.message
+            .contains("listing the resources of group k0rdent-t3st1234-resgrp"),
+        "{}",
+        net.message
+    );
+    assert!(
+        net.message.contains("403 AuthorizationFailed"),
+        "{}",
+        net.message
+    );
+    assert!(
+        net.message.contains("hint: grant the identity Contributor"),
+        "{}",
+        net.message
+    );
+    assert!(net.reason.remedy().is_some());
+    let plan = engine.plan().await.unwrap();
+    assert_eq!(plan.observer_failures.len(), 1);
+    for (step, obs) in &plan.observations {
+        assert_eq!(obs.kind(), "unknown", "{step}: never absent");
     }
 }
 
@@ -320,7 +426,10 @@ async fn a_changed_custom_data_plans_replace_and_replaces_only_that_vm() {
     let lab = Lab::new(1, 2).await;
     let azure = lab.azure();
     let (engine, _) = lab.engine(&azure, false);
-    assert_eq!(engine.deploy().await.unwrap().outcome, RunOutcome::Succeeded);
+    assert_eq!(
+        engine.deploy().await.unwrap().outcome,
+        RunOutcome::Succeeded
+    );
     let old_id = lab.emu.vm("k0s-worker-1").unwrap().vm_id;
     let mut spec = lab.spec.clone();
     let new_data = b"#cloud-config\n# changed\n".to_vec();
@@ -329,7 +438,11 @@ async fn a_changed_custom_data_plans_replace_and_replaces_only_that_vm() {
     let (engine2, _) = lab.engine(&azure2, false);
     let plan = engine2.plan().await.unwrap();
     for e in &plan.plan.entries {
-        let want = if e.step.as_str() == "create_vms/k0s-worker-1" { Decision::Replace } else { Decision::Skip };
+        let want = if e.step.as_str() == "create_vms/k0s-worker-1" {
+            Decision::Replace
+        } else {
+            Decision::Skip
+        };
         assert_eq!(e.decision, want, "{e:?}");
     }
     let mark = lab.emu.log().len();
@@ -338,7 +451,10 @@ async fn a_changed_custom_data_plans_replace_and_replaces_only_that_vm() {
     assert!(lab.emu.log().mutating_since(mark).is_empty());
     let (engine3, _) = lab.engine(&azure2, true);
     let mark = lab.emu.log().len();
-    assert_eq!(engine3.deploy().await.unwrap().outcome, RunOutcome::Succeeded);
+    assert_eq!(
+        engine3.deploy().await.unwrap().outcome,
+        RunOutcome::Succeeded
+    );
     assert_eq!(
         writes(&lab.emu.log().since(mark)),
         [
@@ -357,13 +473,25 @@ async fn an_expired_token_is_refreshed() {
     let lab = Lab::new(1, 0).await;
     let azure = lab.azure();
     let (engine, _) = lab.engine(&azure, false);
-    assert_eq!(engine.deploy().await.unwrap().outcome, RunOutcome::Succeeded);
+    assert_eq!(
+        engine.deploy().await.unwrap().outcome,
+        RunOutcome::Succeeded
+    );
     lab.emu.expire_tokens();
     let mark = lab.emu.log().len();
-    assert_eq!(engine.deploy().await.unwrap().outcome, RunOutcome::Succeeded);
+    assert_eq!(
+        engine.deploy().await.unwrap().outcome,
+        RunOutcome::Succeeded
+    );
     let since = lab.emu.log().since(mark);
-    assert!(since.iter().any(|e| e.status == 401), "the old token was used first");
-    let tokens = since.iter().filter(|e| e.path.ends_with("/oauth2/v2.0/token")).count();
+    assert!(
+        since.iter().any(|e| e.status == 401),
+        "the old token was used first"
+    );
+    let tokens = since
+        .iter()
+        .filter(|e| e.path.ends_with("/oauth2/v2.0/token"))
+        .count();
     assert_eq!(tokens, 1, "exactly one refresh");
     assert!(since.iter().filter(|e| e.status == 401).count() <= 6);
 }
@@ -373,12 +501,18 @@ async fn a_vm_without_a_reported_power_state_is_unknown_not_absent() {
     let lab = Lab::new(1, 1).await;
     let azure = lab.azure();
     let (engine, _) = lab.engine(&azure, false);
-    assert_eq!(engine.deploy().await.unwrap().outcome, RunOutcome::Succeeded);
+    assert_eq!(
+        engine.deploy().await.unwrap().outcome,
+        RunOutcome::Succeeded
+    );
     lab.emu.faults().omit_power_state("k0s-worker-1", true);
     let mark = lab.emu.log().len();
     let report = engine.deploy().await.unwrap();
     assert_eq!(report.outcome, RunOutcome::Blocked);
-    let e = report.initial_plan.entry(&sid("create_vms/k0s-worker-1")).unwrap();
+    let e = report
+        .initial_plan
+        .entry(&sid("create_vms/k0s-worker-1"))
+        .unwrap();
     assert_eq!(e.decision, Decision::Blocked);
     assert_eq!(e.observed, "unknown");
     assert!(e.message.contains("no power state"), "{}", e.message);
@@ -408,7 +542,10 @@ async fn writes_are_bounded_by_the_write_concurrency() {
     )
     .unwrap();
     let (engine, _) = lab.engine(&azure, false);
-    assert_eq!(engine.deploy().await.unwrap().outcome, RunOutcome::Succeeded);
+    assert_eq!(
+        engine.deploy().await.unwrap().outcome,
+        RunOutcome::Succeeded
+    );
     let max = lab.emu.log().max_concurrent_writes();
     assert!((1..=2).contains(&max), "{max} writes in flight at once");
 }

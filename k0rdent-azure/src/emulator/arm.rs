@@ -19,7 +19,11 @@ pub(crate) enum Job {
         pip_id: Option<String>,
     },
     /// A VM was started or deallocated.
-    Power { op: String, name: String, start: bool },
+    Power {
+        op: String,
+        name: String,
+        start: bool,
+    },
 }
 
 pub(crate) fn guid() -> String {
@@ -110,7 +114,14 @@ impl Emu {
         )
     }
 
-    pub(crate) fn accepted(&self, status: u16, body: Option<Value>, ns: &str, op: &str, location: bool) -> Reply {
+    pub(crate) fn accepted(
+        &self,
+        status: u16,
+        body: Option<Value>,
+        ns: &str,
+        op: &str,
+        location: bool,
+    ) -> Reply {
         let mut r = match body {
             Some(b) => Reply::json(status, b),
             None => Reply::empty(status),
@@ -157,12 +168,28 @@ pub(crate) fn handle(
     } else {
         match serde_json::from_slice(body) {
             Ok(v) => v,
-            Err(e) => return (err(400, "InvalidRequestContent", format!("The request content was invalid: {e}")), Vec::new()),
+            Err(e) => {
+                return (
+                    err(
+                        400,
+                        "InvalidRequestContent",
+                        format!("The request content was invalid: {e}"),
+                    ),
+                    Vec::new(),
+                );
+            }
         }
     };
-    if l.len() >= 2 && l[0] == "subscriptions" && !segs[1].eq_ignore_ascii_case(&emu.cfg.subscription) {
+    if l.len() >= 2
+        && l[0] == "subscriptions"
+        && !segs[1].eq_ignore_ascii_case(&emu.cfg.subscription)
+    {
         return (
-            err(404, "SubscriptionNotFound", format!("The subscription '{}' could not be found.", segs[1])),
+            err(
+                404,
+                "SubscriptionNotFound",
+                format!("The subscription '{}' could not be found.", segs[1]),
+            ),
             Vec::new(),
         );
     }
@@ -170,51 +197,130 @@ pub(crate) fn handle(
     match l.as_slice() {
         ["subscriptions", _] => (
             r(check_api(q, versions::SUBSCRIPTIONS).map(|()| {
-                Reply::json(200, json!({
-                    "id": format!("/subscriptions/{}", emu.cfg.subscription),
-                    "subscriptionId": emu.cfg.subscription,
-                    "tenantId": emu.cfg.tenant,
-                    "displayName": "k0rdent emulator",
-                    "state": "Enabled",
-                }))
+                Reply::json(
+                    200,
+                    json!({
+                        "id": format!("/subscriptions/{}", emu.cfg.subscription),
+                        "subscriptionId": emu.cfg.subscription,
+                        "tenantId": emu.cfg.tenant,
+                        "displayName": "k0rdent emulator",
+                        "state": "Enabled",
+                    }),
+                )
             })),
             Vec::new(),
         ),
-        ["subscriptions", _, "resourcegroups", _] => (r(group(emu, method, segs[3], q, &body)), Vec::new()),
-        ["subscriptions", _, "resourcegroups", _, "resources"] => (r(list_group(emu, segs[3], path, q)), Vec::new()),
-        ["subscriptions", _, "resourcegroups", _, "providers", _, _] => {
-            (r(list_type(emu, segs[3], &canonical_type(segs[5], segs[6]), path, q)), Vec::new())
+        ["subscriptions", _, "resourcegroups", _] => {
+            (r(group(emu, method, segs[3], q, &body)), Vec::new())
         }
-        ["subscriptions", _, "resourcegroups", _, "providers", _, _, _] => {
+        ["subscriptions", _, "resourcegroups", _, "resources"] => {
+            (r(list_group(emu, segs[3], path, q)), Vec::new())
+        }
+        ["subscriptions", _, "resourcegroups", _, "providers", _, _] => (
+            r(list_type(
+                emu,
+                segs[3],
+                &canonical_type(segs[5], segs[6]),
+                path,
+                q,
+            )),
+            Vec::new(),
+        ),
+        [
+            "subscriptions",
+            _,
+            "resourcegroups",
+            _,
+            "providers",
+            _,
+            _,
+            _,
+        ] => {
             let rtype = canonical_type(segs[5], segs[6]);
             match check_api(q, versions::for_type(&rtype)) {
                 Err(e) => (e, Vec::new()),
                 Ok(()) => resource(emu, method, segs[3], &rtype, segs[7], q, &body),
             }
         }
-        ["subscriptions", _, "resourcegroups", _, "providers", "microsoft.compute", "virtualmachines", _, action] => {
-            match check_api(q, versions::COMPUTE) {
-                Err(e) => (e, Vec::new()),
-                Ok(()) => super::compute::vm_action(emu, method, segs[3], segs[7], action),
-            }
+        [
+            "subscriptions",
+            _,
+            "resourcegroups",
+            _,
+            "providers",
+            "microsoft.compute",
+            "virtualmachines",
+            _,
+            action,
+        ] => match check_api(q, versions::COMPUTE) {
+            Err(e) => (e, Vec::new()),
+            Ok(()) => super::compute::vm_action(emu, method, segs[3], segs[7], action),
+        },
+        [
+            "subscriptions",
+            _,
+            "providers",
+            "microsoft.compute",
+            "virtualmachines",
+        ] => (r(list_all_vms(emu, path, q)), Vec::new()),
+        ["subscriptions", _, "providers", "microsoft.compute", "skus"] => {
+            (r(skus(emu, q)), Vec::new())
         }
-        ["subscriptions", _, "providers", "microsoft.compute", "virtualmachines"] => {
-            (r(list_all_vms(emu, path, q)), Vec::new())
-        }
-        ["subscriptions", _, "providers", "microsoft.compute", "skus"] => (r(skus(emu, q)), Vec::new()),
-        ["subscriptions", _, "providers", "microsoft.compute", "locations", _, "usages"] => {
-            (r(usages(emu, segs[5], path, q)), Vec::new())
-        }
-        ["subscriptions", _, "providers", _, "locations", _, "operations", _] => {
-            (r(op_status(emu, segs[7], q)), Vec::new())
-        }
-        ["subscriptions", _, "providers", "microsoft.compute", "locations", _, "publishers", _, "artifacttypes", "vmimage", "offers", _, "skus", _, "versions", rest @ ..] => {
-            (r(images(emu, segs[7], segs[11], segs[13], rest.first().map(|_| segs[15]), q)), Vec::new())
-        }
+        [
+            "subscriptions",
+            _,
+            "providers",
+            "microsoft.compute",
+            "locations",
+            _,
+            "usages",
+        ] => (r(usages(emu, segs[5], path, q)), Vec::new()),
+        [
+            "subscriptions",
+            _,
+            "providers",
+            _,
+            "locations",
+            _,
+            "operations",
+            _,
+        ] => (r(op_status(emu, segs[7], q)), Vec::new()),
+        [
+            "subscriptions",
+            _,
+            "providers",
+            "microsoft.compute",
+            "locations",
+            _,
+            "publishers",
+            _,
+            "artifacttypes",
+            "vmimage",
+            "offers",
+            _,
+            "skus",
+            _,
+            "versions",
+            rest @ ..,
+        ] => (
+            r(images(
+                emu,
+                segs[7],
+                segs[11],
+                segs[13],
+                rest.first().map(|_| segs[15]),
+                q,
+            )),
+            Vec::new(),
+        ),
         ["subscriptions", _, "providers", _] => (r(provider(emu, segs[3], q)), Vec::new()),
         ["subscriptions", _, "operationresults", _] => (r(op_result(emu, segs[3], q)), Vec::new()),
         _ => (
-            err(404, "InvalidResourceType", format!("The resource type could not be found for path '{path}'.")),
+            err(
+                404,
+                "InvalidResourceType",
+                format!("The resource type could not be found for path '{path}'."),
+            ),
             Vec::new(),
         ),
     }
@@ -235,25 +341,55 @@ fn group(emu: &Emu, method: &str, name: &str, q: &Query, body: &Value) -> Result
         })
     };
     match method {
-        "GET" => w.groups.get(&key).map(|g| Reply::json(200, view(g))).ok_or_else(|| group_not_found(name)),
+        "GET" => w
+            .groups
+            .get(&key)
+            .map(|g| Reply::json(200, view(g)))
+            .ok_or_else(|| group_not_found(name)),
         "PUT" => {
-            let location = body.get("location").and_then(Value::as_str).unwrap_or("").to_owned();
+            let location = body
+                .get("location")
+                .and_then(Value::as_str)
+                .unwrap_or("")
+                .to_owned();
             if location.is_empty() {
-                return Err(err(400, "LocationRequired", "The location property is required for this definition."));
+                return Err(err(
+                    400,
+                    "LocationRequired",
+                    "The location property is required for this definition.",
+                ));
             }
             let tags = body.get("tags").cloned().unwrap_or_else(|| json!({}));
             if let Some(g) = w.groups.get_mut(&key) {
                 if g.deleting {
-                    return Err(err(409, "ResourceGroupBeingDeleted", format!("The resource group '{name}' is in deprovisioning state and cannot perform this operation.")));
+                    return Err(err(
+                        409,
+                        "ResourceGroupBeingDeleted",
+                        format!(
+                            "The resource group '{name}' is in deprovisioning state and cannot perform this operation."
+                        ),
+                    ));
                 }
                 if !g.location.eq_ignore_ascii_case(&location) {
-                    return Err(err(409, "InvalidResourceGroupLocation", format!("Invalid resource group location '{location}'. The Resource group already exists in location '{}'.", g.location)));
+                    return Err(err(
+                        409,
+                        "InvalidResourceGroupLocation",
+                        format!(
+                            "Invalid resource group location '{location}'. The Resource group already exists in location '{}'.",
+                            g.location
+                        ),
+                    ));
                 }
                 g.tags = tags;
                 let v = view(g);
                 return Ok(Reply::json(200, v));
             }
-            let g = Group { name: name.to_owned(), location, tags, deleting: false };
+            let g = Group {
+                name: name.to_owned(),
+                location,
+                tags,
+                deleting: false,
+            };
             let v = view(&g);
             w.groups.insert(key, g);
             Ok(Reply::json(201, v))
@@ -270,7 +406,11 @@ fn group(emu: &Emu, method: &str, name: &str, q: &Query, body: &Value) -> Result
                 .header("Retry-After", d.as_secs_f64().ceil().to_string())
                 .header("retry-after-ms", d.as_millis().to_string()))
         }
-        _ => Err(err(405, "MethodNotAllowed", format!("{method} is not supported here"))),
+        _ => Err(err(
+            405,
+            "MethodNotAllowed",
+            format!("{method} is not supported here"),
+        )),
     }
 }
 
@@ -284,7 +424,15 @@ fn list_group(emu: &Emu, group: &str, path: &str, q: &Query) -> Result<Reply, Re
                 .find(|x| x.eq_ignore_ascii_case(part));
             match ok {
                 Some(x) => expand.push(*x),
-                None => return Err(err(400, "InvalidParameter", format!("The value '{part}' of the $expand query parameter is not supported. Supported values: createdTime, changedTime, provisioningState."))),
+                None => {
+                    return Err(err(
+                        400,
+                        "InvalidParameter",
+                        format!(
+                            "The value '{part}' of the $expand query parameter is not supported. Supported values: createdTime, changedTime, provisioningState."
+                        ),
+                    ));
+                }
             }
         }
     }
@@ -325,18 +473,30 @@ fn expand_instance_view(q: &Query) -> Result<bool, Reply> {
         None => Ok(false),
         Some(e) if e.eq_ignore_ascii_case("instanceView") => {
             if q.get("$filter").is_none() {
-                Err(err(400, "InvalidParameter", "The $expand=instanceView option can only be specified together with a valid $filter."))
+                Err(err(
+                    400,
+                    "InvalidParameter",
+                    "The $expand=instanceView option can only be specified together with a valid $filter.",
+                ))
             } else {
                 Ok(true)
             }
         }
-        Some(e) => Err(err(400, "InvalidParameter", format!("The value '{e}' of parameter '$expand' is invalid."))),
+        Some(e) => Err(err(
+            400,
+            "InvalidParameter",
+            format!("The value '{e}' of parameter '$expand' is invalid."),
+        )),
     }
 }
 
 fn list_type(emu: &Emu, group: &str, rtype: &str, path: &str, q: &Query) -> Result<Reply, Reply> {
     check_api(q, versions::for_type(rtype))?;
-    let iv = if rtype == types::VM { expand_instance_view(q)? } else { false };
+    let iv = if rtype == types::VM {
+        expand_instance_view(q)?
+    } else {
+        false
+    };
     let w = emu.world();
     if !w.groups.contains_key(&group.to_ascii_lowercase()) {
         return Err(group_not_found(group));
@@ -353,7 +513,9 @@ fn list_type(emu: &Emu, group: &str, rtype: &str, path: &str, q: &Query) -> Resu
 fn list_all_vms(emu: &Emu, path: &str, q: &Query) -> Result<Reply, Reply> {
     check_api(q, versions::COMPUTE)?;
     expand_instance_view(q)?;
-    let status_only = q.get("statusOnly").is_some_and(|v| v.eq_ignore_ascii_case("true"));
+    let status_only = q
+        .get("statusOnly")
+        .is_some_and(|v| v.eq_ignore_ascii_case("true"));
     let w = emu.world();
     let items: Vec<Value> = w
         .res
@@ -391,7 +553,10 @@ fn resource(
     let id = format!(
         "/subscriptions/{}/resourceGroups/{}/providers/{rtype}/{name}",
         emu.cfg.subscription,
-        emu.world().groups.get(&gkey).map_or(group.to_owned(), |g| g.name.clone())
+        emu.world()
+            .groups
+            .get(&gkey)
+            .map_or(group.to_owned(), |g| g.name.clone())
     );
     if !emu.world().groups.contains_key(&gkey) {
         return (group_not_found(group), Vec::new());
@@ -402,19 +567,44 @@ fn resource(
                 None => false,
                 Some(e) if rtype == types::VM && e.eq_ignore_ascii_case("instanceView") => true,
                 Some(e) if rtype == types::VM && e.eq_ignore_ascii_case("userData") => false,
-                Some(e) => return (err(400, "InvalidParameter", format!("The value '{e}' of parameter '$expand' is invalid.")), Vec::new()),
+                Some(e) => {
+                    return (
+                        err(
+                            400,
+                            "InvalidParameter",
+                            format!("The value '{e}' of parameter '$expand' is invalid."),
+                        ),
+                        Vec::new(),
+                    );
+                }
             };
             let w = emu.world();
             match w.get(&id) {
-                Some(r) => (Reply::json(200, w.view(r, iv, emu.faults.power_omitted(name))), Vec::new()),
+                Some(r) => (
+                    Reply::json(200, w.view(r, iv, emu.faults.power_omitted(name))),
+                    Vec::new(),
+                ),
                 None => (not_found(rtype, name, group), Vec::new()),
             }
         }
         "PUT" | "PATCH" => {
-            let busy = emu.world().get(&id).is_some_and(|r| !crate::model::is_terminal(Some(&r.state)));
+            let busy = emu
+                .world()
+                .get(&id)
+                .is_some_and(|r| !crate::model::is_terminal(Some(&r.state)));
             if busy {
                 return (
-                    err(409, "AnotherOperationInProgress", format!("Another operation on this or dependent resource is in progress. Resource '{name}' is in state '{}'.", emu.world().get(&id).map(|r| r.state.clone()).unwrap_or_default())),
+                    err(
+                        409,
+                        "AnotherOperationInProgress",
+                        format!(
+                            "Another operation on this or dependent resource is in progress. Resource '{name}' is in state '{}'.",
+                            emu.world()
+                                .get(&id)
+                                .map(|r| r.state.clone())
+                                .unwrap_or_default()
+                        ),
+                    ),
                     Vec::new(),
                 );
             }
@@ -423,14 +613,29 @@ fn resource(
             }
             match rtype {
                 types::VM => super::compute::put_vm(emu, &id, group, name, body),
-                types::PUBLIC_IP | types::NIC | types::VNET | types::NSG => {
-                    (super::network::put(emu, &id, group, rtype, name, body), Vec::new())
-                }
-                _ => (err(400, "InvalidResourceType", format!("The emulator does not create {rtype}")), Vec::new()),
+                types::PUBLIC_IP | types::NIC | types::VNET | types::NSG => (
+                    super::network::put(emu, &id, group, rtype, name, body),
+                    Vec::new(),
+                ),
+                _ => (
+                    err(
+                        400,
+                        "InvalidResourceType",
+                        format!("The emulator does not create {rtype}"),
+                    ),
+                    Vec::new(),
+                ),
             }
         }
         "DELETE" => (delete(emu, &id, rtype), Vec::new()),
-        _ => (err(405, "MethodNotAllowed", format!("{method} is not supported here")), Vec::new()),
+        _ => (
+            err(
+                405,
+                "MethodNotAllowed",
+                format!("{method} is not supported here"),
+            ),
+            Vec::new(),
+        ),
     }
 }
 
@@ -458,13 +663,27 @@ fn patch(emu: &Emu, id: &str, rtype: &str, name: &str, group: &str, body: &Value
     }
     r.changed = now_str();
     if rtype == types::DISK {
-        let v = w.get(id).map(|r| w.view(r, false, false)).unwrap_or_default();
+        let v = w
+            .get(id)
+            .map(|r| w.view(r, false, false))
+            .unwrap_or_default();
         return Reply::json(200, v);
     }
     r.state = "Updating".into();
-    let op = emu.start_op(&mut w, OpKind::Provision { id: id.to_owned(), fail: false }, false);
+    let op = emu.start_op(
+        &mut w,
+        OpKind::Provision {
+            id: id.to_owned(),
+            fail: false,
+        },
+        false,
+    );
     let v = w.get(id).map(|r| w.view(r, false, false));
-    let ns = rtype.split('/').next().unwrap_or("Microsoft.Compute").to_owned();
+    let ns = rtype
+        .split('/')
+        .next()
+        .unwrap_or("Microsoft.Compute")
+        .to_owned();
     drop(w);
     emu.accepted(200, v, &ns, &op, false)
 }
@@ -475,15 +694,27 @@ fn delete(emu: &Emu, id: &str, rtype: &str) -> Reply {
         return Reply::empty(204);
     };
     if rtype == types::DISK && r.body.get("managedBy").is_some_and(|m| !m.is_null()) {
-        return err(409, "OperationNotAllowed", format!("Disk {} is attached to VM {}.", r.name, r.body["managedBy"]));
+        return err(
+            409,
+            "OperationNotAllowed",
+            format!("Disk {} is attached to VM {}.", r.name, r.body["managedBy"]),
+        );
     }
     if rtype == types::NIC && r.body.pointer("/properties/virtualMachine/id").is_some() {
-        return err(400, "NicInUse", format!("Network Interface {} is used by existing resource.", r.id));
+        return err(
+            400,
+            "NicInUse",
+            format!("Network Interface {} is used by existing resource.", r.id),
+        );
     }
     r.state = "Deleting".into();
     let op = emu.start_op(&mut w, OpKind::Delete { id: id.to_owned() }, false);
     drop(w);
-    let ns = rtype.split('/').next().unwrap_or("Microsoft.Compute").to_owned();
+    let ns = rtype
+        .split('/')
+        .next()
+        .unwrap_or("Microsoft.Compute")
+        .to_owned();
     emu.accepted(202, None, &ns, &op, true)
 }
 
@@ -494,7 +725,11 @@ fn op_status(emu: &Emu, op: &str, q: &Query) -> Result<Reply, Reply> {
     }
     let w = emu.world();
     let Some(o) = w.ops.get(op) else {
-        return Err(err(404, "OperationNotFound", format!("Operation '{op}' was not found.")));
+        return Err(err(
+            404,
+            "OperationNotFound",
+            format!("Operation '{op}' was not found."),
+        ));
     };
     let mut body = json!({ "name": op, "status": o.status, "startTime": o.started });
     if o.status != "InProgress" {
@@ -517,7 +752,11 @@ fn op_result(emu: &Emu, op: &str, q: &Query) -> Result<Reply, Reply> {
     check_api(q, versions::RESOURCES)?;
     let w = emu.world();
     let Some(o) = w.ops.get(op) else {
-        return Err(err(404, "OperationNotFound", format!("Operation '{op}' was not found.")));
+        return Err(err(
+            404,
+            "OperationNotFound",
+            format!("Operation '{op}' was not found."),
+        ));
     };
     match (o.status, &o.error) {
         ("InProgress", _) => Ok(Reply::empty(202).header("Location", emu.result_url(op))),
@@ -548,9 +787,17 @@ fn usages(emu: &Emu, loc: &str, path: &str, q: &Query) -> Result<Reply, Reply> {
     let w = emu.world();
     let mut used: std::collections::BTreeMap<String, i64> = std::collections::BTreeMap::new();
     for r in w.res.values().filter(|r| r.rtype == types::VM) {
-        let size = r.body.pointer("/properties/hardwareProfile/vmSize").and_then(Value::as_str).unwrap_or("");
+        let size = r
+            .body
+            .pointer("/properties/hardwareProfile/vmSize")
+            .and_then(Value::as_str)
+            .unwrap_or("");
         let Some(s) = c.sku(size) else { continue };
-        let spot = r.body.pointer("/properties/priority").and_then(Value::as_str).is_some_and(|p| p.eq_ignore_ascii_case("Spot"));
+        let spot = r
+            .body
+            .pointer("/properties/priority")
+            .and_then(Value::as_str)
+            .is_some_and(|p| p.eq_ignore_ascii_case("Spot"));
         if spot {
             *used.entry("lowPriorityCores".into()).or_default() += s.vcpus;
         } else {
@@ -584,21 +831,35 @@ fn provider(emu: &Emu, ns: &str, q: &Query) -> Result<Reply, Reply> {
     check_api(q, versions::RESOURCES)?;
     let c = emu.catalog();
     let registered = !c.unregistered.iter().any(|u| u.eq_ignore_ascii_case(ns));
-    Ok(Reply::json(200, json!({
-        "id": format!("/subscriptions/{}/providers/{ns}", emu.cfg.subscription),
-        "namespace": ns,
-        "registrationState": if registered { "Registered" } else { "NotRegistered" },
-        "registrationPolicy": "RegistrationRequired",
-        "resourceTypes": [],
-    })))
+    Ok(Reply::json(
+        200,
+        json!({
+            "id": format!("/subscriptions/{}/providers/{ns}", emu.cfg.subscription),
+            "namespace": ns,
+            "registrationState": if registered { "Registered" } else { "NotRegistered" },
+            "registrationPolicy": "RegistrationRequired",
+            "resourceTypes": [],
+        }),
+    ))
 }
 
-fn images(emu: &Emu, publisher: &str, offer: &str, sku: &str, version: Option<&str>, q: &Query) -> Result<Reply, Reply> {
+fn images(
+    emu: &Emu,
+    publisher: &str,
+    offer: &str,
+    sku: &str,
+    version: Option<&str>,
+    q: &Query,
+) -> Result<Reply, Reply> {
     check_api(q, versions::COMPUTE)?;
     let c = emu.catalog();
     let loc = c.location.clone();
     let Some(img) = c.image(publisher, offer, sku) else {
-        return Err(err(404, "NotFound", format!("Artifact: VMImage was not found for {publisher}:{offer}:{sku}.")));
+        return Err(err(
+            404,
+            "NotFound",
+            format!("Artifact: VMImage was not found for {publisher}:{offer}:{sku}."),
+        ));
     };
     let id_of = |v: &str| {
         format!(
@@ -609,38 +870,64 @@ fn images(emu: &Emu, publisher: &str, offer: &str, sku: &str, version: Option<&s
     match version {
         None => {
             let mut vs = img.versions.clone();
-            if q.get("$orderby").is_some_and(|o| o.to_ascii_lowercase().contains("desc")) {
+            if q.get("$orderby")
+                .is_some_and(|o| o.to_ascii_lowercase().contains("desc"))
+            {
                 vs.reverse();
             }
             if let Some(top) = q.get("$top").and_then(|t| t.parse::<usize>().ok()) {
                 vs.truncate(top);
             }
-            let arr: Vec<Value> = vs.iter().map(|v| json!({ "location": loc, "name": v, "id": id_of(v) })).collect();
+            let arr: Vec<Value> = vs
+                .iter()
+                .map(|v| json!({ "location": loc, "name": v, "id": id_of(v) }))
+                .collect();
             Ok(Reply::json(200, Value::Array(arr)))
         }
-        Some(v) if img.versions.iter().any(|x| x == v) => Ok(Reply::json(200, json!({
-            "location": loc, "name": v, "id": id_of(v),
-            "properties": {
-                "architecture": img.arch,
-                "hyperVGeneration": "V2",
-                "osDiskImage": { "operatingSystem": "Linux", "sizeInGb": 30 },
-            },
-        }))),
-        Some(v) => Err(err(404, "NotFound", format!("Artifact: VMImage was not found for version {v}."))),
+        Some(v) if img.versions.iter().any(|x| x == v) => Ok(Reply::json(
+            200,
+            json!({
+                "location": loc, "name": v, "id": id_of(v),
+                "properties": {
+                    "architecture": img.arch,
+                    "hyperVGeneration": "V2",
+                    "osDiskImage": { "operatingSystem": "Linux", "sizeInGb": 30 },
+                },
+            }),
+        )),
+        Some(v) => Err(err(
+            404,
+            "NotFound",
+            format!("Artifact: VMImage was not found for version {v}."),
+        )),
     }
 }
 
 /// Marks a resource as created or updated and starts its provisioning operation.
-pub(crate) fn provision(emu: &Emu, w: &mut World, res: Res, created: bool, fail: bool, with_backend: bool) -> (u16, Value, String) {
+pub(crate) fn provision(
+    emu: &Emu,
+    w: &mut World,
+    res: Res,
+    created: bool,
+    fail: bool,
+    with_backend: bool,
+) -> (u16, Value, String) {
     let id = res.id.clone();
     let mut res = res;
     res.state = if created { "Creating" } else { "Updating" }.into();
     res.changed = now_str();
     w.res.insert(World::key(&id), res);
-    let op = emu.start_op(w, OpKind::Provision { id: id.clone(), fail }, with_backend);
-    let v = w.get(&id).map(|r| w.view(r, false, false)).unwrap_or_default();
+    let op = emu.start_op(
+        w,
+        OpKind::Provision {
+            id: id.clone(),
+            fail,
+        },
+        with_backend,
+    );
+    let v = w
+        .get(&id)
+        .map(|r| w.view(r, false, false))
+        .unwrap_or_default();
     (if created { 201 } else { 200 }, v, op)
 }
-
-
-

@@ -15,7 +15,9 @@ struct Rule {
 
 impl Rule {
     fn matches(&self, method: &str, path: &str) -> bool {
-        self.method.as_deref().is_none_or(|m| m.eq_ignore_ascii_case(method))
+        self.method
+            .as_deref()
+            .is_none_or(|m| m.eq_ignore_ascii_case(method))
             && path
                 .to_ascii_lowercase()
                 .contains(&self.path_contains.to_ascii_lowercase())
@@ -53,7 +55,10 @@ fn take(rules: &mut [Rule], method: &str, path: &str) -> bool {
 
 impl Faults {
     fn with<R>(&self, f: impl FnOnce(&mut FaultState) -> R) -> R {
-        let mut g = self.s.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+        let mut g = self
+            .s
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
         f(&mut g)
     }
 
@@ -131,13 +136,15 @@ impl Faults {
     }
 
     pub(crate) fn provisioning_fails(&self, vm: &str) -> bool {
-        self.with(|s| match s.fail_provisioning.get_mut(&vm.to_ascii_lowercase()) {
-            Some(n) if *n > 0 => {
-                *n -= 1;
-                true
-            }
-            _ => false,
-        })
+        self.with(
+            |s| match s.fail_provisioning.get_mut(&vm.to_ascii_lowercase()) {
+                Some(n) if *n > 0 => {
+                    *n -= 1;
+                    true
+                }
+                _ => false,
+            },
+        )
     }
 
     pub(crate) fn power_omitted(&self, vm: &str) -> bool {
@@ -176,7 +183,9 @@ pub struct RequestLog {
 
 impl RequestLog {
     fn lock(&self) -> std::sync::MutexGuard<'_, Vec<LoggedRequest>> {
-        self.entries.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
+        self.entries
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
     }
 
     pub(crate) fn push(&self, mut e: LoggedRequest) -> usize {
@@ -243,7 +252,10 @@ impl RequestLog {
 
     /// Writes to ARM since `mark`.
     pub fn mutating_since(&self, mark: usize) -> Vec<LoggedRequest> {
-        self.since(mark).into_iter().filter(|e| e.mutating).collect()
+        self.since(mark)
+            .into_iter()
+            .filter(|e| e.mutating)
+            .collect()
     }
 
     /// Requests since `mark` by method and resource type, e.g. `("PUT", "Microsoft.Compute/virtualMachines") → 5`.

@@ -110,4 +110,3 @@ impl Emulator {
             .expect("the builder accepts http://127.0.0.1:<port>")
     }
 }
-

@@ -216,7 +216,9 @@ impl Drop for Emulator {
 
 impl std::fmt::Debug for Emulator {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Emulator").field("url", &self.emu.base).finish()
+        f.debug_struct("Emulator")
+            .field("url", &self.emu.base)
+            .finish()
     }
 }
 
@@ -362,7 +364,10 @@ impl Emulator {
 
     /// Whether resource group `name` exists.
     pub fn group_exists(&self, name: &str) -> bool {
-        self.emu.world().groups.contains_key(&name.to_ascii_lowercase())
+        self.emu
+            .world()
+            .groups
+            .contains_key(&name.to_ascii_lowercase())
     }
 
     /// Deletes a resource at once, behind the client's back (a VM takes its OS disk along).

@@ -65,7 +65,9 @@ impl Query {
     pub(crate) fn carry(&self) -> Vec<(String, String)> {
         self.0
             .iter()
-            .filter(|(k, _)| !k.eq_ignore_ascii_case("$skiptoken") && !k.eq_ignore_ascii_case("api-version"))
+            .filter(|(k, _)| {
+                !k.eq_ignore_ascii_case("$skiptoken") && !k.eq_ignore_ascii_case("api-version")
+            })
             .cloned()
             .collect()
     }
@@ -116,10 +118,16 @@ pub(crate) mod versions {
 
 /// One page of `items` starting at `$skiptoken`, with a nextLink carrying the other parameters.
 pub(crate) fn page(base: &str, path: &str, q: &Query, items: Vec<Value>, size: usize) -> Reply {
-    let start: usize = q.get("$skiptoken").and_then(|s| s.parse().ok()).unwrap_or(0);
+    let start: usize = q
+        .get("$skiptoken")
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(0);
     let size = size.max(1);
     let end = (start + size).min(items.len());
-    let value: Vec<Value> = items.get(start..end).map(<[Value]>::to_vec).unwrap_or_default();
+    let value: Vec<Value> = items
+        .get(start..end)
+        .map(<[Value]>::to_vec)
+        .unwrap_or_default();
     let mut body = json!({ "value": value });
     if end < items.len() {
         let mut ser = url::form_urlencoded::Serializer::new(String::new());

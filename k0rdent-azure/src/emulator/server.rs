@@ -89,7 +89,10 @@ fn token_endpoint(emu: &Emu, tenant: &str, body: &[u8]) -> Reply {
         return Reply::json(400, json!({ "error": "unsupported_grant_type" }));
     }
     if form.get("client_id") != Some(emu.cfg.client_id.as_str()) {
-        return bad("unauthorized_client", "AADSTS700016: Application not found in the directory.");
+        return bad(
+            "unauthorized_client",
+            "AADSTS700016: Application not found in the directory.",
+        );
     }
     let secret_ok = form.get("client_secret") == Some(emu.cfg.client_secret.as_str());
     let assertion_ok = emu.cfg.assertion.is_some()
@@ -97,7 +100,10 @@ fn token_endpoint(emu: &Emu, tenant: &str, body: &[u8]) -> Reply {
         && form.get("client_assertion_type")
             == Some("urn:ietf:params:oauth:client-assertion-type:jwt-bearer");
     if !secret_ok && !assertion_ok {
-        return bad("invalid_client", "AADSTS7000215: Invalid client secret provided.");
+        return bad(
+            "invalid_client",
+            "AADSTS7000215: Invalid client secret provided.",
+        );
     }
     let secs = emu.cfg.token_lifetime.as_secs();
     Reply::json(
@@ -140,7 +146,10 @@ fn check_auth(emu: &Emu, header: Option<&str>) -> Option<Reply> {
 
 fn to_response(emu: &Emu, r: Reply) -> Response<Full<Bytes>> {
     let mut b = Response::builder().status(r.status);
-    let has_retry = r.headers.iter().any(|(k, _)| k.eq_ignore_ascii_case("retry-after"));
+    let has_retry = r
+        .headers
+        .iter()
+        .any(|(k, _)| k.eq_ignore_ascii_case("retry-after"));
     for (k, v) in &r.headers {
         b = b.header(k.as_str(), v.as_str());
     }
@@ -164,10 +173,7 @@ pub(crate) fn retry_headers(
         .header("retry-after-ms", d.as_millis().to_string())
 }
 
-async fn serve(
-    emu: Arc<Emu>,
-    req: Request<Incoming>,
-) -> Result<Response<Full<Bytes>>, Dropped> {
+async fn serve(emu: Arc<Emu>, req: Request<Incoming>) -> Result<Response<Full<Bytes>>, Dropped> {
     let method = req.method().as_str().to_owned();
     let path = req.uri().path().to_owned();
     let query = req.uri().query().unwrap_or("").to_owned();

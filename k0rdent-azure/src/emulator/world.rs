@@ -118,7 +118,10 @@ impl World {
             let Some(op) = self.ops.get(&k).cloned() else {
                 continue;
             };
-            let mut failed = op.backend_error.clone().map(|e| ("VMBackendFailed".to_owned(), e));
+            let mut failed = op
+                .backend_error
+                .clone()
+                .map(|e| ("VMBackendFailed".to_owned(), e));
             match &op.kind {
                 OpKind::Provision { id, fail } => {
                     if *fail && failed.is_none() {
@@ -129,10 +132,20 @@ impl World {
                         ));
                     }
                     if let Some(r) = self.get_mut(id) {
-                        r.state = if failed.is_some() { "Failed" } else { "Succeeded" }.into();
+                        r.state = if failed.is_some() {
+                            "Failed"
+                        } else {
+                            "Succeeded"
+                        }
+                        .into();
                         r.changed = now_str();
                         if let Some(vm) = r.vm.as_mut() {
-                            vm.power = if failed.is_some() { "stopped" } else { "running" }.into();
+                            vm.power = if failed.is_some() {
+                                "stopped"
+                            } else {
+                                "running"
+                            }
+                            .into();
                         }
                     }
                 }
@@ -158,7 +171,11 @@ impl World {
                 }
             }
             if let Some(o) = self.ops.get_mut(&k) {
-                o.status = if failed.is_some() { "Failed" } else { "Succeeded" };
+                o.status = if failed.is_some() {
+                    "Failed"
+                } else {
+                    "Succeeded"
+                };
                 o.error = failed;
             }
         }
@@ -229,7 +246,11 @@ impl World {
             .pointer("/properties/subnets")?
             .as_array()?
             .iter()
-            .find(|s| s.get("name").and_then(Value::as_str).is_some_and(|n| n.eq_ignore_ascii_case(name)))?
+            .find(|s| {
+                s.get("name")
+                    .and_then(Value::as_str)
+                    .is_some_and(|n| n.eq_ignore_ascii_case(name))
+            })?
             .pointer("/properties/addressPrefix")?
             .as_str()
             .map(str::to_owned)

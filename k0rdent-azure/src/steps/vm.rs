@@ -222,8 +222,15 @@ impl VmStep {
                 let body = serde_json::json!({ "tags": tags });
                 let disk_path = self.path(types::DISK, &vn.os_disk);
                 return not_ready(
-                    c.write("disk-tag", "PATCH", &disk_path, api::DISKS, Some(&body), &disk_what)
-                        .await?,
+                    c.write(
+                        "disk-tag",
+                        "PATCH",
+                        &disk_path,
+                        api::DISKS,
+                        Some(&body),
+                        &disk_what,
+                    )
+                    .await?,
                 );
             }
         }

@@ -27,13 +27,22 @@ pub struct Lab {
 
 impl Lab {
     pub async fn new(controllers: usize, workers: usize) -> Lab {
-        Self::with(fast_emulator(), fixtures::spec(CLUSTER, controllers, workers)).await
+        Self::with(
+            fast_emulator(),
+            fixtures::spec(CLUSTER, controllers, workers),
+        )
+        .await
     }
 
     pub async fn with(b: EmulatorBuilder, spec: AzureSpec) -> Lab {
         let emu = b.start().await.expect("emulator starts");
         let mem = MemoryStore::new();
-        Lab { emu, spec, store: Arc::new(mem.clone()), memory: Some(mem) }
+        Lab {
+            emu,
+            spec,
+            store: Arc::new(mem.clone()),
+            memory: Some(mem),
+        }
     }
 
     pub fn azure(&self) -> AzureDeployment {
@@ -47,7 +56,10 @@ impl Lab {
 
     pub fn engine(&self, azure: &AzureDeployment, confirm: bool) -> (Engine, Arc<RecordingSink>) {
         let sink = Arc::new(RecordingSink::new());
-        let pipeline = azure.add_to(Pipeline::builder()).build().expect("valid pipeline");
+        let pipeline = azure
+            .add_to(Pipeline::builder())
+            .build()
+            .expect("valid pipeline");
         let engine = Engine::builder(pipeline, self.store.clone())
             .concurrency(10)
             .confirm_replace(confirm)
@@ -59,7 +71,10 @@ impl Lab {
     }
 
     pub fn state(&self) -> k0rdent_core::DeploymentState {
-        self.memory.as_ref().and_then(|m| m.state()).expect("state saved")
+        self.memory
+            .as_ref()
+            .and_then(|m| m.state())
+            .expect("state saved")
     }
 }
 
@@ -70,7 +85,11 @@ pub fn writes(entries: &[k0rdent_azure::emulator::LoggedRequest]) -> Vec<String>
         .filter(|e| e.mutating && e.status != 429)
         .map(|e| {
             let tail: Vec<&str> = e.path.rsplit('/').take(2).collect();
-            format!("{} {}", e.method, tail.into_iter().rev().collect::<Vec<_>>().join("/"))
+            format!(
+                "{} {}",
+                e.method,
+                tail.into_iter().rev().collect::<Vec<_>>().join("/")
+            )
         })
         .collect();
     v.sort();
