@@ -39,11 +39,19 @@ fn resources_list_with_expand_keeps_provisioning_state_and_times() {
     let vm = &page.value[0];
     assert_eq!(vm.rtype, "Microsoft.Compute/virtualMachines");
     assert_eq!(vm.provisioning_state.as_deref(), Some("Succeeded"));
-    assert_eq!(vm.created_time.as_deref(), Some("2025-01-02T10:00:00.1234567Z"));
+    assert_eq!(
+        vm.created_time.as_deref(),
+        Some("2025-01-02T10:00:00.1234567Z")
+    );
     assert_eq!(vm.tags["cluster-id"], "k0rdent-abc");
     let disk = &page.value[1];
     assert!(disk.tags.is_empty(), "a resource without tags has none");
-    assert!(disk.managed_by.as_deref().unwrap().ends_with("k0s-controller-1"));
+    assert!(
+        disk.managed_by
+            .as_deref()
+            .unwrap()
+            .ends_with("k0s-controller-1")
+    );
     assert!(!is_terminal(disk.provisioning_state.as_deref()));
     assert!(page.next_link.unwrap().contains("skiptoken"));
 }
@@ -90,14 +98,24 @@ fn a_vm_get_with_instance_view_yields_vm_id_provisioning_and_power_state() {
       }
     }"#;
     let vm: VirtualMachine = serde_json::from_str(body).unwrap();
-    assert_eq!(vm.properties.vm_id.as_deref(), Some("0f47b100-583c-48e3-a4c0-aefc2c9bbcc1"));
-    assert_eq!(vm.properties.provisioning_state.as_deref(), Some("Succeeded"));
+    assert_eq!(
+        vm.properties.vm_id.as_deref(),
+        Some("0f47b100-583c-48e3-a4c0-aefc2c9bbcc1")
+    );
+    assert_eq!(
+        vm.properties.provisioning_state.as_deref(),
+        Some("Succeeded")
+    );
     assert_eq!(vm.properties.priority.as_deref(), Some("Spot"));
     assert_eq!(vm.zones, ["2"]);
     let iv = vm.properties.instance_view.unwrap();
     assert_eq!(iv.power_state().as_deref(), Some("deallocated"));
     assert_eq!(iv.provisioning_state().as_deref(), Some("succeeded"));
-    assert!(vm.properties.network_profile.unwrap().network_interfaces[0].id.ends_with("myNIC"));
+    assert!(
+        vm.properties.network_profile.unwrap().network_interfaces[0]
+            .id
+            .ends_with("myNIC")
+    );
 }
 
 #[test]
@@ -138,7 +156,12 @@ fn a_status_only_list_with_next_link_and_a_vm_without_power_state() {
     let power: Vec<Option<String>> = page
         .value
         .iter()
-        .map(|v| v.properties.instance_view.as_ref().and_then(InstanceView::power_state))
+        .map(|v| {
+            v.properties
+                .instance_view
+                .as_ref()
+                .and_then(InstanceView::power_state)
+        })
         .collect();
     assert_eq!(power, [Some("running".to_owned()), None]);
     assert!(page.next_link.is_some());
@@ -171,7 +194,10 @@ fn async_operation_bodies_in_progress_succeeded_and_failed() {
     )
     .unwrap();
     let e = failed.error.unwrap();
-    assert_eq!(ArmErrorCode::parse(&e.code), ArmErrorCode::OsProvisioningTimedOut);
+    assert_eq!(
+        ArmErrorCode::parse(&e.code),
+        ArmErrorCode::OsProvisioningTimedOut
+    );
     assert!(e.message.contains("allotted time"));
 }
 
@@ -186,7 +212,10 @@ fn error_bodies_keep_code_message_and_details() {
     }"#;
     let e = api_error("PUT", "/x", 409, sku, None);
     assert_eq!(e.code(), Some(&ArmErrorCode::SkuNotAvailable));
-    assert!(e.to_string().contains("HTTP 409 SkuNotAvailable: The requested VM size"));
+    assert!(
+        e.to_string()
+            .contains("HTTP 409 SkuNotAvailable: The requested VM size")
+    );
     assert!(e.remedy().unwrap().contains("list-skus"));
 
     let quota = br#"{
@@ -197,11 +226,17 @@ fn error_bodies_keep_code_message_and_details() {
       }
     }"#;
     let e = api_error("PUT", "/x", 409, quota, None);
-    assert!(e.to_string().contains("QuotaExceeded: Current Limit: 4"), "{e}");
+    assert!(
+        e.to_string().contains("QuotaExceeded: Current Limit: 4"),
+        "{e}"
+    );
 
     let reg = br#"{"error":{"code":"MissingSubscriptionRegistration","message":"The subscription is not registered to use namespace 'Microsoft.Compute'.","details":[{"code":"MissingSubscriptionRegistration","target":"Microsoft.Compute","message":"The subscription is not registered to use namespace 'Microsoft.Compute'."}]}}"#;
     let e = api_error("PUT", "/x", 409, reg, None);
-    assert_eq!(e.code(), Some(&ArmErrorCode::MissingSubscriptionRegistration));
+    assert_eq!(
+        e.code(),
+        Some(&ArmErrorCode::MissingSubscriptionRegistration)
+    );
     assert!(e.remedy().unwrap().contains("az provider register"));
 
     let gone = br#"{"error":{"code":"ResourceGroupNotFound","message":"Resource group 'k0rdent-abc-resgrp' could not be found."}}"#;
@@ -212,7 +247,10 @@ fn error_bodies_keep_code_message_and_details() {
     let forbidden = br#"{"error":{"code":"AuthorizationFailed","message":"The client 'x' with object id 'y' does not have authorization to perform action 'Microsoft.Resources/subscriptions/resourceGroups/resources/read' over scope '/subscriptions/s/resourceGroups/g' or the scope is invalid."}}"#;
     let e = api_error("GET", "/x", 403, forbidden, None);
     assert!(!e.is_not_found());
-    assert_eq!(e.into_step_error("listing").kind(), k0rdent_core::ErrorKind::Blocked);
+    assert_eq!(
+        e.into_step_error("listing").kind(),
+        k0rdent_core::ErrorKind::Blocked
+    );
 }
 
 #[test]
@@ -242,7 +280,10 @@ fn resource_skus_with_zone_and_location_restrictions() {
     let s = &page.value[0];
     assert_eq!(s.capability("cpuarchitecturetype"), Some("Arm64"));
     assert_eq!(s.capability("vCPUs"), Some("2"));
-    assert_eq!(s.restrictions[0].restriction_info.as_ref().unwrap().zones, ["3"]);
+    assert_eq!(
+        s.restrictions[0].restriction_info.as_ref().unwrap().zones,
+        ["3"]
+    );
     assert_eq!(s.location_info[0].zones.len(), 3);
 }
 
@@ -277,6 +318,8 @@ fn nsg_rules_are_read_for_open_ports() {
     )
     .unwrap();
     let rules = &nsg.properties.security_rules;
-    assert!(rules[0].properties.covers_port(51820) && rules[0].properties.allows_internet_inbound());
+    assert!(
+        rules[0].properties.covers_port(51820) && rules[0].properties.allows_internet_inbound()
+    );
     assert!(rules[1].properties.covers_port(22) && !rules[1].properties.covers_port(23));
 }

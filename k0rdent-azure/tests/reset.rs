@@ -217,3 +217,20 @@ async fn paged_lists_are_followed() {
             .all(|v| v.power_state.as_deref() == Some("running"))
     );
 }
+
+#[tokio::test]
+async fn observation_cost_does_not_grow_with_the_vm_count() {
+    let mut counts = Vec::new();
+    for workers in [1, 12] {
+        let lab = Lab::with(fast_emulator(), fixtures::spec(CLUSTER, 1, workers)).await;
+        let azure = lab.azure();
+        let (engine, _) = lab.engine(&azure, false);
+        assert_eq!(engine.deploy().await.unwrap().outcome, RunOutcome::Succeeded);
+        let mark = lab.emu.log().len();
+        let facts = azure.observer().gather().await.unwrap();
+        assert_eq!(facts.vms.len(), 1 + workers);
+        counts.push(lab.emu.log().len() - mark);
+    }
+    assert_eq!(counts[0], counts[1], "{counts:?}");
+    assert_eq!(counts[0], 7);
+}

@@ -57,7 +57,10 @@ fn files_under(dir: &std::path::Path) -> Vec<(String, String)> {
         if p.is_dir() {
             out.extend(files_under(&p));
         } else {
-            out.push((p.display().to_string(), String::from_utf8_lossy(&std::fs::read(&p).unwrap()).into_owned()));
+            out.push((
+                p.display().to_string(),
+                String::from_utf8_lossy(&std::fs::read(&p).unwrap()).into_owned(),
+            ));
         }
     }
     out
@@ -95,14 +98,28 @@ async fn no_secret_reaches_a_log_line_or_the_state_directory() {
     }
     let dir = tempfile::tempdir().unwrap();
     let store = Arc::new(FileStore::new(dir.path()));
-    let azure = k0rdent_azure::AzureDeployment::with_tuning(emu.client(), spec.clone(), fixtures::fast_tuning()).unwrap();
+    let azure = k0rdent_azure::AzureDeployment::with_tuning(
+        emu.client(),
+        spec.clone(),
+        fixtures::fast_tuning(),
+    )
+    .unwrap();
     let pipeline = azure.add_to(Pipeline::builder()).build().unwrap();
-    let engine = Engine::builder(pipeline, store).concurrency(10).build().unwrap();
-    assert_eq!(engine.deploy().await.unwrap().outcome, RunOutcome::Succeeded);
+    let engine = Engine::builder(pipeline, store)
+        .concurrency(10)
+        .build()
+        .unwrap();
+    assert_eq!(
+        engine.deploy().await.unwrap().outcome,
+        RunOutcome::Succeeded
+    );
     // A token refresh and a re-created VM (a second custom data upload).
     emu.expire_tokens();
     emu.delete_resource(types::VM, "k0s-worker-2");
-    assert_eq!(engine.deploy().await.unwrap().outcome, RunOutcome::Succeeded);
+    assert_eq!(
+        engine.deploy().await.unwrap().outcome,
+        RunOutcome::Succeeded
+    );
     // A failed login too: its error must not echo the secret either.
     let bad = Arc::new(k0rdent_azure::credential::ClientSecretCredential::new(
         url::Url::parse(&emu.url()).unwrap(),
@@ -110,8 +127,13 @@ async fn no_secret_reaches_a_log_line_or_the_state_directory() {
         "client-0001",
         Secret::new(format!("{client_secret}-wrong")),
     ));
-    let c = k0rdent_azure::client::ArmClient::builder(&emu.url(), &emu.subscription_id(), bad).build().unwrap();
-    let e = c.get_opt::<serde_json::Value>("/subscriptions/x", "2022-12-01", &[]).await.unwrap_err();
+    let c = k0rdent_azure::client::ArmClient::builder(&emu.url(), &emu.subscription_id(), bad)
+        .build()
+        .unwrap();
+    let e = c
+        .get_opt::<serde_json::Value>("/subscriptions/x", "2022-12-01", &[])
+        .await
+        .unwrap_err();
     tracing::error!(error = %e, debug = ?e, "login failed as expected");
 
     let logs = String::from_utf8(capture.0.lock().unwrap().clone()).unwrap();
@@ -124,18 +146,31 @@ async fn no_secret_reaches_a_log_line_or_the_state_directory() {
     let custom = spec.vms[0].custom_data.expose().clone();
     let mut secrets: Vec<(String, Vec<u8>)> = vec![
         ("client secret".into(), client_secret.as_bytes().to_vec()),
-        ("WireGuard private key".into(), wg_private.as_bytes().to_vec()),
-        ("SSH private key".into(), b"b3BlbnNzaC1rZXktdjEAAAAABG5vbmUAAAAEbm9uZQ".to_vec()),
+        (
+            "WireGuard private key".into(),
+            wg_private.as_bytes().to_vec(),
+        ),
+        (
+            "SSH private key".into(),
+            b"b3BlbnNzaC1rZXktdjEAAAAABG5vbmUAAAAEbm9uZQ".to_vec(),
+        ),
         ("custom data".into(), custom),
     ];
     for t in &tokens {
         secrets.push(("bearer token".into(), t.expose().as_bytes().to_vec()));
     }
     let files = files_under(dir.path());
-    assert!(files.iter().any(|(p, _)| p.ends_with("deployment-state.yaml")));
+    assert!(
+        files
+            .iter()
+            .any(|(p, _)| p.ends_with("deployment-state.yaml"))
+    );
     for (what, value) in &secrets {
         for enc in encodings(value) {
-            assert!(!logs.contains(&enc), "{what} appears in the logs as {enc:?}");
+            assert!(
+                !logs.contains(&enc),
+                "{what} appears in the logs as {enc:?}"
+            );
             for (path, text) in &files {
                 assert!(!text.contains(&enc), "{what} appears in {path}");
             }

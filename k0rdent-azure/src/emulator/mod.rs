@@ -170,6 +170,8 @@ pub(crate) struct Emu {
     pub(crate) catalog: Mutex<Catalog>,
     pub(crate) faults: Faults,
     pub(crate) log: RequestLog,
+    /// Response delay in microseconds (changeable while running).
+    pub(crate) latency_us: std::sync::atomic::AtomicU64,
 }
 
 impl Emu {
@@ -285,6 +287,14 @@ impl Emulator {
     /// The service principal's secret.
     pub fn client_secret(&self) -> Secret<String> {
         Secret::new(self.emu.cfg.client_secret.clone())
+    }
+
+    /// Changes the delay before every response while running.
+    pub fn set_latency(&self, d: Duration) {
+        self.emu.latency_us.store(
+            u64::try_from(d.as_micros()).unwrap_or(u64::MAX),
+            std::sync::atomic::Ordering::Relaxed,
+        );
     }
 
     /// The request log.

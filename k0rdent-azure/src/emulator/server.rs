@@ -34,6 +34,7 @@ impl std::error::Error for Dropped {}
 pub(crate) async fn start(cfg: Config, catalog: Catalog) -> std::io::Result<Emulator> {
     let listener = tokio::net::TcpListener::bind(("127.0.0.1", 0)).await?;
     let addr = listener.local_addr()?;
+    let cfg_latency = cfg.latency;
     let emu = Arc::new(Emu {
         cfg,
         base: format!("http://{addr}"),
@@ -41,6 +42,9 @@ pub(crate) async fn start(cfg: Config, catalog: Catalog) -> std::io::Result<Emul
         catalog: Mutex::new(catalog),
         faults: Default::default(),
         log: Default::default(),
+        latency_us: std::sync::atomic::AtomicU64::new(
+            u64::try_from(cfg_latency.as_micros()).unwrap_or(u64::MAX),
+        ),
     });
     let e2 = emu.clone();
     let task = tokio::spawn(async move {
@@ -206,8 +210,9 @@ async fn serve(emu: Arc<Emu>, req: Request<Incoming>) -> Result<Response<Full<By
     if mutating {
         emu.log.write_started();
     }
-    if !emu.cfg.latency.is_zero() {
-        tokio::time::sleep(emu.cfg.latency).await;
+    let latency = emu.latency_us.load(std::sync::atomic::Ordering::Relaxed);
+    if latency > 0 {
+        tokio::time::sleep(std::time::Duration::from_micros(latency)).await;
     }
     let (reply, jobs) = if token_call {
         (token_endpoint(&emu, segs[0], &body), Vec::new())
