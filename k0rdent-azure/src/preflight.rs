@@ -187,7 +187,7 @@ pub async fn run(client: &ArmClient, spec: &AzureSpec) -> Result<PreflightReport
     let mut arch_of_image: BTreeMap<String, Option<String>> = BTreeMap::new();
     for vm in &spec.vms {
         let key = vm.image.to_string();
-        if !arch_of_image.contains_key(&key) {
+        if let std::collections::btree_map::Entry::Vacant(slot) = arch_of_image.entry(key.clone()) {
             let arch = image_arch(client, &loc, &vm.image).await?;
             match &arch {
                 Some(a) => report.pass(format!("image {key}"), format!("found ({a})")),
@@ -200,7 +200,7 @@ pub async fn run(client: &ArmClient, spec: &AzureSpec) -> Result<PreflightReport
                     ),
                 ),
             }
-            arch_of_image.insert(key, arch);
+            slot.insert(arch);
         }
     }
 

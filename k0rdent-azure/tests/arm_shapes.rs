@@ -4,6 +4,8 @@
 //! All with `statusOnly=true` and `nextLink`, the async-operation status body, error bodies,
 //! Resource Skus - List, Usage - List, Providers - Get), not captured from the emulator.
 
+#![allow(clippy::unwrap_used)] // test helpers outside #[test] functions
+
 use k0rdent_azure::client::{ArmErrorCode, api_error};
 use k0rdent_azure::model::*;
 

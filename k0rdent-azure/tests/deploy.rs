@@ -1,6 +1,8 @@
 //! Must-show 1: the Azure steps and observer driven through the real engine against the ARM
 //! emulator.
 
+#![allow(clippy::unwrap_used)] // test helpers outside #[test] functions
+
 mod common;
 
 use common::{Lab, writes};

@@ -1,5 +1,7 @@
 //! The emulator's ARM semantics and the client's handling of them, over real HTTP.
 
+#![allow(clippy::unwrap_used)] // test helpers outside #[test] functions
+
 mod common;
 
 use std::time::Duration;

@@ -1,5 +1,7 @@
 //! Preflight failures stop a deployment before any write, one clear line each.
 
+#![allow(clippy::unwrap_used)] // test helpers outside #[test] functions
+
 mod common;
 
 use common::{CLUSTER, Lab, fast_emulator};

@@ -1,5 +1,7 @@
 //! The Azure half of reset, ownership and identity checks, leftovers and conflicts.
 
+#![allow(clippy::unwrap_used)] // test helpers outside #[test] functions
+
 mod common;
 
 use common::{CLUSTER, Lab, fast_emulator};
@@ -225,7 +227,10 @@ async fn observation_cost_does_not_grow_with_the_vm_count() {
         let lab = Lab::with(fast_emulator(), fixtures::spec(CLUSTER, 1, workers)).await;
         let azure = lab.azure();
         let (engine, _) = lab.engine(&azure, false);
-        assert_eq!(engine.deploy().await.unwrap().outcome, RunOutcome::Succeeded);
+        assert_eq!(
+            engine.deploy().await.unwrap().outcome,
+            RunOutcome::Succeeded
+        );
         let mark = lab.emu.log().len();
         let facts = azure.observer().gather().await.unwrap();
         assert_eq!(facts.vms.len(), 1 + workers);

@@ -3,6 +3,8 @@
 //! custom data appears — raw, base64- or URL-encoded — in any log line or in any file of the
 //! state directory.
 
+#![allow(clippy::unwrap_used)] // test helpers outside #[test] functions
+
 mod common;
 
 use std::io::Write;

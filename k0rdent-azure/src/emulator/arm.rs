@@ -15,7 +15,7 @@ pub(crate) enum Job {
     /// A VM was created.
     Create {
         op: String,
-        vm: BackendVm,
+        vm: Box<BackendVm>,
         pip_id: Option<String>,
     },
     /// A VM was started or deallocated.

@@ -300,7 +300,7 @@ pub(crate) fn put_vm(
     drop(w);
     let jobs = vec![Job::Create {
         op: op.clone(),
-        vm: backend_vm,
+        vm: Box::new(backend_vm),
         pip_id,
     }];
     (
