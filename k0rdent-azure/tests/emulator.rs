@@ -295,3 +295,157 @@ async fn links_to_other_hosts_never_get_the_token() {
         "{e:?}"
     );
 }
+
+#[tokio::test]
+async fn every_request_has_its_own_request_id_and_the_run_one_correlation_id() {
+    let (emu, c) = setup().await;
+    for _ in 0..3 {
+        c.get_opt::<serde_json::Value>(&group(), api::RESOURCES, &[])
+            .await
+            .unwrap();
+    }
+    let arm: Vec<_> = emu
+        .log()
+        .entries()
+        .into_iter()
+        .filter(|e| !e.path.ends_with("/token"))
+        .collect();
+    assert!(arm.len() >= 4);
+    let ids: std::collections::BTreeSet<_> = arm
+        .iter()
+        .map(|e| e.client_request_id.clone().unwrap())
+        .collect();
+    assert_eq!(
+        ids.len(),
+        arm.len(),
+        "a fresh x-ms-client-request-id per request"
+    );
+    assert!(
+        arm.iter()
+            .all(|e| e.correlation_id.as_deref() == Some(c.correlation_id()))
+    );
+}
+
+mod backend {
+    use std::net::IpAddr;
+    use std::sync::Mutex;
+
+    use async_trait::async_trait;
+    use k0rdent_azure::emulator::{BackendVm, VmBackend};
+
+    #[derive(Default)]
+    pub struct Recorder {
+        pub calls: Mutex<Vec<String>>,
+    }
+
+    #[async_trait]
+    impl VmBackend for Recorder {
+        async fn create(&self, vm: &BackendVm) -> Result<Option<IpAddr>, String> {
+            self.calls.lock().unwrap().push(format!(
+                "create {} user={} keys={} data={}B ip={:?} private={:?}",
+                vm.name,
+                vm.admin_user,
+                vm.ssh_public_keys.len(),
+                vm.custom_data.expose().len(),
+                vm.public_ip,
+                vm.private_ip
+            ));
+            Ok(Some("198.51.100.7".parse().unwrap()))
+        }
+        async fn delete(&self, name: &str) -> Result<(), String> {
+            self.calls.lock().unwrap().push(format!("delete {name}"));
+            Ok(())
+        }
+        async fn start(&self, name: &str) -> Result<(), String> {
+            self.calls.lock().unwrap().push(format!("start {name}"));
+            Ok(())
+        }
+        async fn deallocate(&self, name: &str) -> Result<(), String> {
+            self.calls
+                .lock()
+                .unwrap()
+                .push(format!("deallocate {name}"));
+            Ok(())
+        }
+    }
+}
+
+#[tokio::test]
+async fn the_vm_backend_hook_sees_every_lifecycle_change_and_can_supply_the_ip() {
+    use k0rdent_core::{Engine, MemoryStore, Pipeline, RunOutcome};
+    let rec = std::sync::Arc::new(backend::Recorder::default());
+    let emu = fast_emulator()
+        .backend(rec.clone())
+        .public_ips(["198.51.100.10".parse().unwrap()])
+        .start()
+        .await
+        .unwrap();
+    let spec = k0rdent_azure::emulator::fixtures::spec("k0rdent-hook0001", 1, 0);
+    let azure = k0rdent_azure::AzureDeployment::with_tuning(
+        emu.client(),
+        spec,
+        k0rdent_azure::emulator::fixtures::fast_tuning(),
+    )
+    .unwrap();
+    let engine = Engine::builder(
+        azure.add_to(Pipeline::builder()).build().unwrap(),
+        std::sync::Arc::new(MemoryStore::new()),
+    )
+    .build()
+    .unwrap();
+    let report = engine.deploy().await.unwrap();
+    assert_eq!(report.outcome, RunOutcome::Succeeded);
+    let vm = emu.vm("k0s-controller-1").unwrap();
+    assert_eq!(
+        vm.public_ip,
+        Some("198.51.100.7".parse().unwrap()),
+        "the backend's address wins"
+    );
+    let outputs = &report
+        .steps
+        .iter()
+        .find(|s| s.step.as_str() == "create_vms/k0s-controller-1");
+    assert!(outputs.is_some());
+    let c = emu.client();
+    let path = azure
+        .names()
+        .resource_id(k0rdent_azure::names::types::VM, "k0s-controller-1");
+    c.post(&format!("{path}/deallocate"), api::COMPUTE)
+        .await
+        .unwrap();
+    tokio::time::sleep(Duration::from_millis(60)).await;
+    assert_eq!(
+        emu.vm("k0s-controller-1").unwrap().power_state,
+        "deallocated"
+    );
+    c.post(&format!("{path}/start"), api::COMPUTE)
+        .await
+        .unwrap();
+    tokio::time::sleep(Duration::from_millis(60)).await;
+    assert_eq!(emu.vm("k0s-controller-1").unwrap().power_state, "running");
+    assert_eq!(engine.reset().await.unwrap().outcome, RunOutcome::Succeeded);
+    // The delete hook runs in the background once the group deletion completes.
+    for _ in 0..100 {
+        if rec.calls.lock().unwrap().len() >= 4 {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    let calls = rec.calls.lock().unwrap().clone();
+    assert_eq!(calls.len(), 4, "{calls:#?}");
+    assert!(
+        calls[0].starts_with("create k0s-controller-1 user=k0rdent keys=1"),
+        "{}",
+        calls[0]
+    );
+    assert!(calls[0].contains("ip=Some(198.51.100.10)"), "{}", calls[0]);
+    assert!(calls[0].contains("private=Some(10.0.1.4)"), "{}", calls[0]);
+    assert_eq!(
+        &calls[1..],
+        [
+            "deallocate k0s-controller-1",
+            "start k0s-controller-1",
+            "delete k0s-controller-1"
+        ]
+    );
+}

@@ -169,6 +169,10 @@ pub struct LoggedRequest {
     pub resource_type: Option<String>,
     /// Whether a write (PUT, PATCH, POST, DELETE) to ARM, not the token endpoint.
     pub mutating: bool,
+    /// The `x-ms-client-request-id` header.
+    pub client_request_id: Option<String>,
+    /// The `x-ms-correlation-request-id` header.
+    pub correlation_id: Option<String>,
     /// When it arrived.
     pub at: Instant,
 }

@@ -186,6 +186,14 @@ async fn serve(emu: Arc<Emu>, req: Request<Incoming>) -> Result<Response<Full<By
         .get("authorization")
         .and_then(|v| v.to_str().ok())
         .map(str::to_owned);
+    let header = |n: &str| {
+        req.headers()
+            .get(n)
+            .and_then(|v| v.to_str().ok())
+            .map(str::to_owned)
+    };
+    let client_request_id = header("x-ms-client-request-id");
+    let correlation_id = header("x-ms-correlation-request-id");
     // The whole request is received before anything happens.
     let body = match req.into_body().collect().await {
         Ok(b) => b.to_bytes(),
@@ -205,6 +213,8 @@ async fn serve(emu: Arc<Emu>, req: Request<Incoming>) -> Result<Response<Full<By
         status: 0,
         resource_type: arm::resource_type(&segs),
         mutating,
+        client_request_id,
+        correlation_id,
         at: Instant::now(),
     });
     if mutating {
