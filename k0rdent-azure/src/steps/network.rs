@@ -58,6 +58,11 @@ impl NetworkStep {
 
     async fn record_identity(&self, ctx: &StepContext) -> Result<(), StepError> {
         let current = self.shared.identity.clone();
+        let recorded = ctx.read_state(|s| s.azure.clone()).await;
+        if let Some(r) = recorded {
+            // Already recorded: check without a state write.
+            return check_identity(&r, &current).map_err(StepError::permanent);
+        }
         let res = ctx
             .update_state(move |s| match &s.azure {
                 None => {
