@@ -6,8 +6,8 @@ use serde_json::{Value, json};
 
 use super::Emu;
 use super::backend::BackendVm;
-use super::reply::{Query, Reply, check_api, err, page, versions};
-use super::world::{Group, Op, OpKind, Res, World, now_str};
+use super::reply::{Query, Reply, check_api, err, versions};
+use super::world::{Op, OpKind, Res, World, now_str};
 use crate::names::types;
 
 /// Backend work to start after a request.
@@ -144,7 +144,7 @@ fn not_found(rtype: &str, name: &str, group: &str) -> Reply {
     )
 }
 
-fn group_not_found(group: &str) -> Reply {
+pub(crate) fn group_not_found(group: &str) -> Reply {
     err(
         404,
         "ResourceGroupNotFound",
@@ -210,14 +210,16 @@ pub(crate) fn handle(
             })),
             Vec::new(),
         ),
-        ["subscriptions", _, "resourcegroups", _] => {
-            (r(group(emu, method, segs[3], q, &body)), Vec::new())
-        }
-        ["subscriptions", _, "resourcegroups", _, "resources"] => {
-            (r(list_group(emu, segs[3], path, q)), Vec::new())
-        }
+        ["subscriptions", _, "resourcegroups", _] => (
+            r(super::groups::group(emu, method, segs[3], q, &body)),
+            Vec::new(),
+        ),
+        ["subscriptions", _, "resourcegroups", _, "resources"] => (
+            r(super::lists::list_group(emu, segs[3], path, q)),
+            Vec::new(),
+        ),
         ["subscriptions", _, "resourcegroups", _, "providers", _, _] => (
-            r(list_type(
+            r(super::lists::list_type(
                 emu,
                 segs[3],
                 &canonical_type(segs[5], segs[6]),
@@ -262,9 +264,9 @@ pub(crate) fn handle(
             "providers",
             "microsoft.compute",
             "virtualmachines",
-        ] => (r(list_all_vms(emu, path, q)), Vec::new()),
+        ] => (r(super::lists::list_all_vms(emu, path, q)), Vec::new()),
         ["subscriptions", _, "providers", "microsoft.compute", "skus"] => {
-            (r(skus(emu, q)), Vec::new())
+            (r(super::preflight_api::skus(emu, q)), Vec::new())
         }
         [
             "subscriptions",
@@ -274,7 +276,10 @@ pub(crate) fn handle(
             "locations",
             _,
             "usages",
-        ] => (r(usages(emu, segs[5], path, q)), Vec::new()),
+        ] => (
+            r(super::preflight_api::usages(emu, segs[5], path, q)),
+            Vec::new(),
+        ),
         [
             "subscriptions",
             _,
@@ -303,7 +308,7 @@ pub(crate) fn handle(
             "versions",
             rest @ ..,
         ] => (
-            r(images(
+            r(super::preflight_api::images(
                 emu,
                 segs[7],
                 segs[11],
@@ -313,7 +318,10 @@ pub(crate) fn handle(
             )),
             Vec::new(),
         ),
-        ["subscriptions", _, "providers", _] => (r(provider(emu, segs[3], q)), Vec::new()),
+        ["subscriptions", _, "providers", _] => (
+            r(super::preflight_api::provider(emu, segs[3], q)),
+            Vec::new(),
+        ),
         ["subscriptions", _, "operationresults", _] => (r(op_result(emu, segs[3], q)), Vec::new()),
         _ => (
             err(
@@ -324,219 +332,6 @@ pub(crate) fn handle(
             Vec::new(),
         ),
     }
-}
-
-fn group(emu: &Emu, method: &str, name: &str, q: &Query, body: &Value) -> Result<Reply, Reply> {
-    check_api(q, versions::RESOURCES)?;
-    let key = name.to_ascii_lowercase();
-    let mut w = emu.world();
-    let view = |g: &Group| {
-        json!({
-            "id": format!("/subscriptions/{}/resourceGroups/{}", emu.cfg.subscription, g.name),
-            "name": g.name,
-            "type": "Microsoft.Resources/resourceGroups",
-            "location": g.location,
-            "tags": g.tags,
-            "properties": { "provisioningState": if g.deleting { "Deleting" } else { "Succeeded" } },
-        })
-    };
-    match method {
-        "GET" => w
-            .groups
-            .get(&key)
-            .map(|g| Reply::json(200, view(g)))
-            .ok_or_else(|| group_not_found(name)),
-        "PUT" => {
-            let location = body
-                .get("location")
-                .and_then(Value::as_str)
-                .unwrap_or("")
-                .to_owned();
-            if location.is_empty() {
-                return Err(err(
-                    400,
-                    "LocationRequired",
-                    "The location property is required for this definition.",
-                ));
-            }
-            let tags = body.get("tags").cloned().unwrap_or_else(|| json!({}));
-            if let Some(g) = w.groups.get_mut(&key) {
-                if g.deleting {
-                    return Err(err(
-                        409,
-                        "ResourceGroupBeingDeleted",
-                        format!(
-                            "The resource group '{name}' is in deprovisioning state and cannot perform this operation."
-                        ),
-                    ));
-                }
-                if !g.location.eq_ignore_ascii_case(&location) {
-                    return Err(err(
-                        409,
-                        "InvalidResourceGroupLocation",
-                        format!(
-                            "Invalid resource group location '{location}'. The Resource group already exists in location '{}'.",
-                            g.location
-                        ),
-                    ));
-                }
-                g.tags = tags;
-                let v = view(g);
-                return Ok(Reply::json(200, v));
-            }
-            let g = Group {
-                name: name.to_owned(),
-                location,
-                tags,
-                deleting: false,
-            };
-            let v = view(&g);
-            w.groups.insert(key, g);
-            Ok(Reply::json(201, v))
-        }
-        "DELETE" => {
-            let Some(g) = w.groups.get_mut(&key) else {
-                return Err(group_not_found(name));
-            };
-            g.deleting = true;
-            let op = emu.start_op(&mut w, OpKind::DeleteGroup { group: key }, false);
-            let d = emu.cfg.retry_after;
-            Ok(Reply::empty(202)
-                .header("Location", emu.result_url(&op))
-                .header("Retry-After", d.as_secs_f64().ceil().to_string())
-                .header("retry-after-ms", d.as_millis().to_string()))
-        }
-        _ => Err(err(
-            405,
-            "MethodNotAllowed",
-            format!("{method} is not supported here"),
-        )),
-    }
-}
-
-fn list_group(emu: &Emu, group: &str, path: &str, q: &Query) -> Result<Reply, Reply> {
-    check_api(q, versions::RESOURCES)?;
-    let mut expand = Vec::new();
-    if let Some(e) = q.get("$expand") {
-        for part in e.split(',').map(str::trim) {
-            let ok = ["provisioningState", "createdTime", "changedTime"]
-                .iter()
-                .find(|x| x.eq_ignore_ascii_case(part));
-            match ok {
-                Some(x) => expand.push(*x),
-                None => {
-                    return Err(err(
-                        400,
-                        "InvalidParameter",
-                        format!(
-                            "The value '{part}' of the $expand query parameter is not supported. Supported values: createdTime, changedTime, provisioningState."
-                        ),
-                    ));
-                }
-            }
-        }
-    }
-    let w = emu.world();
-    if !w.groups.contains_key(&group.to_ascii_lowercase()) {
-        return Err(group_not_found(group));
-    }
-    let items: Vec<Value> = w
-        .res
-        .values()
-        .filter(|r| r.group == group.to_ascii_lowercase())
-        .map(|r| {
-            let mut v = json!({
-                "id": r.id, "name": r.name, "type": r.rtype,
-                "location": r.body.get("location").cloned().unwrap_or(Value::Null),
-                "tags": r.body.get("tags").cloned().unwrap_or_else(|| json!({})),
-            });
-            for k in ["sku", "zones", "managedBy"] {
-                if let Some(x) = r.body.get(k).filter(|x| !x.is_null()) {
-                    v[k] = x.clone();
-                }
-            }
-            for e in &expand {
-                v[*e] = json!(match *e {
-                    "provisioningState" => r.state.clone(),
-                    "createdTime" => r.created.clone(),
-                    _ => r.changed.clone(),
-                });
-            }
-            v
-        })
-        .collect();
-    Ok(page(&emu.base, path, q, items, emu.cfg.page_size))
-}
-
-fn expand_instance_view(q: &Query) -> Result<bool, Reply> {
-    match q.get("$expand") {
-        None => Ok(false),
-        Some(e) if e.eq_ignore_ascii_case("instanceView") => {
-            if q.get("$filter").is_none() {
-                Err(err(
-                    400,
-                    "InvalidParameter",
-                    "The $expand=instanceView option can only be specified together with a valid $filter.",
-                ))
-            } else {
-                Ok(true)
-            }
-        }
-        Some(e) => Err(err(
-            400,
-            "InvalidParameter",
-            format!("The value '{e}' of parameter '$expand' is invalid."),
-        )),
-    }
-}
-
-fn list_type(emu: &Emu, group: &str, rtype: &str, path: &str, q: &Query) -> Result<Reply, Reply> {
-    check_api(q, versions::for_type(rtype))?;
-    let iv = if rtype == types::VM {
-        expand_instance_view(q)?
-    } else {
-        false
-    };
-    let w = emu.world();
-    if !w.groups.contains_key(&group.to_ascii_lowercase()) {
-        return Err(group_not_found(group));
-    }
-    let items: Vec<Value> = w
-        .res
-        .values()
-        .filter(|r| r.group == group.to_ascii_lowercase() && r.rtype.eq_ignore_ascii_case(rtype))
-        .map(|r| w.view(r, iv, emu.faults.power_omitted(&r.name)))
-        .collect();
-    Ok(page(&emu.base, path, q, items, emu.cfg.page_size))
-}
-
-fn list_all_vms(emu: &Emu, path: &str, q: &Query) -> Result<Reply, Reply> {
-    check_api(q, versions::COMPUTE)?;
-    expand_instance_view(q)?;
-    let status_only = q
-        .get("statusOnly")
-        .is_some_and(|v| v.eq_ignore_ascii_case("true"));
-    let w = emu.world();
-    let items: Vec<Value> = w
-        .res
-        .values()
-        .filter(|r| r.rtype == types::VM)
-        .map(|r| {
-            if status_only {
-                let iv = r.vm.as_ref().map(|vm| {
-                    super::world::instance_view_json(r, vm, emu.faults.power_omitted(&r.name))
-                });
-                json!({
-                    "id": r.id, "name": r.name, "type": r.rtype,
-                    "location": r.body.get("location").cloned().unwrap_or(Value::Null),
-                    "properties": { "instanceView": { "statuses": iv.as_ref().and_then(|v| v.get("statuses").cloned()).unwrap_or_else(|| json!([])) } },
-                })
-            } else {
-                w.view(r, false, false)
-            }
-        })
-        .collect();
-    Ok(page(&emu.base, path, q, items, emu.cfg.page_size))
 }
 
 /// GET/PUT/PATCH/DELETE of one resource in a group.
@@ -762,144 +557,6 @@ fn op_result(emu: &Emu, op: &str, q: &Query) -> Result<Reply, Reply> {
         ("InProgress", _) => Ok(Reply::empty(202).header("Location", emu.result_url(op))),
         (_, Some((code, message))) => Ok(err(500, code, message.clone())),
         _ => Ok(Reply::empty(200)),
-    }
-}
-
-fn skus(emu: &Emu, q: &Query) -> Result<Reply, Reply> {
-    check_api(q, versions::SKUS)?;
-    let c = emu.catalog();
-    let wanted = q.get("$filter").and_then(|f| {
-        let f = f.trim();
-        let rest = f.strip_prefix("location eq ")?;
-        Some(rest.trim_matches('\'').to_ascii_lowercase())
-    });
-    let items: Vec<Value> = if wanted.as_deref().is_some_and(|l| l != c.location) {
-        Vec::new()
-    } else {
-        c.skus.iter().map(|s| c.sku_json(s)).collect()
-    };
-    Ok(Reply::json(200, json!({ "value": items })))
-}
-
-fn usages(emu: &Emu, loc: &str, path: &str, q: &Query) -> Result<Reply, Reply> {
-    check_api(q, versions::COMPUTE)?;
-    let c = emu.catalog().clone();
-    let w = emu.world();
-    let mut used: std::collections::BTreeMap<String, i64> = std::collections::BTreeMap::new();
-    for r in w.res.values().filter(|r| r.rtype == types::VM) {
-        let size = r
-            .body
-            .pointer("/properties/hardwareProfile/vmSize")
-            .and_then(Value::as_str)
-            .unwrap_or("");
-        let Some(s) = c.sku(size) else { continue };
-        let spot = r
-            .body
-            .pointer("/properties/priority")
-            .and_then(Value::as_str)
-            .is_some_and(|p| p.eq_ignore_ascii_case("Spot"));
-        if spot {
-            *used.entry("lowPriorityCores".into()).or_default() += s.vcpus;
-        } else {
-            *used.entry("cores".into()).or_default() += s.vcpus;
-            *used.entry(s.family.clone()).or_default() += s.vcpus;
-        }
-    }
-    let items: Vec<Value> = if loc.eq_ignore_ascii_case(&c.location) {
-        c.limits
-            .iter()
-            .map(|(k, limit)| {
-                json!({
-                    "unit": "Count",
-                    "currentValue": used.get(k).copied().unwrap_or(0),
-                    "limit": limit,
-                    "name": { "value": k, "localizedValue": match k.as_str() {
-                        "cores" => "Total Regional vCPUs".to_owned(),
-                        "lowPriorityCores" => "Total Regional Low-priority vCPUs".to_owned(),
-                        f => format!("{f} vCPUs"),
-                    }},
-                })
-            })
-            .collect()
-    } else {
-        Vec::new()
-    };
-    Ok(page(&emu.base, path, q, items, emu.cfg.page_size))
-}
-
-fn provider(emu: &Emu, ns: &str, q: &Query) -> Result<Reply, Reply> {
-    check_api(q, versions::RESOURCES)?;
-    let c = emu.catalog();
-    let registered = !c.unregistered.iter().any(|u| u.eq_ignore_ascii_case(ns));
-    Ok(Reply::json(
-        200,
-        json!({
-            "id": format!("/subscriptions/{}/providers/{ns}", emu.cfg.subscription),
-            "namespace": ns,
-            "registrationState": if registered { "Registered" } else { "NotRegistered" },
-            "registrationPolicy": "RegistrationRequired",
-            "resourceTypes": [],
-        }),
-    ))
-}
-
-fn images(
-    emu: &Emu,
-    publisher: &str,
-    offer: &str,
-    sku: &str,
-    version: Option<&str>,
-    q: &Query,
-) -> Result<Reply, Reply> {
-    check_api(q, versions::COMPUTE)?;
-    let c = emu.catalog();
-    let loc = c.location.clone();
-    let Some(img) = c.image(publisher, offer, sku) else {
-        return Err(err(
-            404,
-            "NotFound",
-            format!("Artifact: VMImage was not found for {publisher}:{offer}:{sku}."),
-        ));
-    };
-    let id_of = |v: &str| {
-        format!(
-            "/Subscriptions/{}/Providers/Microsoft.Compute/Locations/{loc}/Publishers/{}/ArtifactTypes/VMImage/Offers/{}/Skus/{}/Versions/{v}",
-            emu.cfg.subscription, img.publisher, img.offer, img.sku
-        )
-    };
-    match version {
-        None => {
-            let mut vs = img.versions.clone();
-            if q.get("$orderby")
-                .is_some_and(|o| o.to_ascii_lowercase().contains("desc"))
-            {
-                vs.reverse();
-            }
-            if let Some(top) = q.get("$top").and_then(|t| t.parse::<usize>().ok()) {
-                vs.truncate(top);
-            }
-            let arr: Vec<Value> = vs
-                .iter()
-                .map(|v| json!({ "location": loc, "name": v, "id": id_of(v) }))
-                .collect();
-            Ok(Reply::json(200, Value::Array(arr)))
-        }
-        Some(v) if img.versions.iter().any(|x| x == v) => Ok(Reply::json(
-            200,
-            json!({
-                "location": loc, "name": v, "id": id_of(v),
-                "properties": {
-                    "architecture": img.arch,
-                    "hyperVGeneration": "V2",
-                    "osDiskImage": { "operatingSystem": "Linux", "sizeInGb": 30 },
-                },
-            }),
-        )),
-        Some(v) => Err(err(
-            404,
-            "NotFound",
-            format!("Artifact: VMImage was not found for version {v}."),
-        )),
     }
 }
 
