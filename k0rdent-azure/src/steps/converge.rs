@@ -268,3 +268,60 @@ impl Converger<'_> {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use k0rdent_core::state::{Journal, JournalEntry};
+
+    fn entry(key: &str, value: serde_json::Value) -> JournalEntry {
+        JournalEntry {
+            at: chrono::Utc::now(),
+            key: key.into(),
+            value,
+        }
+    }
+
+    #[test]
+    fn journal_entries_round_trip_and_corrupt_ones_are_refused() {
+        let rec = OpRecord::Accepted {
+            method: "PUT".into(),
+            resource:
+                "/subscriptions/s/resourceGroups/g/providers/Microsoft.Compute/virtualMachines/v"
+                    .into(),
+            poll: PollTarget {
+                kind: PollKind::AsyncOperation,
+                url: "https://management.azure.com/op/1".into(),
+            },
+        };
+        let v = serde_json::to_value(&rec).unwrap();
+        assert_eq!(v["phase"], "accepted");
+        let good = Journal(vec![
+            entry("arm/vm", v),
+            entry("replace", serde_json::json!("x")),
+        ]);
+        assert!(check_journal(&good).is_ok());
+        assert_eq!(good.latest_as::<OpRecord>("arm/vm"), Some(rec));
+        let bad = Journal(vec![entry(
+            "arm/vm",
+            serde_json::json!({ "phase": "sent" }),
+        )]);
+        let e = check_journal(&bad).unwrap_err();
+        assert!(e.contains("arm/vm"), "{e}");
+    }
+
+    #[test]
+    fn poll_delays_follow_retry_after_within_bounds() {
+        let p = PollConfig::default();
+        assert_eq!(p.after(None), Duration::from_secs(10));
+        assert_eq!(p.after(Some(Duration::ZERO)), Duration::from_secs(2));
+        assert_eq!(
+            p.after(Some(Duration::from_secs(600))),
+            Duration::from_secs(60)
+        );
+        assert_eq!(
+            p.after(Some(Duration::from_secs(15))),
+            Duration::from_secs(15)
+        );
+    }
+}
