@@ -1,0 +1,203 @@
+//! Tokens from the Azure CLI (`az account get-access-token`), the fallback when no service
+//! principal is configured.
+
+use std::path::{Path, PathBuf};
+use std::process::Stdio;
+use std::time::Duration;
+
+use async_trait::async_trait;
+use chrono::{Local, NaiveDateTime, TimeZone};
+use k0rdent_core::Secret;
+use serde::Deserialize;
+
+use super::{AccessToken, CredentialError, TokenCredential, epoch};
+
+const WHO: &str = "az CLI";
+const TIMEOUT: Duration = Duration::from_secs(60);
+
+/// Runs `az account get-access-token`.
+#[derive(Debug, Clone)]
+pub struct AzureCliCredential {
+    az: PathBuf,
+}
+
+impl AzureCliCredential {
+    /// Uses the `az` program at `az` (a bare name is looked up on PATH).
+    pub fn new(az: PathBuf) -> Self {
+        AzureCliCredential { az }
+    }
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct CliToken {
+    access_token: String,
+    /// Epoch seconds (az 2.54+); preferred because `expiresOn` is local time without a zone.
+    #[serde(default, rename = "expires_on")]
+    expires_on_epoch: Option<serde_json::Value>,
+    #[serde(default)]
+    expires_on: Option<String>,
+    #[serde(default)]
+    tenant: Option<String>,
+}
+
+/// `az account show`: the CLI's current subscription and tenant.
+#[derive(Debug, Clone, Deserialize, PartialEq, Eq)]
+#[serde(rename_all = "camelCase")]
+pub struct CliAccount {
+    /// Subscription id.
+    pub id: String,
+    /// Tenant id.
+    #[serde(default)]
+    pub tenant_id: Option<String>,
+    /// Subscription name.
+    #[serde(default)]
+    pub name: Option<String>,
+}
+
+async fn run_az(az: &Path, args: &[&str]) -> Result<Vec<u8>, CredentialError> {
+    let mut cmd = tokio::process::Command::new(az);
+    cmd.args(args)
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .kill_on_drop(true);
+    let child = cmd.spawn().map_err(|e| {
+        CredentialError::new(WHO, format!("cannot run {}: {e}", az.display())).with_remedy(
+            "install the Azure CLI and run `az login`, or set AZURE_TENANT_ID, AZURE_CLIENT_ID \
+             and AZURE_CLIENT_SECRET",
+        )
+    })?;
+    let out = tokio::time::timeout(TIMEOUT, child.wait_with_output())
+        .await
+        .map_err(|_| CredentialError::new(WHO, format!("`az {}` did not finish in 60 s", args[0])))?
+        .map_err(|e| CredentialError::new(WHO, format!("waiting for az: {e}")))?;
+    if !out.status.success() {
+        // az's stderr never contains the token; keep its first meaningful line.
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        let line = stderr
+            .lines()
+            .map(str::trim)
+            .find(|l| !l.is_empty())
+            .unwrap_or("no error output");
+        return Err(CredentialError::new(
+            WHO,
+            format!("`az {}` failed ({}): {line}", args.join(" "), out.status),
+        )
+        .with_remedy("run `az login` (and `az account set -s <subscription>`)"));
+    }
+    Ok(out.stdout)
+}
+
+fn parse_local(s: &str) -> Option<std::time::SystemTime> {
+    let naive = NaiveDateTime::parse_from_str(s, "%Y-%m-%d %H:%M:%S%.f").ok()?;
+    let local = Local.from_local_datetime(&naive).earliest()?;
+    Some(epoch(local.timestamp()))
+}
+
+pub(crate) fn parse_cli_token(
+    bytes: &[u8],
+) -> Result<(AccessToken, Option<String>), CredentialError> {
+    let t: CliToken = serde_json::from_slice(bytes)
+        .map_err(|e| CredentialError::new(WHO, format!("unreadable `az` output: {e}")))?;
+    let by_epoch = match &t.expires_on_epoch {
+        Some(serde_json::Value::Number(n)) => n.as_i64().map(epoch),
+        Some(serde_json::Value::String(s)) => s.parse::<i64>().ok().map(epoch),
+        _ => None,
+    };
+    let expires_at = by_epoch
+        .or_else(|| t.expires_on.as_deref().and_then(parse_local))
+        .ok_or_else(|| CredentialError::new(WHO, "`az` output has no expiry time"))?;
+    Ok((
+        AccessToken {
+            token: Secret::new(t.access_token),
+            expires_at,
+        },
+        t.tenant,
+    ))
+}
+
+#[async_trait]
+impl TokenCredential for AzureCliCredential {
+    async fn get_token(&self, scope: &str) -> Result<AccessToken, CredentialError> {
+        let resource = scope.strip_suffix("/.default").unwrap_or(scope);
+        let out = run_az(
+            &self.az,
+            &[
+                "account",
+                "get-access-token",
+                "--output",
+                "json",
+                "--resource",
+                resource,
+            ],
+        )
+        .await?;
+        Ok(parse_cli_token(&out)?.0)
+    }
+
+    fn describe(&self) -> String {
+        format!("az CLI ({})", self.az.display())
+    }
+}
+
+/// The Azure CLI's current subscription (`az account show`).
+///
+/// # Errors
+/// `az` missing, not logged in, or unreadable output.
+pub async fn az_account_show(az: &Path) -> Result<CliAccount, CredentialError> {
+    let out = run_az(az, &["account", "show", "--output", "json"]).await?;
+    serde_json::from_slice(&out)
+        .map_err(|e| CredentialError::new(WHO, format!("unreadable `az account show` output: {e}")))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_epoch_field_wins_over_local_time() {
+        let json = br#"{"accessToken":"eyJ0","expiresOn":"2000-01-01 00:00:00.000000",
+            "expires_on":4102444800,"subscription":"s","tenant":"t","tokenType":"Bearer"}"#;
+        let (t, tenant) = parse_cli_token(json).unwrap();
+        assert_eq!(t.expires_at, epoch(4_102_444_800));
+        assert_eq!(tenant.as_deref(), Some("t"));
+        let old = br#"{"accessToken":"eyJ0","expiresOn":"2099-01-01 10:00:00.123456"}"#;
+        let (t, _) = parse_cli_token(old).unwrap();
+        assert!(t.expires_at > std::time::SystemTime::now());
+        assert!(parse_cli_token(br#"{"accessToken":"x"}"#).is_err());
+    }
+
+    #[cfg(unix)]
+    #[tokio::test]
+    async fn a_fake_az_is_run_and_its_failure_explained() {
+        use std::os::unix::fs::PermissionsExt;
+        let dir = tempfile::tempdir().unwrap();
+        let ok = dir.path().join("az-ok");
+        std::fs::write(
+            &ok,
+            "#!/bin/sh\necho '{\"accessToken\":\"tok-from-az\",\"expires_on\":4102444800}'\n",
+        )
+        .unwrap();
+        let bad = dir.path().join("az-bad");
+        std::fs::write(
+            &bad,
+            "#!/bin/sh\necho \"ERROR: Please run 'az login'\" >&2\nexit 1\n",
+        )
+        .unwrap();
+        for p in [&ok, &bad] {
+            std::fs::set_permissions(p, std::fs::Permissions::from_mode(0o755)).unwrap();
+        }
+        let t = AzureCliCredential::new(ok)
+            .get_token("https://management.azure.com/.default")
+            .await
+            .unwrap();
+        assert_eq!(t.token.expose(), "tok-from-az");
+        let e = AzureCliCredential::new(bad)
+            .get_token("x/.default")
+            .await
+            .unwrap_err();
+        assert!(e.to_string().contains("az login"), "{e}");
+        assert!(e.remedy.is_some());
+    }
+}

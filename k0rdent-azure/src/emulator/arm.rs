@@ -1,0 +1,590 @@
+//! ARM routing: resource groups, resources, lists, operations and the preflight endpoints.
+
+use std::time::Instant;
+
+use serde_json::{Value, json};
+
+use super::Emu;
+use super::backend::BackendVm;
+use super::reply::{Query, Reply, check_api, err, versions};
+use super::world::{Op, OpKind, Res, World, now_str};
+use crate::names::types;
+
+/// Backend work to start after a request.
+pub(crate) enum Job {
+    /// A VM was created.
+    Create {
+        op: String,
+        vm: Box<BackendVm>,
+        pip_id: Option<String>,
+    },
+    /// A VM was started or deallocated.
+    Power {
+        op: String,
+        name: String,
+        start: bool,
+    },
+}
+
+pub(crate) fn guid() -> String {
+    crate::client::new_guid()
+}
+
+/// The resource type a path addresses, for the request log.
+pub(crate) fn resource_type(segs: &[&str]) -> Option<String> {
+    let lower: Vec<String> = segs.iter().map(|s| s.to_ascii_lowercase()).collect();
+    if let Some(i) = lower.iter().position(|s| s == "providers")
+        && segs.len() > i + 2
+    {
+        return Some(format!("{}/{}", segs[i + 1], segs[i + 2]));
+    }
+    if lower.len() >= 4 && lower[2] == "resourcegroups" {
+        return Some(if lower.len() == 5 && lower[4] == "resources" {
+            "Microsoft.Resources/resources".into()
+        } else {
+            "Microsoft.Resources/resourceGroups".into()
+        });
+    }
+    None
+}
+
+/// Canonical type names (ARM answers with these whatever case the request used).
+fn canonical_type(ns: &str, t: &str) -> String {
+    let want = format!("{ns}/{t}");
+    for c in [
+        types::VM,
+        types::DISK,
+        types::NIC,
+        types::PUBLIC_IP,
+        types::VNET,
+        types::NSG,
+    ] {
+        if c.eq_ignore_ascii_case(&want) {
+            return c.to_owned();
+        }
+    }
+    want
+}
+
+impl Emu {
+    pub(crate) fn location(&self) -> String {
+        self.catalog().location.clone()
+    }
+
+    /// Starts an operation; returns its id.
+    pub(crate) fn start_op(&self, w: &mut World, kind: OpKind, with_backend: bool) -> String {
+        let id = guid();
+        w.ops.insert(
+            id.clone(),
+            Op {
+                kind,
+                due: Instant::now() + self.cfg.op_duration,
+                backend_done: !(with_backend && self.cfg.backend.is_some()),
+                backend_error: None,
+                status: "InProgress",
+                error: None,
+                started: now_str(),
+            },
+        );
+        id
+    }
+
+    /// `Azure-AsyncOperation` URL of an operation.
+    pub(crate) fn op_url(&self, ns: &str, op: &str) -> String {
+        let api = if ns.eq_ignore_ascii_case("Microsoft.Network") {
+            crate::api::NETWORK
+        } else {
+            crate::api::COMPUTE
+        };
+        format!(
+            "{}/subscriptions/{}/providers/{ns}/locations/{}/operations/{op}?api-version={api}",
+            self.base,
+            self.cfg.subscription,
+            self.location()
+        )
+    }
+
+    /// `Location` URL of an operation.
+    pub(crate) fn result_url(&self, op: &str) -> String {
+        format!(
+            "{}/subscriptions/{}/operationresults/{op}?api-version={}",
+            self.base,
+            self.cfg.subscription,
+            crate::api::RESOURCES
+        )
+    }
+
+    pub(crate) fn accepted(
+        &self,
+        status: u16,
+        body: Option<Value>,
+        ns: &str,
+        op: &str,
+        location: bool,
+    ) -> Reply {
+        let mut r = match body {
+            Some(b) => Reply::json(status, b),
+            None => Reply::empty(status),
+        };
+        r = r.header("Azure-AsyncOperation", self.op_url(ns, op));
+        if location {
+            r = r.header("Location", self.result_url(op));
+        }
+        let d = self.cfg.retry_after;
+        r.header("Retry-After", d.as_secs_f64().ceil().to_string())
+            .header("retry-after-ms", d.as_millis().to_string())
+    }
+}
+
+fn not_found(rtype: &str, name: &str, group: &str) -> Reply {
+    err(
+        404,
+        "ResourceNotFound",
+        format!("The Resource '{rtype}/{name}' under resource group '{group}' was not found."),
+    )
+}
+
+pub(crate) fn group_not_found(group: &str) -> Reply {
+    err(
+        404,
+        "ResourceGroupNotFound",
+        format!("Resource group '{group}' could not be found."),
+    )
+}
+
+/// Handles one authenticated ARM request.
+pub(crate) fn handle(
+    emu: &Emu,
+    method: &str,
+    path: &str,
+    q: &Query,
+    body: &[u8],
+) -> (Reply, Vec<Job>) {
+    let segs: Vec<&str> = path.split('/').filter(|s| !s.is_empty()).collect();
+    let l: Vec<String> = segs.iter().map(|s| s.to_ascii_lowercase()).collect();
+    let l: Vec<&str> = l.iter().map(String::as_str).collect();
+    let body: Value = if body.is_empty() {
+        Value::Null
+    } else {
+        match serde_json::from_slice(body) {
+            Ok(v) => v,
+            Err(e) => {
+                return (
+                    err(
+                        400,
+                        "InvalidRequestContent",
+                        format!("The request content was invalid: {e}"),
+                    ),
+                    Vec::new(),
+                );
+            }
+        }
+    };
+    if l.len() >= 2
+        && l[0] == "subscriptions"
+        && !segs[1].eq_ignore_ascii_case(&emu.cfg.subscription)
+    {
+        return (
+            err(
+                404,
+                "SubscriptionNotFound",
+                format!("The subscription '{}' could not be found.", segs[1]),
+            ),
+            Vec::new(),
+        );
+    }
+    let r = |x: Result<Reply, Reply>| x.unwrap_or_else(|e| e);
+    match l.as_slice() {
+        ["subscriptions", _] => (
+            r(check_api(q, versions::SUBSCRIPTIONS).map(|()| {
+                Reply::json(
+                    200,
+                    json!({
+                        "id": format!("/subscriptions/{}", emu.cfg.subscription),
+                        "subscriptionId": emu.cfg.subscription,
+                        "tenantId": emu.cfg.tenant,
+                        "displayName": "k0rdent emulator",
+                        "state": "Enabled",
+                    }),
+                )
+            })),
+            Vec::new(),
+        ),
+        ["subscriptions", _, "resourcegroups", _] => (
+            r(super::groups::group(emu, method, segs[3], q, &body)),
+            Vec::new(),
+        ),
+        ["subscriptions", _, "resourcegroups", _, "resources"] => (
+            r(super::lists::list_group(emu, segs[3], path, q)),
+            Vec::new(),
+        ),
+        ["subscriptions", _, "resourcegroups", _, "providers", _, _] => (
+            r(super::lists::list_type(
+                emu,
+                segs[3],
+                &canonical_type(segs[5], segs[6]),
+                path,
+                q,
+            )),
+            Vec::new(),
+        ),
+        [
+            "subscriptions",
+            _,
+            "resourcegroups",
+            _,
+            "providers",
+            _,
+            _,
+            _,
+        ] => {
+            let rtype = canonical_type(segs[5], segs[6]);
+            match check_api(q, versions::for_type(&rtype)) {
+                Err(e) => (e, Vec::new()),
+                Ok(()) => resource(emu, method, segs[3], &rtype, segs[7], q, &body),
+            }
+        }
+        [
+            "subscriptions",
+            _,
+            "resourcegroups",
+            _,
+            "providers",
+            "microsoft.compute",
+            "virtualmachines",
+            _,
+            action,
+        ] => match check_api(q, versions::COMPUTE) {
+            Err(e) => (e, Vec::new()),
+            Ok(()) => super::compute::vm_action(emu, method, segs[3], segs[7], action),
+        },
+        [
+            "subscriptions",
+            _,
+            "providers",
+            "microsoft.compute",
+            "virtualmachines",
+        ] => (r(super::lists::list_all_vms(emu, path, q)), Vec::new()),
+        ["subscriptions", _, "providers", "microsoft.compute", "skus"] => {
+            (r(super::preflight_api::skus(emu, q)), Vec::new())
+        }
+        [
+            "subscriptions",
+            _,
+            "providers",
+            "microsoft.compute",
+            "locations",
+            _,
+            "usages",
+        ] => (
+            r(super::preflight_api::usages(emu, segs[5], path, q)),
+            Vec::new(),
+        ),
+        [
+            "subscriptions",
+            _,
+            "providers",
+            _,
+            "locations",
+            _,
+            "operations",
+            _,
+        ] => (r(op_status(emu, segs[7], q)), Vec::new()),
+        [
+            "subscriptions",
+            _,
+            "providers",
+            "microsoft.compute",
+            "locations",
+            _,
+            "publishers",
+            _,
+            "artifacttypes",
+            "vmimage",
+            "offers",
+            _,
+            "skus",
+            _,
+            "versions",
+            rest @ ..,
+        ] => (
+            r(super::preflight_api::images(
+                emu,
+                segs[7],
+                segs[11],
+                segs[13],
+                rest.first().map(|_| segs[15]),
+                q,
+            )),
+            Vec::new(),
+        ),
+        ["subscriptions", _, "providers", _] => (
+            r(super::preflight_api::provider(emu, segs[3], q)),
+            Vec::new(),
+        ),
+        ["subscriptions", _, "operationresults", _] => (r(op_result(emu, segs[3], q)), Vec::new()),
+        _ => (
+            err(
+                404,
+                "InvalidResourceType",
+                format!("The resource type could not be found for path '{path}'."),
+            ),
+            Vec::new(),
+        ),
+    }
+}
+
+/// GET/PUT/PATCH/DELETE of one resource in a group.
+fn resource(
+    emu: &Emu,
+    method: &str,
+    group: &str,
+    rtype: &str,
+    name: &str,
+    q: &Query,
+    body: &Value,
+) -> (Reply, Vec<Job>) {
+    let gkey = group.to_ascii_lowercase();
+    let id = format!(
+        "/subscriptions/{}/resourceGroups/{}/providers/{rtype}/{name}",
+        emu.cfg.subscription,
+        emu.world()
+            .groups
+            .get(&gkey)
+            .map_or(group.to_owned(), |g| g.name.clone())
+    );
+    if !emu.world().groups.contains_key(&gkey) {
+        return (group_not_found(group), Vec::new());
+    }
+    match method {
+        "GET" => {
+            let iv = match q.get("$expand") {
+                None => false,
+                Some(e) if rtype == types::VM && e.eq_ignore_ascii_case("instanceView") => true,
+                Some(e) if rtype == types::VM && e.eq_ignore_ascii_case("userData") => false,
+                Some(e) => {
+                    return (
+                        err(
+                            400,
+                            "InvalidParameter",
+                            format!("The value '{e}' of parameter '$expand' is invalid."),
+                        ),
+                        Vec::new(),
+                    );
+                }
+            };
+            let w = emu.world();
+            match w.get(&id) {
+                Some(r) => (
+                    Reply::json(200, w.view(r, iv, emu.faults.power_omitted(name))),
+                    Vec::new(),
+                ),
+                None => (not_found(rtype, name, group), Vec::new()),
+            }
+        }
+        "PUT" | "PATCH" => {
+            let busy = emu
+                .world()
+                .get(&id)
+                .is_some_and(|r| !crate::model::is_terminal(Some(&r.state)));
+            if busy {
+                return (
+                    err(
+                        409,
+                        "AnotherOperationInProgress",
+                        format!(
+                            "Another operation on this or dependent resource is in progress. Resource '{name}' is in state '{}'.",
+                            emu.world()
+                                .get(&id)
+                                .map(|r| r.state.clone())
+                                .unwrap_or_default()
+                        ),
+                    ),
+                    Vec::new(),
+                );
+            }
+            if method == "PATCH" {
+                return (patch(emu, &id, rtype, name, group, body), Vec::new());
+            }
+            match rtype {
+                types::VM => super::compute::put_vm(emu, &id, group, name, body),
+                types::PUBLIC_IP | types::NIC | types::VNET | types::NSG => (
+                    super::network::put(emu, &id, group, rtype, name, body),
+                    Vec::new(),
+                ),
+                _ => (
+                    err(
+                        400,
+                        "InvalidResourceType",
+                        format!("The emulator does not create {rtype}"),
+                    ),
+                    Vec::new(),
+                ),
+            }
+        }
+        "DELETE" => (delete(emu, &id, rtype), Vec::new()),
+        _ => (
+            err(
+                405,
+                "MethodNotAllowed",
+                format!("{method} is not supported here"),
+            ),
+            Vec::new(),
+        ),
+    }
+}
+
+fn merge(a: &mut Value, b: &Value) {
+    match (a, b) {
+        (Value::Object(a), Value::Object(b)) => {
+            for (k, v) in b {
+                merge(a.entry(k.clone()).or_insert(Value::Null), v);
+            }
+        }
+        (a, b) => *a = b.clone(),
+    }
+}
+
+fn patch(emu: &Emu, id: &str, rtype: &str, name: &str, group: &str, body: &Value) -> Reply {
+    let mut w = emu.world();
+    let Some(r) = w.get_mut(id) else {
+        return not_found(rtype, name, group);
+    };
+    if let Some(t) = body.get("tags") {
+        r.body["tags"] = t.clone();
+    }
+    if let Some(p) = body.get("properties") {
+        merge(&mut r.body["properties"], p);
+    }
+    r.changed = now_str();
+    if rtype == types::DISK {
+        let v = w
+            .get(id)
+            .map(|r| w.view(r, false, false))
+            .unwrap_or_default();
+        return Reply::json(200, v);
+    }
+    r.state = "Updating".into();
+    let op = emu.start_op(
+        &mut w,
+        OpKind::Provision {
+            id: id.to_owned(),
+            fail: false,
+        },
+        false,
+    );
+    let v = w.get(id).map(|r| w.view(r, false, false));
+    let ns = rtype
+        .split('/')
+        .next()
+        .unwrap_or("Microsoft.Compute")
+        .to_owned();
+    drop(w);
+    emu.accepted(200, v, &ns, &op, false)
+}
+
+fn delete(emu: &Emu, id: &str, rtype: &str) -> Reply {
+    let mut w = emu.world();
+    let Some(r) = w.get_mut(id) else {
+        return Reply::empty(204);
+    };
+    if rtype == types::DISK && r.body.get("managedBy").is_some_and(|m| !m.is_null()) {
+        return err(
+            409,
+            "OperationNotAllowed",
+            format!("Disk {} is attached to VM {}.", r.name, r.body["managedBy"]),
+        );
+    }
+    if rtype == types::NIC && r.body.pointer("/properties/virtualMachine/id").is_some() {
+        return err(
+            400,
+            "NicInUse",
+            format!("Network Interface {} is used by existing resource.", r.id),
+        );
+    }
+    r.state = "Deleting".into();
+    let op = emu.start_op(&mut w, OpKind::Delete { id: id.to_owned() }, false);
+    drop(w);
+    let ns = rtype
+        .split('/')
+        .next()
+        .unwrap_or("Microsoft.Compute")
+        .to_owned();
+    emu.accepted(202, None, &ns, &op, true)
+}
+
+fn op_status(emu: &Emu, op: &str, q: &Query) -> Result<Reply, Reply> {
+    let api = q.get("api-version").unwrap_or("");
+    if !versions::COMPUTE.contains(&api) && !versions::NETWORK.contains(&api) {
+        check_api(q, versions::COMPUTE)?;
+    }
+    let w = emu.world();
+    let Some(o) = w.ops.get(op) else {
+        return Err(err(
+            404,
+            "OperationNotFound",
+            format!("Operation '{op}' was not found."),
+        ));
+    };
+    let mut body = json!({ "name": op, "status": o.status, "startTime": o.started });
+    if o.status != "InProgress" {
+        body["endTime"] = json!(now_str());
+    }
+    if let Some((code, message)) = &o.error {
+        body["error"] = json!({ "code": code, "message": message });
+    }
+    let mut r = Reply::json(200, body);
+    if o.status == "InProgress" {
+        let d = emu.cfg.retry_after;
+        r = r
+            .header("Retry-After", d.as_secs_f64().ceil().to_string())
+            .header("retry-after-ms", d.as_millis().to_string());
+    }
+    Ok(r)
+}
+
+fn op_result(emu: &Emu, op: &str, q: &Query) -> Result<Reply, Reply> {
+    check_api(q, versions::RESOURCES)?;
+    let w = emu.world();
+    let Some(o) = w.ops.get(op) else {
+        return Err(err(
+            404,
+            "OperationNotFound",
+            format!("Operation '{op}' was not found."),
+        ));
+    };
+    match (o.status, &o.error) {
+        ("InProgress", _) => Ok(Reply::empty(202).header("Location", emu.result_url(op))),
+        (_, Some((code, message))) => Ok(err(500, code, message.clone())),
+        _ => Ok(Reply::empty(200)),
+    }
+}
+
+/// Marks a resource as created or updated and starts its provisioning operation.
+pub(crate) fn provision(
+    emu: &Emu,
+    w: &mut World,
+    res: Res,
+    created: bool,
+    fail: bool,
+    with_backend: bool,
+) -> (u16, Value, String) {
+    let id = res.id.clone();
+    let mut res = res;
+    res.state = if created { "Creating" } else { "Updating" }.into();
+    res.changed = now_str();
+    w.res.insert(World::key(&id), res);
+    let op = emu.start_op(
+        w,
+        OpKind::Provision {
+            id: id.clone(),
+            fail,
+        },
+        with_backend,
+    );
+    let v = w
+        .get(&id)
+        .map(|r| w.view(r, false, false))
+        .unwrap_or_default();
+    (if created { 201 } else { 200 }, v, op)
+}

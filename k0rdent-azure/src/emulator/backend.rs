@@ -1,0 +1,43 @@
+//! The hook a VM backend (the lab) implements to turn emulated VMs into something real.
+
+use std::net::IpAddr;
+
+use async_trait::async_trait;
+use k0rdent_core::Secret;
+
+/// A VM the emulator is creating, as the backend sees it.
+#[derive(Debug, Clone)]
+pub struct BackendVm {
+    /// VM name (also the computer name).
+    pub name: String,
+    /// Azure's `vmId` for this instance.
+    pub vm_id: String,
+    /// Admin user.
+    pub admin_user: String,
+    /// Authorized SSH public keys.
+    pub ssh_public_keys: Vec<String>,
+    /// The decoded custom data (cloud-init).
+    pub custom_data: Secret<Vec<u8>>,
+    /// The public IP the emulator allocated (the backend may replace it).
+    pub public_ip: Option<IpAddr>,
+    /// The private IP of its NIC.
+    pub private_ip: Option<IpAddr>,
+    /// Size.
+    pub size: String,
+    /// Zone.
+    pub zone: Option<String>,
+}
+
+/// Called as emulated VMs are created, deleted, started and deallocated. The emulator's
+/// operation completes only after the hook returns; an error makes it end `Failed`.
+#[async_trait]
+pub trait VmBackend: Send + Sync {
+    /// A VM was created. Returning an address makes it the VM's public IP.
+    async fn create(&self, vm: &BackendVm) -> Result<Option<IpAddr>, String>;
+    /// A VM was deleted.
+    async fn delete(&self, name: &str) -> Result<(), String>;
+    /// A stopped or deallocated VM was started.
+    async fn start(&self, name: &str) -> Result<(), String>;
+    /// A VM was deallocated (or powered off).
+    async fn deallocate(&self, name: &str) -> Result<(), String>;
+}

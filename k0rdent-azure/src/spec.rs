@@ -1,0 +1,518 @@
+//! The typed inputs of the Azure provider. The CLI fills them from the configuration; nothing in
+//! this crate reads configuration files or the environment.
+
+use std::collections::BTreeMap;
+use std::fmt;
+use std::net::Ipv4Addr;
+use std::str::FromStr;
+
+use k0rdent_core::Secret;
+
+/// ARM write concurrency when the configuration does not say.
+pub const DEFAULT_WRITE_CONCURRENCY: usize = 10;
+
+/// Largest custom data Azure accepts (decoded bytes).
+pub const MAX_CUSTOM_DATA: usize = 64 * 1024;
+
+/// Everything the Azure half of a deployment needs.
+#[derive(Debug, Clone)]
+pub struct AzureSpec {
+    /// The deployment's cluster id (`k0rdent-xxxxxxxx`); every name and tag derives from it.
+    pub cluster_id: String,
+    /// Azure location (region), e.g. `westeurope`.
+    pub location: String,
+    /// Resource group name; `None` = `<cluster id>-resgrp`.
+    pub resource_group: Option<String>,
+    /// Address space of the virtual network (e.g. `10.0.0.0/16`).
+    pub vnet_cidr: Ipv4Cidr,
+    /// Address prefix of the subnet, inside `vnet_cidr` (e.g. `10.0.1.0/24`).
+    pub subnet_cidr: Ipv4Cidr,
+    /// The deployment's WireGuard UDP port: the only inbound port the NSG opens.
+    pub wireguard_port: u16,
+    /// Value of the `owner` tag (the deployer identity).
+    pub owner: String,
+    /// Extra tags put on every resource (ours win on a clash).
+    pub extra_tags: BTreeMap<String, String>,
+    /// The VMs, in the order they should be listed.
+    pub vms: Vec<VmSpec>,
+    /// At most this many ARM write requests (PUT/PATCH/POST/DELETE) in flight at once.
+    pub write_concurrency: usize,
+}
+
+/// One VM.
+#[derive(Debug, Clone)]
+pub struct VmSpec {
+    /// VM name, also the computer name and the Kubernetes node name (`k0s-controller-1`).
+    pub name: String,
+    /// Role.
+    pub role: Role,
+    /// VM size, e.g. `Standard_D2s_v5`.
+    pub size: String,
+    /// Availability zone (1–3), or `None` for a regional VM.
+    pub zone: Option<u8>,
+    /// Regular or Spot.
+    pub priority: Priority,
+    /// What Azure does on a Spot eviction (only for Spot).
+    pub eviction_policy: EvictionPolicy,
+    /// Marketplace image.
+    pub image: ImageRef,
+    /// Admin user name.
+    pub admin_user: String,
+    /// The admin user's SSH public key (OpenSSH format).
+    pub ssh_public_key: String,
+    /// Cloud-init custom data. Azure cannot change it later; it may hold private keys.
+    pub custom_data: Secret<Vec<u8>>,
+    /// OS disk size in GB.
+    pub os_disk_size_gb: u32,
+    /// OS disk storage type (`StandardSSD_LRS`, `Premium_LRS`, ...).
+    pub os_disk_type: String,
+}
+
+/// A node's role.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum Role {
+    /// k0s controller.
+    Controller,
+    /// k0s worker.
+    Worker,
+}
+
+impl Role {
+    /// `controller` or `worker` (the `role` tag and the node record's role).
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Role::Controller => "controller",
+            Role::Worker => "worker",
+        }
+    }
+}
+
+impl fmt::Display for Role {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// VM priority.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Priority {
+    /// Pay as you go.
+    Regular,
+    /// Spot: cheaper, can be evicted.
+    Spot,
+}
+
+impl Priority {
+    /// ARM's spelling.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Priority::Regular => "Regular",
+            Priority::Spot => "Spot",
+        }
+    }
+}
+
+impl FromStr for Priority {
+    type Err = SpecError;
+    /// Case-insensitive (`spot`, `Spot`, `SPOT`).
+    fn from_str(s: &str) -> Result<Self, SpecError> {
+        match s.to_ascii_lowercase().as_str() {
+            "regular" => Ok(Priority::Regular),
+            "spot" => Ok(Priority::Spot),
+            _ => Err(SpecError::new(
+                "vm_priority",
+                format!("{s:?} is not a VM priority; use Regular or Spot"),
+            )),
+        }
+    }
+}
+
+/// What happens to an evicted Spot VM.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum EvictionPolicy {
+    /// Stop and deallocate (disks kept; `deploy` starts it again).
+    Deallocate,
+    /// Delete the VM and its disks.
+    Delete,
+}
+
+impl EvictionPolicy {
+    /// ARM's spelling.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            EvictionPolicy::Deallocate => "Deallocate",
+            EvictionPolicy::Delete => "Delete",
+        }
+    }
+}
+
+impl FromStr for EvictionPolicy {
+    type Err = SpecError;
+    /// Case-insensitive.
+    fn from_str(s: &str) -> Result<Self, SpecError> {
+        match s.to_ascii_lowercase().as_str() {
+            "deallocate" => Ok(EvictionPolicy::Deallocate),
+            "delete" => Ok(EvictionPolicy::Delete),
+            _ => Err(SpecError::new(
+                "vm_eviction_policy",
+                format!("{s:?} is not an eviction policy; use Deallocate or Delete"),
+            )),
+        }
+    }
+}
+
+/// A marketplace image, `publisher:offer:sku:version`.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, serde::Serialize)]
+pub struct ImageRef {
+    /// Publisher (`Debian`).
+    pub publisher: String,
+    /// Offer (`debian-12`).
+    pub offer: String,
+    /// SKU (`12-gen2`).
+    pub sku: String,
+    /// Version (`latest` or a version number).
+    pub version: String,
+}
+
+impl FromStr for ImageRef {
+    type Err = SpecError;
+    fn from_str(s: &str) -> Result<Self, SpecError> {
+        let parts: Vec<&str> = s.split(':').collect();
+        let valid = |p: &str| {
+            !p.is_empty()
+                && p.chars()
+                    .all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.'))
+        };
+        if parts.len() != 4 || !parts.iter().all(|p| valid(p)) {
+            return Err(SpecError::new(
+                "vm_image",
+                format!(
+                    "{s:?} is not an image reference; use publisher:offer:sku:version, \
+                     e.g. Debian:debian-12:12-gen2:latest"
+                ),
+            ));
+        }
+        Ok(ImageRef {
+            publisher: parts[0].to_owned(),
+            offer: parts[1].to_owned(),
+            sku: parts[2].to_owned(),
+            version: parts[3].to_owned(),
+        })
+    }
+}
+
+impl fmt::Display for ImageRef {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(
+            f,
+            "{}:{}:{}:{}",
+            self.publisher, self.offer, self.sku, self.version
+        )
+    }
+}
+
+/// An IPv4 network in CIDR notation.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct Ipv4Cidr {
+    addr: Ipv4Addr,
+    len: u8,
+}
+
+impl Ipv4Cidr {
+    /// The network address.
+    pub fn addr(&self) -> Ipv4Addr {
+        self.addr
+    }
+
+    /// The prefix length.
+    pub fn prefix_len(&self) -> u8 {
+        self.len
+    }
+
+    fn mask(len: u8) -> u32 {
+        if len == 0 {
+            0
+        } else {
+            u32::MAX << (32 - u32::from(len))
+        }
+    }
+
+    /// Whether `other` lies entirely inside this network.
+    pub fn contains(&self, other: &Ipv4Cidr) -> bool {
+        other.len >= self.len
+            && (u32::from(other.addr) & Self::mask(self.len)) == u32::from(self.addr)
+    }
+}
+
+impl FromStr for Ipv4Cidr {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, String> {
+        let (a, l) = s
+            .split_once('/')
+            .ok_or_else(|| format!("{s:?} is not in CIDR notation (e.g. 10.0.0.0/16)"))?;
+        let addr: Ipv4Addr = a
+            .parse()
+            .map_err(|_| format!("{s:?}: {a:?} is not an IPv4 address"))?;
+        let len: u8 = l
+            .parse()
+            .ok()
+            .filter(|n| *n <= 32)
+            .ok_or_else(|| format!("{s:?}: prefix length must be 0–32"))?;
+        if u32::from(addr) & !Self::mask(len) != 0 {
+            return Err(format!(
+                "{s:?} has host bits set; the network is {}/{len}",
+                Ipv4Addr::from(u32::from(addr) & Self::mask(len))
+            ));
+        }
+        Ok(Ipv4Cidr { addr, len })
+    }
+}
+
+impl fmt::Display for Ipv4Cidr {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}/{}", self.addr, self.len)
+    }
+}
+
+impl serde::Serialize for Ipv4Cidr {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.collect_str(self)
+    }
+}
+
+/// A spec value that cannot work, naming the key and what to do.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{key}: {message}")]
+pub struct SpecError {
+    /// The offending key (as the configuration names it where possible).
+    pub key: String,
+    /// What is wrong and what to do.
+    pub message: String,
+}
+
+impl SpecError {
+    /// A new error.
+    pub fn new(key: impl Into<String>, message: impl Into<String>) -> Self {
+        SpecError {
+            key: key.into(),
+            message: message.into(),
+        }
+    }
+}
+
+fn valid_name(s: &str, max: usize) -> bool {
+    let b = s.as_bytes();
+    !b.is_empty()
+        && b.len() <= max
+        && (b[0].is_ascii_lowercase() || b[0].is_ascii_digit())
+        && b.iter()
+            .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || *c == b'-')
+        && !s.ends_with('-')
+}
+
+impl AzureSpec {
+    /// The resource group name.
+    pub fn resource_group(&self) -> String {
+        self.resource_group
+            .clone()
+            .unwrap_or_else(|| format!("{}-resgrp", self.cluster_id))
+    }
+
+    /// Checks everything that can be checked without Azure.
+    ///
+    /// # Errors
+    /// The first problem found, naming the key.
+    pub fn validate(&self) -> Result<(), SpecError> {
+        if !valid_name(&self.cluster_id, 40) {
+            return Err(SpecError::new(
+                "cluster_id",
+                format!(
+                    "{:?} must be lowercase letters, digits and '-', at most 40 characters",
+                    self.cluster_id
+                ),
+            ));
+        }
+        let loc = &self.location;
+        if loc.is_empty() || !loc.chars().all(|c| c.is_ascii_alphanumeric()) {
+            return Err(SpecError::new(
+                "azure.location",
+                format!("{loc:?} is not an Azure location name (e.g. westeurope)"),
+            ));
+        }
+        let rg = self.resource_group();
+        if rg.is_empty()
+            || rg.len() > 90
+            || !rg
+                .chars()
+                .all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.' | '(' | ')'))
+            || rg.ends_with('.')
+        {
+            return Err(SpecError::new(
+                "azure.resource_group",
+                format!("{rg:?} is not a valid resource group name"),
+            ));
+        }
+        if !self.vnet_cidr.contains(&self.subnet_cidr) {
+            return Err(SpecError::new(
+                "network.subnet_prefix",
+                format!(
+                    "{} is not inside the VNet address space {}",
+                    self.subnet_cidr, self.vnet_cidr
+                ),
+            ));
+        }
+        if self.subnet_cidr.prefix_len() > 29 {
+            return Err(SpecError::new(
+                "network.subnet_prefix",
+                format!(
+                    "{} is too small: Azure subnets need at least a /29",
+                    self.subnet_cidr
+                ),
+            ));
+        }
+        if self.wireguard_port == 0 {
+            return Err(SpecError::new(
+                "wireguard_port",
+                "port 0 cannot be opened; choose 1–65535",
+            ));
+        }
+        if self.write_concurrency == 0 {
+            return Err(SpecError::new(
+                "azure.write_concurrency",
+                "must be at least 1",
+            ));
+        }
+        if self.vms.is_empty() {
+            return Err(SpecError::new("cluster", "no VMs to create"));
+        }
+        let mut seen = std::collections::BTreeSet::new();
+        for vm in &self.vms {
+            vm.validate()?;
+            if !seen.insert(vm.name.as_str()) {
+                return Err(SpecError::new(
+                    "cluster",
+                    format!("VM name {:?} appears twice", vm.name),
+                ));
+            }
+        }
+        Ok(())
+    }
+}
+
+impl VmSpec {
+    /// Checks this VM's values.
+    ///
+    /// # Errors
+    /// The first problem found, naming the key.
+    pub fn validate(&self) -> Result<(), SpecError> {
+        // Linux computer names: at most 64 characters; our suffixes (-osdisk) must fit in 80.
+        if !valid_name(&self.name, 56) {
+            return Err(SpecError::new(
+                "cluster",
+                format!(
+                    "VM name {:?} must be lowercase letters, digits and '-', at most 56 characters",
+                    self.name
+                ),
+            ));
+        }
+        if let Some(z) = self.zone
+            && !(1..=3).contains(&z)
+        {
+            return Err(SpecError::new(
+                "zones",
+                format!(
+                    "VM {}: zone {z} does not exist; Azure zones are 1, 2 and 3",
+                    self.name
+                ),
+            ));
+        }
+        if !self.size.starts_with("Standard_") && !self.size.starts_with("Basic_") {
+            return Err(SpecError::new(
+                "vm_sizing",
+                format!(
+                    "VM {}: {:?} is not a VM size (e.g. Standard_D2s_v5)",
+                    self.name, self.size
+                ),
+            ));
+        }
+        let user = &self.admin_user;
+        if user.is_empty()
+            || user.len() > 32
+            || !user
+                .chars()
+                .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || matches!(c, '-' | '_'))
+            || matches!(user.as_str(), "root" | "admin" | "administrator")
+        {
+            return Err(SpecError::new(
+                "admin_user",
+                format!("{user:?} is not an allowed Linux admin user name"),
+            ));
+        }
+        let key = self.ssh_public_key.trim();
+        if !(key.starts_with("ssh-") || key.starts_with("ecdsa-")) || key.split(' ').count() < 2 {
+            return Err(SpecError::new(
+                "ssh_public_key",
+                format!("VM {}: not an OpenSSH public key", self.name),
+            ));
+        }
+        if self.custom_data.expose().len() > MAX_CUSTOM_DATA {
+            return Err(SpecError::new(
+                "custom_data",
+                format!(
+                    "VM {}: custom data is {} bytes; Azure accepts at most {MAX_CUSTOM_DATA}",
+                    self.name,
+                    self.custom_data.expose().len()
+                ),
+            ));
+        }
+        if self.os_disk_size_gb < 30 {
+            return Err(SpecError::new(
+                "os_disk_size_gb",
+                format!("VM {}: at least 30 GB", self.name),
+            ));
+        }
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn cidr_parsing_and_containment() {
+        let v: Ipv4Cidr = "10.0.0.0/16".parse().unwrap();
+        let s: Ipv4Cidr = "10.0.1.0/24".parse().unwrap();
+        assert!(v.contains(&s));
+        assert!(!s.contains(&v));
+        assert!(!v.contains(&"10.1.0.0/24".parse().unwrap()));
+        assert!(
+            "10.0.1.1/24"
+                .parse::<Ipv4Cidr>()
+                .unwrap_err()
+                .contains("host bits")
+        );
+        assert!("10.0.0.0".parse::<Ipv4Cidr>().is_err());
+        assert!("10.0.0.0/33".parse::<Ipv4Cidr>().is_err());
+    }
+
+    #[test]
+    fn enums_parse_case_insensitively() {
+        assert_eq!("spot".parse::<Priority>().unwrap(), Priority::Spot);
+        assert_eq!("Regular".parse::<Priority>().unwrap(), Priority::Regular);
+        assert_eq!(
+            "DEALLOCATE".parse::<EvictionPolicy>().unwrap(),
+            EvictionPolicy::Deallocate
+        );
+        let e = "cheap".parse::<Priority>().unwrap_err();
+        assert_eq!(e.key, "vm_priority");
+    }
+
+    #[test]
+    fn image_references_need_four_parts() {
+        let i: ImageRef = "Debian:debian-12:12-gen2:latest".parse().unwrap();
+        assert_eq!(i.to_string(), "Debian:debian-12:12-gen2:latest");
+        assert!("Debian:debian-12:latest".parse::<ImageRef>().is_err());
+        assert!("a:b:c:d e".parse::<ImageRef>().is_err());
+    }
+}

@@ -1,0 +1,276 @@
+//! The Azure steps (`setup_network`, `create_vms/<vm>`), their gates and the
+//! [`AzureDeployment`] that hands them, the observer and the gates to a pipeline.
+
+pub mod converge;
+mod gates;
+mod network;
+mod vm;
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+use std::time::Duration;
+
+use k0rdent_core::state::CloudIdentity;
+use k0rdent_core::{Gate, Observer, PipelineBuilder, RetryPolicy, Step, StepError, StepId};
+
+pub use converge::PollConfig;
+pub use gates::{PreflightGate, VmsRunningGate};
+pub use network::NetworkStep;
+pub use vm::VmStep;
+
+use crate::client::ArmClient;
+use crate::identity::current_identity;
+use crate::names::{self, Names, TAG_CLUSTER_ID};
+use crate::observe::AzureObserver;
+use crate::preflight::{self, PreflightReport};
+use crate::spec::{AzureSpec, SpecError};
+
+/// The `setup_network` phase id.
+pub const SETUP_NETWORK: &str = "setup_network";
+/// The `create_vms` phase id.
+pub const CREATE_VMS: &str = "create_vms";
+
+/// Timing knobs (defaults suit Azure; tests shorten them).
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Tuning {
+    /// Engine retries of a failed step attempt (e.g. a VM whose provisioning ended `Failed`).
+    pub step_retry: RetryPolicy,
+    /// Operation polling.
+    pub poll: PollConfig,
+    /// How long a preflight verdict is reused.
+    pub preflight_ttl: Duration,
+    /// Wait between checks while a reset waits for the group deletion.
+    pub reset_poll: Duration,
+}
+
+impl Default for Tuning {
+    fn default() -> Self {
+        Tuning {
+            step_retry: RetryPolicy {
+                max_attempts: 3,
+                initial_delay: Duration::from_secs(10),
+                max_delay: Duration::from_secs(120),
+            },
+            poll: PollConfig::default(),
+            preflight_ttl: Duration::from_secs(300),
+            reset_poll: Duration::from_secs(10),
+        }
+    }
+}
+
+/// What the steps share.
+pub(crate) struct Shared {
+    pub(crate) client: ArmClient,
+    pub(crate) spec: Arc<AzureSpec>,
+    pub(crate) names: Names,
+    pub(crate) identity: CloudIdentity,
+    pub(crate) tuning: Tuning,
+    pub(crate) preflight: Arc<PreflightGate>,
+    pub(crate) reset_verdict: tokio::sync::OnceCell<Result<(), String>>,
+    pub(crate) network_id: StepId,
+}
+
+impl Shared {
+    /// Refuses to touch a resource that lacks our cluster-id tag.
+    pub(crate) fn require_ours(
+        &self,
+        what: &str,
+        tags: &BTreeMap<String, String>,
+    ) -> Result<(), StepError> {
+        if names::is_ours(tags, &self.spec.cluster_id) {
+            return Ok(());
+        }
+        Err(StepError::permanent(format!(
+            "{what} already exists in resource group {} but is tagged {TAG_CLUSTER_ID}={} instead of {}; \
+             refusing to adopt a resource this deployment did not create",
+            self.names.group,
+            names::tag(tags, TAG_CLUSTER_ID).unwrap_or("(none)"),
+            self.spec.cluster_id
+        ))
+        .with_remedy(format!(
+            "delete or rename {what}, or choose another resource group or cluster id"
+        )))
+    }
+}
+
+/// The Azure half of a deployment: steps, observer and gates for a
+/// [`Pipeline`](k0rdent_core::Pipeline), plus preflight and reset.
+///
+/// ```no_run
+/// # async fn example(client: k0rdent_azure::client::ArmClient, spec: k0rdent_azure::spec::AzureSpec)
+/// # -> Result<(), Box<dyn std::error::Error>> {
+/// use k0rdent_azure::AzureDeployment;
+/// let azure = AzureDeployment::new(client, spec)?;
+/// let pipeline = azure.add_to(k0rdent_core::Pipeline::builder()).build()?;
+/// # let _ = pipeline; Ok(()) }
+/// ```
+#[derive(Clone)]
+pub struct AzureDeployment {
+    shared: Arc<Shared>,
+    network_deps: Vec<StepId>,
+}
+
+impl std::fmt::Debug for AzureDeployment {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("AzureDeployment")
+            .field("group", &self.shared.names.group)
+            .field("vms", &self.shared.spec.vms.len())
+            .finish()
+    }
+}
+
+fn step_id(s: &str) -> Result<StepId, SpecError> {
+    StepId::parse(s).map_err(|e| SpecError::new("cluster", e.to_string()))
+}
+
+impl AzureDeployment {
+    /// Validates `spec` and prepares the steps for it.
+    ///
+    /// # Errors
+    /// The spec's first problem (see [`AzureSpec::validate`]).
+    pub fn new(client: ArmClient, spec: AzureSpec) -> Result<Self, SpecError> {
+        Self::with_tuning(client, spec, Tuning::default())
+    }
+
+    /// As [`AzureDeployment::new`], with other timings.
+    ///
+    /// # Errors
+    /// The spec's first problem.
+    pub fn with_tuning(
+        client: ArmClient,
+        spec: AzureSpec,
+        tuning: Tuning,
+    ) -> Result<Self, SpecError> {
+        spec.validate()?;
+        for vm in &spec.vms {
+            step_id(&format!("{CREATE_VMS}/{}", vm.name))?;
+        }
+        let network_id = step_id(SETUP_NETWORK)?;
+        let spec = Arc::new(spec);
+        let names = Names::new(client.subscription_id(), &spec);
+        let identity = current_identity(&client, &spec.location);
+        let preflight = Arc::new(PreflightGate::new(
+            client.clone(),
+            spec.clone(),
+            tuning.preflight_ttl,
+        ));
+        Ok(AzureDeployment {
+            shared: Arc::new(Shared {
+                client,
+                spec,
+                names,
+                identity,
+                tuning,
+                preflight,
+                reset_verdict: tokio::sync::OnceCell::new(),
+                network_id,
+            }),
+            network_deps: Vec::new(),
+        })
+    }
+
+    /// Steps `setup_network` must wait for (e.g. `prepare_deployment`).
+    #[must_use]
+    pub fn network_dependencies(mut self, deps: Vec<StepId>) -> Self {
+        self.network_deps = deps;
+        self
+    }
+
+    /// The client.
+    pub fn client(&self) -> &ArmClient {
+        &self.shared.client
+    }
+
+    /// The spec.
+    pub fn spec(&self) -> &AzureSpec {
+        &self.shared.spec
+    }
+
+    /// The resource names.
+    pub fn names(&self) -> &Names {
+        &self.shared.names
+    }
+
+    /// The identity this deployment is recorded under on first use.
+    pub fn identity(&self) -> &CloudIdentity {
+        &self.shared.identity
+    }
+
+    /// `setup_network` followed by one `create_vms/<vm>` per VM.
+    pub fn steps(&self) -> Vec<Arc<dyn Step>> {
+        let network = self.shared.network_id.clone();
+        let mut out: Vec<Arc<dyn Step>> = vec![Arc::new(NetworkStep {
+            id: network.clone(),
+            deps: self.network_deps.clone(),
+            shared: self.shared.clone(),
+        })];
+        for vm in &self.shared.spec.vms {
+            // Validated in `with_tuning`.
+            let Ok(id) = StepId::parse(&format!("{CREATE_VMS}/{}", vm.name)) else {
+                continue;
+            };
+            out.push(Arc::new(VmStep {
+                id,
+                network: network.clone(),
+                vm: vm.clone(),
+                shared: self.shared.clone(),
+            }));
+        }
+        out
+    }
+
+    /// The bulk Azure observer.
+    pub fn observer(&self) -> Arc<AzureObserver> {
+        Arc::new(AzureObserver::new(
+            self.shared.client.clone(),
+            self.shared.spec.clone(),
+        ))
+    }
+
+    /// "VMs running": passes when every VM reports `PowerState/running` (one ARM request).
+    /// Put it on the phases after `create_vms`.
+    pub fn vms_running_gate(&self) -> Arc<VmsRunningGate> {
+        Arc::new(VmsRunningGate::new(
+            self.shared.client.clone(),
+            self.shared.spec.clone(),
+        ))
+    }
+
+    /// The preflight gate (already on `setup_network` and every `create_vms/<vm>`).
+    pub fn preflight_gate(&self) -> Arc<PreflightGate> {
+        self.shared.preflight.clone()
+    }
+
+    /// Runs the preflight checks now.
+    ///
+    /// # Errors
+    /// A request failed (the checks could not be made).
+    pub async fn preflight(&self) -> Result<PreflightReport, crate::client::ArmError> {
+        preflight::run(&self.shared.client, &self.shared.spec).await
+    }
+
+    /// Whether the resource group exists and is ours (for the reset confirmation).
+    ///
+    /// # Errors
+    /// A request failed.
+    pub async fn group_ownership(
+        &self,
+    ) -> Result<crate::reset::GroupOwnership, crate::client::ArmError> {
+        crate::reset::group_ownership(&self.shared.client, &self.shared.names, &self.shared.spec)
+            .await
+    }
+
+    /// Adds the steps and the observer to a pipeline.
+    pub fn add_to(&self, mut builder: PipelineBuilder) -> PipelineBuilder {
+        for s in self.steps() {
+            builder = builder.step_arc(s);
+        }
+        let obs: Arc<dyn Observer> = self.observer();
+        builder.observer_arc(obs)
+    }
+
+    /// The gate list to put on later phases (`vms_running`).
+    pub fn later_phase_gates(&self) -> Vec<Arc<dyn Gate>> {
+        vec![self.vms_running_gate()]
+    }
+}

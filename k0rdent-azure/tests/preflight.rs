@@ -1,0 +1,116 @@
+//! Preflight failures stop a deployment before any write, one clear line each.
+
+#![allow(clippy::unwrap_used)] // test helpers outside #[test] functions
+
+mod common;
+
+use common::{CLUSTER, Lab, fast_emulator};
+use k0rdent_azure::emulator::{Catalog, fixtures};
+use k0rdent_core::{Decision, RunOutcome, StepId};
+
+async fn blocked_before_any_write(lab: &Lab) -> String {
+    let azure = lab.azure();
+    let (engine, _) = lab.engine(&azure, false);
+    let report = engine.deploy().await.unwrap();
+    assert_eq!(report.outcome, RunOutcome::Blocked, "{report:#?}");
+    let writes = lab.emu.log().mutating_since(0);
+    assert!(writes.is_empty(), "{writes:#?}");
+    let e = report
+        .final_plan
+        .entry(&StepId::parse("setup_network").unwrap())
+        .unwrap();
+    assert_eq!(e.decision, Decision::Blocked);
+    assert!(e.message.contains("azure_preflight"), "{}", e.message);
+    assert!(e.reason.remedy().is_some(), "{e:?}");
+    e.message.clone()
+}
+
+#[tokio::test]
+async fn an_unknown_size_stops_before_any_put() {
+    let mut spec = fixtures::spec(CLUSTER, 1, 1);
+    spec.vms[1].size = "Standard_Nope9".into();
+    let lab = Lab::with(fast_emulator(), spec).await;
+    let m = blocked_before_any_write(&lab).await;
+    assert!(
+        m.contains("VM size Standard_Nope9 does not exist in westeurope"),
+        "{m}"
+    );
+}
+
+#[tokio::test]
+async fn a_restricted_zone_stops_before_any_put() {
+    let mut catalog = Catalog::default();
+    for s in &mut catalog.skus {
+        if s.name == "Standard_D2s_v5" {
+            s.restricted_zones = vec![2];
+        }
+    }
+    let lab = Lab::with(
+        fast_emulator().catalog(catalog),
+        fixtures::spec(CLUSTER, 3, 0),
+    )
+    .await;
+    let m = blocked_before_any_write(&lab).await;
+    assert!(
+        m.contains("VM size Standard_D2s_v5 is not available to this subscription in zone 2 of westeurope (NotAvailableForSubscription)"),
+        "{m}"
+    );
+}
+
+#[tokio::test]
+async fn insufficient_quota_stops_before_any_put() {
+    let mut catalog = Catalog::default();
+    catalog.limits.insert("standardDSv5Family".into(), 8);
+    let lab = Lab::with(
+        fast_emulator().catalog(catalog),
+        fixtures::spec(CLUSTER, 3, 2),
+    )
+    .await;
+    let m = blocked_before_any_write(&lab).await;
+    assert!(
+        m.contains("standardDSv5Family vCPUs in westeurope: 14 vCPUs needed, only 8 of 8 free"),
+        "{m}"
+    );
+}
+
+#[tokio::test]
+async fn preflight_reports_every_failure_with_a_remedy() {
+    let mut catalog = Catalog::default();
+    catalog.unregistered.insert("Microsoft.Network".into());
+    let mut spec = fixtures::spec(CLUSTER, 1, 1);
+    spec.vms[0].image = "Debian:debian-12:12-arm64:latest".parse().unwrap();
+    spec.vms[1].image = "Debian:debian-13:nope:latest".parse().unwrap();
+    let lab = Lab::with(fast_emulator().catalog(catalog), spec).await;
+    let report = lab.azure().preflight().await.unwrap();
+    assert!(!report.passed());
+    let text = report.to_string();
+    for line in [
+        "resource provider Microsoft.Network is NotRegistered",
+        "image Debian:debian-12:12-arm64:latest is Arm64 but VM size Standard_D2s_v5 is x64",
+        "image Debian:debian-13:nope:latest does not exist in westeurope",
+    ] {
+        assert!(text.contains(line), "missing {line:?} in\n{text}");
+    }
+    for f in report.failures() {
+        assert!(f.remedy.as_deref().is_some_and(|r| !r.is_empty()), "{f:?}");
+        assert!(!f.detail.contains('\n'));
+    }
+    assert!(lab.emu.log().mutating_since(0).is_empty());
+}
+
+#[tokio::test]
+async fn quota_counts_only_the_vms_still_to_create() {
+    let lab = Lab::new(1, 1).await;
+    let azure = lab.azure();
+    let (engine, _) = lab.engine(&azure, false);
+    assert_eq!(
+        engine.deploy().await.unwrap().outcome,
+        RunOutcome::Succeeded
+    );
+    // 6 vCPUs in use now; a limit of 6 still allows re-creating nothing more.
+    lab.emu.update_catalog(|c| {
+        c.limits.insert("standardDSv5Family".into(), 6);
+    });
+    let report = azure.preflight().await.unwrap();
+    assert!(report.passed(), "{report}");
+}
