@@ -397,7 +397,7 @@ async fn a_403_on_the_list_call_blocks_with_a_clear_message_and_writes_nothing()
         assert_eq!(e.decision, Decision::Blocked, "{e:?}");
     }
     let net = report.initial_plan.entry(&sid("setup_network")).unwrap();
-    assert_eq!(net.observed, "unknown");
+    assert_eq!(net.observed, k0rdent_core::ObservedKind::Unknown);
     assert!(
         net.message
             .contains("listing the resources of group k0rdent-t3st1234-resgrp"),
@@ -516,7 +516,7 @@ async fn a_vm_without_a_reported_power_state_is_unknown_not_absent() {
         .entry(&sid("create_vms/k0s-worker-1"))
         .unwrap();
     assert_eq!(e.decision, Decision::Blocked);
-    assert_eq!(e.observed, "unknown");
+    assert_eq!(e.observed, k0rdent_core::ObservedKind::Unknown);
     assert!(e.message.contains("no power state"), "{}", e.message);
     assert!(lab.emu.log().mutating_since(mark).is_empty());
 }

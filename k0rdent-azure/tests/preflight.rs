@@ -22,7 +22,7 @@ async fn blocked_before_any_write(lab: &Lab) -> String {
     assert_eq!(e.decision, Decision::Blocked);
     assert!(e.message.contains("azure_preflight"), "{}", e.message);
     assert!(e.reason.remedy().is_some(), "{e:?}");
-    e.message.clone()
+    e.message.to_string()
 }
 
 #[tokio::test]
