@@ -1066,3 +1066,29 @@ async fn the_event_log_records_the_run() {
     assert_eq!(kinds.iter().filter(|k| *k == "step_completed").count(), 7);
     assert!(h.events.iter().all(|e| e.run_id == r.run_id));
 }
+
+#[tokio::test]
+async fn a_caller_can_prepare_under_the_lock_and_hand_it_to_the_run() {
+    use k0rdent_core::store::LockHolder;
+    let world = FakeWorld::new();
+    let store = MemoryStore::new();
+    let lock = store
+        .lock(&LockHolder::current(RunId::generate(), "deploy"))
+        .await
+        .unwrap();
+    // Prepared under the lock: nobody else can run meanwhile.
+    let Err(e) = engine(pipeline(&world, |s| s), &store).deploy().await else {
+        panic!("ran without the lock");
+    };
+    assert!(e.is_locked());
+    let r = Engine::builder(pipeline(&world, |s| s), Arc::new(store.clone()))
+        .holding_lock(lock)
+        .build()
+        .unwrap()
+        .deploy()
+        .await
+        .unwrap();
+    assert_eq!(r.outcome, RunOutcome::Succeeded);
+    // The run released it.
+    assert_eq!(store.lock_holder().await.unwrap(), None);
+}

@@ -21,7 +21,7 @@ use crate::observation::Observation;
 use crate::pipeline::Pipeline;
 use crate::plan::Plan;
 use crate::state::{DeploymentState, RunOutcome};
-use crate::store::{StateStore, StoreError};
+use crate::store::{StateStore, StoreError, StoreLock};
 
 pub use refresh::RefreshReport;
 pub use reset::ResetReport;
@@ -174,6 +174,7 @@ pub struct Engine {
     sink: Arc<dyn EventSink>,
     cancel: Cancellation,
     options: Options,
+    held: std::sync::Mutex<Option<Box<dyn StoreLock>>>,
 }
 
 impl std::fmt::Debug for Engine {
@@ -194,6 +195,7 @@ impl Engine {
             store,
             sink: Arc::new(NullSink),
             cancel: Cancellation::new(),
+            held: None,
             options: Options {
                 concurrency: 4,
                 until: None,
@@ -219,6 +221,21 @@ impl Engine {
     pub fn store(&self) -> &Arc<dyn StateStore> {
         &self.store
     }
+
+    /// The lock handed over with [`EngineBuilder::holding_lock`] (once), or a new one.
+    async fn take_lock(
+        &self,
+        holder: &crate::store::LockHolder,
+    ) -> Result<Box<dyn StoreLock>, StoreError> {
+        let held = self.held.lock().ok().and_then(|mut h| h.take());
+        match held {
+            Some(lock) => {
+                lock.check()?;
+                Ok(lock)
+            }
+            None => self.store.lock(holder).await,
+        }
+    }
 }
 
 /// Builds an [`Engine`].
@@ -229,6 +246,7 @@ pub struct EngineBuilder {
     sink: Arc<dyn EventSink>,
     cancel: Cancellation,
     options: Options,
+    held: Option<Box<dyn StoreLock>>,
 }
 
 impl EngineBuilder {
@@ -278,6 +296,13 @@ impl EngineBuilder {
         self
     }
 
+    /// The first run (deploy, reset or refresh) uses this already-held lock instead of taking
+    /// one, so a caller can prepare the state under the same lock before the run starts.
+    pub fn holding_lock(mut self, lock: Box<dyn StoreLock>) -> Self {
+        self.held = Some(lock);
+        self
+    }
+
     /// Use this cancellation (e.g. wired to signal handlers before the engine exists).
     pub fn cancellation(mut self, c: Cancellation) -> Self {
         self.cancel = c;
@@ -303,6 +328,7 @@ impl EngineBuilder {
             sink: self.sink,
             cancel: self.cancel,
             options: self.options,
+            held: std::sync::Mutex::new(self.held),
         })
     }
 }

@@ -39,7 +39,7 @@ impl Engine {
     pub async fn refresh(&self) -> Result<RefreshReport, EngineError> {
         let run_id = RunId::generate();
         let holder = LockHolder::current(run_id.clone(), "refresh");
-        let _lock = self.store.lock(&holder).await?;
+        let _lock = self.take_lock(&holder).await?;
         let mut state = self.store.load().await?.unwrap_or_default();
         let emitter = Emitter::persistent(self.sink.clone(), self.store.clone(), run_id.clone());
         let snapshot = Arc::new(

@@ -45,7 +45,7 @@ impl Engine {
     pub async fn reset(&self) -> Result<ResetReport, EngineError> {
         let run_id = RunId::generate();
         let holder = LockHolder::current(run_id.clone(), "reset");
-        let lock = self.store.lock(&holder).await?;
+        let lock = self.take_lock(&holder).await?;
         let Some(mut state) = self.store.load().await? else {
             return Ok(ResetReport {
                 run_id,

@@ -49,7 +49,7 @@ impl Engine {
     pub async fn deploy(&self) -> Result<RunReport, EngineError> {
         let run_id = RunId::generate();
         let holder = LockHolder::current(run_id.clone(), "deploy");
-        let lock = self.store.lock(&holder).await?;
+        let lock = self.take_lock(&holder).await?;
         let mut state = self.store.load().await?.unwrap_or_default();
         if let Some(r) = &state.reset {
             return Err(EngineError::ResetInProgress {
