@@ -94,7 +94,7 @@ impl fmt::Display for Role {
 }
 
 /// VM priority.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, serde::Serialize)]
 pub enum Priority {
     /// Pay as you go.
     Regular,
@@ -128,7 +128,7 @@ impl FromStr for Priority {
 }
 
 /// What happens to an evicted Spot VM.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, serde::Serialize)]
 pub enum EvictionPolicy {
     /// Stop and deallocate (disks kept; `deploy` starts it again).
     Deallocate,

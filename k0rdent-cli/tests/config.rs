@@ -37,7 +37,7 @@ fn upstream_values_are_read_faithfully() {
         "`spot` is accepted case-insensitively"
     );
     assert_eq!(c.azure.location, "southeastasia");
-    assert!(c.azure.image.is_arm64());
+    assert!(config::is_arm64(&c.azure.image));
     assert_eq!(c.network.wireguard.to_string(), "172.24.24.0/24");
     let nodes = c.nodes();
     let names: Vec<_> = nodes.iter().map(|n| (n.name.as_str(), n.zone)).collect();

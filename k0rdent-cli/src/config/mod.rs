@@ -66,53 +66,12 @@ impl ConfigError {
     }
 }
 
-/// Marketplace image reference `publisher:offer:sku:version`.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
-pub struct Image {
-    /// Publisher.
-    pub publisher: String,
-    /// Offer.
-    pub offer: String,
-    /// SKU (`12-gen2`, `12-arm64`).
-    pub sku: String,
-    /// Version (`latest` or a version).
-    pub version: String,
-}
+pub use k0rdent_azure::spec::{EvictionPolicy as Eviction, ImageRef as Image, Priority};
 
-impl Image {
-    /// Whether the image is for arm64 (by the Debian/Ubuntu SKU naming convention).
-    pub fn is_arm64(&self) -> bool {
-        let sku = self.sku.to_ascii_lowercase();
-        sku.contains("arm64") || sku.contains("aarch64")
-    }
-}
-
-impl fmt::Display for Image {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(
-            f,
-            "{}:{}:{}:{}",
-            self.publisher, self.offer, self.sku, self.version
-        )
-    }
-}
-
-/// VM priority.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
-pub enum Priority {
-    /// Regular (on-demand).
-    Regular,
-    /// Spot.
-    Spot,
-}
-
-/// What happens to an evicted Spot VM.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
-pub enum Eviction {
-    /// Stop and deallocate.
-    Deallocate,
-    /// Delete.
-    Delete,
+/// Whether an image is for arm64 (by the Debian/Ubuntu SKU naming convention).
+pub fn is_arm64(image: &Image) -> bool {
+    let sku = image.sku.to_ascii_lowercase();
+    sku.contains("arm64") || sku.contains("aarch64")
 }
 
 /// Azure settings.

@@ -9,7 +9,7 @@ use ipnet::Ipv4Net;
 use super::raw::{self, NumOrText, Raw};
 use super::{
     AzureSettings, Config, ConfigError, Eviction, Image, Kof, NetworkSettings, NodeGroup, Priority,
-    Problem, Software, Timeouts,
+    Problem, Software, Timeouts, is_arm64,
 };
 
 /// k0s's default pod and service networks: the tunnel must not overlap them.
@@ -160,26 +160,17 @@ impl Checks {
 }
 
 fn parse_image(c: &mut Checks, text: &str) -> Image {
-    let parts: Vec<&str> = text.split(':').collect();
-    if parts.len() != 4 || parts.iter().any(|p| p.trim().is_empty()) {
-        c.error(
-            "azure.vm_image",
-            format!(
-                "{text:?} is not publisher:offer:sku:version (e.g. Debian:debian-12:12-gen2:latest)"
-            ),
-        );
-        return Image {
-            publisher: "Debian".into(),
-            offer: "debian-12".into(),
-            sku: "12-gen2".into(),
-            version: "latest".into(),
-        };
-    }
-    Image {
-        publisher: parts[0].to_owned(),
-        offer: parts[1].to_owned(),
-        sku: parts[2].to_owned(),
-        version: parts[3].to_owned(),
+    match text.parse::<Image>() {
+        Ok(i) => i,
+        Err(e) => {
+            c.error("azure.vm_image", e.message);
+            Image {
+                publisher: "Debian".into(),
+                offer: "debian-12".into(),
+                sku: "12-gen2".into(),
+                version: "latest".into(),
+            }
+        }
     }
 }
 
@@ -352,7 +343,7 @@ pub(super) fn validate(path: &Path, raw: Raw) -> Result<(Config, Vec<String>), C
         ("vm_sizing.controller.size", &controllers),
         ("vm_sizing.worker.size", &workers),
     ] {
-        if image.is_arm64() != arm64_size(&g.size) {
+        if is_arm64(&image) != arm64_size(&g.size) {
             c.error(
                 key,
                 format!(
@@ -364,7 +355,7 @@ pub(super) fn validate(path: &Path, raw: Raw) -> Result<(Config, Vec<String>), C
                         "x86_64"
                     },
                     image,
-                    if image.is_arm64() { "arm64" } else { "x86_64" },
+                    if is_arm64(&image) { "arm64" } else { "x86_64" },
                 ),
             );
         }
