@@ -2,6 +2,8 @@
 //! node needs at boot to be reachable.
 #![deny(missing_docs)]
 
+pub mod node_checks;
 pub mod os;
 pub mod process;
+pub mod ssh;
 pub mod wireguard;
