@@ -41,8 +41,11 @@ pub enum CloudInitStatus {
     NotStarted,
     /// Disabled on the node.
     Disabled,
-    /// No `cloud-init` command, but the boot-finished marker exists.
-    BootFinished,
+    /// The status command is missing or unusable, but the boot-finished marker exists.
+    BootFinished {
+        /// Why the status command was not used.
+        note: String,
+    },
     /// No `cloud-init` command and no marker.
     NotInstalled,
     /// Output we could not read.
@@ -64,26 +67,35 @@ fn strings(v: Option<&serde_json::Value>) -> Vec<String> {
 
 /// Parses the output of the cloud-init check command. Pure.
 pub fn parse_cloud_init(output: &str) -> CloudInitStatus {
+    let marker = output.lines().any(|l| l.trim() == BOOT_FINISHED);
     if output.lines().any(|l| l.trim() == NO_CLOUD_INIT) {
-        return if output.lines().any(|l| l.trim() == BOOT_FINISHED) {
-            CloudInitStatus::BootFinished
+        return if marker {
+            CloudInitStatus::BootFinished {
+                note: "no cloud-init command".into(),
+            }
         } else {
             CloudInitStatus::NotInstalled
         };
     }
-    let json_text: String = output
+    let text: Vec<&str> = output
         .lines()
-        .filter(|l| !l.starts_with(RC))
-        .collect::<Vec<_>>()
-        .join("\n");
-    let Some(start) = json_text.find('{') else {
-        return CloudInitStatus::Unrecognized {
-            output: output.trim().to_owned(),
-        };
-    };
-    let Ok(v) = serde_json::from_str::<serde_json::Value>(&json_text[start..]) else {
-        return CloudInitStatus::Unrecognized {
-            output: output.trim().to_owned(),
+        .filter(|l| !l.starts_with(RC) && l.trim() != BOOT_FINISHED)
+        .collect();
+    let json_text = text.join("\n");
+    let parsed = json_text
+        .find('{')
+        .and_then(|start| serde_json::from_str::<serde_json::Value>(&json_text[start..]).ok());
+    let Some(v) = parsed else {
+        // Too old for `--format json`, or not executable: the marker is all we have.
+        let first = text.first().map_or("", |l| l.trim()).to_owned();
+        return if marker {
+            CloudInitStatus::BootFinished {
+                note: format!("`cloud-init status --format json` unusable: {first}"),
+            }
+        } else {
+            CloudInitStatus::Unrecognized {
+                output: json_text.trim().to_owned(),
+            }
         };
     };
     let status = v.get("status").and_then(|s| s.as_str()).unwrap_or("");
@@ -127,7 +139,7 @@ pub fn parse_cloud_init(output: &str) -> CloudInitStatus {
 pub fn cloud_init_command() -> String {
     format!(
         "if command -v cloud-init >/dev/null 2>&1; then cloud-init status --format json 2>&1; echo \"{RC}$?\"; \
-         else echo {NO_CLOUD_INIT}; if [ -e {BOOT_FINISHED_MARKER} ]; then echo {BOOT_FINISHED}; fi; fi"
+         else echo {NO_CLOUD_INIT}; fi; if [ -e {BOOT_FINISHED_MARKER} ]; then echo {BOOT_FINISHED}; fi"
     )
 }
 
@@ -315,9 +327,9 @@ pub fn cloud_init_verdict(node: &str, s: &CloudInitStatus) -> GateVerdict {
             "{node}: cloud-init done with recoverable errors: {}",
             warnings.join("; ")
         )),
-        CloudInitStatus::BootFinished => GateVerdict::pass(format!(
-            "{node}: {BOOT_FINISHED_MARKER} present (no cloud-init command)"
-        )),
+        CloudInitStatus::BootFinished { note } => {
+            GateVerdict::pass(format!("{node}: {BOOT_FINISHED_MARKER} present ({note})"))
+        }
         CloudInitStatus::Error { errors } => GateVerdict::fail_with(
             format!("{node}: cloud-init failed: {}", errors.join("; ")),
             log,
@@ -514,7 +526,14 @@ mod tests {
     fn without_cloud_init_the_marker_decides() {
         assert_eq!(
             parse_cloud_init(&format!("{NO_CLOUD_INIT}\n{BOOT_FINISHED}\n")),
-            CloudInitStatus::BootFinished
+            CloudInitStatus::BootFinished {
+                note: "no cloud-init command".into()
+            }
+        );
+        // An old cloud-init without `--format json`, with the marker.
+        let old = format!("usage: cloud-init [-h] {{init,modules}}\n{RC}2\n{BOOT_FINISHED}");
+        assert!(
+            matches!(parse_cloud_init(&old), CloudInitStatus::BootFinished { note } if note.contains("usage"))
         );
         assert_eq!(
             parse_cloud_init(NO_CLOUD_INIT),
