@@ -30,7 +30,8 @@ fn schema(path: &std::path::Path) -> Result<String, String> {
 async fn every_generated_node_fragment_passes_cloud_init_schema() {
     k0rdent_tests::lab::require_tools();
     let dir = tempfile::tempdir().unwrap();
-    let cases: [(&str, &[(&str, NodeRole)], Option<u16>); 3] = [
+    type Case<'a> = (&'a str, &'a [(&'a str, NodeRole)], Option<u16>);
+    let cases: [Case; 3] = [
         (
             "172.24.24.0/24",
             &[
