@@ -11,6 +11,7 @@ pub mod cmd;
 pub mod netns;
 pub mod slot;
 pub mod sshd;
+pub mod tunnel;
 pub mod wireguard;
 
 /// Panics unless running as root (the lab creates namespaces and interfaces).

@@ -1,5 +1,5 @@
 //! Lab nodes: a network namespace with its own sshd (host keys in its `/etc/ssh`), its own
-//! `/etc/wireguard`, `/var/lib/cloud`, `/usr/local/sbin` and a private `/run/wireguard`,
+//! `/etc/wireguard`, `/var/lib/cloud`, `/usr/local/sbin`, `/root` and a private `/run/wireguard`,
 //! configured only from the node's generated cloud-init fragment (write_files, packages,
 //! `systemctl enable --now wg-quick@wg0` → `wg-quick up wg0`, which falls back to wireguard-go).
 
@@ -34,7 +34,13 @@ impl LabNode {
     fn start(slot: &Slot, i: u8, name: &str, admin_key: &std::path::Path) -> LabNode {
         netns::create_node_namespace(slot, i);
         let root = slot.dir().join(format!("node-{i}"));
-        for d in ["etc-wireguard", "var-lib-cloud", "sbin", "sshd"] {
+        for d in [
+            "etc-wireguard",
+            "var-lib-cloud",
+            "sbin",
+            "sshd",
+            "home-root",
+        ] {
             std::fs::create_dir_all(root.join(d)).unwrap();
         }
         std::fs::set_permissions(
@@ -61,6 +67,8 @@ impl LabNode {
                     (root.join("etc-wireguard"), "/etc/wireguard".into()),
                     (root.join("var-lib-cloud"), "/var/lib/cloud".into()),
                     (root.join("sbin"), "/usr/local/sbin".into()),
+                    // A fresh VM's root has no dotfiles (this machine's .bashrc is slow).
+                    (root.join("home-root"), "/root".into()),
                 ],
                 tmpfs: vec!["/run/wireguard".into()],
                 mask: vec![],
