@@ -308,9 +308,7 @@ impl NodeCheck {
             NodeCheck::Wireguard { address } => wireguard_status(session, *address)
                 .await
                 .map(|s| wireguard_verdict(&node, *address, &s)),
-            NodeCheck::Sudo => sudo_status(session)
-                .await
-                .map(|s| sudo_verdict(&node, session, &s)),
+            NodeCheck::Sudo => sudo_status(session).await.map(|s| sudo_verdict(&node, &s)),
         };
         res.unwrap_or_else(|e| GateVerdict::fail_with(e.to_string(), e.remedy()))
     }
@@ -381,8 +379,7 @@ fn wireguard_verdict(node: &str, address: Ipv4Addr, s: &WireguardStatus) -> Gate
     }
 }
 
-fn sudo_verdict(node: &str, session: &SshSession, s: &SudoStatus) -> GateVerdict {
-    let _ = session;
+fn sudo_verdict(node: &str, s: &SudoStatus) -> GateVerdict {
     match s {
         SudoStatus::Works => GateVerdict::pass(format!("{node}: sudo works without a password")),
         SudoStatus::NeedsPassword => GateVerdict::fail_with(

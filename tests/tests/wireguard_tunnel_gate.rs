@@ -327,8 +327,10 @@ async fn endpoints_are_updated_in_place_and_missing_peers_restored() {
         endpoint: ep,
         keepalive_secs: 25,
     };
+    let from_network = t.net.desired_peers(&t.lab.public_ips()).unwrap();
+    assert_eq!(from_network, vec![desired(good)]);
     assert!(
-        t.vpn.sync_peers(&[desired(good)]).await.unwrap().is_empty(),
+        t.vpn.sync_peers(&from_network).await.unwrap().is_empty(),
         "nothing to change"
     );
     // A stale endpoint (as after a public IP change the hub does not know yet) is fixed in place.

@@ -11,6 +11,7 @@ pub mod interface;
 pub mod key;
 pub mod network;
 pub mod plan;
+pub mod plan_error;
 pub mod prepare;
 pub mod render;
 pub mod spec;
