@@ -1,8 +1,12 @@
-//! The lab and the end-to-end suites of k0rdent-deploy.
+//! The lab and the end-to-end suites of k0rdent-deploy. Test code: it panics loudly instead
+//! of skipping when a tool or a privilege is missing.
 //!
+//! - [`lab`]: network namespaces as VMs, real sshd and wireguard-go.
 //! - [`fake_world`]: a deployment-shaped pipeline whose "infrastructure" is marker files in a
 //!   directory, so separate processes (the `fake-k0rdent` binary) share one reality.
 //! - [`state_writer`]: the crash-safety experiment's writer (atomic and in-place variants).
+#![allow(clippy::unwrap_used, clippy::print_stdout, clippy::print_stderr)]
 
 pub mod fake_world;
+pub mod lab;
 pub mod state_writer;

@@ -1,0 +1,471 @@
+//! The hub interface on the operator's machine: `vpn up|down` through wg-quick (sudo when not
+//! root — wg-quick manages addresses, routes and link state), and wireguard-control, with the
+//! backend chosen explicitly, for reading the device and updating peers in place.
+
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::time::{Duration, SystemTime};
+
+use wireguard_control::{Backend, Device, DeviceUpdate, PeerConfigBuilder};
+
+use super::key::PublicKey;
+use super::spec::InterfaceName;
+use crate::os;
+use crate::process::{self, ProcessError, ProcessStatus};
+
+/// How to get root for wg-quick.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Privilege {
+    /// Already root: run wg-quick directly.
+    Root,
+    /// `sudo -n`: fail instead of prompting (CI, scripts).
+    Sudo,
+    /// `sudo`, which may prompt on the terminal.
+    SudoInteractive,
+}
+
+impl Privilege {
+    /// Root if this process is root, else non-interactive sudo.
+    pub fn detect() -> Self {
+        if os::is_root() {
+            Privilege::Root
+        } else {
+            Privilege::Sudo
+        }
+    }
+}
+
+/// What `up`/`down` did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Transition {
+    /// It was already in the wanted state; nothing ran.
+    Unchanged,
+    /// wg-quick ran.
+    Changed,
+}
+
+/// A failure managing the interface.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum VpnError {
+    /// wg-quick (or sudo) failed.
+    #[error("{0}")]
+    Process(#[from] ProcessError),
+    /// The hub config file is missing.
+    #[error("the WireGuard config {0} does not exist")]
+    NoConfig(PathBuf),
+    /// wg-quick is not installed.
+    #[error("wg-quick was not found on PATH")]
+    NoWgQuick,
+    /// The interface is not up.
+    #[error("the WireGuard interface {0} is not up")]
+    NotUp(String),
+    /// Reading or updating the device failed.
+    #[error("WireGuard interface {interface}: {detail}")]
+    Device {
+        /// Interface.
+        interface: String,
+        /// What failed.
+        detail: String,
+    },
+}
+
+impl VpnError {
+    /// What to do about it.
+    pub fn remedy(&self) -> String {
+        match self {
+            VpnError::Process(p) if p.not_installed() => {
+                "install wireguard-tools (and wireguard-go where the kernel has no WireGuard)"
+                    .into()
+            }
+            VpnError::Process(p) if p.stderr.contains("password is required") => {
+                "run the command in a terminal (sudo asks for your password) or as root".into()
+            }
+            VpnError::Process(_) => "see wg-quick's message above".into(),
+            VpnError::NoConfig(_) => "run `k0rdent deploy --until setup_vpn` to write it".into(),
+            VpnError::NoWgQuick => "install wireguard-tools".into(),
+            VpnError::NotUp(_) => "run `k0rdent vpn up`".into(),
+            VpnError::Device { .. } => "run `k0rdent vpn status` as root for details".into(),
+        }
+    }
+}
+
+/// Why a device could not be read.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum ReadError {
+    /// No such device.
+    #[error("interface {0} does not exist")]
+    Missing(String),
+    /// No permission (the control socket is root's).
+    #[error("no permission to read interface {0} (needs root)")]
+    PermissionDenied(String),
+    /// The read did not finish in time.
+    #[error("reading interface {0} timed out")]
+    TimedOut(String),
+    /// Anything else.
+    #[error("reading interface {interface}: {detail}")]
+    Other {
+        /// Interface.
+        interface: String,
+        /// Error.
+        detail: String,
+    },
+}
+
+/// One peer of a device, as read.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PeerSnapshot {
+    /// Its public key.
+    pub public_key: PublicKey,
+    /// Its endpoint, if known.
+    pub endpoint: Option<SocketAddr>,
+    /// Its allowed IPs (`a.b.c.d/n`).
+    pub allowed_ips: Vec<String>,
+    /// Keepalive interval.
+    pub keepalive_secs: Option<u16>,
+    /// The last handshake (`None`: never).
+    pub last_handshake: Option<SystemTime>,
+    /// Bytes received from it.
+    pub rx_bytes: u64,
+    /// Bytes sent to it.
+    pub tx_bytes: u64,
+}
+
+/// A device as read (no private key).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DeviceSnapshot {
+    /// Interface name.
+    pub interface: String,
+    /// Its public key.
+    pub public_key: Option<PublicKey>,
+    /// Listen port.
+    pub listen_port: Option<u16>,
+    /// Peers.
+    pub peers: Vec<PeerSnapshot>,
+}
+
+impl DeviceSnapshot {
+    /// A peer by key.
+    pub fn peer(&self, key: &PublicKey) -> Option<&PeerSnapshot> {
+        self.peers.iter().find(|p| p.public_key == *key)
+    }
+}
+
+/// What a peer should look like on the hub.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DesiredPeer {
+    /// Public key.
+    pub public_key: PublicKey,
+    /// Its tunnel address (allowed as /32).
+    pub address: std::net::Ipv4Addr,
+    /// Its public endpoint.
+    pub endpoint: SocketAddr,
+    /// Keepalive.
+    pub keepalive_secs: u16,
+}
+
+/// A change applied to the live device.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum PeerChange {
+    /// The peer was missing and was added.
+    Added(PublicKey),
+    /// The endpoint changed.
+    Endpoint {
+        /// Peer.
+        peer: PublicKey,
+        /// Before.
+        from: Option<SocketAddr>,
+        /// After.
+        to: SocketAddr,
+    },
+}
+
+impl std::fmt::Display for PeerChange {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            PeerChange::Added(k) => write!(f, "added peer {}…", k.short()),
+            PeerChange::Endpoint { peer, from, to } => match from {
+                Some(from) => write!(f, "peer {}…: endpoint {from} → {to}", peer.short()),
+                None => write!(f, "peer {}…: endpoint set to {to}", peer.short()),
+            },
+        }
+    }
+}
+
+/// The hub's WireGuard interface.
+#[derive(Debug, Clone)]
+pub struct VpnInterface {
+    name: InterfaceName,
+    config: PathBuf,
+    privilege: Privilege,
+    timeout: Duration,
+}
+
+impl VpnInterface {
+    /// The interface `name`, brought up from the wg-quick file `config` (its stem must be the
+    /// name, as wg-quick requires).
+    pub fn new(name: InterfaceName, config: impl Into<PathBuf>) -> Self {
+        VpnInterface {
+            name,
+            config: config.into(),
+            privilege: Privilege::detect(),
+            timeout: Duration::from_secs(30),
+        }
+    }
+
+    /// Sets how root is obtained.
+    #[must_use]
+    pub fn with_privilege(mut self, p: Privilege) -> Self {
+        self.privilege = p;
+        self
+    }
+
+    /// The interface name.
+    pub fn name(&self) -> &InterfaceName {
+        &self.name
+    }
+
+    /// The config file.
+    pub fn config_path(&self) -> &Path {
+        &self.config
+    }
+
+    /// Whether the interface exists (no privileges needed).
+    pub fn is_up(&self) -> bool {
+        os::interface_exists(self.name.as_str())
+    }
+
+    /// Brings the interface up with `wg-quick up CONFIG`, unless it is up already.
+    ///
+    /// # Errors
+    /// [`VpnError`] with wg-quick's stderr.
+    pub async fn up(&self) -> Result<Transition, VpnError> {
+        if self.is_up() {
+            return Ok(Transition::Unchanged);
+        }
+        if !self.config.exists() {
+            return Err(VpnError::NoConfig(self.config.clone()));
+        }
+        self.wg_quick("up").await?;
+        Ok(Transition::Changed)
+    }
+
+    /// Takes the interface down with `wg-quick down CONFIG`, unless it is down already.
+    ///
+    /// # Errors
+    /// [`VpnError`] with wg-quick's stderr.
+    pub async fn down(&self) -> Result<Transition, VpnError> {
+        if !self.is_up() {
+            return Ok(Transition::Unchanged);
+        }
+        self.wg_quick("down").await?;
+        Ok(Transition::Changed)
+    }
+
+    async fn wg_quick(&self, verb: &str) -> Result<(), VpnError> {
+        let wg_quick = os::find_program("wg-quick").ok_or(VpnError::NoWgQuick)?;
+        let path = self.config.display().to_string();
+        let (program, args): (PathBuf, Vec<String>) = match self.privilege {
+            Privilege::Root => (wg_quick, vec![verb.into(), path]),
+            Privilege::Sudo | Privilege::SudoInteractive => {
+                let sudo = os::find_program("sudo").ok_or_else(|| ProcessError {
+                    program: "sudo".into(),
+                    args: vec![],
+                    status: ProcessStatus::NotStarted("not found on PATH".into()),
+                    stderr: String::new(),
+                })?;
+                let mut args = Vec::new();
+                if self.privilege == Privilege::Sudo {
+                    args.push("-n".to_owned());
+                }
+                args.extend([wg_quick.display().to_string(), verb.into(), path]);
+                (sudo, args)
+            }
+        };
+        process::run(&program, &args, &[], self.timeout).await?;
+        tracing::info!(interface = %self.name, verb, "wg-quick done");
+        Ok(())
+    }
+
+    /// Reads the device (peers, endpoints, handshakes, transfer counters) within `timeout`.
+    ///
+    /// # Errors
+    /// [`ReadError`]; [`ReadError::PermissionDenied`] when not root.
+    pub async fn read(&self, timeout: Duration) -> Result<DeviceSnapshot, ReadError> {
+        read_device(self.name.as_str(), timeout).await
+    }
+
+    /// Adds missing peers and corrects endpoints in place (a node's public IP changed),
+    /// without touching the link, addresses or other peers. Returns what changed.
+    ///
+    /// # Errors
+    /// [`VpnError::NotUp`] or [`VpnError::Device`].
+    pub async fn sync_peers(&self, desired: &[DesiredPeer]) -> Result<Vec<PeerChange>, VpnError> {
+        let dev = self.live_device().await?;
+        let mut update = DeviceUpdate::new();
+        let mut changes = Vec::new();
+        for d in desired {
+            match dev.peer(&d.public_key) {
+                None => {
+                    update = update.add_peer(peer_builder(d));
+                    changes.push(PeerChange::Added(d.public_key.clone()));
+                }
+                Some(p) if p.endpoint != Some(d.endpoint) => {
+                    update = update.add_peer(
+                        PeerConfigBuilder::new(&d.public_key.to_wg()).set_endpoint(d.endpoint),
+                    );
+                    changes.push(PeerChange::Endpoint {
+                        peer: d.public_key.clone(),
+                        from: p.endpoint,
+                        to: d.endpoint,
+                    });
+                }
+                Some(_) => {}
+            }
+        }
+        if !changes.is_empty() {
+            self.apply(update).await?;
+        }
+        Ok(changes)
+    }
+
+    /// Forces a fresh handshake with `peer` by removing and re-adding it with the same
+    /// configuration: the hub then initiates at once instead of waiting for its retry timers
+    /// (up to ~15 s after unanswered traffic). Used after a node's WireGuard restarted.
+    ///
+    /// # Errors
+    /// [`VpnError::NotUp`] or [`VpnError::Device`] (also when the peer is not configured).
+    pub async fn reinitiate(&self, peer: &PublicKey) -> Result<(), VpnError> {
+        let dev = self.live_device().await?;
+        let p = dev.peer(peer).ok_or_else(|| VpnError::Device {
+            interface: self.name.to_string(),
+            detail: format!("peer {}… is not configured", peer.short()),
+        })?;
+        let mut b = PeerConfigBuilder::new(&peer.to_wg());
+        for ip in &p.allowed_ips {
+            if let Ok(a) = ip.parse::<wireguard_control::AllowedIp>() {
+                b = b.add_allowed_ip(a.address, a.cidr);
+            }
+        }
+        if let Some(ep) = p.endpoint {
+            b = b.set_endpoint(ep);
+        }
+        if let Some(k) = p.keepalive_secs {
+            b = b.set_persistent_keepalive_interval(k);
+        }
+        self.apply(DeviceUpdate::new().remove_peer_by_key(&peer.to_wg()))
+            .await?;
+        self.apply(DeviceUpdate::new().add_peer(b)).await
+    }
+
+    async fn live_device(&self) -> Result<DeviceSnapshot, VpnError> {
+        match self.read(Duration::from_secs(2)).await {
+            Ok(d) => Ok(d),
+            Err(ReadError::Missing(_)) => Err(VpnError::NotUp(self.name.to_string())),
+            Err(e) => Err(VpnError::Device {
+                interface: self.name.to_string(),
+                detail: e.to_string(),
+            }),
+        }
+    }
+
+    async fn apply(&self, update: DeviceUpdate) -> Result<(), VpnError> {
+        let name = self.name.to_string();
+        let backend = os::backend_for(&name);
+        // The userspace backend starts a bare wireguard-go when no socket exists: never let it.
+        if backend == Backend::Userspace && os::userspace_socket(&name).is_none() {
+            return Err(VpnError::NotUp(name));
+        }
+        let iface: wireguard_control::InterfaceName =
+            name.parse().map_err(|e| VpnError::Device {
+                interface: name.clone(),
+                detail: format!("{e:?}"),
+            })?;
+        let n2 = name.clone();
+        tokio::task::spawn_blocking(move || update.apply(&iface, backend))
+            .await
+            .map_err(|e| VpnError::Device {
+                interface: n2.clone(),
+                detail: e.to_string(),
+            })?
+            .map_err(|e| VpnError::Device {
+                interface: name,
+                detail: e.to_string(),
+            })
+    }
+}
+
+fn peer_builder(d: &DesiredPeer) -> PeerConfigBuilder {
+    PeerConfigBuilder::new(&d.public_key.to_wg())
+        .replace_allowed_ips()
+        .add_allowed_ip(d.address.into(), 32)
+        .set_endpoint(d.endpoint)
+        .set_persistent_keepalive_interval(d.keepalive_secs)
+}
+
+/// Reads a WireGuard device by name with the backend that serves it, within `timeout`.
+///
+/// # Errors
+/// [`ReadError`].
+pub async fn read_device(interface: &str, timeout: Duration) -> Result<DeviceSnapshot, ReadError> {
+    let name = interface.to_owned();
+    let backend = os::backend_for(interface);
+    if backend == Backend::Userspace && os::userspace_socket(interface).is_none() {
+        return Err(ReadError::Missing(name));
+    }
+    let iface: wireguard_control::InterfaceName =
+        interface.parse().map_err(|e| ReadError::Other {
+            interface: name.clone(),
+            detail: format!("{e:?}"),
+        })?;
+    let task = tokio::task::spawn_blocking(move || Device::get(&iface, backend));
+    let res = match tokio::time::timeout(timeout, task).await {
+        Err(_) => return Err(ReadError::TimedOut(name)),
+        Ok(Err(join)) => {
+            return Err(ReadError::Other {
+                interface: name,
+                detail: join.to_string(),
+            });
+        }
+        Ok(Ok(r)) => r,
+    };
+    match res {
+        Ok(dev) => Ok(snapshot(interface, &dev)),
+        Err(e) => Err(match e.kind() {
+            std::io::ErrorKind::NotFound => ReadError::Missing(name),
+            std::io::ErrorKind::PermissionDenied => ReadError::PermissionDenied(name),
+            _ if e.raw_os_error() == Some(1) => ReadError::PermissionDenied(name),
+            _ => ReadError::Other {
+                interface: name,
+                detail: e.to_string(),
+            },
+        }),
+    }
+}
+
+fn snapshot(interface: &str, dev: &Device) -> DeviceSnapshot {
+    DeviceSnapshot {
+        interface: interface.to_owned(),
+        public_key: dev.public_key.as_ref().map(PublicKey::from_wg),
+        listen_port: dev.listen_port,
+        peers: dev
+            .peers
+            .iter()
+            .map(|p| PeerSnapshot {
+                public_key: PublicKey::from_wg(&p.config.public_key),
+                endpoint: p.config.endpoint,
+                allowed_ips: p
+                    .config
+                    .allowed_ips
+                    .iter()
+                    .map(|a| format!("{}/{}", a.address, a.cidr))
+                    .collect(),
+                keepalive_secs: p.config.persistent_keepalive_interval.filter(|k| *k > 0),
+                last_handshake: p.stats.last_handshake_time,
+                rx_bytes: p.stats.rx_bytes,
+                tx_bytes: p.stats.tx_bytes,
+            })
+            .collect(),
+    }
+}

@@ -1,0 +1,232 @@
+//! Slots: each test holds an flock'ed slot number `n` that gives it unique names and subnets
+//! (so cargo's parallel tests, and test binaries run in parallel, never collide) and, on
+//! acquisition, sweeps whatever a crashed earlier holder of the same slot left behind.
+//!
+//! Per slot `n` (two digits `nn`):
+//! - network namespaces `k0labnnN` (N = node 0..3), host-side veths `k0lnnvN`;
+//! - hub interface `wgk0labnn` (derived by the plan from cluster id `k0rdent-labnn`);
+//! - links 198.51.100.(16n+4N)/30: host `.+1`, node `.+2` (TEST-NET-2, never eth0's range);
+//! - tunnel network 172.30.n.0/24;
+//! - files under `/run/k0rdent-lab/snn/`.
+
+use std::fs::{File, OpenOptions};
+use std::net::Ipv4Addr;
+use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
+
+use ipnet::Ipv4Net;
+use rustix::fs::{FlockOperation, flock};
+
+use super::cmd;
+
+/// Where slot locks and slot directories live.
+pub const LAB_DIR: &str = "/run/k0rdent-lab";
+/// How many slots exist.
+pub const SLOTS: u8 = 16;
+/// Nodes per slot.
+pub const NODES: u8 = 4;
+
+/// A held slot.
+#[derive(Debug)]
+pub struct Slot {
+    /// The slot number.
+    pub n: u8,
+    _lock: File,
+}
+
+fn lock_file(n: u8) -> File {
+    std::fs::create_dir_all(LAB_DIR).unwrap();
+    OpenOptions::new()
+        .create(true)
+        .truncate(false)
+        .write(true)
+        .open(Path::new(LAB_DIR).join(format!("slot-{n:02}.lock")))
+        .unwrap()
+}
+
+impl Slot {
+    /// Takes the first free slot (waiting up to 10 minutes), then sweeps its leftovers.
+    pub fn acquire() -> Slot {
+        let deadline = Instant::now() + Duration::from_secs(600);
+        loop {
+            for n in 0..SLOTS {
+                if let Some(s) = Self::try_take(n) {
+                    return s;
+                }
+            }
+            assert!(Instant::now() < deadline, "no free lab slot in 10 minutes");
+            std::thread::sleep(Duration::from_millis(200));
+        }
+    }
+
+    /// Takes slot `n`, waiting for its holder, then sweeps its leftovers.
+    pub fn acquire_number(n: u8) -> Slot {
+        assert!(n < SLOTS);
+        let deadline = Instant::now() + Duration::from_secs(600);
+        loop {
+            if let Some(s) = Self::try_take(n) {
+                return s;
+            }
+            assert!(Instant::now() < deadline, "slot {n} busy for 10 minutes");
+            std::thread::sleep(Duration::from_millis(200));
+        }
+    }
+
+    fn try_take(n: u8) -> Option<Slot> {
+        let f = lock_file(n);
+        flock(&f, FlockOperation::NonBlockingLockExclusive).ok()?;
+        let s = Slot { n, _lock: f };
+        s.sweep();
+        std::fs::create_dir_all(s.dir().join("pids")).unwrap();
+        Some(s)
+    }
+
+    /// The slot's directory.
+    pub fn dir(&self) -> PathBuf {
+        Path::new(LAB_DIR).join(format!("s{:02}", self.n))
+    }
+
+    /// Network namespace of node `i`.
+    pub fn netns(&self, i: u8) -> String {
+        format!("k0lab{:02}n{i}", self.n)
+    }
+
+    /// Host-side veth of node `i`.
+    pub fn veth(&self, i: u8) -> String {
+        format!("k0l{:02}v{i}", self.n)
+    }
+
+    /// The deployment's cluster id in this slot.
+    pub fn cluster_id(&self) -> String {
+        format!("k0rdent-lab{:02}", self.n)
+    }
+
+    /// The hub interface the plan derives from [`Slot::cluster_id`].
+    pub fn hub_interface(&self) -> String {
+        format!("wgk0lab{:02}", self.n)
+    }
+
+    fn link_base(&self, i: u8) -> u8 {
+        assert!(i < NODES);
+        self.n * 16 + i * 4
+    }
+
+    /// Host-side address of node `i`'s link.
+    pub fn host_ip(&self, i: u8) -> Ipv4Addr {
+        Ipv4Addr::new(198, 51, 100, self.link_base(i) + 1)
+    }
+
+    /// Node `i`'s "public" address.
+    pub fn node_ip(&self, i: u8) -> Ipv4Addr {
+        Ipv4Addr::new(198, 51, 100, self.link_base(i) + 2)
+    }
+
+    /// The tunnel network.
+    pub fn tunnel_net(&self) -> Ipv4Net {
+        Ipv4Net::new(Ipv4Addr::new(172, 30, self.n, 0), 24).unwrap()
+    }
+
+    /// Records a process this slot started, so a later sweep can kill it if it survives.
+    pub fn record_pid(&self, name: &str, pid: i32) {
+        let cmdline = std::fs::read(format!("/proc/{pid}/cmdline")).unwrap_or_default();
+        let mut data = pid.to_string().into_bytes();
+        data.push(b'\n');
+        data.extend(cmdline);
+        std::fs::write(self.dir().join("pids").join(format!("{name}.pid")), data).unwrap();
+    }
+
+    /// Everything of this slot that still exists (empty when clean).
+    pub fn leftovers(&self) -> Vec<String> {
+        let mut left = Vec::new();
+        let netns = cmd::run("ip", &["netns", "list"]);
+        let links = cmd::run("ip", &["-o", "link", "show"]);
+        for i in 0..NODES {
+            let ns = self.netns(i);
+            if netns.split_whitespace().any(|w| w == ns) {
+                left.push(format!("netns {ns}"));
+            }
+        }
+        let mut names: Vec<String> = (0..NODES).map(|i| self.veth(i)).collect();
+        names.push(self.hub_interface());
+        for name in names {
+            if links.contains(&format!(": {name}:")) || links.contains(&format!(": {name}@")) {
+                left.push(format!("link {name}"));
+            }
+        }
+        let sock = format!("/run/wireguard/{}.sock", self.hub_interface());
+        if Path::new(&sock).exists() {
+            left.push(sock);
+        }
+        for (name, pid) in self.recorded_pids() {
+            left.push(format!("process {name} (pid {pid})"));
+        }
+        left
+    }
+
+    /// Recorded processes that are still alive with the same command line.
+    fn recorded_pids(&self) -> Vec<(String, i32)> {
+        let Ok(dir) = std::fs::read_dir(self.dir().join("pids")) else {
+            return Vec::new();
+        };
+        let mut out = Vec::new();
+        for e in dir.flatten() {
+            let Ok(data) = std::fs::read(e.path()) else {
+                continue;
+            };
+            let Some(nl) = data.iter().position(|b| *b == b'\n') else {
+                continue;
+            };
+            let Ok(pid) = String::from_utf8_lossy(&data[..nl]).parse::<i32>() else {
+                continue;
+            };
+            let now = std::fs::read(format!("/proc/{pid}/cmdline")).unwrap_or_default();
+            if cmd::alive(pid) && now == data[nl + 1..] {
+                out.push((e.file_name().to_string_lossy().into_owned(), pid));
+            }
+        }
+        out
+    }
+
+    /// Removes everything of this slot: processes (recorded ones and any inside its
+    /// namespaces), namespaces, links, sockets, files.
+    pub fn sweep(&self) {
+        let mut pids: Vec<i32> = self.recorded_pids().into_iter().map(|(_, p)| p).collect();
+        let netns = cmd::run("ip", &["netns", "list"]);
+        let mine: Vec<String> = (0..NODES)
+            .map(|i| self.netns(i))
+            .filter(|ns| netns.split_whitespace().any(|w| w == ns))
+            .collect();
+        for ns in &mine {
+            if let Ok(out) = cmd::try_run("ip", &["netns", "pids", ns]) {
+                pids.extend(out.split_whitespace().filter_map(|p| p.parse::<i32>().ok()));
+            }
+        }
+        for p in &pids {
+            cmd::kill(*p);
+        }
+        assert!(
+            cmd::wait_for(10.0, || pids.iter().all(|p| !cmd::alive(*p))),
+            "slot {}: processes {pids:?} survived SIGKILL",
+            self.n
+        );
+        for ns in &mine {
+            let _ = cmd::try_run("ip", &["netns", "del", ns]);
+        }
+        let mut names: Vec<String> = (0..NODES).map(|i| self.veth(i)).collect();
+        names.push(self.hub_interface());
+        for name in &names {
+            let _ = cmd::try_run("ip", &["link", "del", name]);
+        }
+        let _ = std::fs::remove_file(format!("/run/wireguard/{}.sock", self.hub_interface()));
+        // A namespace (and its veth) disappears only after its last process and mount are
+        // gone; wait for that so the names can be reused at once.
+        let gone = cmd::wait_for(10.0, || {
+            let links = cmd::run("ip", &["-o", "link", "show"]);
+            names
+                .iter()
+                .all(|n| !links.contains(&format!(": {n}:")) && !links.contains(&format!(": {n}@")))
+        });
+        assert!(gone, "slot {}: links {names:?} did not go away", self.n);
+        let _ = std::fs::remove_dir_all(self.dir());
+    }
+}

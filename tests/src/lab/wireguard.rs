@@ -1,0 +1,348 @@
+//! Lab nodes: a network namespace with its own sshd (host keys in its `/etc/ssh`), its own
+//! `/etc/wireguard`, `/var/lib/cloud`, `/usr/local/sbin`, `/root` and a private `/run/wireguard`,
+//! configured only from the node's generated cloud-init fragment (write_files, packages,
+//! `systemctl enable --now wg-quick@wg0` → `wg-quick up wg0`, which falls back to wireguard-go).
+
+use std::collections::BTreeMap;
+use std::net::{IpAddr, Ipv4Addr, SocketAddr};
+use std::os::unix::fs::PermissionsExt;
+use std::path::PathBuf;
+
+use super::cmd;
+use super::netns;
+use super::slot::Slot;
+use super::sshd::{Sshd, SshdOptions};
+
+/// One lab node.
+#[derive(Debug)]
+pub struct LabNode {
+    /// Index in the slot.
+    pub index: u8,
+    /// Node name.
+    pub name: String,
+    /// Its network namespace.
+    pub netns: String,
+    /// Its "public" address.
+    pub public_ip: Ipv4Addr,
+    /// Its private file tree (etc-wireguard, var-lib-cloud, sbin, sshd).
+    pub root: PathBuf,
+    /// Its sshd (the node's "init").
+    pub sshd: Sshd,
+}
+
+impl LabNode {
+    fn start(slot: &Slot, i: u8, name: &str, admin_key: &std::path::Path) -> LabNode {
+        netns::create_node_namespace(slot, i);
+        let root = slot.dir().join(format!("node-{i}"));
+        for d in [
+            "etc-wireguard",
+            "var-lib-cloud",
+            "sbin",
+            "sshd",
+            "home-root",
+        ] {
+            std::fs::create_dir_all(root.join(d)).unwrap();
+        }
+        std::fs::set_permissions(
+            root.join("etc-wireguard"),
+            std::fs::Permissions::from_mode(0o700),
+        )
+        .unwrap();
+        std::fs::copy(admin_key, root.join("sshd/client_ed25519")).unwrap();
+        std::fs::copy(
+            admin_key.with_extension("pub"),
+            root.join("sshd/authorized_keys"),
+        )
+        .unwrap();
+        let ns = slot.netns(i);
+        let sshd = Sshd::start(
+            slot,
+            name,
+            SshdOptions {
+                dir: root.join("sshd"),
+                listen: SocketAddr::from(([0, 0, 0, 0], 22)),
+                netns: Some(ns.clone()),
+                hostname: Some(name.to_owned()),
+                binds: vec![
+                    (root.join("etc-wireguard"), "/etc/wireguard".into()),
+                    (root.join("var-lib-cloud"), "/var/lib/cloud".into()),
+                    (root.join("sbin"), "/usr/local/sbin".into()),
+                    // A fresh VM's root has no dotfiles (this machine's .bashrc is slow).
+                    (root.join("home-root"), "/root".into()),
+                ],
+                tmpfs: vec!["/run/wireguard".into()],
+                mask: vec![],
+            },
+        );
+        LabNode {
+            index: i,
+            name: name.to_owned(),
+            netns: ns,
+            public_ip: slot.node_ip(i),
+            root,
+            sshd,
+        }
+    }
+
+    /// Runs a command inside the node (its mount, network and UTS namespaces).
+    pub fn run(&self, args: &[&str]) -> Result<String, String> {
+        let pid = self.sshd.pid.to_string();
+        let mut argv = vec!["-t", pid.as_str(), "-m", "-n", "-u", "--"];
+        argv.extend_from_slice(args);
+        cmd::try_run("nsenter", &argv)
+    }
+
+    /// Applies a cloud-init fragment the way cloud-init would on a VM, for the modules the
+    /// node bootstrap uses: `write_files` (under `/etc/wireguard`), `packages` (must be
+    /// installed on this machine) and `runcmd` (`systemctl enable --now wg-quick@X`).
+    /// Anything else is an error, so the lab never silently ignores a fragment's content.
+    pub fn apply_cloud_config(&self, doc: &[u8]) -> Result<(), String> {
+        let text = std::str::from_utf8(doc).map_err(|e| e.to_string())?;
+        if !text.starts_with("#cloud-config\n") {
+            return Err("not a #cloud-config document".into());
+        }
+        let v: serde_yaml::Value = serde_yaml::from_str(text).map_err(|e| e.to_string())?;
+        let map = v.as_mapping().ok_or("not a mapping")?;
+        for key in map.keys() {
+            let k = key.as_str().unwrap_or("?");
+            if !matches!(k, "packages" | "write_files" | "runcmd") {
+                return Err(format!("the lab does not emulate cloud-init key {k:?}"));
+            }
+        }
+        for f in map
+            .get("write_files")
+            .and_then(|w| w.as_sequence())
+            .into_iter()
+            .flatten()
+        {
+            let path = f
+                .get("path")
+                .and_then(|p| p.as_str())
+                .ok_or("write_files without path")?;
+            let content = f.get("content").and_then(|p| p.as_str()).unwrap_or("");
+            let mode = f
+                .get("permissions")
+                .and_then(|p| p.as_str())
+                .map(|p| u32::from_str_radix(p.trim_start_matches("0o"), 8))
+                .transpose()
+                .map_err(|e| e.to_string())?
+                .unwrap_or(0o644);
+            let rel = path.strip_prefix("/etc/wireguard/").ok_or_else(|| {
+                format!("write_files path {path} is outside the emulated /etc/wireguard")
+            })?;
+            let dest = self.root.join("etc-wireguard").join(rel);
+            std::fs::write(&dest, content).map_err(|e| e.to_string())?;
+            std::fs::set_permissions(&dest, std::fs::Permissions::from_mode(mode))
+                .map_err(|e| e.to_string())?;
+        }
+        for p in map
+            .get("packages")
+            .and_then(|w| w.as_sequence())
+            .into_iter()
+            .flatten()
+        {
+            let name = p.as_str().ok_or("package is not a string")?;
+            let status = cmd::try_run("dpkg-query", &["-W", "-f=${Status}", name])
+                .map_err(|e| format!("package {name} is not installed on the lab machine: {e}"))?;
+            if !status.contains("install ok installed") {
+                return Err(format!(
+                    "package {name} is not installed on the lab machine"
+                ));
+            }
+        }
+        for c in map
+            .get("runcmd")
+            .and_then(|w| w.as_sequence())
+            .into_iter()
+            .flatten()
+        {
+            let argv: Vec<&str> = c
+                .as_sequence()
+                .ok_or("runcmd entry is not a list")?
+                .iter()
+                .filter_map(|a| a.as_str())
+                .collect();
+            match argv.as_slice() {
+                ["systemctl", "enable", "--now", unit] => {
+                    let iface = unit
+                        .strip_prefix("wg-quick@")
+                        .ok_or_else(|| format!("the lab cannot start unit {unit}"))?;
+                    self.wg_quick("up", iface)?;
+                }
+                other => return Err(format!("the lab does not emulate runcmd {other:?}")),
+            }
+        }
+        std::fs::create_dir_all(self.root.join("var-lib-cloud/instance")).unwrap();
+        std::fs::write(
+            self.root.join("var-lib-cloud/instance/boot-finished"),
+            "lab\n",
+        )
+        .unwrap();
+        Ok(())
+    }
+
+    /// `wg-quick up|down IFACE` inside the node (what `wg-quick@IFACE` runs).
+    pub fn wg_quick(&self, verb: &str, iface: &str) -> Result<String, String> {
+        self.run(&["wg-quick", verb, iface])
+    }
+
+    /// The node's wireguard-go processes.
+    pub fn wireguard_pids(&self) -> Vec<i32> {
+        netns::pids(&self.netns)
+            .into_iter()
+            .filter(|p| {
+                std::fs::read_to_string(format!("/proc/{p}/comm"))
+                    .is_ok_and(|c| c.trim() == "wireguard-go")
+            })
+            .collect()
+    }
+
+    /// Kills the node's wireguard-go (SIGKILL, as a crash) and waits until it is gone.
+    pub fn kill_wireguard(&self) {
+        let pids = self.wireguard_pids();
+        assert!(!pids.is_empty(), "{}: no wireguard-go to kill", self.name);
+        for p in &pids {
+            cmd::kill(*p);
+        }
+        assert!(cmd::wait_for(5.0, || pids.iter().all(|p| !cmd::alive(*p))));
+    }
+}
+
+/// A slot with nodes.
+#[derive(Debug)]
+pub struct Lab {
+    /// The slot.
+    pub slot: Slot,
+    /// Nodes.
+    pub nodes: Vec<LabNode>,
+    /// The admin (client) key every node authorizes.
+    pub admin_key: PathBuf,
+    torn_down: bool,
+}
+
+impl Lab {
+    /// Takes a slot and starts one node per name (at most four).
+    pub fn start(names: &[&str]) -> Lab {
+        super::require_lab();
+        let slot = Slot::acquire();
+        std::fs::create_dir_all("/run/wireguard").unwrap();
+        std::fs::create_dir_all("/var/lib/cloud").unwrap();
+        let admin_key = slot.dir().join("admin_ed25519");
+        cmd::run(
+            "ssh-keygen",
+            &[
+                "-q",
+                "-t",
+                "ed25519",
+                "-N",
+                "",
+                "-C",
+                "lab-admin",
+                "-f",
+                &admin_key.display().to_string(),
+            ],
+        );
+        let nodes = names
+            .iter()
+            .enumerate()
+            .map(|(i, n)| LabNode::start(&slot, u8::try_from(i).unwrap(), n, &admin_key))
+            .collect();
+        Lab {
+            slot,
+            nodes,
+            admin_key,
+            torn_down: false,
+        }
+    }
+
+    /// A node by name.
+    pub fn node(&self, name: &str) -> &LabNode {
+        self.nodes.iter().find(|n| n.name == name).unwrap()
+    }
+
+    /// The nodes' public addresses.
+    pub fn public_ips(&self) -> BTreeMap<String, IpAddr> {
+        self.nodes
+            .iter()
+            .map(|n| (n.name.clone(), IpAddr::V4(n.public_ip)))
+            .collect()
+    }
+
+    /// The admin private key.
+    pub fn admin_key_text(&self) -> String {
+        std::fs::read_to_string(&self.admin_key).unwrap()
+    }
+
+    /// A directory for the deployment state of this lab.
+    pub fn state_dir(&self) -> PathBuf {
+        self.slot.dir().join("state")
+    }
+
+    /// Records the hub's wireguard-go (started by wg-quick in the root namespace) so a sweep
+    /// can find it, and checks the tunnel routes go through the hub interface.
+    pub fn hub_is_up(&self, tunnel_ips: &[Ipv4Addr]) {
+        let iface = self.slot.hub_interface();
+        let pid = find_wireguard_go(&iface).expect("the hub's wireguard-go is running");
+        self.slot.record_pid("hub-wireguard-go", pid);
+        for ip in tunnel_ips {
+            netns::assert_route(*ip, &iface);
+        }
+    }
+
+    /// Stops everything and asserts nothing of the slot is left.
+    pub fn teardown(mut self) {
+        self.torn_down = true;
+        let hub_go = find_wireguard_go(&self.slot.hub_interface());
+        for n in &mut self.nodes {
+            n.sshd.stop();
+        }
+        self.slot.sweep();
+        let left = self.slot.leftovers();
+        assert!(
+            left.is_empty(),
+            "lab slot {} left behind: {left:?}",
+            self.slot.n
+        );
+        if let Some(p) = hub_go {
+            assert!(
+                !cmd::alive(p),
+                "the hub's wireguard-go {p} is still running"
+            );
+        }
+        assert!(
+            !std::path::Path::new(&self.slot.dir()).exists(),
+            "slot directory left behind"
+        );
+    }
+}
+
+impl Drop for Lab {
+    fn drop(&mut self) {
+        if !self.torn_down {
+            // A failed test: clean up anyway (the next holder of the slot would too).
+            for n in &mut self.nodes {
+                n.sshd.stop();
+            }
+            self.slot.sweep();
+        }
+    }
+}
+
+/// The wireguard-go process serving `iface` in this network namespace.
+pub fn find_wireguard_go(iface: &str) -> Option<i32> {
+    let my_net = std::fs::read_link("/proc/self/ns/net").ok()?;
+    std::fs::read_dir("/proc").ok()?.flatten().find_map(|e| {
+        let pid: i32 = e.file_name().to_str()?.parse().ok()?;
+        let comm = std::fs::read_to_string(format!("/proc/{pid}/comm")).ok()?;
+        if comm.trim() != "wireguard-go" {
+            return None;
+        }
+        let cmdline = std::fs::read(format!("/proc/{pid}/cmdline")).ok()?;
+        let last = cmdline
+            .split(|b| *b == 0)
+            .rfind(|a| !a.is_empty())?
+            .to_vec();
+        let net = std::fs::read_link(format!("/proc/{pid}/ns/net")).ok()?;
+        (last == iface.as_bytes() && net == my_net && cmd::alive(pid)).then_some(pid)
+    })
+}
