@@ -19,9 +19,9 @@ pub enum CliError {
     /// The engine settings are invalid (e.g. an unknown `--until` phase).
     #[error(transparent)]
     Settings(#[from] ConfigError),
-    /// Nothing can be deployed by this build yet.
-    #[error("no phases are available yet: {0}")]
-    NoPhases(String),
+    /// The configuration is unusable (one line per problem).
+    #[error(transparent)]
+    Config(crate::config::ConfigError),
     /// Bad arguments or input.
     #[error("{message}")]
     Usage {
@@ -78,10 +78,8 @@ impl CliError {
                 Some("`k0rdent plan` lists the phases".into())
             }
             CliError::Settings(_) => None,
-            CliError::NoPhases(_) => Some(
-                "this build has no deployment phases wired yet; `k0rdent state show|history|unlock` work".into(),
-            ),
             CliError::Usage { remedy, .. } => remedy.clone(),
+            CliError::Config(_) => Some("fix the configuration file and run again".into()),
             CliError::Io { .. } => None,
             CliError::LockHeld { pid, .. } => Some(format!(
                 "wait for it, stop it (kill {pid}), or break the lock with `k0rdent state unlock --force`"

@@ -9,6 +9,7 @@
 pub mod args;
 mod commands;
 pub mod config;
+pub mod deployment;
 pub mod error;
 pub mod exit;
 mod logging;
@@ -25,7 +26,7 @@ use clap::Parser;
 
 pub use error::CliError;
 pub use exit::ExitStatus;
-pub use pipeline::{Deployment, NoPhases, PipelineFactory};
+pub use pipeline::{Deployment, Mode, PipelineFactory};
 
 use crate::args::Cli;
 use crate::printer::Printer;
@@ -33,7 +34,7 @@ use crate::request::Request;
 
 /// The `k0rdent` binary's entry point.
 pub fn main() -> ExitCode {
-    run_with(std::env::args_os(), Arc::new(NoPhases)).into()
+    run_with(std::env::args_os(), Arc::new(deployment::K0rdentFactory)).into()
 }
 
 /// Parses `args` and runs the command with pipelines from `factory`.

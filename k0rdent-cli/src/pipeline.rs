@@ -15,6 +15,19 @@ pub struct Deployment {
     pub pipeline: Pipeline,
     /// Steps run at once at most.
     pub concurrency: usize,
+    /// Things to tell the user before running (configuration warnings and changes).
+    pub notes: Vec<String>,
+}
+
+/// What the command may do while the factory builds the pipeline.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Mode {
+    /// Read only, no lock (`plan`, `status`, `vpn status`).
+    ReadOnly,
+    /// The run's lock is held; nothing is prepared (`reset`, `refresh`).
+    Locked,
+    /// The run's lock is held and local facts may be prepared (`deploy`).
+    Prepare,
 }
 
 /// Builds the pipeline for a command.
@@ -25,22 +38,6 @@ pub trait PipelineFactory: Send + Sync {
         &self,
         request: &Request,
         store: &Arc<FileStore>,
+        mode: Mode,
     ) -> Result<Deployment, CliError>;
-}
-
-/// The factory of a build without deployment phases: every deployment command says so.
-#[derive(Debug, Default)]
-pub struct NoPhases;
-
-#[async_trait]
-impl PipelineFactory for NoPhases {
-    async fn deployment(
-        &self,
-        _request: &Request,
-        _store: &Arc<FileStore>,
-    ) -> Result<Deployment, CliError> {
-        Err(CliError::NoPhases(
-            "the Azure, VPN and cluster phases are not part of this build yet".into(),
-        ))
-    }
 }

@@ -83,10 +83,10 @@ fn usage_errors_exit_1_not_2() {
 }
 
 #[test]
-fn deployment_commands_say_plainly_that_no_phases_exist_yet() {
+fn deployment_commands_without_a_configuration_say_what_to_pass() {
     let dir = tempfile::tempdir().unwrap();
     k0rdent_snapshot!(
-        "deploy_without_phases",
+        "deploy_without_config",
         dir.path(),
         k0rdent(dir.path()).arg("deploy")
     );
@@ -96,15 +96,18 @@ fn deployment_commands_say_plainly_that_no_phases_exist_yet() {
         &["status"],
         &["refresh"],
         &["reset", "-y"],
-        &["vpn", "status"],
-        &["vpn", "up"],
     ] {
         let (code, _, err) = run(k0rdent(dir.path()).args(args));
         assert_eq!(code, 1, "{args:?}");
         assert!(
-            err.contains("no phases are available yet"),
+            err.contains("no configuration") && err.contains("--config"),
             "{args:?}: {err}"
         );
+    }
+    for args in [&["vpn", "status"][..], &["vpn", "up"]] {
+        let (code, _, err) = run(k0rdent(dir.path()).args(args));
+        assert_eq!(code, 1, "{args:?}");
+        assert!(err.contains("no deployment"), "{args:?}: {err}");
     }
     assert!(
         !dir.path().join("deployment-state.yaml").exists(),
@@ -119,7 +122,7 @@ fn json_output_reports_errors_as_json_lines() {
     assert_eq!(code, 1);
     let v: serde_json::Value = serde_json::from_str(out.trim()).unwrap();
     assert_eq!(v["exit_code"], 1);
-    assert!(v["error"].as_str().unwrap().contains("no phases"));
+    assert!(v["error"].as_str().unwrap().contains("no configuration"));
 }
 
 fn write_state(dir: &Path) {

@@ -7,7 +7,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use async_trait::async_trait;
-use k0rdent_cli::{CliError, Deployment, PipelineFactory, request::Request};
+use k0rdent_cli::{CliError, Deployment, Mode, PipelineFactory, request::Request};
 use k0rdent_core::{
     DeploymentState, Evidence, Facts, FileStore, Observation, ObserveError, Observer, Outputs,
     Pipeline, Snapshot, Step, StepContext, StepError, StepId, StepOutcome, StepRecord,
@@ -135,6 +135,7 @@ impl PipelineFactory for WorldFactory {
         &self,
         request: &Request,
         _store: &Arc<FileStore>,
+        _mode: Mode,
     ) -> Result<Deployment, CliError> {
         let dir = std::env::var_os("FAKE_WORLD_DIR")
             .map(PathBuf::from)
@@ -146,6 +147,7 @@ impl PipelineFactory for WorldFactory {
         Ok(Deployment {
             pipeline: pipeline(&dir, delay),
             concurrency: 4,
+            notes: Vec::new(),
         })
     }
 }

@@ -18,7 +18,9 @@ pub(crate) async fn run(
     ctx: &Ctx,
     until: Option<String>,
 ) -> std::result::Result<ExitStatus, CliError> {
-    let engine = ctx.engine(until).await?;
+    let engine = ctx
+        .engine(until, crate::pipeline::Mode::Prepare, "deploy")
+        .await?;
     let report = engine.deploy().await?;
     ctx.printer.json(&Result {
         result: "deploy",

@@ -9,12 +9,13 @@ mod vpn;
 
 use std::sync::Arc;
 
-use k0rdent_core::{Cancellation, Engine, FileStore, StepId};
+use k0rdent_core::store::LockHolder;
+use k0rdent_core::{Cancellation, Engine, FileStore, RunId, StateStore, StepId};
 
 use crate::args::{Command, StateAction};
 use crate::error::CliError;
 use crate::exit::ExitStatus;
-use crate::pipeline::PipelineFactory;
+use crate::pipeline::{Mode, PipelineFactory};
 use crate::printer::Printer;
 use crate::request::Request;
 
@@ -55,9 +56,30 @@ pub(crate) struct Ctx {
 }
 
 impl Ctx {
-    /// An engine over the factory's pipeline; the first Ctrl-C cancels it.
-    pub(crate) async fn engine(&self, until: Option<String>) -> Result<Engine, CliError> {
-        let deployment = self.factory.deployment(&self.request, &self.store).await?;
+    /// An engine over the factory's pipeline; the first Ctrl-C cancels it. For commands
+    /// that change things (`mode` other than read-only) the run's lock is taken first, so the
+    /// factory can prepare under it, and handed to the engine.
+    pub(crate) async fn engine(
+        &self,
+        until: Option<String>,
+        mode: Mode,
+        command: &str,
+    ) -> Result<Engine, CliError> {
+        let lock = match mode {
+            Mode::ReadOnly => None,
+            Mode::Locked | Mode::Prepare => Some(
+                self.store
+                    .lock(&LockHolder::current(RunId::generate(), command))
+                    .await?,
+            ),
+        };
+        let deployment = self
+            .factory
+            .deployment(&self.request, &self.store, mode)
+            .await?;
+        for note in &deployment.notes {
+            self.printer.note(note);
+        }
         let until = until
             .map(|u| {
                 StepId::parse(&u).map_err(|e| {
@@ -70,7 +92,11 @@ impl Ctx {
             .transpose()?;
         let cancel = Cancellation::new();
         crate::signals::install(cancel.clone());
-        Ok(Engine::builder(deployment.pipeline, self.store.clone())
+        let mut builder = Engine::builder(deployment.pipeline, self.store.clone());
+        if let Some(lock) = lock {
+            builder = builder.holding_lock(lock);
+        }
+        Ok(builder
             .sink(self.printer.clone())
             .concurrency(deployment.concurrency)
             .until(until)

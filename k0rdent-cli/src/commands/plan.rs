@@ -2,30 +2,47 @@
 
 use std::fmt::Write as _;
 
-use k0rdent_core::{Decision, Observation, PlanReport};
+use k0rdent_core::{Decision, Observation, PlanReport, Reason};
 use serde::Serialize;
 
 use super::Ctx;
 use crate::error::CliError;
 use crate::exit::ExitStatus;
 
+/// 3 when something would block a deploy (a gate, an unknown observation, a corrupt
+/// journal, a reset in progress, a replace awaiting confirmation); else 2 when there are
+/// pending changes or drift; else 3 when only phases this build cannot run are left; else 0.
 fn exit_for(report: &PlanReport) -> ExitStatus {
     let plan = &report.plan;
-    if plan
-        .entries
-        .iter()
-        .any(|e| e.decision == Decision::Blocked && !e.provisional)
-    {
+    let blocked = |root_only: bool| {
+        plan.entries.iter().any(|e| {
+            e.decision == Decision::Blocked
+                && !(root_only
+                    && matches!(
+                        e.reason,
+                        Reason::Unavailable { .. }
+                            | Reason::DependencyBlocked { .. }
+                            | Reason::DependencyFailed { .. }
+                    ))
+        })
+    };
+    if blocked(true) {
         ExitStatus::Blocked
     } else if plan.has_changes() || report.has_drift() {
         ExitStatus::Changes
+    } else if blocked(false) {
+        ExitStatus::Blocked
     } else {
         ExitStatus::Success
     }
 }
 
 pub(crate) async fn plan(ctx: &Ctx) -> Result<ExitStatus, CliError> {
-    let report = ctx.engine(None).await?.plan().await?;
+    let report = ctx
+        .engine(None, crate::pipeline::Mode::ReadOnly, "plan")
+        .await?
+        .plan()
+        .await?;
     #[derive(Serialize)]
     struct Out<'a> {
         result: &'static str,
@@ -57,7 +74,11 @@ fn observed(o: &Observation) -> String {
 }
 
 pub(crate) async fn status(ctx: &Ctx) -> Result<ExitStatus, CliError> {
-    let report = ctx.engine(None).await?.plan().await?;
+    let report = ctx
+        .engine(None, crate::pipeline::Mode::ReadOnly, "plan")
+        .await?
+        .plan()
+        .await?;
     #[derive(Serialize)]
     struct Row<'a> {
         step: &'a str,

@@ -9,7 +9,11 @@ use crate::error::CliError;
 use crate::exit::ExitStatus;
 
 pub(crate) async fn run(ctx: &Ctx) -> Result<ExitStatus, CliError> {
-    let report = ctx.engine(None).await?.refresh().await?;
+    let report = ctx
+        .engine(None, crate::pipeline::Mode::Locked, "refresh")
+        .await?
+        .refresh()
+        .await?;
     #[derive(Serialize)]
     struct Out<'a> {
         result: &'static str,

@@ -35,7 +35,9 @@ fn confirm(ctx: &Ctx) -> Result<bool, CliError> {
 }
 
 pub(crate) async fn run(ctx: &Ctx) -> Result<ExitStatus, CliError> {
-    let engine = ctx.engine(None).await?;
+    let engine = ctx
+        .engine(None, crate::pipeline::Mode::Locked, "reset")
+        .await?;
     if !confirm(ctx)? {
         ctx.printer.note("Reset cancelled; nothing was changed.");
         return Ok(ExitStatus::Error);

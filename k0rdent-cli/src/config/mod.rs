@@ -2,8 +2,11 @@
 //! example loads), validated up front with one-line errors naming the file, the key and, for
 //! syntax and type errors, the line.
 
+mod diff;
 mod raw;
 mod validate;
+
+pub use diff::changes;
 
 use std::collections::BTreeMap;
 use std::fmt;

@@ -6,6 +6,7 @@
 pub mod connector;
 pub mod error;
 pub mod hostkey;
+pub mod keygen;
 pub mod pins;
 pub mod session;
 mod transport;

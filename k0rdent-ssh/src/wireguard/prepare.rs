@@ -237,7 +237,10 @@ pub async fn prepare_network(
     routes: &[LocalRoute],
     vms: &VmPresence,
 ) -> Result<PreparedNetwork, PrepareError> {
-    let inventory = load_inventory(secrets, spec.nodes.iter().map(|n| n.name.as_str())).await?;
+    // Owned names: a borrowing closure held across the await would make this future
+    // unusable from `Send` contexts such as `async_trait` methods.
+    let names: Vec<String> = spec.nodes.iter().map(|n| n.name.clone()).collect();
+    let inventory = load_inventory(secrets, names.iter().map(String::as_str)).await?;
     let plan = plan_network(PlanInputs {
         spec,
         state,

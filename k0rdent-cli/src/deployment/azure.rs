@@ -1,0 +1,183 @@
+//! From the configuration and the prepared state to the Azure provider: credentials, the ARM
+//! client, the typed spec (with each VM's cloud-init rendered by k0rdent-ssh) and the checks
+//! that the deployment is looked for where it lives.
+
+use k0rdent_azure::AzureDeployment;
+use k0rdent_azure::client::{ArmClient, DEFAULT_ARM_ENDPOINT};
+use k0rdent_azure::credential::{CredentialSettings, az_account_show};
+use k0rdent_azure::identity::check_identity;
+use k0rdent_azure::spec::{AzureSpec, Role, VmSpec};
+use k0rdent_core::{DeploymentState, FileStore, Secret};
+use k0rdent_ssh::wireguard::{ResolvedNetwork, node_bootstrap_from_store};
+use std::collections::BTreeMap;
+
+use super::prepare::SSH_PUBLIC_KEY;
+use crate::config::Loaded;
+use crate::error::CliError;
+
+/// Environment variables this module reads (besides the credential ones).
+pub const ARM_ENDPOINT_ENV: &str = "K0RDENT_ARM_ENDPOINT";
+const SUBSCRIPTION_ENV: &str = "AZURE_SUBSCRIPTION_ID";
+
+/// Custom data of a VM whose keys do not exist yet (only `plan`/`status` on a fresh
+/// deployment see it; `deploy` prepares the keys first).
+const UNPREPARED: &[u8] = b"#cloud-config\n# not prepared yet\n";
+
+fn azure_error(what: &str, e: impl std::fmt::Display) -> CliError {
+    CliError::usage(
+        format!("{what}: {e}"),
+        "set AZURE_TENANT_ID/AZURE_CLIENT_ID with AZURE_CLIENT_SECRET or AZURE_FEDERATED_TOKEN_FILE, or run `az login`",
+    )
+}
+
+/// The ARM client for this configuration: endpoint from `K0RDENT_ARM_ENDPOINT`, the config
+/// or the public cloud; subscription from `AZURE_SUBSCRIPTION_ID`, the config or `az`.
+pub async fn client(loaded: &Loaded) -> Result<ArmClient, CliError> {
+    let c = &loaded.config;
+    let endpoint = std::env::var(ARM_ENDPOINT_ENV)
+        .ok()
+        .filter(|s| !s.is_empty())
+        .or_else(|| c.azure.arm_endpoint.clone())
+        .unwrap_or_else(|| DEFAULT_ARM_ENDPOINT.to_owned());
+    let settings = CredentialSettings::from_env();
+    let subscription = match std::env::var(SUBSCRIPTION_ENV)
+        .ok()
+        .filter(|s| !s.is_empty())
+        .or_else(|| c.azure.subscription_id.clone())
+    {
+        Some(s) => s,
+        None => {
+            let az = settings
+                .az_command
+                .clone()
+                .unwrap_or_else(|| std::path::PathBuf::from("az"));
+            az_account_show(&az)
+                .await
+                .map_err(|e| azure_error("no Azure subscription (AZURE_SUBSCRIPTION_ID, azure.subscription_id or `az account show`)", e))?
+                .id
+        }
+    };
+    let credential = settings
+        .build()
+        .map_err(|e| azure_error("no usable Azure credentials", e))?;
+    ArmClient::builder(&endpoint, &subscription, credential)
+        .write_concurrency(c.azure.write_concurrency)
+        .build()
+        .map_err(|e| {
+            CliError::usage(
+                format!("ARM endpoint {endpoint}: {e}"),
+                "check K0RDENT_ARM_ENDPOINT or azure.arm_endpoint",
+            )
+        })
+}
+
+async fn custom_data(
+    store: &FileStore,
+    net: Option<&ResolvedNetwork>,
+    node: &str,
+) -> Result<Secret<Vec<u8>>, CliError> {
+    let Some(net) = net.filter(|n| n.node(node).is_some()) else {
+        return Ok(Secret::new(UNPREPARED.to_vec()));
+    };
+    node_bootstrap_from_store(store, net, node)
+        .await
+        .map(|b| b.to_bytes())
+        .map_err(|e| {
+            CliError::usage(
+                format!("cannot render the cloud-init of {node}: {e}"),
+                "the node's WireGuard key must be in keys/; restore it from a backup",
+            )
+        })
+}
+
+/// The Azure spec of this deployment.
+pub async fn spec(
+    loaded: &Loaded,
+    state: &DeploymentState,
+    store: &FileStore,
+    cluster_id: &str,
+) -> Result<AzureSpec, CliError> {
+    let c = &loaded.config;
+    let net = ResolvedNetwork::from_state(state).ok();
+    let ssh_public_key = state
+        .settings
+        .get(SSH_PUBLIC_KEY)
+        .and_then(|v| v.as_str())
+        .unwrap_or("ssh-ed25519 AAAA-not-prepared-yet")
+        .to_owned();
+    let mut vms = Vec::new();
+    for n in c.nodes() {
+        let custom_data = custom_data(store, net.as_ref(), &n.name).await?;
+        vms.push(VmSpec {
+            role: if n.role == "controller" {
+                Role::Controller
+            } else {
+                Role::Worker
+            },
+            size: n.size,
+            zone: n.zone,
+            priority: c.azure.priority,
+            eviction_policy: c.azure.eviction_policy,
+            image: c.azure.image.clone(),
+            admin_user: c.ssh_user.clone(),
+            ssh_public_key: ssh_public_key.clone(),
+            custom_data,
+            os_disk_size_gb: c.azure.os_disk_size_gb,
+            os_disk_type: "StandardSSD_LRS".into(),
+            name: n.name,
+        });
+    }
+    let vnet_cidr = c.network.vnet.to_string().parse().map_err(|e| {
+        CliError::usage(format!("network.vnet_prefix: {e}"), "fix the configuration")
+    })?;
+    let subnet_cidr = c.network.subnet.to_string().parse().map_err(|e| {
+        CliError::usage(
+            format!("network.subnet_prefix: {e}"),
+            "fix the configuration",
+        )
+    })?;
+    let spec = AzureSpec {
+        cluster_id: cluster_id.to_owned(),
+        location: c.azure.location.clone(),
+        resource_group: c.azure.resource_group.clone(),
+        vnet_cidr,
+        subnet_cidr,
+        // Before the WireGuard plan exists (plan/status on a fresh deployment) any valid port
+        // serves: nothing exists to compare it with.
+        wireguard_port: net.as_ref().map_or(51820, |n| n.port),
+        owner: c.owner.clone().unwrap_or_else(default_owner),
+        extra_tags: BTreeMap::new(),
+        vms,
+        write_concurrency: c.azure.write_concurrency,
+    };
+    spec.validate().map_err(|e| {
+        CliError::usage(
+            format!("{}: {e}", loaded.path.display()),
+            "fix the configuration",
+        )
+    })?;
+    Ok(spec)
+}
+
+/// `$USER@host`, as the Bash tool tagged resources when no owner was configured.
+fn default_owner() -> String {
+    let user = std::env::var("USER").unwrap_or_else(|_| "unknown".into());
+    format!("{user}@{}", k0rdent_core::store::hostname())
+}
+
+/// The provider, refusing to look for a deployment anywhere but where it was recorded.
+pub fn deployment(
+    client: ArmClient,
+    spec: AzureSpec,
+    state: &DeploymentState,
+    network_deps: Vec<k0rdent_core::StepId>,
+) -> Result<AzureDeployment, CliError> {
+    let azure = AzureDeployment::new(client, spec)
+        .map_err(|e| CliError::usage(e.to_string(), "fix the configuration"))?
+        .network_dependencies(network_deps);
+    if let Some(recorded) = &state.azure {
+        check_identity(recorded, azure.identity())
+            .map_err(|e| CliError::usage(e, "the state belongs to another Azure identity"))?;
+    }
+    Ok(azure)
+}

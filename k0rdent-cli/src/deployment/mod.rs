@@ -1,0 +1,107 @@
+//! The k0rdent-on-Azure deployment: configuration → prepared local facts → the pipeline of
+//! `prepare_deployment`, `setup_network`, `create_vms/<vm>` and the later phases.
+
+mod azure;
+mod later;
+pub mod prepare;
+
+use std::path::PathBuf;
+use std::sync::Arc;
+
+use async_trait::async_trait;
+use k0rdent_core::{FileStore, Pipeline, StateStore};
+
+use crate::config::{self, Loaded};
+use crate::error::CliError;
+use crate::pipeline::{Deployment, Mode, PipelineFactory};
+use crate::request::Request;
+
+pub use azure::ARM_ENDPOINT_ENV;
+
+/// Builds the k0rdent-on-Azure pipeline from `--config` (or the configuration the deployment
+/// was last run with) and the environment's Azure credentials.
+#[derive(Debug, Default)]
+pub struct K0rdentFactory;
+
+/// The configuration to use: `--config`, else the one recorded in the state.
+fn config_path(request: &Request, recorded: Option<&str>) -> Result<PathBuf, CliError> {
+    match (&request.config, recorded) {
+        (Some(p), _) => Ok(p.clone()),
+        (None, Some(p)) => Ok(PathBuf::from(p)),
+        (None, None) => Err(CliError::usage(
+            "no configuration: this state directory has no deployment yet",
+            "pass --config FILE (the Bash tool's YAML schema; see tests/fixtures/upstream-config)",
+        )),
+    }
+}
+
+/// The local routes, so the tunnel network can be checked against them.
+async fn local_routes() -> Vec<k0rdent_ssh::os::LocalRoute> {
+    match k0rdent_ssh::os::local_routes().await {
+        Ok(r) => r,
+        Err(e) => {
+            tracing::warn!(error = %e, "could not read the local routes; the tunnel network is not checked against them");
+            Vec::new()
+        }
+    }
+}
+
+#[async_trait]
+impl PipelineFactory for K0rdentFactory {
+    async fn deployment(
+        &self,
+        request: &Request,
+        store: &Arc<FileStore>,
+        mode: Mode,
+    ) -> Result<Deployment, CliError> {
+        let recorded = store.load().await?;
+        let path = config_path(
+            request,
+            recorded
+                .as_ref()
+                .and_then(|s| s.config.as_ref())
+                .map(|c| c.path.as_str()),
+        )?;
+        let loaded: Loaded = config::load(&path).map_err(CliError::Config)?;
+        let mut notes: Vec<String> = loaded
+            .warnings
+            .iter()
+            .map(|w| format!("warning: {w}"))
+            .collect();
+        if let Some(prev) = recorded.as_ref().and_then(|s| s.config.as_ref()) {
+            notes.extend(crate::config::changes(prev, &loaded));
+        }
+        let state = if mode == Mode::Prepare {
+            prepare::ensure(store, &loaded, &local_routes().await).await?
+        } else {
+            recorded.unwrap_or_default()
+        };
+        let cluster_id = state
+            .cluster_id
+            .clone()
+            .unwrap_or_else(|| "k0rdent-unprepared".to_owned());
+        let client = azure::client(&loaded).await?;
+        let spec = azure::spec(&loaded, &state, store, &cluster_id).await?;
+        let vms = spec.vms.len();
+        let prepare_id = k0rdent_core::StepId::parse(prepare::PREPARE)
+            .unwrap_or_else(|_| unreachable!("fixed id"));
+        let azure = azure::deployment(client, spec, &state, vec![prepare_id])?;
+        let mut builder = Pipeline::builder().step(prepare::PrepareStep::new(&loaded, &state));
+        builder = azure.add_to(builder);
+        for phase in later::phases(&loaded.config) {
+            builder = builder.step(phase);
+        }
+        let pipeline = builder.build().map_err(|e| {
+            CliError::usage(
+                format!("internal pipeline error: {e}"),
+                "report this as a bug",
+            )
+        })?;
+        Ok(Deployment {
+            pipeline,
+            // Every VM can be created at once; the ARM write concurrency bounds the requests.
+            concurrency: vms.max(4),
+            notes,
+        })
+    }
+}

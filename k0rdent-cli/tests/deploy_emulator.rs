@@ -1,0 +1,490 @@
+//! `k0rdent deploy --until create_vms` end to end: the real binary against the ARM emulator
+//! with throttling on, killed (SIGKILL) at moments chosen from the emulator's request log —
+//! including while a VM's long-running operation is pending — and rerun. Nothing may be
+//! created twice, nothing may be left over, a final rerun makes no write, and a VM deleted
+//! behind our back is reported by `status` (exit 2) and is the only thing the next deploy
+//! recreates. A second test checks that no secret reaches any output or the state directory.
+
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+use std::collections::BTreeMap;
+use std::path::Path;
+use std::process::{Child, Command, Output, Stdio};
+use std::time::Duration;
+
+use k0rdent_azure::emulator::{Emulator, LoggedRequest};
+
+const VM: &str = "Microsoft.Compute/virtualMachines";
+
+const CONFIG: &str = "\
+metadata:
+  owner: e2e@example.com
+azure:
+  location: westeurope
+  vm_image: Debian:debian-12:12-gen2:latest
+  # One write at a time, so a run has many distinct moments to be killed at.
+  write_concurrency: 1
+network:
+  vnet_prefix: 10.0.0.0/16
+  subnet_prefix: 10.0.1.0/24
+  wireguard_network: 172.24.24.0/24
+vm_sizing:
+  controller:
+    size: Standard_B2s
+  worker:
+    size: Standard_B2s
+cluster:
+  controllers:
+    count: 3
+    zones: [1, 2, 3]
+  workers:
+    count: 2
+    zones: [1, 2]
+";
+
+struct Lab {
+    emu: Emulator,
+    dir: tempfile::TempDir,
+}
+
+impl Lab {
+    async fn start() -> Lab {
+        let emu = Emulator::builder()
+            .latency(Duration::from_millis(5))
+            .operation_duration(Duration::from_millis(800))
+            .retry_after(Duration::from_millis(100))
+            .start()
+            .await
+            .unwrap();
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::write(dir.path().join("k0rdent.yaml"), CONFIG).unwrap();
+        Lab { emu, dir }
+    }
+
+    fn state(&self) -> std::path::PathBuf {
+        self.dir.path().join("state")
+    }
+
+    fn k0rdent(&self, args: &[&str]) -> Command {
+        let mut c = Command::new(env!("CARGO_BIN_EXE_k0rdent"));
+        c.arg("--config")
+            .arg(self.dir.path().join("k0rdent.yaml"))
+            .arg("--state-dir")
+            .arg(self.state())
+            .args(args)
+            .env_clear()
+            .env("PATH", std::env::var_os("PATH").unwrap_or_default())
+            .env("HOME", self.dir.path())
+            .env("USER", "e2e")
+            .env("AZURE_TENANT_ID", self.emu.tenant_id())
+            .env("AZURE_CLIENT_ID", self.emu.client_id())
+            .env("AZURE_CLIENT_SECRET", self.emu.client_secret().expose())
+            .env("AZURE_AUTHORITY_HOST", self.emu.url())
+            .env("AZURE_SUBSCRIPTION_ID", self.emu.subscription_id())
+            .env("K0RDENT_ARM_ENDPOINT", self.emu.url())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped());
+        c
+    }
+
+    fn run(&self, args: &[&str]) -> (i32, String, String) {
+        let o: Output = self.k0rdent(args).output().unwrap();
+        (
+            o.status.code().unwrap_or(-1),
+            String::from_utf8_lossy(&o.stdout).into_owned(),
+            String::from_utf8_lossy(&o.stderr).into_owned(),
+        )
+    }
+}
+
+fn kill(mut child: Child) -> Option<i32> {
+    match child.try_wait().unwrap() {
+        Some(status) => status.code(),
+        None => {
+            child.kill().unwrap(); // SIGKILL
+            child.wait().unwrap();
+            None
+        }
+    }
+}
+
+fn is_vm_put(e: &LoggedRequest) -> bool {
+    e.method == "PUT" && e.resource_type.as_deref() == Some(VM)
+}
+
+fn accepted_write(e: &LoggedRequest) -> bool {
+    e.mutating && (200..300).contains(&e.status)
+}
+
+/// A moment to kill a run at, chosen from the request log.
+#[derive(Debug)]
+enum Moment {
+    /// Right after the n-th accepted write since the emulator started.
+    Write(usize),
+    /// As soon as a VM's PUT is accepted in this run: its operation is still pending.
+    VmPending,
+}
+
+impl Moment {
+    fn reached(&self, all: &[LoggedRequest], mark: usize) -> bool {
+        match self {
+            Moment::Write(n) => all.iter().filter(|e| accepted_write(e)).count() >= *n,
+            Moment::VmPending => all[mark.min(all.len())..]
+                .iter()
+                .any(|e| is_vm_put(e) && (e.status == 201 || e.status == 200)),
+        }
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn deploy_until_create_vms_survives_sigkills_at_logged_moments() {
+    let lab = Lab::start().await;
+    lab.emu.faults().throttle_every(3);
+    let mut kills = Vec::new();
+    for round in 0..40 {
+        let all = lab.emu.log().entries();
+        let mark = all.len();
+        let writes = all.iter().filter(|e| accepted_write(e)).count();
+        let what = if round % 3 == 2 {
+            Moment::VmPending
+        } else {
+            Moment::Write(writes + 1)
+        };
+        let mut child = lab
+            .k0rdent(&["-y", "deploy", "--until", "create_vms"])
+            .spawn()
+            .unwrap();
+        // Until the moment comes or the run ends on its own.
+        let deadline = std::time::Instant::now() + Duration::from_secs(60);
+        let mut hit = false;
+        while std::time::Instant::now() < deadline {
+            if what.reached(&lab.emu.log().entries(), mark) {
+                hit = true;
+                break;
+            }
+            if child.try_wait().unwrap().is_some() {
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(5)).await;
+        }
+        match kill(child) {
+            None => kills.push(format!(
+                "round {round}: killed at {what:?} (request #{})",
+                lab.emu.log().len()
+            )),
+            Some(code) => {
+                // It finished before the moment came: everything already exists.
+                assert_eq!(code, 0, "round {round} ended on its own with {code}");
+                assert!(!hit || round > 0);
+                break;
+            }
+        }
+    }
+    assert!(kills.len() >= 10, "only {} kills: {kills:#?}", kills.len());
+    assert!(
+        kills.iter().filter(|k| k.contains("VmPending")).count() >= 3,
+        "{kills:#?}"
+    );
+    eprintln!("{} kills:\n{}", kills.len(), kills.join("\n"));
+
+    // Run to completion.
+    let (code, out, err) = lab.run(&["-y", "deploy", "--until", "create_vms"]);
+    assert_eq!(code, 0, "{out}\n{err}");
+    assert!(out.contains("Deployment converged."), "{out}");
+
+    // Nothing created twice: every resource got at most one 201 (created).
+    let mut created: BTreeMap<String, usize> = BTreeMap::new();
+    for e in lab.emu.log().entries() {
+        if e.method == "PUT" && e.status == 201 {
+            *created.entry(e.path.to_ascii_lowercase()).or_default() += 1;
+        }
+    }
+    let twice: Vec<_> = created.iter().filter(|(_, n)| **n > 1).collect();
+    assert!(
+        twice.is_empty(),
+        "created twice: {twice:#?}\nkills: {kills:#?}"
+    );
+
+    // No orphan and nothing missing: exactly the expected resources exist.
+    let vms = [
+        "k0s-controller-1",
+        "k0s-controller-2",
+        "k0s-controller-3",
+        "k0s-worker-1",
+        "k0s-worker-2",
+    ];
+    let mut names = lab.emu.resource_names(VM);
+    names.sort();
+    assert_eq!(names, vms);
+    assert_eq!(
+        lab.emu
+            .resource_names("Microsoft.Network/networkInterfaces")
+            .len(),
+        5
+    );
+    assert_eq!(
+        lab.emu
+            .resource_names("Microsoft.Network/publicIPAddresses")
+            .len(),
+        5
+    );
+    assert_eq!(lab.emu.resource_names("Microsoft.Compute/disks").len(), 5);
+    for vm in vms {
+        let state = lab.emu.vm(vm).unwrap();
+        assert_eq!(state.provisioning_state, "Succeeded", "{vm}");
+    }
+
+    // A final rerun makes no write.
+    let mark = lab.emu.log().len();
+    let (code, _, err) = lab.run(&["-y", "deploy", "--until", "create_vms"]);
+    assert_eq!(code, 0, "{err}");
+    let writes = lab.emu.log().mutating_since(mark);
+    assert!(writes.is_empty(), "a no-op rerun wrote: {writes:#?}");
+
+    // A VM deleted behind our back: status names it (exit 2), deploy recreates only it.
+    assert!(lab.emu.delete_resource(VM, "k0s-worker-2"));
+    let (code, out, _) = lab.run(&["status"]);
+    assert_eq!(code, 2, "{out}");
+    let drift: Vec<&str> = out.lines().filter(|l| l.contains("DRIFT")).collect();
+    assert_eq!(drift.len(), 1, "{out}");
+    assert!(drift[0].starts_with("create_vms/k0s-worker-2"), "{out}");
+    let mark = lab.emu.log().len();
+    let (code, _, err) = lab.run(&["-y", "deploy", "--until", "create_vms"]);
+    assert_eq!(code, 0, "{err}");
+    let writes = lab.emu.log().mutating_since(mark);
+    assert!(!writes.is_empty());
+    for w in &writes {
+        assert!(
+            w.path.to_ascii_lowercase().contains("k0s-worker-2"),
+            "wrote something else: {w:?}"
+        );
+    }
+    assert!(lab.emu.vm("k0s-worker-2").is_some());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn without_until_the_unimplemented_phases_block_with_exit_3() {
+    let lab = Lab::start().await;
+    let (code, out, err) = lab.run(&["plan"]);
+    assert_eq!(code, 2, "fresh: pending changes come first\n{out}{err}");
+    assert!(
+        out.contains("setup_vpn") && out.contains("not implemented"),
+        "{out}"
+    );
+    let (code, out, err) = lab.run(&["-y", "deploy"]);
+    assert_eq!(code, 3, "{out}\n{err}");
+    assert!(
+        out.contains("setup_vpn") && out.contains("not implemented"),
+        "{out}"
+    );
+    // The infrastructure part converged anyway.
+    assert_eq!(lab.emu.resource_names(VM).len(), 5);
+}
+
+/// Every way a secret could be spelled in output: raw, base64 (at each alignment), URL-encoded.
+fn spellings(secret: &[u8]) -> Vec<String> {
+    use std::fmt::Write as _;
+    let mut v = vec![String::from_utf8_lossy(secret).into_owned()];
+    for skip in 0..3 {
+        if secret.len() > skip + 12 {
+            let b64 = base64_encode(&secret[skip..]);
+            // Drop the characters that depend on the neighbours.
+            v.push(b64[2..b64.len().saturating_sub(4)].to_owned());
+        }
+    }
+    let mut url = String::new();
+    for b in secret {
+        if b.is_ascii_alphanumeric() || b"-_.~".contains(b) {
+            url.push(char::from(*b));
+        } else {
+            let _ = write!(url, "%{b:02X}");
+        }
+    }
+    v.push(url);
+    v.into_iter().filter(|s| s.len() >= 12).collect()
+}
+
+fn base64_encode(b: &[u8]) -> String {
+    const T: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+    let mut out = String::new();
+    for c in b.chunks(3) {
+        let n = (u32::from(c[0]) << 16)
+            | (u32::from(*c.get(1).unwrap_or(&0)) << 8)
+            | u32::from(*c.get(2).unwrap_or(&0));
+        for i in 0..4 {
+            if i <= c.len() {
+                out.push(char::from(T[((n >> (18 - 6 * i)) & 63) as usize]));
+            }
+        }
+    }
+    out
+}
+
+fn files_under(dir: &Path, out: &mut Vec<std::path::PathBuf>) {
+    for e in std::fs::read_dir(dir).unwrap().flatten() {
+        let p = e.path();
+        if p.is_dir() {
+            files_under(&p, out);
+        } else {
+            out.push(p);
+        }
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn no_secret_reaches_output_logs_or_the_state_file() {
+    let lab = Lab::start().await;
+    let mut outputs = String::new();
+    for args in [
+        &["-vv", "-y", "deploy", "--until", "create_vms"][..],
+        &["-vv", "-o", "json", "status"],
+        &["-o", "json", "state", "show"],
+        &["state", "history"],
+    ] {
+        let (_, out, err) = lab.run(args);
+        outputs.push_str(&out);
+        outputs.push_str(&err);
+    }
+    assert!(
+        outputs.contains("DEBUG") || outputs.contains("debug"),
+        "debug logging was on"
+    );
+    let mut secrets: Vec<(String, Vec<u8>)> = vec![(
+        "client secret".into(),
+        lab.emu.client_secret().expose().as_bytes().to_vec(),
+    )];
+    for (i, t) in lab.emu.issued_tokens().iter().enumerate() {
+        secrets.push((format!("token {i}"), t.expose().as_bytes().to_vec()));
+    }
+    assert!(secrets.len() >= 2, "a token was issued");
+    let keys = lab.state().join("keys");
+    let mut key_files = Vec::new();
+    files_under(&keys, &mut key_files);
+    assert!(key_files.len() >= 7, "ssh + hub + 5 nodes: {key_files:?}");
+    for k in &key_files {
+        let bytes = std::fs::read(k).unwrap();
+        let text = String::from_utf8_lossy(&bytes);
+        // The base64 body of each key (each line of an OpenSSH key, the whole WireGuard key).
+        for line in text
+            .lines()
+            .filter(|l| l.len() >= 20 && !l.starts_with("-----"))
+        {
+            secrets.push((
+                format!("{} line", k.display()),
+                line.trim().as_bytes().to_vec(),
+            ));
+        }
+    }
+    let mut state_files = Vec::new();
+    files_under(&lab.state(), &mut state_files);
+    let mut haystacks = vec![("output".to_owned(), outputs)];
+    for f in state_files.iter().filter(|f| !f.starts_with(&keys)) {
+        haystacks.push((
+            f.display().to_string(),
+            String::from_utf8_lossy(&std::fs::read(f).unwrap()).into_owned(),
+        ));
+    }
+    for (what, secret) in &secrets {
+        for s in spellings(secret) {
+            for (where_, hay) in &haystacks {
+                assert!(!hay.contains(&s), "{what} appears in {where_}");
+            }
+        }
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn reset_deletes_our_resource_group_and_archives_the_state() {
+    let lab = Lab::start().await;
+    let (code, _, err) = lab.run(&["-y", "deploy", "--until", "create_vms"]);
+    assert_eq!(code, 0, "{err}");
+    let rg = {
+        let state = std::fs::read_to_string(lab.state().join("deployment-state.yaml")).unwrap();
+        let id = state
+            .lines()
+            .find_map(|l| l.strip_prefix("cluster_id: "))
+            .unwrap()
+            .trim()
+            .to_owned();
+        format!("{id}-resgrp")
+    };
+    assert!(lab.emu.group_exists(&rg), "{rg}");
+    // Without -y and without a terminal, reset refuses and changes nothing.
+    let (code, _, err) = lab.run(&["reset"]);
+    assert_eq!(code, 1, "{err}");
+    assert!(lab.emu.group_exists(&rg));
+    let mark = lab.emu.log().len();
+    let (code, out, err) = lab.run(&["-y", "reset"]);
+    assert_eq!(code, 0, "{out}\n{err}");
+    assert!(out.contains("archived to"), "{out}");
+    assert!(!lab.emu.group_exists(&rg));
+    let deletes: Vec<_> = lab
+        .emu
+        .log()
+        .mutating_since(mark)
+        .into_iter()
+        .filter(|e| e.method == "DELETE")
+        .collect();
+    assert_eq!(
+        deletes.len(),
+        1,
+        "one tag-checked group deletion: {deletes:#?}"
+    );
+    assert!(!lab.state().join("deployment-state.yaml").exists());
+    assert!(
+        !lab.state().join("keys").exists(),
+        "keys of deleted VMs are not kept"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn malformed_configurations_exit_1_with_one_line_naming_the_key() {
+    let lab = Lab::start().await;
+    let cases = [
+        (
+            "cluster.controllers.count",
+            "cluster:\n  controllers:\n    count: 0\n",
+        ),
+        (
+            "cluster.workers.zones",
+            "cluster:\n  workers:\n    zones: [5]\n",
+        ),
+        (
+            "network.subnet_prefix",
+            "network:\n  subnet_prefix: 10.9.0.0/24\n",
+        ),
+        (
+            "azure.vm_priority",
+            "azure:\n  location: westeurope\n  vm_priority: sometimes\n",
+        ),
+        (
+            "azure.vm_image",
+            "azure:\n  location: westeurope\n  vm_image: nope\n",
+        ),
+    ];
+    for (key, extra) in cases {
+        let path = lab.dir.path().join("bad.yaml");
+        let base = if extra.starts_with("azure:") {
+            String::new()
+        } else {
+            "azure:\n  location: westeurope\n".to_owned()
+        };
+        std::fs::write(&path, format!("{base}{extra}")).unwrap();
+        let o = Command::new(env!("CARGO_BIN_EXE_k0rdent"))
+            .args(["--state-dir"])
+            .arg(lab.state())
+            .arg("--config")
+            .arg(&path)
+            .arg("plan")
+            .output()
+            .unwrap();
+        let err = String::from_utf8_lossy(&o.stderr);
+        assert_eq!(o.status.code(), Some(1), "{key}: {err}");
+        let first = err.lines().next().unwrap();
+        assert!(
+            first.starts_with("error: ") && first.contains(key),
+            "{key}: {err}"
+        );
+        assert!(!err.contains("panicked"), "{err}");
+    }
+}
