@@ -34,7 +34,11 @@ use crate::request::Request;
 
 /// The `k0rdent` binary's entry point.
 pub fn main() -> ExitCode {
-    run_with(std::env::args_os(), Arc::new(deployment::K0rdentFactory)).into()
+    run_with(
+        std::env::args_os(),
+        Arc::new(deployment::K0rdentFactory::from_env()),
+    )
+    .into()
 }
 
 /// Parses `args` and runs the command with pipelines from `factory`.

@@ -30,19 +30,42 @@ fn azure_error(what: &str, e: impl std::fmt::Display) -> CliError {
     )
 }
 
-/// The ARM client for this configuration: endpoint from `K0RDENT_ARM_ENDPOINT`, the config
-/// or the public cloud; subscription from `AZURE_SUBSCRIPTION_ID`, the config or `az`.
-pub async fn client(loaded: &Loaded) -> Result<ArmClient, CliError> {
+/// How to reach Azure. [`AzureAccess::from_env`] reads what DESIGN.md lists; embedders and
+/// the lab fill it directly.
+#[derive(Debug, Clone, Default)]
+pub struct AzureAccess {
+    /// ARM base URL (`K0RDENT_ARM_ENDPOINT`); else `azure.arm_endpoint`, else the public cloud.
+    pub endpoint: Option<String>,
+    /// Subscription (`AZURE_SUBSCRIPTION_ID`); else `azure.subscription_id`, else `az`.
+    pub subscription: Option<String>,
+    /// Credentials.
+    pub credentials: CredentialSettings,
+}
+
+impl AzureAccess {
+    /// From the process environment.
+    pub fn from_env() -> Self {
+        let var = |k: &str| std::env::var(k).ok().filter(|s| !s.is_empty());
+        AzureAccess {
+            endpoint: var(ARM_ENDPOINT_ENV),
+            subscription: var(SUBSCRIPTION_ENV),
+            credentials: CredentialSettings::from_env(),
+        }
+    }
+}
+
+/// The ARM client for this configuration.
+pub async fn client(loaded: &Loaded, access: &AzureAccess) -> Result<ArmClient, CliError> {
     let c = &loaded.config;
-    let endpoint = std::env::var(ARM_ENDPOINT_ENV)
-        .ok()
-        .filter(|s| !s.is_empty())
+    let endpoint = access
+        .endpoint
+        .clone()
         .or_else(|| c.azure.arm_endpoint.clone())
         .unwrap_or_else(|| DEFAULT_ARM_ENDPOINT.to_owned());
-    let settings = CredentialSettings::from_env();
-    let subscription = match std::env::var(SUBSCRIPTION_ENV)
-        .ok()
-        .filter(|s| !s.is_empty())
+    let settings = &access.credentials;
+    let subscription = match access
+        .subscription
+        .clone()
         .or_else(|| c.azure.subscription_id.clone())
     {
         Some(s) => s,

@@ -16,12 +16,28 @@ use crate::error::CliError;
 use crate::pipeline::{Deployment, Mode, PipelineFactory};
 use crate::request::Request;
 
-pub use azure::ARM_ENDPOINT_ENV;
+pub use azure::{ARM_ENDPOINT_ENV, AzureAccess};
 
 /// Builds the k0rdent-on-Azure pipeline from `--config` (or the configuration the deployment
-/// was last run with) and the environment's Azure credentials.
+/// was last run with) and Azure access (by default from the environment).
 #[derive(Debug, Default)]
-pub struct K0rdentFactory;
+pub struct K0rdentFactory {
+    access: Option<AzureAccess>,
+}
+
+impl K0rdentFactory {
+    /// Azure access from the environment, read when a command runs.
+    pub fn from_env() -> Self {
+        K0rdentFactory::default()
+    }
+
+    /// Explicit Azure access (embedders, the lab).
+    pub fn with_access(access: AzureAccess) -> Self {
+        K0rdentFactory {
+            access: Some(access),
+        }
+    }
+}
 
 /// The configuration to use: `--config`, else the one recorded in the state.
 fn config_path(request: &Request, recorded: Option<&str>) -> Result<PathBuf, CliError> {
@@ -80,7 +96,8 @@ impl PipelineFactory for K0rdentFactory {
             .cluster_id
             .clone()
             .unwrap_or_else(|| "k0rdent-unprepared".to_owned());
-        let client = azure::client(&loaded).await?;
+        let access = self.access.clone().unwrap_or_else(AzureAccess::from_env);
+        let client = azure::client(&loaded, &access).await?;
         let spec = azure::spec(&loaded, &state, store, &cluster_id).await?;
         let vms = spec.vms.len();
         let prepare_id = k0rdent_core::StepId::parse(prepare::PREPARE)
