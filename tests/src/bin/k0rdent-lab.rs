@@ -7,6 +7,8 @@
 //! look at it with `k0rdent --state-dir DIR state show|history`. The emulator lives only as
 //! long as this process, so the run is one-shot.
 
+#![allow(clippy::print_stderr)] // A demo binary: it talks to the user on stderr.
+
 use std::path::PathBuf;
 use std::process::ExitCode;
 use std::sync::Arc;
