@@ -238,6 +238,39 @@ fn malformed_configs_give_one_line_errors_naming_the_key() {
 }
 
 #[test]
+fn the_binary_exits_1_with_the_same_one_line_errors_and_writes_nothing() {
+    let dir = tempfile::tempdir().unwrap();
+    let state = dir.path().join("state");
+    for (name, doc, key, _) in MALFORMED {
+        let path = dir.path().join(format!("{name}.yaml"));
+        std::fs::write(&path, doc).unwrap();
+        for cmd in ["plan", "deploy"] {
+            let o = std::process::Command::new(env!("CARGO_BIN_EXE_k0rdent"))
+                .arg("--config")
+                .arg(&path)
+                .arg("--state-dir")
+                .arg(&state)
+                .arg(cmd)
+                .env_remove("RUST_LOG")
+                .output()
+                .unwrap();
+            let err = String::from_utf8_lossy(&o.stderr);
+            assert_eq!(o.status.code(), Some(1), "{name} {cmd}: {err}");
+            let first = err.lines().next().unwrap_or_default();
+            assert!(
+                first.starts_with("error: ") && first.contains(key),
+                "{name} {cmd}: {err}"
+            );
+            assert!(!err.contains("panicked"), "{name}: {err}");
+        }
+    }
+    assert!(
+        !state.join("deployment-state.yaml").exists(),
+        "a bad configuration writes nothing"
+    );
+}
+
+#[test]
 fn all_problems_are_reported_at_once() {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("c.yaml");
