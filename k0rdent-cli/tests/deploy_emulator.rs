@@ -123,6 +123,8 @@ enum Moment {
     Write(usize),
     /// As soon as a VM's PUT is accepted in this run: its operation is still pending.
     VmPending,
+    /// While the run observes (after its n-th request, before it writes).
+    Observing(usize),
 }
 
 impl Moment {
@@ -132,6 +134,7 @@ impl Moment {
             Moment::VmPending => all[mark.min(all.len())..]
                 .iter()
                 .any(|e| is_vm_put(e) && (e.status == 201 || e.status == 200)),
+            Moment::Observing(n) => all.len().saturating_sub(mark) >= *n,
         }
     }
 }
@@ -145,10 +148,10 @@ async fn deploy_until_create_vms_survives_sigkills_at_logged_moments() {
         let all = lab.emu.log().entries();
         let mark = all.len();
         let writes = all.iter().filter(|e| accepted_write(e)).count();
-        let what = if round % 3 == 2 {
-            Moment::VmPending
-        } else {
-            Moment::Write(writes + 1)
+        let what = match round % 5 {
+            1 | 3 => Moment::Observing(2 + round % 7),
+            4 => Moment::VmPending,
+            _ => Moment::Write(writes + 1),
         };
         let mut child = lab
             .k0rdent(&["-y", "deploy", "--until", "create_vms"])
@@ -165,7 +168,7 @@ async fn deploy_until_create_vms_survives_sigkills_at_logged_moments() {
             if child.try_wait().unwrap().is_some() {
                 break;
             }
-            tokio::time::sleep(Duration::from_millis(5)).await;
+            tokio::time::sleep(Duration::from_millis(2)).await;
         }
         match kill(child) {
             None => kills.push(format!(
@@ -181,10 +184,9 @@ async fn deploy_until_create_vms_survives_sigkills_at_logged_moments() {
         }
     }
     assert!(kills.len() >= 10, "only {} kills: {kills:#?}", kills.len());
-    assert!(
-        kills.iter().filter(|k| k.contains("VmPending")).count() >= 3,
-        "{kills:#?}"
-    );
+    let count = |kind: &str| kills.iter().filter(|k| k.contains(kind)).count();
+    assert!(count("VmPending") >= 2, "{kills:#?}");
+    assert!(count("Write") >= 4, "{kills:#?}");
     eprintln!("{} kills:\n{}", kills.len(), kills.join("\n"));
 
     // Run to completion.
