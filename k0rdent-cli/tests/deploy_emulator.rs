@@ -16,31 +16,7 @@ use k0rdent_azure::emulator::{Emulator, LoggedRequest};
 
 const VM: &str = "Microsoft.Compute/virtualMachines";
 
-const CONFIG: &str = "\
-metadata:
-  owner: e2e@example.com
-azure:
-  location: westeurope
-  vm_image: Debian:debian-12:12-gen2:latest
-  # One write at a time, so a run has many distinct moments to be killed at.
-  write_concurrency: 1
-network:
-  vnet_prefix: 10.0.0.0/16
-  subnet_prefix: 10.0.1.0/24
-  wireguard_network: 172.24.24.0/24
-vm_sizing:
-  controller:
-    size: Standard_B2s
-  worker:
-    size: Standard_B2s
-cluster:
-  controllers:
-    count: 3
-    zones: [1, 2, 3]
-  workers:
-    count: 2
-    zones: [1, 2]
-";
+const CONFIG: &str = include_str!("../../tests/fixtures/lab-3x2.yaml");
 
 struct Lab {
     emu: Emulator,

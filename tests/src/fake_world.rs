@@ -3,6 +3,7 @@
 //! with the real engine, store and CLI.
 
 use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -150,4 +151,18 @@ impl PipelineFactory for WorldFactory {
             notes: Vec::new(),
         })
     }
+}
+
+/// The `fake-k0rdent` binary (`bin`) over `state`, with steps of `delay_ms`, stdout and stderr
+/// piped, `RUST_LOG` unset.
+pub fn command(bin: &Path, state: &Path, delay_ms: u64) -> Command {
+    let mut c = Command::new(bin);
+    c.arg("--state-dir")
+        .arg(state)
+        .env("FAKE_WORLD_DIR", state.join("world"))
+        .env("FAKE_STEP_DELAY_MS", delay_ms.to_string())
+        .env_remove("RUST_LOG")
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped());
+    c
 }

@@ -6,19 +6,15 @@
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 use std::path::Path;
-use std::process::{Child, Command, Output, Stdio};
+use std::process::{Child, Command, Output};
 use std::time::{Duration, Instant};
 
 fn fake(state: &Path, delay_ms: u64) -> Command {
-    let mut c = Command::new(env!("CARGO_BIN_EXE_fake-k0rdent"));
-    c.arg("--state-dir")
-        .arg(state)
-        .env("FAKE_WORLD_DIR", state.join("world"))
-        .env("FAKE_STEP_DELAY_MS", delay_ms.to_string())
-        .env_remove("RUST_LOG")
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped());
-    c
+    k0rdent_tests::fake_world::command(
+        Path::new(env!("CARGO_BIN_EXE_fake-k0rdent")),
+        state,
+        delay_ms,
+    )
 }
 
 fn stderr(o: &Output) -> String {

@@ -19,30 +19,7 @@ use k0rdent_azure::emulator::Emulator;
 use k0rdent_cli::ExitStatus;
 use k0rdent_cli::deployment::{AzureAccess, K0rdentFactory};
 
-const CONFIG: &str = "\
-metadata:
-  description: k0rdent-lab (ARM emulator on loopback)
-  owner: lab@localhost
-azure:
-  location: westeurope
-  vm_image: Debian:debian-12:12-gen2:latest
-network:
-  vnet_prefix: 10.0.0.0/16
-  subnet_prefix: 10.0.1.0/24
-  wireguard_network: 172.24.24.0/24
-vm_sizing:
-  controller:
-    size: Standard_B2s
-  worker:
-    size: Standard_B2s
-cluster:
-  controllers:
-    count: 3
-    zones: [1, 2, 3]
-  workers:
-    count: 2
-    zones: [1, 2]
-";
+const CONFIG: &str = include_str!("../../fixtures/lab-3x2.yaml");
 
 fn start_emulator() -> Result<AzureAccess, String> {
     let (tx, rx) = std::sync::mpsc::channel();
