@@ -17,7 +17,7 @@ use async_trait::async_trait;
 use k0rdent_core::state::{Journal, StepRecord};
 use k0rdent_core::{
     Evidence, Fingerprint, Gate, Observation, Outputs, RetryPolicy, Snapshot, Step, StepContext,
-    StepError, StepId, StepInputs, StepOutcome,
+    StepError, StepId, StepInputs, StepOutcome, Teardown,
 };
 use serde_json::Value;
 
@@ -266,8 +266,9 @@ impl Step for NetworkStep {
         Ok(StepOutcome::done(self.outputs(), evidence))
     }
 
-    async fn teardown(&self, ctx: &StepContext) -> Result<(), StepError> {
-        crate::reset::teardown_group(&self.shared, ctx).await
+    async fn teardown(&self, ctx: &StepContext) -> Result<Teardown, StepError> {
+        crate::reset::teardown_group(&self.shared, ctx).await?;
+        Ok(Teardown::Done)
     }
 }
 
