@@ -32,6 +32,7 @@ pub struct FakeWorld {
     unknown: Mutex<BTreeSet<StepId>>,
     partial: Mutex<BTreeMap<StepId, String>>,
     observer_error: Mutex<Option<String>>,
+    observer_delay: Mutex<Duration>,
     log: Mutex<Vec<String>>,
     observations: AtomicU32,
 }
@@ -107,7 +108,14 @@ impl FakeWorld {
         }
     }
 
-    /// What happened, in order (`apply <id>`, `teardown <id>`).
+    /// Makes every observation take this long (a slow cloud API).
+    pub fn slow_observer(&self, d: Duration) {
+        if let Ok(mut o) = self.observer_delay.lock() {
+            *o = d;
+        }
+    }
+
+    /// What happened, in order (`apply <id>`, `teardown <id>`, `replace <id>`).
     pub fn log(&self) -> Vec<String> {
         self.log.lock().map(|l| l.clone()).unwrap_or_default()
     }
@@ -135,6 +143,10 @@ impl Observer for FakeObserver {
 
     async fn observe(&self, _state: &DeploymentState) -> Result<Facts, ObserveError> {
         self.0.observations.fetch_add(1, Ordering::SeqCst);
+        let delay = self.0.observer_delay.lock().map(|d| *d).unwrap_or_default();
+        if !delay.is_zero() {
+            tokio::time::sleep(delay).await;
+        }
         if let Some(e) = self.0.observer_error.lock().ok().and_then(|e| e.clone()) {
             return Err(ObserveError::new(e));
         }
@@ -166,6 +178,10 @@ pub struct FakeStep {
     applies: AtomicU32,
     retry: RetryPolicy,
     ignore_cancel: bool,
+    destructive: Option<String>,
+    timeout: Option<Duration>,
+    retry_on_timeout: bool,
+    self_input: bool,
 }
 
 impl FakeStep {
@@ -194,7 +210,34 @@ impl FakeStep {
                 max_delay: Duration::from_millis(5),
             },
             ignore_cancel: false,
+            destructive: None,
+            timeout: None,
+            retry_on_timeout: true,
+            self_input: false,
         }
+    }
+
+    /// Finds, once its resource exists, that converging replaces it (`what`): asks for
+    /// confirmation unless confirmed, then logs `replace <id>`.
+    #[must_use]
+    pub fn destructive(mut self, what: &str) -> Self {
+        self.destructive = Some(what.to_owned());
+        self
+    }
+
+    /// A time limit per attempt; `retry` says whether a timed-out attempt may be retried.
+    #[must_use]
+    pub fn time_limit(mut self, d: Duration, retry: bool) -> Self {
+        self.timeout = Some(d);
+        self.retry_on_timeout = retry;
+        self
+    }
+
+    /// Its fingerprint reads a setting (`<id>.written`) that its own `apply` writes.
+    #[must_use]
+    pub fn reads_what_it_writes(mut self) -> Self {
+        self.self_input = true;
+        self
     }
 
     /// Depends on these steps (or phases).
@@ -319,15 +362,31 @@ impl Step for FakeStep {
     }
 
     fn fingerprint(&self, inputs: &StepInputs<'_>) -> Fingerprint {
-        inputs
+        let b = inputs
             .upstream
             .iter()
             .fold(Fingerprint::builder(), |b, (id, out)| {
                 b.input(id.as_str(), out)
             })
             .input("input", &self.input)
-            .immutable("immutable", &self.immutable)
-            .finish()
+            .immutable("immutable", &self.immutable);
+        let b = if self.self_input {
+            b.input(
+                "written",
+                &inputs.state.settings.get(&format!("{}.written", self.id)),
+            )
+        } else {
+            b
+        };
+        b.finish()
+    }
+
+    fn timeout(&self) -> Option<Duration> {
+        self.timeout
+    }
+
+    fn retry_on_timeout(&self) -> bool {
+        self.retry_on_timeout
     }
 
     fn gates(&self) -> Vec<Arc<dyn Gate>> {
@@ -380,6 +439,24 @@ impl Step for FakeStep {
         if ctx.journal().latest("started").is_none() {
             ctx.write_journal("started", n).await?;
         }
+        if let Some(what) = &self.destructive
+            && self.world.exists(&self.id)
+        {
+            if !ctx.confirmed() {
+                return Err(StepError::needs_confirmation(format!(
+                    "{}: {what}",
+                    self.id
+                )));
+            }
+            self.world.record(format!("replace {}", self.id));
+        }
+        if self.self_input {
+            let key = format!("{}.written", self.id);
+            ctx.update_state(move |s| {
+                s.settings.insert(key, serde_json::Value::from(n));
+            })
+            .await?;
+        }
         if let Some(msg) = &self.permanent_failure {
             return Err(StepError::permanent(msg.clone()).with_remedy("fix the fake"));
         }
@@ -392,11 +469,14 @@ impl Step for FakeStep {
         }
         if !self.delay.is_zero() {
             let until = tokio::time::Instant::now() + self.delay;
-            while tokio::time::Instant::now() < until {
-                tokio::time::sleep(Duration::from_millis(10)).await;
-                if !self.ignore_cancel {
-                    ctx.checkpoint()?;
+            if self.ignore_cancel {
+                tokio::time::sleep_until(until).await;
+            } else {
+                tokio::select! {
+                    () = tokio::time::sleep_until(until) => {}
+                    () = ctx.cancelled() => {}
                 }
+                ctx.checkpoint()?;
             }
         }
         if self
@@ -421,4 +501,41 @@ impl Step for FakeStep {
         self.world.delete(&self.id);
         Ok(Teardown::Done)
     }
+}
+
+/// A deployment-shaped pipeline over `world` (prepare → network → two VMs → setup_vpn →
+/// connect_vpn → install_k0s); `tweak` adjusts individual steps.
+///
+/// # Panics
+/// Never for the fixed shape used here.
+#[allow(clippy::expect_used)]
+pub fn deployment_pipeline(
+    world: &Arc<FakeWorld>,
+    tweak: impl Fn(FakeStep) -> FakeStep,
+) -> crate::pipeline::Pipeline {
+    let steps = vec![
+        FakeStep::new("prepare_deployment", world),
+        FakeStep::new("setup_network", world).after(&["prepare_deployment"]),
+        FakeStep::new("create_vms/vm-1", world).after(&["setup_network"]),
+        FakeStep::new("create_vms/vm-2", world).after(&["setup_network"]),
+        FakeStep::new("setup_vpn", world).after(&["create_vms"]),
+        FakeStep::new("connect_vpn", world).after(&["setup_vpn"]),
+        FakeStep::new("install_k0s", world).after(&["connect_vpn"]),
+    ];
+    steps
+        .into_iter()
+        .map(&tweak)
+        .fold(crate::pipeline::Pipeline::builder(), |b, s| b.step(s))
+        .observer(FakeObserver(world.clone()))
+        .build()
+        .expect("a valid fixed pipeline")
+}
+
+/// The ids of the steps whose `apply` ran, in order.
+pub fn applies(world: &FakeWorld) -> Vec<String> {
+    world
+        .log()
+        .into_iter()
+        .filter_map(|l| l.strip_prefix("apply ").map(str::to_owned))
+        .collect()
 }

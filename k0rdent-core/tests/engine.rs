@@ -7,39 +7,15 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicU32, Ordering};
 use std::time::Duration;
 
-use k0rdent_core::testkit::{FakeObserver, FakeStep, FakeWorld, sid};
+use k0rdent_core::testkit::{FakeObserver, FakeStep, FakeWorld, applies, deployment_pipeline, sid};
 use k0rdent_core::*;
 
-/// A deployment-shaped pipeline over `world`; `tweak` adjusts individual steps.
 fn pipeline(world: &Arc<FakeWorld>, tweak: impl Fn(FakeStep) -> FakeStep) -> Pipeline {
-    let steps = vec![
-        FakeStep::new("prepare_deployment", world),
-        FakeStep::new("setup_network", world).after(&["prepare_deployment"]),
-        FakeStep::new("create_vms/vm-1", world).after(&["setup_network"]),
-        FakeStep::new("create_vms/vm-2", world).after(&["setup_network"]),
-        FakeStep::new("setup_vpn", world).after(&["create_vms"]),
-        FakeStep::new("connect_vpn", world).after(&["setup_vpn"]),
-        FakeStep::new("install_k0s", world).after(&["connect_vpn"]),
-    ];
-    steps
-        .into_iter()
-        .map(&tweak)
-        .fold(Pipeline::builder(), |b, s| b.step(s))
-        .observer(FakeObserver(world.clone()))
-        .build()
-        .unwrap()
+    deployment_pipeline(world, tweak)
 }
 
 fn engine(p: Pipeline, store: &MemoryStore) -> Engine {
     Engine::builder(p, Arc::new(store.clone())).build().unwrap()
-}
-
-fn applies(world: &FakeWorld) -> Vec<String> {
-    world
-        .log()
-        .into_iter()
-        .filter_map(|l| l.strip_prefix("apply ").map(str::to_owned))
-        .collect()
 }
 
 #[tokio::test]
