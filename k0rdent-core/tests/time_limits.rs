@@ -8,7 +8,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
-use k0rdent_core::testkit::{FakeStep, FakeWorld, applies, deployment_pipeline, sid};
+use k0rdent_core::testkit::{FakeWorld, applies, deployment_pipeline, sid};
 use k0rdent_core::*;
 
 #[tokio::test(start_paused = true)]
