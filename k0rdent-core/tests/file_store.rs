@@ -314,3 +314,41 @@ async fn archive_moves_the_state_away_and_removes_keys() {
     let mut fresh = DeploymentState::default();
     store.save(&mut fresh).await.unwrap();
 }
+
+/// Saves (with their fsyncs) run on the blocking pool: on a single-threaded runtime, another
+/// task keeps running while a save is in flight. Were the file work done on the async worker,
+/// nothing else could run until each save returned.
+#[tokio::test(flavor = "current_thread")]
+async fn saves_never_block_the_async_worker() {
+    use std::sync::Arc;
+    use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+    let dir = tempfile::tempdir().unwrap();
+    let store = FileStore::new(dir.path().join("state"));
+    let mut s = DeploymentState::default();
+    for i in 0..500 {
+        s.settings
+            .insert(format!("k{i}"), serde_json::Value::from("x".repeat(1000)));
+    }
+    let saving = Arc::new(AtomicBool::new(false));
+    let ran_meanwhile = Arc::new(AtomicU64::new(0));
+    let (flag, count) = (saving.clone(), ran_meanwhile.clone());
+    let ticker = tokio::spawn(async move {
+        loop {
+            if flag.load(Ordering::SeqCst) {
+                count.fetch_add(1, Ordering::SeqCst);
+            }
+            tokio::task::yield_now().await;
+        }
+    });
+    for _ in 0..10 {
+        saving.store(true, Ordering::SeqCst);
+        store.save(&mut s).await.unwrap();
+        saving.store(false, Ordering::SeqCst);
+    }
+    ticker.abort();
+    assert_eq!(s.generation, 10);
+    assert!(
+        ran_meanwhile.load(Ordering::SeqCst) > 0,
+        "no other task ran while 10 saves were in flight"
+    );
+}

@@ -51,6 +51,7 @@ impl Emitter {
                                 let _ = store.append_event(&rec).await;
                             }
                         }
+                        let _ = store.flush_events().await;
                         break;
                     }
                 };
@@ -61,6 +62,9 @@ impl Emitter {
                         }
                     }
                     Some(Msg::Flush(ack)) => {
+                        if let Err(e) = store.flush_events().await {
+                            tracing::warn!(error = %e, "could not flush the event log");
+                        }
                         let _ = ack.send(());
                     }
                     None => break,

@@ -139,24 +139,29 @@ impl Engine {
                 cancel: self.cancel.child(),
                 emitter: emitter.clone(),
             };
-            match step.teardown(&ctx).await {
+            match self.teardown_bounded(step.as_ref(), &ctx).await {
                 Ok(done) => {
                     let id2 = id.clone();
-                    cell.update(move |s| {
-                        let items = s.record(&id2).map(|r| r.items.clone()).unwrap_or_default();
-                        *s.record_mut(&id2) = StepRecord {
-                            items: if id2.is_item() {
-                                BTreeMap::new()
-                            } else {
-                                items
-                            },
-                            ..StepRecord::default()
-                        };
-                        if id2.is_item() {
-                            s.summarize_phase(id2.phase());
-                        }
-                    })
-                    .await?;
+                    let cleared = cell
+                        .update(move |s| {
+                            let items = s.record(&id2).map(|r| r.items.clone()).unwrap_or_default();
+                            *s.record_mut(&id2) = StepRecord {
+                                items: if id2.is_item() {
+                                    BTreeMap::new()
+                                } else {
+                                    items
+                                },
+                                ..StepRecord::default()
+                            };
+                            if id2.is_item() {
+                                s.summarize_phase(id2.phase());
+                            }
+                        })
+                        .await;
+                    if let Err(e) = cleared {
+                        emitter.flush().await;
+                        return Err(e.into());
+                    }
                     let nothing_to_undo = match done {
                         Teardown::Done => None,
                         Teardown::Nothing(why) => Some(why.into_owned()),
@@ -187,13 +192,18 @@ impl Engine {
         }
         let outcome = report.outcome;
         let rid = run_id.clone();
-        cell.update(move |s| {
-            if let Some(run) = s.run.as_mut().filter(|r| r.id == rid) {
-                run.finished_at = Some(Utc::now());
-                run.outcome = Some(outcome);
-            }
-        })
-        .await?;
+        let recorded = cell
+            .update(move |s| {
+                if let Some(run) = s.run.as_mut().filter(|r| r.id == rid) {
+                    run.finished_at = Some(Utc::now());
+                    run.outcome = Some(outcome);
+                }
+            })
+            .await;
+        if let Err(e) = recorded {
+            emitter.flush().await;
+            return Err(e.into());
+        }
         emitter.emit(Event::RunFinished {
             run_id: run_id.clone(),
             outcome,
@@ -204,5 +214,30 @@ impl Engine {
             report.archived_to = Some(self.store.archive("reset").await?);
         }
         Ok(report)
+    }
+
+    /// A teardown raced against the stop request: once asked to stop, it gets the stop grace
+    /// (or the longer one it declared), then it is dropped and the reset stays in progress.
+    async fn teardown_bounded(
+        &self,
+        step: &dyn crate::step::Step,
+        ctx: &StepContext,
+    ) -> Result<Teardown, crate::step::StepError> {
+        let work = step.teardown(ctx);
+        tokio::pin!(work);
+        tokio::select! {
+            r = &mut work => return r,
+            () = self.cancel.cancelled() => {}
+        }
+        let grace = ctx.stop.get().map_or(self.options.stop_grace, |(g, _)| {
+            g.max(self.options.stop_grace)
+        });
+        match tokio::time::timeout(grace, &mut work).await {
+            Ok(r) => r,
+            Err(_) => Err(crate::step::StepError::interrupted(format!(
+                "stopped; the teardown was abandoned after {} s and continues with the next `k0rdent reset`",
+                grace.as_secs()
+            ))),
+        }
     }
 }

@@ -122,14 +122,19 @@ impl Engine {
         };
         let outcome = lp.outcome(&final_plan);
         let rid = run_id.clone();
-        lp.cell
+        let recorded = lp
+            .cell
             .update(move |s| {
                 if let Some(run) = s.run.as_mut().filter(|r| r.id == rid) {
                     run.finished_at = Some(Utc::now());
                     run.outcome = Some(outcome);
                 }
             })
-            .await?;
+            .await;
+        if let Err(e) = recorded {
+            emitter.flush().await;
+            return Err(e.into());
+        }
         emitter.emit(Event::RunFinished {
             run_id: run_id.clone(),
             outcome,

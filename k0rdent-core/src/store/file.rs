@@ -4,12 +4,12 @@ use std::fs::{self, File};
 use std::io;
 use std::os::unix::fs::MetadataExt;
 use std::path::{Path, PathBuf};
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex};
 
 use async_trait::async_trait;
 use chrono::Utc;
 
-use super::atomic::{commit, ensure_dir, io_err, sweep_temps, write_atomic, write_temp};
+use super::atomic::{commit, ensure_dir, io_err, sweep_temps, sync_dir, write_atomic, write_temp};
 use super::lock::{FileLock, acquire};
 use super::{History, LockHolder, StateStore, StoreError, StoreLock, events_log};
 use crate::event::EventRecord;
@@ -71,11 +71,15 @@ struct Tracking {
 /// Saves write a temp file, fsync it, hard-link the previous version into `backups/`, rename
 /// the temp file over the state and fsync the directory: a crash at any instant leaves the
 /// previous or the new version. The file is mode 0600, `keys/` 0700 with 0600 files.
+///
+/// Through [`StateStore`], the file work (and its fsyncs) runs on tokio's blocking pool, never
+/// on an async worker. Clones share the same tracking (they are the same store).
+#[derive(Clone)]
 pub struct FileStore {
     dir: PathBuf,
     backups: usize,
-    tracking: Mutex<Tracking>,
-    events: Mutex<Option<File>>,
+    tracking: Arc<Mutex<Tracking>>,
+    events: Arc<Mutex<Option<File>>>,
 }
 
 impl std::fmt::Debug for FileStore {
@@ -97,11 +101,11 @@ impl FileStore {
         FileStore {
             dir: dir.into(),
             backups: 10,
-            tracking: Mutex::new(Tracking {
+            tracking: Arc::new(Mutex::new(Tracking {
                 known: Known::Unknown,
                 migration: None,
-            }),
-            events: Mutex::new(None),
+            })),
+            events: Arc::new(Mutex::new(None)),
         }
     }
 
@@ -279,17 +283,28 @@ impl FileStore {
         };
         let result = (|| {
             let tmp = write_temp(&path, text.as_bytes(), 0o600)?;
+            let mut backed_up = None;
             if on_disk.is_some() && self.backups > 0 {
                 let bdir = self.dir.join(BACKUPS_DIR);
                 ensure_dir(&bdir, 0o700)?;
                 // A hard link keeps the previous version without copying it: the rename below
-                // replaces the directory entry, not the file the link points to.
-                let _ = fs::hard_link(
-                    &path,
-                    bdir.join(format!("deployment-state.{previous:010}.yaml")),
-                );
+                // replaces the directory entry, not the file the link points to. A failed
+                // backup does not stop the save; it is logged.
+                let link = bdir.join(format!("deployment-state.{previous:010}.yaml"));
+                match fs::hard_link(&path, &link) {
+                    Ok(()) => backed_up = Some(bdir),
+                    Err(e) if e.kind() == io::ErrorKind::AlreadyExists => {}
+                    Err(e) => {
+                        tracing::warn!(backup = %link.display(), error = %e, "could not keep a backup")
+                    }
+                }
             }
             commit(&tmp, &path)?;
+            // The backup's directory entry is durable too (the state's own directory was
+            // fsynced by `commit`).
+            if let Some(bdir) = backed_up {
+                sync_dir(&bdir)?;
+            }
             let m = fs::metadata(&path).map_err(io_err(&path))?;
             Ok(FileIdentity::of(&m))
         })();
@@ -405,6 +420,20 @@ impl FileStore {
     }
 }
 
+/// Runs file work on tokio's blocking pool (fsync must not stall an async worker).
+async fn blocking<T: Send + 'static>(
+    store: &FileStore,
+    f: impl FnOnce(&FileStore) -> Result<T, StoreError> + Send + 'static,
+) -> Result<T, StoreError> {
+    let this = store.clone();
+    tokio::task::spawn_blocking(move || f(&this))
+        .await
+        .map_err(|e| StoreError::Io {
+            path: store.dir.clone(),
+            source: io::Error::other(format!("the state file task failed: {e}")),
+        })?
+}
+
 #[async_trait]
 impl StateStore for FileStore {
     fn location(&self) -> String {
@@ -412,18 +441,25 @@ impl StateStore for FileStore {
     }
 
     async fn load(&self) -> Result<Option<DeploymentState>, StoreError> {
-        self.load_sync()
+        blocking(self, FileStore::load_sync).await
     }
 
     async fn save(&self, state: &mut DeploymentState) -> Result<(), StoreError> {
-        self.save_sync(state)
+        let mut copy = state.clone();
+        let saved = blocking(self, move |s| s.save_sync(&mut copy).map(|()| copy)).await?;
+        *state = saved;
+        Ok(())
     }
 
     async fn lock(&self, holder: &LockHolder) -> Result<Box<dyn StoreLock>, StoreError> {
-        ensure_dir(&self.dir, 0o700)?;
-        let lock: FileLock = acquire(&self.dir.join(LOCK_FILE), holder)?;
-        sweep_temps(&self.dir);
-        Ok(Box::new(lock))
+        let holder = holder.clone();
+        blocking(self, move |s| {
+            ensure_dir(&s.dir, 0o700)?;
+            let lock: FileLock = acquire(&s.dir.join(LOCK_FILE), &holder)?;
+            sweep_temps(&s.dir);
+            Ok(Box::new(lock) as Box<dyn StoreLock>)
+        })
+        .await
     }
 
     async fn lock_holder(&self) -> Result<Option<LockHolder>, StoreError> {
@@ -435,31 +471,51 @@ impl StateStore for FileStore {
     }
 
     async fn append_event(&self, record: &EventRecord) -> Result<(), StoreError> {
-        let path = self.dir.join(EVENTS_FILE);
-        let mut guard = self.events.lock().map_err(|_| poisoned(&path))?;
-        if guard.is_none() {
-            ensure_dir(&self.dir, 0o700)?;
-            *guard = Some(events_log::open_for_append(&path)?);
-        }
-        match guard.as_mut() {
-            Some(f) => events_log::append(f, &path, record),
-            None => Ok(()),
-        }
+        let record = record.clone();
+        blocking(self, move |s| {
+            let path = s.dir.join(EVENTS_FILE);
+            let mut guard = s.events.lock().map_err(|_| poisoned(&path))?;
+            if guard.is_none() {
+                ensure_dir(&s.dir, 0o700)?;
+                *guard = Some(events_log::open_for_append(&path)?);
+            }
+            match guard.as_mut() {
+                Some(f) => events_log::append(f, &path, &record),
+                None => Ok(()),
+            }
+        })
+        .await
+    }
+
+    async fn flush_events(&self) -> Result<(), StoreError> {
+        blocking(self, |s| {
+            let path = s.dir.join(EVENTS_FILE);
+            let guard = s.events.lock().map_err(|_| poisoned(&path))?;
+            match guard.as_ref() {
+                Some(f) => f.sync_data().map_err(io_err(&path)),
+                None => Ok(()),
+            }
+        })
+        .await
     }
 
     async fn history(&self) -> Result<History, StoreError> {
-        events_log::read(&self.dir.join(EVENTS_FILE))
+        let path = self.dir.join(EVENTS_FILE);
+        blocking(self, move |_| events_log::read(&path)).await
     }
 
     async fn put_secret(&self, name: &str, value: &[u8]) -> Result<(), StoreError> {
-        self.put_secret_sync(name, value)
+        let (name, value) = (name.to_owned(), Secret::new(value.to_vec()));
+        blocking(self, move |s| s.put_secret_sync(&name, value.expose())).await
     }
 
     async fn get_secret(&self, name: &str) -> Result<Option<Secret<Vec<u8>>>, StoreError> {
-        self.get_secret_sync(name)
+        let name = name.to_owned();
+        blocking(self, move |s| s.get_secret_sync(&name)).await
     }
 
     async fn archive(&self, label: &str) -> Result<String, StoreError> {
-        self.archive_sync(label)
+        let label = label.to_owned();
+        blocking(self, move |s| s.archive_sync(&label)).await
     }
 }

@@ -222,6 +222,12 @@ pub trait StateStore: Send + Sync {
     /// Appends to the event log.
     async fn append_event(&self, record: &EventRecord) -> Result<(), StoreError>;
 
+    /// Makes what was appended durable (the engine calls it at the end of every run).
+    /// Default: nothing to do.
+    async fn flush_events(&self) -> Result<(), StoreError> {
+        Ok(())
+    }
+
     /// Reads the event log (tolerates a torn last line).
     async fn history(&self) -> Result<History, StoreError>;
 
