@@ -39,6 +39,9 @@ pub enum CliError {
         #[source]
         source: std::io::Error,
     },
+    /// Interrupted (Ctrl-C or SIGTERM) before the run started; nothing was changed.
+    #[error("interrupted before anything was changed")]
+    Interrupted,
     /// The lock is held by a live process on this machine and `--force` was not given.
     #[error("the state is locked by {holder}, which is still running")]
     LockHeld {
@@ -65,6 +68,7 @@ impl CliError {
             CliError::Store(StoreError::Locked { .. }) | CliError::LockHeld { .. } => {
                 ExitStatus::Locked
             }
+            CliError::Interrupted => ExitStatus::Interrupted,
             _ => ExitStatus::Error,
         }
     }
@@ -81,6 +85,7 @@ impl CliError {
             CliError::Usage { remedy, .. } => remedy.clone(),
             CliError::Config(_) => Some("fix the configuration file and run again".into()),
             CliError::Io { .. } => None,
+            CliError::Interrupted => Some("run the command again when you are ready".into()),
             CliError::LockHeld { pid, .. } => Some(format!(
                 "wait for it, stop it (kill {pid}), or break the lock with `k0rdent state unlock --force`"
             )),

@@ -1,7 +1,9 @@
 //! Where a command's pipeline comes from. The `k0rdent` binary builds the k0rdent-on-Azure
 //! pipeline; tests and embedders can run the same commands over their own pipelines.
 
+use std::collections::BTreeMap;
 use std::sync::Arc;
+use std::time::Duration;
 
 use async_trait::async_trait;
 use k0rdent_core::{FileStore, Pipeline};
@@ -17,6 +19,8 @@ pub struct Deployment {
     pub concurrency: usize,
     /// Things to tell the user before running (configuration warnings and changes).
     pub notes: Vec<String>,
+    /// Per phase: the time limit of one attempt of its steps (those that set none).
+    pub time_limits: BTreeMap<String, Duration>,
 }
 
 /// What the command may do while the factory builds the pipeline.

@@ -165,3 +165,34 @@ async fn a_hanging_watch_check_does_not_delay_another_gates_verdict() {
         "a 120 s check held up the verdict: {took:?}"
     );
 }
+
+#[tokio::test(start_paused = true)]
+async fn a_phase_limit_from_the_configuration_applies_to_its_items() {
+    let world = FakeWorld::new();
+    let p = deployment_pipeline(&world, |s| {
+        if s.id().as_str() == "create_vms/vm-2" {
+            s.delay(Duration::from_secs(100_000))
+                .retry(RetryPolicy::none())
+        } else {
+            s
+        }
+    });
+    let start = tokio::time::Instant::now();
+    let r = Engine::builder(p, Arc::new(MemoryStore::new()))
+        .phase_time_limit("create_vms", Duration::from_secs(15 * 60))
+        .build()
+        .unwrap()
+        .deploy()
+        .await
+        .unwrap();
+    assert_eq!(r.outcome, RunOutcome::Failed);
+    let took = start.elapsed();
+    assert!(
+        took >= Duration::from_secs(900) && took < Duration::from_secs(903),
+        "{took:?}"
+    );
+    assert!(r.steps.iter().any(|s| matches!(
+        &s.result,
+        StepResult::Failed { error, .. } if s.step.as_str() == "create_vms/vm-2" && error.contains("timed out after 900 s")
+    )));
+}

@@ -149,6 +149,7 @@ impl PipelineFactory for WorldFactory {
             pipeline: pipeline(&dir, delay),
             concurrency: 4,
             notes: Vec::new(),
+            time_limits: Default::default(),
         })
     }
 }

@@ -26,11 +26,16 @@ pub async fn run(
     factory: Arc<dyn PipelineFactory>,
     printer: Arc<Printer>,
 ) -> Result<ExitStatus, CliError> {
+    // Ctrl-C is handled from the start, so an interrupt while credentials, the configuration
+    // or the state are read ends the command cleanly too.
+    let cancel = Cancellation::new();
+    crate::signals::install(cancel.clone());
     let ctx = Ctx {
         store: Arc::new(FileStore::new(&request.state_dir)),
         request,
         factory,
         printer,
+        cancel,
     };
     match command {
         Command::Deploy { until } => deploy::run(&ctx, until).await,
@@ -53,6 +58,8 @@ pub(crate) struct Ctx {
     pub(crate) store: Arc<FileStore>,
     pub(crate) factory: Arc<dyn PipelineFactory>,
     pub(crate) printer: Arc<Printer>,
+    /// The command's cancellation: the first Ctrl-C or SIGTERM cancels it.
+    pub(crate) cancel: Cancellation,
 }
 
 impl Ctx {
@@ -73,10 +80,10 @@ impl Ctx {
                     .await?,
             ),
         };
-        let deployment = self
-            .factory
-            .deployment(&self.request, &self.store, mode)
-            .await?;
+        let deployment = tokio::select! {
+            d = self.factory.deployment(&self.request, &self.store, mode) => d?,
+            () = self.cancel.cancelled() => return Err(CliError::Interrupted),
+        };
         for note in &deployment.notes {
             self.printer.note(note);
         }
@@ -90,18 +97,19 @@ impl Ctx {
                 })
             })
             .transpose()?;
-        let cancel = Cancellation::new();
-        crate::signals::install(cancel.clone());
         let mut builder = Engine::builder(deployment.pipeline, self.store.clone());
         if let Some(lock) = lock {
             builder = builder.holding_lock(lock);
+        }
+        for (phase, limit) in &deployment.time_limits {
+            builder = builder.phase_time_limit(phase, *limit);
         }
         Ok(builder
             .sink(self.printer.clone())
             .concurrency(deployment.concurrency)
             .until(until)
             .confirm_replace(self.request.yes)
-            .cancellation(cancel)
+            .cancellation(self.cancel.clone())
             .build()?)
     }
 }

@@ -7,6 +7,7 @@ pub mod prepare;
 
 use std::path::PathBuf;
 use std::sync::Arc;
+use std::time::Duration;
 
 use async_trait::async_trait;
 use k0rdent_core::{FileStore, Pipeline, StateStore};
@@ -119,6 +120,35 @@ impl PipelineFactory for K0rdentFactory {
             // Every VM can be created at once; the ARM write concurrency bounds the requests.
             concurrency: vms.max(4),
             notes,
+            time_limits: time_limits(&loaded.config.timeouts),
         })
     }
+}
+
+/// The time limit of one attempt per phase: the configuration's `timeouts.*` keys where the
+/// Bash tool had one for that phase's work, plus room for what else the phase does; fixed
+/// defaults elsewhere. A step that sets its own limit keeps it.
+pub fn time_limits(t: &config::Timeouts) -> std::collections::BTreeMap<String, Duration> {
+    const MIN: u64 = 60;
+    let minutes = |m: u64| Duration::from_secs(m * MIN);
+    [
+        ("prepare_deployment", minutes(2)),
+        ("setup_network", minutes(20)),
+        // One VM: `timeouts.vm_creation_minutes`, plus Azure's NIC reservation (180 s) that a
+        // replace may have to wait out.
+        ("create_vms", t.vm_creation + minutes(3)),
+        ("setup_vpn", minutes(5)),
+        ("connect_vpn", t.wireguard_connect_wait.max(minutes(2))),
+        // k0sctl installs every node, then waits for k0s.
+        ("install_k0s", t.k0s_install_wait + minutes(20)),
+        // helm's own `--timeout` plus the wait for the Management object.
+        ("install_k0rdent", t.k0rdent_install_wait + minutes(10)),
+        ("setup_azure_children", minutes(30)),
+        ("install_azure_csi", minutes(15)),
+        ("install_kof_mothership", minutes(30)),
+        ("install_kof_regional", minutes(30)),
+    ]
+    .into_iter()
+    .map(|(phase, d)| (phase.to_owned(), d))
+    .collect()
 }

@@ -165,6 +165,18 @@ pub(crate) struct Options {
     pub(crate) stop_grace: Duration,
     pub(crate) observe_timeout: Duration,
     pub(crate) step_timeout: Duration,
+    /// Per phase (and its items): the time limit of an attempt for steps that set none.
+    pub(crate) phase_limits: std::collections::BTreeMap<String, Duration>,
+}
+
+impl Options {
+    /// The limit for a step that sets none: its phase's, else the engine default.
+    pub(crate) fn default_limit(&self, step: &StepId) -> Duration {
+        self.phase_limits
+            .get(step.phase())
+            .copied()
+            .unwrap_or(self.step_timeout)
+    }
 }
 
 /// How long a step that was asked to stop gets to return before it is dropped, unless it
@@ -210,6 +222,7 @@ impl Engine {
                 stop_grace: DEFAULT_STOP_GRACE,
                 observe_timeout: Duration::from_secs(60),
                 step_timeout: DEFAULT_STEP_TIMEOUT,
+                phase_limits: std::collections::BTreeMap::new(),
             },
         }
     }
@@ -304,6 +317,13 @@ impl EngineBuilder {
     /// Time limit per step attempt for steps that do not set one (default 30 min).
     pub fn step_timeout(mut self, d: Duration) -> Self {
         self.options.step_timeout = d;
+        self
+    }
+
+    /// Time limit per attempt for the steps of `phase` (the phase step or its items) that do
+    /// not set one themselves, e.g. from the configuration's `timeouts.*` keys.
+    pub fn phase_time_limit(mut self, phase: &str, d: Duration) -> Self {
+        self.options.phase_limits.insert(phase.to_owned(), d);
         self
     }
 

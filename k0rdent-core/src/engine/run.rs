@@ -430,7 +430,9 @@ impl Loop<'_> {
                     emitter: self.emitter.clone(),
                     run_cancel: engine.cancel.clone(),
                     limits: Limits {
-                        default_timeout: engine.options.step_timeout,
+                        default_timeout: engine
+                            .options
+                            .default_limit(&engine.pipeline.graph().spec(i).id),
                         stop_grace: engine.options.stop_grace,
                     },
                 };
