@@ -278,8 +278,8 @@ fn the_binary_exits_1_with_the_same_one_line_errors_and_writes_nothing() {
         }
     }
     assert!(
-        !state.join("deployment-state.yaml").exists(),
-        "a bad configuration writes nothing"
+        !state.exists(),
+        "a bad configuration writes nothing, not even the lock"
     );
 }
 
@@ -384,8 +384,8 @@ fn the_binary_refuses_a_misspelt_key_and_writes_nothing() {
         assert!(err.contains("hint: "), "{err}");
     }
     assert!(
-        !state.join("deployment-state.yaml").exists(),
-        "a bad configuration writes nothing"
+        !state.exists(),
+        "a bad configuration writes nothing, not even the lock"
     );
 }
 
