@@ -11,7 +11,7 @@ use std::sync::{Arc, Mutex};
 
 use async_trait::async_trait;
 use k0rdent_azure::client::ArmClient;
-use k0rdent_core::{FileStore, Pipeline, StateStore};
+use k0rdent_core::{DeploymentState, FileStore, Pipeline, StateStore};
 
 use crate::config::{self, Loaded};
 use crate::error::CliError;
@@ -58,16 +58,41 @@ impl K0rdentFactory {
     }
 }
 
-/// The configuration to use: `--config`, else the one recorded in the state.
+/// The configuration to use: `--config`, else the one recorded in the state — which must
+/// still be where it was.
 fn config_path(request: &Request, recorded: Option<&str>) -> Result<PathBuf, CliError> {
     match (&request.config, recorded) {
         (Some(p), _) => Ok(p.clone()),
-        (None, Some(p)) => Ok(PathBuf::from(p)),
+        (None, Some(p)) => {
+            let path = PathBuf::from(p);
+            match std::fs::metadata(&path) {
+                Err(e) if e.kind() == std::io::ErrorKind::NotFound => Err(CliError::usage(
+                    format!(
+                        "the configuration this deployment was last deployed with, {p}, is no \
+                         longer there (moved or deleted)"
+                    ),
+                    "pass --config NEW_PATH (or set K0RDENT_CONFIG) with its new location; the \
+                     next deploy records that path",
+                )),
+                _ => Ok(path),
+            }
+        }
         (None, None) => Err(CliError::usage(
             "no configuration: this state directory has no deployment yet",
             "pass --config FILE (the Bash tool's YAML schema; see tests/fixtures/upstream-config)",
         )),
     }
+}
+
+/// The configuration, from `--config` or the state's record.
+fn load_config(request: &Request, recorded: Option<&DeploymentState>) -> Result<Loaded, CliError> {
+    let path = config_path(
+        request,
+        recorded
+            .and_then(|s| s.config.as_ref())
+            .map(|c| c.path.as_str()),
+    )?;
+    config::load(&path).map_err(CliError::Config)
 }
 
 /// The local routes, so the tunnel network can be checked against them.
@@ -92,14 +117,7 @@ impl PipelineFactory for K0rdentFactory {
         _mode: Mode,
     ) -> Result<(), CliError> {
         let recorded = store.load().await?;
-        let path = config_path(
-            request,
-            recorded
-                .as_ref()
-                .and_then(|s| s.config.as_ref())
-                .map(|c| c.path.as_str()),
-        )?;
-        let loaded = config::load(&path).map_err(CliError::Config)?;
+        let loaded = load_config(request, recorded.as_ref())?;
         let client = azure::connect(&loaded, &self.access()).await?;
         azure::check_recorded_identity(&client, &loaded.config.azure.location, recorded.as_ref())?;
         if let Ok(mut c) = self.connected.lock() {
@@ -115,14 +133,7 @@ impl PipelineFactory for K0rdentFactory {
         mode: Mode,
     ) -> Result<Deployment, CliError> {
         let recorded = store.load().await?;
-        let path = config_path(
-            request,
-            recorded
-                .as_ref()
-                .and_then(|s| s.config.as_ref())
-                .map(|c| c.path.as_str()),
-        )?;
-        let loaded: Loaded = config::load(&path).map_err(CliError::Config)?;
+        let loaded = load_config(request, recorded.as_ref())?;
         let mut notes: Vec<String> = loaded
             .warnings
             .iter()
