@@ -37,7 +37,20 @@ pub enum Mode {
 /// Builds the pipeline for a command.
 #[async_trait]
 pub trait PipelineFactory: Send + Sync {
-    /// The deployment for `request`, over `store`.
+    /// Checks, writing nothing, what would make the command fail — the configuration, the
+    /// credentials — before the command takes the run's lock (which creates the state
+    /// directory) and [`PipelineFactory::deployment`] prepares anything. The default checks
+    /// nothing.
+    async fn preflight(
+        &self,
+        _request: &Request,
+        _store: &Arc<FileStore>,
+        _mode: Mode,
+    ) -> Result<(), CliError> {
+        Ok(())
+    }
+
+    /// The deployment for `request`, over `store` (after [`PipelineFactory::preflight`]).
     async fn deployment(
         &self,
         request: &Request,

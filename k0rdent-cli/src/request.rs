@@ -7,7 +7,8 @@ use crate::args::{GlobalArgs, OutputFormat};
 /// What every command works with.
 #[derive(Debug, Clone)]
 pub struct Request {
-    /// Configuration file, if given.
+    /// Configuration file, if given: absolute, so the state records a path that works from
+    /// any directory.
     pub config: Option<PathBuf>,
     /// State directory.
     pub state_dir: PathBuf,
@@ -21,7 +22,10 @@ impl Request {
     /// From the raw arguments.
     pub fn from_args(g: &GlobalArgs) -> Self {
         Request {
-            config: g.config.clone(),
+            config: g
+                .config
+                .as_ref()
+                .map(|p| std::path::absolute(p).unwrap_or_else(|_| p.clone())),
             state_dir: g.state_dir.clone(),
             yes: g.yes,
             output: g.output,

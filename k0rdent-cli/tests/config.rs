@@ -1,5 +1,6 @@
 //! The configuration loader: every upstream example loads as is; malformed files give
-//! one-line errors naming the file, the key and (for syntax and type errors) the line.
+//! one-line errors naming the file, the line (when the key is in the file) and the key;
+//! unknown keys are errors with a "did you mean".
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
@@ -202,6 +203,18 @@ const MALFORMED: &[(&str, &str, &str, &str)] = &[
         "invalid type",
     ),
     (
+        "misspelt_key",
+        "azure:\n  location: westeurope\ncluster:\n  contollers:\n    count: 3\n",
+        "cluster.contollers",
+        "did you mean cluster.controllers?",
+    ),
+    (
+        "key_in_the_wrong_section",
+        "azure:\n  location: westeurope\n  vm_size: Standard_B2s\n",
+        "azure.vm_size",
+        "unknown key",
+    ),
+    (
         "empty_size",
         "azure:\n  location: westeurope\nvm_sizing:\n  worker:\n    size: \"\"\n",
         "vm_sizing.worker.size",
@@ -265,8 +278,8 @@ fn the_binary_exits_1_with_the_same_one_line_errors_and_writes_nothing() {
         }
     }
     assert!(
-        !state.join("deployment-state.yaml").exists(),
-        "a bad configuration writes nothing"
+        !state.exists(),
+        "a bad configuration writes nothing, not even the lock"
     );
 }
 
@@ -280,22 +293,100 @@ fn all_problems_are_reported_at_once() {
 }
 
 #[test]
-fn unknown_keys_are_warned_about_not_fatal() {
+fn a_misspelt_key_is_an_error_with_its_line_and_a_suggestion() {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("c.yaml");
     std::fs::write(
         &path,
-        format!("{BASE}  colour: blue\nextras:\n  a: 1\ntools:\n  helm: /opt/helm\n"),
+        format!("{BASE}  colour: blue\ncluster:\n  contollers:\n    count: 3\nextras:\n  a: 1\ntools:\n  helm: /opt/helm\n"),
     )
     .unwrap();
-    let loaded = config::load(&path).unwrap();
-    let w = loaded.warnings.join("\n");
-    assert!(
-        w.contains("unknown key `azure.colour`") && w.contains("unknown key `extras`"),
-        "{w}"
+    let err = config::load(&path).unwrap_err();
+    let p = path.display();
+    assert_eq!(
+        err.to_string(),
+        format!(
+            "{p}:3: azure.colour: unknown key; the keys here are location, vm_image, vm_priority, \
+             eviction_policy, subscription_id, resource_group, arm_endpoint, os_disk_size_gb, \
+             write_concurrency\n\
+             {p}:5: cluster.contollers: unknown key; did you mean cluster.controllers?\n\
+             {p}:7: extras: unknown key; the keys here are metadata, azure, network, vm_sizing, \
+             cluster, ssh, software, timeouts, kof, azure_children, azure_csi, tools"
+        )
     );
-    assert!(!w.contains("tools.helm"), "{w}");
+    // Without the typos the same file loads, `tools.helm` included.
+    std::fs::write(&path, format!("{BASE}tools:\n  helm: /opt/helm\n")).unwrap();
+    let loaded = config::load(&path).unwrap();
     assert_eq!(loaded.config.tools["helm"], PathBuf::from("/opt/helm"));
+}
+
+#[test]
+fn wrong_values_name_the_line_of_their_key() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("c.yaml");
+    std::fs::write(
+        &path,
+        "# a comment\nazure:\n  location: westeurope\n  vm_priority: cheap\ncluster:\n  controllers:\n    count: 0\n",
+    )
+    .unwrap();
+    let err = config::load(&path).unwrap_err();
+    let lines: Vec<_> = err
+        .problems
+        .iter()
+        .map(|p| (p.key.as_deref(), p.line))
+        .collect();
+    assert_eq!(
+        lines,
+        [
+            (Some("azure.vm_priority"), Some(4)),
+            (Some("cluster.controllers.count"), Some(7))
+        ]
+    );
+    // A required key that is missing has no line.
+    std::fs::write(&path, "network: {}\n").unwrap();
+    let err = config::load(&path).unwrap_err();
+    assert_eq!(err.problems[0].key.as_deref(), Some("azure.location"));
+    assert_eq!(err.problems[0].line, None);
+}
+
+#[test]
+fn the_binary_refuses_a_misspelt_key_and_writes_nothing() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("k0rdent.yaml");
+    // The upstream production example with one letter missing: it would deploy 1 controller
+    // instead of 3 if the key were ignored.
+    let good = std::fs::read_to_string(fixtures().join("production.yaml")).unwrap();
+    let bad = good.replacen("  controllers:", "  contollers:", 1);
+    assert_ne!(good, bad);
+    std::fs::write(&path, &bad).unwrap();
+    let line = bad.lines().position(|l| l == "  contollers:").unwrap() + 1;
+    let state = dir.path().join("state");
+    for cmd in ["plan", "deploy"] {
+        let o = std::process::Command::new(env!("CARGO_BIN_EXE_k0rdent"))
+            .arg("--config")
+            .arg(&path)
+            .arg("--state-dir")
+            .arg(&state)
+            .arg(cmd)
+            .env_remove("RUST_LOG")
+            .output()
+            .unwrap();
+        let err = String::from_utf8_lossy(&o.stderr);
+        assert_eq!(o.status.code(), Some(1), "{cmd}: {err}");
+        assert_eq!(
+            err.lines().next().unwrap(),
+            format!(
+                "error: {}:{line}: cluster.contollers: unknown key; did you mean cluster.controllers?",
+                path.display()
+            ),
+            "{cmd}"
+        );
+        assert!(err.contains("hint: "), "{err}");
+    }
+    assert!(
+        !state.exists(),
+        "a bad configuration writes nothing, not even the lock"
+    );
 }
 
 #[test]

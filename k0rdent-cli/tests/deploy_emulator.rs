@@ -252,7 +252,17 @@ async fn deploy_until_create_vms_survives_sigkills_at_logged_moments() {
     .unwrap();
     let (code, out, err) = lab.run(&["plan"]);
     assert_eq!(code, 2, "{out}\n{err}");
-    assert!(err.contains("configuration changed since the last run: workers.size: \"Standard_B2s\" -> \"Standard_D2s_v5\""), "{err}");
+    assert!(
+        err.contains(&format!(
+            "note: the configuration {} changed since the last deploy (1 setting); `k0rdent plan` shows",
+            cfg.display()
+        )),
+        "{err}"
+    );
+    assert!(
+        err.contains("note:   workers.size: \"Standard_B2s\" -> \"Standard_D2s_v5\""),
+        "{err}"
+    );
     let reruns: Vec<&str> = out.lines().filter(|l| l.contains(" rerun ")).collect();
     assert_eq!(
         reruns.len(),

@@ -2,6 +2,7 @@
 //! of skipping when a tool or a privilege is missing.
 //!
 //! - [`lab`]: network namespaces as VMs, real sshd and wireguard-go.
+//! - [`lab_dir`]: the directory `k0rdent-lab` works in (it deletes only what it wrote).
 //! - [`fake_world`]: a deployment-shaped pipeline whose "infrastructure" is marker files in a
 //!   directory, so separate processes (the `fake-k0rdent` binary) share one reality.
 //! - [`state_writer`]: the crash-safety experiment's writer (atomic and in-place variants).
@@ -9,4 +10,5 @@
 
 pub mod fake_world;
 pub mod lab;
+pub mod lab_dir;
 pub mod state_writer;

@@ -34,12 +34,34 @@ fn http() -> reqwest::Client {
         .unwrap_or_else(|_| reqwest::Client::new())
 }
 
-/// Posts a client-credentials request. `form` holds the secret or assertion; it is never
-/// logged, and errors carry only the identity platform's error code and description.
+/// What to fix when the token endpoint refuses a request, by the OAuth 2.0 `error` code
+/// (RFC 6749 §5.2; Entra's AADSTS numbers are documented as subject to change). `proof` is the
+/// variable holding the secret or the assertion.
+fn refused_remedy(error: &str, proof: &str, tenant: &str, client_id: &str) -> String {
+    match error {
+        // Client authentication failed: the secret or assertion is wrong or expired.
+        "invalid_client" | "invalid_grant" => format!(
+            "{proof} was not accepted for application {client_id} (AZURE_CLIENT_ID): \
+             set it to a current credential of that application"
+        ),
+        // Entra: the application is not in this tenant.
+        "unauthorized_client" => format!(
+            "AZURE_CLIENT_ID {client_id} is not an application in tenant {tenant}: \
+             check AZURE_CLIENT_ID and AZURE_TENANT_ID"
+        ),
+        // Entra: e.g. the tenant does not exist.
+        "invalid_request" => format!("check AZURE_TENANT_ID ({tenant}) and AZURE_AUTHORITY_HOST"),
+        _ => format!("check AZURE_TENANT_ID, AZURE_CLIENT_ID and {proof}"),
+    }
+}
+
+/// Posts a client-credentials request. `form` holds the secret or assertion (from the
+/// variable `proof`); it is never logged, and errors carry only the identity platform's error
+/// code and description, with a remedy naming the variable to fix.
 async fn request_token(
     http: &reqwest::Client,
     authority: &Url,
-    tenant: &str,
+    (tenant, client_id, proof): (&str, &str, &str),
     who: &str,
     form: &[(&str, &str)],
 ) -> Result<AccessToken, CredentialError> {
@@ -65,6 +87,7 @@ async fn request_token(
                     e.without_url()
                 ),
             )
+            .with_remedy("check AZURE_AUTHORITY_HOST and the network")
         })?;
     let status = resp.status();
     let bytes = resp
@@ -72,12 +95,15 @@ async fn request_token(
         .await
         .map_err(|e| CredentialError::new(who, format!("reading the token response: {e}")))?;
     if !status.is_success() {
-        let detail = serde_json::from_slice::<TokenError>(&bytes)
+        let parsed = serde_json::from_slice::<TokenError>(&bytes).ok();
+        let detail = parsed
+            .as_ref()
             .map(|e| format!("{}: {}", e.error, first_line(&e.error_description)))
-            .unwrap_or_else(|_| format!("HTTP {status}"));
+            .unwrap_or_else(|| format!("HTTP {status}"));
+        let code = parsed.as_ref().map_or("", |e| e.error.as_str());
         return Err(
             CredentialError::new(who, format!("token request refused: {detail}"))
-                .with_remedy("check AZURE_TENANT_ID, AZURE_CLIENT_ID and the secret or token file"),
+                .with_remedy(refused_remedy(code, proof, tenant, client_id)),
         );
     }
     let t: TokenResponse = serde_json::from_slice(&bytes)
@@ -136,7 +162,7 @@ impl TokenCredential for ClientSecretCredential {
         request_token(
             &self.http,
             &self.authority,
-            &self.tenant,
+            (&self.tenant, &self.client_id, "AZURE_CLIENT_SECRET"),
             &self.describe(),
             &[
                 ("grant_type", "client_credentials"),
@@ -208,7 +234,7 @@ impl TokenCredential for WorkloadIdentityCredential {
         request_token(
             &self.http,
             &self.authority,
-            &self.tenant,
+            (&self.tenant, &self.client_id, "AZURE_FEDERATED_TOKEN_FILE"),
             &who,
             &[
                 ("grant_type", "client_credentials"),
@@ -242,4 +268,22 @@ fn with_slash(mut u: Url) -> Url {
         u.set_path(&p);
     }
     u
+}
+
+#[cfg(test)]
+mod tests {
+    use super::refused_remedy;
+
+    #[test]
+    fn a_refusal_names_the_variable_to_fix() {
+        let r = |code| refused_remedy(code, "AZURE_CLIENT_SECRET", "t-1", "c-1");
+        assert!(r("invalid_client").starts_with("AZURE_CLIENT_SECRET was not accepted"));
+        assert!(r("unauthorized_client").starts_with("AZURE_CLIENT_ID c-1"));
+        assert!(r("invalid_request").contains("AZURE_TENANT_ID (t-1)"));
+        assert!(
+            refused_remedy("invalid_client", "AZURE_FEDERATED_TOKEN_FILE", "t", "c")
+                .starts_with("AZURE_FEDERATED_TOKEN_FILE")
+        );
+        assert!(r("server_error").contains("AZURE_CLIENT_SECRET"));
+    }
 }

@@ -63,15 +63,30 @@ pub(crate) struct Ctx {
 }
 
 impl Ctx {
-    /// An engine over the factory's pipeline; the first Ctrl-C cancels it. For commands
-    /// that change things (`mode` other than read-only) the run's lock is taken first, so the
-    /// factory can prepare under it, and handed to the engine.
+    /// An engine over the factory's pipeline; the first Ctrl-C cancels it. The arguments,
+    /// the configuration and the credentials are checked first, writing nothing; then, for
+    /// commands that change things (`mode` other than read-only), the run's lock is taken, so
+    /// the factory can prepare under it, and handed to the engine.
     pub(crate) async fn engine(
         &self,
         until: Option<String>,
         mode: Mode,
         command: &str,
     ) -> Result<Engine, CliError> {
+        let until = until
+            .map(|u| {
+                StepId::parse(&u).map_err(|e| {
+                    CliError::usage(
+                        format!("--until {u}: {e}"),
+                        "`k0rdent plan` lists the phases",
+                    )
+                })
+            })
+            .transpose()?;
+        tokio::select! {
+            r = self.factory.preflight(&self.request, &self.store, mode) => r?,
+            () = self.cancel.cancelled() => return Err(CliError::Interrupted),
+        }
         let lock = match mode {
             Mode::ReadOnly => None,
             Mode::Locked | Mode::Prepare => Some(
@@ -87,16 +102,6 @@ impl Ctx {
         for note in &deployment.notes {
             self.printer.note(note);
         }
-        let until = until
-            .map(|u| {
-                StepId::parse(&u).map_err(|e| {
-                    CliError::usage(
-                        format!("--until {u}: {e}"),
-                        "`k0rdent plan` lists the phases",
-                    )
-                })
-            })
-            .transpose()?;
         let mut builder = Engine::builder(deployment.pipeline, self.store.clone());
         if let Some(lock) = lock {
             builder = builder.holding_lock(lock);

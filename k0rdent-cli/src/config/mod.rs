@@ -1,9 +1,11 @@
 //! The deployment configuration: the Bash tool's YAML schema, loaded as is (every upstream
-//! example loads), validated up front with one-line errors naming the file, the key and, for
-//! syntax and type errors, the line.
+//! example loads), validated up front with one-line errors naming the file, the line and the
+//! key. Unknown keys are errors with a "did you mean".
 
 mod diff;
+mod lines;
 mod raw;
+mod schema;
 mod validate;
 
 pub use diff::changes;
@@ -22,7 +24,7 @@ use serde::Serialize;
 pub struct Problem {
     /// Dotted key (`cluster.controllers.zones`), if the problem has one.
     pub key: Option<String>,
-    /// Line in the file, for syntax and type errors.
+    /// Line in the file, when the problem is at a place in it (not for a missing key).
     pub line: Option<usize>,
     /// What is wrong and what is expected.
     pub message: String,
@@ -274,14 +276,14 @@ pub struct Loaded {
     pub config: Config,
     /// Digest of the file's bytes.
     pub fingerprint: Digest,
-    /// Warnings (unknown keys, unusual but accepted values).
+    /// Warnings (unusual but accepted values).
     pub warnings: Vec<String>,
 }
 
 /// Reads, parses and validates a configuration file.
 ///
 /// # Errors
-/// [`ConfigError`] with one problem per bad key (syntax and type errors carry the line).
+/// [`ConfigError`] with one problem per bad key, each with its line when the key is in the file.
 pub fn load(path: &Path) -> Result<Loaded, ConfigError> {
     let bytes = std::fs::read(path).map_err(|e| {
         ConfigError::one(
@@ -328,21 +330,57 @@ pub fn parse(path: &Path, bytes: &[u8]) -> Result<(Config, Vec<String>), ConfigE
             ));
         }
     };
-    let mut warnings: Vec<String> = raw::unknown_keys(&value)
+    let mut problems: Vec<Problem> = schema::unknown_keys(&value)
         .into_iter()
-        .map(|k| format!("{}: unknown key `{k}` is ignored", path.display()))
+        .map(|u| {
+            let parts: Vec<&str> = u.path.iter().map(String::as_str).collect();
+            Problem {
+                key: Some(u.dotted()),
+                line: lines::line_of(text, &parts),
+                message: u.message(),
+            }
+        })
         .collect();
     let de = serde_yaml::Deserializer::from_str(text);
-    let raw: raw::Raw = serde_path_to_error::deserialize(de).map_err(|e| {
-        let line = e.inner().location().map(|l| l.line());
-        let key = e.path().to_string();
-        let msg = strip_location(&e.inner().to_string());
-        let msg = msg.strip_prefix(&format!("{key}: ")).unwrap_or(&msg);
-        ConfigError::one(path, Some(&key), line, plain_types(msg))
-    })?;
-    let (config, more) = validate::validate(path, raw)?;
-    warnings.extend(more);
-    Ok((config, warnings))
+    let raw: raw::Raw = match serde_path_to_error::deserialize(de) {
+        Ok(raw) => raw,
+        Err(e) => {
+            let line = e.inner().location().map(|l| l.line());
+            let key = e.path().to_string();
+            let msg = strip_location(&e.inner().to_string());
+            let msg = msg.strip_prefix(&format!("{key}: ")).unwrap_or(&msg);
+            problems.push(Problem {
+                key: Some(key),
+                line,
+                message: plain_types(msg),
+            });
+            return Err(ConfigError {
+                path: path.to_path_buf(),
+                problems,
+            });
+        }
+    };
+    match validate::validate(path, raw) {
+        Ok(ok) if problems.is_empty() => Ok(ok),
+        Ok(_) => Err(ConfigError {
+            path: path.to_path_buf(),
+            problems,
+        }),
+        Err(e) => {
+            problems.extend(e.problems.into_iter().map(|mut p| {
+                if p.line.is_none()
+                    && let Some(key) = &p.key
+                {
+                    p.line = lines::line_of(text, &key.split('.').collect::<Vec<_>>());
+                }
+                p
+            }));
+            Err(ConfigError {
+                path: path.to_path_buf(),
+                problems,
+            })
+        }
+    }
 }
 
 /// Says "an integer" rather than "i64" and "a mapping" rather than "struct Azure".

@@ -617,15 +617,6 @@ pub(super) fn validate(path: &Path, raw: Raw) -> Result<(Config, Vec<String>), C
             );
         }
     }
-    for tool in raw.tools.keys() {
-        if !["k0sctl", "helm", "kubectl"].contains(&tool.as_str()) {
-            c.warn(
-                &format!("tools.{tool}"),
-                "is not a tool k0rdent uses (k0sctl, helm, kubectl)",
-            );
-        }
-    }
-
     if !c.problems.is_empty() {
         return Err(ConfigError {
             path: path.to_path_buf(),

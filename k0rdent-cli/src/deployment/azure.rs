@@ -1,11 +1,12 @@
-//! From the configuration and the prepared state to the Azure provider: credentials, the ARM
-//! client, the typed spec (with each VM's cloud-init rendered by k0rdent-ssh) and the checks
+//! From the configuration and the prepared state to the Azure provider: the ARM client (its
+//! credentials checked first), the typed spec (with each VM's cloud-init rendered by k0rdent-ssh) and the checks
 //! that the deployment is looked for where it lives.
 
 use k0rdent_azure::AzureDeployment;
+use k0rdent_azure::client::endpoint::check_endpoint;
 use k0rdent_azure::client::{ArmClient, DEFAULT_ARM_ENDPOINT};
 use k0rdent_azure::credential::{CredentialSettings, az_account_show};
-use k0rdent_azure::identity::check_identity;
+use k0rdent_azure::identity::{check_identity, current_identity};
 use k0rdent_azure::spec::{AzureSpec, Role, VmSpec};
 use k0rdent_core::{DeploymentState, FileStore, Secret};
 use k0rdent_ssh::wireguard::{ResolvedNetwork, node_bootstrap_from_store};
@@ -22,13 +23,6 @@ const SUBSCRIPTION_ENV: &str = "AZURE_SUBSCRIPTION_ID";
 /// Custom data of a VM whose keys do not exist yet (only `plan`/`status` on a fresh
 /// deployment see it; `deploy` prepares the keys first).
 const UNPREPARED: &[u8] = b"#cloud-config\n# not prepared yet\n";
-
-fn azure_error(what: &str, e: impl std::fmt::Display) -> CliError {
-    CliError::usage(
-        format!("{what}: {e}"),
-        "set AZURE_TENANT_ID/AZURE_CLIENT_ID with AZURE_CLIENT_SECRET or AZURE_FEDERATED_TOKEN_FILE, or run `az login`",
-    )
-}
 
 /// How to reach Azure. [`AzureAccess::from_env`] reads what DESIGN.md lists; embedders and
 /// the lab fill it directly.
@@ -54,15 +48,29 @@ impl AzureAccess {
     }
 }
 
-/// The ARM client for this configuration.
-pub async fn client(loaded: &Loaded, access: &AzureAccess) -> Result<ArmClient, CliError> {
+/// The ARM client for this configuration, with its credentials checked: a token has been
+/// fetched and the subscription found, so nothing needs writing before that can fail.
+///
+/// # Errors
+/// One line naming what is missing or refused (a variable, `az login`, the endpoint).
+pub async fn connect(loaded: &Loaded, access: &AzureAccess) -> Result<ArmClient, CliError> {
     let c = &loaded.config;
     let endpoint = access
         .endpoint
         .clone()
         .or_else(|| c.azure.arm_endpoint.clone())
         .unwrap_or_else(|| DEFAULT_ARM_ENDPOINT.to_owned());
+    let endpoint_error = |e: String| {
+        CliError::usage(
+            format!("ARM endpoint {endpoint}: {e}"),
+            "check K0RDENT_ARM_ENDPOINT or azure.arm_endpoint",
+        )
+    };
+    let url = check_endpoint(&endpoint).map_err(endpoint_error)?;
+    // The client's own default scope, fixed here so the checked token is the one it uses.
+    let scope = format!("{}/.default", url.origin().ascii_serialization());
     let settings = &access.credentials;
+    let credential = super::credentials::checked(settings, &scope).await?;
     let subscription = match access
         .subscription
         .clone()
@@ -76,22 +84,26 @@ pub async fn client(loaded: &Loaded, access: &AzureAccess) -> Result<ArmClient, 
                 .unwrap_or_else(|| std::path::PathBuf::from("az"));
             az_account_show(&az)
                 .await
-                .map_err(|e| azure_error("no Azure subscription (AZURE_SUBSCRIPTION_ID, azure.subscription_id or `az account show`)", e))?
+                .map_err(|e| {
+                    CliError::usage(
+                        format!(
+                            "no Azure subscription: AZURE_SUBSCRIPTION_ID and \
+                             azure.subscription_id are not set, and `az account show` gave none \
+                             ({})",
+                            e.message
+                        ),
+                        "set AZURE_SUBSCRIPTION_ID (or azure.subscription_id), or run `az login` \
+                         and `az account set -s SUBSCRIPTION`",
+                    )
+                })?
                 .id
         }
     };
-    let credential = settings
-        .build()
-        .map_err(|e| azure_error("no usable Azure credentials", e))?;
     ArmClient::builder(&endpoint, &subscription, credential)
+        .scope(scope)
         .write_concurrency(c.azure.write_concurrency)
         .build()
-        .map_err(|e| {
-            CliError::usage(
-                format!("ARM endpoint {endpoint}: {e}"),
-                "check K0RDENT_ARM_ENDPOINT or azure.arm_endpoint",
-            )
-        })
+        .map_err(endpoint_error)
 }
 
 async fn custom_data(
@@ -186,6 +198,22 @@ pub async fn spec(
 fn default_owner() -> String {
     let user = std::env::var("USER").unwrap_or_else(|_| "unknown".into());
     format!("{user}@{}", k0rdent_core::store::hostname())
+}
+
+/// Refuses a client that addresses another Azure identity than the recorded one.
+///
+/// # Errors
+/// What differs and how to go back.
+pub fn check_recorded_identity(
+    client: &ArmClient,
+    location: &str,
+    state: Option<&DeploymentState>,
+) -> Result<(), CliError> {
+    match state.and_then(|s| s.azure.as_ref()) {
+        Some(recorded) => check_identity(recorded, &current_identity(client, location))
+            .map_err(|e| CliError::usage(e, "the state belongs to another Azure identity")),
+        None => Ok(()),
+    }
 }
 
 /// The provider, refusing to look for a deployment anywhere but where it was recorded.

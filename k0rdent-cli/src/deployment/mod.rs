@@ -2,15 +2,17 @@
 //! `prepare_deployment`, `setup_network`, `create_vms/<vm>` and the later phases.
 
 mod azure;
+mod credentials;
 mod later;
 pub mod prepare;
 
 use std::path::PathBuf;
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use async_trait::async_trait;
-use k0rdent_core::{FileStore, Pipeline, StateStore};
+use k0rdent_azure::client::ArmClient;
+use k0rdent_core::{DeploymentState, FileStore, Pipeline, StateStore};
 
 use crate::config::{self, Loaded};
 use crate::error::CliError;
@@ -24,6 +26,9 @@ pub use azure::{ARM_ENDPOINT_ENV, AzureAccess};
 #[derive(Debug, Default)]
 pub struct K0rdentFactory {
     access: Option<AzureAccess>,
+    /// The client [`PipelineFactory::preflight`] connected (its token checked), for the
+    /// `deployment` that follows.
+    connected: Mutex<Option<ArmClient>>,
 }
 
 impl K0rdentFactory {
@@ -36,20 +41,59 @@ impl K0rdentFactory {
     pub fn with_access(access: AzureAccess) -> Self {
         K0rdentFactory {
             access: Some(access),
+            connected: Mutex::new(None),
+        }
+    }
+
+    fn access(&self) -> AzureAccess {
+        self.access.clone().unwrap_or_else(AzureAccess::from_env)
+    }
+
+    /// The client `preflight` connected, else a new one.
+    async fn client(&self, loaded: &Loaded) -> Result<ArmClient, CliError> {
+        let connected = self.connected.lock().ok().and_then(|mut c| c.take());
+        match connected {
+            Some(c) => Ok(c),
+            None => azure::connect(loaded, &self.access()).await,
         }
     }
 }
 
-/// The configuration to use: `--config`, else the one recorded in the state.
+/// The configuration to use: `--config`, else the one recorded in the state — which must
+/// still be where it was.
 fn config_path(request: &Request, recorded: Option<&str>) -> Result<PathBuf, CliError> {
     match (&request.config, recorded) {
         (Some(p), _) => Ok(p.clone()),
-        (None, Some(p)) => Ok(PathBuf::from(p)),
+        (None, Some(p)) => {
+            let path = PathBuf::from(p);
+            match std::fs::metadata(&path) {
+                Err(e) if e.kind() == std::io::ErrorKind::NotFound => Err(CliError::usage(
+                    format!(
+                        "the configuration this deployment was last deployed with, {p}, is no \
+                         longer there (moved or deleted)"
+                    ),
+                    "pass --config NEW_PATH (or set K0RDENT_CONFIG) with its new location; the \
+                     next deploy records that path",
+                )),
+                _ => Ok(path),
+            }
+        }
         (None, None) => Err(CliError::usage(
             "no configuration: this state directory has no deployment yet",
             "pass --config FILE (the Bash tool's YAML schema; see tests/fixtures/upstream-config)",
         )),
     }
+}
+
+/// The configuration, from `--config` or the state's record.
+fn load_config(request: &Request, recorded: Option<&DeploymentState>) -> Result<Loaded, CliError> {
+    let path = config_path(
+        request,
+        recorded
+            .and_then(|s| s.config.as_ref())
+            .map(|c| c.path.as_str()),
+    )?;
+    config::load(&path).map_err(CliError::Config)
 }
 
 /// The local routes, so the tunnel network can be checked against them.
@@ -65,6 +109,24 @@ async fn local_routes() -> Vec<k0rdent_ssh::os::LocalRoute> {
 
 #[async_trait]
 impl PipelineFactory for K0rdentFactory {
+    /// The configuration, the Azure credentials (a token is fetched), the subscription and the
+    /// recorded Azure identity, all before anything is written.
+    async fn preflight(
+        &self,
+        request: &Request,
+        store: &Arc<FileStore>,
+        _mode: Mode,
+    ) -> Result<(), CliError> {
+        let recorded = store.load().await?;
+        let loaded = load_config(request, recorded.as_ref())?;
+        let client = azure::connect(&loaded, &self.access()).await?;
+        azure::check_recorded_identity(&client, &loaded.config.azure.location, recorded.as_ref())?;
+        if let Ok(mut c) = self.connected.lock() {
+            *c = Some(client);
+        }
+        Ok(())
+    }
+
     async fn deployment(
         &self,
         request: &Request,
@@ -72,14 +134,7 @@ impl PipelineFactory for K0rdentFactory {
         mode: Mode,
     ) -> Result<Deployment, CliError> {
         let recorded = store.load().await?;
-        let path = config_path(
-            request,
-            recorded
-                .as_ref()
-                .and_then(|s| s.config.as_ref())
-                .map(|c| c.path.as_str()),
-        )?;
-        let loaded: Loaded = config::load(&path).map_err(CliError::Config)?;
+        let loaded = load_config(request, recorded.as_ref())?;
         let mut notes: Vec<String> = loaded
             .warnings
             .iter()
@@ -97,8 +152,7 @@ impl PipelineFactory for K0rdentFactory {
             .cluster_id
             .clone()
             .unwrap_or_else(|| "k0rdent-unprepared".to_owned());
-        let access = self.access.clone().unwrap_or_else(AzureAccess::from_env);
-        let client = azure::client(&loaded, &access).await?;
+        let client = self.client(&loaded).await?;
         let spec = azure::spec(&loaded, &state, store, &cluster_id).await?;
         let vms = spec.vms.len();
         let prepare_id = k0rdent_core::StepId::parse(prepare::PREPARE)

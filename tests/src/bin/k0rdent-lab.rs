@@ -3,14 +3,18 @@
 //!
 //! `k0rdent-lab [DIR]` deploys a 3-controller/2-worker cluster's infrastructure
 //! (`deploy --until create_vms`) into a fresh emulator, shows `status`, and deploys again
-//! (nothing to do). The state lands in DIR (default `./lab-state`, emptied first) so you can
-//! look at it with `k0rdent --state-dir DIR state show|history`. The emulator lives only as
-//! long as this process, so the run is one-shot.
+//! (nothing to do). The configuration and state land in DIR (default `./lab-state`) so you can
+//! look at them with `k0rdent --state-dir DIR/state state show|history`. The lab deletes only
+//! what it wrote: a DIR it made is reused (its previous configuration and state replaced), any
+//! other non-empty DIR is refused. The emulator lives only as long as this process, so the run
+//! is one-shot.
 
 #![allow(clippy::print_stderr)] // A demo binary: it talks to the user on stderr.
 
 use std::path::PathBuf;
 use std::process::ExitCode;
+
+use clap::Parser;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -18,6 +22,7 @@ use k0rdent_azure::credential::CredentialSettings;
 use k0rdent_azure::emulator::Emulator;
 use k0rdent_cli::ExitStatus;
 use k0rdent_cli::deployment::{AzureAccess, K0rdentFactory};
+use k0rdent_tests::lab_dir;
 
 const CONFIG: &str = include_str!("../../fixtures/lab-3x2.yaml");
 
@@ -67,29 +72,64 @@ fn start_emulator() -> Result<AzureAccess, String> {
     rx.recv().map_err(|e| e.to_string())?
 }
 
+/// Deploy a 3-controller/2-worker k0rdent cluster's infrastructure against a local ARM
+/// emulator — the real `k0rdent` CLI and pipeline, no Azure account.
+///
+/// Runs `deploy --until create_vms`, `status`, and `deploy` again (nothing to do). The
+/// emulator lives only as long as this process.
+#[derive(Debug, Parser)]
+#[command(name = "k0rdent-lab", version, max_term_width = 100)]
+struct Args {
+    /// Where the lab writes its configuration (`k0rdent-lab.yaml`) and state (`state/`).
+    /// Created if missing; a directory the lab made before is reused (only those two entries
+    /// are replaced); any other non-empty directory is refused.
+    #[arg(value_name = "DIR", default_value = "lab-state")]
+    dir: PathBuf,
+}
+
 fn main() -> ExitCode {
-    let dir = std::env::args_os()
-        .nth(1)
-        .map_or_else(|| PathBuf::from("lab-state"), PathBuf::from);
-    let _ = std::fs::remove_dir_all(&dir);
-    if let Err(e) = std::fs::create_dir_all(&dir) {
-        eprintln!("k0rdent-lab: {}: {e}", dir.display());
-        return ExitCode::from(1);
+    let args = match Args::try_parse() {
+        Ok(a) => a,
+        Err(e) => {
+            // --help and --version are successes; usage errors exit 1, as in `k0rdent`.
+            let _ = e.print();
+            return ExitCode::from(if e.use_stderr() { 1 } else { 0 });
+        }
+    };
+    let dir = match std::path::absolute(&args.dir) {
+        Ok(d) => d,
+        Err(e) => {
+            eprintln!("error: {}: {e}", args.dir.display());
+            return ExitCode::from(1);
+        }
+    };
+    match lab_dir::prepare(&dir) {
+        Ok(true) => eprintln!(
+            "Reusing {} (made by k0rdent-lab): replacing its {} and {}/.",
+            dir.display(),
+            lab_dir::CONFIG_FILE,
+            lab_dir::STATE_DIR
+        ),
+        Ok(false) => {}
+        Err(e) => {
+            eprintln!("error: {e}\nhint: {}", e.remedy());
+            return ExitCode::from(1);
+        }
     }
-    let config = dir.join("k0rdent-lab.yaml");
+    let config = dir.join(lab_dir::CONFIG_FILE);
     if let Err(e) = std::fs::write(&config, CONFIG) {
-        eprintln!("k0rdent-lab: {}: {e}", config.display());
+        eprintln!("error: {}: {e}", config.display());
         return ExitCode::from(1);
     }
     let access = match start_emulator() {
         Ok(a) => a,
         Err(e) => {
-            eprintln!("k0rdent-lab: cannot start the ARM emulator: {e}");
+            eprintln!("error: cannot start the ARM emulator: {e}");
             return ExitCode::from(1);
         }
     };
     let factory = Arc::new(K0rdentFactory::with_access(access));
-    let state = dir.join("state");
+    let state = dir.join(lab_dir::STATE_DIR);
     let k0rdent = |args: &[&str]| {
         let mut argv = vec![
             "k0rdent".into(),
