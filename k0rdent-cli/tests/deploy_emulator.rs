@@ -212,12 +212,34 @@ async fn deploy_until_create_vms_survives_sigkills_at_logged_moments() {
         assert_eq!(state.provisioning_state, "Succeeded", "{vm}");
     }
 
-    // A final rerun makes no write.
+    // A final rerun makes no write and plans every real step `skip` (no step reruns because
+    // it reads records it wrote itself).
     let mark = lab.emu.log().len();
-    let (code, _, err) = lab.run(&["-y", "deploy", "--until", "create_vms"]);
+    let (code, out, err) = lab.run(&["-y", "-o", "json", "deploy", "--until", "create_vms"]);
     assert_eq!(code, 0, "{err}");
     let writes = lab.emu.log().mutating_since(mark);
     assert!(writes.is_empty(), "a no-op rerun wrote: {writes:#?}");
+    let result: serde_json::Value = out
+        .lines()
+        .filter_map(|l| serde_json::from_str::<serde_json::Value>(l).ok())
+        .find(|v| v["result"] == "deploy")
+        .expect("a deploy result line");
+    assert_eq!(result["steps"], serde_json::json!([]), "{result}");
+    let in_scope: Vec<&serde_json::Value> = result["initial_plan"]["entries"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|e| {
+            let step = e["step"].as_str().unwrap();
+            step == "prepare_deployment"
+                || step == "setup_network"
+                || step.starts_with("create_vms/")
+        })
+        .collect();
+    assert_eq!(in_scope.len(), 7);
+    for e in in_scope {
+        assert_eq!(e["decision"], "skip", "{e}");
+    }
 
     // A VM deleted behind our back: status names it (exit 2), deploy recreates only it.
     assert!(lab.emu.delete_resource(VM, "k0s-worker-2"));
@@ -269,6 +291,87 @@ async fn deploy_until_create_vms_survives_sigkills_at_logged_moments() {
         2,
         "the two workers change size in place: {out}"
     );
+}
+
+/// Issue #7, must show 2, through the binary: a VM whose creation failed, then a change of an
+/// immutable property of that VM in the configuration (its zone: the custom data is derived
+/// from the WireGuard plan, not configured; the library test `replace_confirmation` changes
+/// the custom data itself). Without -y: zero DELETE requests, exit 3 naming the confirmation;
+/// with -y: exactly that one VM is replaced.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_failed_vm_with_a_changed_immutable_property_is_replaced_only_with_yes() {
+    let lab = Lab::start().await;
+    lab.emu.faults().fail_provisioning("k0s-worker-1", 1);
+    let deletes = |mark: usize| -> Vec<String> {
+        lab.emu
+            .log()
+            .mutating_since(mark)
+            .into_iter()
+            .filter(|e| e.method == "DELETE")
+            .map(|e| e.path)
+            .collect()
+    };
+    let (code, out, err) = lab.run(&["deploy", "--until", "create_vms"]);
+    assert_eq!(code, 3, "{out}\n{err}");
+    assert!(deletes(0).is_empty(), "{:#?}", deletes(0));
+    assert_eq!(
+        lab.emu.vm("k0s-worker-1").unwrap().provisioning_state,
+        "Failed"
+    );
+
+    let cfg = lab.dir.path().join("k0rdent.yaml");
+    let text = std::fs::read_to_string(&cfg).unwrap();
+    assert!(text.contains("    count: 2\n    zones: [1, 2]"));
+    std::fs::write(
+        &cfg,
+        text.replace(
+            "    count: 2\n    zones: [1, 2]",
+            "    count: 2\n    zones: [3, 2]",
+        ),
+    )
+    .unwrap();
+    let (code, out, err) = lab.run(&["plan"]);
+    assert_eq!(code, 2, "{out}\n{err}");
+    let replaces: Vec<&str> = out.lines().filter(|l| l.contains(" replace ")).collect();
+    assert_eq!(replaces.len(), 1, "{out}");
+    assert!(replaces[0].contains("create_vms/k0s-worker-1"), "{out}");
+
+    let mark = lab.emu.log().len();
+    let (code, out, err) = lab.run(&["deploy", "--until", "create_vms"]);
+    assert_eq!(code, 3, "{out}\n{err}");
+    assert!(deletes(mark).is_empty(), "{:#?}", deletes(mark));
+    assert!(
+        out.contains("k0s-worker-1") && out.contains("needs confirmation (-y)"),
+        "{out}"
+    );
+    assert!(
+        out.contains("hint: review the plan (`k0rdent plan`) and run again with -y"),
+        "{out}"
+    );
+
+    let old_id = lab.emu.vm("k0s-worker-1").unwrap().vm_id;
+    let mark = lab.emu.log().len();
+    let (code, out, err) = lab.run(&["-y", "deploy", "--until", "create_vms"]);
+    assert_eq!(code, 0, "{out}\n{err}");
+    let gone = deletes(mark);
+    assert_eq!(gone.len(), 1, "{gone:#?}");
+    assert!(
+        gone[0].ends_with("/virtualMachines/k0s-worker-1"),
+        "{gone:#?}"
+    );
+    let vm_puts: Vec<String> = lab
+        .emu
+        .log()
+        .mutating_since(mark)
+        .into_iter()
+        .filter(is_vm_put)
+        .map(|e| e.path)
+        .collect();
+    assert_eq!(vm_puts.len(), 1, "{vm_puts:#?}");
+    assert!(vm_puts[0].ends_with("/k0s-worker-1"), "{vm_puts:#?}");
+    let vm = lab.emu.vm("k0s-worker-1").unwrap();
+    assert_eq!(vm.provisioning_state, "Succeeded");
+    assert_ne!(vm.vm_id, old_id);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -10,16 +10,17 @@ use std::time::Duration;
 use async_trait::async_trait;
 use k0rdent_cli::{CliError, Deployment, Mode, PipelineFactory, request::Request};
 use k0rdent_core::{
-    DeploymentState, Evidence, Facts, FileStore, Observation, ObserveError, Observer, Outputs,
-    Pipeline, Snapshot, Step, StepContext, StepError, StepId, StepOutcome, StepRecord, Teardown,
+    Deadline, DeploymentState, Evidence, Facts, FileStore, FnGate, Gate, GateVerdict, Observation,
+    ObserveError, Observer, Outputs, Pipeline, RetryPolicy, Snapshot, Step, StepContext, StepError,
+    StepId, StepOutcome, StepRecord, Teardown, WaitBudget,
 };
 
 /// The facts: which resource files exist.
 #[derive(Debug, Clone, Default)]
 pub struct WorldFacts(pub Vec<String>);
 
-/// Lists the world directory in one call.
-pub struct WorldObserver(pub PathBuf);
+/// Lists the world directory in one call (after `delay`: a slow cloud API).
+pub struct WorldObserver(pub PathBuf, pub Duration);
 
 #[async_trait]
 impl Observer for WorldObserver {
@@ -28,6 +29,7 @@ impl Observer for WorldObserver {
     }
 
     async fn observe(&self, _state: &DeploymentState) -> Result<Facts, ObserveError> {
+        tokio::time::sleep(self.1).await;
         if self.0.join("observer-fails").exists() {
             return Err(ObserveError::new("HTTP 403 AuthorizationFailed on list"));
         }
@@ -43,12 +45,49 @@ impl Observer for WorldObserver {
     }
 }
 
-/// A step that sleeps (checking for cancellation) and then creates its file.
+/// How the fake world misbehaves, for the interruption tests (`FAKE_*` variables).
+#[derive(Debug, Clone, Default)]
+pub struct Knobs {
+    /// Each step takes this long (`FAKE_STEP_DELAY_MS`).
+    pub step_delay: Duration,
+    /// The observer takes this long (`FAKE_OBSERVE_DELAY_MS`).
+    pub observe_delay: Duration,
+    /// Steps never reach a safe point while they take their delay (`FAKE_IGNORE_CANCEL=1`).
+    pub ignore_cancel: bool,
+    /// `setup_network` waits for a gate that never passes, within a 10 min budget
+    /// (`FAKE_GATE_WAIT=1`).
+    pub gate_wait: bool,
+    /// `setup_network` fails transiently and backs off for minutes (`FAKE_TRANSIENT=1`).
+    pub transient: bool,
+}
+
+impl Knobs {
+    /// From the environment.
+    pub fn from_env() -> Self {
+        let ms = |k: &str| {
+            std::env::var(k)
+                .ok()
+                .and_then(|v| v.parse().ok())
+                .map_or(Duration::ZERO, Duration::from_millis)
+        };
+        let on = |k: &str| std::env::var(k).is_ok_and(|v| v == "1");
+        Knobs {
+            step_delay: ms("FAKE_STEP_DELAY_MS"),
+            observe_delay: ms("FAKE_OBSERVE_DELAY_MS"),
+            ignore_cancel: on("FAKE_IGNORE_CANCEL"),
+            gate_wait: on("FAKE_GATE_WAIT"),
+            transient: on("FAKE_TRANSIENT"),
+        }
+    }
+}
+
+/// A step that sleeps (checking for cancellation unless told not to) and then creates its
+/// file.
 pub struct WorldStep {
     id: StepId,
     deps: Vec<StepId>,
     dir: PathBuf,
-    delay: Duration,
+    knobs: Knobs,
 }
 
 fn file_name(id: &StepId) -> String {
@@ -75,12 +114,40 @@ impl Step for WorldStep {
         }
     }
 
+    fn gates(&self) -> Vec<Arc<dyn Gate>> {
+        if !(self.knobs.gate_wait && self.id.as_str() == "setup_network") {
+            return Vec::new();
+        }
+        vec![Arc::new(
+            FnGate::new("cloud_init_done", |_| async {
+                GateVerdict::fail("cloud-init status: running")
+            })
+            .wait(WaitBudget {
+                deadline: Deadline::After(Duration::from_secs(600)),
+                interval: Duration::from_millis(500),
+            }),
+        )]
+    }
+
+    fn retry_policy(&self) -> RetryPolicy {
+        RetryPolicy {
+            max_attempts: 5,
+            initial_delay: Duration::from_secs(120),
+            max_delay: Duration::from_secs(600),
+        }
+    }
+
     async fn apply(&self, ctx: &StepContext) -> Result<StepOutcome, StepError> {
         ctx.write_journal("started", std::process::id()).await?;
-        let until = tokio::time::Instant::now() + self.delay;
+        if self.knobs.transient && self.id.as_str() == "setup_network" {
+            return Err(StepError::transient("HTTP 503 from the fake cloud"));
+        }
+        let until = tokio::time::Instant::now() + self.knobs.step_delay;
         while tokio::time::Instant::now() < until {
             tokio::time::sleep(Duration::from_millis(10)).await;
-            ctx.checkpoint()?;
+            if !self.knobs.ignore_cancel {
+                ctx.checkpoint()?;
+            }
         }
         std::fs::create_dir_all(&self.dir)
             .and_then(|()| std::fs::write(self.dir.join(file_name(&self.id)), b"x"))
@@ -97,12 +164,12 @@ impl Step for WorldStep {
     }
 }
 
-/// A deployment-shaped pipeline over the world in `dir`, each step taking `delay`.
+/// A deployment-shaped pipeline over the world in `dir`, misbehaving as `knobs` say.
 ///
 /// # Panics
 /// Never for the fixed step names used here.
 #[allow(clippy::expect_used)]
-pub fn pipeline(dir: &Path, delay: Duration) -> Pipeline {
+pub fn pipeline(dir: &Path, knobs: &Knobs) -> Pipeline {
     let shape: [(&str, &[&str]); 6] = [
         ("prepare_deployment", &[]),
         ("setup_network", &["prepare_deployment"]),
@@ -111,7 +178,7 @@ pub fn pipeline(dir: &Path, delay: Duration) -> Pipeline {
         ("setup_vpn", &["create_vms"]),
         ("connect_vpn", &["setup_vpn"]),
     ];
-    let mut b = Pipeline::builder().observer(WorldObserver(dir.to_path_buf()));
+    let mut b = Pipeline::builder().observer(WorldObserver(dir.to_path_buf(), knobs.observe_delay));
     for (id, deps) in shape {
         b = b.step(WorldStep {
             id: StepId::parse(id).expect("fixed step id"),
@@ -120,14 +187,14 @@ pub fn pipeline(dir: &Path, delay: Duration) -> Pipeline {
                 .map(|d| StepId::parse(d).expect("fixed step id"))
                 .collect(),
             dir: dir.to_path_buf(),
-            delay,
+            knobs: knobs.clone(),
         });
     }
     b.build().expect("the fixed pipeline is valid")
 }
 
-/// Builds [`pipeline`] from `FAKE_WORLD_DIR` (default `<state-dir>/world`) and
-/// `FAKE_STEP_DELAY_MS` (default 0).
+/// Builds [`pipeline`] from `FAKE_WORLD_DIR` (default `<state-dir>/world`) and the
+/// [`Knobs`] variables.
 pub struct WorldFactory;
 
 #[async_trait]
@@ -141,12 +208,8 @@ impl PipelineFactory for WorldFactory {
         let dir = std::env::var_os("FAKE_WORLD_DIR")
             .map(PathBuf::from)
             .unwrap_or_else(|| request.state_dir.join("world"));
-        let delay = std::env::var("FAKE_STEP_DELAY_MS")
-            .ok()
-            .and_then(|v| v.parse().ok())
-            .map_or(Duration::ZERO, Duration::from_millis);
         Ok(Deployment {
-            pipeline: pipeline(&dir, delay),
+            pipeline: pipeline(&dir, &Knobs::from_env()),
             concurrency: 4,
             notes: Vec::new(),
             time_limits: Default::default(),

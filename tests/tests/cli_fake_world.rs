@@ -1,6 +1,6 @@
 //! The real CLI and engine over the file-backed fake world: exit codes of plan/status/deploy,
-//! drift naming the resource, unknown blocking, Ctrl-C (once: stop at a safe point, exit 130;
-//! twice: exit at once), resume, reset.
+//! drift naming the resource, unknown blocking, Ctrl-C (stop at a safe point, exit 130), resume,
+//! reset. Interrupts in every kind of wait and the second Ctrl-C are in `interrupts.rs`.
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
@@ -139,28 +139,6 @@ fn ctrl_c_stops_at_a_safe_point_with_exit_130_and_the_next_run_resumes() {
     let (code, _, err) = run(s, &["deploy"]);
     assert_eq!(code, 0, "{err}");
     assert!(err.contains("> prepare_deployment: resume"), "{err}");
-}
-
-#[test]
-fn a_second_ctrl_c_exits_at_once_and_the_state_stays_valid() {
-    let dir = tempfile::tempdir().unwrap();
-    let s = dir.path();
-    // A step that ignores nothing but takes long between safe points is simulated by a long
-    // grace: the first Ctrl-C starts the stop, the second must not wait for it.
-    let child = fake(s, 30_000).arg("deploy").spawn().unwrap();
-    wait_until(s, "setup to start", |v| {
-        v["state"]["phases"]["prepare_deployment"]["status"] == "in_progress"
-    });
-    interrupt(child.id());
-    interrupt(child.id());
-    let asked = Instant::now();
-    let (code, _, err) = text(&child.wait_with_output().unwrap());
-    assert_eq!(code, 130, "{err}");
-    assert!(asked.elapsed() < Duration::from_secs(3));
-    let (code, out, _) = run(s, &["state", "show"]);
-    assert_eq!(code, 0, "the state parses after an immediate exit: {out}");
-    let (code, _, err) = run(s, &["deploy"]);
-    assert_eq!(code, 0, "{err}");
 }
 
 #[test]
