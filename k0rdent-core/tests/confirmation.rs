@@ -246,3 +246,44 @@ async fn reset_says_which_steps_had_nothing_to_undo() {
         )]
     );
 }
+
+#[tokio::test]
+async fn an_interrupted_step_settles_its_journal_before_asking_to_replace() {
+    let world = FakeWorld::new();
+    let store = MemoryStore::new();
+    let (e, _) = engine(deployment_pipeline(&world, |s| s), &store, false);
+    assert_eq!(e.deploy().await.unwrap().outcome, RunOutcome::Succeeded);
+    // vm-2 was interrupted with an operation journaled, and its custom data changed since.
+    let mut st = store.state().unwrap();
+    let r = st.record_mut(&sid("create_vms/vm-2"));
+    r.status = Status::InProgress;
+    r.journal = k0rdent_core::state::Journal(vec![k0rdent_core::state::JournalEntry {
+        at: chrono::Utc::now(),
+        key: "put_accepted".into(),
+        value: serde_json::json!({"operation": "op-1"}),
+    }]);
+    store.overwrite(st);
+    let changed = |s: FakeStep| {
+        if s.id().as_str() == "create_vms/vm-2" {
+            s.immutable("new-custom-data")
+                .destructive("custom data changed; it is deleted and created again")
+        } else {
+            s
+        }
+    };
+    let before = applies(&world).len();
+    let (e, _) = engine(deployment_pipeline(&world, changed), &store, false);
+    let r = e.deploy().await.unwrap();
+    assert_eq!(r.outcome, RunOutcome::Blocked);
+    // It ran (unconfirmed) to settle what it had started, then asked; nothing was replaced.
+    assert_eq!(applies(&world)[before..], ["create_vms/vm-2"]);
+    assert!(replaced(&world).is_empty());
+    let entry = r.final_plan.entry(&sid("create_vms/vm-2")).unwrap();
+    assert!(
+        matches!(&entry.reason, Reason::NeedsConfirmation { detail } if detail.contains("custom data changed")),
+        "{entry:?}"
+    );
+    let rec = store.state().unwrap().phases["create_vms"].items["vm-2"].clone();
+    assert_eq!(rec.status, Status::InProgress);
+    assert!(rec.journal.latest("put_accepted").is_some(), "journal kept");
+}

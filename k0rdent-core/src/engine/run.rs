@@ -385,7 +385,14 @@ impl Loop<'_> {
                     if !e.ready() {
                         continue;
                     }
-                    if e.needs_confirmation() && !engine.options.confirm_replace {
+                    // Unconfirmed destructive work blocks before the step runs, unless the step
+                    // has a journal from an interrupted attempt: then it runs unconfirmed, so it
+                    // settles what it had started first, and asks when it reaches the
+                    // destructive part (`confirmed()` is false).
+                    let journaled = state
+                        .record(&e.step)
+                        .is_some_and(|r| r.status == Status::InProgress && !r.journal.is_empty());
+                    if e.needs_confirmation() && !engine.options.confirm_replace && !journaled {
                         self.marks.insert(
                             e.step.clone(),
                             RunMark::NeedsConfirmation(e.message.to_string()),
