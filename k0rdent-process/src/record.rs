@@ -177,6 +177,11 @@ impl ChildRecord {
             }
             _ => {}
         }
+        // A foreground child shares our own group: only its own pid counts.
+        let ours = u32::try_from(rustix::process::getpgrp().as_raw_pid()).ok();
+        if ours == Some(self.pgid) {
+            return ChildStatus::Gone;
+        }
         let members = match os::group_members(self.pgid) {
             Ok(m) => m,
             Err(reason) => return ChildStatus::Unknown { reason },

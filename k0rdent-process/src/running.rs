@@ -284,7 +284,8 @@ impl Running {
         })
     }
 
-    /// What to journal about it (pid, process group, start time, host, boot id).
+    /// What to journal about it (pid, process group, start time, host, boot id). A
+    /// foreground child shares our process group, so only its own pid is ever checked.
     pub fn record(&self) -> &ChildRecord {
         &self.record
     }

@@ -248,3 +248,45 @@ fn on_ctrl_c_the_child_is_stopped_with_its_grace_period_shown_and_the_run_exits_
     );
     assert!(both_gone(child, grandchild));
 }
+
+#[test]
+fn a_second_ctrl_c_exits_at_once_and_takes_the_tools_whole_group_with_it() {
+    use std::io::BufRead;
+    let dir = tempfile::tempdir().unwrap();
+    let s = dir.path();
+    let mut cli = fake(s, Some("prepare_deployment"))
+        .env("FAKE_CHILD_GRACE_MS", "10000")
+        .arg("deploy")
+        .spawn()
+        .unwrap();
+    let (child, grandchild) = stand_in(s);
+    let stderr = cli.stderr.take().unwrap();
+    let (tx, rx) = mpsc::channel();
+    std::thread::spawn(move || {
+        for line in std::io::BufReader::new(stderr).lines() {
+            let _ = tx.send(line.unwrap_or_default());
+        }
+    });
+    let pid = rustix::process::Pid::from_raw(i32::try_from(cli.id()).unwrap()).unwrap();
+    rustix::process::kill_process(pid, rustix::process::Signal::INT).unwrap();
+    // The first Ctrl-C started the graceful stop (a 10 s grace)…
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        let line = rx
+            .recv_timeout(deadline.saturating_duration_since(Instant::now()))
+            .expect("the stop was announced");
+        if line.contains("stopping sh (cancelled): SIGTERM sent, waiting up to 10 s") {
+            break;
+        }
+    }
+    // …the second one does not wait for it, and leaves nothing of the tool running.
+    rustix::process::kill_process(pid, rustix::process::Signal::INT).unwrap();
+    let asked = Instant::now();
+    let (code, _, _, _) = finish_within(cli, Duration::from_secs(3));
+    assert_eq!(code, 130);
+    println!("exited {:?} after the second Ctrl-C", asked.elapsed());
+    assert!(
+        both_gone(child, grandchild),
+        "child {child} or grandchild {grandchild} outlived the second Ctrl-C"
+    );
+}
