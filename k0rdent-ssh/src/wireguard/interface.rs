@@ -6,12 +6,11 @@ use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, SystemTime};
 
+use k0rdent_process::{Command, ProcessError, ProcessStatus};
 use wireguard_control::{Backend, Device, DeviceUpdate, PeerConfigBuilder};
 
 use super::key::PublicKey;
 use super::spec::InterfaceName;
-use k0rdent_process::{Command, ProcessError, ProcessStatus};
-
 use crate::os;
 
 /// How long wg-quick may take to clean up after SIGTERM (it removes a half-made interface).
