@@ -17,6 +17,7 @@ pub mod pipeline;
 pub mod printer;
 pub mod request;
 mod signals;
+mod sudo;
 
 use std::ffi::OsString;
 use std::process::ExitCode;

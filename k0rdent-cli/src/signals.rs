@@ -19,6 +19,8 @@ pub fn install(cancel: Cancellation) {
         signals.next().await;
         cancel.cancel("interrupted by the user");
         signals.next().await;
+        // Exiting does not drop the futures that own running tools: kill their groups now.
+        k0rdent_process::kill_all_now();
         let _ = std::io::Write::write_all(
             &mut std::io::stderr(),
             b"Second interrupt: exiting now. The state is valid; run the command again to continue.\n",

@@ -11,7 +11,8 @@
 //! - [`ssh`]: [`SshConnector`](ssh::SshConnector) (VPN check first, host keys pinned on first
 //!   contact, one reused [`SshSession`](ssh::SshSession) per node), `known_hosts` export.
 //! - [`node_checks`]: cloud-init, `wg0` and sudo checks as gates.
-//! - [`os`]: everything Linux/macOS-specific; [`process`]: [`ProcessError`](process::ProcessError).
+//! - [`os`]: everything Linux/macOS-specific. External programs (wg-quick, `ip`) run through
+//!   [`k0rdent_process`], the one runner.
 //!
 //! The crate never prints; it logs with `tracing`. Private keys only ever appear wrapped in
 //! [`Secret`](k0rdent_core::Secret) and are stored in the state store's `keys/` (0600).
@@ -59,6 +60,5 @@
 
 pub mod node_checks;
 pub mod os;
-pub mod process;
 pub mod ssh;
 pub mod wireguard;

@@ -10,7 +10,7 @@ use std::time::Duration;
 use ipnet::Ipv4Net;
 use wireguard_control::Backend;
 
-use crate::process::{self, ProcessError};
+use k0rdent_process::{Command, ProcessError};
 
 /// Directories where WireGuard userspace implementations keep their control sockets.
 const SOCKET_DIRS: [&str; 2] = ["/var/run/wireguard", "/run/wireguard"];
@@ -140,8 +140,11 @@ pub fn interface_exists(interface: &str) -> bool {
 pub async fn local_routes() -> Result<Vec<LocalRoute>, ProcessError> {
     let (program, args) = route_command();
     let program = find_program(program).unwrap_or_else(|| PathBuf::from(program));
-    let args: Vec<String> = args.iter().map(|s| (*s).to_owned()).collect();
-    let out = process::run(&program, &args, &[], Duration::from_secs(5)).await?;
+    let out = Command::new(program)
+        .args(args)
+        .timeout(Duration::from_secs(5))
+        .run()
+        .await?;
     Ok(parse_routes(&out.stdout))
 }
 

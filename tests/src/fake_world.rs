@@ -1,6 +1,12 @@
 //! A file-backed fake world: each step's "resource" is a file in a directory. Used by the
 //! `fake-k0rdent` binary so lock races, kills and CLI output can be tested across processes
 //! with the real engine, store and CLI.
+//!
+//! One step can also run a stand-in external tool through the runner (`k0rdent-process`), as
+//! the k0sctl and helm steps will: a child that ignores SIGTERM and forks a grandchild that
+//! ignores it too and holds the output pipe. The step journals the child, waits for it with
+//! its cancellation (a failed watch, Ctrl-C) and shows the grace period; every step settles a
+//! child journaled by an earlier run before it does anything else.
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
@@ -14,6 +20,7 @@ use k0rdent_core::{
     ObserveError, Observer, Outputs, Pipeline, RetryPolicy, Snapshot, Step, StepContext, StepError,
     StepId, StepOutcome, StepRecord, Teardown, WaitBudget,
 };
+use k0rdent_process::{ChildRecord, ChildStatus};
 
 /// The facts: which resource files exist.
 #[derive(Debug, Clone, Default)]
@@ -45,6 +52,124 @@ impl Observer for WorldObserver {
     }
 }
 
+/// How one step runs the stand-in tool (see the module docs).
+#[derive(Debug, Clone)]
+pub struct ChildSpec {
+    /// Where the stand-in writes `child.pid` and `grandchild.pid`; `watch-fails` here makes
+    /// the step's watched gate fail.
+    pub dir: PathBuf,
+    /// Its grace period between SIGTERM and SIGKILL.
+    pub grace: Duration,
+    /// The step's time limit (the engine drops the step when it passes).
+    pub step_timeout: Option<Duration>,
+}
+
+/// The journal key of the stand-in's [`ChildRecord`].
+pub const CHILD_KEY: &str = "child";
+
+impl ChildSpec {
+    /// The stand-in: ignores SIGTERM, forks a grandchild that ignores it too and keeps the
+    /// output pipe, records both pids, then waits for the grandchild (10 minutes).
+    fn command(&self) -> k0rdent_process::Command {
+        let script = format!(
+            "trap '' TERM; sleep 600 & echo $! > {d}/grandchild.pid; echo $$ > {d}/child.pid; \
+             echo started; wait",
+            d = self.dir.display()
+        );
+        k0rdent_process::Command::new("sh")
+            .args(["-c", &script])
+            .grace(self.grace)
+    }
+
+    async fn run(&self, ctx: &StepContext) -> Result<(), StepError> {
+        std::fs::create_dir_all(&self.dir)
+            .map_err(|e| StepError::permanent(format!("{}: {e}", self.dir.display())))?;
+        let running = self
+            .command()
+            .spawn()
+            .await
+            .map_err(|e| StepError::permanent(e.to_string()))?;
+        ctx.write_journal(CHILD_KEY, running.record()).await?;
+        // While it runs, a stop request gives it its grace (SIGTERM, then SIGKILL) before the
+        // engine drops the step; the user is told what is being waited for.
+        let _stopping =
+            ctx.stop_grace(self.grace + Duration::from_millis(500), "the stand-in tool");
+        match running
+            .wait_until(ctx.cancelled(), |n| ctx.progress(n.to_string()))
+            .await
+        {
+            Ok(_) => Ok(()),
+            Err(e) if e.cancelled() => Err(StepError::interrupted(e.to_string())),
+            Err(e) => Err(StepError::permanent(e.to_string())),
+        }
+    }
+
+    /// A watched gate that fails once `watch-fails` exists.
+    fn gate(&self) -> Arc<dyn Gate> {
+        let flag = self.dir.join("watch-fails");
+        Arc::new(
+            FnGate::new("stand_in_watch", move |_ctx| {
+                let failing = flag.exists();
+                async move {
+                    if failing {
+                        GateVerdict::fail("the watched condition failed")
+                    } else {
+                        GateVerdict::pass("the watched condition holds")
+                    }
+                }
+            })
+            .watch(Duration::from_millis(200)),
+        )
+    }
+}
+
+/// Before anything else: deals with a child an earlier run journaled. Gone: proceed. Still
+/// here (itself, or what it left in its process group): wait briefly, then stop its group
+/// with the grace period shown. Journaled on another host, or this machine cannot tell:
+/// blocked, nothing is signalled.
+async fn settle_child(ctx: &StepContext, grace: Duration) -> Result<(), StepError> {
+    let Some(entry) = ctx.journal().latest(CHILD_KEY).cloned() else {
+        return Ok(());
+    };
+    let record: ChildRecord = serde_json::from_value(entry.value)
+        .map_err(|e| StepError::blocked(format!("journal entry {CHILD_KEY}: {e}")))?;
+    let status = record.status();
+    match status {
+        ChildStatus::Gone => {
+            ctx.progress(format!(
+                "{} (pid {}) of an earlier run is gone",
+                record.program, record.pid
+            ));
+            return Ok(());
+        }
+        ChildStatus::Running => {
+            ctx.progress(format!(
+                "{} (pid {}) of an earlier run still runs: waiting up to 2 s for it",
+                record.program, record.pid
+            ));
+            if !record.wait_gone(Duration::from_secs(2)).await.is_alive() {
+                return Ok(());
+            }
+        }
+        ChildStatus::GroupRemains { .. } => {}
+        other => {
+            return Err(StepError::blocked(format!(
+                "{} (pid {}, process group {}) of an earlier run: {other}",
+                record.program, record.pid, record.pgid
+            ))
+            .with_remedy(format!(
+                "run the command on {} (where it can be checked and stopped)",
+                record.host
+            )));
+        }
+    }
+    record
+        .stop(grace, |m| ctx.progress(m))
+        .await
+        .map(drop)
+        .map_err(|e| StepError::blocked(e.to_string()))
+}
+
 /// How the fake world misbehaves, for the interruption tests (`FAKE_*` variables).
 #[derive(Debug, Clone, Default)]
 pub struct Knobs {
@@ -64,12 +189,7 @@ pub struct Knobs {
 impl Knobs {
     /// From the environment.
     pub fn from_env() -> Self {
-        let ms = |k: &str| {
-            std::env::var(k)
-                .ok()
-                .and_then(|v| v.parse().ok())
-                .map_or(Duration::ZERO, Duration::from_millis)
-        };
+        let ms = |k: &str| env_ms(k).unwrap_or(Duration::ZERO);
         let on = |k: &str| std::env::var(k).is_ok_and(|v| v == "1");
         Knobs {
             step_delay: ms("FAKE_STEP_DELAY_MS"),
@@ -82,12 +202,14 @@ impl Knobs {
 }
 
 /// A step that sleeps (checking for cancellation unless told not to) and then creates its
-/// file.
+/// file; optionally it runs the stand-in tool first.
 pub struct WorldStep {
     id: StepId,
     deps: Vec<StepId>,
     dir: PathBuf,
     knobs: Knobs,
+    child: Option<ChildSpec>,
+    grace: Duration,
 }
 
 fn file_name(id: &StepId) -> String {
@@ -115,32 +237,51 @@ impl Step for WorldStep {
     }
 
     fn gates(&self) -> Vec<Arc<dyn Gate>> {
-        if !(self.knobs.gate_wait && self.id.as_str() == "setup_network") {
-            return Vec::new();
+        let mut gates: Vec<Arc<dyn Gate>> = self.child.iter().map(ChildSpec::gate).collect();
+        if self.knobs.gate_wait && self.id.as_str() == "setup_network" {
+            gates.push(Arc::new(
+                FnGate::new("cloud_init_done", |_| async {
+                    GateVerdict::fail("cloud-init status: running")
+                })
+                .wait(WaitBudget {
+                    deadline: Deadline::After(Duration::from_secs(600)),
+                    interval: Duration::from_millis(500),
+                }),
+            ));
         }
-        vec![Arc::new(
-            FnGate::new("cloud_init_done", |_| async {
-                GateVerdict::fail("cloud-init status: running")
-            })
-            .wait(WaitBudget {
-                deadline: Deadline::After(Duration::from_secs(600)),
-                interval: Duration::from_millis(500),
-            }),
-        )]
+        gates
+    }
+
+    fn timeout(&self) -> Option<Duration> {
+        self.child.as_ref().and_then(|c| c.step_timeout)
+    }
+
+    fn retry_on_timeout(&self) -> bool {
+        // Like `k0sctl apply`: an interrupted tool is not simply started again.
+        self.child.is_none()
     }
 
     fn retry_policy(&self) -> RetryPolicy {
-        RetryPolicy {
-            max_attempts: 5,
-            initial_delay: Duration::from_secs(120),
-            max_delay: Duration::from_secs(600),
+        if self.child.is_some() {
+            RetryPolicy::none()
+        } else {
+            // Long back-offs, so an interrupt can land in one.
+            RetryPolicy {
+                max_attempts: 5,
+                initial_delay: Duration::from_secs(120),
+                max_delay: Duration::from_secs(600),
+            }
         }
     }
 
     async fn apply(&self, ctx: &StepContext) -> Result<StepOutcome, StepError> {
+        settle_child(ctx, self.grace).await?;
         ctx.write_journal("started", std::process::id()).await?;
         if self.knobs.transient && self.id.as_str() == "setup_network" {
             return Err(StepError::transient("HTTP 503 from the fake cloud"));
+        }
+        if let Some(child) = &self.child {
+            child.run(ctx).await?;
         }
         let until = tokio::time::Instant::now() + self.knobs.step_delay;
         while tokio::time::Instant::now() < until {
@@ -165,11 +306,20 @@ impl Step for WorldStep {
 }
 
 /// A deployment-shaped pipeline over the world in `dir`, misbehaving as `knobs` say.
+pub fn pipeline(dir: &Path, knobs: &Knobs) -> Pipeline {
+    pipeline_with_child(dir, knobs, None)
+}
+
+/// [`pipeline`], where the step named in `child` runs the stand-in tool.
 ///
 /// # Panics
 /// Never for the fixed step names used here.
 #[allow(clippy::expect_used)]
-pub fn pipeline(dir: &Path, knobs: &Knobs) -> Pipeline {
+pub fn pipeline_with_child(
+    dir: &Path,
+    knobs: &Knobs,
+    child: Option<(&str, ChildSpec)>,
+) -> Pipeline {
     let shape: [(&str, &[&str]); 6] = [
         ("prepare_deployment", &[]),
         ("setup_network", &["prepare_deployment"]),
@@ -188,14 +338,30 @@ pub fn pipeline(dir: &Path, knobs: &Knobs) -> Pipeline {
                 .collect(),
             dir: dir.to_path_buf(),
             knobs: knobs.clone(),
+            child: child
+                .as_ref()
+                .filter(|(step, _)| *step == id)
+                .map(|(_, spec)| spec.clone()),
+            grace: child
+                .as_ref()
+                .map_or(Duration::from_secs(1), |(_, spec)| spec.grace),
         });
     }
     b.build().expect("the fixed pipeline is valid")
 }
 
-/// Builds [`pipeline`] from `FAKE_WORLD_DIR` (default `<state-dir>/world`) and the
-/// [`Knobs`] variables.
+/// Builds [`pipeline`] from `FAKE_WORLD_DIR` (default `<state-dir>/world`) and the [`Knobs`]
+/// variables. With `FAKE_CHILD_STEP=<step id>` that step runs the
+/// stand-in tool: `FAKE_CHILD_DIR` (default `<state-dir>/child`), `FAKE_CHILD_GRACE_MS`
+/// (default 1000), `FAKE_STEP_TIMEOUT_MS` (the step's time limit, default none).
 pub struct WorldFactory;
+
+fn env_ms(name: &str) -> Option<Duration> {
+    std::env::var(name)
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .map(Duration::from_millis)
+}
 
 #[async_trait]
 impl PipelineFactory for WorldFactory {
@@ -208,8 +374,17 @@ impl PipelineFactory for WorldFactory {
         let dir = std::env::var_os("FAKE_WORLD_DIR")
             .map(PathBuf::from)
             .unwrap_or_else(|| request.state_dir.join("world"));
+        let knobs = Knobs::from_env();
+        let child_step = std::env::var("FAKE_CHILD_STEP").ok();
+        let spec = ChildSpec {
+            dir: std::env::var_os("FAKE_CHILD_DIR")
+                .map(PathBuf::from)
+                .unwrap_or_else(|| request.state_dir.join("child")),
+            grace: env_ms("FAKE_CHILD_GRACE_MS").unwrap_or(Duration::from_secs(1)),
+            step_timeout: env_ms("FAKE_STEP_TIMEOUT_MS"),
+        };
         Ok(Deployment {
-            pipeline: pipeline(&dir, &Knobs::from_env()),
+            pipeline: pipeline_with_child(&dir, &knobs, child_step.as_deref().map(|s| (s, spec))),
             concurrency: 4,
             notes: Vec::new(),
             time_limits: Default::default(),

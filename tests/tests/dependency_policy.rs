@@ -1,6 +1,8 @@
 //! The dependency rules of DESIGN.md, checked against cargo's own view of the workspace:
-//! k0rdent-core pulls in no network, SSH or WireGuard crate, and uses only tokio's rt, sync,
-//! time and macros features; azure and ssh never depend on each other.
+//! cli → {azure, ssh} → {process, core}. k0rdent-core pulls in no network, SSH, WireGuard or
+//! process crate, and uses only tokio's rt, sync, time and macros features; azure and ssh
+//! never depend on each other; k0rdent-process depends on nothing of ours and is the only
+//! product crate that spawns programs through tokio.
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
@@ -37,6 +39,7 @@ fn core_depends_on_no_network_ssh_or_wireguard_crate() {
     let names = crates(&t);
     assert!(names.iter().any(|n| n == "tokio"), "sanity: {t}");
     for banned in [
+        "k0rdent-process",
         "reqwest",
         "ssh2",
         "wireguard-control",
@@ -52,20 +55,38 @@ fn core_depends_on_no_network_ssh_or_wireguard_crate() {
     }
 }
 
-#[test]
-fn core_uses_only_the_allowed_tokio_features() {
+fn metadata() -> serde_json::Value {
     let out = cargo()
         .args(["metadata", "--format-version", "1", "--no-deps"])
         .output()
         .unwrap();
     assert!(out.status.success());
-    let meta: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
-    let core = meta["packages"]
+    serde_json::from_slice(&out.stdout).unwrap()
+}
+
+fn package<'a>(meta: &'a serde_json::Value, name: &str) -> &'a serde_json::Value {
+    meta["packages"]
         .as_array()
         .unwrap()
         .iter()
-        .find(|p| p["name"] == "k0rdent-core")
-        .unwrap();
+        .find(|p| p["name"] == name)
+        .unwrap_or_else(|| panic!("no package {name}"))
+}
+
+/// The package's own normal (non-dev, non-build) dependencies.
+fn direct_deps<'a>(meta: &'a serde_json::Value, name: &str) -> Vec<&'a serde_json::Value> {
+    package(meta, name)["dependencies"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|d| d["kind"].is_null())
+        .collect()
+}
+
+#[test]
+fn core_uses_only_the_allowed_tokio_features() {
+    let meta = metadata();
+    let core = package(&meta, "k0rdent-core");
     let tokio = core["dependencies"]
         .as_array()
         .unwrap()
@@ -124,4 +145,77 @@ fn azure_and_ssh_never_depend_on_each_other() {
         "none",
     ]));
     assert!(!ssh.iter().any(|n| n == "k0rdent-azure"));
+}
+
+#[test]
+fn the_process_runner_depends_on_nothing_of_ours() {
+    let t = tree(&["-p", "k0rdent-process", "-e", "normal", "--prefix", "none"]);
+    let ours: Vec<String> = crates(&t)
+        .into_iter()
+        .filter(|n| n.starts_with("k0rdent-") && n != "k0rdent-process")
+        .collect();
+    assert!(ours.is_empty(), "k0rdent-process depends on {ours:?}:\n{t}");
+}
+
+#[test]
+fn providers_and_the_cli_run_programs_through_the_runner() {
+    let meta = metadata();
+    for user in ["k0rdent-azure", "k0rdent-ssh", "k0rdent-cli"] {
+        assert!(
+            direct_deps(&meta, user)
+                .iter()
+                .any(|d| d["name"] == "k0rdent-process"),
+            "{user} does not depend on k0rdent-process"
+        );
+    }
+    // cli → {azure, ssh} → {process, core}: nothing below the CLI depends on it.
+    for lower in [
+        "k0rdent-core",
+        "k0rdent-process",
+        "k0rdent-azure",
+        "k0rdent-ssh",
+    ] {
+        assert!(
+            !direct_deps(&meta, lower)
+                .iter()
+                .any(|d| d["name"] == "k0rdent-cli"),
+            "{lower} depends on the CLI"
+        );
+    }
+}
+
+#[test]
+fn only_the_runner_spawns_programs_with_tokio() {
+    let meta = metadata();
+    for name in [
+        "k0rdent-core",
+        "k0rdent-azure",
+        "k0rdent-ssh",
+        "k0rdent-cli",
+    ] {
+        let tokio = direct_deps(&meta, name)
+            .into_iter()
+            .find(|d| d["name"] == "tokio")
+            .unwrap_or_else(|| panic!("{name} depends on tokio"));
+        let features: Vec<&str> = tokio["features"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|f| f.as_str().unwrap())
+            .collect();
+        assert!(
+            !features.contains(&"process"),
+            "{name} enables tokio's process feature: run programs through k0rdent-process"
+        );
+    }
+    let runner = direct_deps(&meta, "k0rdent-process");
+    let tokio = runner.iter().find(|d| d["name"] == "tokio").unwrap();
+    assert!(
+        tokio["features"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|f| f == "process"),
+        "sanity: the runner itself uses tokio's process feature"
+    );
 }

@@ -2,7 +2,6 @@
 //! principal is configured.
 
 use std::path::{Path, PathBuf};
-use std::process::Stdio;
 use std::time::Duration;
 
 use async_trait::async_trait;
@@ -56,37 +55,40 @@ pub struct CliAccount {
 }
 
 async fn run_az(az: &Path, args: &[&str]) -> Result<Vec<u8>, CredentialError> {
-    let mut cmd = tokio::process::Command::new(az);
-    cmd.args(args)
-        .stdin(Stdio::null())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .kill_on_drop(true);
-    let child = cmd.spawn().map_err(|e| {
-        CredentialError::new(WHO, format!("cannot run {}: {e}", az.display())).with_remedy(
+    let run = k0rdent_process::Command::new(az)
+        .args(args)
+        .timeout(TIMEOUT)
+        .run()
+        .await;
+    match run {
+        Ok(out) => Ok(out.stdout.into_bytes()),
+        Err(e) if e.not_installed() => Err(CredentialError::new(
+            WHO,
+            format!("cannot run {}: {}", az.display(), e.status),
+        )
+        .with_remedy(
             "install the Azure CLI and run `az login`, or set AZURE_TENANT_ID, AZURE_CLIENT_ID \
              and AZURE_CLIENT_SECRET",
-        )
-    })?;
-    let out = tokio::time::timeout(TIMEOUT, child.wait_with_output())
-        .await
-        .map_err(|_| CredentialError::new(WHO, format!("`az {}` did not finish in 60 s", args[0])))?
-        .map_err(|e| CredentialError::new(WHO, format!("waiting for az: {e}")))?;
-    if !out.status.success() {
-        // az's stderr never contains the token; keep its first meaningful line.
-        let stderr = String::from_utf8_lossy(&out.stderr);
-        let line = stderr
-            .lines()
-            .map(str::trim)
-            .find(|l| !l.is_empty())
-            .unwrap_or("no error output");
-        return Err(CredentialError::new(
+        )),
+        Err(e) if e.timed_out() => Err(CredentialError::new(
             WHO,
-            format!("`az {}` failed ({}): {line}", args.join(" "), out.status),
-        )
-        .with_remedy("run `az login` (and `az account set -s <subscription>`)"));
+            format!("`az {}` did not finish in 60 s", args[0]),
+        )),
+        Err(e) => {
+            // az's stderr never contains the token; keep its first meaningful line.
+            let line = e
+                .stderr
+                .lines()
+                .map(str::trim)
+                .find(|l| !l.is_empty())
+                .unwrap_or("no error output");
+            Err(CredentialError::new(
+                WHO,
+                format!("`az {}` failed ({}): {line}", args.join(" "), e.status),
+            )
+            .with_remedy("run `az login` (and `az account set -s <subscription>`)"))
+        }
     }
-    Ok(out.stdout)
 }
 
 fn parse_local(s: &str) -> Option<std::time::SystemTime> {

@@ -85,10 +85,14 @@ pub(crate) async fn run(ctx: &Ctx, action: VpnAction) -> Result<ExitStatus, CliE
             hub.write(&*ctx.store)
                 .await
                 .map_err(|e| CliError::usage(e.to_string(), e.remedy()))?;
-            let iface = VpnInterface::new(
+            let mut iface = VpnInterface::new(
                 net.interface.clone(),
                 ctx.store.keys_dir().join(hub.file_name()),
             );
+            // Ask for a password (if at all) only when wg-quick will run.
+            if iface.is_up() != matches!(action, VpnAction::Up) {
+                iface = iface.with_privilege(crate::sudo::privilege(ctx.request.yes).await?);
+            }
             let result = if matches!(action, VpnAction::Up) {
                 iface.up().await
             } else {

@@ -9,7 +9,7 @@ use std::time::{Duration, Instant};
 use super::error::SshError;
 use super::hostkey::HostKey;
 use super::transport::{Conn, Fail, RawOutput};
-use crate::process::redact;
+use k0rdent_process::redact;
 
 /// The largest upload [`SshSession::upload`] accepts: it is for config files, not images.
 pub const MAX_UPLOAD: usize = 4 * 1024 * 1024;

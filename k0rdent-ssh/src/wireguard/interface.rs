@@ -6,26 +6,29 @@ use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, SystemTime};
 
+use k0rdent_process::{Command, ProcessError, ProcessStatus};
 use wireguard_control::{Backend, Device, DeviceUpdate, PeerConfigBuilder};
 
 use super::key::PublicKey;
 use super::spec::InterfaceName;
 use crate::os;
-use crate::process::{self, ProcessError, ProcessStatus};
+
+/// How long wg-quick may take to clean up after SIGTERM (it removes a half-made interface).
+const WG_QUICK_GRACE: Duration = Duration::from_secs(5);
 
 /// How to get root for wg-quick.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Privilege {
     /// Already root: run wg-quick directly.
     Root,
-    /// `sudo -n`: fail instead of prompting (CI, scripts).
+    /// `sudo -n`: never prompts. wg-quick runs in a process group of its own, in the
+    /// background, where a password prompt would stop it for good; whoever may ask the user
+    /// (the CLI, in the foreground) runs `sudo -v` first.
     Sudo,
-    /// `sudo`, which may prompt on the terminal.
-    SudoInteractive,
 }
 
 impl Privilege {
-    /// Root if this process is root, else non-interactive sudo.
+    /// Root if this process is root, else sudo.
     pub fn detect() -> Self {
         if os::is_root() {
             Privilege::Root
@@ -79,7 +82,10 @@ impl VpnError {
                     .into()
             }
             VpnError::Process(p) if p.stderr.contains("password is required") => {
-                "run the command in a terminal (sudo asks for your password) or as root".into()
+                "sudo needs your password and may not ask for it here (-y, or no terminal): run \
+                 `sudo -v` in this terminal first, run the command in a terminal without -y \
+                 (k0rdent then asks once), or run it as root"
+                    .into()
             }
             VpnError::Process(_) => "see wg-quick's message above".into(),
             VpnError::NoConfig(_) => "run `k0rdent deploy --until setup_vpn` to write it".into(),
@@ -265,25 +271,27 @@ impl VpnInterface {
 
     async fn wg_quick(&self, verb: &str) -> Result<(), VpnError> {
         let wg_quick = os::find_program("wg-quick").ok_or(VpnError::NoWgQuick)?;
-        let path = self.config.display().to_string();
-        let (program, args): (PathBuf, Vec<String>) = match self.privilege {
-            Privilege::Root => (wg_quick, vec![verb.into(), path]),
-            Privilege::Sudo | Privilege::SudoInteractive => {
+        let cmd = match self.privilege {
+            Privilege::Root => Command::new(wg_quick),
+            Privilege::Sudo => {
                 let sudo = os::find_program("sudo").ok_or_else(|| ProcessError {
                     program: "sudo".into(),
                     args: vec![],
                     status: ProcessStatus::NotStarted("not found on PATH".into()),
                     stderr: String::new(),
                 })?;
-                let mut args = Vec::new();
-                if self.privilege == Privilege::Sudo {
-                    args.push("-n".to_owned());
-                }
-                args.extend([wg_quick.display().to_string(), verb.into(), path]);
-                (sudo, args)
+                Command::new(sudo).arg("-n").arg(wg_quick)
             }
         };
-        process::run(&program, &args, &[], self.timeout).await?;
+        let cmd = cmd
+            .arg(verb)
+            .arg(&self.config)
+            .timeout(self.timeout)
+            .grace(WG_QUICK_GRACE);
+        // `up` starts wireguard-go (userspace), which must outlive us: its own session, no
+        // parent-death signal, never signalled after success.
+        let cmd = if verb == "up" { cmd.daemon() } else { cmd };
+        cmd.run().await?;
         tracing::info!(interface = %self.name, verb, "wg-quick done");
         Ok(())
     }
@@ -467,5 +475,24 @@ fn snapshot(interface: &str, dev: &Device) -> DeviceSnapshot {
                 tx_bytes: p.stats.tx_bytes,
             })
             .collect(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_sudo_that_needs_a_password_names_what_to_do() {
+        let e = VpnError::Process(ProcessError {
+            program: "/usr/bin/sudo".into(),
+            args: vec!["-n".into(), "wg-quick".into(), "up".into()],
+            status: ProcessStatus::Exited(1),
+            stderr: "sudo: a password is required".into(),
+        });
+        let remedy = e.remedy();
+        assert!(remedy.contains("sudo -v"), "{remedy}");
+        assert!(remedy.contains("without -y"), "{remedy}");
+        assert!(remedy.contains("as root"), "{remedy}");
     }
 }

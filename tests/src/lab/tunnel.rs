@@ -1,12 +1,13 @@
 //! A whole tunnel built the way the CLI will: the WireGuard network planned into a state
-//! directory, every node bootstrapped from its generated cloud-init fragment, the hub's
-//! generated wg-quick file brought up through `VpnInterface`.
+//! directory (and recorded there, so `k0rdent vpn up` can read it), every node bootstrapped
+//! from its generated cloud-init fragment, the hub's generated wg-quick file brought up
+//! through `VpnInterface`.
 
 use std::net::Ipv4Addr;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use k0rdent_core::{DeploymentState, FileStore, Secret};
+use k0rdent_core::{DeploymentState, FileStore, Secret, StateStore};
 use k0rdent_ssh::os;
 use k0rdent_ssh::ssh::{ConnectOptions, Route, SshConnector, SshCredentials};
 use k0rdent_ssh::wireguard::{
@@ -38,6 +39,16 @@ pub struct Tunnel {
 impl Tunnel {
     /// `wrong_key`: this node's fragment is rendered with a key the hub does not know.
     pub async fn up(names: &[&str], wrong_key: Option<&str>) -> Tunnel {
+        let t = Tunnel::prepared(names, wrong_key).await;
+        assert_eq!(t.vpn.up().await.unwrap(), Transition::Changed);
+        t.hub_is_up();
+        t
+    }
+
+    /// Everything but bringing the hub up: the network planned and recorded (the state is
+    /// saved in the lab's state directory), the nodes bootstrapped, the hub's wg-quick file
+    /// written.
+    pub async fn prepared(names: &[&str], wrong_key: Option<&str>) -> Tunnel {
         let lab = Lab::start(names);
         let store = FileStore::new(lab.state_dir());
         let mut state = DeploymentState {
@@ -103,9 +114,7 @@ impl Tunnel {
             net.interface.clone(),
             store.keys_dir().join(hub.file_name()),
         );
-        assert_eq!(vpn.up().await.unwrap(), Transition::Changed);
-        let tunnel_ips: Vec<Ipv4Addr> = net.nodes.iter().map(|n| n.address).collect();
-        lab.hub_is_up(&tunnel_ips);
+        store.save(&mut state).await.unwrap();
         let exp = TunnelExpectation::from_network(&net, &lab.public_ips());
         Tunnel {
             lab,
@@ -115,6 +124,12 @@ impl Tunnel {
             vpn,
             exp,
         }
+    }
+
+    /// Records the hub's wireguard-go for the sweep and checks the routes to every node.
+    pub fn hub_is_up(&self) {
+        let tunnel_ips: Vec<Ipv4Addr> = self.net.nodes.iter().map(|n| n.address).collect();
+        self.lab.hub_is_up(&tunnel_ips);
     }
 
     /// Checks every peer once.
