@@ -218,6 +218,10 @@ pub enum ArmError {
         /// Parser message.
         detail: String,
     },
+    /// The endpoint could not be reached at all (refused, no such host, TLS): nothing was
+    /// sent, and retrying soon will not help.
+    #[error(transparent)]
+    Unreachable(#[from] super::transport::Unreachable),
     /// A URL from a response points elsewhere than the ARM endpoint.
     #[error("refusing to send credentials to {url}: not the ARM endpoint")]
     ForeignUrl {
@@ -270,9 +274,10 @@ impl ArmError {
                     | ArmErrorCode::ZonalAllocationFailed
                     | ArmErrorCode::Other(_)
             ),
-            ArmError::Credential(_) | ArmError::Decode { .. } | ArmError::ForeignUrl { .. } => {
-                false
-            }
+            ArmError::Credential(_)
+            | ArmError::Decode { .. }
+            | ArmError::ForeignUrl { .. }
+            | ArmError::Unreachable(_) => false,
         }
     }
 
@@ -281,6 +286,11 @@ impl ArmError {
         match self {
             ArmError::Credential(c) => c.remedy.clone(),
             ArmError::Exhausted { last, .. } => last.remedy(),
+            ArmError::Unreachable(u) => Some(format!(
+                "check that {} is the right ARM endpoint (K0RDENT_ARM_ENDPOINT or \
+                 azure.arm_endpoint), that it is up, and the network, DNS and any proxy on the way",
+                u.endpoint
+            )),
             _ => self
                 .code()
                 .and_then(ArmErrorCode::remedy)
@@ -306,7 +316,7 @@ impl ArmError {
         let mut e = if matches!(
             self.code(),
             Some(ArmErrorCode::AuthorizationFailed | ArmErrorCode::InvalidAuthenticationToken)
-        ) || matches!(self, ArmError::Credential(_))
+        ) || matches!(self, ArmError::Credential(_) | ArmError::Unreachable(_))
         {
             StepError::blocked(msg)
         } else if self.is_transient() {
