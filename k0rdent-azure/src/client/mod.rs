@@ -21,7 +21,7 @@ use serde::de::DeserializeOwned;
 use tokio::sync::Semaphore;
 use url::Url;
 
-pub use error::{ArmError, ArmErrorCode};
+pub use error::{ArmError, ArmErrorCode, ComeBackLater, nic_reservation_wait};
 pub use lro::{Accepted, PollKind, PollStatus, PollTarget};
 pub use retry::{RetryConfig, retry_after, retryable};
 
@@ -377,6 +377,11 @@ impl ArmClient {
                     err
                 }
             };
+            if err.retry_after().is_some_and(|h| h > cfg.max_delay) {
+                // ARM asks for a longer pause than a request should sleep through: the
+                // caller (a step, bounded by its time limit) does the waiting.
+                return Err(err);
+            }
             let delay = cfg.delay(attempt, err.retry_after());
             if attempt >= cfg.max_attempts || started.elapsed() + delay > cfg.max_elapsed {
                 return Err(if attempt > 1 {

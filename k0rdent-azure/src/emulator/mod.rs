@@ -341,7 +341,7 @@ impl Emulator {
     /// A VM's state, if it exists.
     pub fn vm(&self, name: &str) -> Option<VmState> {
         let w = self.emu.world();
-        let r = w.find(crate::names::types::VM, name)?;
+        let r = w.find(reply::types::VM, name)?;
         let vm = r.vm.as_ref()?;
         let nic = r
             .body
@@ -396,7 +396,7 @@ impl Emulator {
     /// Sets a VM's power state at once (`deallocated`, `stopped`, `running`).
     pub fn set_power_state(&self, vm: &str, state: &str) -> bool {
         let mut w = self.emu.world();
-        let Some(id) = w.find(crate::names::types::VM, vm).map(|r| r.id.clone()) else {
+        let Some(id) = w.find(reply::types::VM, vm).map(|r| r.id.clone()) else {
             return false;
         };
         if let Some(v) = w.get_mut(&id).and_then(|r| r.vm.as_mut()) {

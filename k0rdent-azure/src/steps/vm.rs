@@ -198,6 +198,17 @@ impl VmStep {
                     .await?,
             );
         }
+        if model::is_canceled(state) {
+            // Canceled is terminal but not success: the same PUT converges it.
+            ctx.progress(format!(
+                "{what}: its last operation was canceled; writing it again"
+            ));
+            let body = resources::vm_body(&s.spec, &s.names, &self.vm);
+            return not_ready(
+                c.write("vm", "PUT", &path, api::COMPUTE, Some(&body), &what)
+                    .await?,
+            );
+        }
         if let Some(patch) = resources::vm_patch(&s.spec, &self.vm, &v) {
             return not_ready(
                 c.write(
@@ -294,41 +305,8 @@ fn not_ready<T>(p: Progress<Option<Value>>) -> Result<Progress<T>, StepError> {
     })
 }
 
-#[async_trait]
-impl Step for VmStep {
-    fn id(&self) -> &StepId {
-        &self.id
-    }
-
-    fn dependencies(&self) -> Vec<StepId> {
-        vec![self.network.clone()]
-    }
-
-    fn fingerprint(&self, _inputs: &StepInputs<'_>) -> Fingerprint {
-        self.fingerprint_now()
-    }
-
-    fn gates(&self) -> Vec<Arc<dyn Gate>> {
-        vec![self.shared.preflight.clone()]
-    }
-
-    fn retry_policy(&self) -> RetryPolicy {
-        self.shared.tuning.step_retry
-    }
-
-    fn check_journal(&self, journal: &Journal) -> Result<(), String> {
-        super::converge::check_journal(journal)
-    }
-
-    fn observe(&self, snapshot: &Snapshot, record: Option<&StepRecord>) -> Observation {
-        let facts = match snapshot.require::<AzureFacts>(OBSERVER) {
-            Ok(f) => f,
-            Err(o) => return o,
-        };
-        vm_observation(&self.shared, &self.vm, facts, record)
-    }
-
-    async fn apply(&self, ctx: &StepContext) -> Result<StepOutcome, StepError> {
+impl VmStep {
+    async fn converge(&self, ctx: &StepContext) -> Result<StepOutcome, StepError> {
         let c = self.conv(ctx);
         let vn = self.names();
         for (key, what) in [
@@ -418,6 +396,46 @@ impl Step for VmStep {
             .with("public_ip", public_ip)
             .with("vm_id", vm_id);
         Ok(StepOutcome::done(outputs, evidence))
+    }
+}
+
+#[async_trait]
+impl Step for VmStep {
+    fn id(&self) -> &StepId {
+        &self.id
+    }
+
+    fn dependencies(&self) -> Vec<StepId> {
+        vec![self.network.clone()]
+    }
+
+    fn fingerprint(&self, _inputs: &StepInputs<'_>) -> Fingerprint {
+        self.fingerprint_now()
+    }
+
+    fn gates(&self) -> Vec<Arc<dyn Gate>> {
+        vec![self.shared.preflight.clone()]
+    }
+
+    fn retry_policy(&self) -> RetryPolicy {
+        self.shared.tuning.step_retry
+    }
+
+    fn check_journal(&self, journal: &Journal) -> Result<(), String> {
+        super::converge::check_journal(journal)
+    }
+
+    fn observe(&self, snapshot: &Snapshot, record: Option<&StepRecord>) -> Observation {
+        let facts = match snapshot.require::<AzureFacts>(OBSERVER) {
+            Ok(f) => f,
+            Err(o) => return o,
+        };
+        vm_observation(&self.shared, &self.vm, facts, record)
+    }
+
+    async fn apply(&self, ctx: &StepContext) -> Result<StepOutcome, StepError> {
+        let r = self.converge(ctx).await;
+        super::converge::come_back_later(ctx, &self.shared.tuning.poll, r)
     }
 
     async fn teardown(&self, ctx: &StepContext) -> Result<(), StepError> {
