@@ -190,48 +190,90 @@ async fn a_deallocated_vm_is_started_and_the_vms_running_gate_reports_it_until_t
 }
 
 #[tokio::test]
-async fn a_vm_creation_that_ends_failed_is_retried_and_reported() {
+async fn a_vm_creation_that_ends_failed_is_deleted_only_when_confirmed() {
     use k0rdent_core::Event;
     let lab = Lab::new(1, 1).await;
     lab.emu.faults().fail_provisioning("k0s-worker-1", 1);
     let azure = lab.azure();
-    let (engine, sink) = lab.engine(&azure, false);
+
+    // Without -y: the failed VM stays; nothing is deleted; the step asks for confirmation.
+    let (engine, _) = lab.engine(&azure, false);
+    let report = engine.deploy().await.unwrap();
+    assert_eq!(report.outcome, RunOutcome::Blocked, "{report:#?}");
+    let w = writes(&lab.emu.log().entries());
+    assert!(!w.iter().any(|l| l.starts_with("DELETE")), "{w:#?}");
+    let e = report
+        .final_plan
+        .entry(&sid("create_vms/k0s-worker-1"))
+        .unwrap();
+    assert!(
+        e.message.contains("needs confirmation") && e.message.contains("provisioning"),
+        "{}",
+        e.message
+    );
+    assert_eq!(
+        lab.emu.vm("k0s-worker-1").unwrap().provisioning_state,
+        "Failed"
+    );
+    // `plan` shows the replace before anything runs.
+    let plan = engine.plan().await.unwrap();
+    let e = plan.plan.entry(&sid("create_vms/k0s-worker-1")).unwrap();
+    assert_eq!(e.decision, Decision::Replace, "{}", e.message);
+
+    // With -y: replaced once.
+    let mark = lab.emu.log().len();
+    let (engine, sink) = lab.engine(&azure, true);
     let report = engine.deploy().await.unwrap();
     assert_eq!(report.outcome, RunOutcome::Succeeded, "{report:#?}");
-    let retried: Vec<String> = sink
+    let w = writes(&lab.emu.log().since(mark));
+    let n = |l: &str| w.iter().filter(|x| *x == l).count();
+    assert_eq!(n("DELETE virtualMachines/k0s-worker-1"), 1, "{w:#?}");
+    assert_eq!(n("PUT virtualMachines/k0s-worker-1"), 1, "{w:#?}");
+    assert_eq!(n("PUT virtualMachines/k0s-controller-1"), 0, "{w:#?}");
+    assert_eq!(
+        lab.emu.vm("k0s-worker-1").unwrap().provisioning_state,
+        "Succeeded"
+    );
+    assert!(
+        sink.events().iter().any(|e| matches!(
+            e,
+            Event::StepStarted { step, decision: Decision::Replace, .. }
+                if step.as_str() == "create_vms/k0s-worker-1"
+        )),
+        "the replace ran as planned"
+    );
+}
+
+#[tokio::test]
+async fn a_creation_that_fails_during_a_confirmed_run_is_replaced_and_says_so() {
+    use k0rdent_core::Event;
+    let lab = Lab::new(1, 1).await;
+    lab.emu.faults().fail_provisioning("k0s-worker-1", 1);
+    let azure = lab.azure();
+    let (engine, sink) = lab.engine(&azure, true);
+    let report = engine.deploy().await.unwrap();
+    assert_eq!(report.outcome, RunOutcome::Succeeded, "{report:#?}");
+    let confirmed: Vec<String> = sink
         .events()
         .into_iter()
         .filter_map(|e| match e {
-            Event::StepRetrying { step, error, .. }
-                if step.as_str() == "create_vms/k0s-worker-1" =>
-            {
-                Some(error)
+            Event::StepConfirmed { step, change } if step.as_str() == "create_vms/k0s-worker-1" => {
+                Some(change)
             }
             _ => None,
         })
         .collect();
-    assert_eq!(retried.len(), 1, "{retried:?}");
+    assert_eq!(confirmed.len(), 1, "{confirmed:?}");
     assert!(
-        retried[0].contains("OSProvisioningTimedOut"),
+        confirmed[0].contains("provisioning failed"),
         "{}",
-        retried[0]
+        confirmed[0]
     );
     let w = writes(&lab.emu.log().entries());
     let n = |l: &str| w.iter().filter(|x| *x == l).count();
     assert_eq!(n("PUT virtualMachines/k0s-worker-1"), 2, "{w:#?}");
     assert_eq!(n("DELETE virtualMachines/k0s-worker-1"), 1, "{w:#?}");
     assert_eq!(n("PUT virtualMachines/k0s-controller-1"), 1, "{w:#?}");
-    assert_eq!(
-        lab.emu.vm("k0s-worker-1").unwrap().provisioning_state,
-        "Succeeded"
-    );
-    assert_eq!(
-        lab.state()
-            .record(&sid("create_vms/k0s-worker-1"))
-            .unwrap()
-            .attempts,
-        1
-    );
 }
 
 #[tokio::test]
@@ -239,7 +281,7 @@ async fn a_vm_that_keeps_failing_is_reported_failed_after_its_retries() {
     let lab = Lab::new(1, 1).await;
     lab.emu.faults().fail_provisioning("k0s-worker-1", 100);
     let azure = lab.azure();
-    let (engine, _) = lab.engine(&azure, false);
+    let (engine, _) = lab.engine(&azure, true);
     let report = engine.deploy().await.unwrap();
     assert_eq!(report.outcome, RunOutcome::Failed);
     let failed = report

@@ -146,7 +146,25 @@ impl Printer {
                 remedy,
             } => with_hint(format!("x {step}: gate {gate} failed: {reason}"), remedy),
             Event::TeardownStarted { step } => format!("> {step}: tearing down"),
-            Event::TeardownCompleted { step } => format!("- {step}: torn down"),
+            Event::TeardownCompleted {
+                step,
+                nothing_to_undo: None,
+            } => format!("- {step}: torn down"),
+            Event::TeardownCompleted {
+                step,
+                nothing_to_undo: Some(why),
+            } => format!("- {step}: nothing of its own to undo ({why})"),
+            Event::StepConfirmed { step, change } => {
+                format!("! {step}: confirmed by -y: {change}")
+            }
+            Event::StepStopping {
+                step,
+                what,
+                grace_ms,
+            } => format!(
+                "  {step}: stopping {what}: sent SIGTERM, killing it in {} s if it has not stopped",
+                grace_ms.div_ceil(1000)
+            ),
             Event::TeardownFailed { step, error } => format!("x {step}: teardown failed: {error}"),
             Event::StopRequested { reason } => format!(
                 "Stopping at the next safe point ({reason}); press Ctrl-C again to exit at once."

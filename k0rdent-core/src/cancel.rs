@@ -11,6 +11,38 @@ struct Inner {
     notify: Notify,
     reason: Mutex<Option<String>>,
     children: Mutex<Vec<Weak<Inner>>>,
+    /// The second stage (second Ctrl-C): the process is about to exit. Shared by a flag and
+    /// all its children.
+    escalation: Arc<Escalation>,
+}
+
+#[derive(Default)]
+struct Escalation {
+    raised: AtomicBool,
+    notify: Notify,
+    /// Holders of buffered work that still have to write it out after an escalation.
+    flushers: std::sync::atomic::AtomicUsize,
+    flushed: Notify,
+}
+
+/// Held by something that buffers work which must be written out before the process exits
+/// (the event log writer). Dropping it says "written".
+#[derive(Debug)]
+pub(crate) struct FlushToken(Arc<Escalation>);
+
+impl Drop for FlushToken {
+    fn drop(&mut self) {
+        self.0.flushers.fetch_sub(1, Ordering::SeqCst);
+        self.0.flushed.notify_waiters();
+    }
+}
+
+impl std::fmt::Debug for Escalation {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Escalation")
+            .field("raised", &self.raised.load(Ordering::SeqCst))
+            .finish()
+    }
 }
 
 impl Inner {
@@ -57,7 +89,12 @@ impl Cancellation {
 
     /// A flag that is cancelled when `self` is (and can be cancelled on its own).
     pub fn child(&self) -> Cancellation {
-        let child = Cancellation::new();
+        let child = Cancellation {
+            inner: Arc::new(Inner {
+                escalation: self.inner.escalation.clone(),
+                ..Inner::default()
+            }),
+        };
         if self.is_cancelled() {
             child.cancel(&self.reason().unwrap_or_default());
         } else if let Ok(mut c) = self.inner.children.lock() {
@@ -80,6 +117,51 @@ impl Cancellation {
     /// Why it was cancelled.
     pub fn reason(&self) -> Option<String> {
         self.inner.reason.lock().ok().and_then(|r| r.clone())
+    }
+
+    /// The second stage: the process exits right after this (second Ctrl-C). Cancels too.
+    /// Whatever holds buffered work that must not be lost (the event log) writes it out now,
+    /// best effort; nothing waits for steps any more.
+    pub fn escalate(&self) {
+        self.cancel("interrupted twice");
+        self.inner.escalation.raised.store(true, Ordering::SeqCst);
+        self.inner.escalation.notify.notify_waiters();
+    }
+
+    /// Whether [`escalate`](Cancellation::escalate) was called on this flag or a relative.
+    pub fn is_escalated(&self) -> bool {
+        self.inner.escalation.raised.load(Ordering::SeqCst)
+    }
+
+    /// Completes when escalated.
+    pub async fn escalated(&self) {
+        loop {
+            let notified = self.inner.escalation.notify.notified();
+            if self.is_escalated() {
+                return;
+            }
+            notified.await;
+        }
+    }
+
+    /// Completes once everything that buffers work for this flag's family (the event log
+    /// writer) has written it out. After [`escalate`](Cancellation::escalate), a caller about
+    /// to exit waits for this, bounded by a short timeout.
+    pub async fn flushed(&self) {
+        let e = &self.inner.escalation;
+        loop {
+            let notified = e.flushed.notified();
+            if e.flushers.load(Ordering::SeqCst) == 0 {
+                return;
+            }
+            notified.await;
+        }
+    }
+
+    pub(crate) fn flush_token(&self) -> FlushToken {
+        let e = self.inner.escalation.clone();
+        e.flushers.fetch_add(1, Ordering::SeqCst);
+        FlushToken(e)
     }
 
     /// Completes when cancelled.

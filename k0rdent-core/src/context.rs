@@ -12,6 +12,7 @@ use crate::engine::emit::Emitter;
 use crate::event::Event;
 use crate::id::{RunId, StepId};
 use crate::observation::Snapshot;
+use crate::plan::Decision;
 use crate::secret::Secret;
 use crate::state::{DeploymentState, Journal, JournalEntry, Outputs, StepRecord};
 use crate::step::StepError;
@@ -23,6 +24,10 @@ use crate::step::StepError;
 /// run (first Ctrl-C) or a watched gate asked the step to stop.
 pub struct StepContext {
     pub(crate) step: StepId,
+    pub(crate) decision: Decision,
+    pub(crate) confirmed: bool,
+    pub(crate) deadline: Option<tokio::time::Instant>,
+    pub(crate) stop: Arc<StopGrace>,
     pub(crate) run_id: RunId,
     pub(crate) attempt: u32,
     pub(crate) snapshot: Arc<Snapshot>,
@@ -40,6 +45,8 @@ impl std::fmt::Debug for StepContext {
             .field("step", &self.step)
             .field("run_id", &self.run_id)
             .field("attempt", &self.attempt)
+            .field("decision", &self.decision)
+            .field("confirmed", &self.confirmed)
             .finish()
     }
 }
@@ -62,6 +69,37 @@ impl StepContext {
     /// The attempt within this run (1-based).
     pub fn attempt(&self) -> u32 {
         self.attempt
+    }
+
+    /// What the planner decided for this execution (`Run`, `Resume`, `Rerun` or `Replace`;
+    /// for a teardown, `Run`). `apply` must still converge from facts, whatever the label.
+    pub fn decision(&self) -> Decision {
+        self.decision
+    }
+
+    /// Whether the engine confirmed destructive or disruptive work for this execution: a
+    /// delete + create, or a change that restarts what the step manages. Only when this is
+    /// true may `apply` do such work; otherwise it returns
+    /// [`StepError::needs_confirmation`].
+    pub fn confirmed(&self) -> bool {
+        self.confirmed
+    }
+
+    /// When this attempt's time limit ends (`None`: no limit). A step that is asked to wait
+    /// (e.g. `Retry-After`) may wait up to this, not beyond.
+    pub fn deadline(&self) -> Option<tokio::time::Instant> {
+        self.deadline
+    }
+
+    /// Declares that stopping this step takes up to `grace` (an external tool that gets
+    /// SIGTERM and this long before SIGKILL): while the guard lives, the engine waits that long
+    /// for the step after a stop request, and tells the user what it is waiting for.
+    pub fn stop_grace(&self, grace: std::time::Duration, what: impl Into<String>) -> StopGuard {
+        let previous = self.stop.set(Some((grace, what.into())));
+        StopGuard {
+            stop: self.stop.clone(),
+            previous,
+        }
     }
 
     /// The facts observed for this plan.
@@ -180,5 +218,40 @@ impl StepContext {
             step: self.step.clone(),
             message: message.into(),
         });
+    }
+}
+
+/// How long a step may take to stop, as declared through [`StepContext::stop_grace`].
+#[derive(Debug, Default)]
+pub(crate) struct StopGrace(Mutex<Option<(std::time::Duration, String)>>);
+
+impl StopGrace {
+    fn set(
+        &self,
+        v: Option<(std::time::Duration, String)>,
+    ) -> Option<(std::time::Duration, String)> {
+        match self.0.lock() {
+            Ok(mut g) => std::mem::replace(&mut *g, v),
+            Err(_) => None,
+        }
+    }
+
+    /// The declared grace and what it is for, if any.
+    pub(crate) fn get(&self) -> Option<(std::time::Duration, String)> {
+        self.0.lock().ok().and_then(|g| g.clone())
+    }
+}
+
+/// Keeps a declared stop grace in force; dropping it restores the previous one.
+#[derive(Debug)]
+#[must_use = "the grace holds only while the guard lives"]
+pub struct StopGuard {
+    stop: Arc<StopGrace>,
+    previous: Option<(std::time::Duration, String)>,
+}
+
+impl Drop for StopGuard {
+    fn drop(&mut self) {
+        self.stop.set(self.previous.take());
     }
 }

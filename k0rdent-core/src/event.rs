@@ -159,6 +159,22 @@ pub enum Event {
         /// Why.
         reason: String,
     },
+    /// Destructive or disruptive work a step found while it ran was confirmed by `-y`.
+    StepConfirmed {
+        /// Step.
+        step: StepId,
+        /// What will be deleted, re-created or restarted.
+        change: String,
+    },
+    /// A step was asked to stop and is given a declared grace (an external tool got SIGTERM).
+    StepStopping {
+        /// Step.
+        step: StepId,
+        /// What is stopping (e.g. `helm upgrade`).
+        what: String,
+        /// How long it is given before it is killed.
+        grace_ms: u64,
+    },
     /// A step was recorded as skipped because it is disabled.
     StepDisabled {
         /// Step.
@@ -175,6 +191,9 @@ pub enum Event {
     TeardownCompleted {
         /// Step.
         step: StepId,
+        /// Set when the step has nothing of its own to undo: why.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        nothing_to_undo: Option<String>,
     },
     /// Teardown of a step failed.
     TeardownFailed {
@@ -200,15 +219,72 @@ pub enum Event {
 }
 
 /// An event as persisted: time and run id around it.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+///
+/// One JSON object per line: `at`, `run_id` and the event's fields. An event that carries its
+/// own `run_id` (`run_started`, `run_finished`) writes it once. Logs written before that, with
+/// `run_id` twice in one object, still read.
+#[derive(Debug, Clone, PartialEq)]
 pub struct EventRecord {
     /// When it happened.
     pub at: DateTime<Utc>,
     /// The run it belongs to.
     pub run_id: RunId,
     /// The event.
-    #[serde(flatten)]
     pub event: Event,
+}
+
+impl Event {
+    /// The run id the event itself carries, if any.
+    fn own_run_id(&self) -> Option<&RunId> {
+        match self {
+            Event::RunStarted { run_id, .. } | Event::RunFinished { run_id, .. } => Some(run_id),
+            _ => None,
+        }
+    }
+}
+
+impl Serialize for EventRecord {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        #[derive(Serialize)]
+        struct Line<'a> {
+            at: &'a DateTime<Utc>,
+            #[serde(skip_serializing_if = "Option::is_none")]
+            run_id: Option<&'a RunId>,
+            #[serde(flatten)]
+            event: &'a Event,
+        }
+        let run_id = match self.event.own_run_id() {
+            Some(own) if own == &self.run_id => None,
+            _ => Some(&self.run_id),
+        };
+        Line {
+            at: &self.at,
+            run_id,
+            event: &self.event,
+        }
+        .serialize(serializer)
+    }
+}
+
+impl<'de> Deserialize<'de> for EventRecord {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        use serde::de::Error as _;
+        // Through a map, so that `run_id` can belong to both the record and its event (and a
+        // duplicated key in an old line keeps its last value instead of failing).
+        let value = serde_json::Value::deserialize(deserializer)?;
+        let at = value
+            .get("at")
+            .cloned()
+            .ok_or_else(|| D::Error::missing_field("at"))
+            .and_then(|v| serde_json::from_value(v).map_err(D::Error::custom))?;
+        let run_id = value
+            .get("run_id")
+            .cloned()
+            .ok_or_else(|| D::Error::missing_field("run_id"))
+            .and_then(|v| serde_json::from_value(v).map_err(D::Error::custom))?;
+        let event = serde_json::from_value(value).map_err(D::Error::custom)?;
+        Ok(EventRecord { at, run_id, event })
+    }
 }
 
 /// Receives events. Implementations must be cheap (they run on the engine's task) and must
@@ -279,5 +355,43 @@ impl EventSink for RecordingSink {
         if let Ok(mut e) = self.events.lock() {
             e.push(event.clone());
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn run_events_write_their_run_id_once_and_read_back() {
+        let run_id = RunId::generate();
+        let rec = EventRecord {
+            at: Utc::now(),
+            run_id: run_id.clone(),
+            event: Event::RunStarted {
+                run_id: run_id.clone(),
+                command: "deploy".into(),
+                pid: 7,
+                host: "h".into(),
+            },
+        };
+        let line = serde_json::to_string(&rec).unwrap();
+        assert_eq!(line.matches("\"run_id\"").count(), 1, "{line}");
+        let back: EventRecord = serde_json::from_str(&line).unwrap();
+        assert_eq!(back, rec);
+        let other = EventRecord {
+            event: Event::StopRequested { reason: "x".into() },
+            ..rec.clone()
+        };
+        let line = serde_json::to_string(&other).unwrap();
+        assert_eq!(serde_json::from_str::<EventRecord>(&line).unwrap(), other);
+    }
+
+    #[test]
+    fn old_lines_with_run_id_twice_still_read() {
+        let line = r#"{"at":"2026-11-30T10:00:00Z","run_id":"r-1","event":"run_started","run_id":"r-1","command":"deploy","pid":1,"host":"h"}"#;
+        let rec: EventRecord = serde_json::from_str(line).unwrap();
+        assert_eq!(rec.run_id.as_str(), "r-1");
+        assert!(matches!(rec.event, Event::RunStarted { .. }));
     }
 }

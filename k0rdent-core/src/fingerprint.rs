@@ -1,9 +1,11 @@
 //! Input fingerprints: what a step consumed when it last converged.
 //!
-//! A [`Fingerprint`] has two digests. `inputs` covers everything the step consumes; `immutable`
-//! covers the subset that cannot change in place (a VM's custom data, zone, image, admin user).
-//! The planner compares them with the recorded ones: a changed `immutable` digest plans
-//! `replace`, a changed `inputs` digest plans `rerun`.
+//! A [`Fingerprint`] has up to three digests. `inputs` covers everything the step consumes;
+//! `immutable` covers the subset that cannot change in place (a VM's custom data, zone, image,
+//! admin user); `disruptive` the subset that changes in place but restarts the resource (a VM's
+//! size). The planner compares them with the recorded ones: a changed `immutable` digest plans
+//! `replace`, a changed `disruptive` one a rerun that needs confirmation, a changed `inputs`
+//! digest a plain `rerun`.
 
 use std::fmt;
 
@@ -60,6 +62,10 @@ pub struct Fingerprint {
     pub inputs: Digest,
     /// Digest over the inputs that cannot change in place.
     pub immutable: Digest,
+    /// Digest over the inputs that change in place with a restart; `None` when the step has
+    /// none (and in records written before it existed).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub disruptive: Option<Digest>,
 }
 
 impl Fingerprint {
@@ -87,6 +93,7 @@ impl fmt::Debug for Fingerprint {
 pub struct FingerprintBuilder {
     all: Sha256,
     immutable: Sha256,
+    disruptive: Option<Sha256>,
 }
 
 impl Default for FingerprintBuilder {
@@ -119,6 +126,7 @@ impl FingerprintBuilder {
         FingerprintBuilder {
             all: Sha256::new(),
             immutable: Sha256::new(),
+            disruptive: None,
         }
     }
 
@@ -150,11 +158,21 @@ impl FingerprintBuilder {
         self
     }
 
+    /// Adds an input that changes in place but restarts what the step manages (plans a rerun
+    /// that needs confirmation).
+    pub fn disruptive<T: Serialize + ?Sized>(mut self, name: &str, value: &T) -> Self {
+        let b = json_bytes(name, value);
+        feed(&mut self.all, name, &b);
+        feed(self.disruptive.get_or_insert_with(Sha256::new), name, &b);
+        self
+    }
+
     /// Finishes the fingerprint.
     pub fn finish(self) -> Fingerprint {
         Fingerprint {
             inputs: Digest::from_hasher(self.all),
             immutable: Digest::from_hasher(self.immutable),
+            disruptive: self.disruptive.map(Digest::from_hasher),
         }
     }
 }
@@ -194,6 +212,19 @@ mod tests {
             .immutable("zone", &2)
             .finish();
         assert_ne!(a.immutable, c.immutable);
+    }
+
+    #[test]
+    fn a_disruptive_change_is_told_apart_and_keeps_the_inputs_digest_of_a_plain_input() {
+        let plain = Fingerprint::builder().input("size", "D2").finish();
+        let a = Fingerprint::builder().disruptive("size", "D2").finish();
+        let b = Fingerprint::builder().disruptive("size", "D4").finish();
+        // Declaring an input disruptive does not change what it digests to overall, so a
+        // record written before the declaration does not rerun for nothing.
+        assert_eq!(plain.inputs, a.inputs);
+        assert_eq!(plain.disruptive, None);
+        assert_ne!(a.disruptive, b.disruptive);
+        assert_eq!(a.immutable, b.immutable);
     }
 
     #[test]

@@ -35,6 +35,9 @@
 //!         ctx.write_journal("greeting", "hello").await?;
 //!         Ok(StepOutcome::done(Outputs::new().with("said", "hello"), Evidence::new()))
 //!     }
+//!     async fn teardown(&self, _: &StepContext) -> Result<Teardown, StepError> {
+//!         Ok(Teardown::nothing("saying hello leaves nothing behind"))
+//!     }
 //! }
 //!
 //! # tokio::runtime::Builder::new_current_thread().enable_time().build().unwrap().block_on(async {
@@ -70,19 +73,21 @@ pub mod store;
 pub mod testkit;
 
 pub use cancel::Cancellation;
-pub use context::StepContext;
+pub use context::{StepContext, StopGuard};
 pub use engine::{
-    ConfigError, Engine, EngineBuilder, EngineError, PlanReport, RefreshReport, ResetReport,
-    RunReport, StepReport, StepResult,
+    ConfigError, DEFAULT_STEP_TIMEOUT, DEFAULT_STOP_GRACE, Engine, EngineBuilder, EngineError,
+    PlanReport, RefreshReport, ResetReport, RunReport, StepReport, StepResult,
 };
 pub use event::{Event, EventRecord, EventSink, FanOut, NullSink, RecordingSink};
 pub use fingerprint::{Digest, Fingerprint, FingerprintBuilder};
 pub use gate::{Deadline, FnGate, Gate, GateContext, GateFailure, GateVerdict, WaitBudget};
 pub use id::{IdError, RunId, StepId};
-pub use observation::{Evidence, Facts, Observation, ObserveError, Observer, Snapshot};
+pub use observation::{Change, Evidence, Facts, Observation, ObserveError, Observer, Snapshot};
 pub use pipeline::{Pipeline, PipelineBuilder};
 pub use plan::{Decision, ObservedKind, Plan, PlanEntry, Reason, plan};
 pub use secret::Secret;
 pub use state::{DeploymentState, Outputs, RunOutcome, Status, StepRecord};
-pub use step::{Enablement, ErrorKind, RetryPolicy, Step, StepError, StepInputs, StepOutcome};
+pub use step::{
+    Enablement, ErrorKind, RetryPolicy, Step, StepError, StepInputs, StepOutcome, Teardown,
+};
 pub use store::{FileStore, MemoryStore, StateStore, StoreError};

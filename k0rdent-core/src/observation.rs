@@ -60,12 +60,17 @@ pub enum Observation {
         /// What was not found.
         reason: String,
     },
-    /// Partly there (e.g. a VM exists but is deallocated); converging fixes it in place.
+    /// Partly there (e.g. a VM exists but is deallocated). `change` says what converging
+    /// takes: an in-place fix, a disruptive one (a restart) or delete + create; the last two
+    /// need confirmation.
     Partial {
         /// What differs.
         detail: String,
         /// What was seen.
         evidence: Evidence,
+        /// What repairing it takes.
+        #[serde(default, skip_serializing_if = "Change::is_in_place")]
+        change: Change,
     },
     /// Could not tell (an error that is not a definite not-found). Blocks; never triggers work.
     Unknown {
@@ -89,11 +94,40 @@ impl Observation {
         }
     }
 
-    /// `Partial` with a detail.
+    /// `Partial` with a detail, repaired in place.
     pub fn partial(detail: impl Into<String>, evidence: Evidence) -> Self {
         Observation::Partial {
             detail: detail.into(),
             evidence,
+            change: Change::InPlace,
+        }
+    }
+
+    /// `Partial` whose repair deletes and creates the resource (e.g. a VM whose provisioning
+    /// failed, or whose immutable properties differ): planned as `replace`, needs confirmation.
+    pub fn needs_replace(detail: impl Into<String>, evidence: Evidence) -> Self {
+        Observation::Partial {
+            detail: detail.into(),
+            evidence,
+            change: Change::Replace,
+        }
+    }
+
+    /// `Partial` whose repair is applied in place but disrupts the resource (e.g. a VM resize
+    /// restarts it): planned as a rerun that needs confirmation.
+    pub fn disruptive(detail: impl Into<String>, evidence: Evidence) -> Self {
+        Observation::Partial {
+            detail: detail.into(),
+            evidence,
+            change: Change::Disruptive,
+        }
+    }
+
+    /// What repairing a partial observation takes (`InPlace` for every other kind).
+    pub fn change(&self) -> Change {
+        match self {
+            Observation::Partial { change, .. } => *change,
+            _ => Change::InPlace,
         }
     }
 
@@ -125,6 +159,31 @@ impl fmt::Display for Observation {
             Observation::Unknown { reason } => write!(f, "unknown ({reason})"),
             Observation::Unobservable => f.write_str("not observable"),
         }
+    }
+}
+
+/// What converging a [`Observation::Partial`] takes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Change {
+    /// Fixed in place without disruption.
+    #[default]
+    InPlace,
+    /// Fixed in place, but the resource restarts (needs confirmation).
+    Disruptive,
+    /// Deleted and created again (needs confirmation).
+    Replace,
+}
+
+impl Change {
+    /// Whether it is [`Change::InPlace`].
+    pub fn is_in_place(&self) -> bool {
+        *self == Change::InPlace
+    }
+
+    /// Whether it needs the user's confirmation.
+    pub fn needs_confirmation(self) -> bool {
+        self != Change::InPlace
     }
 }
 

@@ -63,6 +63,10 @@ pub enum ErrorKind {
     Blocked,
     /// Cancelled at a safe point: the step stays in progress and resumes next run.
     Interrupted,
+    /// The step found that converging deletes and creates something, or restarts it, and the
+    /// engine had not confirmed that: with `-y` the engine confirms and calls `apply` again at
+    /// once, otherwise the step is blocked (its record and journal are kept).
+    NeedsConfirmation,
 }
 
 /// A step failure with a kind, a one-line message and an optional remedy.
@@ -104,6 +108,13 @@ impl StepError {
     /// Cancelled at a safe point.
     pub fn interrupted(message: impl Into<String>) -> Self {
         Self::new(ErrorKind::Interrupted, message)
+    }
+
+    /// Converging needs a delete + create or a restart that was not confirmed; `message` says
+    /// what would happen ("VM k0s-worker-1: provisioning failed; it is deleted and created
+    /// again").
+    pub fn needs_confirmation(message: impl Into<String>) -> Self {
+        Self::new(ErrorKind::NeedsConfirmation, message)
     }
 
     /// Adds a remedy (printed as `hint:`).
@@ -159,6 +170,24 @@ impl std::error::Error for StepError {
         self.source
             .as_ref()
             .map(|b| b.as_ref() as &(dyn std::error::Error + 'static))
+    }
+}
+
+/// What a teardown did, so `reset` can say it: every step declares its teardown, and one
+/// that has nothing to undo says why.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Teardown {
+    /// What the step made is gone (or was never made).
+    Done,
+    /// The step has nothing of its own to undo, for this reason (e.g. "the resource group's
+    /// deletion removes the VM").
+    Nothing(std::borrow::Cow<'static, str>),
+}
+
+impl Teardown {
+    /// Nothing to undo, because `why`.
+    pub fn nothing(why: impl Into<std::borrow::Cow<'static, str>>) -> Self {
+        Teardown::Nothing(why.into())
     }
 }
 
@@ -272,7 +301,13 @@ impl StepInputs<'_> {
 ///
 /// # Errors
 /// `apply` classifies failures through [`StepError`]: transient ones are retried with backoff,
-/// permanent ones fail the step, blocked ones block it, interrupted ones leave it in progress.
+/// permanent ones fail the step, blocked ones block it, interrupted ones leave it in progress,
+/// and [`StepError::needs_confirmation`] asks for the user's `-y` before anything destructive.
+///
+/// # Destructive work
+/// `apply` never deletes, re-creates or restarts what it manages unless
+/// [`StepContext::confirmed`] is true; otherwise it returns
+/// [`StepError::needs_confirmation`] saying what it would do.
 #[async_trait]
 pub trait Step: Send + Sync {
     /// The step's id.
@@ -309,6 +344,14 @@ pub trait Step: Send + Sync {
         None
     }
 
+    /// Whether an attempt that ran out of time may simply be started again in the same run
+    /// (default `true`). A step driving a tool whose interrupted run must be inspected first
+    /// (`k0sctl apply`, `helm upgrade`) says `false`: its timeout fails the step, its journal
+    /// is kept, and the next run settles it.
+    fn retry_on_timeout(&self) -> bool {
+        true
+    }
+
     /// Retries for transient errors.
     fn retry_policy(&self) -> RetryPolicy {
         RetryPolicy::default()
@@ -326,10 +369,11 @@ pub trait Step: Send + Sync {
     /// Converges to done.
     async fn apply(&self, ctx: &StepContext) -> Result<StepOutcome, StepError>;
 
-    /// The reverse of `apply` (used by reset). Default: nothing to undo.
-    async fn teardown(&self, _ctx: &StepContext) -> Result<(), StepError> {
-        Ok(())
-    }
+    /// The reverse of `apply` (used by reset): idempotent, tolerant of parts already gone, and
+    /// correct after an `apply` that stopped halfway. There is no default: a step that has
+    /// nothing to undo returns [`Teardown::Nothing`] with the reason, so `reset` never counts
+    /// a forgotten teardown as done.
+    async fn teardown(&self, ctx: &StepContext) -> Result<Teardown, StepError>;
 }
 
 macro_rules! forward_step {
@@ -357,6 +401,9 @@ macro_rules! forward_step {
             fn timeout(&self) -> Option<Duration> {
                 (**self).timeout()
             }
+            fn retry_on_timeout(&self) -> bool {
+                (**self).retry_on_timeout()
+            }
             fn retry_policy(&self) -> RetryPolicy {
                 (**self).retry_policy()
             }
@@ -369,7 +416,7 @@ macro_rules! forward_step {
             async fn apply(&self, ctx: &StepContext) -> Result<StepOutcome, StepError> {
                 (**self).apply(ctx).await
             }
-            async fn teardown(&self, ctx: &StepContext) -> Result<(), StepError> {
+            async fn teardown(&self, ctx: &StepContext) -> Result<Teardown, StepError> {
                 (**self).teardown(ctx).await
             }
         }

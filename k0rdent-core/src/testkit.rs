@@ -14,7 +14,7 @@ use crate::gate::Gate;
 use crate::id::StepId;
 use crate::observation::{Evidence, Facts, Observation, ObserveError, Observer, Snapshot};
 use crate::state::{DeploymentState, Outputs, StepRecord};
-use crate::step::{Enablement, RetryPolicy, Step, StepError, StepInputs, StepOutcome};
+use crate::step::{Enablement, RetryPolicy, Step, StepError, StepInputs, StepOutcome, Teardown};
 
 /// Parses a step id; panics on a bad literal (test code only).
 ///
@@ -416,9 +416,9 @@ impl Step for FakeStep {
         ))
     }
 
-    async fn teardown(&self, _ctx: &StepContext) -> Result<(), StepError> {
+    async fn teardown(&self, _ctx: &StepContext) -> Result<Teardown, StepError> {
         self.world.record(format!("teardown {}", self.id));
         self.world.delete(&self.id);
-        Ok(())
+        Ok(Teardown::Done)
     }
 }

@@ -656,6 +656,168 @@ scenario!(
 );
 
 scenario!(
+    immutable_change_after_a_failed_attempt_plans_replace_not_run,
+    with(Scenario::deployed(), |s| {
+        s.status("create_vms/k0s-worker-1", Status::Failed);
+        s.immutable("create_vms/k0s-worker-1", "new-custom-data");
+        s.observe(
+            "create_vms/k0s-worker-1",
+            Observation::partial("VM k0s-worker-1 provisioning is Failed", Evidence::new()),
+        );
+    }),
+    |p| {
+        expect(
+            &p,
+            "create_vms/k0s-worker-1",
+            Decision::Replace,
+            "immutable_inputs_changed",
+            false,
+        );
+        assert!(
+            p.entry(&id("create_vms/k0s-worker-1"))
+                .unwrap()
+                .needs_confirmation()
+        );
+    }
+);
+
+scenario!(
+    immutable_change_while_interrupted_plans_replace_not_resume,
+    with(Scenario::deployed(), |s| {
+        s.interrupt("create_vms/k0s-worker-1");
+        s.immutable("create_vms/k0s-worker-1", "new-custom-data");
+    }),
+    |p| {
+        expect(
+            &p,
+            "create_vms/k0s-worker-1",
+            Decision::Replace,
+            "immutable_inputs_changed",
+            false,
+        );
+    }
+);
+
+scenario!(
+    a_resource_only_a_replace_can_repair_plans_replace_whatever_the_record,
+    with(Scenario::fresh(), |s| {
+        s.complete("prepare_deployment");
+        s.complete("setup_network");
+        // A creation that failed before anything was ever recorded as completed: no
+        // fingerprint, only what Azure shows.
+        s.status("create_vms/k0s-worker-1", Status::Failed);
+        s.observe(
+            "create_vms/k0s-worker-1",
+            Observation::needs_replace("VM k0s-worker-1 provisioning failed", Evidence::new()),
+        );
+    }),
+    |p| {
+        expect(
+            &p,
+            "create_vms/k0s-worker-1",
+            Decision::Replace,
+            "replace_needed",
+            false,
+        );
+        expect(
+            &p,
+            "create_vms/k0s-controller-1",
+            Decision::Run,
+            "not_started",
+            false,
+        );
+    }
+);
+
+scenario!(
+    a_disruptive_difference_plans_a_rerun_that_needs_confirmation,
+    with(Scenario::deployed(), |s| {
+        s.observe(
+            "create_vms/k0s-worker-1",
+            Observation::disruptive(
+                "VM k0s-worker-1 is Standard_B2s, configured Standard_D4s_v5",
+                Evidence::new(),
+            ),
+        );
+    }),
+    |p| {
+        expect(
+            &p,
+            "create_vms/k0s-worker-1",
+            Decision::Rerun,
+            "disruptive_change",
+            false,
+        );
+        let e = p.entry(&id("create_vms/k0s-worker-1")).unwrap();
+        assert!(e.needs_confirmation());
+        assert!(e.message.contains("restarts"), "{}", e.message);
+        // A plain drift does not need confirmation.
+        let mut plain = Scenario::deployed();
+        plain.observe(
+            "create_vms/k0s-worker-1",
+            Observation::partial("VM k0s-worker-1 is deallocated", Evidence::new()),
+        );
+        let q = plain.plan();
+        assert!(
+            !q.entry(&id("create_vms/k0s-worker-1"))
+                .unwrap()
+                .needs_confirmation()
+        );
+    }
+);
+
+scenario!(
+    a_changed_disruptive_input_plans_a_rerun_that_needs_confirmation,
+    with(Scenario::deployed(), |s| {
+        let sid = id("create_vms/k0s-worker-1");
+        let with_size = |size: &str| {
+            Fingerprint::builder()
+                .input("step", "create_vms/k0s-worker-1")
+                .disruptive("size", size)
+                .immutable("immutable", "i1")
+                .finish()
+        };
+        s.state.record_mut(&sid).fingerprint = Some(with_size("Standard_B2s"));
+        s.fingerprints.insert(sid, with_size("Standard_D4s_v5"));
+    }),
+    |p| {
+        expect(
+            &p,
+            "create_vms/k0s-worker-1",
+            Decision::Rerun,
+            "disruptive_inputs_changed",
+            false,
+        );
+        assert!(
+            p.entry(&id("create_vms/k0s-worker-1"))
+                .unwrap()
+                .needs_confirmation()
+        );
+    }
+);
+
+scenario!(
+    a_failed_steps_unreadable_journal_blocks_too,
+    with(Scenario::deployed(), |s| {
+        s.interrupt("create_vms/k0s-worker-1");
+        s.status("create_vms/k0s-worker-1", Status::Failed);
+        s.journal_faults.insert(
+            id("create_vms/k0s-worker-1"),
+            "arm/vm: missing field".into(),
+        );
+    }),
+    |p| {
+        expect(
+            &p,
+            "create_vms/k0s-worker-1",
+            Decision::Blocked,
+            "journal_corrupt",
+            false,
+        );
+    }
+);
+
+scenario!(
     changed_upstream_outputs_rerun_the_steps_that_consume_them,
     with(Scenario::deployed(), |s| {
         // install_k0s's fingerprint covers connect_vpn's outputs; they changed.
@@ -928,8 +1090,10 @@ scenario!(
     unconfirmed_replace_is_blocked,
     with(Scenario::deployed(), |s| {
         s.immutable("create_vms/k0s-worker-1", "other-image");
-        s.run
-            .insert(id("create_vms/k0s-worker-1"), RunMark::NeedsConfirmation);
+        s.run.insert(
+            id("create_vms/k0s-worker-1"),
+            RunMark::NeedsConfirmation("immutable input changed".into()),
+        );
     }),
     |p| {
         expect(

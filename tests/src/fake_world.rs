@@ -11,7 +11,7 @@ use async_trait::async_trait;
 use k0rdent_cli::{CliError, Deployment, Mode, PipelineFactory, request::Request};
 use k0rdent_core::{
     DeploymentState, Evidence, Facts, FileStore, Observation, ObserveError, Observer, Outputs,
-    Pipeline, Snapshot, Step, StepContext, StepError, StepId, StepOutcome, StepRecord,
+    Pipeline, Snapshot, Step, StepContext, StepError, StepId, StepOutcome, StepRecord, Teardown,
 };
 
 /// The facts: which resource files exist.
@@ -91,9 +91,9 @@ impl Step for WorldStep {
         ))
     }
 
-    async fn teardown(&self, _ctx: &StepContext) -> Result<(), StepError> {
+    async fn teardown(&self, _ctx: &StepContext) -> Result<Teardown, StepError> {
         let _ = std::fs::remove_file(self.dir.join(file_name(&self.id)));
-        Ok(())
+        Ok(Teardown::Done)
     }
 }
 

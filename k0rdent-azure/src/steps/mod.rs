@@ -212,6 +212,7 @@ impl AzureDeployment {
             out.push(Arc::new(VmStep {
                 id,
                 network: network.clone(),
+                immutable_digest: crate::resources::vm_immutable_digest(vm),
                 vm: vm.clone(),
                 shared: self.shared.clone(),
             }));

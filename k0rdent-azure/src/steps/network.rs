@@ -17,7 +17,7 @@ use async_trait::async_trait;
 use k0rdent_core::state::{Journal, StepRecord};
 use k0rdent_core::{
     Evidence, Fingerprint, Gate, Observation, Outputs, RetryPolicy, Snapshot, Step, StepContext,
-    StepError, StepId, StepInputs, StepOutcome,
+    StepError, StepId, StepInputs, StepOutcome, Teardown,
 };
 use serde_json::Value;
 
@@ -274,8 +274,9 @@ impl Step for NetworkStep {
         super::converge::come_back_later(ctx, &self.shared.tuning.poll, r)
     }
 
-    async fn teardown(&self, ctx: &StepContext) -> Result<(), StepError> {
-        crate::reset::teardown_group(&self.shared, ctx).await
+    async fn teardown(&self, ctx: &StepContext) -> Result<Teardown, StepError> {
+        crate::reset::teardown_group(&self.shared, ctx).await?;
+        Ok(Teardown::Done)
     }
 }
 

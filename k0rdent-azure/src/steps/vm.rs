@@ -25,7 +25,7 @@ use async_trait::async_trait;
 use k0rdent_core::state::{Journal, Status, StepRecord};
 use k0rdent_core::{
     Evidence, Fingerprint, Gate, Observation, Outputs, RetryPolicy, Snapshot, Step, StepContext,
-    StepError, StepId, StepInputs, StepOutcome,
+    StepError, StepId, StepInputs, StepOutcome, Teardown,
 };
 use serde_json::Value;
 
@@ -45,6 +45,9 @@ pub struct VmStep {
     pub(crate) network: StepId,
     pub(crate) vm: VmSpec,
     pub(crate) shared: Arc<Shared>,
+    /// The digest of the VM's immutable properties (computed once: observation runs at every
+    /// re-plan).
+    pub(crate) immutable_digest: String,
 }
 
 const REPLACE_KEY: &str = "replace";
@@ -123,15 +126,10 @@ impl VmStep {
         }
     }
 
-    fn replace_allowed(&self, ctx: &StepContext, existing: &Value) -> bool {
-        if ctx.journal().latest(REPLACE_KEY).is_some() || model::is_failed(provisioning(existing)) {
-            return true;
-        }
-        let now = self.fingerprint_now();
-        ctx.record()
-            .fingerprint
-            .as_ref()
-            .is_some_and(|r| r.immutable != now.immutable)
+    /// Whether this execution may delete the VM to create it again: only when the engine
+    /// confirmed it, or when a confirmed replace is already under way (journaled).
+    fn replace_allowed(&self, ctx: &StepContext) -> bool {
+        ctx.confirmed() || ctx.journal().latest(REPLACE_KEY).is_some()
     }
 
     async fn ensure_vm(&self, ctx: &StepContext) -> Result<Progress<Value>, StepError> {
@@ -174,23 +172,16 @@ impl VmStep {
         let digest_ok = resources::vm_recorded_digest(&v).as_deref()
             == Some(resources::vm_immutable_digest(&self.vm).as_str());
         if model::is_failed(state) || !digest_ok {
-            if !self.replace_allowed(ctx, &v) {
-                return Err(StepError::blocked(format!(
-                    "{what} exists with other immutable properties (custom data, zone, image, admin \
-                     user, key, priority or disk) than configured, and was never recorded as created \
-                     with them"
-                ))
-                .with_remedy(format!(
-                    "delete it (`az vm delete -g {} -n {}`) and run deploy again, or restore the \
-                     previous configuration",
-                    s.names.group, vn.vm
-                )));
-            }
             let why = if model::is_failed(state) {
                 "provisioning failed"
             } else {
                 "immutable properties changed"
             };
+            if !self.replace_allowed(ctx) {
+                return Err(StepError::needs_confirmation(format!(
+                    "{what}: {why}; it is deleted and created again"
+                )));
+            }
             ctx.write_journal(REPLACE_KEY, why).await?;
             ctx.progress(format!("deleting {what} to create it again ({why})"));
             return not_ready(
@@ -430,7 +421,13 @@ impl Step for VmStep {
             Ok(f) => f,
             Err(o) => return o,
         };
-        vm_observation(&self.shared, &self.vm, facts, record)
+        vm_observation(
+            &self.shared,
+            &self.vm,
+            &self.immutable_digest,
+            facts,
+            record,
+        )
     }
 
     async fn apply(&self, ctx: &StepContext) -> Result<StepOutcome, StepError> {
@@ -438,7 +435,7 @@ impl Step for VmStep {
         super::converge::come_back_later(ctx, &self.shared.tuning.poll, r)
     }
 
-    async fn teardown(&self, ctx: &StepContext) -> Result<(), StepError> {
+    async fn teardown(&self, ctx: &StepContext) -> Result<Teardown, StepError> {
         crate::reset::check_group_for_reset(&self.shared).await?;
         let name = self.vm.name.clone();
         ctx.update_state(move |st| {
@@ -446,7 +443,10 @@ impl Step for VmStep {
                 n.public_ip = None;
             }
         })
-        .await
+        .await?;
+        Ok(Teardown::nothing(
+            "the VM, its NIC, public IP and disk go with the resource group (setup_network's teardown)",
+        ))
     }
 }
 
@@ -454,6 +454,7 @@ impl Step for VmStep {
 pub(crate) fn vm_observation(
     s: &Shared,
     vm: &VmSpec,
+    immutable_digest: &str,
     facts: &AzureFacts,
     record: Option<&StepRecord>,
 ) -> Observation {
@@ -479,6 +480,24 @@ pub(crate) fn vm_observation(
     }
     if let Some(Some(ip)) = facts.public_ips.get(&vn.public_ip.to_ascii_lowercase()) {
         ev = ev.with("public_ip", ip);
+    }
+    if model::is_failed(state) {
+        return Observation::needs_replace(
+            format!("VM {} provisioning is {}", vm.name, state.unwrap_or("?")),
+            ev,
+        );
+    }
+    if model::is_terminal(state)
+        && names::tag(&f.tags, names::TAG_SPEC).is_some_and(|d| d != immutable_digest)
+    {
+        return Observation::needs_replace(
+            format!(
+                "VM {} was created with other immutable properties (custom data, zone, image, \
+                 admin user, key, priority or disk) than configured",
+                vm.name
+            ),
+            ev,
+        );
     }
     if !model::is_succeeded(state) {
         return Observation::partial(

@@ -63,7 +63,7 @@ impl Lab {
         let engine = Engine::builder(pipeline, self.store.clone())
             .concurrency(10)
             .confirm_replace(confirm)
-            .interrupt_grace(Duration::from_secs(2))
+            .stop_grace(Duration::from_secs(2))
             .sink(sink.clone())
             .build()
             .expect("engine");

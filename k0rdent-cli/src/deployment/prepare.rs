@@ -14,7 +14,7 @@ use chrono::Utc;
 use k0rdent_core::state::{ConfigRecord, EvidenceRecord, Status, keys};
 use k0rdent_core::{
     DeploymentState, Evidence, FileStore, Fingerprint, Observation, Outputs, Snapshot, StateStore,
-    Step, StepContext, StepError, StepId, StepOutcome, StepRecord,
+    Step, StepContext, StepError, StepId, StepOutcome, StepRecord, Teardown,
 };
 use k0rdent_ssh::wireguard::{
     NodeNetworkSpec, NodeRole, NodeSpec, ResolvedNetwork, VmPresence, prepare_network,
@@ -286,6 +286,12 @@ impl Step for PrepareStep {
         Ok(StepOutcome::done(
             outputs(&state, &net),
             Evidence::new().with("keys", "present"),
+        ))
+    }
+
+    async fn teardown(&self, _ctx: &StepContext) -> Result<Teardown, StepError> {
+        Ok(Teardown::nothing(
+            "its cluster id, keys and WireGuard plan live in the state directory, which reset archives",
         ))
     }
 }

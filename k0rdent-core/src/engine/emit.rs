@@ -6,6 +6,7 @@ use std::time::Duration;
 use chrono::Utc;
 use tokio::sync::{mpsc, oneshot};
 
+use crate::cancel::Cancellation;
 use crate::event::{Event, EventRecord, EventSink};
 use crate::id::RunId;
 use crate::store::StateStore;
@@ -25,23 +26,44 @@ pub(crate) struct Emitter {
 impl Emitter {
     /// An emitter that also persists events in `store`'s log (written by a background task,
     /// so a slow log never delays a step).
+    ///
+    /// When `cancel` is escalated (second Ctrl-C: the process is about to exit), what is
+    /// queued is written out at once and the writer says so through [`Cancellation::flushed`].
     pub(crate) fn persistent(
         sink: Arc<dyn EventSink>,
         store: Arc<dyn StateStore>,
         run_id: RunId,
+        cancel: &Cancellation,
     ) -> Emitter {
         let (tx, mut rx) = mpsc::unbounded_channel::<Msg>();
+        let token = cancel.flush_token();
+        let cancel = cancel.clone();
         tokio::spawn(async move {
-            while let Some(msg) = rx.recv().await {
+            let _token = token;
+            loop {
+                let msg = tokio::select! {
+                    biased;
+                    m = rx.recv() => m,
+                    () = cancel.escalated() => {
+                        // Write what is queued, then stop: the process exits.
+                        while let Ok(msg) = rx.try_recv() {
+                            if let Msg::Record(rec) = msg {
+                                let _ = store.append_event(&rec).await;
+                            }
+                        }
+                        break;
+                    }
+                };
                 match msg {
-                    Msg::Record(rec) => {
+                    Some(Msg::Record(rec)) => {
                         if let Err(e) = store.append_event(&rec).await {
                             tracing::warn!(error = %e, "could not append to the event log");
                         }
                     }
-                    Msg::Flush(ack) => {
+                    Some(Msg::Flush(ack)) => {
                         let _ = ack.send(());
                     }
+                    None => break,
                 }
             }
         });

@@ -7,6 +7,7 @@ use std::time::{Duration, Instant};
 use tokio::task::JoinSet;
 
 use super::emit::Emitter;
+use crate::cancel::Cancellation;
 use crate::event::Event;
 use crate::gate::GateFailure;
 use crate::id::StepId;
@@ -16,12 +17,15 @@ use crate::plan::{PlanFacts, RunMark};
 use crate::state::{DeploymentState, Status};
 use crate::step::StepInputs;
 
-/// Runs every observer concurrently, each under `timeout`, into one snapshot.
+/// Runs every observer concurrently, each under `timeout`, into one snapshot. A stop request
+/// ends it at once: observers that had not answered are recorded as failed ("interrupted"),
+/// so nothing is decided from them.
 pub(crate) async fn observe_all(
     pipeline: &Pipeline,
     state: &DeploymentState,
     timeout: Duration,
     emitter: &Emitter,
+    cancel: &Cancellation,
 ) -> Snapshot {
     let state = Arc::new(state.clone());
     let mut set = JoinSet::new();
@@ -37,10 +41,29 @@ pub(crate) async fn observe_all(
     }
     let mut snapshot = Snapshot::new();
     let mut results = Vec::new();
-    while let Some(joined) = set.join_next().await {
+    let mut pending: Vec<String> = pipeline
+        .observers()
+        .iter()
+        .map(|o| o.name().to_owned())
+        .collect();
+    loop {
+        let joined = tokio::select! {
+            j = set.join_next() => j,
+            () = cancel.cancelled() => {
+                set.abort_all();
+                for name in pending.drain(..) {
+                    snapshot.record_failure(&name, "interrupted before it answered");
+                }
+                break;
+            }
+        };
         match joined {
-            Ok(r) => results.push(r),
-            Err(e) => tracing::warn!(error = %e, "an observer task failed"),
+            Some(Ok(r)) => {
+                pending.retain(|n| *n != r.0);
+                results.push(r);
+            }
+            Some(Err(e)) => tracing::warn!(error = %e, "an observer task failed"),
+            None => break,
         }
     }
     // Deterministic event order regardless of completion order.
@@ -91,8 +114,10 @@ pub(crate) fn plan_facts(
             upstream: &upstream,
             state,
         }));
+        // Every kept journal is checked, whatever the status: a failed step keeps its journal
+        // too, and its next run settles it first.
         facts.journal_faults.push(
-            rec.filter(|r| r.status == Status::InProgress)
+            rec.filter(|r| r.status == Status::InProgress || !r.journal.is_empty())
                 .and_then(|r| step.check_journal(&r.journal).err()),
         );
     }

@@ -94,44 +94,37 @@ pub(crate) async fn evaluate(
     }
 }
 
-/// Re-checks watched gates while a step runs. Returns the first failure, after cancelling
-/// `step_cancel`; never returns if there is nothing to watch or nothing fails.
-pub(crate) async fn watch(
-    gates: Vec<Arc<dyn Gate>>,
-    ctx: GateContext,
-    step_cancel: Cancellation,
-) -> GateFailure {
-    let mut watched: Vec<(Arc<dyn Gate>, Duration, Instant)> = gates
-        .into_iter()
-        .filter_map(|g| {
-            let every = g.watch_interval()?;
-            Some((g, every, Instant::now() + every))
-        })
-        .collect();
-    if watched.is_empty() {
-        return std::future::pending().await;
-    }
+/// Re-checks watched gates while a step runs, each on its own interval and concurrently (a slow
+/// check never delays another's verdict), each check bounded by its gate's timeout. Returns
+/// the first failure; never returns if there is nothing to watch or nothing fails.
+pub(crate) async fn watch(gates: Vec<Arc<dyn Gate>>, ctx: GateContext) -> GateFailure {
     let ctx = GateContext {
         watching: true,
         ..ctx
     };
+    let mut set = tokio::task::JoinSet::new();
+    for gate in gates {
+        let Some(every) = gate.watch_interval() else {
+            continue;
+        };
+        let ctx = ctx.clone();
+        set.spawn(async move {
+            loop {
+                tokio::time::sleep(every).await;
+                let verdict = check_once(gate.as_ref(), &ctx).await;
+                if let Some(f) = failure(gate.as_ref(), verdict) {
+                    return f;
+                }
+            }
+        });
+    }
+    // Dropping the set (when the step finishes first) aborts the watchers.
     loop {
-        let next = watched
-            .iter()
-            .map(|w| w.2)
-            .min()
-            .unwrap_or_else(Instant::now);
-        tokio::time::sleep_until(next).await;
-        for w in &mut watched {
-            if w.2 > Instant::now() {
-                continue;
-            }
-            let verdict = check_once(w.0.as_ref(), &ctx).await;
-            if let Some(f) = failure(w.0.as_ref(), verdict) {
-                step_cancel.cancel(&format!("gate {} failed: {}", f.gate, f.reason));
-                return f;
-            }
-            w.2 = Instant::now() + w.1;
+        match set.join_next().await {
+            Some(Ok(f)) => return f,
+            // A watcher panicked: its gate is not watched any more; the others go on.
+            Some(Err(e)) => tracing::error!(error = %e, "a gate watcher failed"),
+            None => return std::future::pending().await,
         }
     }
 }

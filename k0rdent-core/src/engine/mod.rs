@@ -162,10 +162,17 @@ pub(crate) struct Options {
     pub(crate) concurrency: usize,
     pub(crate) until: Option<StepId>,
     pub(crate) confirm_replace: bool,
-    pub(crate) interrupt_grace: Duration,
+    pub(crate) stop_grace: Duration,
     pub(crate) observe_timeout: Duration,
-    pub(crate) step_timeout: Option<Duration>,
+    pub(crate) step_timeout: Duration,
 }
+
+/// How long a step that was asked to stop gets to return before it is dropped, unless it
+/// declared a longer grace for an external tool it runs.
+pub const DEFAULT_STOP_GRACE: Duration = Duration::from_secs(2);
+
+/// The time limit of a step attempt when neither the step nor the caller sets one.
+pub const DEFAULT_STEP_TIMEOUT: Duration = Duration::from_secs(30 * 60);
 
 /// Runs a pipeline against a store. Build with [`Engine::builder`].
 pub struct Engine {
@@ -200,9 +207,9 @@ impl Engine {
                 concurrency: 4,
                 until: None,
                 confirm_replace: false,
-                interrupt_grace: Duration::from_secs(10),
+                stop_grace: DEFAULT_STOP_GRACE,
                 observe_timeout: Duration::from_secs(60),
-                step_timeout: None,
+                step_timeout: DEFAULT_STEP_TIMEOUT,
             },
         }
     }
@@ -268,7 +275,9 @@ impl EngineBuilder {
         self
     }
 
-    /// Allow `replace` decisions to execute (`-y`). Without it they block.
+    /// Allow destructive and disruptive work (`-y`): `replace` decisions, changes that
+    /// restart what a step manages, and such work a step discovers while it runs. Without it
+    /// they block (exit 3), and nothing is deleted, re-created or restarted.
     ///
     /// ## Warning
     /// Replacing deletes and re-creates resources (e.g. a VM and its disk).
@@ -277,10 +286,12 @@ impl EngineBuilder {
         self
     }
 
-    /// How long running steps get to reach a safe point after a stop request before they are
-    /// abandoned (default 10 s). Abandoned steps stay in progress and resume next run.
-    pub fn interrupt_grace(mut self, d: Duration) -> Self {
-        self.options.interrupt_grace = d;
+    /// How long a step that was asked to stop (first Ctrl-C, a failed watched gate, its time
+    /// limit) gets to reach a safe point before it is dropped (default 2 s); a step running
+    /// an external tool may declare a longer grace for it. Dropped steps stay in progress and
+    /// resume next run.
+    pub fn stop_grace(mut self, d: Duration) -> Self {
+        self.options.stop_grace = d;
         self
     }
 
@@ -290,8 +301,8 @@ impl EngineBuilder {
         self
     }
 
-    /// Default time limit per step attempt for steps that do not set one.
-    pub fn step_timeout(mut self, d: Option<Duration>) -> Self {
+    /// Time limit per step attempt for steps that do not set one (default 30 min).
+    pub fn step_timeout(mut self, d: Duration) -> Self {
         self.options.step_timeout = d;
         self
     }

@@ -41,13 +41,19 @@ impl Engine {
         let holder = LockHolder::current(run_id.clone(), "refresh");
         let _lock = self.take_lock(&holder).await?;
         let mut state = self.store.load().await?.unwrap_or_default();
-        let emitter = Emitter::persistent(self.sink.clone(), self.store.clone(), run_id.clone());
+        let emitter = Emitter::persistent(
+            self.sink.clone(),
+            self.store.clone(),
+            run_id.clone(),
+            &self.cancel,
+        );
         let snapshot = Arc::new(
             observe_all(
                 &self.pipeline,
                 &state,
                 self.options.observe_timeout,
                 &emitter,
+                &self.cancel,
             )
             .await,
         );

@@ -14,7 +14,7 @@ use crate::context::StepContext;
 use crate::event::Event;
 use crate::id::RunId;
 use crate::state::{ResetMarker, RunOutcome, RunRecord, Status, StepRecord};
-use crate::step::ErrorKind;
+use crate::step::{ErrorKind, Teardown};
 use crate::store::{LockHolder, hostname};
 
 /// The result of `reset`.
@@ -26,6 +26,9 @@ pub struct ResetReport {
     pub outcome: RunOutcome,
     /// Steps torn down, in order.
     pub torn_down: Vec<String>,
+    /// Steps that had nothing of their own to undo, with why.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub nothing_to_undo: Vec<(String, String)>,
     /// The step whose teardown failed, with the error.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub failed: Option<(String, String)>,
@@ -51,11 +54,17 @@ impl Engine {
                 run_id,
                 outcome: RunOutcome::Succeeded,
                 torn_down: Vec::new(),
+                nothing_to_undo: Vec::new(),
                 failed: None,
                 archived_to: None,
             });
         };
-        let emitter = Emitter::persistent(self.sink.clone(), self.store.clone(), run_id.clone());
+        let emitter = Emitter::persistent(
+            self.sink.clone(),
+            self.store.clone(),
+            run_id.clone(),
+            &self.cancel,
+        );
         emitter.emit(Event::RunStarted {
             run_id: run_id.clone(),
             command: "reset".into(),
@@ -84,6 +93,7 @@ impl Engine {
                 &state,
                 self.options.observe_timeout,
                 &emitter,
+                &self.cancel,
             )
             .await,
         );
@@ -93,6 +103,7 @@ impl Engine {
             run_id: run_id.clone(),
             outcome: RunOutcome::Succeeded,
             torn_down: Vec::new(),
+            nothing_to_undo: Vec::new(),
             failed: None,
             archived_to: None,
         };
@@ -113,6 +124,11 @@ impl Engine {
             let state_now = cell.snapshot().await;
             let ctx = StepContext {
                 step: id.clone(),
+                decision: crate::plan::Decision::Run,
+                // `reset` itself is the confirmed destructive command.
+                confirmed: true,
+                deadline: None,
+                stop: Arc::default(),
                 run_id: run_id.clone(),
                 attempt: 1,
                 snapshot: snapshot.clone(),
@@ -124,7 +140,7 @@ impl Engine {
                 emitter: emitter.clone(),
             };
             match step.teardown(&ctx).await {
-                Ok(()) => {
+                Ok(done) => {
                     let id2 = id.clone();
                     cell.update(move |s| {
                         let items = s.record(&id2).map(|r| r.items.clone()).unwrap_or_default();
@@ -141,8 +157,18 @@ impl Engine {
                         }
                     })
                     .await?;
-                    emitter.emit(Event::TeardownCompleted { step: id.clone() });
-                    report.torn_down.push(id.to_string());
+                    let nothing_to_undo = match done {
+                        Teardown::Done => None,
+                        Teardown::Nothing(why) => Some(why.into_owned()),
+                    };
+                    emitter.emit(Event::TeardownCompleted {
+                        step: id.clone(),
+                        nothing_to_undo: nothing_to_undo.clone(),
+                    });
+                    match nothing_to_undo {
+                        None => report.torn_down.push(id.to_string()),
+                        Some(why) => report.nothing_to_undo.push((id.to_string(), why)),
+                    }
                 }
                 Err(e) => {
                     emitter.emit(Event::TeardownFailed {

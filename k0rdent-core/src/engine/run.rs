@@ -11,7 +11,7 @@ use super::cell::StateCell;
 use super::emit::Emitter;
 use super::facts::{observations, observe_all, plan_facts};
 use super::gates::check_once;
-use super::task::{Task, TaskResult};
+use super::task::{Limits, Task, TaskResult};
 use super::{Engine, EngineError, PlanReport, RunReport, StepReport, StepResult};
 use crate::event::Event;
 use crate::gate::{GateContext, GateFailure, GateVerdict};
@@ -20,6 +20,9 @@ use crate::observation::Snapshot;
 use crate::plan::{Decision, Plan, Reason, RunMark, plan};
 use crate::state::{DeploymentState, EvidenceRecord, RunOutcome, RunRecord, Status};
 use crate::store::{LockHolder, hostname};
+
+/// How long a drain waits for steps that should each have stopped within their grace.
+const DRAIN_SAFETY_NET: std::time::Duration = std::time::Duration::from_secs(300);
 
 struct Loop<'a> {
     engine: &'a Engine,
@@ -57,7 +60,12 @@ impl Engine {
                 run_id: r.run_id.clone(),
             });
         }
-        let emitter = Emitter::persistent(self.sink.clone(), self.store.clone(), run_id.clone());
+        let emitter = Emitter::persistent(
+            self.sink.clone(),
+            self.store.clone(),
+            run_id.clone(),
+            &self.cancel,
+        );
         emitter.emit(Event::RunStarted {
             run_id: run_id.clone(),
             command: "deploy".into(),
@@ -86,6 +94,7 @@ impl Engine {
             &state,
             self.options.observe_timeout,
             &emitter,
+            &self.cancel,
         )
         .await;
         let mut lp = Loop {
@@ -150,6 +159,7 @@ impl Engine {
             &state,
             self.options.observe_timeout,
             &emitter,
+            &self.cancel,
         )
         .await;
         let marks = BTreeMap::new();
@@ -370,13 +380,15 @@ impl Loop<'_> {
                     if !e.ready() {
                         continue;
                     }
-                    if e.decision == Decision::Replace && !engine.options.confirm_replace {
-                        self.marks
-                            .insert(e.step.clone(), RunMark::NeedsConfirmation);
+                    if e.needs_confirmation() && !engine.options.confirm_replace {
+                        self.marks.insert(
+                            e.step.clone(),
+                            RunMark::NeedsConfirmation(e.message.to_string()),
+                        );
                         replan = true;
                         continue;
                     }
-                    start.push((i, e.decision));
+                    start.push((i, e.decision, e.needs_confirmation()));
                 }
             }
             if replan {
@@ -388,6 +400,7 @@ impl Loop<'_> {
                     &state,
                     engine.options.observe_timeout,
                     &self.emitter,
+                    &engine.cancel,
                 )
                 .await;
                 self.snapshot = Arc::new(fresh);
@@ -398,25 +411,23 @@ impl Loop<'_> {
                 .options
                 .concurrency
                 .saturating_sub(self.running.len());
-            for (i, decision) in start.into_iter().take(room) {
-                let step = engine.pipeline.steps()[i].clone();
+            for (i, decision, planned_confirmation) in start.into_iter().take(room) {
                 let upstream = engine.pipeline.upstream_outputs(i, &state);
-                let fingerprint = step.fingerprint(&crate::step::StepInputs {
-                    step: step.id(),
-                    upstream: &upstream,
-                    state: &state,
-                });
                 let task = Task {
-                    step,
+                    pipeline: engine.pipeline.clone(),
+                    index: i,
                     decision,
-                    fingerprint,
+                    planned_confirmation,
+                    may_confirm: engine.options.confirm_replace,
                     upstream: Arc::new(upstream),
                     snapshot: self.snapshot.clone(),
                     cell: self.cell.clone(),
                     emitter: self.emitter.clone(),
                     run_cancel: engine.cancel.clone(),
-                    default_timeout: engine.options.step_timeout,
-                    grace: engine.options.interrupt_grace,
+                    limits: Limits {
+                        default_timeout: engine.options.step_timeout,
+                        stop_grace: engine.options.stop_grace,
+                    },
                 };
                 self.running.insert(i);
                 let span = tracing::info_span!("step", step = %engine.pipeline.graph().spec(i).id, run = %self.emitter.run_id());
@@ -443,11 +454,11 @@ impl Loop<'_> {
         }
     }
 
-    /// After a stop request: wait up to the grace period for running steps to reach a safe
-    /// point, then abandon the rest (they stay in progress and resume next run).
+    /// After a stop request: every running step bounds its own stop (its grace, then it is
+    /// dropped and stays in progress), so this waits for them; the safety net only catches a
+    /// step that blocks its thread.
     async fn drain(&mut self, tasks: &mut JoinSet<TaskResult>) {
-        let grace = self.engine.options.interrupt_grace;
-        let deadline = tokio::time::Instant::now() + grace;
+        let deadline = tokio::time::Instant::now() + DRAIN_SAFETY_NET;
         while !tasks.is_empty() {
             match tokio::time::timeout_at(deadline, tasks.join_next_with_id()).await {
                 Ok(Some(j)) => self.finish(j),
@@ -460,7 +471,7 @@ impl Loop<'_> {
                         let id = self.engine.pipeline.graph().spec(i).id.clone();
                         let reason = format!(
                             "abandoned after {} s without reaching a safe point",
-                            grace.as_secs()
+                            DRAIN_SAFETY_NET.as_secs()
                         );
                         self.emitter.emit(Event::StepInterrupted {
                             step: id.clone(),
@@ -524,6 +535,17 @@ impl Loop<'_> {
                 };
                 self.gate_failures.insert(id.clone(), f);
                 r
+            }
+            TaskResult::NeedsConfirmation(change) => {
+                let reason = format!("needs confirmation (-y): {change}");
+                self.marks
+                    .insert(id.clone(), RunMark::NeedsConfirmation(change));
+                StepResult::Blocked {
+                    reason,
+                    remedy: Some(
+                        "review the plan (`k0rdent plan`) and run again with -y to accept".into(),
+                    ),
+                }
             }
             TaskResult::Interrupted(reason) => {
                 if !self.engine.cancel.is_cancelled() {

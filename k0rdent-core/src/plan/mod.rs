@@ -96,8 +96,21 @@ pub enum Reason {
     InputsChanged,
     /// Completed without recorded inputs and not observable: converged again.
     InputsUnknown,
-    /// Completed, but an input that cannot change in place changed.
+    /// An input that cannot change in place changed since it was recorded.
     ImmutableInputsChanged,
+    /// What exists can only be repaired by delete + create (provisioning failed, immutable
+    /// properties differ).
+    ReplaceNeeded {
+        /// What was observed.
+        detail: String,
+    },
+    /// What exists differs in a way whose repair restarts it (e.g. a VM's size).
+    DisruptiveChange {
+        /// What was observed.
+        detail: String,
+    },
+    /// An input whose change restarts the resource changed since it was recorded.
+    DisruptiveInputsChanged,
     /// Re-planned once an upstream step has run.
     AwaitingUpstream {
         /// The first upstream step that runs first.
@@ -150,8 +163,11 @@ pub enum Reason {
     },
     /// A reset is in progress.
     ResetInProgress,
-    /// A replace needs confirmation.
-    NeedsConfirmation,
+    /// A replace or a disruptive change needs confirmation.
+    NeedsConfirmation {
+        /// What needs it.
+        detail: String,
+    },
     /// Optional and turned off.
     Disabled {
         /// Why.
@@ -175,6 +191,9 @@ impl Reason {
             Reason::InputsChanged => "inputs_changed",
             Reason::InputsUnknown => "inputs_unknown",
             Reason::ImmutableInputsChanged => "immutable_inputs_changed",
+            Reason::ReplaceNeeded { .. } => "replace_needed",
+            Reason::DisruptiveChange { .. } => "disruptive_change",
+            Reason::DisruptiveInputsChanged => "disruptive_inputs_changed",
             Reason::AwaitingUpstream { .. } => "awaiting_upstream",
             Reason::ObservationUnknown { .. } => "observation_unknown",
             Reason::GateFailed { .. } => "gate_failed",
@@ -185,9 +204,21 @@ impl Reason {
             Reason::Unavailable { .. } => "unavailable",
             Reason::JournalCorrupt { .. } => "journal_corrupt",
             Reason::ResetInProgress => "reset_in_progress",
-            Reason::NeedsConfirmation => "needs_confirmation",
+            Reason::NeedsConfirmation { .. } => "needs_confirmation",
             Reason::Disabled { .. } => "disabled",
         }
+    }
+
+    /// Whether a step executed for this reason deletes, creates again or restarts what it
+    /// manages.
+    pub fn needs_confirmation(&self) -> bool {
+        matches!(
+            self,
+            Reason::ImmutableInputsChanged
+                | Reason::ReplaceNeeded { .. }
+                | Reason::DisruptiveChange { .. }
+                | Reason::DisruptiveInputsChanged
+        )
     }
 
     /// A remedy to print as `hint:`, where one applies.
@@ -205,7 +236,7 @@ impl Reason {
             Reason::ResetInProgress => {
                 Some("run `k0rdent reset` to finish the interrupted reset".into())
             }
-            Reason::NeedsConfirmation => {
+            Reason::NeedsConfirmation { .. } => {
                 Some("review the plan (`k0rdent plan`) and run again with -y to accept".into())
             }
             _ => None,
@@ -269,6 +300,12 @@ impl PlanEntry {
     pub fn ready(&self) -> bool {
         self.decision.executes() && !self.provisional
     }
+
+    /// Whether executing it deletes and creates something or disrupts it (a restart), so it
+    /// runs only when confirmed (`-y`).
+    pub fn needs_confirmation(&self) -> bool {
+        self.decision.executes() && self.reason.needs_confirmation()
+    }
 }
 
 /// The decisions for a whole pipeline, in dependency order.
@@ -290,6 +327,8 @@ impl Plan {
     }
 
     /// Whether anything is blocked.
+    ///
+    /// (See also [`PlanEntry::needs_confirmation`].)
     pub fn is_blocked(&self) -> bool {
         self.entries.iter().any(|e| e.decision == Decision::Blocked)
     }

@@ -9,7 +9,7 @@ use super::{Decision, ObservedKind, Plan, PlanEntry, Reason};
 use crate::fingerprint::Fingerprint;
 use crate::gate::GateFailure;
 use crate::id::StepId;
-use crate::observation::Observation;
+use crate::observation::{Change, Observation};
 use crate::state::{DeploymentState, Status, StepRecord};
 use crate::step::Enablement;
 
@@ -20,8 +20,8 @@ pub enum RunMark {
     Completed,
     /// It failed in this run (after its retries).
     Failed(String),
-    /// A replace was not confirmed.
-    NeedsConfirmation,
+    /// A replace or a disruptive change was not confirmed (what it was).
+    NeedsConfirmation(String),
 }
 
 /// Everything the planner consumes besides the graph and the recorded state. Vectors are
@@ -50,6 +50,11 @@ fn own(decision: Decision, reason: Reason) -> Own {
 }
 
 /// The decision from the step's own record, observation and fingerprint alone.
+///
+/// Destructive and disruptive changes are detected whatever the record's status: a step that
+/// failed or was interrupted halfway can leave a resource behind that only a delete + create
+/// (or a restart) would fix, and that needs the same confirmation as for a completed one. A
+/// journal from an interrupted run is settled by the step before it does anything else.
 fn decide_own(
     rec: Option<&StepRecord>,
     obs: &Observation,
@@ -65,6 +70,49 @@ fn decide_own(
             },
         );
     }
+    if let Some(detail) = journal_fault {
+        return own(
+            Decision::Blocked,
+            Reason::JournalCorrupt {
+                detail: detail.clone(),
+            },
+        );
+    }
+    let recorded = rec.and_then(|r| r.fingerprint.as_ref());
+    if !matches!(obs, Observation::Absent { .. }) && status != Status::Skipped {
+        if let Observation::Partial {
+            detail,
+            change: Change::Replace,
+            ..
+        } = obs
+        {
+            return own(
+                Decision::Replace,
+                Reason::ReplaceNeeded {
+                    detail: detail.clone(),
+                },
+            );
+        }
+        if recorded.is_some_and(|r| r.immutable != fp.immutable) {
+            return own(Decision::Replace, Reason::ImmutableInputsChanged);
+        }
+        if let Observation::Partial {
+            detail,
+            change: Change::Disruptive,
+            ..
+        } = obs
+        {
+            return own(
+                Decision::Rerun,
+                Reason::DisruptiveChange {
+                    detail: detail.clone(),
+                },
+            );
+        }
+        if recorded.is_some_and(|r| r.disruptive.is_some() && r.disruptive != fp.disruptive) {
+            return own(Decision::Rerun, Reason::DisruptiveInputsChanged);
+        }
+    }
     match status {
         Status::Pending => own(Decision::Run, Reason::NotStarted),
         Status::Skipped => own(Decision::Run, Reason::ReEnabled),
@@ -76,46 +124,30 @@ fn decide_own(
                     .unwrap_or_else(|| "unknown error".into()),
             },
         ),
-        Status::InProgress => match journal_fault {
-            Some(detail) => own(
-                Decision::Blocked,
-                Reason::JournalCorrupt {
+        Status::InProgress => own(Decision::Resume, Reason::Interrupted),
+        Status::Completed => match obs {
+            Observation::Absent { reason } => own(
+                Decision::Rerun,
+                Reason::Drift {
+                    detail: reason.clone(),
+                },
+            ),
+            Observation::Partial { detail, .. } => own(
+                Decision::Rerun,
+                Reason::Drift {
                     detail: detail.clone(),
                 },
             ),
-            None => own(Decision::Resume, Reason::Interrupted),
-        },
-        Status::Completed => {
-            let recorded = rec.and_then(|r| r.fingerprint.as_ref());
-            match obs {
-                Observation::Absent { reason } => own(
-                    Decision::Rerun,
-                    Reason::Drift {
-                        detail: reason.clone(),
-                    },
-                ),
-                _ if recorded.is_some_and(|r| r.immutable != fp.immutable) => {
-                    own(Decision::Replace, Reason::ImmutableInputsChanged)
-                }
-                Observation::Partial { detail, .. } => own(
-                    Decision::Rerun,
-                    Reason::Drift {
-                        detail: detail.clone(),
-                    },
-                ),
-                _ if recorded.is_some_and(|r| r.inputs != fp.inputs) => {
-                    own(Decision::Rerun, Reason::InputsChanged)
-                }
-                Observation::Done { .. } if recorded.is_none() => {
-                    own(Decision::Skip, Reason::Adopted)
-                }
-                Observation::Done { .. } => own(Decision::Skip, Reason::Verified),
-                // Completed, nothing to observe and no recorded inputs: nothing shows it is
-                // still right, so converge again (apply is idempotent).
-                _ if recorded.is_none() => own(Decision::Rerun, Reason::InputsUnknown),
-                _ => own(Decision::Skip, Reason::TrustedRecord),
+            _ if recorded.is_some_and(|r| r.inputs != fp.inputs) => {
+                own(Decision::Rerun, Reason::InputsChanged)
             }
-        }
+            Observation::Done { .. } if recorded.is_none() => own(Decision::Skip, Reason::Adopted),
+            Observation::Done { .. } => own(Decision::Skip, Reason::Verified),
+            // Completed, nothing to observe and no recorded inputs: nothing shows it is
+            // still right, so converge again (apply is idempotent).
+            _ if recorded.is_none() => own(Decision::Rerun, Reason::InputsUnknown),
+            _ => own(Decision::Skip, Reason::TrustedRecord),
+        },
     }
 }
 
@@ -138,6 +170,13 @@ fn message(reason: &Reason, after: Option<&StepId>, status: Status) -> Cow<'stat
         Reason::ImmutableInputsChanged => {
             fixed("an input that cannot change in place changed: delete and create")
         }
+        Reason::ReplaceNeeded { detail } => format!("{detail}: delete and create").into(),
+        Reason::DisruptiveChange { detail } => {
+            format!("{detail}: changed in place, but it restarts").into()
+        }
+        Reason::DisruptiveInputsChanged => {
+            fixed("an input that changes in place with a restart changed: it restarts")
+        }
         Reason::AwaitingUpstream { upstream } => {
             format!("recorded {status}; re-checked after {upstream} runs").into()
         }
@@ -154,8 +193,13 @@ fn message(reason: &Reason, after: Option<&StepId>, status: Status) -> Cow<'stat
         Reason::Unavailable { reason } => format!("cannot run: {reason}").into(),
         Reason::JournalCorrupt { detail } => format!("journal unreadable: {detail}").into(),
         Reason::ResetInProgress => fixed("a reset is in progress"),
-        Reason::NeedsConfirmation => fixed("replace needs confirmation (-y)"),
+        Reason::NeedsConfirmation { detail } => format!("needs confirmation (-y): {detail}").into(),
         Reason::Disabled { reason } => format!("disabled: {reason}").into(),
+    };
+    let base: Cow<'static, str> = if status == Status::InProgress && reason.needs_confirmation() {
+        format!("{base} (its journaled work is settled first)").into()
+    } else {
+        base
     };
     match after {
         Some(up) if !matches!(reason, Reason::AwaitingUpstream { .. }) => {
@@ -284,11 +328,14 @@ pub fn plan(graph: &PlanGraph, state: &DeploymentState, facts: &PlanFacts) -> Pl
                         },
                     );
                 }
-                if !provisional
-                    && base.decision == Decision::Replace
-                    && facts.run.get(id) == Some(&RunMark::NeedsConfirmation)
+                if !provisional && let Some(RunMark::NeedsConfirmation(detail)) = facts.run.get(id)
                 {
-                    break 'decide (Decision::Blocked, Reason::NeedsConfirmation);
+                    break 'decide (
+                        Decision::Blocked,
+                        Reason::NeedsConfirmation {
+                            detail: detail.clone(),
+                        },
+                    );
                 }
             }
             (base.decision, base.reason)
