@@ -68,6 +68,9 @@ pub(crate) fn action(method: &str, segs: &[&str]) -> String {
         }
     }
     if lower.get(2).is_some_and(|s| s == "resourcegroups") {
+        if lower.get(4).is_some_and(|s| s == "resources") {
+            return "Microsoft.Resources/subscriptions/resourceGroups/resources/read".into();
+        }
         return format!("Microsoft.Resources/subscriptions/resourceGroups/{verb}");
     }
     format!("Microsoft.Resources/subscriptions/{verb}")

@@ -127,11 +127,6 @@ fn op_failed(what: &str, e: &ArmError) -> StepError {
     se
 }
 
-/// When the step's current attempt must end, if it has a time limit.
-fn deadline(_ctx: &StepContext) -> Option<tokio::time::Instant> {
-    None
-}
-
 /// Waits `after` as Azure asked (`why`), if that ends within the step's time limit;
 /// otherwise fails the attempt at once, saying so (the engine retries it no sooner).
 pub(crate) fn wait_for<T>(
@@ -139,7 +134,7 @@ pub(crate) fn wait_for<T>(
     after: Duration,
     why: String,
 ) -> Result<Progress<T>, StepError> {
-    if let Some(d) = deadline(ctx)
+    if let Some(d) = ctx.deadline()
         && tokio::time::Instant::now() + after > d
     {
         return Err(StepError::transient(format!(
