@@ -403,3 +403,22 @@ async fn a_retry_after_beyond_the_clients_cap_is_honoured_without_spending_an_at
         "{w:#?}"
     );
 }
+
+#[tokio::test]
+async fn a_token_from_another_tenant_is_a_clear_error_naming_the_subscriptions_tenant() {
+    let lab = Lab::new(1, 0).await;
+    let tenant = "11111111-2222-4333-8444-555555555555";
+    lab.emu.faults().move_subscription_to_tenant(Some(tenant));
+    let (engine, _) = lab.engine(&lab.azure(), false);
+    let r = engine.deploy().await.unwrap();
+    assert_eq!(r.outcome, RunOutcome::Blocked, "{r:#?}");
+    let text = format!("{r:?}");
+    assert!(text.contains("InvalidAuthenticationTokenTenant"), "{text}");
+    assert!(
+        text.contains(&format!(
+            "the subscription belongs to tenant {tenant}: set AZURE_TENANT_ID={tenant}"
+        )),
+        "{text}"
+    );
+    assert!(lab.emu.log().mutating_since(0).is_empty());
+}

@@ -41,6 +41,7 @@ struct FaultState {
     resize_rules: bool,
     sku_limits: bool,
     throttle_rules: Vec<(Rule, Duration)>,
+    subscription_tenant: Option<String>,
 }
 
 /// Counts one use of a per-resource injection, if any are left.
@@ -205,6 +206,12 @@ impl Faults {
         });
     }
 
+    /// The subscription belongs to `tenant` (not the one the token endpoint issues tokens
+    /// for): ARM answers 401 `InvalidAuthenticationTokenTenant`. `None` undoes it.
+    pub fn move_subscription_to_tenant(&self, tenant: Option<&str>) {
+        self.with(|s| s.subscription_tenant = tenant.map(str::to_owned));
+    }
+
     /// Every behaviour of issue #7 that real Azure always has, at once: 411 without a
     /// length, NIC reservation (for `nic_reservation` instead of 180 s), operation URLs
     /// that expire right after their operation ends (404), resize rules and SKU limits.
@@ -243,6 +250,10 @@ impl Faults {
 
     pub(crate) fn provisioning_fails(&self, vm: &str) -> bool {
         self.with(|s| take_named(&mut s.fail_provisioning, vm))
+    }
+
+    pub(crate) fn subscription_tenant(&self) -> Option<String> {
+        self.with(|s| s.subscription_tenant.clone())
     }
 
     pub(crate) fn length_required(&self) -> bool {

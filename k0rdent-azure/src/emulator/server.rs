@@ -134,7 +134,17 @@ fn check_auth(emu: &Emu, header: Option<&str>) -> Option<Reply> {
     };
     let w = emu.world();
     match w.tokens.get(token) {
-        Some(exp) if *exp > Instant::now() => None,
+        Some(exp) if *exp > Instant::now() => {
+            let other = emu.faults.subscription_tenant()?;
+            Some(err(
+                401,
+                "InvalidAuthenticationTokenTenant",
+                format!(
+                    "The access token is from the wrong issuer 'https://sts.windows.net/{}/'. It must match the tenant 'https://sts.windows.net/{other}/' associated with this subscription. Please use the authority (URL) 'https://login.windows.net/{other}' to get the token. Note, if the subscription is transferred to another tenant there is no impact to the services, but information about new tenant could take time to propagate (up to an hour). If you just transferred your subscription and see this error message, please try back later.",
+                    emu.cfg.tenant
+                ),
+            ))
+        }
         Some(_) => Some(err(
             401,
             "ExpiredAuthenticationToken",

@@ -80,6 +80,9 @@ pub async fn client(loaded: &Loaded, access: &AzureAccess) -> Result<ArmClient, 
                 .id
         }
     };
+    // The `az` fallback asks for a token of this subscription's tenant.
+    let mut settings = settings.clone();
+    settings.subscription_id = Some(subscription.clone());
     let credential = settings
         .build()
         .map_err(|e| azure_error("no usable Azure credentials", e))?;
