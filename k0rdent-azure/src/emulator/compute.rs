@@ -156,6 +156,7 @@ pub(crate) fn put_vm(
         if emu.faults.sku_limits()
             && let Some(e) = sku_limits(
                 emu,
+                &loc,
                 id,
                 body,
                 sku,
@@ -501,8 +502,10 @@ pub(crate) fn vm_action(
 
 /// Checks a VM PUT against its size's capabilities and Azure's limits (Resource SKUs
 /// `LowPriorityCapable`, `PremiumIO`, `HyperVGenerations`; reserved admin user names).
+/// (Called with the catalog locked: `loc` comes from the caller.)
 fn sku_limits(
     emu: &Emu,
+    loc: &str,
     id: &str,
     body: &Value,
     sku: &super::catalog::SkuDef,
@@ -515,8 +518,7 @@ fn sku_limits(
             409,
             "SkuNotAvailable",
             format!(
-                "The requested tier for resource '{id}' is currently not available in location '{}' for subscription '{}'. Please try another tier or deploy to a different location.",
-                emu.location(),
+                "The requested tier for resource '{id}' is currently not available in location '{loc}' for subscription '{}'. Please try another tier or deploy to a different location.",
                 emu.cfg.subscription
             ),
         ));
