@@ -422,3 +422,115 @@ async fn a_token_from_another_tenant_is_a_clear_error_naming_the_subscriptions_t
     );
     assert!(lab.emu.log().mutating_since(0).is_empty());
 }
+
+// Item 15 ------------------------------------------------------------------------------
+
+/// The NIC PUTs that Azure refused because the NIC was still reserved.
+fn nic_reserved(log: &[LoggedRequest], vm: &str) -> Vec<LoggedRequest> {
+    log.iter()
+        .filter(|e| is_vm_write(e, "PUT", vm) && e.status == 400)
+        .cloned()
+        .collect()
+}
+
+#[tokio::test]
+async fn a_confirmed_replace_after_a_failed_creation_waits_out_the_nic_reservation() {
+    let hold = Duration::from_secs(2);
+    let lab = Lab::new(1, 1).await;
+    lab.emu.faults().reserve_nics_for(Some(hold));
+    lab.emu.faults().fail_provisioning("k0s-worker-1", 1);
+    let azure = lab.azure();
+    let (engine, sink) = lab.engine(&azure, true);
+    let r = engine.deploy().await.unwrap();
+    assert_eq!(r.outcome, RunOutcome::Succeeded, "{r:#?}");
+    let log = lab.emu.log().entries();
+    let refused = nic_reserved(&log, "k0s-worker-1");
+    assert!(!refused.is_empty(), "the NIC was reserved after the failure");
+    let created = log
+        .iter()
+        .filter(|e| is_vm_write(e, "PUT", "k0s-worker-1") && e.status == 201)
+        .last()
+        .unwrap();
+    let deleted = log
+        .iter()
+        .find(|e| is_vm_write(e, "DELETE", "k0s-worker-1"))
+        .unwrap();
+    assert!(
+        created.at.duration_since(deleted.at) >= hold,
+        "created again only after the reservation ended"
+    );
+    // Only the failed creation cost an attempt; the reservation was waited out.
+    let retried = retries(&sink, "create_vms/k0s-worker-1");
+    assert_eq!(retried.len(), 1, "{retried:?}");
+    assert!(retried[0].contains("OSProvisioningTimedOut"), "{retried:?}");
+    assert_eq!(
+        lab.emu.vm("k0s-worker-1").unwrap().provisioning_state,
+        "Succeeded"
+    );
+}
+
+#[tokio::test]
+async fn a_vm_deleted_behind_our_back_is_recreated_once_its_nic_is_released() {
+    let hold = Duration::from_secs(2);
+    let lab = Lab::new(1, 0).await;
+    deployed(&lab).await;
+    lab.emu.faults().reserve_nics_for(Some(hold));
+    assert!(
+        lab.emu
+            .delete_resource("Microsoft.Compute/virtualMachines", "k0s-controller-1")
+    );
+    let mark = lab.emu.log().len();
+    let (engine, sink) = lab.engine(&lab.azure(), false);
+    let r = engine.deploy().await.unwrap();
+    assert_eq!(r.outcome, RunOutcome::Succeeded, "{r:#?}");
+    let log = lab.emu.log().since(mark);
+    assert!(!nic_reserved(&log, "k0s-controller-1").is_empty());
+    assert!(retries(&sink, "create_vms/k0s-controller-1").is_empty());
+    assert!(lab.emu.vm("k0s-controller-1").is_some());
+}
+
+#[tokio::test]
+async fn a_nic_reservation_longer_than_the_step_time_limit_fails_the_attempt_at_once_saying_so() {
+    let lab = Lab::new(1, 0).await;
+    deployed(&lab).await;
+    lab.emu
+        .faults()
+        .reserve_nics_for(Some(Duration::from_secs(600)));
+    assert!(
+        lab.emu
+            .delete_resource("Microsoft.Compute/virtualMachines", "k0s-controller-1")
+    );
+    let sink = Arc::new(RecordingSink::new());
+    let pipeline = lab
+        .azure()
+        .add_to(k0rdent_core::Pipeline::builder())
+        .build()
+        .unwrap();
+    let engine = Arc::new(
+        k0rdent_core::Engine::builder(pipeline, lab.store.clone())
+            .step_timeout(Duration::from_secs(30))
+            .sink(sink.clone())
+            .build()
+            .unwrap(),
+    );
+    let e2 = engine.clone();
+    let t0 = std::time::Instant::now();
+    let run = tokio::spawn(async move { e2.deploy().await });
+    let mut said = None;
+    for _ in 0..1000 {
+        if let Some(m) = retries(&sink, "create_vms/k0s-controller-1").into_iter().next() {
+            said = Some(m);
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    let said = said.expect("the attempt ended");
+    assert!(
+        t0.elapsed() < Duration::from_secs(30),
+        "it did not sit out the time limit"
+    );
+    assert!(said.contains("NicReservedForAnotherVm"), "{said}");
+    assert!(said.contains("beyond this attempt's time limit"), "{said}");
+    engine.cancellation().cancel("test done");
+    run.await.unwrap().unwrap();
+}
