@@ -445,7 +445,10 @@ async fn a_confirmed_replace_after_a_failed_creation_waits_out_the_nic_reservati
     assert_eq!(r.outcome, RunOutcome::Succeeded, "{r:#?}");
     let log = lab.emu.log().entries();
     let refused = nic_reserved(&log, "k0s-worker-1");
-    assert!(!refused.is_empty(), "the NIC was reserved after the failure");
+    assert!(
+        !refused.is_empty(),
+        "the NIC was reserved after the failure"
+    );
     let created = log
         .iter()
         .filter(|e| is_vm_write(e, "PUT", "k0s-worker-1") && e.status == 201)
@@ -518,7 +521,10 @@ async fn a_nic_reservation_longer_than_the_step_time_limit_fails_the_attempt_at_
     let run = tokio::spawn(async move { e2.deploy().await });
     let mut said = None;
     for _ in 0..1000 {
-        if let Some(m) = retries(&sink, "create_vms/k0s-controller-1").into_iter().next() {
+        if let Some(m) = retries(&sink, "create_vms/k0s-controller-1")
+            .into_iter()
+            .next()
+        {
             said = Some(m);
             break;
         }
@@ -533,4 +539,123 @@ async fn a_nic_reservation_longer_than_the_step_time_limit_fails_the_attempt_at_
     assert!(said.contains("beyond this attempt's time limit"), "{said}");
     engine.cancellation().cancel("test done");
     run.await.unwrap().unwrap();
+}
+
+// Item 19 ------------------------------------------------------------------------------
+
+fn resized(lab: &Lab, size: &str) -> k0rdent_azure::AzureDeployment {
+    let mut spec = lab.spec.clone();
+    for vm in spec.vms.iter_mut().filter(|v| v.name == "k0s-worker-1") {
+        vm.size = size.into();
+    }
+    lab.azure_for(spec)
+}
+
+#[tokio::test]
+async fn a_size_change_is_planned_as_a_restart_that_needs_confirmation_and_nothing_is_written_without_it()
+ {
+    let lab = Lab::new(1, 1).await;
+    deployed(&lab).await;
+    let azure = resized(&lab, "Standard_D8s_v5");
+    let (engine, _) = lab.engine(&azure, false);
+    let plan = engine.plan().await.unwrap();
+    let e = plan.plan.entry(&sid("create_vms/k0s-worker-1")).unwrap();
+    assert_eq!(e.decision, k0rdent_core::Decision::Rerun, "{e:?}");
+    assert!(e.reason.needs_confirmation(), "{e:?}");
+    assert!(e.message.contains("the node restarts"), "{}", e.message);
+    let other = plan
+        .plan
+        .entry(&sid("create_vms/k0s-controller-1"))
+        .unwrap();
+    assert_eq!(other.decision, k0rdent_core::Decision::Skip);
+    let mark = lab.emu.log().len();
+    let r = engine.deploy().await.unwrap();
+    assert_eq!(r.outcome, RunOutcome::Blocked, "{r:#?}");
+    assert!(format!("{r:?}").contains("the node restarts"));
+    assert!(lab.emu.log().mutating_since(mark).is_empty());
+    assert_eq!(lab.emu.vm("k0s-worker-1").unwrap().size, "Standard_D4s_v5");
+}
+
+#[tokio::test]
+async fn a_confirmed_size_change_deallocates_resizes_and_starts_the_vm_in_that_order() {
+    let lab = Lab::new(1, 1).await;
+    deployed(&lab).await;
+    // Another family: Azure refuses it on the running VM's hardware cluster.
+    lab.emu.faults().require_deallocation_for_resize(true);
+    let before = lab.emu.vm("k0s-worker-1").unwrap();
+    let azure = resized(&lab, "Standard_B2s");
+    let (engine, _) = lab.engine(&azure, true);
+    let mark = lab.emu.log().len();
+    let r = engine.deploy().await.unwrap();
+    assert_eq!(r.outcome, RunOutcome::Succeeded, "{r:#?}");
+    let order: Vec<String> = lab
+        .emu
+        .log()
+        .mutating_since(mark)
+        .iter()
+        .map(|e| {
+            let tail: Vec<&str> = e.path.rsplit('/').take(2).collect();
+            format!(
+                "{} {}",
+                e.method,
+                tail.into_iter().rev().collect::<Vec<_>>().join("/")
+            )
+        })
+        .collect();
+    assert_eq!(
+        order,
+        [
+            "POST k0s-worker-1/deallocate",
+            "PATCH virtualMachines/k0s-worker-1",
+            "POST k0s-worker-1/start",
+        ]
+    );
+    let after = lab.emu.vm("k0s-worker-1").unwrap();
+    assert_eq!(after.size, "Standard_B2s");
+    assert_eq!(after.power_state, "running");
+    assert_eq!(
+        after.vm_id, before.vm_id,
+        "resized in place, not re-created"
+    );
+    let rec = lab.state();
+    let rec = rec.record(&sid("create_vms/k0s-worker-1")).unwrap();
+    assert!(rec.journal.is_empty(), "the resize journal was settled");
+    // The next run has nothing to do.
+    let (engine, _) = lab.engine(&azure, false);
+    let mark = lab.emu.log().len();
+    assert_eq!(
+        engine.deploy().await.unwrap().outcome,
+        RunOutcome::Succeeded
+    );
+    assert!(lab.emu.log().mutating_since(mark).is_empty());
+}
+
+#[tokio::test]
+async fn the_emulator_refuses_a_resize_off_the_hardware_cluster_of_a_running_vm_and_restarts_it_otherwise()
+ {
+    let lab = Lab::new(1, 0).await;
+    deployed(&lab).await;
+    lab.emu.faults().require_deallocation_for_resize(true);
+    let client = lab.emu.client();
+    let names = k0rdent_azure::names::Names::new(&lab.emu.subscription_id(), &lab.spec);
+    let path = names.resource_id("Microsoft.Compute/virtualMachines", "k0s-controller-1");
+    let size =
+        |s: &str| serde_json::json!({ "properties": { "hardwareProfile": { "vmSize": s } } });
+    let e = client
+        .patch(&path, k0rdent_azure::api::COMPUTE, &size("Standard_B2s"))
+        .await
+        .unwrap_err();
+    assert_eq!(
+        e.code(),
+        Some(&k0rdent_azure::client::ArmErrorCode::OperationNotAllowed),
+        "{e}"
+    );
+    assert!(e.to_string().contains("current hardware cluster"), "{e}");
+    client
+        .patch(&path, k0rdent_azure::api::COMPUTE, &size("Standard_D4s_v5"))
+        .await
+        .unwrap();
+    let vm = lab.emu.vm("k0s-controller-1").unwrap();
+    assert_eq!(vm.restarts, 1, "a size change of a running VM restarts it");
+    assert_eq!(vm.size, "Standard_D4s_v5");
 }

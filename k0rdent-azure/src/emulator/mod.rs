@@ -240,6 +240,10 @@ pub struct VmState {
     pub custom_data: Secret<Vec<u8>>,
     /// Public IP, via its NIC.
     pub public_ip: Option<IpAddr>,
+    /// Size.
+    pub size: String,
+    /// How often Azure restarted it to apply a size change while it ran.
+    pub restarts: u32,
 }
 
 impl Emulator {
@@ -354,6 +358,13 @@ impl Emulator {
             power_state: vm.power.clone(),
             custom_data: Secret::new(vm.custom_data.clone()),
             public_ip: w.nic_public_ip(nic).1,
+            size: r
+                .body
+                .pointer("/properties/hardwareProfile/vmSize")
+                .and_then(Value::as_str)
+                .unwrap_or("")
+                .to_owned(),
+            restarts: vm.restarts,
         })
     }
 
