@@ -14,6 +14,14 @@
 //!   expired or unknown token);
 //! - injectable latency, throttling, 403s, provisioning failures, missing power states and
 //!   connections dropped after a write was processed ([`Faults`]);
+//! - Azure behaviours behind fault switches ([`Faults`], all at once with
+//!   [`Faults::azure_rules`]): 411 for a write without a length, NIC reservation after a VM
+//!   is deleted or fails (`NicReservedForAnotherVm`), operation URLs that expire (404/410),
+//!   `AnotherOperationInProgress` as a failed asynchronous operation, `Canceled` operations,
+//!   resize rules (`OperationNotAllowed` off the hardware cluster; a resize restarts a running
+//!   VM), SKU capabilities and limits (Spot, Premium SSD, Hyper-V generation, custom data,
+//!   reserved admin names), throttling with a chosen `Retry-After`, and a subscription in
+//!   another tenant (`InvalidAuthenticationTokenTenant`);
 //! - a [`RequestLog`] that counts calls per method and resource;
 //! - a [`VmBackend`] hook (the lab) called on VM create/delete/start/deallocate, which may
 //!   supply the public IP. Public IPs come from addresses that exist on this machine:
