@@ -451,8 +451,7 @@ async fn a_confirmed_replace_after_a_failed_creation_waits_out_the_nic_reservati
     );
     let created = log
         .iter()
-        .filter(|e| is_vm_write(e, "PUT", "k0s-worker-1") && e.status == 201)
-        .last()
+        .rfind(|e| is_vm_write(e, "PUT", "k0s-worker-1") && e.status == 201)
         .unwrap();
     let deleted = log
         .iter()

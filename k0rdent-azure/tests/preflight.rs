@@ -190,7 +190,8 @@ async fn the_emulator_refuses_what_a_size_cannot_do_when_preflight_is_skipped() 
     let client = lab.emu.client();
     let names = Names::new(&lab.emu.subscription_id(), &lab.spec);
     let path = names.resource_id(types::VM, "k0s-controller-1");
-    let cases: Vec<(&str, Box<dyn Fn(&mut k0rdent_azure::spec::VmSpec)>)> = vec![
+    type Change = Box<dyn Fn(&mut k0rdent_azure::spec::VmSpec)>;
+    let cases: Vec<(&str, Change)> = vec![
         (
             "SkuNotAvailable",
             Box::new(|v| {

@@ -10,7 +10,7 @@
 //! A failed VM is replaced only with confirmation, so the runs that must replace it pass
 //! `-y`; starting the deallocated VM needs none, and that run goes without `-y`.
 
-#![allow(clippy::unwrap_used, clippy::expect_used)]
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::print_stderr)] // tests report what they measured
 
 use std::collections::BTreeMap;
 use std::process::{Command, Stdio};

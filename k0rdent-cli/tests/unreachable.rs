@@ -8,7 +8,7 @@
 //! The time bounds below are not performance measurements: they tell "failed at once" from
 //! "retried until the 60 s observation limit", with ample room for a loaded machine.
 
-#![allow(clippy::unwrap_used, clippy::expect_used)]
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::print_stderr)] // tests report what they measured
 
 use std::net::TcpListener;
 use std::process::{Command, Stdio};
