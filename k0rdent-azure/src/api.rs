@@ -26,3 +26,42 @@ pub fn for_type(rtype: &str) -> &'static str {
         RESOURCES
     }
 }
+
+/// The api-version for the resource a path addresses (`…/providers/Microsoft.Compute/
+/// virtualMachines/x`); resource groups and anything else get [`RESOURCES`].
+pub fn for_path(path: &str) -> &'static str {
+    let segs: Vec<&str> = path.split('/').filter(|s| !s.is_empty()).collect();
+    match segs
+        .iter()
+        .rposition(|s| s.eq_ignore_ascii_case("providers"))
+    {
+        Some(i) if segs.len() > i + 2 => for_type(&format!("{}/{}", segs[i + 1], segs[i + 2])),
+        _ => RESOURCES,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn paths_get_their_type_s_api_version() {
+        assert_eq!(
+            for_path(
+                "/subscriptions/s/resourceGroups/g/providers/Microsoft.Compute/virtualMachines/v"
+            ),
+            COMPUTE
+        );
+        assert_eq!(
+            for_path("/subscriptions/s/resourceGroups/g/providers/Microsoft.Compute/disks/d"),
+            DISKS
+        );
+        assert_eq!(
+            for_path(
+                "/subscriptions/s/resourceGroups/g/providers/Microsoft.Network/networkInterfaces/n"
+            ),
+            NETWORK
+        );
+        assert_eq!(for_path("/subscriptions/s/resourceGroups/g"), RESOURCES);
+    }
+}

@@ -690,7 +690,7 @@ pub struct VmImageProperties {
 pub fn is_terminal(state: Option<&str>) -> bool {
     match state {
         None => true,
-        Some(s) => ["Succeeded", "Failed", "Canceled"]
+        Some(s) => ["Succeeded", "Failed", "Canceled", "Cancelled"]
             .iter()
             .any(|t| t.eq_ignore_ascii_case(s)),
     }
@@ -704,4 +704,10 @@ pub fn is_succeeded(state: Option<&str>) -> bool {
 /// Whether a provisioning state is `Failed`.
 pub fn is_failed(state: Option<&str>) -> bool {
     state.is_some_and(|s| s.eq_ignore_ascii_case("Failed"))
+}
+
+/// Whether a provisioning state is `Canceled`: terminal, but not success — the resource is
+/// written again, never taken as done.
+pub fn is_canceled(state: Option<&str>) -> bool {
+    state.is_some_and(|s| s.eq_ignore_ascii_case("Canceled") || s.eq_ignore_ascii_case("Cancelled"))
 }

@@ -308,26 +308,25 @@ pub fn vm_body(spec: &AzureSpec, n: &Names, vm: &VmSpec) -> Value {
     body
 }
 
-/// What can change in place on an existing VM (size and tags), as a PATCH body, or `None`
-/// when nothing differs.
+/// What changes in place on an existing VM without a restart (tags, boot diagnostics), as a
+/// PATCH body, or `None` when nothing differs.
 pub fn vm_patch(spec: &AzureSpec, vm: &VmSpec, existing: &Value) -> Option<Value> {
     let want_tags = vm_tags(spec, vm);
     let tags_ok = has_tags(&tags_of(existing), &want_tags);
-    let size_ok = str_at(existing, "/properties/hardwareProfile/vmSize")
-        .is_some_and(|s| s.eq_ignore_ascii_case(&vm.size));
     let diag_ok = existing
         .pointer("/properties/diagnosticsProfile/bootDiagnostics/enabled")
         .and_then(Value::as_bool)
         .unwrap_or(false);
-    if tags_ok && size_ok && diag_ok {
+    if tags_ok && diag_ok {
         return None;
     }
     let mut tags = tags_of(existing);
     tags.extend(want_tags);
+    // The size is not here: a size change restarts the VM and is done on its own, only when
+    // confirmed (steps/resize.rs).
     Some(json!({
         "tags": tags,
         "properties": {
-            "hardwareProfile": { "vmSize": vm.size },
             "diagnosticsProfile": { "bootDiagnostics": { "enabled": true } },
         }
     }))

@@ -11,8 +11,46 @@ use k0rdent_core::Secret;
 /// ARM write concurrency when the configuration does not say.
 pub const DEFAULT_WRITE_CONCURRENCY: usize = 10;
 
-/// Largest custom data Azure accepts (decoded bytes).
-pub const MAX_CUSTOM_DATA: usize = 64 * 1024;
+/// Largest custom data Azure accepts, decoded: "The maximum length of the binary array is
+/// 65535 bytes" (the Compute REST reference of `osProfile.customData`).
+pub const MAX_CUSTOM_DATA: usize = 65_535;
+
+/// Admin user names Azure refuses for a Linux VM (the `adminUsername` disallowed values of
+/// the Compute REST reference). The CLI's configuration check uses this list too.
+pub const RESERVED_ADMIN_USERS: &[&str] = &[
+    "administrator",
+    "admin",
+    "user",
+    "user1",
+    "test",
+    "user2",
+    "test1",
+    "user3",
+    "admin1",
+    "1",
+    "123",
+    "a",
+    "actuser",
+    "adm",
+    "admin2",
+    "aspnet",
+    "backup",
+    "console",
+    "david",
+    "guest",
+    "john",
+    "owner",
+    "root",
+    "server",
+    "sql",
+    "support",
+    "support_388945a0",
+    "sys",
+    "test2",
+    "test3",
+    "user4",
+    "user5",
+];
 
 /// Everything the Azure half of a deployment needs.
 #[derive(Debug, Clone)]
@@ -441,11 +479,19 @@ impl VmSpec {
             || !user
                 .chars()
                 .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || matches!(c, '-' | '_'))
-            || matches!(user.as_str(), "root" | "admin" | "administrator")
         {
             return Err(SpecError::new(
                 "admin_user",
                 format!("{user:?} is not an allowed Linux admin user name"),
+            ));
+        }
+        if RESERVED_ADMIN_USERS
+            .iter()
+            .any(|r| r.eq_ignore_ascii_case(user))
+        {
+            return Err(SpecError::new(
+                "admin_user",
+                format!("{user:?} is reserved by Azure; choose another admin user name"),
             ));
         }
         let key = self.ssh_public_key.trim();
@@ -459,7 +505,8 @@ impl VmSpec {
             return Err(SpecError::new(
                 "custom_data",
                 format!(
-                    "VM {}: custom data is {} bytes; Azure accepts at most {MAX_CUSTOM_DATA}",
+                    "VM {}: custom data is {} bytes; Azure accepts at most {MAX_CUSTOM_DATA} \
+                     (decoded)",
                     self.name,
                     self.custom_data.expose().len()
                 ),
@@ -506,6 +553,55 @@ mod tests {
         );
         let e = "cheap".parse::<Priority>().unwrap_err();
         assert_eq!(e.key, "vm_priority");
+    }
+
+    fn vm() -> VmSpec {
+        VmSpec {
+            name: "k0s-worker-1".into(),
+            role: Role::Worker,
+            size: "Standard_D2s_v5".into(),
+            zone: Some(1),
+            priority: Priority::Regular,
+            eviction_policy: EvictionPolicy::Deallocate,
+            image: "Debian:debian-12:12-gen2:latest".parse().unwrap(),
+            admin_user: "k0rdent".into(),
+            ssh_public_key: "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIBq1 test".into(),
+            custom_data: Secret::new(b"#cloud-config\n".to_vec()),
+            os_disk_size_gb: 64,
+            os_disk_type: "StandardSSD_LRS".into(),
+        }
+    }
+
+    #[test]
+    fn custom_data_may_be_65535_bytes_not_65536() {
+        let mut v = vm();
+        v.custom_data = Secret::new(vec![b'#'; 65_535]);
+        assert!(v.validate().is_ok());
+        v.custom_data = Secret::new(vec![b'#'; 65_536]);
+        let e = v.validate().unwrap_err();
+        assert_eq!(e.key, "custom_data");
+        assert!(e.message.contains("65535"), "{e}");
+    }
+
+    #[test]
+    fn every_admin_user_name_azure_reserves_is_refused() {
+        for name in [
+            "guest",
+            "test1",
+            "support_388945a0",
+            "user5",
+            "root",
+            "admin",
+        ] {
+            let mut v = vm();
+            v.admin_user = name.into();
+            let e = v.validate().unwrap_err();
+            assert_eq!(e.key, "admin_user", "{name}");
+            assert!(e.message.contains("reserved by Azure"), "{name}: {e}");
+        }
+        let mut v = vm();
+        v.admin_user = "k0rdent".into();
+        assert!(v.validate().is_ok());
     }
 
     #[test]

@@ -452,7 +452,10 @@ async fn a_403_on_the_list_call_blocks_with_a_clear_message_and_writes_nothing()
         net.message
     );
     assert!(
-        net.message.contains("hint: grant the identity Contributor"),
+        net.message.contains(
+            "hint: the identity lacks the permission \
+             Microsoft.Resources/subscriptions/resourceGroups/resources/read"
+        ),
         "{}",
         net.message
     );

@@ -30,6 +30,13 @@ pub enum ArmErrorCode {
     InvalidAuthenticationToken,
     /// The token expired.
     ExpiredAuthenticationToken,
+    /// The token is from another tenant than the subscription's.
+    InvalidAuthenticationTokenTenant,
+    /// Azure still holds the NIC for a VM that was deleted or failed to create (180 s).
+    NicReservedForAnotherVm,
+    /// The operation is not allowed in the resource's current state (e.g. a resize that
+    /// needs the VM deallocated first).
+    OperationNotAllowed,
     /// Another operation on the resource is still running.
     AnotherOperationInProgress,
     /// A generic conflict.
@@ -67,6 +74,9 @@ impl ArmErrorCode {
             "invalidauthenticationtoken" | "invalidauthenticationtokenaudience" => {
                 InvalidAuthenticationToken
             }
+            "invalidauthenticationtokentenant" => InvalidAuthenticationTokenTenant,
+            "nicreservedforanothervm" => NicReservedForAnotherVm,
+            "operationnotallowed" => OperationNotAllowed,
             "expiredauthenticationtoken" => ExpiredAuthenticationToken,
             "anotheroperationinprogress" | "retryableerrorduetoanotheroperation" => {
                 AnotherOperationInProgress
@@ -105,6 +115,9 @@ impl ArmErrorCode {
             InvalidAuthenticationToken | ExpiredAuthenticationToken => {
                 "log in again (`az login`) or check AZURE_TENANT_ID/AZURE_CLIENT_ID/AZURE_CLIENT_SECRET"
             }
+            InvalidAuthenticationTokenTenant => {
+                "get a token from the subscription's tenant: set AZURE_TENANT_ID to it, or `az login --tenant <tenant>`"
+            }
             AllocationFailed | ZonalAllocationFailed => {
                 "Azure has no capacity for this size here right now; retry later, or choose another size or zone"
             }
@@ -126,6 +139,9 @@ impl ArmErrorCode {
             AuthorizationFailed => "AuthorizationFailed",
             InvalidAuthenticationToken => "InvalidAuthenticationToken",
             ExpiredAuthenticationToken => "ExpiredAuthenticationToken",
+            InvalidAuthenticationTokenTenant => "InvalidAuthenticationTokenTenant",
+            NicReservedForAnotherVm => "NicReservedForAnotherVm",
+            OperationNotAllowed => "OperationNotAllowed",
             AnotherOperationInProgress => "AnotherOperationInProgress",
             Conflict => "Conflict",
             ConflictingUserInput => "ConflictingUserInput",
@@ -218,6 +234,10 @@ pub enum ArmError {
         /// Parser message.
         detail: String,
     },
+    /// The endpoint could not be reached at all (refused, no such host, TLS): nothing was
+    /// sent, and retrying soon will not help.
+    #[error(transparent)]
+    Unreachable(#[from] super::transport::Unreachable),
     /// A URL from a response points elsewhere than the ARM endpoint.
     #[error("refusing to send credentials to {url}: not the ARM endpoint")]
     ForeignUrl {
@@ -270,9 +290,24 @@ impl ArmError {
                     | ArmErrorCode::ZonalAllocationFailed
                     | ArmErrorCode::Other(_)
             ),
-            ArmError::Credential(_) | ArmError::Decode { .. } | ArmError::ForeignUrl { .. } => {
-                false
-            }
+            ArmError::Credential(_)
+            | ArmError::Decode { .. }
+            | ArmError::ForeignUrl { .. }
+            | ArmError::Unreachable(_) => false,
+        }
+    }
+
+    /// How long ARM asked us to wait before trying again, for throttling (429) and
+    /// "unavailable" (503) answers that named a time.
+    pub fn throttled_for(&self) -> Option<Duration> {
+        match self {
+            ArmError::Api {
+                status: 429 | 503,
+                retry_after: Some(d),
+                ..
+            } => Some(*d),
+            ArmError::Exhausted { last, .. } => last.throttled_for(),
+            _ => None,
         }
     }
 
@@ -281,6 +316,27 @@ impl ArmError {
         match self {
             ArmError::Credential(c) => c.remedy.clone(),
             ArmError::Exhausted { last, .. } => last.remedy(),
+            ArmError::Api {
+                code: ArmErrorCode::AuthorizationFailed,
+                message,
+                ..
+            } if let Some(action) = quoted_after(message, "perform action") => Some(format!(
+                "the identity lacks the permission {action}: grant it a role that has it \
+                     (e.g. Contributor) on the subscription or resource group, then run again"
+            )),
+            ArmError::Api {
+                code: ArmErrorCode::InvalidAuthenticationTokenTenant,
+                message,
+                ..
+            } if let Some(tenant) = tenant_of_subscription(message) => Some(format!(
+                "the subscription belongs to tenant {tenant}: set AZURE_TENANT_ID={tenant} \
+                     (service principal) or run `az login --tenant {tenant}`"
+            )),
+            ArmError::Unreachable(u) => Some(format!(
+                "check that {} is the right ARM endpoint (K0RDENT_ARM_ENDPOINT or \
+                 azure.arm_endpoint), that it is up, and the network, DNS and any proxy on the way",
+                u.endpoint
+            )),
             _ => self
                 .code()
                 .and_then(ArmErrorCode::remedy)
@@ -305,8 +361,12 @@ impl ArmError {
         let after = self.retry_after();
         let mut e = if matches!(
             self.code(),
-            Some(ArmErrorCode::AuthorizationFailed | ArmErrorCode::InvalidAuthenticationToken)
-        ) || matches!(self, ArmError::Credential(_))
+            Some(
+                ArmErrorCode::AuthorizationFailed
+                    | ArmErrorCode::InvalidAuthenticationToken
+                    | ArmErrorCode::InvalidAuthenticationTokenTenant
+            )
+        ) || matches!(self, ArmError::Credential(_) | ArmError::Unreachable(_))
         {
             StepError::blocked(msg)
         } else if self.is_transient() {
@@ -320,8 +380,63 @@ impl ArmError {
         if let Some(a) = after {
             e = e.with_retry_after(a);
         }
+        if let Some(a) = self.throttled_for() {
+            // Lets the step wait as ARM asked instead of spending one of its attempts.
+            e = e.with_source(ComeBackLater { after: a });
+        }
         e
     }
+}
+
+/// ARM asked to come back after `after` (429/503 with `Retry-After`): attached to a
+/// [`StepError`] as its source, so a step can wait as asked within its time limit.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+#[error("Azure asked to retry after {} s", after.as_secs_f64())]
+pub struct ComeBackLater {
+    /// How long.
+    pub after: Duration,
+}
+
+impl ComeBackLater {
+    /// The request of `e`, if it has one.
+    pub fn of(e: &StepError) -> Option<Self> {
+        std::error::Error::source(e)?
+            .downcast_ref::<ComeBackLater>()
+            .copied()
+    }
+}
+
+/// The first `'quoted'` text after `marker` in `message`.
+fn quoted_after(message: &str, marker: &str) -> Option<String> {
+    let rest = &message[message.find(marker)? + marker.len()..];
+    let start = rest.find('\'')? + 1;
+    let len = rest[start..].find('\'')?;
+    Some(rest[start..start + len].to_owned())
+}
+
+/// The tenant a subscription belongs to, from an `InvalidAuthenticationTokenTenant` message
+/// ("... It must match the tenant 'https://sts.windows.net/<tenant>/' associated with this
+/// subscription ...").
+fn tenant_of_subscription(message: &str) -> Option<String> {
+    let url = quoted_after(message, "must match the tenant")?;
+    let id = url.trim_end_matches('/').rsplit('/').next()?.to_owned();
+    (!id.is_empty()).then_some(id)
+}
+
+/// How long a `NicReservedForAnotherVm` says to wait ("retry after 180 seconds"); Azure's
+/// documented 180 s when the message does not say.
+pub fn nic_reservation_wait(message: &str) -> Duration {
+    let lower = message.to_ascii_lowercase();
+    lower
+        .find("retry after ")
+        .and_then(|i| {
+            lower[i + "retry after ".len()..]
+                .split(|c: char| !c.is_ascii_digit() && c != '.')
+                .next()
+                .and_then(|n| n.parse::<f64>().ok())
+        })
+        .filter(|s| s.is_finite() && *s >= 0.0 && *s < 86_400.0)
+        .map_or(Duration::from_secs(180), Duration::from_secs_f64)
 }
 
 #[cfg(test)]

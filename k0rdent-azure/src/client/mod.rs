@@ -10,17 +10,18 @@ mod error;
 mod lro;
 mod ops;
 mod retry;
+pub mod transport;
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use reqwest::Method;
-use reqwest::header::{AUTHORIZATION, HeaderValue};
+use reqwest::header::{AUTHORIZATION, CONTENT_LENGTH, HeaderValue};
 use serde::de::DeserializeOwned;
 use tokio::sync::Semaphore;
 use url::Url;
 
-pub use error::{ArmError, ArmErrorCode};
+pub use error::{ArmError, ArmErrorCode, ComeBackLater, nic_reservation_wait};
 pub use lro::{Accepted, PollKind, PollStatus, PollTarget};
 pub use retry::{RetryConfig, retry_after, retryable};
 
@@ -275,6 +276,7 @@ impl ArmClient {
         let m = method.as_str().to_owned();
         let mut attempt = 0u32;
         let mut refreshed = false;
+        let mut unreachable = 0u32;
         loop {
             attempt += 1;
             let (auth, token) = self.auth_header().await?;
@@ -287,16 +289,40 @@ impl ArmClient {
                 .header("x-ms-client-request-id", &request_id)
                 .header("x-ms-correlation-request-id", &self.inner.correlation_id)
                 .header("accept", "application/json");
-            if let Some(b) = body {
-                rb = rb.json(b);
+            match body {
+                Some(b) => rb = rb.json(b),
+                // A request without a body still states its length: Azure's front end
+                // answers 411 Length Required to a bodiless POST without one.
+                None if method != Method::GET && method != Method::HEAD => {
+                    rb = rb.header(CONTENT_LENGTH, "0");
+                }
+                None => {}
             }
             let t0 = Instant::now();
             let outcome = rb.send().await;
             let err = match outcome {
                 Err(e) => {
+                    if let Some(cause) = transport::classify(&e) {
+                        // Nothing reached ARM. A refused connection or a failed lookup gets
+                        // a couple of quick retries, a TLS failure none: retrying like a
+                        // transient failure would only hide the problem for a minute.
+                        unreachable += 1;
+                        tracing::debug!(method = %m, path = %path, attempt, client_request_id = %request_id,
+                            cause = %cause, "ARM endpoint unreachable");
+                        if unreachable > cause.retries() {
+                            return Err(ArmError::Unreachable(transport::Unreachable {
+                                what: "the ARM endpoint".into(),
+                                endpoint: transport::origin(&url),
+                                cause,
+                            }));
+                        }
+                        attempt -= 1;
+                        tokio::time::sleep(transport::quick_delay(unreachable)).await;
+                        continue;
+                    }
                     // A failed connect never reached ARM; anything later may have.
                     let maybe_sent = !e.is_connect();
-                    let detail = e.without_url().to_string();
+                    let detail = transport::describe(&e);
                     tracing::debug!(method = %m, path = %path, attempt, client_request_id = %request_id,
                         error = %detail, "ARM request failed in transport");
                     let err = ArmError::Transport {
@@ -351,6 +377,11 @@ impl ArmClient {
                     err
                 }
             };
+            if err.retry_after().is_some_and(|h| h > cfg.max_delay) {
+                // ARM asks for a longer pause than a request should sleep through: the
+                // caller (a step, bounded by its time limit) does the waiting.
+                return Err(err);
+            }
             let delay = cfg.delay(attempt, err.retry_after());
             if attempt >= cfg.max_attempts || started.elapsed() + delay > cfg.max_elapsed {
                 return Err(if attempt > 1 {

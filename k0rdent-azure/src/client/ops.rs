@@ -146,10 +146,15 @@ impl ArmClient {
                     "succeeded" => Ok(PollStatus::Succeeded { body: None }),
                     "failed" | "canceled" | "cancelled" => {
                         let e = op.error.unwrap_or_default();
+                        let code = if e.code.is_empty() {
+                            format!("Operation{}", op.status)
+                        } else {
+                            e.code.clone()
+                        };
                         Err(ArmError::OperationFailed {
                             operation: what.to_owned(),
                             status: op.status.clone(),
-                            code: ArmErrorCode::parse(&e.code),
+                            code: ArmErrorCode::parse(&code),
                             message: error_text(&e),
                         })
                     }
@@ -173,12 +178,14 @@ impl ArmClient {
                 if !crate::model::is_terminal(state.as_deref()) {
                     return Ok(PollStatus::InProgress { retry_after: ra });
                 }
-                if crate::model::is_failed(state.as_deref()) {
+                if !crate::model::is_succeeded(state.as_deref()) {
+                    // Failed or Canceled: terminal, not success.
+                    let status = state.unwrap_or_default();
                     return Err(ArmError::OperationFailed {
                         operation: what.to_owned(),
-                        status: "Failed".into(),
-                        code: ArmErrorCode::Other("ProvisioningFailed".into()),
-                        message: "the resource's provisioningState is Failed".into(),
+                        code: ArmErrorCode::Other(format!("Provisioning{status}")),
+                        message: format!("the resource's provisioningState is {status}"),
+                        status,
                     });
                 }
                 Ok(PollStatus::Succeeded { body: Some(body) })

@@ -17,7 +17,9 @@ pub struct RetryConfig {
     pub max_attempts: u32,
     /// Backoff before the first retry when ARM gives no Retry-After.
     pub base_delay: Duration,
-    /// Upper bound of any single delay (also caps Retry-After).
+    /// Upper bound of any single delay. A longer `Retry-After` is not slept through: the
+    /// request ends with the error, which carries it, and the step waits (up to its time
+    /// limit) instead.
     pub max_delay: Duration,
     /// Give up once this much time has passed.
     pub max_elapsed: Duration,

@@ -9,6 +9,10 @@ use serde::Deserialize;
 use url::Url;
 
 use super::{AccessToken, CredentialError, TokenCredential};
+use crate::client::transport;
+
+const AUTHORITY_REMEDY: &str = "check AZURE_AUTHORITY_HOST (default https://login.microsoftonline.com), \
+     the network, DNS and any proxy on the way";
 
 #[derive(Deserialize)]
 struct TokenResponse {
@@ -72,23 +76,40 @@ async fn request_token(
         .extend_pairs(form.iter())
         .finish();
     tracing::debug!(host = %url.host_str().unwrap_or(""), "requesting a token");
-    let resp = http
-        .post(url.clone())
-        .header("content-type", "application/x-www-form-urlencoded")
-        .body(body)
-        .send()
-        .await
-        .map_err(|e| {
-            CredentialError::new(
-                who,
-                format!(
-                    "token endpoint {} unreachable: {}",
-                    url.host_str().unwrap_or(""),
-                    e.without_url()
-                ),
-            )
-            .with_remedy("check AZURE_AUTHORITY_HOST and the network")
-        })?;
+    let mut unreachable = 0u32;
+    let resp = loop {
+        match http
+            .post(url.clone())
+            .header("content-type", "application/x-www-form-urlencoded")
+            .body(body.clone())
+            .send()
+            .await
+        {
+            Ok(r) => break r,
+            Err(e) => {
+                let endpoint = transport::origin(&url);
+                let Some(cause) = transport::classify(&e) else {
+                    return Err(CredentialError::new(
+                        who,
+                        format!("token endpoint {endpoint}: {}", transport::describe(&e)),
+                    )
+                    .with_remedy(AUTHORITY_REMEDY));
+                };
+                unreachable += 1;
+                if unreachable > cause.retries() {
+                    let u = transport::Unreachable {
+                        what: "the token endpoint".into(),
+                        endpoint,
+                        cause,
+                    };
+                    return Err(
+                        CredentialError::new(who, u.to_string()).with_remedy(AUTHORITY_REMEDY)
+                    );
+                }
+                tokio::time::sleep(transport::quick_delay(unreachable)).await;
+            }
+        }
+    };
     let status = resp.status();
     let bytes = resp
         .bytes()

@@ -18,12 +18,55 @@ const TIMEOUT: Duration = Duration::from_secs(60);
 #[derive(Debug, Clone)]
 pub struct AzureCliCredential {
     az: PathBuf,
+    subscription: Option<String>,
+    tenant: Option<String>,
 }
 
 impl AzureCliCredential {
     /// Uses the `az` program at `az` (a bare name is looked up on PATH).
     pub fn new(az: PathBuf) -> Self {
-        AzureCliCredential { az }
+        AzureCliCredential {
+            az,
+            subscription: None,
+            tenant: None,
+        }
+    }
+
+    /// Asks for a token for this subscription's tenant (`--subscription`), whatever `az`'s
+    /// current subscription is.
+    #[must_use]
+    pub fn subscription(mut self, id: Option<String>) -> Self {
+        self.subscription = id.filter(|s| !s.trim().is_empty());
+        self
+    }
+
+    /// Asks for a token for this tenant (`--tenant`) when the subscription is not known.
+    #[must_use]
+    pub fn tenant(mut self, id: Option<String>) -> Self {
+        self.tenant = id.filter(|s| !s.trim().is_empty());
+        self
+    }
+
+    /// The arguments of `az account get-access-token` for `resource`: `--subscription` when
+    /// the subscription is known, else `--tenant` when the tenant is (az refuses both).
+    fn token_args(&self, resource: &str) -> Vec<String> {
+        let mut args: Vec<String> = [
+            "account",
+            "get-access-token",
+            "--output",
+            "json",
+            "--resource",
+            resource,
+        ]
+        .iter()
+        .map(|a| (*a).to_owned())
+        .collect();
+        if let Some(s) = &self.subscription {
+            args.extend(["--subscription".to_owned(), s.clone()]);
+        } else if let Some(t) = &self.tenant {
+            args.extend(["--tenant".to_owned(), t.clone()]);
+        }
+        args
     }
 }
 
@@ -123,19 +166,14 @@ pub(crate) fn parse_cli_token(
 impl TokenCredential for AzureCliCredential {
     async fn get_token(&self, scope: &str) -> Result<AccessToken, CredentialError> {
         let resource = scope.strip_suffix("/.default").unwrap_or(scope);
-        let out = run_az(
-            &self.az,
-            &[
-                "account",
-                "get-access-token",
-                "--output",
-                "json",
-                "--resource",
-                resource,
-            ],
-        )
-        .await?;
+        let args = self.token_args(resource);
+        let args: Vec<&str> = args.iter().map(String::as_str).collect();
+        let out = run_az(&self.az, &args).await?;
         Ok(parse_cli_token(&out)?.0)
+    }
+
+    fn tenant_id(&self) -> Option<String> {
+        self.tenant.clone()
     }
 
     fn describe(&self) -> String {
@@ -201,5 +239,57 @@ mod tests {
             .unwrap_err();
         assert!(e.to_string().contains("az login"), "{e}");
         assert!(e.remedy.is_some());
+    }
+
+    /// A fake `az` that writes its arguments to `args` and refuses `--subscription` together
+    /// with `--tenant`, as az does.
+    #[cfg(unix)]
+    fn recording_az(dir: &std::path::Path) -> (PathBuf, PathBuf) {
+        use std::os::unix::fs::PermissionsExt;
+        let args = dir.join("args");
+        let az = dir.join("az");
+        std::fs::write(
+            &az,
+            format!(
+                "#!/bin/sh\necho \"$@\" > {}\n\
+                 case \"$*\" in *--subscription*--tenant*|*--tenant*--subscription*) \
+                 echo 'ERROR: usage error: --subscription and --tenant cannot be used together' >&2; exit 2;; esac\n\
+                 echo '{{\"accessToken\":\"t\",\"expires_on\":4102444800}}'\n",
+                args.display()
+            ),
+        )
+        .unwrap();
+        std::fs::set_permissions(&az, std::fs::Permissions::from_mode(0o755)).unwrap();
+        (az, args)
+    }
+
+    #[cfg(unix)]
+    #[tokio::test]
+    async fn az_gets_the_subscription_when_known_else_the_tenant_never_both() {
+        let dir = tempfile::tempdir().unwrap();
+        let (az, args) = recording_az(dir.path());
+        let scope = "https://management.azure.com/.default";
+        let both = AzureCliCredential::new(az.clone())
+            .subscription(Some("sub-1".into()))
+            .tenant(Some("tenant-1".into()));
+        both.get_token(scope).await.unwrap();
+        let used = std::fs::read_to_string(&args).unwrap();
+        assert!(used.contains("--subscription sub-1"), "{used}");
+        assert!(!used.contains("--tenant"), "{used}");
+        assert!(
+            used.contains("--resource https://management.azure.com"),
+            "{used}"
+        );
+        let tenant_only = AzureCliCredential::new(az.clone()).tenant(Some("tenant-1".into()));
+        tenant_only.get_token(scope).await.unwrap();
+        let used = std::fs::read_to_string(&args).unwrap();
+        assert!(used.contains("--tenant tenant-1"), "{used}");
+        assert!(!used.contains("--subscription"), "{used}");
+        AzureCliCredential::new(az).get_token(scope).await.unwrap();
+        let used = std::fs::read_to_string(&args).unwrap();
+        assert!(
+            !used.contains("--subscription") && !used.contains("--tenant"),
+            "{used}"
+        );
     }
 }

@@ -191,11 +191,15 @@ pub struct CredentialSettings {
     pub authority_host: Option<String>,
     /// The `az` program (default `az` on PATH).
     pub az_command: Option<PathBuf>,
+    /// The subscription (`AZURE_SUBSCRIPTION_ID`, or what the caller resolved): the `az`
+    /// fallback asks for a token of its tenant.
+    pub subscription_id: Option<String>,
 }
 
 impl CredentialSettings {
     /// Reads `AZURE_TENANT_ID`, `AZURE_CLIENT_ID`, `AZURE_CLIENT_SECRET`,
-    /// `AZURE_FEDERATED_TOKEN_FILE` and `AZURE_AUTHORITY_HOST` through `lookup`.
+    /// `AZURE_FEDERATED_TOKEN_FILE`, `AZURE_AUTHORITY_HOST` and `AZURE_SUBSCRIPTION_ID`
+    /// through `lookup`.
     pub fn from_lookup(lookup: impl Fn(&str) -> Option<String>) -> Self {
         let get = |k: &str| lookup(k).filter(|v| !v.trim().is_empty());
         CredentialSettings {
@@ -205,6 +209,7 @@ impl CredentialSettings {
             federated_token_file: get("AZURE_FEDERATED_TOKEN_FILE").map(PathBuf::from),
             authority_host: get("AZURE_AUTHORITY_HOST"),
             az_command: None,
+            subscription_id: get("AZURE_SUBSCRIPTION_ID"),
         }
     }
 
@@ -263,11 +268,15 @@ impl CredentialSettings {
                 )));
             }
         }
-        Ok(Arc::new(AzureCliCredential::new(
-            self.az_command
-                .clone()
-                .unwrap_or_else(|| PathBuf::from("az")),
-        )))
+        Ok(Arc::new(
+            AzureCliCredential::new(
+                self.az_command
+                    .clone()
+                    .unwrap_or_else(|| PathBuf::from("az")),
+            )
+            .subscription(self.subscription_id.clone())
+            .tenant(self.tenant_id.clone()),
+        ))
     }
 }
 

@@ -6,9 +6,9 @@ use serde_json::{Value, json};
 
 use super::Emu;
 use super::backend::BackendVm;
+use super::reply::types;
 use super::reply::{Query, Reply, check_api, err, versions};
-use super::world::{Op, OpKind, Res, World, now_str};
-use crate::names::types;
+use super::world::{Ending, Op, OpKind, Res, World, now_str};
 
 /// Backend work to start after a request.
 pub(crate) enum Job {
@@ -26,9 +26,7 @@ pub(crate) enum Job {
     },
 }
 
-pub(crate) fn guid() -> String {
-    crate::client::new_guid()
-}
+pub(crate) use super::reply::guid;
 
 /// The resource type a path addresses, for the request log.
 pub(crate) fn resource_type(segs: &[&str]) -> Option<String> {
@@ -46,6 +44,36 @@ pub(crate) fn resource_type(segs: &[&str]) -> Option<String> {
         });
     }
     None
+}
+
+/// The RBAC action a request needs (`Microsoft.Compute/virtualMachines/write`), as Azure
+/// names it in `AuthorizationFailed`.
+pub(crate) fn action(method: &str, segs: &[&str]) -> String {
+    let verb = match method {
+        "GET" | "HEAD" => "read",
+        "DELETE" => "delete",
+        _ => "write",
+    };
+    let lower: Vec<String> = segs.iter().map(|s| s.to_ascii_lowercase()).collect();
+    if let Some(i) = lower.iter().position(|s| s == "providers") {
+        let rest = &segs[i + 1..];
+        match rest {
+            [ns, "locations" | "Locations", _, kind, ..] => {
+                return format!("{ns}/locations/{kind}/read");
+            }
+            [ns, t, _, act] if method == "POST" => return format!("{ns}/{t}/{act}/action"),
+            [ns, t, ..] => return format!("{ns}/{t}/{verb}"),
+            [ns] => return format!("{ns}/register/action"),
+            [] => {}
+        }
+    }
+    if lower.get(2).is_some_and(|s| s == "resourcegroups") {
+        if lower.get(4).is_some_and(|s| s == "resources") {
+            return "Microsoft.Resources/subscriptions/resourceGroups/resources/read".into();
+        }
+        return format!("Microsoft.Resources/subscriptions/resourceGroups/{verb}");
+    }
+    format!("Microsoft.Resources/subscriptions/{verb}")
 }
 
 /// Canonical type names (ARM answers with these whatever case the request used).
@@ -73,6 +101,17 @@ impl Emu {
 
     /// Starts an operation; returns its id.
     pub(crate) fn start_op(&self, w: &mut World, kind: OpKind, with_backend: bool) -> String {
+        self.start_op_ending(w, kind, with_backend, Ending::Normal)
+    }
+
+    /// Starts an operation that ends as `ending` says.
+    pub(crate) fn start_op_ending(
+        &self,
+        w: &mut World,
+        kind: OpKind,
+        with_backend: bool,
+        ending: Ending,
+    ) -> String {
         let id = guid();
         w.ops.insert(
             id.clone(),
@@ -81,20 +120,88 @@ impl Emu {
                 due: Instant::now() + self.cfg.op_duration,
                 backend_done: !(with_backend && self.cfg.backend.is_some()),
                 backend_error: None,
+                ending,
                 status: "InProgress",
                 error: None,
                 started: now_str(),
+                ended: None,
             },
         );
         id
     }
 
+    /// How an operation on resource `name` ends: an injected conflict or cancellation, or
+    /// as asked.
+    pub(crate) fn ending_for(&self, name: &str) -> Ending {
+        if self.faults.cancel_now(name) {
+            Ending::Cancel
+        } else {
+            Ending::Normal
+        }
+    }
+
+    /// An accepted write that Azure then rejects because it runs an operation of its own on
+    /// the resource: the resource is left as it was. `None` when no conflict is injected.
+    pub(crate) fn async_conflict(
+        &self,
+        w: &mut World,
+        name: &str,
+        status: u16,
+        body: Option<Value>,
+        ns: &str,
+        location: bool,
+    ) -> Option<Reply> {
+        if !self.faults.async_conflict_now(name) {
+            return None;
+        }
+        let op = self.start_op_ending(
+            w,
+            OpKind::Nothing,
+            false,
+            Ending::Fail(
+                "AnotherOperationInProgress".into(),
+                format!(
+                    "Operation 'Update' on resource '{name}' is not allowed because another \
+                     operation on the resource is in progress. Please retry later."
+                ),
+            ),
+        );
+        Some(self.accepted(status, body, ns, &op, location))
+    }
+
+    /// A 400 `NicReservedForAnotherVm` if NIC `nic_id` is still reserved for another VM.
+    pub(crate) fn nic_reserved(
+        &self,
+        w: &World,
+        nic_id: &str,
+        for_vm: Option<&str>,
+    ) -> Option<Reply> {
+        let hold = self.faults.nic_reservation()?;
+        let (vm, since) = w.nic_reserved.get(&World::key(nic_id))?;
+        if since.elapsed() >= hold {
+            return None;
+        }
+        // The same VM (a PUT to a VM whose creation failed) may use it.
+        if for_vm.is_some_and(|v| w.get(v).is_some() && v.eq_ignore_ascii_case(vm)) {
+            return None;
+        }
+        let secs = hold.as_secs_f64().ceil();
+        Some(err(
+            400,
+            "NicReservedForAnotherVm",
+            format!(
+                "Nic(s) in request is reserved for another Virtual Machine for {secs} seconds. \
+                 Please provide another nic(s) or retry after {secs} seconds. Reserved VM: {vm}"
+            ),
+        ))
+    }
+
     /// `Azure-AsyncOperation` URL of an operation.
     pub(crate) fn op_url(&self, ns: &str, op: &str) -> String {
         let api = if ns.eq_ignore_ascii_case("Microsoft.Network") {
-            crate::api::NETWORK
+            versions::NETWORK[0]
         } else {
-            crate::api::COMPUTE
+            versions::COMPUTE[0]
         };
         format!(
             "{}/subscriptions/{}/providers/{ns}/locations/{}/operations/{op}?api-version={api}",
@@ -110,7 +217,7 @@ impl Emu {
             "{}/subscriptions/{}/operationresults/{op}?api-version={}",
             self.base,
             self.cfg.subscription,
-            crate::api::RESOURCES
+            versions::RESOURCES[0]
         )
     }
 
@@ -386,7 +493,7 @@ fn resource(
             let busy = emu
                 .world()
                 .get(&id)
-                .is_some_and(|r| !crate::model::is_terminal(Some(&r.state)));
+                .is_some_and(|r| !super::reply::terminal(&r.state));
             if busy {
                 return (
                     err(
@@ -447,6 +554,27 @@ fn merge(a: &mut Value, b: &Value) {
 
 fn patch(emu: &Emu, id: &str, rtype: &str, name: &str, group: &str, body: &Value) -> Reply {
     let mut w = emu.world();
+    let Some(current) = w.get(id).cloned() else {
+        return not_found(rtype, name, group);
+    };
+    let ns = rtype
+        .split('/')
+        .next()
+        .unwrap_or("Microsoft.Compute")
+        .to_owned();
+    if rtype != types::DISK {
+        let v = w.view(&current, false, false);
+        if let Some(r) = emu.async_conflict(&mut w, name, 200, Some(v), &ns, false) {
+            return r;
+        }
+    }
+    let mut restart = false;
+    if rtype == types::VM {
+        match super::compute::resize(emu, &current, body) {
+            Ok(r) => restart = r,
+            Err(e) => return e,
+        }
+    }
     let Some(r) = w.get_mut(id) else {
         return not_found(rtype, name, group);
     };
@@ -465,20 +593,21 @@ fn patch(emu: &Emu, id: &str, rtype: &str, name: &str, group: &str, body: &Value
         return Reply::json(200, v);
     }
     r.state = "Updating".into();
-    let op = emu.start_op(
+    if restart && let Some(vm) = r.vm.as_mut() {
+        vm.power = "starting".into();
+        vm.restarts += 1;
+    }
+    let ending = emu.ending_for(name);
+    let op = emu.start_op_ending(
         &mut w,
         OpKind::Provision {
             id: id.to_owned(),
-            fail: false,
+            restart,
         },
         false,
+        ending,
     );
     let v = w.get(id).map(|r| w.view(r, false, false));
-    let ns = rtype
-        .split('/')
-        .next()
-        .unwrap_or("Microsoft.Compute")
-        .to_owned();
     drop(w);
     emu.accepted(200, v, &ns, &op, false)
 }
@@ -495,6 +624,14 @@ fn delete(emu: &Emu, id: &str, rtype: &str) -> Reply {
             format!("Disk {} is attached to VM {}.", r.name, r.body["managedBy"]),
         );
     }
+    if rtype == types::NIC
+        && let Some(e) = emu.nic_reserved(&w, id, None)
+    {
+        return e;
+    }
+    let Some(r) = w.get_mut(id) else {
+        return Reply::empty(204);
+    };
     if rtype == types::NIC && r.body.pointer("/properties/virtualMachine/id").is_some() {
         return err(
             400,
@@ -526,6 +663,9 @@ fn op_status(emu: &Emu, op: &str, q: &Query) -> Result<Reply, Reply> {
             format!("Operation '{op}' was not found."),
         ));
     };
+    if let Some(e) = expired(emu, o) {
+        return Err(e);
+    }
     let mut body = json!({ "name": op, "status": o.status, "startTime": o.started });
     if o.status != "InProgress" {
         body["endTime"] = json!(now_str());
@@ -553,11 +693,35 @@ fn op_result(emu: &Emu, op: &str, q: &Query) -> Result<Reply, Reply> {
             format!("Operation '{op}' was not found."),
         ));
     };
+    if let Some(e) = expired(emu, o) {
+        return Err(e);
+    }
     match (o.status, &o.error) {
         ("InProgress", _) => Ok(Reply::empty(202).header("Location", emu.result_url(op))),
         (_, Some((code, message))) => Ok(err(500, code, message.clone())),
         _ => Ok(Reply::empty(200)),
     }
+}
+
+/// The reply for an operation whose URL Azure no longer knows, if it expired.
+fn expired(emu: &Emu, o: &Op) -> Option<Reply> {
+    let (after, status) = emu.faults.operation_expiry()?;
+    if o.ended?.elapsed() < after {
+        return None;
+    }
+    Some(if status == 410 {
+        err(
+            410,
+            "Gone",
+            "The operation has expired and is no longer available.",
+        )
+    } else {
+        err(
+            status,
+            "NotFound",
+            "The entity was not found in this Azure location.",
+        )
+    })
 }
 
 /// Marks a resource as created or updated and starts its provisioning operation.
@@ -566,7 +730,7 @@ pub(crate) fn provision(
     w: &mut World,
     res: Res,
     created: bool,
-    fail: bool,
+    ending: Ending,
     with_backend: bool,
 ) -> (u16, Value, String) {
     let id = res.id.clone();
@@ -574,13 +738,14 @@ pub(crate) fn provision(
     res.state = if created { "Creating" } else { "Updating" }.into();
     res.changed = now_str();
     w.res.insert(World::key(&id), res);
-    let op = emu.start_op(
+    let op = emu.start_op_ending(
         w,
         OpKind::Provision {
             id: id.clone(),
-            fail,
+            restart: false,
         },
         with_backend,
+        ending,
     );
     let v = w
         .get(&id)

@@ -22,6 +22,12 @@ pub struct SkuDef {
     pub restricted_zones: Vec<u8>,
     /// Restricted in the whole location.
     pub restricted: bool,
+    /// Whether it can run as Spot (`LowPriorityCapable`).
+    pub low_priority_capable: bool,
+    /// Whether it takes Premium SSD disks (`PremiumIO`).
+    pub premium_io: bool,
+    /// Hyper-V generations it boots (`HyperVGenerations`: `V1`, `V2`).
+    pub hyper_v_generations: Vec<String>,
 }
 
 /// One marketplace image.
@@ -37,6 +43,8 @@ pub struct ImageDef {
     pub versions: Vec<String>,
     /// `x64` or `Arm64`.
     pub arch: String,
+    /// The Hyper-V generation it needs (`V1` or `V2`).
+    pub hyper_v_generation: String,
 }
 
 /// The emulated subscription's offer.
@@ -54,7 +62,10 @@ pub struct Catalog {
     pub unregistered: BTreeSet<String>,
 }
 
-fn sku(name: &str, family: &str, vcpus: i64, arch: &str) -> SkuDef {
+/// A size; `caps` is what Resource SKUs says of it: `spot` (LowPriorityCapable), `premium`
+/// (PremiumIO), and the Hyper-V generations it boots.
+fn sku(name: &str, family: &str, vcpus: i64, arch: &str, caps: (bool, bool, &[&str])) -> SkuDef {
+    let (spot, premium, gens) = caps;
     SkuDef {
         name: name.into(),
         family: family.into(),
@@ -63,28 +74,85 @@ fn sku(name: &str, family: &str, vcpus: i64, arch: &str) -> SkuDef {
         zones: vec![1, 2, 3],
         restricted_zones: Vec::new(),
         restricted: false,
+        low_priority_capable: spot,
+        premium_io: premium,
+        hyper_v_generations: gens.iter().map(|g| (*g).to_owned()).collect(),
     }
 }
 
-fn image(p: &str, o: &str, s: &str, arch: &str) -> ImageDef {
+fn image(p: &str, o: &str, s: &str, arch: &str, generation: &str) -> ImageDef {
     ImageDef {
         publisher: p.into(),
         offer: o.into(),
         sku: s.into(),
         versions: vec!["0.20250101.1".into(), "0.20250601.2".into()],
         arch: arch.into(),
+        hyper_v_generation: generation.into(),
     }
 }
 
 impl Default for Catalog {
     fn default() -> Self {
+        // As Azure describes these sizes: B-series cannot be Spot; sizes without an `s` take
+        // no Premium SSD; A-series v2 boots generation 1 only; Arm64 sizes generation 2 only.
+        const BOTH: &[&str] = &["V1", "V2"];
         let skus = vec![
-            sku("Standard_B2s", "standardBSFamily", 2, "x64"),
-            sku("Standard_D2s_v5", "standardDSv5Family", 2, "x64"),
-            sku("Standard_D4s_v5", "standardDSv5Family", 4, "x64"),
-            sku("Standard_D8s_v5", "standardDSv5Family", 8, "x64"),
-            sku("Standard_D2pls_v6", "standardDplsv6Family", 2, "Arm64"),
-            sku("Standard_D4pls_v6", "standardDplsv6Family", 4, "Arm64"),
+            sku(
+                "Standard_B2s",
+                "standardBSFamily",
+                2,
+                "x64",
+                (false, true, BOTH),
+            ),
+            sku(
+                "Standard_D2s_v5",
+                "standardDSv5Family",
+                2,
+                "x64",
+                (true, true, BOTH),
+            ),
+            sku(
+                "Standard_D4s_v5",
+                "standardDSv5Family",
+                4,
+                "x64",
+                (true, true, BOTH),
+            ),
+            sku(
+                "Standard_D8s_v5",
+                "standardDSv5Family",
+                8,
+                "x64",
+                (true, true, BOTH),
+            ),
+            sku(
+                "Standard_D2_v5",
+                "standardDv5Family",
+                2,
+                "x64",
+                (true, false, BOTH),
+            ),
+            sku(
+                "Standard_A2_v2",
+                "standardAv2Family",
+                2,
+                "x64",
+                (true, false, &["V1"]),
+            ),
+            sku(
+                "Standard_D2pls_v6",
+                "standardDplsv6Family",
+                2,
+                "Arm64",
+                (true, true, &["V2"]),
+            ),
+            sku(
+                "Standard_D4pls_v6",
+                "standardDplsv6Family",
+                4,
+                "Arm64",
+                (true, true, &["V2"]),
+            ),
         ];
         let mut limits = BTreeMap::new();
         limits.insert("cores".into(), 1000);
@@ -97,9 +165,10 @@ impl Default for Catalog {
             skus,
             limits,
             images: vec![
-                image("Debian", "debian-12", "12-gen2", "x64"),
-                image("Debian", "debian-12", "12-arm64", "Arm64"),
-                image("Canonical", "ubuntu-24_04-lts", "server", "x64"),
+                image("Debian", "debian-12", "12-gen2", "x64", "V2"),
+                image("Debian", "debian-12", "12", "x64", "V1"),
+                image("Debian", "debian-12", "12-arm64", "Arm64", "V2"),
+                image("Canonical", "ubuntu-24_04-lts", "server", "x64", "V2"),
             ],
             unregistered: BTreeSet::new(),
         }
@@ -153,7 +222,9 @@ impl Catalog {
                 { "name": "vCPUs", "value": s.vcpus.to_string() },
                 { "name": "MemoryGB", "value": (s.vcpus * 4).to_string() },
                 { "name": "CpuArchitectureType", "value": s.arch },
-                { "name": "HyperVGenerations", "value": "V2" },
+                { "name": "HyperVGenerations", "value": s.hyper_v_generations.join(",") },
+                { "name": "LowPriorityCapable", "value": if s.low_priority_capable { "True" } else { "False" } },
+                { "name": "PremiumIO", "value": if s.premium_io { "True" } else { "False" } },
             ],
             "restrictions": restrictions,
         })

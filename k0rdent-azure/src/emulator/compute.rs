@@ -10,7 +10,48 @@ use super::arm::{Job, provision};
 use super::backend::BackendVm;
 use super::reply::{Reply, err};
 use super::world::{OpKind, Res, VmExtra, World, now_str};
-use crate::names::types;
+
+/// User names Azure does not allow for a VM's admin account (the `adminUsername`
+/// "disallowed values" of the Compute REST reference).
+const RESERVED_USERS: &[&str] = &[
+    "administrator",
+    "admin",
+    "user",
+    "user1",
+    "test",
+    "user2",
+    "test1",
+    "user3",
+    "admin1",
+    "1",
+    "123",
+    "a",
+    "actuser",
+    "adm",
+    "admin2",
+    "aspnet",
+    "backup",
+    "console",
+    "david",
+    "guest",
+    "john",
+    "owner",
+    "root",
+    "server",
+    "sql",
+    "support",
+    "support_388945a0",
+    "sys",
+    "test2",
+    "test3",
+    "user4",
+    "user5",
+];
+
+/// The most custom data Azure accepts, decoded ("The maximum length of the binary array is
+/// 65535 bytes").
+const CUSTOM_DATA_MAX: usize = 65_535;
+use super::reply::types;
 
 fn s<'a>(v: &'a Value, ptr: &str) -> Option<&'a str> {
     v.pointer(ptr).and_then(Value::as_str)
@@ -112,6 +153,18 @@ pub(crate) fn put_vm(
                 Vec::new(),
             );
         }
+        if emu.faults.sku_limits()
+            && let Some(e) = sku_limits(
+                emu,
+                &loc,
+                id,
+                body,
+                sku,
+                found.map(|i| i.hyper_v_generation.as_str()),
+            )
+        {
+            return (e, Vec::new());
+        }
     }
     let custom = s(body, "/properties/osProfile/customData").unwrap_or("");
     let Ok(custom_data) = base64::engine::general_purpose::STANDARD.decode(custom) else {
@@ -124,6 +177,19 @@ pub(crate) fn put_vm(
             Vec::new(),
         );
     };
+    if emu.faults.sku_limits() && custom_data.len() > CUSTOM_DATA_MAX {
+        return (
+            err(
+                400,
+                "InvalidParameter",
+                format!(
+                    "The value of parameter customData is invalid: its decoded length {} exceeds the maximum of {CUSTOM_DATA_MAX} bytes.",
+                    custom_data.len()
+                ),
+            ),
+            Vec::new(),
+        );
+    }
     let nic_id = s(body, "/properties/networkProfile/networkInterfaces/0/id")
         .unwrap_or("")
         .to_owned();
@@ -205,14 +271,40 @@ pub(crate) fn put_vm(
                 Vec::new(),
             );
         }
+        let view = w.view(&existing, false, false);
+        if let Some(r) =
+            emu.async_conflict(&mut w, name, 200, Some(view), "Microsoft.Compute", false)
+        {
+            return (r, Vec::new());
+        }
+        let restart = match resize(emu, &existing, &stored) {
+            Ok(r) => r,
+            Err(e) => return (e, Vec::new()),
+        };
         let mut res = existing;
         res.body = stored;
-        let (status, v, op) = provision(emu, &mut w, res, false, false, false);
+        let ending = emu.ending_for(name);
+        let (status, v, op) = provision(emu, &mut w, res, false, ending, false);
+        if restart {
+            if let Some(vm) = w.get_mut(id).and_then(|r| r.vm.as_mut()) {
+                vm.power = "starting".into();
+                vm.restarts += 1;
+            }
+            if let Some(o) = w.ops.get_mut(&op) {
+                o.kind = OpKind::Provision {
+                    id: id.to_owned(),
+                    restart: true,
+                };
+            }
+        }
         drop(w);
         return (
             emu.accepted(status, Some(v), "Microsoft.Compute", &op, false),
             Vec::new(),
         );
+    }
+    if let Some(e) = emu.nic_reserved(&w, &nic_id, Some(id)) {
+        return (e, Vec::new());
     }
     if w.get(&disk_id).is_some() {
         return (
@@ -248,7 +340,7 @@ pub(crate) fn put_vm(
     if let Some(n) = w.get_mut(&nic_id) {
         n.body["properties"]["virtualMachine"] = json!({ "id": id });
     }
-    let vm_id = crate::client::new_guid();
+    let vm_id = super::reply::guid();
     let (pip_id, public_ip) = w.nic_public_ip(&nic_id);
     let private_ip = w
         .get(&nic_id)
@@ -293,10 +385,18 @@ pub(crate) fn put_vm(
             vm_id,
             power: "starting".into(),
             custom_data,
+            restarts: 0,
         }),
     };
-    let fail = emu.faults.provisioning_fails(name);
-    let (status, v, op) = provision(emu, &mut w, res, true, fail, true);
+    let ending = if emu.faults.provisioning_fails(name) {
+        super::world::Ending::Fail(
+            "OSProvisioningTimedOut".into(),
+            "OS Provisioning for VM did not finish in the allotted time (emulated).".into(),
+        )
+    } else {
+        emu.ending_for(name)
+    };
+    let (status, v, op) = provision(emu, &mut w, res, true, ending, true);
     drop(w);
     let jobs = vec![Job::Create {
         op: op.clone(),
@@ -342,7 +442,11 @@ pub(crate) fn vm_action(
             (Reply::json(200, v), Vec::new())
         }
         ("POST", "start" | "deallocate" | "poweroff" | "restart") => {
-            if !crate::model::is_terminal(Some(&r.state)) {
+            if let Some(r) = emu.async_conflict(&mut w, name, 202, None, "Microsoft.Compute", true)
+            {
+                return (r, Vec::new());
+            }
+            if !super::reply::terminal(&r.state) {
                 return (
                     err(
                         409,
@@ -363,13 +467,16 @@ pub(crate) fn vm_action(
             if let Some(x) = w.get_mut(&r.id).and_then(|x| x.vm.as_mut()) {
                 x.power = now.into();
             }
-            let op = emu.start_op(
+            let ending = emu.ending_for(name);
+            let op = emu.start_op_ending(
                 &mut w,
                 OpKind::Power {
                     id: r.id.clone(),
                     to,
+                    from: vm.power.clone(),
                 },
                 true,
+                ending,
             );
             drop(w);
             let job = Job::Power {
@@ -391,4 +498,113 @@ pub(crate) fn vm_action(
             Vec::new(),
         ),
     }
+}
+
+/// Checks a VM PUT against its size's capabilities and Azure's limits (Resource SKUs
+/// `LowPriorityCapable`, `PremiumIO`, `HyperVGenerations`; reserved admin user names).
+/// (Called with the catalog locked: `loc` comes from the caller.)
+fn sku_limits(
+    emu: &Emu,
+    loc: &str,
+    id: &str,
+    body: &Value,
+    sku: &super::catalog::SkuDef,
+    image_generation: Option<&str>,
+) -> Option<Reply> {
+    let size = &sku.name;
+    let spot = s(body, "/properties/priority").is_some_and(|p| p.eq_ignore_ascii_case("Spot"));
+    if spot && !sku.low_priority_capable {
+        return Some(err(
+            409,
+            "SkuNotAvailable",
+            format!(
+                "The requested tier for resource '{id}' is currently not available in location '{loc}' for subscription '{}'. Please try another tier or deploy to a different location.",
+                emu.cfg.subscription
+            ),
+        ));
+    }
+    let disk_type = s(
+        body,
+        "/properties/storageProfile/osDisk/managedDisk/storageAccountType",
+    )
+    .unwrap_or("");
+    let disk = s(body, "/properties/storageProfile/osDisk/name").unwrap_or("");
+    if disk_type.to_ascii_lowercase().starts_with("premium") && !sku.premium_io {
+        return Some(err(
+            400,
+            "InvalidParameter",
+            format!(
+                "Requested operation cannot be performed because the VM size {size} does not support the storage account type {disk_type} of disk '{disk}'. Consider updating the VM to a size that supports Premium storage."
+            ),
+        ));
+    }
+    if let Some(generation) = image_generation
+        && !sku
+            .hyper_v_generations
+            .iter()
+            .any(|g| g.eq_ignore_ascii_case(generation))
+    {
+        let n = generation.trim_start_matches(['V', 'v']);
+        return Some(err(
+            400,
+            "BadRequest",
+            format!(
+                "The selected VM size '{size}' cannot boot Hypervisor Generation '{n}'. If this was a Create operation please check that the Hypervisor Generation of the Image matches the Hypervisor Generation of the selected VM Size. If this was an Update operation please select a Hypervisor Generation '{n}' VM Size. For more information, see https://aka.ms/azuregen2vm"
+            ),
+        ));
+    }
+    let user = s(body, "/properties/osProfile/adminUsername").unwrap_or("");
+    if RESERVED_USERS.iter().any(|u| u.eq_ignore_ascii_case(user)) {
+        return Some(err(
+            400,
+            "InvalidParameter",
+            "The Admin Username specified is not allowed.",
+        ));
+    }
+    None
+}
+
+/// Whether a size change of `existing` to the size in `body` restarts it (it runs), or the
+/// 409 Azure answers when the new size is outside the running VM's hardware cluster (here:
+/// another family) and the resize rules are on.
+pub(crate) fn resize(emu: &Emu, existing: &Res, body: &Value) -> Result<bool, Reply> {
+    let ptr = "/properties/hardwareProfile/vmSize";
+    let (Some(old), Some(new)) = (s(&existing.body, ptr), s(body, ptr)) else {
+        return Ok(false);
+    };
+    if old.eq_ignore_ascii_case(new) {
+        return Ok(false);
+    }
+    let running = existing
+        .vm
+        .as_ref()
+        .is_some_and(|v| v.power == "running" || v.power == "starting");
+    if !running {
+        return Ok(false);
+    }
+    if emu.faults.resize_rules() {
+        let c = emu.catalog();
+        let family = |n: &str| c.sku(n).map(|k| k.family.clone());
+        if family(old) != family(new) {
+            let same: Vec<String> = c
+                .skus
+                .iter()
+                .filter(|k| Some(&k.family) == family(old).as_ref())
+                .map(|k| k.name.clone())
+                .collect();
+            return Err(Reply::json(
+                409,
+                serde_json::json!({ "error": {
+                    "code": "OperationNotAllowed",
+                    "target": "vmSize",
+                    "message": format!(
+                        "Unable to resize the VM '{}' because the requested size {new} is not available in the current hardware cluster. The available sizes in this cluster are: {}. Read more on VM resizing strategy at https://aka.ms/azure-resizevm.",
+                        existing.name,
+                        same.join(",")
+                    ),
+                }}),
+            ));
+        }
+    }
+    Ok(true)
 }

@@ -33,6 +33,26 @@ struct FaultState {
     drop_after_accept: Vec<Rule>,
     fail_provisioning: BTreeMap<String, u32>,
     omit_power: BTreeSet<String>,
+    length_required: bool,
+    nic_reservation: Option<Duration>,
+    operation_expiry: Option<(Duration, u16)>,
+    async_conflicts: BTreeMap<String, u32>,
+    cancellations: BTreeMap<String, u32>,
+    resize_rules: bool,
+    sku_limits: bool,
+    throttle_rules: Vec<(Rule, Duration)>,
+    subscription_tenant: Option<String>,
+}
+
+/// Counts one use of a per-resource injection, if any are left.
+fn take_named(m: &mut BTreeMap<String, u32>, name: &str) -> bool {
+    match m.get_mut(&name.to_ascii_lowercase()) {
+        Some(n) if *n > 0 => {
+            *n -= 1;
+            true
+        }
+        _ => false,
+    }
 }
 
 /// Failures to inject; change them at any time while the emulator runs.
@@ -112,6 +132,99 @@ impl Faults {
         });
     }
 
+    /// Azure's front end answers 411 Length Required to a POST, PUT or PATCH that has
+    /// neither a `Content-Length` nor a chunked body (a bodiless `start` without
+    /// `Content-Length: 0`, for instance).
+    pub fn require_content_length(&self, on: bool) {
+        self.with(|s| s.length_required = on);
+    }
+
+    /// After a VM is deleted or its creation fails, Azure keeps its NIC reserved for that VM
+    /// (180 s in Azure): creating another VM on the NIC, or deleting the NIC, answers 400
+    /// `NicReservedForAnotherVm` until then. `None` turns it off.
+    pub fn reserve_nics_for(&self, d: Option<Duration>) {
+        self.with(|s| s.nic_reservation = d);
+    }
+
+    /// Operation URLs (`Azure-AsyncOperation` and `Location`) stop working `after` their
+    /// operation ended: polls answer `status` (404 `NotFound` or 410 `Gone`).
+    pub fn expire_operations(&self, after: Duration, status: u16) {
+        self.with(|s| s.operation_expiry = Some((after, status)));
+    }
+
+    /// The next `times` writes to the existing resource `name` (PUT, PATCH, POST actions) are
+    /// accepted, then their asynchronous operation fails with `AnotherOperationInProgress`
+    /// and the resource is left as it was (Azure reports a conflict with an operation it
+    /// runs itself this way, not only as a synchronous 409).
+    pub fn conflict_async(&self, name: &str, times: u32) {
+        self.with(|s| {
+            s.async_conflicts.insert(name.to_ascii_lowercase(), times);
+        });
+    }
+
+    /// The next `times` operations on resource `name` end `Canceled` (and a PUT's resource
+    /// with `provisioningState` `Canceled`).
+    pub fn cancel_operations(&self, name: &str, times: u32) {
+        self.with(|s| {
+            s.cancellations.insert(name.to_ascii_lowercase(), times);
+        });
+    }
+
+    /// A size change of a running VM to a size outside its current hardware cluster (here:
+    /// another family) answers 409 `OperationNotAllowed`; the VM must be deallocated first.
+    /// (A size change of a running VM always restarts it, switch or not.)
+    pub fn require_deallocation_for_resize(&self, on: bool) {
+        self.with(|s| s.resize_rules = on);
+    }
+
+    /// A VM PUT is checked against the size's capabilities and Azure's limits: Spot needs
+    /// `LowPriorityCapable`, a `Premium_LRS` disk `PremiumIO`, the image's generation one of
+    /// `HyperVGenerations`; custom data is at most 65,535 bytes decoded and the admin user
+    /// name is not one Azure reserves.
+    pub fn enforce_sku_capabilities(&self, on: bool) {
+        self.with(|s| s.sku_limits = on);
+    }
+
+    /// The next `times` requests (method, if given, and path containing `path_contains`) get
+    /// 429 with `Retry-After: retry_after`.
+    pub fn throttle(
+        &self,
+        method: Option<&str>,
+        path_contains: &str,
+        times: u32,
+        retry_after: Duration,
+    ) {
+        self.with(|s| {
+            s.throttle_rules.push((
+                Rule {
+                    method: method.map(str::to_owned),
+                    path_contains: path_contains.to_owned(),
+                    remaining: Some(times),
+                },
+                retry_after,
+            ));
+        });
+    }
+
+    /// The subscription belongs to `tenant` (not the one the token endpoint issues tokens
+    /// for): ARM answers 401 `InvalidAuthenticationTokenTenant`. `None` undoes it.
+    pub fn move_subscription_to_tenant(&self, tenant: Option<&str>) {
+        self.with(|s| s.subscription_tenant = tenant.map(str::to_owned));
+    }
+
+    /// Every behaviour of issue #7 that real Azure always has, at once: 411 without a
+    /// length, NIC reservation (for `nic_reservation` instead of 180 s), operation URLs
+    /// that expire right after their operation ends (404), resize rules and SKU limits.
+    pub fn azure_rules(&self, nic_reservation: Duration) {
+        self.with(|s| {
+            s.length_required = true;
+            s.nic_reservation = Some(nic_reservation);
+            s.operation_expiry = Some((Duration::ZERO, 404));
+            s.resize_rules = true;
+            s.sku_limits = true;
+        });
+    }
+
     /// Removes every fault.
     pub fn clear(&self) {
         self.with(|s| *s = FaultState::default());
@@ -136,15 +249,53 @@ impl Faults {
     }
 
     pub(crate) fn provisioning_fails(&self, vm: &str) -> bool {
-        self.with(
-            |s| match s.fail_provisioning.get_mut(&vm.to_ascii_lowercase()) {
-                Some(n) if *n > 0 => {
-                    *n -= 1;
-                    true
+        self.with(|s| take_named(&mut s.fail_provisioning, vm))
+    }
+
+    pub(crate) fn subscription_tenant(&self) -> Option<String> {
+        self.with(|s| s.subscription_tenant.clone())
+    }
+
+    pub(crate) fn length_required(&self) -> bool {
+        self.with(|s| s.length_required)
+    }
+
+    pub(crate) fn nic_reservation(&self) -> Option<Duration> {
+        self.with(|s| s.nic_reservation)
+    }
+
+    pub(crate) fn operation_expiry(&self) -> Option<(Duration, u16)> {
+        self.with(|s| s.operation_expiry)
+    }
+
+    pub(crate) fn async_conflict_now(&self, name: &str) -> bool {
+        self.with(|s| take_named(&mut s.async_conflicts, name))
+    }
+
+    pub(crate) fn cancel_now(&self, name: &str) -> bool {
+        self.with(|s| take_named(&mut s.cancellations, name))
+    }
+
+    pub(crate) fn resize_rules(&self) -> bool {
+        self.with(|s| s.resize_rules)
+    }
+
+    pub(crate) fn sku_limits(&self) -> bool {
+        self.with(|s| s.sku_limits)
+    }
+
+    pub(crate) fn throttled(&self, method: &str, path: &str) -> Option<Duration> {
+        self.with(|s| {
+            for (r, d) in s.throttle_rules.iter_mut() {
+                if r.matches(method, path) {
+                    if let Some(n) = r.remaining.as_mut() {
+                        *n -= 1;
+                    }
+                    return Some(*d);
                 }
-                _ => false,
-            },
-        )
+            }
+            None
+        })
     }
 
     pub(crate) fn power_omitted(&self, vm: &str) -> bool {

@@ -14,6 +14,14 @@
 //!   expired or unknown token);
 //! - injectable latency, throttling, 403s, provisioning failures, missing power states and
 //!   connections dropped after a write was processed ([`Faults`]);
+//! - Azure behaviours behind fault switches ([`Faults`], all at once with
+//!   [`Faults::azure_rules`]): 411 for a write without a length, NIC reservation after a VM
+//!   is deleted or fails (`NicReservedForAnotherVm`), operation URLs that expire (404/410),
+//!   `AnotherOperationInProgress` as a failed asynchronous operation, `Canceled` operations,
+//!   resize rules (`OperationNotAllowed` off the hardware cluster; a resize restarts a running
+//!   VM), SKU capabilities and limits (Spot, Premium SSD, Hyper-V generation, custom data,
+//!   reserved admin names), throttling with a chosen `Retry-After`, and a subscription in
+//!   another tenant (`InvalidAuthenticationTokenTenant`);
 //! - a [`RequestLog`] that counts calls per method and resource;
 //! - a [`VmBackend`] hook (the lab) called on VM create/delete/start/deallocate, which may
 //!   supply the public IP. Public IPs come from addresses that exist on this machine:
@@ -240,6 +248,10 @@ pub struct VmState {
     pub custom_data: Secret<Vec<u8>>,
     /// Public IP, via its NIC.
     pub public_ip: Option<IpAddr>,
+    /// Size.
+    pub size: String,
+    /// How often Azure restarted it to apply a size change while it ran.
+    pub restarts: u32,
 }
 
 impl Emulator {
@@ -341,7 +353,7 @@ impl Emulator {
     /// A VM's state, if it exists.
     pub fn vm(&self, name: &str) -> Option<VmState> {
         let w = self.emu.world();
-        let r = w.find(crate::names::types::VM, name)?;
+        let r = w.find(reply::types::VM, name)?;
         let vm = r.vm.as_ref()?;
         let nic = r
             .body
@@ -354,6 +366,13 @@ impl Emulator {
             power_state: vm.power.clone(),
             custom_data: Secret::new(vm.custom_data.clone()),
             public_ip: w.nic_public_ip(nic).1,
+            size: r
+                .body
+                .pointer("/properties/hardwareProfile/vmSize")
+                .and_then(Value::as_str)
+                .unwrap_or("")
+                .to_owned(),
+            restarts: vm.restarts,
         })
     }
 
@@ -396,7 +415,7 @@ impl Emulator {
     /// Sets a VM's power state at once (`deallocated`, `stopped`, `running`).
     pub fn set_power_state(&self, vm: &str, state: &str) -> bool {
         let mut w = self.emu.world();
-        let Some(id) = w.find(crate::names::types::VM, vm).map(|r| r.id.clone()) else {
+        let Some(id) = w.find(reply::types::VM, vm).map(|r| r.id.clone()) else {
             return false;
         };
         if let Some(v) = w.get_mut(&id).and_then(|r| r.vm.as_mut()) {

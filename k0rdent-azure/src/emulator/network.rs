@@ -5,9 +5,9 @@ use serde_json::{Value, json};
 
 use super::Emu;
 use super::arm::provision;
+use super::reply::types;
 use super::reply::{Reply, err};
 use super::world::{Res, now_str};
-use crate::names::types;
 
 pub(crate) fn put(
     emu: &Emu,
@@ -184,7 +184,19 @@ pub(crate) fn put(
         changed: now,
         vm: None,
     };
-    let (status, v, op) = provision(emu, &mut w, res, created, false, false);
+    if !created {
+        let view = existing
+            .as_ref()
+            .map(|e| w.view(e, false, false))
+            .unwrap_or_default();
+        if let Some(r) =
+            emu.async_conflict(&mut w, name, 200, Some(view), "Microsoft.Network", false)
+        {
+            return r;
+        }
+    }
+    let ending = emu.ending_for(name);
+    let (status, v, op) = provision(emu, &mut w, res, created, ending, false);
     drop(w);
     emu.accepted(status, Some(v), "Microsoft.Network", &op, false)
 }

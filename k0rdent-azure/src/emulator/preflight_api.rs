@@ -3,8 +3,8 @@
 use serde_json::{Value, json};
 
 use super::Emu;
+use super::reply::types;
 use super::reply::{Query, Reply, check_api, err, page, versions};
-use crate::names::types;
 
 pub(crate) fn skus(emu: &Emu, q: &Query) -> Result<Reply, Reply> {
     check_api(q, versions::SKUS)?;
@@ -131,7 +131,7 @@ pub(crate) fn images(
                 "location": loc, "name": v, "id": id_of(v),
                 "properties": {
                     "architecture": img.arch,
-                    "hyperVGeneration": "V2",
+                    "hyperVGeneration": img.hyper_v_generation,
                     "osDiskImage": { "operatingSystem": "Linux", "sizeInGb": 30 },
                 },
             }),

@@ -8,6 +8,8 @@ pub(crate) struct Reply {
     pub(crate) status: u16,
     pub(crate) body: Option<Value>,
     pub(crate) headers: Vec<(String, String)>,
+    /// A non-JSON body (an HTML page from Azure's front end).
+    pub(crate) html: Option<String>,
 }
 
 impl Reply {
@@ -16,6 +18,16 @@ impl Reply {
             status,
             body: Some(body),
             headers: Vec::new(),
+            html: None,
+        }
+    }
+
+    pub(crate) fn html(status: u16, page: impl Into<String>) -> Self {
+        Reply {
+            status,
+            body: None,
+            headers: Vec::new(),
+            html: Some(page.into()),
         }
     }
 
@@ -24,6 +36,7 @@ impl Reply {
             status,
             body: None,
             headers: Vec::new(),
+            html: None,
         }
     }
 
@@ -91,6 +104,40 @@ pub(crate) fn check_api(q: &Query, allowed: &[&str]) -> Result<(), Reply> {
             ),
         )),
     }
+}
+
+/// ARM resource type names, as ARM spells them in ids and `type` (the emulator's own; it must
+/// be able to disagree with the client).
+pub(crate) mod types {
+    pub(crate) const VM: &str = "Microsoft.Compute/virtualMachines";
+    pub(crate) const DISK: &str = "Microsoft.Compute/disks";
+    pub(crate) const NIC: &str = "Microsoft.Network/networkInterfaces";
+    pub(crate) const PUBLIC_IP: &str = "Microsoft.Network/publicIPAddresses";
+    pub(crate) const VNET: &str = "Microsoft.Network/virtualNetworks";
+    pub(crate) const NSG: &str = "Microsoft.Network/networkSecurityGroups";
+}
+
+/// Whether a provisioning state is terminal (ARM: `Succeeded`, `Failed`, `Canceled`; an
+/// absent one counts as `Succeeded`).
+pub(crate) fn terminal(state: &str) -> bool {
+    state.is_empty()
+        || ["Succeeded", "Failed", "Canceled"]
+            .iter()
+            .any(|t| t.eq_ignore_ascii_case(state))
+}
+
+/// A random GUID (request ids, operation ids, vmIds).
+pub(crate) fn guid() -> String {
+    let a = fastrand::u64(..);
+    let b = fastrand::u64(..);
+    format!(
+        "{:08x}-{:04x}-4{:03x}-{:04x}-{:012x}",
+        a >> 32,
+        (a >> 16) & 0xffff,
+        a & 0xfff,
+        ((b >> 48) & 0x3fff) | 0x8000,
+        b & 0xffff_ffff_ffff
+    )
 }
 
 /// The api-versions accepted per area.

@@ -134,7 +134,17 @@ fn check_auth(emu: &Emu, header: Option<&str>) -> Option<Reply> {
     };
     let w = emu.world();
     match w.tokens.get(token) {
-        Some(exp) if *exp > Instant::now() => None,
+        Some(exp) if *exp > Instant::now() => {
+            let other = emu.faults.subscription_tenant()?;
+            Some(err(
+                401,
+                "InvalidAuthenticationTokenTenant",
+                format!(
+                    "The access token is from the wrong issuer 'https://sts.windows.net/{}/'. It must match the tenant 'https://sts.windows.net/{other}/' associated with this subscription. Please use the authority (URL) 'https://login.windows.net/{other}' to get the token. Note, if the subscription is transferred to another tenant there is no impact to the services, but information about new tenant could take time to propagate (up to an hour). If you just transferred your subscription and see this error message, please try back later.",
+                    emu.cfg.tenant
+                ),
+            ))
+        }
         Some(_) => Some(err(
             401,
             "ExpiredAuthenticationToken",
@@ -160,12 +170,34 @@ fn to_response(emu: &Emu, r: Reply) -> Response<Full<Bytes>> {
     if !has_retry && (r.status == 429 || r.status == 202) {
         b = retry_headers(emu, b);
     }
-    b = b
-        .header("x-ms-request-id", super::arm::guid())
-        .header("content-type", "application/json; charset=utf-8");
-    let body = r.body.map(|v| v.to_string()).unwrap_or_default();
+    b = b.header("x-ms-request-id", super::arm::guid()).header(
+        "content-type",
+        if r.html.is_some() {
+            "text/html; charset=us-ascii"
+        } else {
+            "application/json; charset=utf-8"
+        },
+    );
+    let body = match (r.html, r.body) {
+        (Some(page), _) => page,
+        (None, Some(v)) => v.to_string(),
+        (None, None) => String::new(),
+    };
     b.body(Full::new(Bytes::from(body)))
         .unwrap_or_else(|_| Response::new(Full::new(Bytes::new())))
+}
+
+/// What Azure's front end answers to a write without a length (an IIS page, not JSON).
+fn length_required() -> Reply {
+    Reply::html(
+        411,
+        "<!DOCTYPE HTML PUBLIC \"-//W3C//DTD HTML 4.01//EN\"\"http://www.w3.org/TR/html4/strict.dtd\">\r\n\
+         <HTML><HEAD><TITLE>Length Required</TITLE>\r\n\
+         <META HTTP-EQUIV=\"Content-Type\" Content=\"text/html; charset=us-ascii\"></HEAD>\r\n\
+         <BODY><h2>Length Required</h2>\r\n\
+         <hr><p>HTTP Error 411. The request must be chunked or have a content length.</p>\r\n\
+         </BODY></HTML>\r\n",
+    )
 }
 
 pub(crate) fn retry_headers(
@@ -194,6 +226,8 @@ async fn serve(emu: Arc<Emu>, req: Request<Incoming>) -> Result<Response<Full<By
     };
     let client_request_id = header("x-ms-client-request-id");
     let correlation_id = header("x-ms-correlation-request-id");
+    let states_length = header("content-length").is_some()
+        || header("transfer-encoding").is_some_and(|t| t.to_ascii_lowercase().contains("chunked"));
     // The whole request is received before anything happens.
     let body = match req.into_body().collect().await {
         Ok(b) => b.to_bytes(),
@@ -224,10 +258,24 @@ async fn serve(emu: Arc<Emu>, req: Request<Incoming>) -> Result<Response<Full<By
     if latency > 0 {
         tokio::time::sleep(std::time::Duration::from_micros(latency)).await;
     }
+    let needs_length = matches!(method.as_str(), "POST" | "PUT" | "PATCH");
     let (reply, jobs) = if token_call {
         (token_endpoint(&emu, segs[0], &body), Vec::new())
+    } else if needs_length && !states_length && emu.faults.length_required() {
+        // Azure's front end, before ARM sees the request.
+        (length_required(), Vec::new())
     } else if let Some(r) = check_auth(&emu, auth.as_deref()) {
         (r, Vec::new())
+    } else if let Some(after) = emu.faults.throttled(&method, &path) {
+        (
+            err(
+                429,
+                "TooManyRequests",
+                "The request is being throttled as the limit has been reached for operation type (emulated).",
+            )
+            .header("Retry-After", after.as_secs_f64().ceil().to_string()),
+            Vec::new(),
+        )
     } else if emu.faults.throttle_now() {
         (
             err(
@@ -243,7 +291,9 @@ async fn serve(emu: Arc<Emu>, req: Request<Incoming>) -> Result<Response<Full<By
                 403,
                 "AuthorizationFailed",
                 format!(
-                    "The client does not have authorization to perform action over scope '{path}' or the scope is invalid."
+                    "The client '{client}' with object id '{client}' does not have authorization to perform action '{action}' over scope '{path}' or the scope is invalid. If access was recently granted, please refresh your credentials.",
+                    client = emu.cfg.client_id,
+                    action = arm::action(&method, &segs),
                 ),
             ),
             Vec::new(),

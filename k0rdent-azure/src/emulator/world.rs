@@ -22,6 +22,8 @@ pub(crate) struct VmExtra {
     pub(crate) vm_id: String,
     pub(crate) power: String,
     pub(crate) custom_data: Vec<u8>,
+    /// Restarts Azure did (a size change of a running VM), for tests.
+    pub(crate) restarts: u32,
 }
 
 /// A resource.
@@ -42,14 +44,32 @@ pub(crate) struct Res {
 /// What an operation does when it completes.
 #[derive(Debug, Clone)]
 pub(crate) enum OpKind {
-    /// A PUT/PATCH: the resource reaches Succeeded (or Failed).
-    Provision { id: String, fail: bool },
+    /// A PUT/PATCH: the resource reaches Succeeded (or Failed); a VM that was restarted by
+    /// it (a size change while running) is running again.
+    Provision { id: String, restart: bool },
     /// Delete a resource.
     Delete { id: String },
     /// Delete a group and everything in it.
     DeleteGroup { group: String },
-    /// Power action on a VM.
-    Power { id: String, to: &'static str },
+    /// Power action on a VM, from power state `from`.
+    Power {
+        id: String,
+        to: &'static str,
+        from: String,
+    },
+    /// Nothing changes (an operation that will be rejected).
+    Nothing,
+}
+
+/// How an operation ends, when not as asked.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) enum Ending {
+    /// It does what it was asked.
+    Normal,
+    /// It fails; a provisioned resource ends `Failed`.
+    Fail(String, String),
+    /// It is canceled; a provisioned resource ends `Canceled`, a power action is undone.
+    Cancel,
 }
 
 /// An operation.
@@ -59,9 +79,12 @@ pub(crate) struct Op {
     pub(crate) due: Instant,
     pub(crate) backend_done: bool,
     pub(crate) backend_error: Option<String>,
+    pub(crate) ending: Ending,
     pub(crate) status: &'static str,
     pub(crate) error: Option<(String, String)>,
     pub(crate) started: String,
+    /// When it reached a terminal status (operation URLs may expire after that).
+    pub(crate) ended: Option<Instant>,
 }
 
 /// Everything in the emulated subscription.
@@ -73,6 +96,9 @@ pub(crate) struct World {
     pub(crate) ips_used: usize,
     pub(crate) tokens: HashMap<String, Instant>,
     pub(crate) next_private: HashMap<String, u32>,
+    /// NIC id (lowercase) → the VM it was last reserved for and since when (a VM deleted
+    /// or whose creation failed).
+    pub(crate) nic_reserved: HashMap<String, (String, Instant)>,
 }
 
 pub(crate) fn now_str() -> String {
@@ -122,31 +148,42 @@ impl World {
                 .backend_error
                 .clone()
                 .map(|e| ("VMBackendFailed".to_owned(), e));
+            if let Ending::Fail(code, message) = &op.ending
+                && failed.is_none()
+            {
+                failed = Some((code.clone(), message.clone()));
+            }
+            let canceled = failed.is_none() && op.ending == Ending::Cancel;
             match &op.kind {
-                OpKind::Provision { id, fail } => {
-                    if *fail && failed.is_none() {
-                        failed = Some((
-                            "OSProvisioningTimedOut".into(),
-                            "OS Provisioning for VM did not finish in the allotted time (emulated)."
-                                .into(),
-                        ));
-                    }
+                OpKind::Provision { id, restart } => {
+                    let mut reserve = None;
                     if let Some(r) = self.get_mut(id) {
                         r.state = if failed.is_some() {
                             "Failed"
+                        } else if canceled {
+                            "Canceled"
                         } else {
                             "Succeeded"
                         }
                         .into();
                         r.changed = now_str();
-                        if let Some(vm) = r.vm.as_mut() {
-                            vm.power = if failed.is_some() {
+                        let creating = r.vm.as_ref().is_some_and(|v| v.power == "starting");
+                        if let Some(vm) = r.vm.as_mut()
+                            && (creating || *restart)
+                        {
+                            vm.power = if failed.is_some() || canceled {
                                 "stopped"
                             } else {
                                 "running"
                             }
                             .into();
                         }
+                        if failed.is_some() && r.vm.is_some() {
+                            reserve = Some(r.clone());
+                        }
+                    }
+                    if let Some(r) = reserve {
+                        self.reserve_nics(&r, now);
                     }
                 }
                 OpKind::Delete { id } => {
@@ -164,22 +201,54 @@ impl World {
                     }
                     self.groups.remove(group);
                 }
-                OpKind::Power { id, to } => {
+                OpKind::Power { id, to, from } => {
                     if let Some(vm) = self.get_mut(id).and_then(|r| r.vm.as_mut()) {
-                        vm.power = (*to).to_owned();
+                        vm.power = if canceled || failed.is_some() {
+                            from.clone()
+                        } else {
+                            (*to).to_owned()
+                        };
                     }
                 }
+                OpKind::Nothing => {}
             }
             if let Some(o) = self.ops.get_mut(&k) {
                 o.status = if failed.is_some() {
                     "Failed"
+                } else if canceled {
+                    "Canceled"
                 } else {
                     "Succeeded"
                 };
-                o.error = failed;
+                o.error = if canceled {
+                    Some((
+                        "OperationCanceled".into(),
+                        "The operation was canceled.".into(),
+                    ))
+                } else {
+                    failed
+                };
+                o.ended = Some(now);
             }
         }
         effects
+    }
+
+    /// Reserves a VM's NICs for it (Azure keeps them for the VM a while after it is deleted
+    /// or its creation failed).
+    fn reserve_nics(&mut self, vm: &Res, now: Instant) {
+        for nic in vm
+            .body
+            .pointer("/properties/networkProfile/networkInterfaces")
+            .and_then(Value::as_array)
+            .cloned()
+            .unwrap_or_default()
+        {
+            if let Some(nid) = nic.get("id").and_then(Value::as_str) {
+                self.nic_reserved
+                    .insert(Self::key(nid), (vm.id.clone(), now));
+            }
+        }
     }
 
     /// Removes a resource (a VM takes its delete-with-VM OS disk along and detaches its NIC).
@@ -188,8 +257,9 @@ impl World {
             return Vec::new();
         };
         let mut out = Vec::new();
-        if r.rtype.eq_ignore_ascii_case(crate::names::types::VM) {
+        if r.rtype.eq_ignore_ascii_case(super::reply::types::VM) {
             out.push(Effect::Deleted(r.name.clone()));
+            self.reserve_nics(&r, Instant::now());
             let disk = r.body.pointer("/properties/storageProfile/osDisk");
             let delete_disk = disk
                 .and_then(|d| d.get("deleteOption"))

@@ -6,12 +6,13 @@
 
 use std::time::Duration;
 
-use k0rdent_core::{StepContext, StepError};
+use k0rdent_core::{StepContext, StepError, StepOutcome};
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
 use crate::client::{
-    Accepted, ArmClient, ArmError, ArmErrorCode, PollKind, PollStatus, PollTarget,
+    Accepted, ArmClient, ArmError, ArmErrorCode, ComeBackLater, PollKind, PollStatus, PollTarget,
+    nic_reservation_wait,
 };
 
 /// How often to look at a running operation.
@@ -36,9 +37,13 @@ impl Default for PollConfig {
 }
 
 impl PollConfig {
-    /// The wait for ARM's hint.
+    /// The wait for ARM's hint: the hint itself (never below `min`; a long one is honoured,
+    /// the step's time limit bounds it), else `default` within `min..=max`.
     pub fn after(&self, hint: Option<Duration>) -> Duration {
-        hint.unwrap_or(self.default).clamp(self.min, self.max)
+        match hint {
+            Some(h) => h.max(self.min),
+            None => self.default.clamp(self.min, self.max),
+        }
     }
 }
 
@@ -122,6 +127,54 @@ fn op_failed(what: &str, e: &ArmError) -> StepError {
     se
 }
 
+/// Waits `after` as Azure asked (`why`), if that ends within the step's time limit;
+/// otherwise fails the attempt at once, saying so (the engine retries it no sooner).
+pub(crate) fn wait_for<T>(
+    ctx: &StepContext,
+    after: Duration,
+    why: String,
+) -> Result<Progress<T>, StepError> {
+    if let Some(d) = ctx.deadline()
+        && tokio::time::Instant::now() + after > d
+    {
+        return Err(StepError::transient(format!(
+            "{why}: that is beyond this attempt's time limit"
+        ))
+        .with_retry_after(after));
+    }
+    Ok(Progress::Wait(after, why))
+}
+
+/// A step's result, with "Azure asked to come back later" turned into waiting (within the
+/// step's time limit) instead of a failed attempt.
+pub(crate) fn come_back_later(
+    ctx: &StepContext,
+    poll: &PollConfig,
+    r: Result<StepOutcome, StepError>,
+) -> Result<StepOutcome, StepError> {
+    match r {
+        Err(e) if let Some(later) = ComeBackLater::of(&e) => {
+            match wait_for::<()>(ctx, poll.after(Some(later.after)), e.message().to_owned())? {
+                Progress::Wait(after, detail) => Ok(StepOutcome::pending(after, detail)),
+                Progress::Ready(()) => Err(e),
+            }
+        }
+        r => r,
+    }
+}
+
+/// The resource an operation acts on: a POST action's parent (`…/vm/start` → `…/vm`).
+fn resource_of(method: &str, resource: &str) -> String {
+    if method.eq_ignore_ascii_case("POST") {
+        resource
+            .rsplit_once('/')
+            .map_or(resource, |(parent, _)| parent)
+            .to_owned()
+    } else {
+        resource.to_owned()
+    }
+}
+
 impl Converger<'_> {
     fn latest(&self, key: &str) -> Option<OpRecord> {
         self.ctx.journal().latest_as::<OpRecord>(&journal_key(key))
@@ -131,22 +184,73 @@ impl Converger<'_> {
         self.ctx.write_journal(&journal_key(key), rec).await
     }
 
+    /// Journals "watch the resource the operation acts on" in place of the operation.
+    async fn watch_instead(
+        &self,
+        key: &str,
+        method: &str,
+        resource: &str,
+    ) -> Result<(), StepError> {
+        let target = resource_of(method, resource);
+        let poll = PollTarget {
+            kind: PollKind::Resource,
+            url: self
+                .client
+                .url(&target, crate::api::for_path(&target), &[])
+                .to_string(),
+        };
+        self.record(
+            key,
+            &OpRecord::Accepted {
+                method: "GET".into(),
+                resource: target,
+                poll,
+            },
+        )
+        .await
+    }
+
     /// Settles a journaled operation, if one is running. `Some(wait)` while it runs.
+    ///
+    /// - an operation URL Azure no longer knows (404/410) is settled by reading the
+    ///   resource back: the resource is watched until its provisioning is terminal;
+    /// - an operation that failed with `AnotherOperationInProgress` (Azure ran one of its
+    ///   own) is not a failed attempt: the resource is watched, then written again;
+    /// - `Canceled` is terminal but not success (like `Failed`).
     ///
     /// # Errors
     /// The operation failed (transient; journaled as failed first), or polling failed.
     pub async fn settle(&self, key: &str, what: &str) -> Result<Option<Progress<()>>, StepError> {
-        let Some(OpRecord::Accepted { resource, poll, .. }) = self.latest(key) else {
+        let Some(OpRecord::Accepted {
+            method,
+            resource,
+            poll,
+        }) = self.latest(key)
+        else {
             return Ok(None);
         };
         match self.client.poll(&poll, what).await {
-            Ok(PollStatus::InProgress { retry_after }) => Ok(Some(Progress::Wait(
+            Ok(PollStatus::InProgress { retry_after }) => Ok(Some(wait_for(
+                self.ctx,
                 self.poll.after(retry_after),
                 format!("{what}: in progress"),
-            ))),
+            )?)),
             Ok(PollStatus::Succeeded { .. }) => {
                 self.record(key, &OpRecord::Settled { resource }).await?;
                 Ok(None)
+            }
+            Err(ArmError::OperationFailed {
+                code: ArmErrorCode::AnotherOperationInProgress,
+                ..
+            }) => {
+                self.watch_instead(key, &method, &resource).await?;
+                self.ctx.progress(format!(
+                    "{what}: Azure is running another operation on it; waiting to try again"
+                ));
+                Ok(Some(Progress::Wait(
+                    self.poll.after(None),
+                    format!("{what}: another operation in progress"),
+                )))
             }
             Err(e @ ArmError::OperationFailed { .. }) => {
                 self.record(
@@ -159,13 +263,29 @@ impl Converger<'_> {
                 .await?;
                 Err(op_failed(what, &e))
             }
-            Err(e) if e.is_not_found() => {
-                // The operation record expired, or (for a resource poll) the resource is gone;
-                // reading the resource decides what to do next.
+            Err(e) if e.is_not_found() && poll.kind == PollKind::Resource => {
+                // The watched resource is gone; reading it decides what to do next.
                 self.record(key, &OpRecord::Settled { resource }).await?;
                 Ok(None)
             }
-            Err(e) => Err(e.into_step_error(what)),
+            Err(e) if poll.kind != PollKind::Resource && matches!(e.status(), Some(404 | 410)) => {
+                // Azure forgot the operation (its record expired): the resource tells how
+                // it ended.
+                tracing::debug!(operation = %what, error = %e, "operation URL expired; reading the resource");
+                self.watch_instead(key, &method, &resource).await?;
+                Ok(Some(Progress::Wait(
+                    self.poll.min,
+                    format!("{what}: the operation record expired; reading the resource"),
+                )))
+            }
+            Err(e) => match e.throttled_for() {
+                Some(after) => Ok(Some(wait_for(
+                    self.ctx,
+                    self.poll.after(Some(after)),
+                    format!("{what}: throttled by Azure"),
+                )?)),
+                None => Err(e.into_step_error(what)),
+            },
         }
     }
 
@@ -200,6 +320,11 @@ impl Converger<'_> {
     }
 
     /// Sends a journaled write. `Ready(body)` when ARM finished it synchronously.
+    ///
+    /// A write Azure cannot take yet is waited out (within the step's time limit) without
+    /// failing the attempt: another operation in progress (the resource is watched),
+    /// throttling with a long `Retry-After`, and a NIC Azure still reserves for a deleted or
+    /// failed VM (`NicReservedForAnotherVm`, 180 s).
     ///
     /// # Errors
     /// The write failed; a lost response leaves the `sent` entry, so the next attempt reads
@@ -246,10 +371,11 @@ impl Converger<'_> {
                     },
                 )
                 .await?;
-                Ok(Progress::Wait(
+                wait_for(
+                    self.ctx,
                     self.poll.after(retry_after),
                     format!("{what}: accepted"),
-                ))
+                )
             }
             Ok(accepted) => {
                 self.record(
@@ -262,9 +388,51 @@ impl Converger<'_> {
                 Ok(Progress::Ready(accepted.and_then(|a| a.body)))
             }
             Err(e) if e.code() == Some(&ArmErrorCode::AnotherOperationInProgress) => {
-                self.watch(key, resource, api_version, what).await
+                self.watch(key, &resource_of(method, resource), api_version, what)
+                    .await
             }
-            Err(e) => Err(e.into_step_error(what)),
+            Err(ArmError::Api {
+                code: ArmErrorCode::NicReservedForAnotherVm,
+                message,
+                ..
+            }) => {
+                // Nothing was written: the next call writes again.
+                self.record(
+                    key,
+                    &OpRecord::Settled {
+                        resource: resource.to_owned(),
+                    },
+                )
+                .await?;
+                let after = nic_reservation_wait(&message);
+                self.ctx.progress(format!(
+                    "{what}: Azure still reserves its NIC for the previous VM; waiting {} s",
+                    after.as_secs()
+                ));
+                wait_for(
+                    self.ctx,
+                    after,
+                    format!("{what}: NIC reserved for the previous VM (NicReservedForAnotherVm)"),
+                )
+            }
+            Err(e) => match e.throttled_for() {
+                Some(after) => {
+                    // Throttled: ARM did not act on it.
+                    self.record(
+                        key,
+                        &OpRecord::Settled {
+                            resource: resource.to_owned(),
+                        },
+                    )
+                    .await?;
+                    wait_for(
+                        self.ctx,
+                        self.poll.after(Some(after)),
+                        format!("{what}: throttled by Azure"),
+                    )
+                }
+                None => Err(e.into_step_error(what)),
+            },
         }
     }
 }
@@ -315,9 +483,10 @@ mod tests {
         let p = PollConfig::default();
         assert_eq!(p.after(None), Duration::from_secs(10));
         assert_eq!(p.after(Some(Duration::ZERO)), Duration::from_secs(2));
+        // A long Retry-After is honoured (the step's time limit bounds it), not cut to `max`.
         assert_eq!(
             p.after(Some(Duration::from_secs(600))),
-            Duration::from_secs(60)
+            Duration::from_secs(600)
         );
         assert_eq!(
             p.after(Some(Duration::from_secs(15))),

@@ -4,6 +4,7 @@
 pub mod converge;
 mod gates;
 mod network;
+mod resize;
 mod vm;
 
 use std::collections::BTreeMap;

@@ -138,7 +138,8 @@ impl NetworkStep {
                     self.conv(ctx).watch(key, path, api::NETWORK, what).await?,
                 ));
             }
-            if !model::is_failed(state) && drift(v).is_none() {
+            // Failed and Canceled are terminal but not success: written again.
+            if model::is_succeeded(state) && drift(v).is_none() {
                 return Ok(Progress::Ready(()));
             }
         }
@@ -167,49 +168,8 @@ macro_rules! step_try {
 }
 pub(crate) use step_try;
 
-#[async_trait]
-impl Step for NetworkStep {
-    fn id(&self) -> &StepId {
-        &self.id
-    }
-
-    fn dependencies(&self) -> Vec<StepId> {
-        self.deps.clone()
-    }
-
-    fn fingerprint(&self, _inputs: &StepInputs<'_>) -> Fingerprint {
-        let s = &self.shared.spec;
-        Fingerprint::builder()
-            .input("location", &s.location)
-            .input("resource_group", &self.shared.names.group)
-            .input("vnet_cidr", &s.vnet_cidr)
-            .input("subnet_cidr", &s.subnet_cidr)
-            .input("wireguard_port", &s.wireguard_port)
-            .input("tags", &names::tags(s, "network"))
-            .finish()
-    }
-
-    fn gates(&self) -> Vec<Arc<dyn Gate>> {
-        vec![self.shared.preflight.clone()]
-    }
-
-    fn retry_policy(&self) -> RetryPolicy {
-        self.shared.tuning.step_retry
-    }
-
-    fn check_journal(&self, journal: &Journal) -> Result<(), String> {
-        super::converge::check_journal(journal)
-    }
-
-    fn observe(&self, snapshot: &Snapshot, _record: Option<&StepRecord>) -> Observation {
-        let facts = match snapshot.require::<AzureFacts>(OBSERVER) {
-            Ok(f) => f,
-            Err(o) => return o,
-        };
-        network_observation(&self.shared, facts)
-    }
-
-    async fn apply(&self, ctx: &StepContext) -> Result<StepOutcome, StepError> {
+impl NetworkStep {
+    async fn converge(&self, ctx: &StepContext) -> Result<StepOutcome, StepError> {
         self.record_identity(ctx).await?;
         let s = &self.shared;
         let n = &s.names;
@@ -264,6 +224,54 @@ impl Step for NetworkStep {
             .with("nsg", &n.nsg)
             .with("wireguard_port", spec.wireguard_port);
         Ok(StepOutcome::done(self.outputs(), evidence))
+    }
+}
+
+#[async_trait]
+impl Step for NetworkStep {
+    fn id(&self) -> &StepId {
+        &self.id
+    }
+
+    fn dependencies(&self) -> Vec<StepId> {
+        self.deps.clone()
+    }
+
+    fn fingerprint(&self, _inputs: &StepInputs<'_>) -> Fingerprint {
+        let s = &self.shared.spec;
+        Fingerprint::builder()
+            .input("location", &s.location)
+            .input("resource_group", &self.shared.names.group)
+            .input("vnet_cidr", &s.vnet_cidr)
+            .input("subnet_cidr", &s.subnet_cidr)
+            .input("wireguard_port", &s.wireguard_port)
+            .input("tags", &names::tags(s, "network"))
+            .finish()
+    }
+
+    fn gates(&self) -> Vec<Arc<dyn Gate>> {
+        vec![self.shared.preflight.clone()]
+    }
+
+    fn retry_policy(&self) -> RetryPolicy {
+        self.shared.tuning.step_retry
+    }
+
+    fn check_journal(&self, journal: &Journal) -> Result<(), String> {
+        super::converge::check_journal(journal)
+    }
+
+    fn observe(&self, snapshot: &Snapshot, _record: Option<&StepRecord>) -> Observation {
+        let facts = match snapshot.require::<AzureFacts>(OBSERVER) {
+            Ok(f) => f,
+            Err(o) => return o,
+        };
+        network_observation(&self.shared, facts)
+    }
+
+    async fn apply(&self, ctx: &StepContext) -> Result<StepOutcome, StepError> {
+        let r = self.converge(ctx).await;
+        super::converge::come_back_later(ctx, &self.shared.tuning.poll, r)
     }
 
     async fn teardown(&self, ctx: &StepContext) -> Result<Teardown, StepError> {

@@ -10,7 +10,8 @@
 //!    whose provisioning `Failed` is deleted and created again; a VM whose immutable
 //!    properties (custom data, zone, image, admin user, ...) differ is replaced only when the
 //!    planner's `replace` was confirmed (recorded fingerprint differs) or a replace was already
-//!    under way; size and tags are patched in place;
+//!    under way; a size change restarts the VM, so it is done only when confirmed (see
+//!    [`super::resize`]); tags are patched in place;
 //! 4. a stopped or deallocated VM is started (`POST start`);
 //! 5. done: outputs `vm_id`, `public_ip`, `private_ip`, `role`; the node record gets the
 //!    public IP and vmId (a new vmId clears host keys pinned for the old VM).
@@ -53,15 +54,15 @@ pub struct VmStep {
 const REPLACE_KEY: &str = "replace";
 
 impl VmStep {
-    fn names(&self) -> VmNames {
+    pub(crate) fn names(&self) -> VmNames {
         VmNames::new(&self.vm.name)
     }
 
-    fn path(&self, rtype: &str, name: &str) -> String {
+    pub(crate) fn path(&self, rtype: &str, name: &str) -> String {
         self.shared.names.resource_id(rtype, name)
     }
 
-    fn conv<'a>(&'a self, ctx: &'a StepContext) -> Converger<'a> {
+    pub(crate) fn conv<'a>(&'a self, ctx: &'a StepContext) -> Converger<'a> {
         Converger {
             ctx,
             client: &self.shared.client,
@@ -72,7 +73,8 @@ impl VmStep {
     fn fingerprint_now(&self) -> Fingerprint {
         let vm = &self.vm;
         Fingerprint::builder()
-            .input("size", &vm.size)
+            // A size change restarts the VM: planned as a rerun that needs confirmation.
+            .disruptive("size", &vm.size)
             .input("tags", &names::tags(&self.shared.spec, vm.role.as_str()))
             .input("subnet", &self.shared.names.subnet_id())
             .immutable("immutable", &resources::vm_immutable_digest(vm))
@@ -189,6 +191,21 @@ impl VmStep {
                     .await?,
             );
         }
+        if model::is_canceled(state) {
+            // Canceled is terminal but not success: the same PUT converges it.
+            ctx.progress(format!(
+                "{what}: its last operation was canceled; writing it again"
+            ));
+            let body = resources::vm_body(&s.spec, &s.names, &self.vm);
+            return not_ready(
+                c.write("vm", "PUT", &path, api::COMPUTE, Some(&body), &what)
+                    .await?,
+            );
+        }
+        if let Some(live) = super::resize::size_change(&v, &self.vm.size) {
+            let live = live.to_owned();
+            return self.resize(ctx, &live).await;
+        }
         if let Some(patch) = resources::vm_patch(&s.spec, &self.vm, &v) {
             return not_ready(
                 c.write(
@@ -278,54 +295,15 @@ fn wait<T>(p: Progress<Option<Value>>) -> Result<Progress<T>, StepError> {
 }
 
 /// A write was sent: whatever it returned, look again (the next call reads the result).
-fn not_ready<T>(p: Progress<Option<Value>>) -> Result<Progress<T>, StepError> {
+pub(crate) fn not_ready<T>(p: Progress<Option<Value>>) -> Result<Progress<T>, StepError> {
     Ok(match p {
         Progress::Wait(d, m) => Progress::Wait(d, m),
         Progress::Ready(_) => Progress::Wait(std::time::Duration::ZERO, "written".into()),
     })
 }
 
-#[async_trait]
-impl Step for VmStep {
-    fn id(&self) -> &StepId {
-        &self.id
-    }
-
-    fn dependencies(&self) -> Vec<StepId> {
-        vec![self.network.clone()]
-    }
-
-    fn fingerprint(&self, _inputs: &StepInputs<'_>) -> Fingerprint {
-        self.fingerprint_now()
-    }
-
-    fn gates(&self) -> Vec<Arc<dyn Gate>> {
-        vec![self.shared.preflight.clone()]
-    }
-
-    fn retry_policy(&self) -> RetryPolicy {
-        self.shared.tuning.step_retry
-    }
-
-    fn check_journal(&self, journal: &Journal) -> Result<(), String> {
-        super::converge::check_journal(journal)
-    }
-
-    fn observe(&self, snapshot: &Snapshot, record: Option<&StepRecord>) -> Observation {
-        let facts = match snapshot.require::<AzureFacts>(OBSERVER) {
-            Ok(f) => f,
-            Err(o) => return o,
-        };
-        vm_observation(
-            &self.shared,
-            &self.vm,
-            &self.immutable_digest,
-            facts,
-            record,
-        )
-    }
-
-    async fn apply(&self, ctx: &StepContext) -> Result<StepOutcome, StepError> {
+impl VmStep {
+    async fn converge(&self, ctx: &StepContext) -> Result<StepOutcome, StepError> {
         let c = self.conv(ctx);
         let vn = self.names();
         for (key, what) in [
@@ -335,6 +313,11 @@ impl Step for VmStep {
             ("vm-delete", format!("deleting VM {}", vn.vm)),
             ("vm", format!("creating VM {}", vn.vm)),
             ("vm-patch", format!("updating VM {}", vn.vm)),
+            (
+                "vm-deallocate",
+                format!("deallocating VM {} to resize it", vn.vm),
+            ),
+            ("vm-resize", format!("resizing VM {}", vn.vm)),
             ("disk-tag", format!("tagging OS disk {}", vn.os_disk)),
             ("vm-start", format!("starting VM {}", vn.vm)),
         ] {
@@ -415,6 +398,52 @@ impl Step for VmStep {
             .with("public_ip", public_ip)
             .with("vm_id", vm_id);
         Ok(StepOutcome::done(outputs, evidence))
+    }
+}
+
+#[async_trait]
+impl Step for VmStep {
+    fn id(&self) -> &StepId {
+        &self.id
+    }
+
+    fn dependencies(&self) -> Vec<StepId> {
+        vec![self.network.clone()]
+    }
+
+    fn fingerprint(&self, _inputs: &StepInputs<'_>) -> Fingerprint {
+        self.fingerprint_now()
+    }
+
+    fn gates(&self) -> Vec<Arc<dyn Gate>> {
+        vec![self.shared.preflight.clone()]
+    }
+
+    fn retry_policy(&self) -> RetryPolicy {
+        self.shared.tuning.step_retry
+    }
+
+    fn check_journal(&self, journal: &Journal) -> Result<(), String> {
+        super::converge::check_journal(journal)
+    }
+
+    fn observe(&self, snapshot: &Snapshot, record: Option<&StepRecord>) -> Observation {
+        let facts = match snapshot.require::<AzureFacts>(OBSERVER) {
+            Ok(f) => f,
+            Err(o) => return o,
+        };
+        vm_observation(
+            &self.shared,
+            &self.vm,
+            &self.immutable_digest,
+            facts,
+            record,
+        )
+    }
+
+    async fn apply(&self, ctx: &StepContext) -> Result<StepOutcome, StepError> {
+        let r = self.converge(ctx).await;
+        super::converge::come_back_later(ctx, &self.shared.tuning.poll, r)
     }
 
     async fn teardown(&self, ctx: &StepContext) -> Result<Teardown, StepError> {
@@ -498,6 +527,13 @@ pub(crate) fn vm_observation(
         if facts.resource(rtype, name).is_none() {
             return Observation::partial(format!("{name} is missing"), ev);
         }
+    }
+    if let Some(live) = f
+        .size
+        .as_deref()
+        .filter(|l| !l.eq_ignore_ascii_case(&vm.size))
+    {
+        return Observation::disruptive(super::resize::restart_note(&vm.name, live, &vm.size), ev);
     }
     if power != "running" && power != "starting" {
         return Observation::partial(format!("VM {} is {power}; deploy starts it", vm.name), ev);

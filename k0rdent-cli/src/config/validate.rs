@@ -1,6 +1,8 @@
 //! From the file's keys to a validated [`Config`]: defaults, then every check, each failure
 //! one problem naming its key.
 
+// User names Azure refuses for the admin account: one list, in the library.
+use k0rdent_azure::spec::RESERVED_ADMIN_USERS as AZURE_RESERVED_USERS;
 use std::path::Path;
 use std::time::Duration;
 
@@ -15,42 +17,6 @@ use super::{
 /// k0s's default pod and service networks: the tunnel must not overlap them.
 const K0S_POD_CIDR: &str = "10.244.0.0/16";
 const K0S_SERVICE_CIDR: &str = "10.96.0.0/12";
-
-/// User names Azure refuses for the admin account.
-const AZURE_RESERVED_USERS: &[&str] = &[
-    "administrator",
-    "admin",
-    "user",
-    "user1",
-    "test",
-    "user2",
-    "test1",
-    "user3",
-    "admin1",
-    "1",
-    "123",
-    "a",
-    "actuser",
-    "adm",
-    "admin2",
-    "aspnet",
-    "backup",
-    "console",
-    "david",
-    "guest",
-    "john",
-    "owner",
-    "root",
-    "server",
-    "sql",
-    "support",
-    "support_388945a0",
-    "sys",
-    "test2",
-    "test3",
-    "user4",
-    "user5",
-];
 
 struct Checks {
     problems: Vec<Problem>,

@@ -69,13 +69,16 @@ pub async fn connect(loaded: &Loaded, access: &AzureAccess) -> Result<ArmClient,
     let url = check_endpoint(&endpoint).map_err(endpoint_error)?;
     // The client's own default scope, fixed here so the checked token is the one it uses.
     let scope = format!("{}/.default", url.origin().ascii_serialization());
-    let settings = &access.credentials;
-    let credential = super::credentials::checked(settings, &scope).await?;
-    let subscription = match access
+    let known = access
         .subscription
         .clone()
-        .or_else(|| c.azure.subscription_id.clone())
-    {
+        .or_else(|| c.azure.subscription_id.clone());
+    // The `az` fallback asks for a token of this subscription's tenant (else `az`'s default
+    // subscription, the one `az account show` names below).
+    let mut settings = access.credentials.clone();
+    settings.subscription_id.clone_from(&known);
+    let credential = super::credentials::checked(&settings, &scope).await?;
+    let subscription = match known {
         Some(s) => s,
         None => {
             let az = settings

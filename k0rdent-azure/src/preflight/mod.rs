@@ -4,14 +4,21 @@
 //! - the resource providers (Microsoft.Compute, Microsoft.Network) are registered;
 //! - every VM size exists in the location and zone without a restriction for this subscription;
 //! - the image exists and its architecture matches the size (arm64 images need arm64 sizes);
+//! - the size offers what the VM needs: Spot (`LowPriorityCapable`), Premium SSD
+//!   (`PremiumIO`), the image's Hyper-V generation (`HyperVGenerations`); each failure names
+//!   the key and a size that would work;
 //! - the vCPU quota (per family and regional, or low-priority for Spot) covers the VMs that do
 //!   not exist yet.
 //!
 //! A bounded number of requests: two providers, one paged SKU list, one usage list, one VM
 //! list, and one or two per distinct image.
 
+mod capabilities;
+
 use std::collections::{BTreeMap, BTreeSet};
 use std::fmt;
+
+use capabilities::ImageFacts;
 
 use crate::api;
 use crate::client::{ArmClient, ArmError};
@@ -91,11 +98,11 @@ fn eq(a: &str, b: &str) -> bool {
     a.eq_ignore_ascii_case(b)
 }
 
-async fn image_arch(
+async fn image_facts(
     client: &ArmClient,
     location: &str,
     image: &ImageRef,
-) -> Result<Option<String>, ArmError> {
+) -> Result<Option<ImageFacts>, ArmError> {
     let base = format!(
         "/subscriptions/{}/providers/Microsoft.Compute/locations/{location}/publishers/{}/artifacttypes/vmimage/offers/{}/skus/{}/versions",
         client.subscription_id(),
@@ -126,11 +133,13 @@ async fn image_arch(
         .get::<VmImage>(&format!("{base}/{version}"), api::COMPUTE, &[])
         .await
     {
-        Ok(img) => Ok(Some(
-            img.properties
+        Ok(img) => Ok(Some(ImageFacts {
+            arch: img
+                .properties
                 .architecture
                 .unwrap_or_else(|| "x64".to_owned()),
-        )),
+            generation: img.properties.hyper_v_generation,
+        })),
         Err(e) if e.status() == Some(404) => Ok(None),
         Err(e) => Err(e),
     }
@@ -184,13 +193,23 @@ pub async fn run(client: &ArmClient, spec: &AzureSpec) -> Result<PreflightReport
     };
 
     // Images first: their architecture is compared with each size.
-    let mut arch_of_image: BTreeMap<String, Option<String>> = BTreeMap::new();
+    let mut image_of: BTreeMap<String, Option<ImageFacts>> = BTreeMap::new();
     for vm in &spec.vms {
         let key = vm.image.to_string();
-        if let std::collections::btree_map::Entry::Vacant(slot) = arch_of_image.entry(key.clone()) {
-            let arch = image_arch(client, &loc, &vm.image).await?;
-            match &arch {
-                Some(a) => report.pass(format!("image {key}"), format!("found ({a})")),
+        if let std::collections::btree_map::Entry::Vacant(slot) = image_of.entry(key.clone()) {
+            let facts = image_facts(client, &loc, &vm.image).await?;
+            match &facts {
+                Some(f) => report.pass(
+                    format!("image {key}"),
+                    format!(
+                        "found ({}{})",
+                        f.arch,
+                        f.generation
+                            .as_deref()
+                            .map(|g| format!(", generation {g}"))
+                            .unwrap_or_default()
+                    ),
+                ),
                 None => report.fail(
                     format!("image {key}"),
                     format!("image {key} does not exist in {loc}"),
@@ -200,7 +219,7 @@ pub async fn run(client: &ArmClient, spec: &AzureSpec) -> Result<PreflightReport
                     ),
                 ),
             }
-            slot.insert(arch);
+            slot.insert(facts);
         }
     }
 
@@ -283,8 +302,9 @@ pub async fn run(client: &ArmClient, spec: &AzureSpec) -> Result<PreflightReport
                 ok = false;
             }
         }
+        let image = image_of.get(&vm.image.to_string()).and_then(Option::as_ref);
         let size_arch = sku.capability("CpuArchitectureType").unwrap_or("x64");
-        if let Some(Some(img_arch)) = arch_of_image.get(&vm.image.to_string())
+        if let Some(img_arch) = image.map(|i| i.arch.as_str())
             && !eq(size_arch, img_arch)
         {
             if seen.insert(format!("{name}/arch/{}", vm.image)) {
@@ -301,6 +321,25 @@ pub async fn run(client: &ArmClient, spec: &AzureSpec) -> Result<PreflightReport
                     },
                 );
             }
+            ok = false;
+        }
+        for lack in capabilities::lacks(sku, vm, image) {
+            let (key, detail) = capabilities::describe(&lack, vm, size);
+            if !seen.insert(format!("{name}/{key}/{}", vm.name)) {
+                continue;
+            }
+            let role = vm.role.as_str();
+            let (detail, remedy) = match capabilities::suggest(&skus, vm, &loc, image, sku) {
+                Some(other) => (
+                    format!("{detail}; {other} would work"),
+                    format!("set vm_sizing.{role}.size to {other} (or change {key})"),
+                ),
+                None => (
+                    format!("{detail}; no size offered here would"),
+                    format!("change {key}, or the location"),
+                ),
+            };
+            report.fail(format!("{name} for {}", vm.name), detail, remedy);
             ok = false;
         }
         if ok && seen.insert(name.clone()) {
