@@ -6,8 +6,9 @@
 //! 1. without confirmation (and no resize under way) the step stops with
 //!    `needs_confirmation`, naming the restart;
 //! 2. `resize` is journaled (the sizes) before anything is written, so an attempt that
-//!    follows a confirmed one carries on from where Azure is (a new run asks again while
-//!    the size still differs: the planner sees the same disruptive change);
+//!    follows a confirmed one carries on from where Azure is; so does a new run after an
+//!    interruption (the engine runs an interrupted step with a journal unconfirmed, to settle
+//!    it, and the journaled resize counts as confirmed);
 //! 3. a VM that is not deallocated is deallocated (`POST deallocate`, key `vm-deallocate`);
 //! 4. the size is patched (`PATCH`, key `vm-resize`);
 //! 5. the VM step's usual last step starts it again (`POST start`).
