@@ -93,8 +93,8 @@ struct Landed {
 /// no hook in product code — so the experiment means the same on a fast or a loaded machine:
 ///
 /// - atomic: after at least one save of this round completed (the state file's inode changed),
-///   the kill goes out once the next save's temp file has reached a random size (or the writer
-///   already renamed it);
+///   the kill goes out once the next save's temp file has reached a random size (every other
+///   round), or as soon as that save was renamed into place;
 /// - in-place: once a complete file was seen, the kill goes out as soon as the file is seen
 ///   truncated for the next rewrite.
 fn experiment(mode: &str, kills: usize, stop_after: usize) -> (Stats, Landed) {
@@ -106,7 +106,7 @@ fn experiment(mode: &str, kills: usize, stop_after: usize) -> (Stats, Landed) {
         failures: Vec::new(),
         last_generation: 0,
     };
-    for _ in 0..kills {
+    for round in 0..kills {
         let before = inode(&state);
         let mut child = Command::new(env!("CARGO_BIN_EXE_state-writer"))
             .arg(dir.path())
@@ -124,7 +124,13 @@ fn experiment(mode: &str, kills: usize, stop_after: usize) -> (Stats, Landed) {
         if mode == "atomic" {
             wait_for("no save completed", || inode(&state) != before);
             let saved = inode(&state);
-            let target = fastrand::u64(0..=len(&state).unwrap_or(0));
+            // Every other round: a random point of the next save's write; otherwise right
+            // after its rename (while the directory is being fsynced and the backup pruned).
+            let target = if round % 2 == 0 {
+                fastrand::u64(0..=len(&state).unwrap_or(0))
+            } else {
+                u64::MAX
+            };
             wait_for("the next save did not start", || {
                 inode(&state) != saved || temp_len(dir.path()).is_some_and(|l| l >= target)
             });
@@ -159,8 +165,12 @@ fn experiment(mode: &str, kills: usize, stop_after: usize) -> (Stats, Landed) {
 }
 
 #[test]
-fn atomic_saves_survive_200_sigkills_landing_mid_save() {
+fn atomic_saves_survive_200_sigkills_mid_write_and_right_after_a_rename() {
     let (stats, landed) = experiment("atomic", 200, 1);
+    eprintln!(
+        "atomic: {} kills, {} mid-write, {} after a rename, generation {}",
+        stats.kills, landed.mid_write, landed.after_rename, stats.last_generation
+    );
     assert!(
         stats.failures.is_empty(),
         "after {} kills: {:?}",
@@ -174,9 +184,9 @@ fn atomic_saves_survive_200_sigkills_landing_mid_save() {
         "the writer made progress: generation {}",
         stats.last_generation
     );
-    // Kills were sent while a save was being written, not only between saves.
+    // Kills were sent while a save was being written and right after its rename.
     assert!(
-        landed.mid_write >= 100,
+        landed.mid_write >= 50 && landed.after_rename >= 50,
         "{} kills mid-write, {} after a rename",
         landed.mid_write,
         landed.after_rename
@@ -186,6 +196,10 @@ fn atomic_saves_survive_200_sigkills_landing_mid_save() {
 #[test]
 fn the_same_test_catches_a_writer_that_rewrites_in_place() {
     let (stats, landed) = experiment("in-place", 200, 1);
+    eprintln!(
+        "in-place: caught after {} kills ({} sent mid-rewrite): {:?}",
+        stats.kills, landed.mid_write, stats.failures
+    );
     assert!(
         !stats.failures.is_empty(),
         "{} kills of the in-place writer ({} sent mid-rewrite) went unnoticed: the crash test cannot fail",
