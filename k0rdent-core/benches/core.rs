@@ -8,7 +8,8 @@ use criterion::{Criterion, criterion_group, criterion_main};
 use k0rdent_core::plan::{PlanFacts, PlanGraph, StepSpec};
 use k0rdent_core::state::EvidenceRecord;
 use k0rdent_core::{
-    DeploymentState, Evidence, FileStore, Fingerprint, Observation, Outputs, Status, StepId, plan,
+    DeploymentState, Evidence, FileStore, Fingerprint, Observation, Outputs, StateStore, Status,
+    StepId, plan,
 };
 
 fn id(s: &str) -> StepId {
@@ -109,6 +110,20 @@ fn bench_save(c: &mut Criterion) {
     c.bench_function(
         "save state with 1,000 resources (fsync, rename, backup)",
         |b| b.iter(|| store.save_sync(&mut state).expect("save")),
+    );
+    // The engine's path: `StateStore::save`, which copies the state to tokio's blocking pool.
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .expect("runtime");
+    c.bench_function(
+        "save state with 1,000 resources via StateStore (blocking pool)",
+        |b| {
+            b.iter(|| {
+                rt.block_on(StateStore::save(&store, &mut state))
+                    .expect("save")
+            })
+        },
     );
     c.bench_function("render state with 1,000 resources (state emitter)", |b| {
         b.iter(|| black_box(k0rdent_core::state::render_state(&state).expect("render")))

@@ -445,10 +445,32 @@ impl StateStore for FileStore {
     }
 
     async fn save(&self, state: &mut DeploymentState) -> Result<(), StoreError> {
-        let mut copy = state.clone();
-        let saved = blocking(self, move |s| s.save_sync(&mut copy).map(|()| copy)).await?;
-        *state = saved;
-        Ok(())
+        // The state moves to the blocking pool and back (a copy of a big state costs more than
+        // the save's own CPU work). Only a panic in the save could keep it there: then the
+        // last saved version is read back, so the caller never goes on with an empty state.
+        let mut moved = std::mem::take(state);
+        let this = self.clone();
+        match tokio::task::spawn_blocking(move || {
+            let r = this.save_sync(&mut moved);
+            (moved, r)
+        })
+        .await
+        {
+            Ok((back, r)) => {
+                *state = back;
+                r
+            }
+            Err(e) => {
+                let dir = self.dir.clone();
+                *state = blocking(self, FileStore::load_sync)
+                    .await?
+                    .unwrap_or_default();
+                Err(StoreError::Io {
+                    path: dir,
+                    source: io::Error::other(format!("the state file task failed: {e}")),
+                })
+            }
+        }
     }
 
     async fn lock(&self, holder: &LockHolder) -> Result<Box<dyn StoreLock>, StoreError> {
