@@ -108,6 +108,16 @@ fn assert_recorded_interrupted(s: &Path) {
     assert_eq!(v["state"]["run"]["outcome"], "interrupted", "{v}");
 }
 
+/// Sends `sig` and checks the run exits 130 within 2 s with the interruption recorded.
+fn interrupt_within_2_s(run: Run, sig: &str, s: &Path) {
+    signal(&run.child, sig);
+    let asked = Instant::now();
+    let (code, took, err) = run.exit(asked);
+    assert_eq!(code, 130, "{err}");
+    assert!(took < Duration::from_secs(2), "took {took:?}: {err}");
+    assert_recorded_interrupted(s);
+}
+
 fn event_is(v: &serde_json::Value, event: &str) -> bool {
     v["event"] == event
 }
@@ -130,12 +140,7 @@ fn sigint_during_a_slow_observation_exits_130_within_2_s() {
         v["state"]["run"]["outcome"].is_null(),
         "still observing: {v}"
     );
-    signal(&run.child, "-INT");
-    let asked = Instant::now();
-    let (code, took, err) = run.exit(asked);
-    assert_eq!(code, 130, "{err}");
-    assert!(took < Duration::from_secs(2), "took {took:?}: {err}");
-    assert_recorded_interrupted(s);
+    interrupt_within_2_s(run, "-INT", s);
     assert!(
         !s.join("world").exists(),
         "nothing was done from a half observation"
@@ -150,12 +155,7 @@ fn sigint_during_a_gate_wait_exits_130_within_2_s() {
     cmd.env("FAKE_GATE_WAIT", "1");
     let run = Run::start(cmd);
     run.wait_for("a gate wait", |v| event_is(v, "gate_waiting"));
-    signal(&run.child, "-INT");
-    let asked = Instant::now();
-    let (code, took, err) = run.exit(asked);
-    assert_eq!(code, 130, "{err}");
-    assert!(took < Duration::from_secs(2), "took {took:?}: {err}");
-    assert_recorded_interrupted(s);
+    interrupt_within_2_s(run, "-INT", s);
 }
 
 #[test]
@@ -168,12 +168,7 @@ fn sigint_during_a_retry_back_off_exits_130_within_2_s() {
     run.wait_for("a back-off of minutes", |v| {
         event_is(v, "step_retrying") && v["delay_ms"].as_u64().unwrap_or(0) >= 60_000
     });
-    signal(&run.child, "-INT");
-    let asked = Instant::now();
-    let (code, took, err) = run.exit(asked);
-    assert_eq!(code, 130, "{err}");
-    assert!(took < Duration::from_secs(2), "took {took:?}: {err}");
-    assert_recorded_interrupted(s);
+    interrupt_within_2_s(run, "-INT", s);
     let v = state_show(s);
     assert_eq!(
         v["state"]["phases"]["setup_network"]["status"], "in_progress",
@@ -189,12 +184,7 @@ fn sigterm_is_handled_like_the_first_ctrl_c() {
     cmd.env("FAKE_GATE_WAIT", "1");
     let run = Run::start(cmd);
     run.wait_for("a gate wait", |v| event_is(v, "gate_waiting"));
-    signal(&run.child, "-TERM");
-    let asked = Instant::now();
-    let (code, took, err) = run.exit(asked);
-    assert_eq!(code, 130, "{err}");
-    assert!(took < Duration::from_secs(2), "took {took:?}: {err}");
-    assert_recorded_interrupted(s);
+    interrupt_within_2_s(run, "-TERM", s);
 }
 
 #[test]
