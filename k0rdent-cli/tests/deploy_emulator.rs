@@ -7,9 +7,11 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
+mod common;
+
 use std::collections::BTreeMap;
 use std::path::Path;
-use std::process::{Child, Command, Output, Stdio};
+use std::process::{Child, Command, Output};
 use std::time::Duration;
 
 use k0rdent_azure::emulator::{Emulator, LoggedRequest};
@@ -42,24 +44,12 @@ impl Lab {
     }
 
     fn k0rdent(&self, args: &[&str]) -> Command {
-        let mut c = Command::new(env!("CARGO_BIN_EXE_k0rdent"));
+        let mut c = common::k0rdent(&self.emu, self.dir.path());
         c.arg("--config")
             .arg(self.dir.path().join("k0rdent.yaml"))
             .arg("--state-dir")
             .arg(self.state())
-            .args(args)
-            .env_clear()
-            .env("PATH", std::env::var_os("PATH").unwrap_or_default())
-            .env("HOME", self.dir.path())
-            .env("USER", "e2e")
-            .env("AZURE_TENANT_ID", self.emu.tenant_id())
-            .env("AZURE_CLIENT_ID", self.emu.client_id())
-            .env("AZURE_CLIENT_SECRET", self.emu.client_secret().expose())
-            .env("AZURE_AUTHORITY_HOST", self.emu.url())
-            .env("AZURE_SUBSCRIPTION_ID", self.emu.subscription_id())
-            .env("K0RDENT_ARM_ENDPOINT", self.emu.url())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped());
+            .args(args);
         c
     }
 

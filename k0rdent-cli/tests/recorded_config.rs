@@ -4,8 +4,9 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
+mod common;
+
 use std::path::Path;
-use std::process::Command;
 use std::time::Duration;
 
 use k0rdent_azure::emulator::Emulator;
@@ -28,19 +29,9 @@ cluster:
 ";
 
 fn k0rdent(emu: &Emulator, cwd: &Path, args: &[&str]) -> (i32, String, String) {
-    let o = Command::new(env!("CARGO_BIN_EXE_k0rdent"))
+    let o = common::k0rdent(emu, cwd)
         .current_dir(cwd)
         .args(args)
-        .env_clear()
-        .env("PATH", std::env::var_os("PATH").unwrap_or_default())
-        .env("HOME", cwd)
-        .env("USER", "e2e")
-        .env("AZURE_TENANT_ID", emu.tenant_id())
-        .env("AZURE_CLIENT_ID", emu.client_id())
-        .env("AZURE_CLIENT_SECRET", emu.client_secret().expose())
-        .env("AZURE_AUTHORITY_HOST", emu.url())
-        .env("AZURE_SUBSCRIPTION_ID", emu.subscription_id())
-        .env("K0RDENT_ARM_ENDPOINT", emu.url())
         .output()
         .unwrap();
     (

@@ -10,8 +10,10 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::print_stderr)] // tests report what they measured
 
+mod common;
+
 use std::net::TcpListener;
-use std::process::{Command, Stdio};
+use std::process::Command;
 use std::time::{Duration, Instant};
 
 use k0rdent_azure::emulator::Emulator;
@@ -36,25 +38,14 @@ impl Lab {
 
     /// `k0rdent` with the ARM endpoint and the authority host given.
     fn k0rdent(&self, arm: &str, authority: &str, args: &[&str]) -> Command {
-        let mut c = Command::new(env!("CARGO_BIN_EXE_k0rdent"));
+        let mut c = common::k0rdent(&self.emu, self.dir.path());
         c.arg("--config")
             .arg(self.dir.path().join("k0rdent.yaml"))
             .arg("--state-dir")
             .arg(self.dir.path().join("state"))
             .args(args)
-            .env_clear()
-            .env("PATH", std::env::var_os("PATH").unwrap_or_default())
-            .env("HOME", self.dir.path())
-            .env("USER", "e2e")
-            .env("AZURE_TENANT_ID", self.emu.tenant_id())
-            .env("AZURE_CLIENT_ID", self.emu.client_id())
-            .env("AZURE_CLIENT_SECRET", self.emu.client_secret().expose())
             .env("AZURE_AUTHORITY_HOST", authority)
-            .env("AZURE_SUBSCRIPTION_ID", self.emu.subscription_id())
-            .env("K0RDENT_ARM_ENDPOINT", arm)
-            .stdin(Stdio::null())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped());
+            .env("K0RDENT_ARM_ENDPOINT", arm);
         c
     }
 

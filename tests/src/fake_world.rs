@@ -305,21 +305,13 @@ impl Step for WorldStep {
     }
 }
 
-/// A deployment-shaped pipeline over the world in `dir`, misbehaving as `knobs` say.
-pub fn pipeline(dir: &Path, knobs: &Knobs) -> Pipeline {
-    pipeline_with_child(dir, knobs, None)
-}
-
-/// [`pipeline`], where the step named in `child` runs the stand-in tool.
+/// A deployment-shaped pipeline over the world in `dir`, misbehaving as `knobs` say; the step
+/// named in `child` runs the stand-in tool.
 ///
 /// # Panics
 /// Never for the fixed step names used here.
 #[allow(clippy::expect_used)]
-pub fn pipeline_with_child(
-    dir: &Path,
-    knobs: &Knobs,
-    child: Option<(&str, ChildSpec)>,
-) -> Pipeline {
+pub fn pipeline(dir: &Path, knobs: &Knobs, child: Option<(&str, ChildSpec)>) -> Pipeline {
     let shape: [(&str, &[&str]); 6] = [
         ("prepare_deployment", &[]),
         ("setup_network", &["prepare_deployment"]),
@@ -384,7 +376,7 @@ impl PipelineFactory for WorldFactory {
             step_timeout: env_ms("FAKE_STEP_TIMEOUT_MS"),
         };
         Ok(Deployment {
-            pipeline: pipeline_with_child(&dir, &knobs, child_step.as_deref().map(|s| (s, spec))),
+            pipeline: pipeline(&dir, &knobs, child_step.as_deref().map(|s| (s, spec))),
             concurrency: 4,
             notes: Vec::new(),
             time_limits: Default::default(),

@@ -7,10 +7,10 @@
 //!    without our cluster-id tag is a conflict, never adopted;
 //! 3. VM: created when missing (a leftover OS disk with our tags is deleted first, because a
 //!    VM is created from the image onto a new disk; one without our tags is a conflict); a VM
-//!    whose provisioning `Failed` is deleted and created again; a VM whose immutable
-//!    properties (custom data, zone, image, admin user, ...) differ is replaced only when the
-//!    planner's `replace` was confirmed (recorded fingerprint differs) or a replace was already
-//!    under way; a size change restarts the VM, so it is done only when confirmed (see
+//!    whose provisioning `Failed`, or whose immutable properties (custom data, zone, image,
+//!    admin user, ...) differ, is deleted and created again only when the engine confirmed it
+//!    (`ctx.confirmed()`, else `needs_confirmation`) or a replace was already under way; a
+//!    size change restarts the VM, so it too is done only when confirmed (see
 //!    [`super::resize`]); tags are patched in place;
 //! 4. a stopped or deallocated VM is started (`POST start`);
 //! 5. done: outputs `vm_id`, `public_ip`, `private_ip`, `role`; the node record gets the
@@ -77,7 +77,7 @@ impl VmStep {
             .disruptive("size", &vm.size)
             .input("tags", &names::tags(&self.shared.spec, vm.role.as_str()))
             .input("subnet", &self.shared.names.subnet_id())
-            .immutable("immutable", &resources::vm_immutable_digest(vm))
+            .immutable("immutable", &self.immutable_digest)
             .finish()
     }
 
@@ -171,8 +171,8 @@ impl VmStep {
         if !model::is_terminal(state) {
             return wait(c.watch("vm", &path, api::COMPUTE, &what).await?);
         }
-        let digest_ok = resources::vm_recorded_digest(&v).as_deref()
-            == Some(resources::vm_immutable_digest(&self.vm).as_str());
+        let digest_ok =
+            resources::vm_recorded_digest(&v).as_deref() == Some(self.immutable_digest.as_str());
         if model::is_failed(state) || !digest_ok {
             let why = if model::is_failed(state) {
                 "provisioning failed"
