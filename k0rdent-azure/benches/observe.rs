@@ -9,8 +9,8 @@
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use k0rdent_arm_emulator::{Emulator, fixtures};
 use k0rdent_azure::AzureDeployment;
-use k0rdent_azure::emulator::{Emulator, fixtures};
 use k0rdent_core::{Engine, MemoryStore, Pipeline, RunOutcome};
 
 async fn measure(vms: usize) -> (usize, Duration, usize, String) {

@@ -1,5 +1,5 @@
 //! The Azure provider of k0rdent-deploy: everything the pipeline needs from Azure, through the
-//! ARM REST API (no `az` for resource work), plus an ARM emulator (feature `emulator`).
+//! ARM REST API (no `az` for resource work).
 //!
 //! - [`credential`]: tokens from a service principal (client secret or federated token file)
 //!   or `az account get-access-token`, cached and never printed;
@@ -8,7 +8,6 @@
 //! - [`preflight`]: sizes, zones, quota, image architecture and providers, before any write;
 //! - [`AzureDeployment`]: the `setup_network` and `create_vms/<vm>` steps, the bulk
 //!   [`observe::AzureObserver`], the `azure_preflight` and `vms_running` gates, and reset;
-//! - `emulator` (feature `emulator`): an ARM emulator on 127.0.0.1 for tests and the lab.
 //!
 //! The crate takes typed inputs ([`spec::AzureSpec`], [`credential::CredentialSettings`]);
 //! nothing deep inside reads the environment or configuration files.
@@ -46,8 +45,6 @@
 pub mod api;
 pub mod client;
 pub mod credential;
-#[cfg(feature = "emulator")]
-pub mod emulator;
 pub mod identity;
 pub mod model;
 pub mod names;

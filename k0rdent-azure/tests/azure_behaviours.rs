@@ -9,7 +9,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use common::{Lab, writes};
-use k0rdent_azure::emulator::{LoggedRequest, fixtures};
+use k0rdent_arm_emulator::{LoggedRequest, fixtures};
 use k0rdent_core::{Event, RecordingSink, RunOutcome, StepId};
 
 fn sid(s: &str) -> StepId {

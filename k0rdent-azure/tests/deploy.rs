@@ -363,7 +363,7 @@ async fn an_interrupted_run_resumes_by_polling_the_journaled_operation() {
     use std::time::Duration;
     let lab = Lab::with(
         common::fast_emulator().operation_duration(Duration::from_millis(600)),
-        k0rdent_azure::emulator::fixtures::spec(common::CLUSTER, 1, 1),
+        k0rdent_arm_emulator::fixtures::spec(common::CLUSTER, 1, 1),
     )
     .await;
     let azure = lab.azure();
@@ -571,7 +571,7 @@ async fn writes_are_bounded_by_the_write_concurrency() {
     use std::time::Duration;
     let lab = Lab::with(
         common::fast_emulator().latency(Duration::from_millis(30)),
-        k0rdent_azure::emulator::fixtures::spec(common::CLUSTER, 3, 3),
+        k0rdent_arm_emulator::fixtures::spec(common::CLUSTER, 3, 3),
     )
     .await;
     let client = k0rdent_azure::client::ArmClient::builder(
@@ -585,7 +585,7 @@ async fn writes_are_bounded_by_the_write_concurrency() {
     let azure = k0rdent_azure::AzureDeployment::with_tuning(
         client,
         lab.spec.clone(),
-        k0rdent_azure::emulator::fixtures::fast_tuning(),
+        k0rdent_arm_emulator::fixtures::fast_tuning(),
     )
     .unwrap();
     let (engine, _) = lab.engine(&azure, false);

@@ -17,7 +17,7 @@ fn group() -> String {
     format!("/subscriptions/{SUB}/resourceGroups/rg1")
 }
 
-async fn setup() -> (k0rdent_azure::emulator::Emulator, ArmClient) {
+async fn setup() -> (k0rdent_arm_emulator::Emulator, ArmClient) {
     let emu = fast_emulator()
         .operation_duration(Duration::from_millis(150))
         .start()
@@ -188,11 +188,11 @@ async fn a_write_whose_connection_dropped_is_not_retried_by_the_client() {
 async fn an_immutable_vm_property_change_is_409_property_change_not_allowed() {
     use k0rdent_azure::names::Names;
     let emu = fast_emulator().start().await.unwrap();
-    let spec = k0rdent_azure::emulator::fixtures::spec("k0rdent-imm00001", 1, 0);
+    let spec = k0rdent_arm_emulator::fixtures::spec("k0rdent-imm00001", 1, 0);
     let lab_azure = k0rdent_azure::AzureDeployment::with_tuning(
         emu.client(),
         spec.clone(),
-        k0rdent_azure::emulator::fixtures::fast_tuning(),
+        k0rdent_arm_emulator::fixtures::fast_tuning(),
     )
     .unwrap();
     let pipeline = lab_azure
@@ -331,7 +331,7 @@ mod backend {
     use std::sync::Mutex;
 
     use async_trait::async_trait;
-    use k0rdent_azure::emulator::{BackendVm, VmBackend};
+    use k0rdent_arm_emulator::{BackendVm, VmBackend};
 
     #[derive(Default)]
     pub struct Recorder {
@@ -380,11 +380,11 @@ async fn the_vm_backend_hook_sees_every_lifecycle_change_and_can_supply_the_ip()
         .start()
         .await
         .unwrap();
-    let spec = k0rdent_azure::emulator::fixtures::spec("k0rdent-hook0001", 1, 0);
+    let spec = k0rdent_arm_emulator::fixtures::spec("k0rdent-hook0001", 1, 0);
     let azure = k0rdent_azure::AzureDeployment::with_tuning(
         emu.client(),
         spec,
-        k0rdent_azure::emulator::fixtures::fast_tuning(),
+        k0rdent_arm_emulator::fixtures::fast_tuning(),
     )
     .unwrap();
     let engine = Engine::builder(

@@ -5,7 +5,7 @@
 mod common;
 
 use common::{CLUSTER, Lab, fast_emulator};
-use k0rdent_azure::emulator::{Catalog, fixtures};
+use k0rdent_arm_emulator::{Catalog, fixtures};
 use k0rdent_core::{Decision, RunOutcome, StepId};
 
 async fn blocked_before_any_write(lab: &Lab) -> String {

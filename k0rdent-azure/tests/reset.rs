@@ -5,7 +5,7 @@
 mod common;
 
 use common::{CLUSTER, Lab, fast_emulator};
-use k0rdent_azure::emulator::fixtures;
+use k0rdent_arm_emulator::fixtures;
 use k0rdent_azure::names::types;
 use k0rdent_azure::reset::GroupOwnership;
 use k0rdent_core::{Decision, MemoryStore, RunOutcome, StepId};

@@ -11,7 +11,7 @@ use std::io::Write;
 use std::sync::{Arc, Mutex};
 
 use base64::Engine as _;
-use k0rdent_azure::emulator::{Emulator, fixtures};
+use k0rdent_arm_emulator::{Emulator, fixtures};
 use k0rdent_azure::names::types;
 use k0rdent_core::{Engine, FileStore, Pipeline, RunOutcome, Secret};
 

@@ -18,7 +18,7 @@ use std::collections::BTreeMap;
 use std::process::Command;
 use std::time::Duration;
 
-use k0rdent_azure::emulator::{Emulator, LoggedRequest};
+use k0rdent_arm_emulator::{Emulator, LoggedRequest};
 
 const VM: &str = "Microsoft.Compute/virtualMachines";
 const CONFIG: &str = include_str!("../../tests/fixtures/lab-3x2.yaml");

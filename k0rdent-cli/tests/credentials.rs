@@ -10,7 +10,7 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::time::{Duration, SystemTime};
 
-use k0rdent_azure::emulator::Emulator;
+use k0rdent_arm_emulator::Emulator;
 
 const CONFIG: &str = "azure:
   location: westeurope

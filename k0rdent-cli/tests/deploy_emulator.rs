@@ -14,7 +14,7 @@ use std::path::Path;
 use std::process::{Child, Command, Output};
 use std::time::Duration;
 
-use k0rdent_azure::emulator::{Emulator, LoggedRequest};
+use k0rdent_arm_emulator::{Emulator, LoggedRequest};
 
 const VM: &str = "Microsoft.Compute/virtualMachines";
 

@@ -9,7 +9,7 @@ mod common;
 use std::path::Path;
 use std::time::Duration;
 
-use k0rdent_azure::emulator::Emulator;
+use k0rdent_arm_emulator::Emulator;
 
 const CONFIG: &str = "azure:
   location: westeurope

@@ -16,7 +16,7 @@ use std::net::TcpListener;
 use std::process::Command;
 use std::time::{Duration, Instant};
 
-use k0rdent_azure::emulator::Emulator;
+use k0rdent_arm_emulator::Emulator;
 
 const CONFIG: &str = include_str!("../../tests/fixtures/lab-3x2.yaml");
 
@@ -29,7 +29,7 @@ struct Lab {
 }
 
 impl Lab {
-    async fn start(b: k0rdent_azure::emulator::EmulatorBuilder) -> Lab {
+    async fn start(b: k0rdent_arm_emulator::EmulatorBuilder) -> Lab {
         let emu = b.start().await.unwrap();
         let dir = tempfile::tempdir().unwrap();
         std::fs::write(dir.path().join("k0rdent.yaml"), CONFIG).unwrap();

@@ -69,8 +69,6 @@ mod secret;
 pub mod state;
 mod step;
 pub mod store;
-#[cfg(any(test, feature = "testkit"))]
-pub mod testkit;
 
 pub use cancel::Cancellation;
 pub use context::{StepContext, StopGuard};

@@ -8,8 +8,8 @@
 
 use std::sync::Arc;
 
-use k0rdent_core::testkit::{FakeStep, FakeWorld, applies, deployment_pipeline, sid};
 use k0rdent_core::*;
+use k0rdent_testkit::{FakeStep, FakeWorld, applies, deployment_pipeline, sid};
 
 fn engine(p: Pipeline, store: &MemoryStore, yes: bool) -> (Engine, Arc<RecordingSink>) {
     let sink = Arc::new(RecordingSink::new());
@@ -230,7 +230,7 @@ async fn reset_says_which_steps_had_nothing_to_undo() {
     let p = Pipeline::builder()
         .step(FakeStep::new("setup_network", &world))
         .step(Marker(sid("create_vms/vm-1")))
-        .observer(k0rdent_core::testkit::FakeObserver(world.clone()))
+        .observer(k0rdent_testkit::FakeObserver(world.clone()))
         .build()
         .unwrap();
     let e = Engine::builder(p, Arc::new(store.clone())).build().unwrap();

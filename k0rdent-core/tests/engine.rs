@@ -7,8 +7,8 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicU32, Ordering};
 use std::time::Duration;
 
-use k0rdent_core::testkit::{FakeObserver, FakeStep, FakeWorld, applies, deployment_pipeline, sid};
 use k0rdent_core::*;
+use k0rdent_testkit::{FakeObserver, FakeStep, FakeWorld, applies, deployment_pipeline, sid};
 
 fn pipeline(world: &Arc<FakeWorld>, tweak: impl Fn(FakeStep) -> FakeStep) -> Pipeline {
     deployment_pipeline(world, tweak)

@@ -8,8 +8,8 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use k0rdent_core::testkit::{FakeWorld, applies, deployment_pipeline, sid};
 use k0rdent_core::*;
+use k0rdent_testkit::{FakeWorld, applies, deployment_pipeline, sid};
 
 struct Run {
     task: tokio::task::JoinHandle<Result<RunReport, EngineError>>,

@@ -8,8 +8,8 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
-use k0rdent_core::testkit::{FakeWorld, applies, deployment_pipeline, sid};
 use k0rdent_core::*;
+use k0rdent_testkit::{FakeWorld, applies, deployment_pipeline, sid};
 
 #[tokio::test(start_paused = true)]
 async fn a_timeout_that_may_not_be_retried_fails_once_and_keeps_the_journal() {

@@ -2,7 +2,10 @@
 //! cli → {azure, ssh} → {process, core}. k0rdent-core pulls in no network, SSH, WireGuard or
 //! process crate, and uses only tokio's rt, sync, time and macros features; azure and ssh
 //! never depend on each other; k0rdent-process depends on nothing of ours and is the only
-//! product crate that spawns programs through tokio.
+//! product crate that spawns programs through tokio. Test doubles live outside the product
+//! crates, in the unpublished k0rdent-arm-emulator and k0rdent-testkit: no product crate is its
+//! own dependency or has a test-double feature, and the emulator takes nothing from the client
+//! it stands in for except in its test fixtures.
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
@@ -217,5 +220,134 @@ fn only_the_runner_spawns_programs_with_tokio() {
             .iter()
             .any(|f| f == "process"),
         "sanity: the runner itself uses tokio's process feature"
+    );
+}
+
+/// The crates that are published (everything but the test doubles and the test suites).
+const PRODUCT_CRATES: &[&str] = &[
+    "k0rdent-core",
+    "k0rdent-process",
+    "k0rdent-azure",
+    "k0rdent-ssh",
+    "k0rdent-cli",
+];
+
+/// The unpublished crates that hold test doubles.
+const TEST_DOUBLE_CRATES: &[&str] = &["k0rdent-arm-emulator", "k0rdent-testkit"];
+
+/// `publish = false` shows as an empty registry list in cargo metadata.
+fn unpublished(package: &serde_json::Value) -> bool {
+    package["publish"]
+        .as_array()
+        .is_some_and(|registries| registries.is_empty())
+}
+
+#[test]
+fn no_product_crate_depends_on_itself_or_carries_test_doubles() {
+    let meta = metadata();
+    let published: Vec<&str> = meta["packages"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|p| !unpublished(p))
+        .map(|p| p["name"].as_str().unwrap())
+        .collect();
+    for name in PRODUCT_CRATES {
+        assert!(
+            published.contains(name),
+            "sanity: {name} is a published workspace crate ({published:?})"
+        );
+    }
+    for name in published {
+        let package = package(&meta, name);
+        for dep in package["dependencies"].as_array().unwrap() {
+            assert_ne!(
+                dep["name"], name,
+                "{name} lists itself among its dependencies (kind {})",
+                dep["kind"]
+            );
+        }
+        for feature in package["features"].as_object().unwrap().keys() {
+            let f = feature.to_ascii_lowercase();
+            for double in ["emulator", "testkit", "fake", "mock"] {
+                assert!(
+                    !f.contains(double),
+                    "{name} has feature {feature}: test doubles belong in their own crate"
+                );
+            }
+        }
+        for double in TEST_DOUBLE_CRATES {
+            assert!(
+                !direct_deps(&meta, name)
+                    .iter()
+                    .any(|d| d["name"] == *double),
+                "{name} depends on {double} outside its dev-dependencies"
+            );
+        }
+    }
+}
+
+#[test]
+fn the_test_double_crates_are_not_published() {
+    let meta = metadata();
+    for name in TEST_DOUBLE_CRATES {
+        assert!(
+            unpublished(package(&meta, name)),
+            "{name} must say publish = false"
+        );
+    }
+}
+
+#[test]
+fn azure_does_not_depend_on_hyper() {
+    let meta = metadata();
+    let deps = direct_deps(&meta, "k0rdent-azure");
+    for server in ["hyper", "hyper-util", "http-body-util", "bytes"] {
+        assert!(
+            !deps.iter().any(|d| d["name"] == server),
+            "k0rdent-azure depends on {server}: the HTTP server is the emulator's"
+        );
+    }
+}
+
+/// The emulator is written from the ARM documentation: only its `fixtures` module (ready-made
+/// clients and specs for tests) may use the client crate, so the emulator cannot mirror the
+/// client's api-versions, states or rules.
+#[test]
+fn the_emulator_names_k0rdent_azure_only_in_its_fixtures() {
+    fn visit(dir: &std::path::Path, files: &mut Vec<std::path::PathBuf>) {
+        for entry in std::fs::read_dir(dir).unwrap() {
+            let path = entry.unwrap().path();
+            if path.is_dir() {
+                visit(&path, files);
+            } else if path.extension().is_some_and(|e| e == "rs") {
+                files.push(path);
+            }
+        }
+    }
+    let src = std::path::Path::new(concat!(env!("CARGO_MANIFEST_DIR"), "/../arm-emulator/src"));
+    let mut files = Vec::new();
+    visit(src, &mut files);
+    let is_fixtures = |p: &std::path::Path| {
+        let rel = p.strip_prefix(src).unwrap();
+        rel == std::path::Path::new("fixtures.rs") || rel.starts_with("fixtures")
+    };
+    let mut fixtures_use_it = false;
+    for file in &files {
+        let text = std::fs::read_to_string(file).unwrap();
+        let names_client = text.contains("k0rdent_azure");
+        if is_fixtures(file) {
+            fixtures_use_it |= names_client;
+        } else {
+            assert!(
+                !names_client,
+                "{} names k0rdent_azure; only the emulator's fixtures may",
+                file.display()
+            );
+        }
+    }
+    assert!(
+        files.len() > 5 && fixtures_use_it,
+        "sanity: read the emulator's sources ({files:?})"
     );
 }

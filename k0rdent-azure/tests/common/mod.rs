@@ -4,8 +4,8 @@
 use std::sync::Arc;
 use std::time::Duration;
 
+use k0rdent_arm_emulator::{Emulator, EmulatorBuilder, fixtures};
 use k0rdent_azure::AzureDeployment;
-use k0rdent_azure::emulator::{Emulator, EmulatorBuilder, fixtures};
 use k0rdent_azure::spec::AzureSpec;
 use k0rdent_core::{Engine, MemoryStore, Pipeline, RecordingSink, StateStore};
 
@@ -79,7 +79,7 @@ impl Lab {
 }
 
 /// Writes in a log slice, as "METHOD type/name" lines (sorted), for assertions.
-pub fn writes(entries: &[k0rdent_azure::emulator::LoggedRequest]) -> Vec<String> {
+pub fn writes(entries: &[k0rdent_arm_emulator::LoggedRequest]) -> Vec<String> {
     let mut v: Vec<String> = entries
         .iter()
         .filter(|e| e.mutating && e.status != 429)

@@ -4,7 +4,7 @@
 use std::path::Path;
 use std::process::{Command, Stdio};
 
-use k0rdent_azure::emulator::Emulator;
+use k0rdent_arm_emulator::Emulator;
 
 /// The `k0rdent` binary with a clean environment (`PATH`, `HOME` = `home`, `USER`), the
 /// emulator's service principal and subscription, and its ARM endpoint and authority host

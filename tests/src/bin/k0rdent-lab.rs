@@ -18,8 +18,8 @@ use clap::Parser;
 use std::sync::Arc;
 use std::time::Duration;
 
+use k0rdent_arm_emulator::Emulator;
 use k0rdent_azure::credential::CredentialSettings;
-use k0rdent_azure::emulator::Emulator;
 use k0rdent_cli::ExitStatus;
 use k0rdent_cli::deployment::{AzureAccess, K0rdentFactory};
 use k0rdent_tests::lab_dir;

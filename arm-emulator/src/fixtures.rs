@@ -1,4 +1,6 @@
-//! Ready-made specs and clients for tests against the emulator (also for other crates' tests).
+//! Ready-made specs and clients for tests against the emulator. The only module that names
+//! `k0rdent_azure`: the emulator answers as the ARM documentation says, whatever the client
+//! expects, so it takes nothing else from the client.
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
@@ -6,11 +8,11 @@ use std::time::Duration;
 
 use k0rdent_core::{RetryPolicy, Secret};
 
-use super::Emulator;
-use crate::client::{ArmClient, RetryConfig};
-use crate::credential::{ClientSecretCredential, TokenCredential};
-use crate::spec::{AzureSpec, EvictionPolicy, Priority, Role, VmSpec};
-use crate::steps::{PollConfig, Tuning};
+use crate::Emulator;
+use k0rdent_azure::client::{ArmClient, RetryConfig};
+use k0rdent_azure::credential::{ClientSecretCredential, TokenCredential};
+use k0rdent_azure::spec::{AzureSpec, EvictionPolicy, Priority, Role, VmSpec};
+use k0rdent_azure::steps::{PollConfig, Tuning};
 
 /// A test SSH public key (not a secret).
 pub const SSH_PUBLIC_KEY: &str =
@@ -35,7 +37,7 @@ pub fn spec(cluster_id: &str, controllers: usize, workers: usize) -> AzureSpec {
                 zone: Some(u8::try_from((i - 1) % 3 + 1).unwrap_or(1)),
                 priority: Priority::Regular,
                 eviction_policy: EvictionPolicy::Deallocate,
-                image: crate::spec::ImageRef {
+                image: k0rdent_azure::spec::ImageRef {
                     publisher: "Debian".into(),
                     offer: "debian-12".into(),
                     sku: "12-gen2".into(),

@@ -1,5 +1,8 @@
-//! An ARM emulator (feature `emulator`): an HTTP server on 127.0.0.1 with the REST semantics
-//! this crate relies on, for its tests, benches and the lab.
+//! An Azure Resource Manager emulator: an HTTP server on 127.0.0.1 with the REST semantics
+//! the ARM documentation describes, for the tests, benches and lab of k0rdent-deploy (never
+//! published). It keeps its own api-versions, resource types and provisioning states and takes
+//! nothing from `k0rdent-azure`'s client, so the two can disagree and a test can catch it;
+//! only [`fixtures`] (ready-made clients and specs for tests) uses `k0rdent-azure`.
 //!
 //! - idempotent PUT (201 created, 200 updated), PATCH, DELETE and VM actions as asynchronous
 //!   operations (`Azure-AsyncOperation`, `Location`, `Retry-After`) with `provisioningState`
@@ -30,7 +33,7 @@
 //!
 //! ```
 //! # tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap().block_on(async {
-//! use k0rdent_azure::emulator::Emulator;
+//! use k0rdent_arm_emulator::Emulator;
 //! let emu = Emulator::builder().start().await?;
 //! assert!(emu.url().starts_with("http://127.0.0.1:"));
 //! # Ok::<(), std::io::Error>(()) }).unwrap();

@@ -1,5 +1,6 @@
-//! Test doubles: a fake world with a bulk observer, configurable fake steps and helpers.
-//! Enabled for this crate's tests and, with feature `testkit`, for other crates' tests.
+//! Test doubles for `k0rdent-core`'s engine: a fake world with a bulk observer, configurable
+//! fake steps and helpers. A crate of its own so that the engine crate holds only product
+//! code; its integration tests and other crates' tests depend on this one.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::sync::atomic::{AtomicU32, Ordering};
@@ -8,13 +9,11 @@ use std::time::Duration;
 
 use async_trait::async_trait;
 
-use crate::context::StepContext;
-use crate::fingerprint::Fingerprint;
-use crate::gate::Gate;
-use crate::id::StepId;
-use crate::observation::{Evidence, Facts, Observation, ObserveError, Observer, Snapshot};
-use crate::state::{DeploymentState, Outputs, StepRecord};
-use crate::step::{Enablement, RetryPolicy, Step, StepError, StepInputs, StepOutcome, Teardown};
+use k0rdent_core::{
+    DeploymentState, Enablement, Evidence, Facts, Fingerprint, Gate, Observation, ObserveError,
+    Observer, Outputs, RetryPolicy, Snapshot, Step, StepContext, StepError, StepId, StepInputs,
+    StepOutcome, StepRecord, Teardown,
+};
 
 /// Parses a step id; panics on a bad literal (test code only).
 ///
@@ -405,7 +404,7 @@ impl Step for FakeStep {
         self.retry
     }
 
-    fn check_journal(&self, journal: &crate::state::Journal) -> Result<(), String> {
+    fn check_journal(&self, journal: &k0rdent_core::state::Journal) -> Result<(), String> {
         match &self.journal_required {
             Some(k) if journal.latest(k).is_none() => Err(format!("no `{k}` entry")),
             _ => Ok(()),
@@ -512,7 +511,7 @@ impl Step for FakeStep {
 pub fn deployment_pipeline(
     world: &Arc<FakeWorld>,
     tweak: impl Fn(FakeStep) -> FakeStep,
-) -> crate::pipeline::Pipeline {
+) -> k0rdent_core::Pipeline {
     let steps = vec![
         FakeStep::new("prepare_deployment", world),
         FakeStep::new("setup_network", world).after(&["prepare_deployment"]),
@@ -525,7 +524,7 @@ pub fn deployment_pipeline(
     steps
         .into_iter()
         .map(&tweak)
-        .fold(crate::pipeline::Pipeline::builder(), |b, s| b.step(s))
+        .fold(k0rdent_core::Pipeline::builder(), |b, s| b.step(s))
         .observer(FakeObserver(world.clone()))
         .build()
         .expect("a valid fixed pipeline")
