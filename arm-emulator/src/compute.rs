@@ -6,8 +6,8 @@ use k0rdent_core::{Digest, Secret};
 use serde_json::{Value, json};
 
 use super::Emu;
-use super::arm::{Job, provision};
 use super::backend::BackendVm;
+use super::operation::{Job, provision};
 use super::reply::{Reply, err};
 use super::world::{OpKind, Res, VmExtra, World, now_str};
 

@@ -4,8 +4,7 @@
 use serde_json::{Value, json};
 
 use super::Emu;
-use super::arm::group_not_found;
-use super::reply::{Query, Reply, check_api, err, versions};
+use super::reply::{Query, Reply, check_api, err, group_not_found, versions};
 use super::world::{Group, OpKind};
 
 pub(crate) fn group(

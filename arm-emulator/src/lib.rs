@@ -48,6 +48,7 @@ pub mod fixtures;
 mod groups;
 mod lists;
 mod network;
+mod operation;
 mod preflight_api;
 mod reply;
 mod server;

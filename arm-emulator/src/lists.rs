@@ -4,9 +4,8 @@
 use serde_json::{Value, json};
 
 use super::Emu;
-use super::arm::group_not_found;
 use super::reply::types;
-use super::reply::{Query, Reply, check_api, err, page, versions};
+use super::reply::{Query, Reply, check_api, err, group_not_found, page, versions};
 
 pub(crate) fn list_group(emu: &Emu, group: &str, path: &str, q: &Query) -> Result<Reply, Reply> {
     check_api(q, versions::RESOURCES)?;

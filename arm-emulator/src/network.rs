@@ -4,7 +4,7 @@
 use serde_json::{Value, json};
 
 use super::Emu;
-use super::arm::provision;
+use super::operation::provision;
 use super::reply::types;
 use super::reply::{Reply, err};
 use super::world::{Res, now_str};

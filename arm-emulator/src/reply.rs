@@ -54,6 +54,15 @@ pub(crate) fn err(status: u16, code: &str, message: impl Into<String>) -> Reply 
     )
 }
 
+/// The 404 ARM answers for anything under a resource group that does not exist.
+pub(crate) fn group_not_found(group: &str) -> Reply {
+    err(
+        404,
+        "ResourceGroupNotFound",
+        format!("Resource group '{group}' could not be found."),
+    )
+}
+
 /// Parsed query parameters.
 #[derive(Debug, Clone, Default)]
 pub(crate) struct Query(pub(crate) Vec<(String, String)>);

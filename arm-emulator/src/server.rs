@@ -13,8 +13,9 @@ use hyper::{Request, Response};
 use hyper_util::rt::TokioIo;
 use serde_json::json;
 
-use super::arm::{self, Job};
+use super::arm;
 use super::faults::LoggedRequest;
+use super::operation::Job;
 use super::reply::{Query, Reply, err};
 use super::world::World;
 use super::{Catalog, Config, Emu, Emulator};
@@ -170,7 +171,7 @@ fn to_response(emu: &Emu, r: Reply) -> Response<Full<Bytes>> {
     if !has_retry && (r.status == 429 || r.status == 202) {
         b = retry_headers(emu, b);
     }
-    b = b.header("x-ms-request-id", super::arm::guid()).header(
+    b = b.header("x-ms-request-id", super::reply::guid()).header(
         "content-type",
         if r.html.is_some() {
             "text/html; charset=us-ascii"
