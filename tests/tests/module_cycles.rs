@@ -1,12 +1,13 @@
 //! No two sibling modules of a crate import each other, directly or around a longer loop.
 //!
-//! For each crate of the workspace this reads every file under `src/`, collects the `crate::…` and
-//! `super::…` paths it names (in `use` trees and inline in code; comments and string literals are
-//! not code), resolves each to the module that defines the item (following `pub use` re-exports,
-//! so `crate::Step` means `step`), and lifts it to the children of the two modules' deepest common
-//! ancestor: `engine::facts` naming `engine::emit::Emitter` is the edge `facts → emit` under
-//! `engine`, `context` naming `engine::cell::StateCell` is `context → engine` at the root, and a
-//! module naming its own ancestor or descendant is no edge. A cycle among siblings fails the test.
+//! For each crate of the workspace this reads every file under `src/`, collects the `crate::…`
+//! and `super::…` paths it names (in `use` trees and inline in code; comments and string literals
+//! are not code), resolves each to the module that defines the item (following `pub use`
+//! re-exports, so `crate::Step` means `step`), and lifts it to the children of the two modules'
+//! deepest common ancestor: `engine::facts` naming `engine::emit::Emitter` is the edge
+//! `facts → emit` under `engine`, `context` naming `engine::cell::StateCell` is
+//! `context → engine` at the root, and a module naming its own ancestor or descendant is no edge.
+//! A cycle among siblings fails the test.
 //!
 //! The cycles it found when it was written (issue #8; 29 simple cycles, grouped here by what
 //! closed them):
