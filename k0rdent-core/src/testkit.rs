@@ -8,13 +8,15 @@ use std::time::Duration;
 
 use async_trait::async_trait;
 
-use crate::context::StepContext;
+use crate::enablement::Enablement;
+use crate::evidence::Evidence;
 use crate::fingerprint::Fingerprint;
 use crate::gate::Gate;
 use crate::id::StepId;
-use crate::observation::{Evidence, Facts, Observation, ObserveError, Observer, Snapshot};
+use crate::observation::{Facts, Observation, ObserveError, Observer, Snapshot};
 use crate::state::{DeploymentState, Outputs, StepRecord};
-use crate::step::{Enablement, RetryPolicy, Step, StepError, StepInputs, StepOutcome, Teardown};
+use crate::step::StepContext;
+use crate::step::{RetryPolicy, Step, StepError, StepInputs, StepOutcome, Teardown};
 
 /// Parses a step id; panics on a bad literal (test code only).
 ///
