@@ -558,10 +558,7 @@ impl CrateModel {
     fn resolve(&self, abs: &[String]) -> ModPath {
         let mut abs = abs.to_vec();
         for _ in 0..16 {
-            let mut k = abs.len();
-            while k > 0 && !self.modules.contains(&abs[..k].to_vec()) {
-                k -= 1;
-            }
+            let k = self.module_prefix(&abs);
             let module = abs[..k].to_vec();
             let Some(target) = abs
                 .get(k)
@@ -573,11 +570,16 @@ impl CrateModel {
             next.extend(abs[k + 1..].iter().cloned());
             abs = next;
         }
+        abs[..self.module_prefix(&abs)].to_vec()
+    }
+
+    /// How many leading segments of `abs` name a module (0: the root).
+    fn module_prefix(&self, abs: &[String]) -> usize {
         let mut k = abs.len();
-        while k > 0 && !self.modules.contains(&abs[..k].to_vec()) {
+        while k > 0 && !self.modules.contains(&abs[..k]) {
             k -= 1;
         }
-        abs[..k].to_vec()
+        k
     }
 
     /// Every sibling edge: (parent, from child, to child) → the mentions behind it.
