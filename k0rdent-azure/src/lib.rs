@@ -5,6 +5,8 @@
 //!   or `az account get-access-token`, cached and never printed;
 //! - [`client::ArmClient`]: api-version per type, request and correlation ids, bounded
 //!   retries honouring Retry-After, `nextLink` paging, long-running operations, typed errors;
+//! - [`endpoint`] and [`transport`]: where bearer tokens may be sent, and an endpoint that
+//!   cannot be reached told apart from a passing blip — for ARM and the token endpoint alike;
 //! - [`preflight`]: sizes, zones, quota, image architecture and providers, before any write;
 //! - [`AzureDeployment`]: the `setup_network` and `create_vms/<vm>` steps, the bulk
 //!   [`observe::AzureObserver`], the `azure_preflight` and `vms_running` gates, and reset;
@@ -45,6 +47,7 @@
 pub mod api;
 pub mod client;
 pub mod credential;
+pub mod endpoint;
 pub mod identity;
 pub mod model;
 pub mod names;
@@ -54,5 +57,6 @@ pub mod reset;
 pub mod resources;
 pub mod spec;
 pub mod steps;
+pub mod transport;
 
 pub use steps::AzureDeployment;

@@ -56,9 +56,12 @@
 #![deny(missing_docs)]
 
 mod cancel;
-mod context;
+mod cell;
+mod emit;
+mod enablement;
 mod engine;
 mod event;
+mod evidence;
 mod fingerprint;
 mod gate;
 mod id;
@@ -71,21 +74,23 @@ mod step;
 pub mod store;
 
 pub use cancel::Cancellation;
-pub use context::{StepContext, StopGuard};
+pub use enablement::Enablement;
 pub use engine::{
     ConfigError, DEFAULT_STEP_TIMEOUT, DEFAULT_STOP_GRACE, Engine, EngineBuilder, EngineError,
     PlanReport, RefreshReport, ResetReport, RunReport, StepReport, StepResult,
 };
 pub use event::{Event, EventRecord, EventSink, FanOut, NullSink, RecordingSink};
+pub use evidence::Evidence;
 pub use fingerprint::{Digest, Fingerprint, FingerprintBuilder};
 pub use gate::{Deadline, FnGate, Gate, GateContext, GateFailure, GateVerdict, WaitBudget};
 pub use id::{IdError, RunId, StepId};
-pub use observation::{Change, Evidence, Facts, Observation, ObserveError, Observer, Snapshot};
+pub use observation::{Change, Facts, Observation, ObserveError, Observer, Snapshot};
 pub use pipeline::{Pipeline, PipelineBuilder};
 pub use plan::{Decision, ObservedKind, Plan, PlanEntry, Reason, plan};
 pub use secret::Secret;
 pub use state::{DeploymentState, Outputs, RunOutcome, Status, StepRecord};
 pub use step::{
-    Enablement, ErrorKind, RetryPolicy, Step, StepError, StepInputs, StepOutcome, Teardown,
+    ErrorKind, RetryPolicy, Step, StepContext, StepError, StepInputs, StepOutcome, StopGuard,
+    Teardown,
 };
 pub use store::{FileStore, MemoryStore, StateStore, StoreError};

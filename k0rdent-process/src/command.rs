@@ -1,31 +1,11 @@
 //! [`Command`]: what to run and how (mode, time limit, grace period, output bounds, secrets).
 
 use std::ffi::OsString;
-use std::future::Future;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-use crate::error::ProcessError;
+use crate::mode::Mode;
 use crate::redact::redact_with;
-use crate::running::{Output, Running, StopNotice};
-
-/// How a child relates to us.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
-#[non_exhaustive]
-pub enum Mode {
-    /// The usual case (k0sctl, helm, kubectl, az): its own process group, which is stopped as
-    /// a whole on cancel, timeout, failure or drop; on Linux it dies with us
-    /// (`PR_SET_PDEATHSIG=SIGKILL`). Output is piped.
-    #[default]
-    Attached,
-    /// A program that leaves a daemon behind on success (wg-quick starting wireguard-go): its
-    /// own session and no parent-death signal, so what it started outlives us. It is stopped
-    /// only on cancel, timeout, failure or drop — never after it succeeded.
-    Daemon,
-    /// A program that talks to the user on our terminal (`sudo -v` asking for a password):
-    /// stays in our process group with our standard input, output and error.
-    Foreground,
-}
 
 /// One argument, possibly secret.
 #[derive(Debug, Clone)]
@@ -218,38 +198,6 @@ impl Command {
             }
         }));
         out
-    }
-
-    /// Starts it. The child is stopped when the returned [`Running`] is dropped before it
-    /// finished successfully.
-    ///
-    /// # Errors
-    /// [`ProcessError`] with [`ProcessStatus::NotStarted`](crate::ProcessStatus::NotStarted)
-    /// when it cannot be started or there is no tokio runtime with IO enabled.
-    pub async fn spawn(self) -> Result<Running, ProcessError> {
-        Running::start(self).await
-    }
-
-    /// Runs it to completion.
-    ///
-    /// # Errors
-    /// [`ProcessError`] if it cannot start, exits non-zero, is killed or times out.
-    pub async fn run(self) -> Result<Output, ProcessError> {
-        self.spawn().await?.wait().await
-    }
-
-    /// Runs it to completion unless `stop` completes first; then it is stopped gracefully
-    /// (SIGTERM to its process group, the grace period, SIGKILL) and `on_stop` is told each
-    /// stage so the user can be shown it.
-    ///
-    /// # Errors
-    /// As [`Command::run`]; a stop gives [`ProcessStatus::Cancelled`](crate::ProcessStatus::Cancelled).
-    pub async fn run_until(
-        self,
-        stop: impl Future<Output = ()>,
-        on_stop: impl FnMut(&StopNotice),
-    ) -> Result<Output, ProcessError> {
-        self.spawn().await?.wait_until(stop, on_stop).await
     }
 }
 

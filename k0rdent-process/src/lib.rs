@@ -53,15 +53,17 @@
 mod command;
 mod error;
 mod group;
+mod mode;
 pub mod os;
 mod record;
 mod redact;
 mod running;
 mod spawner;
 
-pub use command::{Command, Mode};
+pub use command::Command;
 pub use error::{ProcessError, ProcessStatus};
 pub use group::kill_all_now;
+pub use mode::Mode;
 pub use record::{ChildRecord, ChildStatus, SettleError, Stopped};
 pub use redact::{redact, redact_with};
 pub use running::{Output, Running, StopNotice, StopReason, StopStage};

@@ -8,7 +8,7 @@ use std::process::Command as StdCommand;
 
 use rustix::process::Pid;
 
-use crate::command::Mode;
+use crate::mode::Mode;
 
 /// Prepares `cmd` for `mode`. `parent` is this process's pid, taken before the fork: the child
 /// checks it after setting the parent-death signal, because a parent that died between `fork`

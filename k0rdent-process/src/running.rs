@@ -20,9 +20,10 @@ use tokio::io::{AsyncRead, AsyncReadExt};
 use tokio::process::{Child, ChildStderr, ChildStdout};
 use tokio::time::Instant;
 
-use crate::command::{Command, Mode, stripped};
+use crate::command::{Command, stripped};
 use crate::error::{ProcessError, ProcessStatus, human, tail};
 use crate::group::{Guard, Target};
+use crate::mode::Mode;
 use crate::record::ChildRecord;
 use crate::redact::redact_with;
 use crate::{os, spawner};
@@ -34,6 +35,42 @@ const EOF_AFTER_EXIT: Duration = Duration::from_secs(2);
 const EOF_AFTER_KILL: Duration = Duration::from_millis(500);
 /// Lines of stderr kept in an error.
 const ERROR_LINES: usize = 12;
+
+/// How a [`Command`] is run: here, beside the [`Running`] child and the [`Output`] it returns,
+/// so that `command.rs` describes a program without depending on how children are run.
+impl Command {
+    /// Starts it. The child is stopped when the returned [`Running`] is dropped before it
+    /// finished successfully.
+    ///
+    /// # Errors
+    /// [`ProcessError`] with [`ProcessStatus::NotStarted`](crate::ProcessStatus::NotStarted)
+    /// when it cannot be started or there is no tokio runtime with IO enabled.
+    pub async fn spawn(self) -> Result<Running, ProcessError> {
+        Running::start(self).await
+    }
+
+    /// Runs it to completion.
+    ///
+    /// # Errors
+    /// [`ProcessError`] if it cannot start, exits non-zero, is killed or times out.
+    pub async fn run(self) -> Result<Output, ProcessError> {
+        self.spawn().await?.wait().await
+    }
+
+    /// Runs it to completion unless `stop` completes first; then it is stopped gracefully
+    /// (SIGTERM to its process group, the grace period, SIGKILL) and `on_stop` is told each
+    /// stage so the user can be shown it.
+    ///
+    /// # Errors
+    /// As [`Command::run`]; a stop gives [`ProcessStatus::Cancelled`](crate::ProcessStatus::Cancelled).
+    pub async fn run_until(
+        self,
+        stop: impl Future<Output = ()>,
+        on_stop: impl FnMut(&StopNotice),
+    ) -> Result<Output, ProcessError> {
+        self.spawn().await?.wait_until(stop, on_stop).await
+    }
+}
 
 /// What a successful program printed.
 #[derive(Clone, Default, PartialEq, Eq)]

@@ -237,7 +237,7 @@ pub enum ArmError {
     /// The endpoint could not be reached at all (refused, no such host, TLS): nothing was
     /// sent, and retrying soon will not help.
     #[error(transparent)]
-    Unreachable(#[from] super::transport::Unreachable),
+    Unreachable(#[from] crate::transport::Unreachable),
     /// A URL from a response points elsewhere than the ARM endpoint.
     #[error("refusing to send credentials to {url}: not the ARM endpoint")]
     ForeignUrl {

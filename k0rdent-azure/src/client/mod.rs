@@ -5,12 +5,10 @@
 //! Request bodies and headers are never logged; a debug line per request records the method,
 //! path, status, attempt and request ids.
 
-pub mod endpoint;
 mod error;
 mod lro;
 mod ops;
 mod retry;
-pub mod transport;
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -26,8 +24,10 @@ pub use lro::{Accepted, PollKind, PollStatus, PollTarget};
 pub use retry::{RetryConfig, retry_after, retryable};
 
 use crate::credential::{CachedCredential, TokenCredential};
+use crate::endpoint;
 use crate::model::{ErrorDetail, ErrorResponse, Page};
 use crate::spec::DEFAULT_WRITE_CONCURRENCY;
+use crate::transport;
 
 /// The public cloud's ARM endpoint.
 pub const DEFAULT_ARM_ENDPOINT: &str = "https://management.azure.com";

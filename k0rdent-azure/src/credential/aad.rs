@@ -9,7 +9,7 @@ use serde::Deserialize;
 use url::Url;
 
 use super::{AccessToken, CredentialError, TokenCredential};
-use crate::client::transport;
+use crate::transport;
 
 const AUTHORITY_REMEDY: &str = "check AZURE_AUTHORITY_HOST (default https://login.microsoftonline.com), \
      the network, DNS and any proxy on the way";

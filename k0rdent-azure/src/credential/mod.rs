@@ -20,7 +20,7 @@ use tokio::sync::Mutex;
 pub use aad::{ClientSecretCredential, WorkloadIdentityCredential};
 pub use azcli::{AzureCliCredential, CliAccount, az_account_show};
 
-use crate::client::endpoint::check_endpoint;
+use crate::endpoint::check_endpoint;
 
 /// The public cloud's authority host.
 pub const DEFAULT_AUTHORITY_HOST: &str = "https://login.microsoftonline.com";

@@ -4,7 +4,8 @@
 pub mod converge;
 mod gates;
 mod network;
-mod resize;
+mod step_try;
+mod teardown;
 mod vm;
 
 use std::collections::BTreeMap;

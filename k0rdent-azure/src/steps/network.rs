@@ -23,6 +23,7 @@ use serde_json::Value;
 
 use super::Shared;
 use super::converge::{Converger, Progress};
+use super::step_try::step_try;
 use crate::api;
 use crate::identity::check_identity;
 use crate::model::{self, ResourceGroup, SecurityGroup, VirtualNetwork};
@@ -158,16 +159,6 @@ fn wait(p: Progress<Option<Value>>) -> Progress<()> {
     }
 }
 
-macro_rules! step_try {
-    ($e:expr) => {
-        match $e {
-            Progress::Ready(v) => v,
-            Progress::Wait(after, detail) => return Ok(StepOutcome::pending(after, detail)),
-        }
-    };
-}
-pub(crate) use step_try;
-
 impl NetworkStep {
     async fn converge(&self, ctx: &StepContext) -> Result<StepOutcome, StepError> {
         self.record_identity(ctx).await?;
@@ -275,7 +266,7 @@ impl Step for NetworkStep {
     }
 
     async fn teardown(&self, ctx: &StepContext) -> Result<Teardown, StepError> {
-        crate::reset::teardown_group(&self.shared, ctx).await?;
+        super::teardown::teardown_group(&self.shared, ctx).await?;
         Ok(Teardown::Done)
     }
 }

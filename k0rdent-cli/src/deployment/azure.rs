@@ -3,9 +3,9 @@
 //! that the deployment is looked for where it lives.
 
 use k0rdent_azure::AzureDeployment;
-use k0rdent_azure::client::endpoint::check_endpoint;
 use k0rdent_azure::client::{ArmClient, DEFAULT_ARM_ENDPOINT};
 use k0rdent_azure::credential::{CredentialSettings, az_account_show};
+use k0rdent_azure::endpoint::check_endpoint;
 use k0rdent_azure::identity::{check_identity, current_identity};
 use k0rdent_azure::spec::{AzureSpec, Role, VmSpec};
 use k0rdent_core::{DeploymentState, FileStore, Secret};

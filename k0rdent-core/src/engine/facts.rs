@@ -6,8 +6,8 @@ use std::time::{Duration, Instant};
 
 use tokio::task::JoinSet;
 
-use super::emit::Emitter;
 use crate::cancel::Cancellation;
+use crate::emit::Emitter;
 use crate::event::Event;
 use crate::gate::GateFailure;
 use crate::id::StepId;

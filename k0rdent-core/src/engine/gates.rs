@@ -6,8 +6,8 @@ use std::time::Duration;
 use chrono::Utc;
 use tokio::time::Instant;
 
-use super::emit::Emitter;
 use crate::cancel::Cancellation;
+use crate::emit::Emitter;
 use crate::event::Event;
 use crate::gate::{Deadline, Gate, GateContext, GateFailure, GateVerdict};
 

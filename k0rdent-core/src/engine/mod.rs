@@ -1,12 +1,12 @@
 //! The engine: lock → load → observe → plan → execute → save after every transition.
 
-pub(crate) mod cell;
-pub(crate) mod emit;
+mod deploy;
 mod facts;
 mod gates;
+mod preview;
 mod refresh;
 mod reset;
-mod run;
+mod scheduler;
 mod task;
 
 use std::sync::Arc;

@@ -6,9 +6,9 @@ use std::sync::Arc;
 use chrono::Utc;
 use serde::Serialize;
 
-use super::emit::Emitter;
 use super::facts::{observe_all, plan_facts};
 use super::{Engine, EngineError};
+use crate::emit::Emitter;
 use crate::event::Event;
 use crate::id::{RunId, StepId};
 use crate::observation::Observation;
@@ -108,7 +108,7 @@ impl Engine {
                     let r = state.record_mut(&id);
                     r.evidence = Some(EvidenceRecord {
                         observed_at: now,
-                        facts: crate::observation::Evidence::new().with("drift", d),
+                        facts: crate::evidence::Evidence::new().with("drift", d),
                     });
                     report.drifted.push((id, d.clone()));
                 }

@@ -6,14 +6,14 @@ use std::sync::{Arc, Mutex};
 use chrono::Utc;
 use serde::Serialize;
 
-use super::cell::StateCell;
-use super::emit::Emitter;
 use super::facts::observe_all;
 use super::{Engine, EngineError};
-use crate::context::StepContext;
+use crate::cell::StateCell;
+use crate::emit::Emitter;
 use crate::event::Event;
 use crate::id::RunId;
 use crate::state::{ResetMarker, RunOutcome, RunRecord, Status, StepRecord};
+use crate::step::StepContext;
 use crate::step::{ErrorKind, Teardown};
 use crate::store::{LockHolder, hostname};
 

@@ -16,19 +16,20 @@ use std::time::Duration;
 use chrono::Utc;
 use tokio::time::Instant;
 
-use super::cell::StateCell;
-use super::emit::Emitter;
 use super::gates::{self, GateOutcome, human};
 use crate::cancel::Cancellation;
-use crate::context::{StepContext, StopGrace};
+use crate::cell::StateCell;
+use crate::emit::Emitter;
 use crate::event::Event;
+use crate::evidence::Evidence;
 use crate::gate::{GateContext, GateFailure};
 use crate::id::StepId;
-use crate::observation::{Evidence, Snapshot};
+use crate::observation::Snapshot;
 use crate::pipeline::Pipeline;
 use crate::plan::Decision;
 use crate::state::{EvidenceRecord, Outputs, Status};
 use crate::step::{ErrorKind, Step, StepError, StepInputs, StepOutcome};
+use crate::step::{StepContext, StopGrace};
 use crate::store::StoreError;
 
 pub(crate) enum TaskResult {

@@ -3,8 +3,8 @@
 use std::cmp::Reverse;
 use std::collections::{BinaryHeap, HashMap};
 
+use crate::enablement::Enablement;
 use crate::id::StepId;
-use crate::step::Enablement;
 
 /// What the planner needs to know about a step, independent of its implementation.
 #[derive(Debug, Clone, PartialEq, Eq)]

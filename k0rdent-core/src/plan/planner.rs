@@ -6,12 +6,12 @@ use std::collections::BTreeMap;
 
 use super::graph::PlanGraph;
 use super::{Decision, ObservedKind, Plan, PlanEntry, Reason};
+use crate::enablement::Enablement;
 use crate::fingerprint::Fingerprint;
 use crate::gate::GateFailure;
 use crate::id::StepId;
 use crate::observation::{Change, Observation};
 use crate::state::{DeploymentState, Status, StepRecord};
-use crate::step::Enablement;
 
 /// What happened to a step earlier in the current run.
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -1,4 +1,5 @@
-//! WireGuard keys (x25519): a validated public key and a private key that never prints.
+//! WireGuard keys (x25519): a validated public key, a private key that never prints, and whose
+//! key it is.
 
 use std::fmt;
 use std::str::FromStr;
@@ -6,6 +7,7 @@ use std::str::FromStr;
 use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD as B64;
 use k0rdent_core::Secret;
+use k0rdent_core::state::keys;
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
 
 /// A WireGuard public key: 32 bytes, written as 44 characters of base64 (as `wg pubkey`).
@@ -131,6 +133,35 @@ impl PrivateKey {
 impl fmt::Debug for PrivateKey {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str("PrivateKey([redacted])")
+    }
+}
+
+/// Whose key it is.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum KeyOwner {
+    /// The operator's machine.
+    Hub,
+    /// A node.
+    Node(String),
+}
+
+impl KeyOwner {
+    /// The key file name in the store's `keys/`.
+    pub fn key_name(&self) -> String {
+        match self {
+            KeyOwner::Hub => keys::WIREGUARD_HUB.to_owned(),
+            KeyOwner::Node(n) => keys::wireguard_node(n),
+        }
+    }
+}
+
+impl fmt::Display for KeyOwner {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            KeyOwner::Hub => f.write_str("the hub"),
+            KeyOwner::Node(n) => write!(f, "node {n}"),
+        }
     }
 }
 

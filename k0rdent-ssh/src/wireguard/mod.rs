@@ -14,6 +14,7 @@ pub mod plan;
 pub mod plan_error;
 pub mod prepare;
 pub mod render;
+pub mod settings;
 pub mod spec;
 
 pub use diagnosis::{PeerHealth, PeerState, ProbeOutcome};
@@ -24,10 +25,10 @@ pub use interface::{
     DesiredPeer, DeviceSnapshot, PeerChange, PeerSnapshot, Privilege, ReadError, Transition,
     VpnError, VpnInterface, read_device,
 };
-pub use key::{InvalidKey, PrivateKey, PublicKey};
+pub use key::{InvalidKey, KeyOwner, PrivateKey, PublicKey};
 pub use network::{ResolvedNetwork, ResolvedNode};
 pub use plan::{
-    FreshChoices, KeyInventory, KeyOwner, KeyPlan, NetworkChange, NetworkPlan, NodePlan, PlanError,
+    FreshChoices, KeyInventory, KeyPlan, NetworkChange, NetworkPlan, NodePlan, PlanError,
     PlanInputs, VmPresence, plan_network,
 };
 pub use prepare::{

@@ -8,7 +8,8 @@ use k0rdent_core::DeploymentState;
 use serde::{Deserialize, Serialize};
 
 use super::key::PublicKey;
-use super::plan::{PlanError, settings};
+use super::plan_error::PlanError;
+use super::settings;
 use super::spec::{DEFAULT_KEEPALIVE_SECS, InterfaceName, NodeRole};
 
 /// A node of the resolved network.
@@ -52,33 +53,6 @@ impl ResolvedNetwork {
     /// The node's public endpoint: its public IP and the deployment's port.
     pub fn endpoint(&self, public_ip: IpAddr) -> SocketAddr {
         SocketAddr::new(public_ip, self.port)
-    }
-
-    /// The peers the hub should have, with endpoints from the nodes' public IPs: what
-    /// [`VpnInterface::sync_peers`](super::VpnInterface::sync_peers) applies in place when an
-    /// IP changed (re-render and write the hub file too, for the next `vpn up`).
-    ///
-    /// # Errors
-    /// [`RenderError::MissingEndpoint`](super::RenderError::MissingEndpoint) for a node
-    /// without a public IP.
-    pub fn desired_peers(
-        &self,
-        public_ips: &std::collections::BTreeMap<String, IpAddr>,
-    ) -> Result<Vec<super::DesiredPeer>, super::RenderError> {
-        self.nodes
-            .iter()
-            .map(|n| {
-                let ip = public_ips
-                    .get(&n.name)
-                    .ok_or_else(|| super::RenderError::MissingEndpoint(n.name.clone()))?;
-                Ok(super::DesiredPeer {
-                    public_key: n.public_key.clone(),
-                    address: n.address,
-                    endpoint: self.endpoint(*ip),
-                    keepalive_secs: self.keepalive_secs,
-                })
-            })
-            .collect()
     }
 
     /// Reads the network back from the recorded state (every node that has a tunnel address

@@ -11,54 +11,12 @@ use std::net::Ipv4Addr;
 
 use ipnet::Ipv4Net;
 use k0rdent_core::DeploymentState;
-use k0rdent_core::state::keys;
-use serde::{Deserialize, Serialize};
 
-use super::key::PublicKey;
+use super::key::{KeyOwner, PublicKey};
 pub use super::plan_error::PlanError;
+use super::settings;
 use super::spec::{InterfaceName, NodeNetworkSpec, NodeRole};
 use crate::os::LocalRoute;
-
-/// Keys of `DeploymentState::settings` owned by the WireGuard plan.
-pub mod settings {
-    /// The UDP port every node listens on (the NSG opens it).
-    pub const PORT: &str = "wireguard.port";
-    /// The tunnel network.
-    pub const NETWORK: &str = "wireguard.network";
-    /// The hub interface name.
-    pub const INTERFACE: &str = "wireguard.interface";
-    /// The hub's public key.
-    pub const HUB_PUBLIC_KEY: &str = "wireguard.hub_public_key";
-}
-
-/// Whose key it is.
-#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum KeyOwner {
-    /// The operator's machine.
-    Hub,
-    /// A node.
-    Node(String),
-}
-
-impl KeyOwner {
-    /// The key file name in the store's `keys/`.
-    pub fn key_name(&self) -> String {
-        match self {
-            KeyOwner::Hub => keys::WIREGUARD_HUB.to_owned(),
-            KeyOwner::Node(n) => keys::wireguard_node(n),
-        }
-    }
-}
-
-impl fmt::Display for KeyOwner {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match self {
-            KeyOwner::Hub => f.write_str("the hub"),
-            KeyOwner::Node(n) => write!(f, "node {n}"),
-        }
-    }
-}
 
 /// The public keys of the private keys found in `keys/`.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]

@@ -2,8 +2,7 @@
 
 use ipnet::Ipv4Net;
 
-use super::key::PublicKey;
-use super::plan::KeyOwner;
+use super::key::{KeyOwner, PublicKey};
 use super::spec::SpecError;
 
 /// Why the plan cannot be made. Every error says what to do in [`PlanError::remedy`].

@@ -4,10 +4,10 @@
 use async_trait::async_trait;
 use k0rdent_core::{DeploymentState, FileStore, MemoryStore, Secret, StateStore, StepContext};
 
-use super::key::PrivateKey;
+use super::key::{KeyOwner, PrivateKey};
 use super::network::{ResolvedNetwork, ResolvedNode};
 use super::plan::{
-    FreshChoices, KeyInventory, KeyOwner, KeyPlan, NetworkPlan, PlanError, PlanInputs, VmPresence,
+    FreshChoices, KeyInventory, KeyPlan, NetworkPlan, PlanError, PlanInputs, VmPresence,
     plan_network,
 };
 use super::spec::NodeNetworkSpec;

@@ -8,9 +8,9 @@ use std::net::{IpAddr, SocketAddr};
 use k0rdent_core::Secret;
 use serde::Serialize;
 
-use super::key::PrivateKey;
+use super::interface::DesiredPeer;
+use super::key::{KeyOwner, PrivateKey};
 use super::network::ResolvedNetwork;
-use super::plan::KeyOwner;
 use super::prepare::{KeyError, SecretStore, read_private_key};
 use super::spec::{InterfaceName, NODE_INTERFACE};
 
@@ -257,6 +257,35 @@ pub async fn hub_config_from_store(
 ) -> Result<HubConfig, RenderError> {
     let key = read_private_key(secrets, &KeyOwner::Hub).await?;
     render_hub_config(net, &key, public_ips)
+}
+
+/// The hub's peers, beside the hub file rendered from the same network and public IPs.
+impl ResolvedNetwork {
+    /// The peers the hub should have, with endpoints from the nodes' public IPs: what
+    /// [`VpnInterface::sync_peers`](super::VpnInterface::sync_peers) applies in place when an
+    /// IP changed (re-render and write the hub file too, for the next `vpn up`).
+    ///
+    /// # Errors
+    /// [`RenderError::MissingEndpoint`] for a node without a public IP.
+    pub fn desired_peers(
+        &self,
+        public_ips: &BTreeMap<String, IpAddr>,
+    ) -> Result<Vec<DesiredPeer>, RenderError> {
+        self.nodes
+            .iter()
+            .map(|n| {
+                let ip = public_ips
+                    .get(&n.name)
+                    .ok_or_else(|| RenderError::MissingEndpoint(n.name.clone()))?;
+                Ok(DesiredPeer {
+                    public_key: n.public_key.clone(),
+                    address: n.address,
+                    endpoint: self.endpoint(*ip),
+                    keepalive_secs: self.keepalive_secs,
+                })
+            })
+            .collect()
+    }
 }
 
 #[cfg(test)]

@@ -11,7 +11,7 @@
 //!    admin user, ...) differ, is deleted and created again only when the engine confirmed it
 //!    (`ctx.confirmed()`, else `needs_confirmation`) or a replace was already under way; a
 //!    size change restarts the VM, so it too is done only when confirmed (see
-//!    [`super::resize`]); tags are patched in place;
+//!    [`resize`]); tags are patched in place;
 //! 4. a stopped or deallocated VM is started (`POST start`);
 //! 5. done: outputs `vm_id`, `public_ip`, `private_ip`, `role`; the node record gets the
 //!    public IP and vmId (a new vmId clears host keys pinned for the old VM).
@@ -19,6 +19,8 @@
 //! # Teardown
 //! Nothing per VM: the resource group deletion (the `setup_network` teardown) removes it. The
 //! teardown first checks that the group is ours, so a refused reset changes no record.
+
+mod resize;
 
 use std::sync::Arc;
 
@@ -32,7 +34,7 @@ use serde_json::Value;
 
 use super::Shared;
 use super::converge::{Converger, Progress};
-use super::network::step_try;
+use super::step_try::step_try;
 use crate::api;
 use crate::model::{self, InstanceView};
 use crate::names::{self, VmNames, types};
@@ -202,7 +204,7 @@ impl VmStep {
                     .await?,
             );
         }
-        if let Some(live) = super::resize::size_change(&v, &self.vm.size) {
+        if let Some(live) = resize::size_change(&v, &self.vm.size) {
             let live = live.to_owned();
             return self.resize(ctx, &live).await;
         }
@@ -447,7 +449,7 @@ impl Step for VmStep {
     }
 
     async fn teardown(&self, ctx: &StepContext) -> Result<Teardown, StepError> {
-        crate::reset::check_group_for_reset(&self.shared).await?;
+        super::teardown::check_group_for_reset(&self.shared).await?;
         let name = self.vm.name.clone();
         ctx.update_state(move |st| {
             if let Some(n) = st.nodes.get_mut(&name) {
@@ -533,7 +535,7 @@ pub(crate) fn vm_observation(
         .as_deref()
         .filter(|l| !l.eq_ignore_ascii_case(&vm.size))
     {
-        return Observation::disruptive(super::resize::restart_note(&vm.name, live, &vm.size), ev);
+        return Observation::disruptive(resize::restart_note(&vm.name, live, &vm.size), ev);
     }
     if power != "running" && power != "starting" {
         return Observation::partial(format!("VM {} is {power}; deploy starts it", vm.name), ev);

@@ -1,5 +1,7 @@
 //! The [`Step`] trait and what flows in and out of it.
 
+mod context;
+
 use std::collections::BTreeMap;
 use std::fmt;
 use std::sync::Arc;
@@ -7,12 +9,16 @@ use std::time::Duration;
 
 use async_trait::async_trait;
 
-use crate::context::StepContext;
+use crate::enablement::Enablement;
+use crate::evidence::Evidence;
 use crate::fingerprint::Fingerprint;
 use crate::gate::Gate;
 use crate::id::StepId;
-use crate::observation::{Evidence, Observation, Snapshot};
+use crate::observation::{Observation, Snapshot};
 use crate::state::{DeploymentState, Journal, Outputs, StepRecord};
+
+pub(crate) use context::StopGrace;
+pub use context::{StepContext, StopGuard};
 
 /// What `apply` returns when it did not fail.
 #[derive(Debug, Clone, PartialEq)]
@@ -189,15 +195,6 @@ impl Teardown {
     pub fn nothing(why: impl Into<std::borrow::Cow<'static, str>>) -> Self {
         Teardown::Nothing(why.into())
     }
-}
-
-/// Whether an optional step is on.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Enablement {
-    /// Runs as part of the pipeline.
-    Enabled,
-    /// Off: recorded as `skipped` with this reason.
-    Disabled(String),
 }
 
 /// Retries for [`ErrorKind::Transient`] errors: exponential backoff with jitter.

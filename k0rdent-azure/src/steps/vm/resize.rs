@@ -16,11 +16,11 @@
 use k0rdent_core::{StepContext, StepError};
 use serde_json::{Value, json};
 
-use super::converge::Progress;
-use super::vm::{VmStep, not_ready};
+use super::{VmStep, not_ready};
 use crate::api;
 use crate::model::InstanceView;
 use crate::names::types;
+use crate::steps::converge::Progress;
 
 /// The journal key marking a confirmed resize under way.
 pub(crate) const RESIZE_KEY: &str = "resize";

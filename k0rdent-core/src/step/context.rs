@@ -6,16 +6,16 @@ use std::sync::{Arc, Mutex};
 use chrono::Utc;
 use serde::Serialize;
 
+use super::StepError;
 use crate::cancel::Cancellation;
-use crate::engine::cell::StateCell;
-use crate::engine::emit::Emitter;
+use crate::cell::StateCell;
+use crate::emit::Emitter;
 use crate::event::Event;
 use crate::id::{RunId, StepId};
 use crate::observation::Snapshot;
 use crate::plan::Decision;
 use crate::secret::Secret;
 use crate::state::{DeploymentState, Journal, JournalEntry, Outputs, StepRecord};
-use crate::step::StepError;
 
 /// Handed to [`Step::apply`](crate::Step::apply) and [`Step::teardown`](crate::Step::teardown).
 ///

@@ -1,242 +1,143 @@
-//! `deploy`: the run loop.
+//! The scheduler behind `deploy`: re-plans after every step transition, starts the steps the
+//! plan says are ready (within the concurrency limit and `--until`'s scope), observes again
+//! when a step's dependencies finished, and turns each finished task into a report and a mark
+//! the planner reads.
 
-use std::collections::{BTreeMap, HashMap, HashSet};
+use std::collections::BTreeMap;
 use std::sync::Arc;
-use std::time::Instant;
 
 use chrono::Utc;
 use tokio::task::JoinSet;
 
-use super::cell::StateCell;
-use super::emit::Emitter;
-use super::facts::{observations, observe_all, plan_facts};
-use super::gates::check_once;
+use super::facts::{observe_all, plan_facts};
 use super::task::{Limits, Task, TaskResult};
-use super::{Engine, EngineError, PlanReport, RunReport, StepReport, StepResult};
+use super::{Engine, EngineError, StepReport, StepResult};
+use crate::cell::StateCell;
+use crate::emit::Emitter;
 use crate::event::Event;
-use crate::gate::{GateContext, GateFailure, GateVerdict};
-use crate::id::{RunId, StepId};
+use crate::gate::GateFailure;
+use crate::id::StepId;
 use crate::observation::Snapshot;
 use crate::plan::{Decision, Plan, Reason, RunMark, plan};
-use crate::state::{DeploymentState, EvidenceRecord, RunOutcome, RunRecord, Status};
-use crate::store::{LockHolder, hostname};
+use crate::state::{DeploymentState, EvidenceRecord, RunOutcome, Status};
 
 /// How long a drain waits for steps that should each have stopped within their grace.
 const DRAIN_SAFETY_NET: std::time::Duration = std::time::Duration::from_secs(300);
 
-struct Loop<'a> {
+/// Where a step is in this run.
+#[derive(Debug)]
+enum Progress {
+    /// Not started, or stopped without a verdict (blocked by a gate, interrupted by the run's
+    /// stop): the plan decides whether it starts.
+    Pending,
+    /// Its task runs in the scheduler's `JoinSet` under this id.
+    Running(tokio::task::Id),
+    /// It must not start again in this run; the mark (completed, failed, needs confirmation)
+    /// tells the planner why.
+    Finished(RunMark),
+}
+
+/// One step of the pipeline as the scheduler tracks it; slot `i` is the graph's step `i`.
+#[derive(Debug)]
+struct Slot {
+    id: StepId,
+    /// Part of this run (`--until` leaves out what its target does not need).
+    in_scope: bool,
+    progress: Progress,
+    /// The gate that blocked it in this run, for the planner.
+    gate_failure: Option<GateFailure>,
+    /// The completion counter's value when it completed in this run (0: it did not): when
+    /// it is newer than the last observation, its dependents observe again before deciding.
+    completed_at: u64,
+}
+
+impl Slot {
+    fn is_running(&self) -> bool {
+        matches!(self.progress, Progress::Running(_))
+    }
+}
+
+/// Runs one `deploy`'s steps; built by [`Engine::deploy`], which records the run around it.
+pub(super) struct Scheduler<'a> {
     engine: &'a Engine,
     cell: Arc<StateCell>,
     emitter: Emitter,
-    in_scope: Vec<bool>,
-    marks: BTreeMap<StepId, RunMark>,
-    gate_failures: BTreeMap<StepId, GateFailure>,
+    slots: Vec<Slot>,
     reports: Vec<StepReport>,
-    running: HashSet<usize>,
-    task_ids: HashMap<tokio::task::Id, usize>,
-    finished_seq: Vec<u64>,
-    seq: u64,
-    observed_seq: u64,
+    /// Steps completed so far in this run.
+    completions: u64,
+    /// `completions` when the snapshot was taken.
+    observed_at: u64,
     snapshot: Arc<Snapshot>,
 }
 
-impl Engine {
-    /// Observes, plans and converges, saving the state after every transition.
-    ///
-    /// Returns a report whose outcome says whether everything asked for converged, failed,
-    /// was blocked or was interrupted.
-    ///
-    /// # Errors
-    /// [`EngineError`] when the run cannot start or the state cannot be written (including
-    /// another live run holding the lock, and an unfinished reset).
-    pub async fn deploy(&self) -> Result<RunReport, EngineError> {
-        let run_id = RunId::generate();
-        let holder = LockHolder::current(run_id.clone(), "deploy");
-        let lock = self.take_lock(&holder).await?;
-        let mut state = self.store.load().await?.unwrap_or_default();
-        if let Some(r) = &state.reset {
-            return Err(EngineError::ResetInProgress {
-                since: r.started_at.to_rfc3339(),
-                run_id: r.run_id.clone(),
-            });
-        }
-        let emitter = Emitter::persistent(
-            self.sink.clone(),
-            self.store.clone(),
-            run_id.clone(),
-            &self.cancel,
-        );
-        emitter.emit(Event::RunStarted {
-            run_id: run_id.clone(),
-            command: "deploy".into(),
-            pid: holder.pid,
-            host: holder.host.clone(),
-        });
-        settle_previous_run(&mut state, &emitter);
-        state.run = Some(RunRecord {
-            id: run_id.clone(),
-            command: "deploy".into(),
-            pid: holder.pid,
-            host: hostname(),
-            started_at: Utc::now(),
-            finished_at: None,
-            outcome: None,
-        });
-        self.store.save(&mut state).await?;
-        let started = Instant::now();
-        let graph = self.pipeline.graph();
-        let in_scope = match &self.options.until {
-            Some(u) => graph.closure(u).unwrap_or_else(|| vec![true; graph.len()]),
-            None => vec![true; graph.len()],
-        };
-        let snapshot = observe_all(
-            &self.pipeline,
-            &state,
-            self.options.observe_timeout,
-            &emitter,
-            &self.cancel,
-        )
-        .await;
-        let mut lp = Loop {
-            engine: self,
-            cell: Arc::new(StateCell::new(state, self.store.clone(), Some(lock))),
-            emitter: emitter.clone(),
-            in_scope,
-            marks: BTreeMap::new(),
-            gate_failures: BTreeMap::new(),
-            reports: Vec::new(),
-            running: HashSet::new(),
-            task_ids: HashMap::new(),
-            finished_seq: vec![0; graph.len()],
-            seq: 0,
-            observed_seq: 0,
-            snapshot: Arc::new(snapshot),
-        };
-        let result = lp.execute().await;
-        let (initial_plan, final_plan) = match result {
-            Ok(p) => p,
-            Err(e) => {
-                emitter.flush().await;
-                return Err(e);
-            }
-        };
-        let outcome = lp.outcome(&final_plan);
-        let rid = run_id.clone();
-        let recorded = lp
-            .cell
-            .update(move |s| {
-                if let Some(run) = s.run.as_mut().filter(|r| r.id == rid) {
-                    run.finished_at = Some(Utc::now());
-                    run.outcome = Some(outcome);
-                }
+impl<'a> Scheduler<'a> {
+    /// A scheduler for `engine`'s pipeline; `in_scope` is indexed like the graph.
+    pub(super) fn new(
+        engine: &'a Engine,
+        cell: Arc<StateCell>,
+        emitter: Emitter,
+        in_scope: &[bool],
+        snapshot: Arc<Snapshot>,
+    ) -> Self {
+        let graph = engine.pipeline.graph();
+        let slots = (0..graph.len())
+            .map(|i| Slot {
+                id: graph.spec(i).id.clone(),
+                in_scope: in_scope.get(i).copied().unwrap_or(true),
+                progress: Progress::Pending,
+                gate_failure: None,
+                completed_at: 0,
             })
-            .await;
-        if let Err(e) = recorded {
-            emitter.flush().await;
-            return Err(e.into());
+            .collect();
+        Scheduler {
+            engine,
+            cell,
+            emitter,
+            slots,
+            reports: Vec::new(),
+            completions: 0,
+            observed_at: 0,
+            snapshot,
         }
-        emitter.emit(Event::RunFinished {
-            run_id: run_id.clone(),
-            outcome,
-            duration_ms: u64::try_from(started.elapsed().as_millis()).unwrap_or(u64::MAX),
-        });
-        emitter.flush().await;
-        Ok(RunReport {
-            run_id,
-            outcome,
-            initial_plan,
-            final_plan,
-            steps: lp.reports,
-        })
     }
 
-    /// What `deploy` would do now, without taking the lock or changing anything. Gates of
-    /// steps that could start now are checked once (gates that wait are not waited for).
-    ///
-    /// # Errors
-    /// [`EngineError::Store`] if the state cannot be read.
-    pub async fn plan(&self) -> Result<PlanReport, EngineError> {
-        let state_opt = self.store.load().await?;
-        let state = state_opt.clone().unwrap_or_default();
-        let emitter = Emitter::transient(self.sink.clone(), RunId::generate());
-        let snapshot = observe_all(
-            &self.pipeline,
-            &state,
-            self.options.observe_timeout,
-            &emitter,
-            &self.cancel,
-        )
-        .await;
-        let marks = BTreeMap::new();
-        let mut failures = BTreeMap::new();
-        let facts = plan_facts(&self.pipeline, &state, &snapshot, &failures, &marks);
-        let first = plan(self.pipeline.graph(), &state, &facts);
-        let shared = Arc::new(state.clone());
-        for entry in first.entries.iter().filter(|e| e.ready()) {
-            let Some(i) = self.pipeline.graph().index_of(&entry.step) else {
-                continue;
-            };
-            let ctx = GateContext {
-                step: entry.step.clone(),
-                state: shared.clone(),
-                watching: false,
-            };
-            for gate in self.pipeline.steps()[i].gates() {
-                if gate.wait(&state).is_some() {
-                    continue;
-                }
-                if let GateVerdict::Fail { reason, remedy } = check_once(gate.as_ref(), &ctx).await
-                {
-                    failures.insert(
-                        entry.step.clone(),
-                        GateFailure {
-                            gate: gate.name().to_owned(),
-                            reason,
-                            remedy,
-                        },
-                    );
-                    break;
-                }
-            }
-        }
-        let mut facts = facts;
-        facts.gate_failures = failures;
-        let plan = plan(self.pipeline.graph(), &state, &facts);
-        Ok(PlanReport {
-            observations: observations(&self.pipeline, &facts),
-            observer_failures: snapshot
-                .failures()
-                .iter()
-                .map(|(k, v)| (k.clone(), v.clone()))
-                .collect(),
-            plan,
-            state: state_opt,
-        })
+    /// What each step that ran did, in the order they finished.
+    pub(super) fn into_reports(self) -> Vec<StepReport> {
+        self.reports
     }
-}
 
-/// A run that died without recording its outcome is marked crashed.
-fn settle_previous_run(state: &mut DeploymentState, emitter: &Emitter) {
-    if let Some(run) = state.run.as_mut()
-        && run.outcome.is_none()
-    {
-        run.outcome = Some(RunOutcome::Crashed);
-        emitter.emit(Event::PreviousRunDied {
-            run_id: run.id.clone(),
-            pid: run.pid,
-        });
+    /// The marks of the steps that finished, as the planner reads them.
+    fn marks(&self) -> BTreeMap<StepId, RunMark> {
+        self.slots
+            .iter()
+            .filter_map(|s| match &s.progress {
+                Progress::Finished(m) => Some((s.id.clone(), m.clone())),
+                _ => None,
+            })
+            .collect()
     }
-}
 
-impl Loop<'_> {
+    /// The gate failures of this run, as the planner reads them.
+    fn gate_failures(&self) -> BTreeMap<StepId, GateFailure> {
+        self.slots
+            .iter()
+            .filter_map(|s| Some((s.id.clone(), s.gate_failure.clone()?)))
+            .collect()
+    }
+
+    fn running(&self) -> usize {
+        self.slots.iter().filter(|s| s.is_running()).count()
+    }
+
     async fn plan_now(&self) -> (DeploymentState, Plan) {
         let state = self.cell.snapshot().await;
         let facts = plan_facts(
             &self.engine.pipeline,
             &state,
             &self.snapshot,
-            &self.gate_failures,
-            &self.marks,
+            &self.gate_failures(),
+            &self.marks(),
         );
         let p = plan(self.engine.pipeline.graph(), &state, &facts);
         (state, p)
@@ -320,7 +221,9 @@ impl Loop<'_> {
         Ok(())
     }
 
-    async fn execute(&mut self) -> Result<(Plan, Plan), EngineError> {
+    /// Runs until nothing more can start, or drains the running steps after a stop request;
+    /// returns the first plan and the last one (what is left).
+    pub(super) async fn execute(&mut self) -> Result<(Plan, Plan), EngineError> {
         let engine = self.engine;
         let graph = engine.pipeline.graph();
         let mut tasks: JoinSet<TaskResult> = JoinSet::new();
@@ -365,9 +268,8 @@ impl Loop<'_> {
                     let Some(e) = e else {
                         continue;
                     };
-                    if !self.in_scope[i]
-                        || self.running.contains(&i)
-                        || self.marks.contains_key(&e.step)
+                    if !self.slots[i].in_scope
+                        || !matches!(self.slots[i].progress, Progress::Pending)
                         || !graph.deps(i).iter().all(|&d| settled(d))
                     {
                         continue;
@@ -377,7 +279,7 @@ impl Loop<'_> {
                     if graph
                         .deps(i)
                         .iter()
-                        .any(|&d| self.finished_seq[d] > self.observed_seq)
+                        .any(|&d| self.slots[d].completed_at > self.observed_at)
                     {
                         observe = true;
                         break;
@@ -393,10 +295,8 @@ impl Loop<'_> {
                         .record(&e.step)
                         .is_some_and(|r| r.status == Status::InProgress && !r.journal.is_empty());
                     if e.needs_confirmation() && !engine.options.confirm_replace && !journaled {
-                        self.marks.insert(
-                            e.step.clone(),
-                            RunMark::NeedsConfirmation(e.message.to_string()),
-                        );
+                        self.slots[i].progress =
+                            Progress::Finished(RunMark::NeedsConfirmation(e.message.to_string()));
                         replan = true;
                         continue;
                     }
@@ -416,13 +316,10 @@ impl Loop<'_> {
                 )
                 .await;
                 self.snapshot = Arc::new(fresh);
-                self.observed_seq = self.seq;
+                self.observed_at = self.completions;
                 continue;
             }
-            let room = engine
-                .options
-                .concurrency
-                .saturating_sub(self.running.len());
+            let room = engine.options.concurrency.saturating_sub(self.running());
             for (i, decision, planned_confirmation) in start.into_iter().take(room) {
                 let upstream = engine.pipeline.upstream_outputs(i, &state);
                 let task = Task {
@@ -443,12 +340,11 @@ impl Loop<'_> {
                         stop_grace: engine.options.stop_grace,
                     },
                 };
-                self.running.insert(i);
                 let span = tracing::info_span!("step", step = %engine.pipeline.graph().spec(i).id, run = %self.emitter.run_id());
                 let handle = tasks.spawn(tracing::Instrument::instrument(task.run(), span));
-                self.task_ids.insert(handle.id(), i);
+                self.slots[i].progress = Progress::Running(handle.id());
             }
-            if self.running.is_empty() {
+            if self.running() == 0 {
                 let (_, last) = self.plan_now().await;
                 return Ok((initial.unwrap_or_default(), last));
             }
@@ -480,9 +376,10 @@ impl Loop<'_> {
                 Err(_) => {
                     tasks.abort_all();
                     while tasks.join_next().await.is_some() {}
-                    let abandoned: Vec<usize> = self.running.drain().collect();
-                    for i in abandoned {
-                        let id = self.engine.pipeline.graph().spec(i).id.clone();
+                    let abandoned = self.slots.iter_mut().filter(|s| s.is_running());
+                    for slot in abandoned {
+                        slot.progress = Progress::Pending;
+                        let id = slot.id.clone();
                         let reason = format!(
                             "abandoned after {} s without reaching a safe point",
                             DRAIN_SAFETY_NET.as_secs()
@@ -519,27 +416,30 @@ impl Loop<'_> {
                 )
             }
         };
-        let Some(i) = self.task_ids.remove(&task_id) else {
+        let Some(slot) = self
+            .slots
+            .iter_mut()
+            .find(|s| matches!(s.progress, Progress::Running(t) if t == task_id))
+        else {
             return;
         };
-        self.running.remove(&i);
-        let id = self.engine.pipeline.graph().spec(i).id.clone();
+        slot.progress = Progress::Pending;
+        let id = slot.id.clone();
         let report = match result {
             TaskResult::Completed {
                 duration,
                 outputs_changed,
             } => {
-                self.seq += 1;
-                self.finished_seq[i] = self.seq;
-                self.marks.insert(id.clone(), RunMark::Completed);
+                self.completions += 1;
+                slot.completed_at = self.completions;
+                slot.progress = Progress::Finished(RunMark::Completed);
                 StepResult::Completed {
                     duration_ms: u64::try_from(duration.as_millis()).unwrap_or(u64::MAX),
                     outputs_changed,
                 }
             }
             TaskResult::Failed { error, remedy } => {
-                self.marks
-                    .insert(id.clone(), RunMark::Failed(error.clone()));
+                slot.progress = Progress::Finished(RunMark::Failed(error.clone()));
                 StepResult::Failed { error, remedy }
             }
             TaskResult::Blocked(f) => {
@@ -547,13 +447,12 @@ impl Loop<'_> {
                     reason: f.to_string(),
                     remedy: f.remedy.clone(),
                 };
-                self.gate_failures.insert(id.clone(), f);
+                slot.gate_failure = Some(f);
                 r
             }
             TaskResult::NeedsConfirmation(change) => {
                 let reason = format!("needs confirmation (-y): {change}");
-                self.marks
-                    .insert(id.clone(), RunMark::NeedsConfirmation(change));
+                slot.progress = Progress::Finished(RunMark::NeedsConfirmation(change));
                 StepResult::Blocked {
                     reason,
                     remedy: Some(
@@ -564,10 +463,8 @@ impl Loop<'_> {
             TaskResult::Interrupted(reason) => {
                 if !self.engine.cancel.is_cancelled() {
                     // Stopped on its own: do not restart it in this run.
-                    self.marks.insert(
-                        id.clone(),
-                        RunMark::Failed(format!("interrupted: {reason}")),
-                    );
+                    slot.progress =
+                        Progress::Finished(RunMark::Failed(format!("interrupted: {reason}")));
                 }
                 StepResult::Interrupted { reason }
             }
@@ -578,16 +475,23 @@ impl Loop<'_> {
         });
     }
 
-    fn outcome(&self, last: &Plan) -> RunOutcome {
+    /// How the run ended, judged from the steps' marks and the last plan.
+    pub(super) fn outcome(&self, last: &Plan) -> RunOutcome {
         if self.engine.cancel.is_cancelled() {
             return RunOutcome::Interrupted;
         }
-        if self.marks.values().any(|m| matches!(m, RunMark::Failed(_))) {
+        if self
+            .slots
+            .iter()
+            .any(|s| matches!(s.progress, Progress::Finished(RunMark::Failed(_))))
+        {
             return RunOutcome::Failed;
         }
         let graph = self.engine.pipeline.graph();
         let unfinished = last.entries.iter().any(|e| {
-            graph.index_of(&e.step).is_some_and(|i| self.in_scope[i])
+            graph
+                .index_of(&e.step)
+                .is_some_and(|i| self.slots[i].in_scope)
                 && !matches!(e.decision, Decision::Skip | Decision::Disabled)
         });
         if unfinished {
@@ -601,7 +505,7 @@ impl Loop<'_> {
 enum Update {
     Disabled(String),
     Evidence(
-        crate::observation::Evidence,
+        crate::evidence::Evidence,
         Option<crate::fingerprint::Fingerprint>,
     ),
 }

@@ -1,0 +1,78 @@
+//! `plan`: what `deploy` would do now, read-only — no lock, no save, gates checked once.
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+
+use super::facts::{observations, observe_all, plan_facts};
+use super::gates::check_once;
+use super::{Engine, EngineError, PlanReport};
+use crate::emit::Emitter;
+use crate::gate::{GateContext, GateFailure, GateVerdict};
+use crate::id::RunId;
+use crate::plan::plan;
+
+impl Engine {
+    /// What `deploy` would do now, without taking the lock or changing anything. Gates of
+    /// steps that could start now are checked once (gates that wait are not waited for).
+    ///
+    /// # Errors
+    /// [`EngineError::Store`] if the state cannot be read.
+    pub async fn plan(&self) -> Result<PlanReport, EngineError> {
+        let state_opt = self.store.load().await?;
+        let state = state_opt.clone().unwrap_or_default();
+        let emitter = Emitter::transient(self.sink.clone(), RunId::generate());
+        let snapshot = observe_all(
+            &self.pipeline,
+            &state,
+            self.options.observe_timeout,
+            &emitter,
+            &self.cancel,
+        )
+        .await;
+        let marks = BTreeMap::new();
+        let mut failures = BTreeMap::new();
+        let facts = plan_facts(&self.pipeline, &state, &snapshot, &failures, &marks);
+        let first = plan(self.pipeline.graph(), &state, &facts);
+        let shared = Arc::new(state.clone());
+        for entry in first.entries.iter().filter(|e| e.ready()) {
+            let Some(i) = self.pipeline.graph().index_of(&entry.step) else {
+                continue;
+            };
+            let ctx = GateContext {
+                step: entry.step.clone(),
+                state: shared.clone(),
+                watching: false,
+            };
+            for gate in self.pipeline.steps()[i].gates() {
+                if gate.wait(&state).is_some() {
+                    continue;
+                }
+                if let GateVerdict::Fail { reason, remedy } = check_once(gate.as_ref(), &ctx).await
+                {
+                    failures.insert(
+                        entry.step.clone(),
+                        GateFailure {
+                            gate: gate.name().to_owned(),
+                            reason,
+                            remedy,
+                        },
+                    );
+                    break;
+                }
+            }
+        }
+        let mut facts = facts;
+        facts.gate_failures = failures;
+        let plan = plan(self.pipeline.graph(), &state, &facts);
+        Ok(PlanReport {
+            observations: observations(&self.pipeline, &facts),
+            observer_failures: snapshot
+                .failures()
+                .iter()
+                .map(|(k, v)| (k.clone(), v.clone()))
+                .collect(),
+            plan,
+            state: state_opt,
+        })
+    }
+}
