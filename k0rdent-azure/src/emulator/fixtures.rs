@@ -9,7 +9,7 @@ use k0rdent_core::{RetryPolicy, Secret};
 use super::Emulator;
 use crate::client::{ArmClient, RetryConfig};
 use crate::credential::{ClientSecretCredential, TokenCredential};
-use crate::spec::{AzureSpec, EvictionPolicy, Priority, Role, VmSpec};
+use crate::spec::{AzureSpec, EvictionPolicy, NodeRole as Role, Priority, VmSpec};
 use crate::steps::{PollConfig, Tuning};
 
 /// A test SSH public key (not a secret).

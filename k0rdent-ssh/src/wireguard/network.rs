@@ -5,11 +5,12 @@ use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 
 use ipnet::Ipv4Net;
 use k0rdent_core::DeploymentState;
+use k0rdent_core::role::NodeRole;
 use serde::{Deserialize, Serialize};
 
 use super::key::PublicKey;
 use super::plan::{PlanError, settings};
-use super::spec::{DEFAULT_KEEPALIVE_SECS, InterfaceName, NodeRole};
+use super::spec::{DEFAULT_KEEPALIVE_SECS, InterfaceName};
 
 /// A node of the resolved network.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
