@@ -11,7 +11,7 @@ use k0rdent_core::{RetryPolicy, Secret};
 use crate::Emulator;
 use k0rdent_azure::client::{ArmClient, RetryConfig};
 use k0rdent_azure::credential::{ClientSecretCredential, TokenCredential};
-use k0rdent_azure::spec::{AzureSpec, EvictionPolicy, Priority, Role, VmSpec};
+use k0rdent_azure::spec::{AzureSpec, EvictionPolicy, NodeRole as Role, Priority, VmSpec};
 use k0rdent_azure::steps::{PollConfig, Tuning};
 
 /// A test SSH public key (not a secret).

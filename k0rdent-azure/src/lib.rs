@@ -51,6 +51,7 @@ pub mod endpoint;
 pub mod identity;
 pub mod model;
 pub mod names;
+pub mod naming;
 pub mod observe;
 pub mod preflight;
 pub mod reset;

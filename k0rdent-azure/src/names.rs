@@ -6,7 +6,7 @@
 
 use std::collections::BTreeMap;
 
-use crate::spec::{AzureSpec, Role};
+use crate::spec::{AzureSpec, NodeRole};
 
 /// Tag holding the deployment's cluster id.
 pub const TAG_CLUSTER_ID: &str = "cluster-id";
@@ -136,7 +136,7 @@ pub fn tags(spec: &AzureSpec, role: &str) -> BTreeMap<String, String> {
 }
 
 /// The role tag of a VM role.
-pub fn role_tag(role: Role) -> &'static str {
+pub fn role_tag(role: NodeRole) -> &'static str {
     role.as_str()
 }
 

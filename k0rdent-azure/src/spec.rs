@@ -7,6 +7,9 @@ use std::net::Ipv4Addr;
 use std::str::FromStr;
 
 use k0rdent_core::Secret;
+pub use k0rdent_core::role::NodeRole;
+
+use crate::naming::{AdminUserName, AvailabilityZone, Location, ResourceGroupName, VmSize};
 
 /// ARM write concurrency when the configuration does not say.
 pub const DEFAULT_WRITE_CONCURRENCY: usize = 10;
@@ -15,51 +18,16 @@ pub const DEFAULT_WRITE_CONCURRENCY: usize = 10;
 /// 65535 bytes" (the Compute REST reference of `osProfile.customData`).
 pub const MAX_CUSTOM_DATA: usize = 65_535;
 
-/// Admin user names Azure refuses for a Linux VM (the `adminUsername` disallowed values of
-/// the Compute REST reference). The CLI's configuration check uses this list too.
-pub const RESERVED_ADMIN_USERS: &[&str] = &[
-    "administrator",
-    "admin",
-    "user",
-    "user1",
-    "test",
-    "user2",
-    "test1",
-    "user3",
-    "admin1",
-    "1",
-    "123",
-    "a",
-    "actuser",
-    "adm",
-    "admin2",
-    "aspnet",
-    "backup",
-    "console",
-    "david",
-    "guest",
-    "john",
-    "owner",
-    "root",
-    "server",
-    "sql",
-    "support",
-    "support_388945a0",
-    "sys",
-    "test2",
-    "test3",
-    "user4",
-    "user5",
-];
-
 /// Everything the Azure half of a deployment needs.
 #[derive(Debug, Clone)]
 pub struct AzureSpec {
     /// The deployment's cluster id (`k0rdent-xxxxxxxx`); every name and tag derives from it.
     pub cluster_id: String,
-    /// Azure location (region), e.g. `westeurope`.
+    /// Azure location (region), e.g. `westeurope`; [`AzureSpec::validate`] checks it is a
+    /// [`Location`].
     pub location: String,
-    /// Resource group name; `None` = `<cluster id>-resgrp`.
+    /// Resource group name; `None` = `<cluster id>-resgrp`. Checked as a
+    /// [`ResourceGroupName`].
     pub resource_group: Option<String>,
     /// Address space of the virtual network (e.g. `10.0.0.0/16`).
     pub vnet_cidr: Ipv4Cidr,
@@ -82,9 +50,9 @@ pub struct AzureSpec {
 pub struct VmSpec {
     /// VM name, also the computer name and the Kubernetes node name (`k0s-controller-1`).
     pub name: String,
-    /// Role.
-    pub role: Role,
-    /// VM size, e.g. `Standard_D2s_v5`.
+    /// What the node does; its `role` tag and node record say so.
+    pub role: NodeRole,
+    /// VM size, e.g. `Standard_D2s_v5`; checked as a [`VmSize`].
     pub size: String,
     /// Availability zone (1–3), or `None` for a regional VM.
     pub zone: Option<u8>,
@@ -94,7 +62,7 @@ pub struct VmSpec {
     pub eviction_policy: EvictionPolicy,
     /// Marketplace image.
     pub image: ImageRef,
-    /// Admin user name.
+    /// Admin user name; checked as an [`AdminUserName`].
     pub admin_user: String,
     /// The admin user's SSH public key (OpenSSH format).
     pub ssh_public_key: String,
@@ -104,31 +72,6 @@ pub struct VmSpec {
     pub os_disk_size_gb: u32,
     /// OS disk storage type (`StandardSSD_LRS`, `Premium_LRS`, ...).
     pub os_disk_type: String,
-}
-
-/// A node's role.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
-pub enum Role {
-    /// k0s controller.
-    Controller,
-    /// k0s worker.
-    Worker,
-}
-
-impl Role {
-    /// `controller` or `worker` (the `role` tag and the node record's role).
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Role::Controller => "controller",
-            Role::Worker => "worker",
-        }
-    }
-}
-
-impl fmt::Display for Role {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(self.as_str())
-    }
 }
 
 /// VM priority.
@@ -159,7 +102,7 @@ impl FromStr for Priority {
             "spot" => Ok(Priority::Spot),
             _ => Err(SpecError::new(
                 "vm_priority",
-                format!("{s:?} is not a VM priority; use Regular or Spot"),
+                format!("{s:?} must be Regular or Spot"),
             )),
         }
     }
@@ -193,7 +136,7 @@ impl FromStr for EvictionPolicy {
             "delete" => Ok(EvictionPolicy::Delete),
             _ => Err(SpecError::new(
                 "vm_eviction_policy",
-                format!("{s:?} is not an eviction policy; use Deallocate or Delete"),
+                format!("{s:?} must be Deallocate or Delete"),
             )),
         }
     }
@@ -370,26 +313,10 @@ impl AzureSpec {
                 ),
             ));
         }
-        let loc = &self.location;
-        if loc.is_empty() || !loc.chars().all(|c| c.is_ascii_alphanumeric()) {
-            return Err(SpecError::new(
-                "azure.location",
-                format!("{loc:?} is not an Azure location name (e.g. westeurope)"),
-            ));
-        }
-        let rg = self.resource_group();
-        if rg.is_empty()
-            || rg.len() > 90
-            || !rg
-                .chars()
-                .all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.' | '(' | ')'))
-            || rg.ends_with('.')
-        {
-            return Err(SpecError::new(
-                "azure.resource_group",
-                format!("{rg:?} is not a valid resource group name"),
-            ));
-        }
+        Location::parse(&self.location)
+            .map_err(|e| SpecError::new("azure.location", e.to_string()))?;
+        ResourceGroupName::parse(&self.resource_group())
+            .map_err(|e| SpecError::new("azure.resource_group", e.to_string()))?;
         if !self.vnet_cidr.contains(&self.subnet_cidr) {
             return Err(SpecError::new(
                 "network.subnet_prefix",
@@ -453,47 +380,14 @@ impl VmSpec {
                 ),
             ));
         }
-        if let Some(z) = self.zone
-            && !(1..=3).contains(&z)
-        {
-            return Err(SpecError::new(
-                "zones",
-                format!(
-                    "VM {}: zone {z} does not exist; Azure zones are 1, 2 and 3",
-                    self.name
-                ),
-            ));
+        if let Some(z) = self.zone {
+            AvailabilityZone::new(i64::from(z))
+                .map_err(|e| SpecError::new("zones", format!("VM {}: {e}", self.name)))?;
         }
-        if !self.size.starts_with("Standard_") && !self.size.starts_with("Basic_") {
-            return Err(SpecError::new(
-                "vm_sizing",
-                format!(
-                    "VM {}: {:?} is not a VM size (e.g. Standard_D2s_v5)",
-                    self.name, self.size
-                ),
-            ));
-        }
-        let user = &self.admin_user;
-        if user.is_empty()
-            || user.len() > 32
-            || !user
-                .chars()
-                .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || matches!(c, '-' | '_'))
-        {
-            return Err(SpecError::new(
-                "admin_user",
-                format!("{user:?} is not an allowed Linux admin user name"),
-            ));
-        }
-        if RESERVED_ADMIN_USERS
-            .iter()
-            .any(|r| r.eq_ignore_ascii_case(user))
-        {
-            return Err(SpecError::new(
-                "admin_user",
-                format!("{user:?} is reserved by Azure; choose another admin user name"),
-            ));
-        }
+        VmSize::parse(&self.size)
+            .map_err(|e| SpecError::new("vm_sizing", format!("VM {}: {e}", self.name)))?;
+        AdminUserName::parse(&self.admin_user)
+            .map_err(|e| SpecError::new("admin_user", e.to_string()))?;
         let key = self.ssh_public_key.trim();
         if !(key.starts_with("ssh-") || key.starts_with("ecdsa-")) || key.split(' ').count() < 2 {
             return Err(SpecError::new(
@@ -558,7 +452,7 @@ mod tests {
     fn vm() -> VmSpec {
         VmSpec {
             name: "k0s-worker-1".into(),
-            role: Role::Worker,
+            role: NodeRole::Worker,
             size: "Standard_D2s_v5".into(),
             zone: Some(1),
             priority: Priority::Regular,

@@ -1,5 +1,6 @@
 //! Identifiers: [`StepId`] and [`RunId`], validated on construction.
 
+use std::borrow::Cow;
 use std::fmt;
 use std::str::FromStr;
 
@@ -31,31 +32,82 @@ pub enum IdError {
 ///
 /// Phase ids are stable snake_case names (they are keys in the state file and users type them
 /// in `--until`); items are resource names. The invariant is checked on construction, so a
-/// `StepId` in hand is always well formed.
+/// `StepId` in hand is always well formed: [`StepId::parse`] checks text known only at run
+/// time, [`StepId::from_static`] checks a literal while the program compiles.
 #[derive(Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
 #[serde(try_from = "String", into = "String")]
 pub struct StepId {
-    text: String,
+    // Borrowed for ids fixed in the program, owned for ids parsed at run time; equality,
+    // ordering and hashing compare the text either way.
+    text: Cow<'static, str>,
     // Byte offset of '/' when this is a sub-step.
     slash: Option<usize>,
 }
 
-fn valid_phase(s: &str) -> bool {
-    let b = s.as_bytes();
-    !b.is_empty()
-        && b.len() <= 64
-        && b[0].is_ascii_lowercase()
-        && b.iter()
-            .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || *c == b'_')
+/// Whether `b[start..end]` is a phase: `[a-z][a-z0-9_]*`, at most 64 bytes. A `const fn` so
+/// [`StepId::from_static`] checks literals with the same rule as [`StepId::parse`].
+const fn valid_phase(b: &[u8], start: usize, end: usize) -> bool {
+    if end <= start || end - start > 64 || !b[start].is_ascii_lowercase() {
+        return false;
+    }
+    let mut i = start;
+    while i < end {
+        let c = b[i];
+        if !(c.is_ascii_lowercase() || c.is_ascii_digit() || c == b'_') {
+            return false;
+        }
+        i += 1;
+    }
+    true
 }
 
-fn valid_item(s: &str) -> bool {
+/// Whether `b[start..end]` is an item: `[a-z0-9][a-z0-9-]*`, at most 80 bytes.
+const fn valid_item(b: &[u8], start: usize, end: usize) -> bool {
+    if end <= start || end - start > 80 {
+        return false;
+    }
+    if !(b[start].is_ascii_lowercase() || b[start].is_ascii_digit()) {
+        return false;
+    }
+    let mut i = start;
+    while i < end {
+        let c = b[i];
+        if !(c.is_ascii_lowercase() || c.is_ascii_digit() || c == b'-') {
+            return false;
+        }
+        i += 1;
+    }
+    true
+}
+
+/// The offset of the first `/`, if any.
+const fn first_slash(b: &[u8]) -> Option<usize> {
+    let mut i = 0;
+    while i < b.len() {
+        if b[i] == b'/' {
+            return Some(i);
+        }
+        i += 1;
+    }
+    None
+}
+
+/// Why `s` is not a step id (the phase or the item part), or where its slash is.
+enum Shape {
+    Valid(Option<usize>),
+    BadPhase,
+    BadItem(usize),
+}
+
+const fn shape(s: &str) -> Shape {
     let b = s.as_bytes();
-    !b.is_empty()
-        && b.len() <= 80
-        && (b[0].is_ascii_lowercase() || b[0].is_ascii_digit())
-        && b.iter()
-            .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || *c == b'-')
+    match first_slash(b) {
+        None if valid_phase(b, 0, b.len()) => Shape::Valid(None),
+        None => Shape::BadPhase,
+        Some(i) if !valid_phase(b, 0, i) => Shape::BadPhase,
+        Some(i) if !valid_item(b, i + 1, b.len()) => Shape::BadItem(i),
+        Some(i) => Shape::Valid(Some(i)),
+    }
 }
 
 impl StepId {
@@ -64,31 +116,49 @@ impl StepId {
     /// # Errors
     /// [`IdError`] naming the offending part.
     pub fn parse(s: &str) -> Result<Self, IdError> {
-        match s.split_once('/') {
-            None => {
-                if valid_phase(s) {
-                    Ok(StepId {
-                        text: s.to_owned(),
-                        slash: None,
-                    })
-                } else {
-                    Err(IdError::Phase { id: s.to_owned() })
-                }
+        match shape(s) {
+            Shape::Valid(slash) => Ok(StepId {
+                text: Cow::Owned(s.to_owned()),
+                slash,
+            }),
+            Shape::BadPhase => Err(IdError::Phase { id: s.to_owned() }),
+            Shape::BadItem(i) => Err(IdError::Item {
+                id: s.to_owned(),
+                item: s[i + 1..].to_owned(),
+            }),
+        }
+    }
+
+    /// A step id fixed in the program, checked by the same rule as [`StepId::parse`]:
+    ///
+    /// ```
+    /// use k0rdent_core::StepId;
+    /// const SETUP_NETWORK: StepId = StepId::from_static("setup_network");
+    /// assert_eq!(SETUP_NETWORK.as_str(), "setup_network");
+    /// ```
+    ///
+    /// Declared as a `const`, a malformed literal does not compile:
+    ///
+    /// ```compile_fail
+    /// use k0rdent_core::StepId;
+    /// const BAD: StepId = StepId::from_static("Setup-Network");
+    /// ```
+    ///
+    /// # Panics
+    /// If `s` is not a step id: at compile time in a `const` item (which is how it is meant to
+    /// be used), at run time otherwise. Text that is not a literal goes to [`StepId::parse`].
+    #[must_use]
+    pub const fn from_static(s: &'static str) -> StepId {
+        match shape(s) {
+            Shape::Valid(slash) => StepId {
+                text: Cow::Borrowed(s),
+                slash,
+            },
+            Shape::BadPhase => {
+                panic!("invalid phase in step id: use [a-z][a-z0-9_]*, at most 64 characters")
             }
-            Some((phase, item)) => {
-                if !valid_phase(phase) {
-                    return Err(IdError::Phase { id: s.to_owned() });
-                }
-                if !valid_item(item) {
-                    return Err(IdError::Item {
-                        id: s.to_owned(),
-                        item: item.to_owned(),
-                    });
-                }
-                Ok(StepId {
-                    text: s.to_owned(),
-                    slash: Some(phase.len()),
-                })
+            Shape::BadItem(_) => {
+                panic!("invalid item in step id: use [a-z0-9][a-z0-9-]*, at most 80 characters")
             }
         }
     }
@@ -130,10 +200,14 @@ impl StepId {
 
     /// The phase id of a sub-step, or `self` for a phase.
     pub fn phase_id(&self) -> StepId {
-        StepId {
-            text: self.phase().to_owned(),
-            slash: None,
-        }
+        let text = match &self.text {
+            Cow::Borrowed(s) => match self.slash {
+                Some(i) => Cow::Borrowed(&s[..i]),
+                None => Cow::Borrowed(*s),
+            },
+            Cow::Owned(_) => Cow::Owned(self.phase().to_owned()),
+        };
+        StepId { text, slash: None }
     }
 
     /// The id as text.
@@ -158,7 +232,7 @@ impl TryFrom<String> for StepId {
 
 impl From<StepId> for String {
     fn from(id: StepId) -> String {
-        id.text
+        id.text.into_owned()
     }
 }
 
@@ -245,6 +319,30 @@ mod tests {
         assert!(err.to_string().contains("VM_1"), "{err}");
         let nested = StepId::parse("a/b").unwrap();
         assert!(nested.item_of("c").is_err());
+    }
+
+    #[test]
+    fn fixed_ids_equal_parsed_ones_and_serialize_the_same() {
+        const VM: StepId = StepId::from_static("create_vms/k0s-controller-1");
+        const PHASE: StepId = StepId::from_static("create_vms");
+        let parsed = StepId::parse("create_vms/k0s-controller-1").unwrap();
+        assert_eq!(VM, parsed);
+        assert_eq!(VM.phase(), "create_vms");
+        assert_eq!(VM.item(), Some("k0s-controller-1"));
+        assert_eq!(VM.phase_id(), PHASE);
+        assert_eq!(
+            serde_json::to_string(&VM).unwrap(),
+            serde_json::to_string(&parsed).unwrap()
+        );
+        let mut set = std::collections::BTreeSet::new();
+        set.insert(parsed);
+        assert!(set.contains(&VM));
+    }
+
+    #[test]
+    #[should_panic(expected = "invalid item in step id")]
+    fn a_malformed_fixed_id_panics_when_not_const() {
+        let _ = StepId::from_static("a/B");
     }
 
     #[test]

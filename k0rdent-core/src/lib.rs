@@ -68,6 +68,7 @@ mod id;
 mod observation;
 mod pipeline;
 pub mod plan;
+pub mod role;
 mod secret;
 pub mod state;
 mod step;

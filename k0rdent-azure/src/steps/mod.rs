@@ -31,6 +31,10 @@ use crate::spec::{AzureSpec, SpecError};
 pub const SETUP_NETWORK: &str = "setup_network";
 /// The `create_vms` phase id.
 pub const CREATE_VMS: &str = "create_vms";
+/// [`SETUP_NETWORK`] as a step id.
+pub const SETUP_NETWORK_ID: StepId = StepId::from_static(SETUP_NETWORK);
+/// [`CREATE_VMS`] as a step id: the phase of every `create_vms/<vm>` step.
+pub const CREATE_VMS_ID: StepId = StepId::from_static(CREATE_VMS);
 
 /// Timing knobs (defaults suit Azure; tests shorten them).
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -70,6 +74,8 @@ pub(crate) struct Shared {
     pub(crate) preflight: Arc<PreflightGate>,
     pub(crate) reset_verdict: tokio::sync::OnceCell<Result<(), String>>,
     pub(crate) network_id: StepId,
+    /// `create_vms/<vm>` of each VM, in the spec's order.
+    pub(crate) vm_ids: Vec<StepId>,
 }
 
 impl Shared {
@@ -121,10 +127,6 @@ impl std::fmt::Debug for AzureDeployment {
     }
 }
 
-fn step_id(s: &str) -> Result<StepId, SpecError> {
-    StepId::parse(s).map_err(|e| SpecError::new("cluster", e.to_string()))
-}
-
 impl AzureDeployment {
     /// Validates `spec` and prepares the steps for it.
     ///
@@ -144,10 +146,15 @@ impl AzureDeployment {
         tuning: Tuning,
     ) -> Result<Self, SpecError> {
         spec.validate()?;
-        for vm in &spec.vms {
-            step_id(&format!("{CREATE_VMS}/{}", vm.name))?;
-        }
-        let network_id = step_id(SETUP_NETWORK)?;
+        let vm_ids = spec
+            .vms
+            .iter()
+            .map(|vm| {
+                CREATE_VMS_ID
+                    .item_of(&vm.name)
+                    .map_err(|e| SpecError::new("cluster", e.to_string()))
+            })
+            .collect::<Result<Vec<_>, _>>()?;
         let spec = Arc::new(spec);
         let names = Names::new(client.subscription_id(), &spec);
         let identity = current_identity(&client, &spec.location);
@@ -165,7 +172,8 @@ impl AzureDeployment {
                 tuning,
                 preflight,
                 reset_verdict: tokio::sync::OnceCell::new(),
-                network_id,
+                network_id: SETUP_NETWORK_ID,
+                vm_ids,
             }),
             network_deps: Vec::new(),
         })
@@ -206,13 +214,9 @@ impl AzureDeployment {
             deps: self.network_deps.clone(),
             shared: self.shared.clone(),
         })];
-        for vm in &self.shared.spec.vms {
-            // Validated in `with_tuning`.
-            let Ok(id) = StepId::parse(&format!("{CREATE_VMS}/{}", vm.name)) else {
-                continue;
-            };
+        for (vm, id) in self.shared.spec.vms.iter().zip(&self.shared.vm_ids) {
             out.push(Arc::new(VmStep {
-                id,
+                id: id.clone(),
                 network: network.clone(),
                 immutable_digest: crate::resources::vm_immutable_digest(vm),
                 vm: vm.clone(),

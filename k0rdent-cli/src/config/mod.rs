@@ -16,7 +16,9 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use ipnet::Ipv4Net;
+use k0rdent_azure::naming::{AdminUserName, Location, ResourceGroupName, VmSize};
 use k0rdent_core::Digest;
+use k0rdent_core::role::NodeRole;
 use serde::Serialize;
 
 /// One problem with a configuration file.
@@ -82,8 +84,8 @@ pub fn is_arm64(image: &Image) -> bool {
 /// Azure settings.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct AzureSettings {
-    /// Region.
-    pub location: String,
+    /// Region, in the lowercase `name` form.
+    pub location: Location,
     /// VM image.
     pub image: Image,
     /// Priority.
@@ -93,7 +95,7 @@ pub struct AzureSettings {
     /// Subscription (else from the environment or `az`).
     pub subscription_id: Option<String>,
     /// Resource group name (else derived from the cluster id).
-    pub resource_group: Option<String>,
+    pub resource_group: Option<ResourceGroupName>,
     /// ARM endpoint (else `K0RDENT_ARM_ENDPOINT` or the public cloud).
     pub arm_endpoint: Option<String>,
     /// OS disk size.
@@ -123,7 +125,7 @@ pub struct NodeGroup {
     /// Availability zones, rotated over the nodes (empty: no zone).
     pub zones: Vec<u8>,
     /// VM size.
-    pub size: String,
+    pub size: VmSize,
 }
 
 /// Software versions.
@@ -221,7 +223,7 @@ pub struct Config {
     /// Workers.
     pub workers: NodeGroup,
     /// Admin user on the VMs.
-    pub ssh_user: String,
+    pub ssh_user: AdminUserName,
     /// Versions.
     pub software: Software,
     /// Time limits.
@@ -241,19 +243,22 @@ pub struct Config {
 pub struct NodePlan {
     /// `k0s-controller-1`, `k0s-worker-1`, ...
     pub name: String,
-    /// `controller` or `worker`.
-    pub role: &'static str,
+    /// What the node does.
+    pub role: NodeRole,
     /// Zone, rotating through the group's zones.
     pub zone: Option<u8>,
     /// VM size.
-    pub size: String,
+    pub size: VmSize,
 }
 
 impl Config {
     /// The nodes in order: controllers, then workers; zones rotate per role.
     pub fn nodes(&self) -> Vec<NodePlan> {
         let mut v = Vec::new();
-        for (group, role) in [(&self.controllers, "controller"), (&self.workers, "worker")] {
+        for (group, role) in [
+            (&self.controllers, NodeRole::Controller),
+            (&self.workers, NodeRole::Worker),
+        ] {
             for i in 0..group.count as usize {
                 v.push(NodePlan {
                     name: format!("k0s-{role}-{}", i + 1),

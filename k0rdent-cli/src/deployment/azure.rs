@@ -7,7 +7,7 @@ use k0rdent_azure::client::{ArmClient, DEFAULT_ARM_ENDPOINT};
 use k0rdent_azure::credential::{CredentialSettings, az_account_show};
 use k0rdent_azure::endpoint::check_endpoint;
 use k0rdent_azure::identity::{check_identity, current_identity};
-use k0rdent_azure::spec::{AzureSpec, Role, VmSpec};
+use k0rdent_azure::spec::{AzureSpec, VmSpec};
 use k0rdent_core::{DeploymentState, FileStore, Secret};
 use k0rdent_ssh::wireguard::{ResolvedNetwork, node_bootstrap_from_store};
 use std::collections::BTreeMap;
@@ -147,17 +147,13 @@ pub async fn spec(
     for n in c.nodes() {
         let custom_data = custom_data(store, net.as_ref(), &n.name).await?;
         vms.push(VmSpec {
-            role: if n.role == "controller" {
-                Role::Controller
-            } else {
-                Role::Worker
-            },
-            size: n.size,
+            role: n.role,
+            size: n.size.to_string(),
             zone: n.zone,
             priority: c.azure.priority,
             eviction_policy: c.azure.eviction_policy,
             image: c.azure.image.clone(),
-            admin_user: c.ssh_user.clone(),
+            admin_user: c.ssh_user.to_string(),
             ssh_public_key: ssh_public_key.clone(),
             custom_data,
             os_disk_size_gb: c.azure.os_disk_size_gb,
@@ -176,8 +172,8 @@ pub async fn spec(
     })?;
     let spec = AzureSpec {
         cluster_id: cluster_id.to_owned(),
-        location: c.azure.location.clone(),
-        resource_group: c.azure.resource_group.clone(),
+        location: c.azure.location.to_string(),
+        resource_group: c.azure.resource_group.as_ref().map(ToString::to_string),
         vnet_cidr,
         subnet_cidr,
         // Before the WireGuard plan exists (plan/status on a fresh deployment) any valid port

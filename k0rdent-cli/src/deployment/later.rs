@@ -3,6 +3,7 @@
 //! configuration, and enabled ones plan as blocked — never as done.
 
 use async_trait::async_trait;
+use k0rdent_azure::steps::CREATE_VMS_ID;
 use k0rdent_core::{
     Enablement, Observation, Snapshot, Step, StepContext, StepError, StepId, StepOutcome,
     StepRecord, Teardown,
@@ -57,9 +58,14 @@ impl Step for LaterPhase {
     }
 }
 
-fn id(s: &str) -> StepId {
-    StepId::parse(s).unwrap_or_else(|_| unreachable!("fixed phase ids are valid"))
-}
+const SETUP_VPN: StepId = StepId::from_static("setup_vpn");
+const CONNECT_VPN: StepId = StepId::from_static("connect_vpn");
+const INSTALL_K0S: StepId = StepId::from_static("install_k0s");
+const INSTALL_K0RDENT: StepId = StepId::from_static("install_k0rdent");
+const SETUP_AZURE_CHILDREN: StepId = StepId::from_static("setup_azure_children");
+const INSTALL_AZURE_CSI: StepId = StepId::from_static("install_azure_csi");
+const INSTALL_KOF_MOTHERSHIP: StepId = StepId::from_static("install_kof_mothership");
+const INSTALL_KOF_REGIONAL: StepId = StepId::from_static("install_kof_regional");
 
 /// The later phases, with the optional ones enabled per `config`.
 pub fn phases(config: &Config) -> Vec<LaterPhase> {
@@ -70,37 +76,37 @@ pub fn phases(config: &Config) -> Vec<LaterPhase> {
             Enablement::Disabled(format!("{key} is not enabled in the configuration"))
         }
     };
-    let shape: [(&str, &[&str], Enablement); 8] = [
-        ("setup_vpn", &["create_vms"], Enablement::Enabled),
-        ("connect_vpn", &["setup_vpn"], Enablement::Enabled),
-        ("install_k0s", &["connect_vpn"], Enablement::Enabled),
-        ("install_k0rdent", &["install_k0s"], Enablement::Enabled),
+    let shape: [(StepId, StepId, Enablement); 8] = [
+        (SETUP_VPN, CREATE_VMS_ID, Enablement::Enabled),
+        (CONNECT_VPN, SETUP_VPN, Enablement::Enabled),
+        (INSTALL_K0S, CONNECT_VPN, Enablement::Enabled),
+        (INSTALL_K0RDENT, INSTALL_K0S, Enablement::Enabled),
         (
-            "setup_azure_children",
-            &["install_k0rdent"],
+            SETUP_AZURE_CHILDREN,
+            INSTALL_K0RDENT,
             on(config.azure_children, "azure_children.enabled"),
         ),
         (
-            "install_azure_csi",
-            &["install_k0s"],
+            INSTALL_AZURE_CSI,
+            INSTALL_K0S,
             on(config.azure_csi, "azure_csi.enabled"),
         ),
         (
-            "install_kof_mothership",
-            &["install_k0rdent"],
+            INSTALL_KOF_MOTHERSHIP,
+            INSTALL_K0RDENT,
             on(config.kof.enabled, "kof.enabled"),
         ),
         (
-            "install_kof_regional",
-            &["install_kof_mothership"],
+            INSTALL_KOF_REGIONAL,
+            INSTALL_KOF_MOTHERSHIP,
             on(config.kof.enabled, "kof.enabled"),
         ),
     ];
     shape
         .into_iter()
-        .map(|(name, deps, enablement)| LaterPhase {
-            id: id(name),
-            deps: deps.iter().map(|d| id(d)).collect(),
+        .map(|(id, dep, enablement)| LaterPhase {
+            id,
+            deps: vec![dep],
             enablement,
         })
         .collect()

@@ -120,7 +120,11 @@ impl PipelineFactory for K0rdentFactory {
         let recorded = store.load().await?;
         let loaded = load_config(request, recorded.as_ref())?;
         let client = azure::connect(&loaded, &self.access()).await?;
-        azure::check_recorded_identity(&client, &loaded.config.azure.location, recorded.as_ref())?;
+        azure::check_recorded_identity(
+            &client,
+            loaded.config.azure.location.as_str(),
+            recorded.as_ref(),
+        )?;
         if let Ok(mut c) = self.connected.lock() {
             *c = Some(client);
         }
@@ -155,9 +159,7 @@ impl PipelineFactory for K0rdentFactory {
         let client = self.client(&loaded).await?;
         let spec = azure::spec(&loaded, &state, store, &cluster_id).await?;
         let vms = spec.vms.len();
-        let prepare_id = k0rdent_core::StepId::parse(prepare::PREPARE)
-            .unwrap_or_else(|_| unreachable!("fixed id"));
-        let azure = azure::deployment(client, spec, &state, vec![prepare_id])?;
+        let azure = azure::deployment(client, spec, &state, vec![prepare::PREPARE_ID])?;
         let mut builder = Pipeline::builder().step(prepare::PrepareStep::new(&loaded, &state));
         builder = azure.add_to(builder);
         for phase in later::phases(&loaded.config) {

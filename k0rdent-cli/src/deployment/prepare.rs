@@ -17,7 +17,7 @@ use k0rdent_core::{
     Step, StepContext, StepError, StepId, StepOutcome, StepRecord, Teardown,
 };
 use k0rdent_ssh::wireguard::{
-    NodeNetworkSpec, NodeRole, NodeSpec, ResolvedNetwork, VmPresence, prepare_network,
+    NodeNetworkSpec, NodeSpec, ResolvedNetwork, VmPresence, prepare_network,
 };
 
 use crate::config::Loaded;
@@ -25,14 +25,11 @@ use crate::error::CliError;
 
 /// The step id.
 pub const PREPARE: &str = "prepare_deployment";
+/// [`PREPARE`] as a step id.
+pub const PREPARE_ID: StepId = StepId::from_static(PREPARE);
 
 /// Settings key of the admin SSH public key.
 pub const SSH_PUBLIC_KEY: &str = "ssh.public_key";
-
-fn prepare_id() -> StepId {
-    // A fixed, valid id.
-    StepId::parse(PREPARE).unwrap_or_else(|_| unreachable!("prepare_deployment is a valid id"))
-}
 
 /// A new cluster id: `k0rdent-` and eight random lowercase letters and digits.
 pub fn new_cluster_id() -> String {
@@ -49,16 +46,7 @@ pub fn network_spec(loaded: &Loaded) -> NodeNetworkSpec {
     let nodes = c
         .nodes()
         .into_iter()
-        .map(|n| {
-            NodeSpec::new(
-                n.name,
-                if n.role == "controller" {
-                    NodeRole::Controller
-                } else {
-                    NodeRole::Worker
-                },
-            )
-        })
+        .map(|n| NodeSpec::new(n.name, n.role))
         .collect();
     let mut spec = NodeNetworkSpec::new(c.network.wireguard, nodes);
     spec.vnet = vec![c.network.vnet];
@@ -211,7 +199,7 @@ pub async fn ensure(
         .map_err(|e| CliError::usage(e.to_string(), e.remedy()))?;
     prepared.network.record(&mut state);
     let out = outputs(&state, &prepared.network);
-    let id = prepare_id();
+    let id = PREPARE_ID;
     let fp = fingerprint(loaded);
     let rec = state.record_mut(&id);
     if rec.status != Status::Completed
@@ -251,7 +239,7 @@ impl PrepareStep {
             && state.settings.contains_key(SSH_PUBLIC_KEY)
             && ResolvedNetwork::from_state(state).is_ok();
         PrepareStep {
-            id: prepare_id(),
+            id: PREPARE_ID,
             fingerprint: fingerprint(loaded),
             prepared,
         }

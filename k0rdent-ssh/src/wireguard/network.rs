@@ -5,12 +5,13 @@ use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 
 use ipnet::Ipv4Net;
 use k0rdent_core::DeploymentState;
+use k0rdent_core::role::NodeRole;
 use serde::{Deserialize, Serialize};
 
 use super::key::PublicKey;
 use super::plan_error::PlanError;
 use super::settings;
-use super::spec::{DEFAULT_KEEPALIVE_SECS, InterfaceName, NodeRole};
+use super::spec::{DEFAULT_KEEPALIVE_SECS, InterfaceName};
 
 /// A node of the resolved network.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]

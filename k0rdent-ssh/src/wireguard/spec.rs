@@ -16,47 +16,8 @@ pub const NODE_INTERFACE: &str = "wg0";
 /// endpoint answer.
 pub const DEFAULT_KEEPALIVE_SECS: u16 = 25;
 
-/// What a node does in the cluster.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum NodeRole {
-    /// A k0s controller.
-    Controller,
-    /// A k0s worker.
-    Worker,
-    /// A controller that also runs workloads.
-    #[serde(rename = "controller+worker")]
-    ControllerWorker,
-}
-
-impl NodeRole {
-    /// The name recorded in node records (`controller`, `worker`, `controller+worker`).
-    pub fn as_str(self) -> &'static str {
-        match self {
-            NodeRole::Controller => "controller",
-            NodeRole::Worker => "worker",
-            NodeRole::ControllerWorker => "controller+worker",
-        }
-    }
-}
-
-impl fmt::Display for NodeRole {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(self.as_str())
-    }
-}
-
-impl FromStr for NodeRole {
-    type Err = SpecError;
-    fn from_str(s: &str) -> Result<Self, SpecError> {
-        match s.to_ascii_lowercase().as_str() {
-            "controller" => Ok(NodeRole::Controller),
-            "worker" => Ok(NodeRole::Worker),
-            "controller+worker" => Ok(NodeRole::ControllerWorker),
-            other => Err(SpecError::Role(other.to_owned())),
-        }
-    }
-}
+/// What a node does in the cluster: one type shared with the Azure provider and the CLI.
+pub use k0rdent_core::role::NodeRole;
 
 /// Invalid spec input. Each message names the value and what is allowed.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -75,9 +36,6 @@ pub enum SpecError {
     /// A node appears twice.
     #[error("node {0:?} is listed twice")]
     DuplicateNode(String),
-    /// An unknown role.
-    #[error("unknown node role {0:?}: use controller, worker or controller+worker")]
-    Role(String),
     /// No nodes.
     #[error("the WireGuard network has no nodes")]
     NoNodes,
