@@ -6,7 +6,7 @@ use std::fmt;
 use std::net::Ipv4Addr;
 use std::str::FromStr;
 
-use k0rdent_core::Secret;
+use k0rdent_core::secret::Secret;
 
 /// ARM write concurrency when the configuration does not say.
 pub const DEFAULT_WRITE_CONCURRENCY: usize = 10;

@@ -8,7 +8,11 @@ mod common;
 
 use common::{Lab, writes};
 use k0rdent_core::testkit::sid;
-use k0rdent_core::{Decision, Reason, RunOutcome, Secret};
+use k0rdent_core::{
+    plan::{Decision, Reason},
+    secret::Secret,
+    state::RunOutcome,
+};
 
 #[tokio::test]
 async fn a_failed_vm_whose_custom_data_changed_is_replaced_only_when_confirmed() {

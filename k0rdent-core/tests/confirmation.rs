@@ -10,6 +10,11 @@ use std::sync::Arc;
 
 use k0rdent_core::testkit::{FakeStep, FakeWorld, applies, deployment_pipeline, sid};
 use k0rdent_core::*;
+use k0rdent_core::{
+    event::{Event, RecordingSink},
+    plan::{Decision, Reason},
+    state::{RunOutcome, Status},
+};
 
 fn engine(p: Pipeline, store: &MemoryStore, yes: bool) -> (Engine, Arc<RecordingSink>) {
     let sink = Arc::new(RecordingSink::new());

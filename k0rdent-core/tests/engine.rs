@@ -9,6 +9,16 @@ use std::time::Duration;
 
 use k0rdent_core::testkit::{FakeObserver, FakeStep, FakeWorld, applies, deployment_pipeline, sid};
 use k0rdent_core::*;
+use k0rdent_core::{
+    cancel::Cancellation,
+    engine::{EngineError, StepResult},
+    event::{Event, EventSink, RecordingSink},
+    gate::{Deadline, FnGate, GateVerdict, WaitBudget},
+    id::RunId,
+    plan::{Decision, Reason},
+    state::{RunOutcome, Status},
+    store::{EventLog, StateStore},
+};
 
 fn pipeline(world: &Arc<FakeWorld>, tweak: impl Fn(FakeStep) -> FakeStep) -> Pipeline {
     deployment_pipeline(world, tweak)

@@ -10,6 +10,14 @@ use std::time::Duration;
 
 use k0rdent_core::testkit::{FakeWorld, applies, deployment_pipeline, sid};
 use k0rdent_core::*;
+use k0rdent_core::{
+    cancel::Cancellation,
+    engine::{EngineError, RunReport, StepResult},
+    event::{Event, RecordingSink},
+    gate::{Deadline, FnGate, GateVerdict, WaitBudget},
+    state::{RunOutcome, Status},
+    step::RetryPolicy,
+};
 
 struct Run {
     task: tokio::task::JoinHandle<Result<RunReport, EngineError>>,

@@ -10,6 +10,12 @@ use std::time::Duration;
 
 use k0rdent_core::testkit::{FakeWorld, applies, deployment_pipeline, sid};
 use k0rdent_core::*;
+use k0rdent_core::{
+    engine::{DEFAULT_STEP_TIMEOUT, RunReport, StepResult},
+    gate::{FnGate, Gate, GateVerdict},
+    state::{RunOutcome, Status},
+    step::RetryPolicy,
+};
 
 #[tokio::test(start_paused = true)]
 async fn a_timeout_that_may_not_be_retried_fails_once_and_keeps_the_journal() {

@@ -12,7 +12,9 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use k0rdent_core::state::CloudIdentity;
-use k0rdent_core::{Gate, Observer, PipelineBuilder, RetryPolicy, Step, StepError, StepId};
+use k0rdent_core::{
+    Observer, Step, StepError, StepId, gate::Gate, pipeline::PipelineBuilder, step::RetryPolicy,
+};
 
 pub use converge::PollConfig;
 pub use gates::{PreflightGate, VmsRunningGate};
@@ -67,7 +69,10 @@ pub(crate) struct Shared {
     pub(crate) identity: CloudIdentity,
     pub(crate) tuning: Tuning,
     pub(crate) preflight: Arc<PreflightGate>,
-    pub(crate) reset_verdict: tokio::sync::OnceCell<Result<(), String>>,
+    /// Whether this reset may delete the group, decided once (the refusal is a
+    /// `reset::ResetRefusal`, shared by every teardown that asks).
+    pub(crate) reset_verdict:
+        tokio::sync::OnceCell<Result<(), Arc<dyn std::error::Error + Send + Sync>>>,
     pub(crate) network_id: StepId,
 }
 

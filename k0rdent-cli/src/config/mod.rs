@@ -16,7 +16,7 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use ipnet::Ipv4Net;
-use k0rdent_core::Digest;
+use k0rdent_core::fingerprint::Digest;
 use serde::Serialize;
 
 /// One problem with a configuration file.

@@ -4,8 +4,8 @@
 
 use async_trait::async_trait;
 use k0rdent_core::{
-    Enablement, Observation, Snapshot, Step, StepContext, StepError, StepId, StepOutcome,
-    StepRecord, Teardown,
+    Observation, Snapshot, Step, StepContext, StepError, StepId, StepOutcome, StepRecord, Teardown,
+    step::Availability,
 };
 
 use crate::config::Config;
@@ -14,7 +14,7 @@ use crate::config::Config;
 pub struct LaterPhase {
     id: StepId,
     deps: Vec<StepId>,
-    enablement: Enablement,
+    disabled: Option<String>,
 }
 
 #[async_trait]
@@ -27,15 +27,14 @@ impl Step for LaterPhase {
         self.deps.clone()
     }
 
-    fn enablement(&self) -> Enablement {
-        self.enablement.clone()
-    }
-
-    fn unavailable(&self) -> Option<String> {
-        Some(format!(
-            "phase {} is not implemented in this build yet",
-            self.id
-        ))
+    fn availability(&self) -> Availability {
+        match &self.disabled {
+            Some(reason) => Availability::Disabled(reason.clone()),
+            None => Availability::Unavailable(format!(
+                "phase {} is not implemented in this build yet",
+                self.id
+            )),
+        }
     }
 
     fn observe(&self, _snapshot: &Snapshot, _record: Option<&StepRecord>) -> Observation {
@@ -64,17 +63,13 @@ fn id(s: &str) -> StepId {
 /// The later phases, with the optional ones enabled per `config`.
 pub fn phases(config: &Config) -> Vec<LaterPhase> {
     let on = |enabled: bool, key: &str| {
-        if enabled {
-            Enablement::Enabled
-        } else {
-            Enablement::Disabled(format!("{key} is not enabled in the configuration"))
-        }
+        (!enabled).then(|| format!("{key} is not enabled in the configuration"))
     };
-    let shape: [(&str, &[&str], Enablement); 8] = [
-        ("setup_vpn", &["create_vms"], Enablement::Enabled),
-        ("connect_vpn", &["setup_vpn"], Enablement::Enabled),
-        ("install_k0s", &["connect_vpn"], Enablement::Enabled),
-        ("install_k0rdent", &["install_k0s"], Enablement::Enabled),
+    let shape: [(&str, &[&str], Option<String>); 8] = [
+        ("setup_vpn", &["create_vms"], None),
+        ("connect_vpn", &["setup_vpn"], None),
+        ("install_k0s", &["connect_vpn"], None),
+        ("install_k0rdent", &["install_k0s"], None),
         (
             "setup_azure_children",
             &["install_k0rdent"],
@@ -98,10 +93,10 @@ pub fn phases(config: &Config) -> Vec<LaterPhase> {
     ];
     shape
         .into_iter()
-        .map(|(name, deps, enablement)| LaterPhase {
+        .map(|(name, deps, disabled)| LaterPhase {
             id: id(name),
             deps: deps.iter().map(|d| id(d)).collect(),
-            enablement,
+            disabled,
         })
         .collect()
 }

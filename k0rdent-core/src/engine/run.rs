@@ -62,7 +62,7 @@ impl Engine {
         }
         let emitter = Emitter::persistent(
             self.sink.clone(),
-            self.store.clone(),
+            self.events.clone(),
             run_id.clone(),
             &self.cancel,
         );
@@ -99,7 +99,12 @@ impl Engine {
         .await;
         let mut lp = Loop {
             engine: self,
-            cell: Arc::new(StateCell::new(state, self.store.clone(), Some(lock))),
+            cell: Arc::new(StateCell::new(
+                state,
+                self.store.clone(),
+                self.keys.clone(),
+                Some(lock),
+            )),
             emitter: emitter.clone(),
             in_scope,
             marks: BTreeMap::new(),

@@ -5,7 +5,7 @@ use std::str::FromStr;
 
 use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD as B64;
-use k0rdent_core::Secret;
+use k0rdent_core::secret::Secret;
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
 
 /// A WireGuard public key: 32 bytes, written as 44 characters of base64 (as `wg pubkey`).

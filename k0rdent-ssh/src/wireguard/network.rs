@@ -4,7 +4,7 @@
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 
 use ipnet::Ipv4Net;
-use k0rdent_core::DeploymentState;
+use k0rdent_core::state::DeploymentState;
 use serde::{Deserialize, Serialize};
 
 use super::key::PublicKey;

@@ -10,7 +10,7 @@ use std::fmt;
 use std::net::Ipv4Addr;
 
 use ipnet::Ipv4Net;
-use k0rdent_core::DeploymentState;
+use k0rdent_core::state::DeploymentState;
 use k0rdent_core::state::keys;
 use serde::{Deserialize, Serialize};
 
