@@ -3,7 +3,7 @@
 use std::net::IpAddr;
 
 use async_trait::async_trait;
-use k0rdent_core::Secret;
+use k0rdent_core::secret::Secret;
 
 /// A VM the emulator is creating, as the backend sees it.
 #[derive(Debug, Clone)]

@@ -2,7 +2,7 @@
 //! instance views and power actions.
 
 use base64::Engine as _;
-use k0rdent_core::{Digest, Secret};
+use k0rdent_core::{fingerprint::Digest, secret::Secret};
 use serde_json::{Value, json};
 
 use super::Emu;

@@ -6,7 +6,7 @@ use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::time::Duration;
 
-use k0rdent_core::{RetryPolicy, Secret};
+use k0rdent_core::{secret::Secret, step::RetryPolicy};
 
 use crate::Emulator;
 use k0rdent_azure::client::{ArmClient, RetryConfig};

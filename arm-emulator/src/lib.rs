@@ -58,7 +58,7 @@ use std::net::{IpAddr, Ipv4Addr};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use k0rdent_core::Secret;
+use k0rdent_core::secret::Secret;
 use serde_json::Value;
 
 pub use backend::{BackendVm, VmBackend};

@@ -11,7 +11,7 @@ use std::time::{Duration, Instant};
 
 use k0rdent_arm_emulator::{Emulator, fixtures};
 use k0rdent_azure::AzureDeployment;
-use k0rdent_core::{Engine, MemoryStore, Pipeline, RunOutcome};
+use k0rdent_core::{Engine, MemoryStore, Pipeline, state::RunOutcome};
 
 async fn measure(vms: usize) -> (usize, Duration, usize, String) {
     let emu = Emulator::builder()

@@ -17,19 +17,54 @@ pub fn is_loopback(url: &Url) -> bool {
     }
 }
 
+/// Why an endpoint may not receive credentials.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum EndpointError {
+    /// The text does not parse as a URL.
+    #[error("{input:?} is not a URL: {source}")]
+    NotAUrl {
+        /// The endpoint as given.
+        input: String,
+        /// The parser's error.
+        #[source]
+        source: url::ParseError,
+    },
+    /// Plain http to a host that is not loopback: a token would cross the network unencrypted.
+    #[error("{input}: plain http is only allowed to loopback addresses; use https")]
+    PlainHttp {
+        /// The endpoint as given.
+        input: String,
+    },
+    /// Neither https nor http.
+    #[error("{input}: unsupported scheme {scheme:?}; use https")]
+    Scheme {
+        /// The endpoint as given.
+        input: String,
+        /// Its scheme.
+        scheme: String,
+    },
+}
+
 /// Parses an endpoint that will receive credentials.
 ///
 /// # Errors
-/// Not a URL, not http(s), or plain http to a non-loopback host.
-pub fn check_endpoint(s: &str) -> Result<Url, String> {
-    let url = Url::parse(s.trim()).map_err(|e| format!("{s:?} is not a URL: {e}"))?;
+/// [`EndpointError`]: not a URL, not http(s), or plain http to a non-loopback host.
+pub fn check_endpoint(s: &str) -> Result<Url, EndpointError> {
+    let url = Url::parse(s.trim()).map_err(|source| EndpointError::NotAUrl {
+        input: s.to_owned(),
+        source,
+    })?;
     match url.scheme() {
         "https" => Ok(url),
         "http" if is_loopback(&url) => Ok(url),
-        "http" => Err(format!(
-            "{s}: plain http is only allowed to loopback addresses; use https"
-        )),
-        other => Err(format!("{s}: unsupported scheme {other:?}; use https")),
+        "http" => Err(EndpointError::PlainHttp {
+            input: s.to_owned(),
+        }),
+        other => Err(EndpointError::Scheme {
+            input: s.to_owned(),
+            scheme: other.to_owned(),
+        }),
     }
 }
 

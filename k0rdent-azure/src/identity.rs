@@ -23,12 +23,28 @@ pub fn normalize_location(l: &str) -> String {
         .to_ascii_lowercase()
 }
 
+/// A run addresses another Azure identity than the one the deployment was recorded in.
+/// Its text is one line naming what differs, both values, and what to do.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error(
+    "this deployment lives in {}; refusing to look for it elsewhere \
+     (set AZURE_SUBSCRIPTION_ID/K0RDENT_ARM_ENDPOINT/azure.location back, or use another --state-dir)",
+    .differences.join(", ")
+)]
+pub struct IdentityMismatch {
+    /// Each difference, e.g. `subscription sub-a (this run: sub-b)`.
+    pub differences: Vec<String>,
+}
+
 /// Refuses a run against another identity than the recorded one. The tenant is compared only
 /// when both are known.
 ///
 /// # Errors
-/// One line naming what differs, both values, and what to do.
-pub fn check_identity(recorded: &CloudIdentity, current: &CloudIdentity) -> Result<(), String> {
+/// [`IdentityMismatch`] naming every difference.
+pub fn check_identity(
+    recorded: &CloudIdentity,
+    current: &CloudIdentity,
+) -> Result<(), IdentityMismatch> {
     let mut diffs = Vec::new();
     if !recorded
         .subscription_id
@@ -60,11 +76,7 @@ pub fn check_identity(recorded: &CloudIdentity, current: &CloudIdentity) -> Resu
     if diffs.is_empty() {
         Ok(())
     } else {
-        Err(format!(
-            "this deployment lives in {}; refusing to look for it elsewhere \
-             (set AZURE_SUBSCRIPTION_ID/K0RDENT_ARM_ENDPOINT/azure.location back, or use another --state-dir)",
-            diffs.join(", ")
-        ))
+        Err(IdentityMismatch { differences: diffs })
     }
 }
 
@@ -85,7 +97,9 @@ mod tests {
     fn another_subscription_or_location_is_refused() {
         let a = id("sub-a", Some("t"), "westeurope");
         assert!(check_identity(&a, &id("SUB-A", None, "West Europe")).is_ok());
-        let e = check_identity(&a, &id("sub-b", Some("t"), "westeurope")).unwrap_err();
+        let e = check_identity(&a, &id("sub-b", Some("t"), "westeurope"))
+            .unwrap_err()
+            .to_string();
         assert!(e.contains("subscription sub-a (this run: sub-b)"), "{e}");
         assert!(check_identity(&a, &id("sub-a", Some("u"), "westeurope")).is_err());
         assert!(check_identity(&a, &id("sub-a", Some("t"), "eastus")).is_err());

@@ -16,7 +16,10 @@ use std::sync::atomic::{AtomicU32, Ordering};
 
 use async_trait::async_trait;
 use k0rdent_core::state::{CloudIdentity, DeploymentState};
-use k0rdent_core::{Facts, ObserveError, Observer};
+use k0rdent_core::{
+    Observer,
+    observation::{Facts, ObserveError},
+};
 
 use crate::api;
 use crate::client::{ArmClient, ArmError};
@@ -274,7 +277,8 @@ impl Observer for AzureObserver {
 
     async fn observe(&self, state: &DeploymentState) -> Result<Facts, ObserveError> {
         if let Some(recorded) = &state.azure {
-            check_identity(recorded, &self.identity).map_err(ObserveError::new)?;
+            check_identity(recorded, &self.identity)
+                .map_err(|e| ObserveError::new(e.to_string()))?;
         }
         let facts = self.gather().await?;
         tracing::debug!(

@@ -4,7 +4,7 @@
 use std::collections::BTreeMap;
 
 use base64::Engine as _;
-use k0rdent_core::Digest;
+use k0rdent_core::fingerprint::Digest;
 use serde_json::{Value, json};
 
 use crate::names::{self, Names, TAG_SPEC, VmNames, has_tags};

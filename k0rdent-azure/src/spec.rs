@@ -6,8 +6,8 @@ use std::fmt;
 use std::net::Ipv4Addr;
 use std::str::FromStr;
 
-use k0rdent_core::Secret;
 pub use k0rdent_core::role::NodeRole;
+use k0rdent_core::secret::Secret;
 
 use crate::naming::{AdminUserName, AvailabilityZone, Location, ResourceGroupName, VmSize};
 

@@ -251,7 +251,7 @@ fn error_bodies_keep_code_message_and_details() {
     assert!(!e.is_not_found());
     assert_eq!(
         e.into_step_error("listing").kind(),
-        k0rdent_core::ErrorKind::Blocked
+        k0rdent_core::step::ErrorKind::Blocked
     );
 }
 

@@ -10,7 +10,11 @@ use std::time::Duration;
 
 use common::{Lab, writes};
 use k0rdent_arm_emulator::{LoggedRequest, fixtures};
-use k0rdent_core::{Event, RecordingSink, RunOutcome, StepId};
+use k0rdent_core::{
+    StepId,
+    event::{Event, RecordingSink},
+    state::RunOutcome,
+};
 
 fn sid(s: &str) -> StepId {
     StepId::parse(s).unwrap()
@@ -559,14 +563,14 @@ async fn a_size_change_is_planned_as_a_restart_that_needs_confirmation_and_nothi
     let (engine, _) = lab.engine(&azure, false);
     let plan = engine.plan().await.unwrap();
     let e = plan.plan.entry(&sid("create_vms/k0s-worker-1")).unwrap();
-    assert_eq!(e.decision, k0rdent_core::Decision::Rerun, "{e:?}");
+    assert_eq!(e.decision, k0rdent_core::plan::Decision::Rerun, "{e:?}");
     assert!(e.reason.needs_confirmation(), "{e:?}");
     assert!(e.message.contains("the node restarts"), "{}", e.message);
     let other = plan
         .plan
         .entry(&sid("create_vms/k0s-controller-1"))
         .unwrap();
-    assert_eq!(other.decision, k0rdent_core::Decision::Skip);
+    assert_eq!(other.decision, k0rdent_core::plan::Decision::Skip);
     let mark = lab.emu.log().len();
     let r = engine.deploy().await.unwrap();
     assert_eq!(r.outcome, RunOutcome::Blocked, "{r:#?}");

@@ -6,7 +6,11 @@
 mod common;
 
 use common::{Lab, writes};
-use k0rdent_core::{Decision, RunOutcome, Status, StepId};
+use k0rdent_core::{
+    StepId,
+    plan::Decision,
+    state::{RunOutcome, Status},
+};
 
 #[tokio::test]
 async fn a_fresh_three_controller_two_worker_deployment_is_created_once() {
@@ -143,7 +147,7 @@ async fn a_vm_deleted_behind_our_back_is_detected_and_only_it_is_recreated() {
 
 #[tokio::test]
 async fn a_deallocated_vm_is_started_and_the_vms_running_gate_reports_it_until_then() {
-    use k0rdent_core::{Gate, GateContext, GateVerdict};
+    use k0rdent_core::gate::{Gate, GateContext, GateVerdict};
     let lab = Lab::new(1, 2).await;
     let azure = lab.azure();
     let (engine, _) = lab.engine(&azure, false);
@@ -182,7 +186,7 @@ async fn a_deallocated_vm_is_started_and_the_vms_running_gate_reports_it_until_t
     // Starting changed no output: nothing downstream would rerun.
     assert!(report.steps.iter().all(|s| matches!(
         s.result,
-        k0rdent_core::StepResult::Completed {
+        k0rdent_core::engine::StepResult::Completed {
             outputs_changed: false,
             ..
         }
@@ -191,7 +195,7 @@ async fn a_deallocated_vm_is_started_and_the_vms_running_gate_reports_it_until_t
 
 #[tokio::test]
 async fn a_vm_creation_that_ends_failed_is_deleted_only_when_confirmed() {
-    use k0rdent_core::Event;
+    use k0rdent_core::event::Event;
     let lab = Lab::new(1, 1).await;
     lab.emu.faults().fail_provisioning("k0s-worker-1", 1);
     let azure = lab.azure();
@@ -246,7 +250,7 @@ async fn a_vm_creation_that_ends_failed_is_deleted_only_when_confirmed() {
 
 #[tokio::test]
 async fn a_creation_that_fails_during_a_confirmed_run_is_replaced_and_says_so() {
-    use k0rdent_core::Event;
+    use k0rdent_core::event::Event;
     let lab = Lab::new(1, 1).await;
     lab.emu.faults().fail_provisioning("k0s-worker-1", 1);
     let azure = lab.azure();
@@ -290,7 +294,7 @@ async fn a_vm_that_keeps_failing_is_reported_failed_after_its_retries() {
         .find(|s| s.step.as_str() == "create_vms/k0s-worker-1")
         .unwrap();
     match &failed.result {
-        k0rdent_core::StepResult::Failed { error, .. } => {
+        k0rdent_core::engine::StepResult::Failed { error, .. } => {
             assert!(error.contains("OSProvisioningTimedOut"), "{error}");
             assert!(error.contains("after 3 attempts"), "{error}");
         }
@@ -439,7 +443,7 @@ async fn a_403_on_the_list_call_blocks_with_a_clear_message_and_writes_nothing()
         assert_eq!(e.decision, Decision::Blocked, "{e:?}");
     }
     let net = report.initial_plan.entry(&sid("setup_network")).unwrap();
-    assert_eq!(net.observed, k0rdent_core::ObservedKind::Unknown);
+    assert_eq!(net.observed, k0rdent_core::plan::ObservedKind::Unknown);
     assert!(
         net.message
             .contains("listing the resources of group k0rdent-t3st1234-resgrp"),
@@ -469,7 +473,7 @@ async fn a_403_on_the_list_call_blocks_with_a_clear_message_and_writes_nothing()
 
 #[tokio::test]
 async fn a_changed_custom_data_plans_replace_and_replaces_only_that_vm() {
-    use k0rdent_core::Secret;
+    use k0rdent_core::secret::Secret;
     let lab = Lab::new(1, 2).await;
     let azure = lab.azure();
     let (engine, _) = lab.engine(&azure, false);
@@ -561,7 +565,7 @@ async fn a_vm_without_a_reported_power_state_is_unknown_not_absent() {
         .entry(&sid("create_vms/k0s-worker-1"))
         .unwrap();
     assert_eq!(e.decision, Decision::Blocked);
-    assert_eq!(e.observed, k0rdent_core::ObservedKind::Unknown);
+    assert_eq!(e.observed, k0rdent_core::plan::ObservedKind::Unknown);
     assert!(e.message.contains("no power state"), "{}", e.message);
     assert!(lab.emu.log().mutating_since(mark).is_empty());
 }

@@ -207,11 +207,11 @@ async fn an_immutable_vm_property_change_is_409_property_change_not_allowed() {
     .unwrap();
     assert_eq!(
         engine.deploy().await.unwrap().outcome,
-        k0rdent_core::RunOutcome::Succeeded
+        k0rdent_core::state::RunOutcome::Succeeded
     );
     let n = Names::new(&emu.subscription_id(), &spec);
     let mut vm = spec.vms[0].clone();
-    vm.custom_data = k0rdent_core::Secret::new(b"other".to_vec());
+    vm.custom_data = k0rdent_core::secret::Secret::new(b"other".to_vec());
     let body = k0rdent_azure::resources::vm_body(&spec, &n, &vm);
     let path = n.resource_id(k0rdent_azure::names::types::VM, &vm.name);
     let e = emu
@@ -240,7 +240,7 @@ async fn a_bad_client_secret_is_a_clear_credential_error_without_the_secret() {
         url::Url::parse(&emu.url()).unwrap(),
         &emu.tenant_id(),
         &emu.client_id(),
-        k0rdent_core::Secret::new("wrong-s3cret-value".into()),
+        k0rdent_core::secret::Secret::new("wrong-s3cret-value".into()),
     ));
     let c = ArmClient::builder(&emu.url(), &emu.subscription_id(), cred)
         .build()
@@ -372,7 +372,7 @@ mod backend {
 
 #[tokio::test]
 async fn the_vm_backend_hook_sees_every_lifecycle_change_and_can_supply_the_ip() {
-    use k0rdent_core::{Engine, MemoryStore, Pipeline, RunOutcome};
+    use k0rdent_core::{Engine, MemoryStore, Pipeline, state::RunOutcome};
     let rec = std::sync::Arc::new(backend::Recorder::default());
     let emu = fast_emulator()
         .backend(rec.clone())

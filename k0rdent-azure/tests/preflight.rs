@@ -6,7 +6,7 @@ mod common;
 
 use common::{CLUSTER, Lab, fast_emulator};
 use k0rdent_arm_emulator::{Catalog, fixtures};
-use k0rdent_core::{Decision, RunOutcome, StepId};
+use k0rdent_core::{StepId, plan::Decision, state::RunOutcome};
 
 async fn blocked_before_any_write(lab: &Lab) -> String {
     let azure = lab.azure();
@@ -212,7 +212,7 @@ async fn the_emulator_refuses_what_a_size_cannot_do_when_preflight_is_skipped() 
         ),
         (
             "customData",
-            Box::new(|v| v.custom_data = k0rdent_core::Secret::new(vec![b'#'; 65_536])),
+            Box::new(|v| v.custom_data = k0rdent_core::secret::Secret::new(vec![b'#'; 65_536])),
         ),
         (
             "The Admin Username specified is not allowed",
@@ -232,7 +232,7 @@ async fn the_emulator_refuses_what_a_size_cannot_do_when_preflight_is_skipped() 
     assert!(lab.emu.vm("k0s-controller-1").is_none());
     // Custom data of exactly 65,535 bytes is accepted.
     let mut vm = lab.spec.vms[0].clone();
-    vm.custom_data = k0rdent_core::Secret::new(vec![b'#'; 65_535]);
+    vm.custom_data = k0rdent_core::secret::Secret::new(vec![b'#'; 65_535]);
     let body = k0rdent_azure::resources::vm_body(&lab.spec, &names, &vm);
     client
         .put(&path, k0rdent_azure::api::COMPUTE, &body)

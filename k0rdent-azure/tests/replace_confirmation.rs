@@ -7,7 +7,11 @@
 mod common;
 
 use common::{Lab, writes};
-use k0rdent_core::{Decision, Reason, RunOutcome, Secret};
+use k0rdent_core::{
+    plan::{Decision, Reason},
+    secret::Secret,
+    state::RunOutcome,
+};
 use k0rdent_testkit::sid;
 
 #[tokio::test]

@@ -8,7 +8,7 @@ use common::{CLUSTER, Lab, fast_emulator};
 use k0rdent_arm_emulator::fixtures;
 use k0rdent_azure::names::types;
 use k0rdent_azure::reset::GroupOwnership;
-use k0rdent_core::{Decision, MemoryStore, RunOutcome, StepId};
+use k0rdent_core::{MemoryStore, StepId, plan::Decision, state::RunOutcome};
 use serde_json::json;
 
 fn sid(s: &str) -> StepId {
@@ -128,7 +128,7 @@ async fn a_leftover_disk_with_our_tags_is_cleared_and_a_foreign_one_is_a_conflic
     let st = lab.state();
     assert_eq!(
         st.status(&sid("create_vms/k0s-worker-1")),
-        k0rdent_core::Status::Completed
+        k0rdent_core::state::Status::Completed
     );
     let w2 = report
         .steps
@@ -136,7 +136,7 @@ async fn a_leftover_disk_with_our_tags_is_cleared_and_a_foreign_one_is_a_conflic
         .find(|s| s.step.as_str() == "create_vms/k0s-worker-2")
         .unwrap();
     match &w2.result {
-        k0rdent_core::StepResult::Failed { error, remedy } => {
+        k0rdent_core::engine::StepResult::Failed { error, remedy } => {
             assert!(
                 error.contains("OS disk k0s-worker-2-osdisk already exists"),
                 "{error}"

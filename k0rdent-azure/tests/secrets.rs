@@ -13,7 +13,7 @@ use std::sync::{Arc, Mutex};
 use base64::Engine as _;
 use k0rdent_arm_emulator::{Emulator, fixtures};
 use k0rdent_azure::names::types;
-use k0rdent_core::{Engine, FileStore, Pipeline, RunOutcome, Secret};
+use k0rdent_core::{Engine, FileStore, Pipeline, secret::Secret, state::RunOutcome};
 
 #[derive(Clone, Default)]
 struct Capture(Arc<Mutex<Vec<u8>>>);

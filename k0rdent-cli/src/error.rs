@@ -2,7 +2,10 @@
 
 use std::path::PathBuf;
 
-use k0rdent_core::{ConfigError, EngineError, StoreError};
+use k0rdent_core::{
+    engine::{ConfigError, EngineError},
+    store::StoreError,
+};
 
 use crate::exit::ExitStatus;
 

@@ -2,7 +2,7 @@
 
 use std::process::ExitCode;
 
-use k0rdent_core::RunOutcome;
+use k0rdent_core::state::RunOutcome;
 
 /// How the process exits.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

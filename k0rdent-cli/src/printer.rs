@@ -4,7 +4,7 @@
 use std::io::Write;
 use std::sync::Mutex;
 
-use k0rdent_core::{Event, EventSink};
+use k0rdent_core::event::{Event, EventSink};
 use serde::Serialize;
 
 use crate::args::OutputFormat;

@@ -4,7 +4,7 @@
 
 use std::time::Duration;
 
-use k0rdent_core::Cancellation;
+use k0rdent_core::cancel::Cancellation;
 
 use crate::exit::ExitStatus;
 

@@ -126,7 +126,10 @@ fn json_output_reports_errors_as_json_lines() {
 }
 
 fn write_state(dir: &Path) {
-    use k0rdent_core::{DeploymentState, FileStore, Status, StepId};
+    use k0rdent_core::{
+        FileStore, StepId,
+        state::{DeploymentState, Status},
+    };
     let store = FileStore::new(dir);
     let mut s = DeploymentState {
         cluster_id: Some("k0rdent-cli-test".into()),

@@ -8,8 +8,11 @@ use criterion::{Criterion, criterion_group, criterion_main};
 use k0rdent_core::plan::{PlanFacts, PlanGraph, StepSpec};
 use k0rdent_core::state::EvidenceRecord;
 use k0rdent_core::{
-    DeploymentState, Evidence, FileStore, Fingerprint, Observation, Outputs, StateStore, Status,
-    StepId, plan,
+    Evidence, FileStore, Observation, Outputs, StepId,
+    fingerprint::Fingerprint,
+    plan::plan,
+    state::{DeploymentState, Status},
+    store::StateStore,
 };
 
 fn id(s: &str) -> StepId {

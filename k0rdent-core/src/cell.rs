@@ -1,15 +1,17 @@
-//! The run's state, shared by the engine and its step tasks; every update is saved.
+//! The run's state, shared by the engine and its step tasks; every update is saved. It also
+//! carries the key store the steps reach through their context.
 
 use std::sync::Arc;
 
 use tokio::sync::Mutex;
 
 use crate::state::DeploymentState;
-use crate::store::{StateStore, StoreError, StoreLock};
+use crate::store::{KeyStore, StateStore, StoreError, StoreLock};
 
 pub(crate) struct StateCell {
     state: Mutex<DeploymentState>,
     store: Arc<dyn StateStore>,
+    keys: Arc<dyn KeyStore>,
     lock: Option<Box<dyn StoreLock>>,
 }
 
@@ -17,17 +19,19 @@ impl StateCell {
     pub(crate) fn new(
         state: DeploymentState,
         store: Arc<dyn StateStore>,
+        keys: Arc<dyn KeyStore>,
         lock: Option<Box<dyn StoreLock>>,
     ) -> Self {
         StateCell {
             state: Mutex::new(state),
             store,
+            keys,
             lock,
         }
     }
 
-    pub(crate) fn store(&self) -> &Arc<dyn StateStore> {
-        &self.store
+    pub(crate) fn keys(&self) -> &dyn KeyStore {
+        self.keys.as_ref()
     }
 
     /// Applies `f` and saves. Updates are serialized, so concurrent steps never lose each

@@ -1,4 +1,4 @@
-//! Fans events out to the caller's sink and, in the background, to the store's event log.
+//! Fans events out to the caller's sink and, in the background, to the event log.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -9,7 +9,7 @@ use tokio::sync::{mpsc, oneshot};
 use crate::cancel::Cancellation;
 use crate::event::{Event, EventRecord, EventSink};
 use crate::id::RunId;
-use crate::store::StateStore;
+use crate::store::EventLog;
 
 enum Msg {
     Record(Box<EventRecord>),
@@ -24,14 +24,14 @@ pub(crate) struct Emitter {
 }
 
 impl Emitter {
-    /// An emitter that also persists events in `store`'s log (written by a background task,
-    /// so a slow log never delays a step).
+    /// An emitter that also persists events in `log` (written by a background task, so a
+    /// slow log never delays a step).
     ///
     /// When `cancel` is escalated (second Ctrl-C: the process is about to exit), what is
     /// queued is written out at once and the writer says so through [`Cancellation::flushed`].
     pub(crate) fn persistent(
         sink: Arc<dyn EventSink>,
-        store: Arc<dyn StateStore>,
+        log: Arc<dyn EventLog>,
         run_id: RunId,
         cancel: &Cancellation,
     ) -> Emitter {
@@ -48,21 +48,21 @@ impl Emitter {
                         // Write what is queued, then stop: the process exits.
                         while let Ok(msg) = rx.try_recv() {
                             if let Msg::Record(rec) = msg {
-                                let _ = store.append_event(&rec).await;
+                                let _ = log.append_event(&rec).await;
                             }
                         }
-                        let _ = store.flush_events().await;
+                        let _ = log.flush_events().await;
                         break;
                     }
                 };
                 match msg {
                     Some(Msg::Record(rec)) => {
-                        if let Err(e) = store.append_event(&rec).await {
+                        if let Err(e) = log.append_event(&rec).await {
                             tracing::warn!(error = %e, "could not append to the event log");
                         }
                     }
                     Some(Msg::Flush(ack)) => {
-                        if let Err(e) = store.flush_events().await {
+                        if let Err(e) = log.flush_events().await {
                             tracing::warn!(error = %e, "could not flush the event log");
                         }
                         let _ = ack.send(());

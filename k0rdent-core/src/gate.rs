@@ -186,7 +186,7 @@ impl<T: Gate + ?Sized> Gate for Box<T> {
 /// A gate from a closure, for tests and simple checks.
 ///
 /// ```
-/// use k0rdent_core::{FnGate, GateVerdict};
+/// use k0rdent_core::gate::{FnGate, GateVerdict};
 /// let gate = FnGate::new("always", |_ctx| async { GateVerdict::pass("ok") });
 /// # let _ = gate;
 /// ```

@@ -2,12 +2,12 @@
 //!
 //! A deployment is a [`Pipeline`] of [`Step`]s. Before anything runs, [`Observer`]s gather
 //! what reality looks like into one [`Snapshot`] (in bulk: a bounded number of calls per
-//! provider), each step interprets it into an [`Observation`], and the pure [`plan()`]
+//! provider), each step interprets it into an [`Observation`], and the pure [`plan()`](plan::plan)
 //! function decides per step — `skip`, `run`, `resume`, `rerun`, `replace`, `blocked` or
 //! `disabled` — from the recorded state, the observation and the step's input
-//! [`Fingerprint`]. The [`Engine`] executes the plan in dependency order, checks each step's
-//! [`Gate`]s first, saves the state after every transition through a [`StateStore`], and
-//! re-plans after each step.
+//! [`Fingerprint`](fingerprint::Fingerprint). The [`Engine`] executes the plan in dependency
+//! order, checks each step's [`Gate`](gate::Gate)s first, saves the state after every
+//! transition through a [`StateStore`](store::StateStore), and re-plans after each step.
 //!
 //! Why resumption depends on this shape: a rerun after any interruption starts from the
 //! same three inputs. Work that is recorded done *and* observed done with the same inputs is
@@ -18,10 +18,19 @@
 //!
 //! This crate does no network, SSH or process I/O; its only I/O is the [`FileStore`]'s files.
 //!
+//! The crate root holds what writing a step and running a pipeline takes; the rest lives in
+//! the module named after it: [`step`] (availability, retry policy, journal errors),
+//! [`plan`] (the planner and its decisions), [`gate`], [`store`] (the state store, key store
+//! and event log traits), [`event`], [`engine`] (the builder and reports), [`state`].
+//!
 //! ```
 //! use std::sync::Arc;
 //! use async_trait::async_trait;
-//! use k0rdent_core::*;
+//! use k0rdent_core::state::RunOutcome;
+//! use k0rdent_core::{
+//!     Engine, Evidence, MemoryStore, Observation, Outputs, Pipeline, Snapshot, Step,
+//!     StepContext, StepError, StepId, StepOutcome, StepRecord, Teardown,
+//! };
 //!
 //! struct Hello(StepId);
 //!
@@ -42,6 +51,8 @@
 //!
 //! # tokio::runtime::Builder::new_current_thread().enable_time().build().unwrap().block_on(async {
 //! let pipeline = Pipeline::builder().step(Hello(StepId::parse("hello")?)).build()?;
+//! // One store keeps the state, the keys and the event log here; `Engine::with_state_store`
+//! // takes them from separate backends.
 //! let store = MemoryStore::new();
 //! let engine = Engine::builder(pipeline, Arc::new(store.clone())).build()?;
 //! let report = engine.deploy().await?;
@@ -55,43 +66,33 @@
 
 #![deny(missing_docs)]
 
-mod cancel;
+mod availability;
+pub mod cancel;
 mod cell;
 mod emit;
-mod enablement;
-mod engine;
-mod event;
+pub mod engine;
+pub mod event;
 mod evidence;
-mod fingerprint;
-mod gate;
-mod id;
-mod observation;
-mod pipeline;
+pub mod fingerprint;
+pub mod gate;
+pub mod id;
+pub mod observation;
+pub mod pipeline;
 pub mod plan;
 pub mod role;
-mod secret;
+pub mod secret;
 pub mod state;
-mod step;
+pub mod step;
 pub mod store;
 
-pub use cancel::Cancellation;
-pub use enablement::Enablement;
-pub use engine::{
-    ConfigError, DEFAULT_STEP_TIMEOUT, DEFAULT_STOP_GRACE, Engine, EngineBuilder, EngineError,
-    PlanReport, RefreshReport, ResetReport, RunReport, StepReport, StepResult,
-};
-pub use event::{Event, EventRecord, EventSink, FanOut, NullSink, RecordingSink};
-pub use evidence::Evidence;
-pub use fingerprint::{Digest, Fingerprint, FingerprintBuilder};
-pub use gate::{Deadline, FnGate, Gate, GateContext, GateFailure, GateVerdict, WaitBudget};
-pub use id::{IdError, RunId, StepId};
-pub use observation::{Change, Facts, Observation, ObserveError, Observer, Snapshot};
-pub use pipeline::{Pipeline, PipelineBuilder};
-pub use plan::{Decision, ObservedKind, Plan, PlanEntry, Reason, plan};
-pub use secret::Secret;
-pub use state::{DeploymentState, Outputs, RunOutcome, Status, StepRecord};
-pub use step::{
-    ErrorKind, RetryPolicy, Step, StepContext, StepError, StepInputs, StepOutcome, StopGuard,
-    Teardown,
-};
-pub use store::{FileStore, MemoryStore, StateStore, StoreError};
+// The names an embedder needs to write a step and an observer and run a pipeline. Everything
+// else lives in the module named after it (`plan::`, `gate::`, `store::` …); the
+// `root_exports` test keeps this list short.
+pub use engine::Engine;
+pub use id::StepId;
+pub use observation::{Evidence, Observation, Observer, Snapshot};
+pub use pipeline::Pipeline;
+pub use state::{Outputs, StepRecord};
+pub use step::StepContext;
+pub use step::{Step, StepError, StepOutcome, Teardown};
+pub use store::{FileStore, MemoryStore};

@@ -15,7 +15,7 @@ use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
-use crate::evidence::Evidence;
+pub use crate::evidence::Evidence;
 use crate::state::DeploymentState;
 
 /// A step's interpretation of the snapshot.

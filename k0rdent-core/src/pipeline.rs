@@ -125,8 +125,7 @@ impl PipelineBuilder {
             .map(|s| StepSpec {
                 id: s.id().clone(),
                 dependencies: s.dependencies(),
-                enablement: s.enablement(),
-                unavailable: s.unavailable(),
+                availability: s.availability(),
             })
             .collect();
         let graph = PlanGraph::new(specs)?;

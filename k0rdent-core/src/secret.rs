@@ -8,7 +8,7 @@ use serde::{Serialize, Serializer};
 /// render `[redacted]`; the value is only reachable through [`Secret::expose`].
 ///
 /// ```
-/// use k0rdent_core::Secret;
+/// use k0rdent_core::secret::Secret;
 /// let s = Secret::new(String::from("hunter2"));
 /// assert_eq!(format!("{s} {s:?}"), "[redacted] [redacted]");
 /// assert_eq!(serde_json::to_string(&s).unwrap(), "\"[redacted]\"");

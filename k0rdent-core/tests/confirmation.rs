@@ -9,6 +9,11 @@
 use std::sync::Arc;
 
 use k0rdent_core::*;
+use k0rdent_core::{
+    event::{Event, RecordingSink},
+    plan::{Decision, Reason},
+    state::{RunOutcome, Status},
+};
 use k0rdent_testkit::{FakeStep, FakeWorld, applies, deployment_pipeline, sid};
 
 fn engine(p: Pipeline, store: &MemoryStore, yes: bool) -> (Engine, Arc<RecordingSink>) {

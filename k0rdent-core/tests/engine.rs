@@ -8,6 +8,16 @@ use std::sync::atomic::{AtomicU32, Ordering};
 use std::time::Duration;
 
 use k0rdent_core::*;
+use k0rdent_core::{
+    cancel::Cancellation,
+    engine::{EngineError, StepResult},
+    event::{Event, EventSink, RecordingSink},
+    gate::{Deadline, FnGate, GateVerdict, WaitBudget},
+    id::RunId,
+    plan::{Decision, Reason},
+    state::{RunOutcome, Status},
+    store::{EventLog, StateStore},
+};
 use k0rdent_testkit::{FakeObserver, FakeStep, FakeWorld, applies, deployment_pipeline, sid};
 
 fn pipeline(world: &Arc<FakeWorld>, tweak: impl Fn(FakeStep) -> FakeStep) -> Pipeline {

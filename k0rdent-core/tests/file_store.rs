@@ -7,8 +7,14 @@ use std::fs;
 use std::os::unix::fs::PermissionsExt;
 
 use chrono::Utc;
-use k0rdent_core::store::{LockHolder, STATE_FILE, StateStore};
+use k0rdent_core::store::{EventLog, KeyStore, LockHolder, STATE_FILE, StateStore};
 use k0rdent_core::*;
+use k0rdent_core::{
+    event::{Event, EventRecord},
+    id::RunId,
+    state::{DeploymentState, Status},
+    store::StoreError,
+};
 
 fn mode(p: &std::path::Path) -> u32 {
     fs::metadata(p).unwrap().permissions().mode() & 0o777

@@ -9,6 +9,14 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use k0rdent_core::*;
+use k0rdent_core::{
+    cancel::Cancellation,
+    engine::{EngineError, RunReport, StepResult},
+    event::{Event, RecordingSink},
+    gate::{Deadline, FnGate, GateVerdict, WaitBudget},
+    state::{RunOutcome, Status},
+    step::RetryPolicy,
+};
 use k0rdent_testkit::{FakeWorld, applies, deployment_pipeline, sid};
 
 struct Run {

@@ -5,7 +5,14 @@
 use std::collections::BTreeMap;
 
 use k0rdent_core::plan::{PlanFacts, PlanGraph, RunMark, StepSpec};
+use k0rdent_core::step::Availability;
 use k0rdent_core::*;
+use k0rdent_core::{
+    fingerprint::Fingerprint,
+    gate::GateFailure,
+    plan::{Decision, plan},
+    state::{DeploymentState, Status},
+};
 use proptest::prelude::*;
 
 #[derive(Debug, Clone)]
@@ -97,12 +104,11 @@ fn build(c: &Case) -> (PlanGraph, DeploymentState, PlanFacts) {
         .map(|i| StepSpec {
             id: name(i),
             dependencies: c.deps[i].iter().map(|&d| name(d)).collect(),
-            enablement: if c.disabled[i] {
-                Enablement::Disabled("off".into())
+            availability: if c.disabled[i] {
+                Availability::Disabled("off".into())
             } else {
-                Enablement::Enabled
+                Availability::Enabled
             },
-            unavailable: None,
         })
         .collect();
     let graph = PlanGraph::new(specs).unwrap();

@@ -7,10 +7,17 @@
 use std::collections::BTreeMap;
 
 use chrono::{TimeZone, Utc};
-use k0rdent_core::GateFailure;
+use k0rdent_core::gate::GateFailure;
 use k0rdent_core::plan::{PlanFacts, PlanGraph, RunMark, StepSpec};
 use k0rdent_core::state::{Journal, JournalEntry, ResetMarker};
+use k0rdent_core::step::Availability;
 use k0rdent_core::*;
+use k0rdent_core::{
+    fingerprint::Fingerprint,
+    id::RunId,
+    plan::{Decision, Plan, plan},
+    state::{DeploymentState, Status},
+};
 
 fn id(s: &str) -> StepId {
     StepId::parse(s).unwrap()
@@ -105,7 +112,7 @@ impl Scenario {
     fn deployed() -> Self {
         let mut s = Scenario::fresh();
         for spec in s.specs.clone() {
-            if matches!(spec.enablement, Enablement::Disabled(_)) {
+            if matches!(spec.availability, Availability::Disabled(_)) {
                 let r = s.state.record_mut(&spec.id);
                 r.status = Status::Skipped;
                 r.skipped_reason = Some("not enabled in the configuration".into());
@@ -179,7 +186,7 @@ impl Scenario {
     fn disable(&mut self, step: &str, reason: &str) -> &mut Self {
         for s in &mut self.specs {
             if s.id.as_str() == step {
-                s.enablement = Enablement::Disabled(reason.into());
+                s.availability = Availability::Disabled(reason.into());
             }
         }
         self
@@ -188,7 +195,7 @@ impl Scenario {
     fn enable(&mut self, step: &str) -> &mut Self {
         for s in &mut self.specs {
             if s.id.as_str() == step {
-                s.enablement = Enablement::Enabled;
+                s.availability = Availability::Enabled;
             }
         }
         self
@@ -197,7 +204,7 @@ impl Scenario {
     fn unavailable(&mut self, step: &str, reason: &str) -> &mut Self {
         for s in &mut self.specs {
             if s.id.as_str() == step {
-                s.unavailable = Some(reason.into());
+                s.availability = Availability::Unavailable(reason.into());
             }
         }
         self

@@ -9,6 +9,12 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
 use k0rdent_core::*;
+use k0rdent_core::{
+    engine::{DEFAULT_STEP_TIMEOUT, RunReport, StepResult},
+    gate::{FnGate, Gate, GateVerdict},
+    state::{RunOutcome, Status},
+    step::RetryPolicy,
+};
 use k0rdent_testkit::{FakeWorld, applies, deployment_pipeline, sid};
 
 #[tokio::test(start_paused = true)]

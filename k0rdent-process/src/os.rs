@@ -139,13 +139,26 @@ pub(crate) fn stat(pid: u32) -> Option<ProcStat> {
     parse_stat(pid, &text)
 }
 
+/// Why a process group's members cannot be listed.
+#[derive(Debug, thiserror::Error)]
+pub(crate) enum GroupError {
+    /// `/proc` cannot be listed.
+    #[cfg(target_os = "linux")]
+    #[error("/proc: {0}")]
+    Proc(#[source] io::Error),
+    /// There is no `/proc` here.
+    #[cfg(not(target_os = "linux"))]
+    #[error("process groups cannot be inspected on this platform")]
+    Unsupported,
+}
+
 /// Every process (zombies included) whose process group is `pgid`.
 ///
 /// # Errors
-/// `/proc` cannot be listed.
+/// [`GroupError::Proc`] when `/proc` cannot be listed.
 #[cfg(target_os = "linux")]
-pub(crate) fn group_members(pgid: u32) -> Result<Vec<ProcStat>, String> {
-    let dir = std::fs::read_dir("/proc").map_err(|e| format!("/proc: {e}"))?;
+pub(crate) fn group_members(pgid: u32) -> Result<Vec<ProcStat>, GroupError> {
+    let dir = std::fs::read_dir("/proc").map_err(GroupError::Proc)?;
     Ok(dir
         .flatten()
         .filter_map(|e| e.file_name().to_str()?.parse::<u32>().ok())
@@ -167,8 +180,8 @@ pub(crate) fn stat(_pid: u32) -> Option<ProcStat> {
 }
 
 #[cfg(not(target_os = "linux"))]
-pub(crate) fn group_members(_pgid: u32) -> Result<Vec<ProcStat>, String> {
-    Err("process groups cannot be inspected on this platform".into())
+pub(crate) fn group_members(_pgid: u32) -> Result<Vec<ProcStat>, GroupError> {
+    Err(GroupError::Unsupported)
 }
 
 #[cfg(test)]

@@ -184,7 +184,11 @@ impl ChildRecord {
         }
         let members = match os::group_members(self.pgid) {
             Ok(m) => m,
-            Err(reason) => return ChildStatus::Unknown { reason },
+            Err(e) => {
+                return ChildStatus::Unknown {
+                    reason: e.to_string(),
+                };
+            }
         };
         let pids: Vec<u32> = members
             .iter()

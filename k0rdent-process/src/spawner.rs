@@ -12,8 +12,8 @@
 
 use std::io;
 use std::panic::AssertUnwindSafe;
-use std::sync::OnceLock;
 use std::sync::mpsc;
+use std::sync::{Arc, OnceLock};
 
 use tokio::runtime::Handle;
 use tokio::sync::oneshot;
@@ -37,9 +37,14 @@ struct Request {
     reply: oneshot::Sender<io::Result<Spawned>>,
 }
 
-static SPAWNER: OnceLock<Result<mpsc::Sender<Request>, String>> = OnceLock::new();
+/// The spawner thread could not be started (kept, so every later spawn reports it).
+#[derive(Debug, Clone, thiserror::Error)]
+#[error("cannot start the spawner thread: {0}")]
+struct SpawnerFailed(#[source] Arc<io::Error>);
 
-fn spawner() -> Result<&'static mpsc::Sender<Request>, String> {
+static SPAWNER: OnceLock<Result<mpsc::Sender<Request>, SpawnerFailed>> = OnceLock::new();
+
+fn spawner() -> Result<&'static mpsc::Sender<Request>, SpawnerFailed> {
     SPAWNER
         .get_or_init(|| {
             let (tx, rx) = mpsc::channel::<Request>();
@@ -47,7 +52,7 @@ fn spawner() -> Result<&'static mpsc::Sender<Request>, String> {
                 .name("k0rdent-spawner".into())
                 .spawn(move || serve(&rx))
                 .map(|_| tx)
-                .map_err(|e| format!("cannot start the spawner thread: {e}"))
+                .map_err(|e| SpawnerFailed(Arc::new(e)))
         })
         .as_ref()
         .map_err(Clone::clone)

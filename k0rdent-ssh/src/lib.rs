@@ -15,14 +15,14 @@
 //!   [`k0rdent_process`], the one runner.
 //!
 //! The crate never prints; it logs with `tracing`. Private keys only ever appear wrapped in
-//! [`Secret`](k0rdent_core::Secret) and are stored in the state store's `keys/` (0600).
+//! [`Secret`](k0rdent_core::secret::Secret) and are stored in the state store's `keys/` (0600).
 //! ssh2 and wireguard-control block, so they run on tokio's blocking pool.
 //!
 //! Planning the network and rendering what the nodes and the hub need:
 //!
 //! ```
 //! use std::collections::BTreeMap;
-//! use k0rdent_core::{DeploymentState, MemoryStore};
+//! use k0rdent_core::{MemoryStore, state::DeploymentState};
 //! use k0rdent_ssh::wireguard::*;
 //!
 //! # tokio::runtime::Builder::new_current_thread().build().unwrap().block_on(async {

@@ -6,7 +6,10 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use async_trait::async_trait;
-use k0rdent_core::{Deadline, DeploymentState, Gate, GateContext, GateVerdict, WaitBudget};
+use k0rdent_core::{
+    gate::{Deadline, Gate, GateContext, GateVerdict, WaitBudget},
+    state::DeploymentState,
+};
 use serde::Serialize;
 
 use crate::ssh::{NodeTarget, PinStore, SshConnector, SshError, SshSession};

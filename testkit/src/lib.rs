@@ -9,10 +9,15 @@ use std::time::Duration;
 
 use async_trait::async_trait;
 
-use k0rdent_core::{
-    DeploymentState, Enablement, Evidence, Facts, Fingerprint, Gate, Observation, ObserveError,
-    Observer, Outputs, RetryPolicy, Snapshot, Step, StepContext, StepError, StepId, StepInputs,
-    StepOutcome, StepRecord, Teardown,
+use k0rdent_core::StepContext;
+use k0rdent_core::fingerprint::Fingerprint;
+use k0rdent_core::gate::Gate;
+use k0rdent_core::id::StepId;
+use k0rdent_core::observation::{Evidence, Facts, Observation, ObserveError, Observer, Snapshot};
+use k0rdent_core::state::{DeploymentState, Outputs, StepRecord};
+use k0rdent_core::step::{
+    Availability, JournalError, RetryPolicy, Step, StepError, StepInputs, StepOutcome, StepPolicy,
+    Teardown,
 };
 
 /// Parses a step id; panics on a bad literal (test code only).
@@ -170,7 +175,7 @@ pub struct FakeStep {
     pending_polls: AtomicU32,
     delay: Duration,
     gates: Vec<Arc<dyn Gate>>,
-    enablement: Enablement,
+    disabled: Option<String>,
     unavailable: Option<String>,
     observable: bool,
     journal_required: Option<String>,
@@ -198,7 +203,7 @@ impl FakeStep {
             pending_polls: AtomicU32::new(0),
             delay: Duration::ZERO,
             gates: Vec::new(),
-            enablement: Enablement::Enabled,
+            disabled: None,
             unavailable: None,
             observable: true,
             journal_required: None,
@@ -312,7 +317,7 @@ impl FakeStep {
     /// Disables it.
     #[must_use]
     pub fn disabled(mut self, reason: &str) -> Self {
-        self.enablement = Enablement::Disabled(reason.to_owned());
+        self.disabled = Some(reason.to_owned());
         self
     }
 
@@ -380,33 +385,32 @@ impl Step for FakeStep {
         b.finish()
     }
 
-    fn timeout(&self) -> Option<Duration> {
-        self.timeout
-    }
-
-    fn retry_on_timeout(&self) -> bool {
-        self.retry_on_timeout
+    fn policy(&self) -> StepPolicy {
+        let p = StepPolicy::from(self.retry).retry_on_timeout(self.retry_on_timeout);
+        match self.timeout {
+            Some(limit) => p.time_limit(limit),
+            None => p,
+        }
     }
 
     fn gates(&self) -> Vec<Arc<dyn Gate>> {
         self.gates.clone()
     }
 
-    fn enablement(&self) -> Enablement {
-        self.enablement.clone()
+    fn availability(&self) -> Availability {
+        // Disabled wins: an optional step that is off is never reported unavailable.
+        match (&self.disabled, &self.unavailable) {
+            (Some(reason), _) => Availability::Disabled(reason.clone()),
+            (None, Some(reason)) => Availability::Unavailable(reason.clone()),
+            (None, None) => Availability::Enabled,
+        }
     }
 
-    fn unavailable(&self) -> Option<String> {
-        self.unavailable.clone()
-    }
-
-    fn retry_policy(&self) -> RetryPolicy {
-        self.retry
-    }
-
-    fn check_journal(&self, journal: &k0rdent_core::state::Journal) -> Result<(), String> {
+    fn check_journal(&self, journal: &k0rdent_core::state::Journal) -> Result<(), JournalError> {
         match &self.journal_required {
-            Some(k) if journal.latest(k).is_none() => Err(format!("no `{k}` entry")),
+            Some(k) if journal.latest(k).is_none() => {
+                Err(JournalError::new(format!("no `{k}` entry")))
+            }
             _ => Ok(()),
         }
     }

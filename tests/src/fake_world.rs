@@ -16,9 +16,12 @@ use std::time::Duration;
 use async_trait::async_trait;
 use k0rdent_cli::{CliError, Deployment, Mode, PipelineFactory, request::Request};
 use k0rdent_core::{
-    Deadline, DeploymentState, Evidence, Facts, FileStore, FnGate, Gate, GateVerdict, Observation,
-    ObserveError, Observer, Outputs, Pipeline, RetryPolicy, Snapshot, Step, StepContext, StepError,
-    StepId, StepOutcome, StepRecord, Teardown, WaitBudget,
+    Evidence, FileStore, Observation, Observer, Outputs, Pipeline, Snapshot, Step, StepContext,
+    StepError, StepId, StepOutcome, StepRecord, Teardown,
+    gate::{Deadline, FnGate, Gate, GateVerdict, WaitBudget},
+    observation::{Facts, ObserveError},
+    state::DeploymentState,
+    step::{RetryPolicy, StepPolicy},
 };
 use k0rdent_process::{ChildRecord, ChildStatus};
 
@@ -252,17 +255,8 @@ impl Step for WorldStep {
         gates
     }
 
-    fn timeout(&self) -> Option<Duration> {
-        self.child.as_ref().and_then(|c| c.step_timeout)
-    }
-
-    fn retry_on_timeout(&self) -> bool {
-        // Like `k0sctl apply`: an interrupted tool is not simply started again.
-        self.child.is_none()
-    }
-
-    fn retry_policy(&self) -> RetryPolicy {
-        if self.child.is_some() {
+    fn policy(&self) -> StepPolicy {
+        let retry = if self.child.is_some() {
             RetryPolicy::none()
         } else {
             // Long back-offs, so an interrupt can land in one.
@@ -271,6 +265,12 @@ impl Step for WorldStep {
                 initial_delay: Duration::from_secs(120),
                 max_delay: Duration::from_secs(600),
             }
+        };
+        // Like `k0sctl apply`: an interrupted tool is not simply started again.
+        let policy = StepPolicy::from(retry).retry_on_timeout(self.child.is_none());
+        match self.child.as_ref().and_then(|c| c.step_timeout) {
+            Some(limit) => policy.time_limit(limit),
+            None => policy,
         }
     }
 

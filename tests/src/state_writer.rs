@@ -6,7 +6,7 @@ use std::io::Write;
 use std::path::Path;
 
 use k0rdent_core::state::{NodeRecord, render_state};
-use k0rdent_core::{DeploymentState, FileStore, StoreError};
+use k0rdent_core::{FileStore, state::DeploymentState, store::StoreError};
 
 /// Nodes in each version; with the attributes below a version is about 1.2 MB.
 pub const NODES: usize = 2000;
@@ -53,8 +53,8 @@ pub fn run_atomic(dir: &Path, mut ready: impl Write) -> Result<(), StoreError> {
             source: e,
         })?;
     let holder =
-        k0rdent_core::store::LockHolder::current(k0rdent_core::RunId::generate(), "writer");
-    let _lock = rt.block_on(k0rdent_core::StateStore::lock(&store, &holder))?;
+        k0rdent_core::store::LockHolder::current(k0rdent_core::id::RunId::generate(), "writer");
+    let _lock = rt.block_on(k0rdent_core::store::StateStore::lock(&store, &holder))?;
     let mut state = store.load_sync()?.unwrap_or_default();
     let _ = writeln!(ready, "ready {}", state.generation);
     let _ = ready.flush();

@@ -14,7 +14,7 @@ use std::path::Path;
 
 use k0rdent_azure::naming::{AdminUserName, AvailabilityZone, Location, ResourceGroupName, VmSize};
 use k0rdent_azure::spec::{AzureSpec, EvictionPolicy, ImageRef, NodeRole, Priority, VmSpec};
-use k0rdent_core::Secret;
+use k0rdent_core::secret::Secret;
 use serde_yaml::Value;
 
 const RG_RULES: &str = "https://learn.microsoft.com/en-us/azure/azure-resource-manager/management/resource-name-rules#microsoftresources";
@@ -230,7 +230,9 @@ fn spec_with(kind: Kind, input: &str) -> AzureSpec {
         zone: Some(1),
         priority: Priority::Regular,
         eviction_policy: EvictionPolicy::Deallocate,
-        image: "Debian:debian-12:12-gen2:latest".parse::<ImageRef>().unwrap(),
+        image: "Debian:debian-12:12-gen2:latest"
+            .parse::<ImageRef>()
+            .unwrap(),
         admin_user: "k0rdent".into(),
         ssh_public_key: "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIBq1 test".into(),
         custom_data: Secret::new(b"#cloud-config\n".to_vec()),
@@ -268,8 +270,7 @@ fn spec_verdict(kind: Kind, input: &str) -> Result<(), (String, String)> {
 }
 
 fn minimal_config() -> Value {
-    let path =
-        Path::new(env!("CARGO_MANIFEST_DIR")).join("fixtures/upstream-config/minimal.yaml");
+    let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("fixtures/upstream-config/minimal.yaml");
     serde_yaml::from_str(&std::fs::read_to_string(path).unwrap()).unwrap()
 }
 
@@ -291,12 +292,7 @@ fn config_verdict(kind: Kind, input: &str) -> Result<(), Vec<(Option<String>, St
     let bytes = serde_yaml::to_string(&doc).unwrap();
     k0rdent_cli::config::parse(Path::new("minimal.yaml"), bytes.as_bytes())
         .map(drop)
-        .map_err(|e| {
-            e.problems
-                .into_iter()
-                .map(|p| (p.key, p.message))
-                .collect()
-        })
+        .map_err(|e| e.problems.into_iter().map(|p| (p.key, p.message)).collect())
 }
 
 #[test]

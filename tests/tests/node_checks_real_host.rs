@@ -4,7 +4,12 @@
 
 use std::sync::Arc;
 
-use k0rdent_core::{DeploymentState, Gate, GateContext, GateVerdict, Secret, StepId};
+use k0rdent_core::{
+    StepId,
+    gate::{Gate, GateContext, GateVerdict},
+    secret::Secret,
+    state::DeploymentState,
+};
 use k0rdent_ssh::node_checks::{NodeCheck, NodeCheckGate};
 use k0rdent_ssh::ssh::{
     ConnectOptions, NodeTarget, PinStore, Route, SshConnector, SshCredentials, StatePins,

@@ -3,7 +3,7 @@
 //! must be valid the first time.
 #![allow(clippy::unwrap_used, clippy::print_stdout, clippy::print_stderr)]
 
-use k0rdent_core::{DeploymentState, MemoryStore};
+use k0rdent_core::{MemoryStore, state::DeploymentState};
 use k0rdent_ssh::wireguard::{
     NodeNetworkSpec, NodeRole, NodeSpec, VmPresence, node_bootstrap_from_store, prepare_network,
 };

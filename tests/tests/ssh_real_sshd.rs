@@ -8,7 +8,7 @@ use std::net::{SocketAddr, TcpListener};
 use std::os::unix::fs::PermissionsExt;
 use std::time::{Duration, Instant};
 
-use k0rdent_core::{DeploymentState, Secret};
+use k0rdent_core::{secret::Secret, state::DeploymentState};
 use k0rdent_ssh::ssh::{
     ConnectOptions, ExecOptions, HostKey, NodeTarget, PinStore, Route, SshConnector,
     SshCredentials, SshError, SshFailure, StatePins, VM_RECREATED, render_known_hosts,

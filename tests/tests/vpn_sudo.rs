@@ -10,7 +10,7 @@ use std::process::Stdio;
 use std::sync::mpsc;
 use std::time::Duration;
 
-use k0rdent_core::{DeploymentState, FileStore, StateStore};
+use k0rdent_core::{FileStore, state::DeploymentState, store::StateStore};
 use k0rdent_ssh::wireguard::{NodeNetworkSpec, NodeRole, NodeSpec, VmPresence, prepare_network};
 
 /// A state directory with a planned network and one node (on loopback: nothing is ever

@@ -8,7 +8,11 @@ use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use k0rdent_core::{DeploymentState, Gate, GateContext, GateVerdict, StepId};
+use k0rdent_core::{
+    StepId,
+    gate::{Gate, GateContext, GateVerdict},
+    state::DeploymentState,
+};
 use k0rdent_ssh::node_checks::{NodeCheck, NodeCheckGate};
 use k0rdent_ssh::ssh::{NodeTarget, PinStore, Route, SshFailure, StatePins, write_known_hosts};
 use k0rdent_ssh::wireguard::{

@@ -473,11 +473,11 @@ mod tests {
         assert_eq!(o.as_str(), "SomethingNew");
         assert!(o.remedy().is_none());
         let e = api(403, "AuthorizationFailed").into_step_error("listing");
-        assert_eq!(e.kind(), k0rdent_core::ErrorKind::Blocked);
+        assert_eq!(e.kind(), k0rdent_core::step::ErrorKind::Blocked);
         assert!(e.remedy().unwrap().contains("Contributor"));
         let e = api(409, "PropertyChangeNotAllowed").into_step_error("VM x");
-        assert_eq!(e.kind(), k0rdent_core::ErrorKind::Permanent);
+        assert_eq!(e.kind(), k0rdent_core::step::ErrorKind::Permanent);
         let e = api(429, "TooManyRequests").into_step_error("VM x");
-        assert_eq!(e.kind(), k0rdent_core::ErrorKind::Transient);
+        assert_eq!(e.kind(), k0rdent_core::step::ErrorKind::Transient);
     }
 }

@@ -59,6 +59,21 @@ fn encode_query(s: &str) -> String {
     out
 }
 
+/// Why an [`ArmClient`] could not be built.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum BuildError {
+    /// The endpoint may not receive credentials.
+    #[error(transparent)]
+    Endpoint(#[from] endpoint::EndpointError),
+    /// Not a subscription id (a GUID's characters).
+    #[error("{0:?} is not a subscription id; set AZURE_SUBSCRIPTION_ID or azure.subscription_id")]
+    Subscription(String),
+    /// The HTTP client could not be set up (TLS backend).
+    #[error("cannot build the HTTP client: {0}")]
+    Http(#[source] reqwest::Error),
+}
+
 /// Builds an [`ArmClient`].
 #[must_use]
 pub struct ArmClientBuilder {
@@ -106,8 +121,9 @@ impl ArmClientBuilder {
     /// Builds the client.
     ///
     /// # Errors
-    /// An endpoint that is not a URL, or plain http to a non-loopback host.
-    pub fn build(self) -> Result<ArmClient, String> {
+    /// [`BuildError`]: an endpoint that is not a URL or is plain http to a non-loopback host,
+    /// a malformed subscription id, or an HTTP client that cannot be set up.
+    pub fn build(self) -> Result<ArmClient, BuildError> {
         let endpoint = endpoint::check_endpoint(&self.endpoint)?;
         if self.subscription.trim().is_empty()
             || !self
@@ -115,17 +131,14 @@ impl ArmClientBuilder {
                 .chars()
                 .all(|c| c.is_ascii_alphanumeric() || c == '-')
         {
-            return Err(format!(
-                "{:?} is not a subscription id; set AZURE_SUBSCRIPTION_ID or azure.subscription_id",
-                self.subscription
-            ));
+            return Err(BuildError::Subscription(self.subscription));
         }
         let http = reqwest::Client::builder()
             .timeout(self.timeout)
             .connect_timeout(Duration::from_secs(10))
             .user_agent(concat!("k0rdent-deploy/", env!("CARGO_PKG_VERSION")))
             .build()
-            .map_err(|e| format!("cannot build the HTTP client: {e}"))?;
+            .map_err(BuildError::Http)?;
         let origin = endpoint.origin().ascii_serialization();
         Ok(ArmClient {
             inner: Arc::new(Inner {

@@ -4,7 +4,7 @@ use std::path::PathBuf;
 use std::time::{Duration, SystemTime};
 
 use async_trait::async_trait;
-use k0rdent_core::Secret;
+use k0rdent_core::secret::Secret;
 use serde::Deserialize;
 use url::Url;
 

@@ -6,7 +6,7 @@ use std::time::Duration;
 
 use async_trait::async_trait;
 use chrono::{Local, NaiveDateTime, TimeZone};
-use k0rdent_core::Secret;
+use k0rdent_core::secret::Secret;
 use serde::Deserialize;
 
 use super::{AccessToken, CredentialError, TokenCredential, epoch};

@@ -14,7 +14,7 @@ use std::sync::Arc;
 use std::time::{Duration, SystemTime};
 
 use async_trait::async_trait;
-use k0rdent_core::Secret;
+use k0rdent_core::secret::Secret;
 use tokio::sync::Mutex;
 
 pub use aad::{ClientSecretCredential, WorkloadIdentityCredential};

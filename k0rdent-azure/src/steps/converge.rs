@@ -6,6 +6,7 @@
 
 use std::time::Duration;
 
+use k0rdent_core::step::JournalError;
 use k0rdent_core::{StepContext, StepError, StepOutcome};
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
@@ -90,10 +91,11 @@ pub fn journal_key(key: &str) -> String {
 ///
 /// # Errors
 /// An `arm/*` entry that does not parse.
-pub fn check_journal(j: &k0rdent_core::state::Journal) -> Result<(), String> {
+pub fn check_journal(j: &k0rdent_core::state::Journal) -> Result<(), JournalError> {
     for e in j.entries().iter().filter(|e| e.key.starts_with("arm/")) {
-        serde_json::from_value::<OpRecord>(e.value.clone())
-            .map_err(|err| format!("journal entry {}: {err}", e.key))?;
+        serde_json::from_value::<OpRecord>(e.value.clone()).map_err(|err| {
+            JournalError::new(format!("journal entry {}", e.key)).with_source(err)
+        })?;
     }
     Ok(())
 }
@@ -474,7 +476,7 @@ mod tests {
             "arm/vm",
             serde_json::json!({ "phase": "sent" }),
         )]);
-        let e = check_journal(&bad).unwrap_err();
+        let e = check_journal(&bad).unwrap_err().to_string();
         assert!(e.contains("arm/vm"), "{e}");
     }
 

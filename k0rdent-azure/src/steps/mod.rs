@@ -13,7 +13,9 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use k0rdent_core::state::CloudIdentity;
-use k0rdent_core::{Gate, Observer, PipelineBuilder, RetryPolicy, Step, StepError, StepId};
+use k0rdent_core::{
+    Observer, Step, StepError, StepId, gate::Gate, pipeline::PipelineBuilder, step::RetryPolicy,
+};
 
 pub use converge::PollConfig;
 pub use gates::{PreflightGate, VmsRunningGate};
@@ -72,7 +74,9 @@ pub(crate) struct Shared {
     pub(crate) identity: CloudIdentity,
     pub(crate) tuning: Tuning,
     pub(crate) preflight: Arc<PreflightGate>,
-    pub(crate) reset_verdict: tokio::sync::OnceCell<Result<(), String>>,
+    /// Whether this reset may delete the group, decided once and shared by every teardown
+    /// that asks.
+    pub(crate) reset_verdict: tokio::sync::OnceCell<Result<(), Arc<teardown::ResetRefusal>>>,
     pub(crate) network_id: StepId,
     /// `create_vms/<vm>` of each VM, in the spec's order.
     pub(crate) vm_ids: Vec<StepId>,

@@ -16,8 +16,11 @@ use std::sync::Arc;
 use async_trait::async_trait;
 use k0rdent_core::state::{Journal, StepRecord};
 use k0rdent_core::{
-    Evidence, Fingerprint, Gate, Observation, Outputs, RetryPolicy, Snapshot, Step, StepContext,
-    StepError, StepId, StepInputs, StepOutcome, Teardown,
+    Evidence, Observation, Outputs, Snapshot, Step, StepContext, StepError, StepId, StepOutcome,
+    Teardown,
+    fingerprint::Fingerprint,
+    gate::Gate,
+    step::{JournalError, StepInputs, StepPolicy},
 };
 use serde_json::Value;
 
@@ -25,11 +28,15 @@ use super::Shared;
 use super::converge::{Converger, Progress};
 use super::step_try::step_try;
 use crate::api;
-use crate::identity::check_identity;
+use crate::identity::{IdentityMismatch, check_identity};
 use crate::model::{self, ResourceGroup, SecurityGroup, VirtualNetwork};
 use crate::names::{self, TAG_CLUSTER_ID};
 use crate::observe::{AzureFacts, GroupFact, OBSERVER};
 use crate::resources;
+
+fn identity_refused(e: IdentityMismatch) -> StepError {
+    StepError::permanent(e.to_string()).with_source(e)
+}
 
 /// The `setup_network` step.
 pub struct NetworkStep {
@@ -62,7 +69,7 @@ impl NetworkStep {
         let recorded = ctx.read_state(|s| s.azure.clone()).await;
         if let Some(r) = recorded {
             // Already recorded: check without a state write.
-            return check_identity(&r, &current).map_err(StepError::permanent);
+            return check_identity(&r, &current).map_err(identity_refused);
         }
         let res = ctx
             .update_state(move |s| match &s.azure {
@@ -73,7 +80,7 @@ impl NetworkStep {
                 Some(r) => check_identity(r, &current),
             })
             .await?;
-        res.map_err(StepError::permanent)
+        res.map_err(identity_refused)
     }
 
     async fn ensure_group(&self, ctx: &StepContext) -> Result<Progress<()>, StepError> {
@@ -244,11 +251,11 @@ impl Step for NetworkStep {
         vec![self.shared.preflight.clone()]
     }
 
-    fn retry_policy(&self) -> RetryPolicy {
-        self.shared.tuning.step_retry
+    fn policy(&self) -> StepPolicy {
+        StepPolicy::from(self.shared.tuning.step_retry)
     }
 
-    fn check_journal(&self, journal: &Journal) -> Result<(), String> {
+    fn check_journal(&self, journal: &Journal) -> Result<(), JournalError> {
         super::converge::check_journal(journal)
     }
 

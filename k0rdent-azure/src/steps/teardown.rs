@@ -1,15 +1,31 @@
 //! The Azure half of `reset`: delete the resource group, but only if its tags say it is this
 //! deployment's ([`GroupOwnership`]).
 
+use std::sync::Arc;
 use std::time::Duration;
 
 use k0rdent_core::{StepContext, StepError};
 
 use super::Shared;
 use crate::api;
-use crate::client::{PollStatus, PollTarget};
+use crate::client::{ArmError, PollStatus, PollTarget};
 use crate::model::ResourceGroup;
 use crate::reset::{GroupOwnership, group_ownership};
+
+/// Why a reset may not delete the resource group.
+#[derive(Debug, thiserror::Error)]
+pub(crate) enum ResetRefusal {
+    /// The group is not this deployment's (why, naming the tag that differs).
+    #[error("{0}")]
+    NotOurs(String),
+    /// Whose group it is could not be read.
+    #[error("cannot check resource group {group}: {source}")]
+    Unchecked {
+        group: String,
+        #[source]
+        source: ArmError,
+    },
+}
 
 /// Checks once per reset that the group may be deleted (shared by every teardown, so a
 /// refused reset changes no record).
@@ -17,21 +33,28 @@ pub(crate) async fn check_group_for_reset(s: &Shared) -> Result<(), StepError> {
     let verdict = s
         .reset_verdict
         .get_or_init(|| async {
-            match group_ownership(&s.client, &s.names, &s.spec).await {
-                Ok(GroupOwnership::NotOurs { reason }) => Err(reason),
-                Ok(_) => Ok(()),
-                Err(e) => Err(format!(
-                    "cannot check resource group {}: {e}",
-                    s.names.group
-                )),
-            }
+            let refusal = match group_ownership(&s.client, &s.names, &s.spec).await {
+                Ok(GroupOwnership::NotOurs { reason }) => ResetRefusal::NotOurs(reason),
+                Ok(_) => return Ok(()),
+                Err(source) => ResetRefusal::Unchecked {
+                    group: s.names.group.clone(),
+                    source,
+                },
+            };
+            Err(Arc::new(refusal))
         })
         .await;
     verdict.clone().map_err(|r| {
         StepError::blocked(format!("refusing to delete: {r}"))
             .with_remedy("check azure.resource_group and the cluster id; delete the group by hand if it really is to go")
+            .with_source(SharedRefusal(r))
     })
 }
+
+/// A refusal shared by every teardown of one reset, as an error source.
+#[derive(Debug, thiserror::Error)]
+#[error(transparent)]
+struct SharedRefusal(Arc<ResetRefusal>);
 
 const KEY: &str = "arm/group-delete";
 

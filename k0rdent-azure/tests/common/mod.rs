@@ -7,7 +7,7 @@ use std::time::Duration;
 use k0rdent_arm_emulator::{Emulator, EmulatorBuilder, fixtures};
 use k0rdent_azure::AzureDeployment;
 use k0rdent_azure::spec::AzureSpec;
-use k0rdent_core::{Engine, MemoryStore, Pipeline, RecordingSink, StateStore};
+use k0rdent_core::{Engine, MemoryStore, Pipeline, event::RecordingSink};
 
 pub const CLUSTER: &str = "k0rdent-t3st1234";
 
@@ -21,7 +21,7 @@ pub fn fast_emulator() -> EmulatorBuilder {
 pub struct Lab {
     pub emu: Emulator,
     pub spec: AzureSpec,
-    pub store: Arc<dyn StateStore>,
+    pub store: Arc<MemoryStore>,
     pub memory: Option<MemoryStore>,
 }
 
@@ -70,7 +70,7 @@ impl Lab {
         (engine, sink)
     }
 
-    pub fn state(&self) -> k0rdent_core::DeploymentState {
+    pub fn state(&self) -> k0rdent_core::state::DeploymentState {
         self.memory
             .as_ref()
             .and_then(|m| m.state())

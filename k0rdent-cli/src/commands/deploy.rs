@@ -5,7 +5,7 @@ use serde::Serialize;
 use super::Ctx;
 use crate::error::CliError;
 use crate::exit::ExitStatus;
-use k0rdent_core::{RunOutcome, RunReport};
+use k0rdent_core::{engine::RunReport, state::RunOutcome};
 
 #[derive(Serialize)]
 struct Result<'a> {

@@ -10,7 +10,7 @@ mod vpn;
 use std::sync::Arc;
 
 use k0rdent_core::store::LockHolder;
-use k0rdent_core::{Cancellation, Engine, FileStore, RunId, StateStore, StepId};
+use k0rdent_core::{Engine, FileStore, StepId, cancel::Cancellation, id::RunId, store::StateStore};
 
 use crate::args::{Command, StateAction};
 use crate::error::CliError;

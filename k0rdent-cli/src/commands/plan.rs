@@ -2,7 +2,11 @@
 
 use std::fmt::Write as _;
 
-use k0rdent_core::{Decision, Observation, PlanReport, Reason};
+use k0rdent_core::{
+    Observation,
+    engine::PlanReport,
+    plan::{Decision, Reason},
+};
 use serde::Serialize;
 
 use super::Ctx;
@@ -46,7 +50,7 @@ pub(crate) async fn plan(ctx: &Ctx) -> Result<ExitStatus, CliError> {
     #[derive(Serialize)]
     struct Out<'a> {
         result: &'static str,
-        plan: &'a k0rdent_core::Plan,
+        plan: &'a k0rdent_core::plan::Plan,
         observer_failures: &'a [(String, String)],
     }
     ctx.printer.json(&Out {
@@ -85,7 +89,7 @@ pub(crate) async fn status(ctx: &Ctx) -> Result<ExitStatus, CliError> {
         recorded: &'a str,
         observed: &'a Observation,
         decision: Decision,
-        reason: &'a k0rdent_core::Reason,
+        reason: &'a k0rdent_core::plan::Reason,
         drift: bool,
     }
     let rows: Vec<Row<'_>> = report
@@ -100,7 +104,7 @@ pub(crate) async fn status(ctx: &Ctx) -> Result<ExitStatus, CliError> {
                 observed: o,
                 decision: e.decision,
                 reason: &e.reason,
-                drift: matches!(e.reason, k0rdent_core::Reason::Drift { .. }),
+                drift: matches!(e.reason, k0rdent_core::plan::Reason::Drift { .. }),
             })
         })
         .collect();

@@ -18,7 +18,7 @@ pub(crate) async fn run(ctx: &Ctx) -> Result<ExitStatus, CliError> {
     struct Out<'a> {
         result: &'static str,
         #[serde(flatten)]
-        report: &'a k0rdent_core::RefreshReport,
+        report: &'a k0rdent_core::engine::RefreshReport,
     }
     ctx.printer.json(&Out {
         result: "refresh",

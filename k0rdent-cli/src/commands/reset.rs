@@ -2,7 +2,7 @@
 
 use std::io::{BufRead, IsTerminal};
 
-use k0rdent_core::RunOutcome;
+use k0rdent_core::state::RunOutcome;
 use serde::Serialize;
 
 use super::Ctx;
@@ -47,7 +47,7 @@ pub(crate) async fn run(ctx: &Ctx) -> Result<ExitStatus, CliError> {
     struct Out<'a> {
         result: &'static str,
         #[serde(flatten)]
-        report: &'a k0rdent_core::ResetReport,
+        report: &'a k0rdent_core::engine::ResetReport,
     }
     ctx.printer.json(&Out {
         result: "reset",

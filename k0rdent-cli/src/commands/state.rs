@@ -3,7 +3,7 @@
 
 use std::fmt::Write as _;
 
-use k0rdent_core::StateStore;
+use k0rdent_core::store::{EventLog, StateStore};
 use serde::Serialize;
 
 use super::Ctx;
@@ -22,7 +22,7 @@ pub(crate) async fn show(ctx: &Ctx) -> Result<ExitStatus, CliError> {
         result: &'static str,
         state_dir: String,
         locked_by: Option<&'a k0rdent_core::store::LockHolder>,
-        state: Option<&'a k0rdent_core::DeploymentState>,
+        state: Option<&'a k0rdent_core::state::DeploymentState>,
     }
     ctx.printer.json(&Out {
         result: "state",

@@ -3,7 +3,7 @@
 use std::collections::BTreeMap;
 use std::net::IpAddr;
 
-use k0rdent_core::{DeploymentState, StateStore};
+use k0rdent_core::{state::DeploymentState, store::StateStore};
 use k0rdent_ssh::wireguard::{
     ProbeOptions, ResolvedNetwork, Transition, VpnGate, VpnInterface, hub_config_from_store,
 };

@@ -17,7 +17,7 @@ use std::time::Duration;
 
 use ipnet::Ipv4Net;
 use k0rdent_azure::naming::{AdminUserName, Location, ResourceGroupName, VmSize};
-use k0rdent_core::Digest;
+use k0rdent_core::fingerprint::Digest;
 use k0rdent_core::role::NodeRole;
 use serde::Serialize;
 

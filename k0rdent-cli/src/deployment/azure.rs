@@ -8,7 +8,7 @@ use k0rdent_azure::credential::{CredentialSettings, az_account_show};
 use k0rdent_azure::endpoint::check_endpoint;
 use k0rdent_azure::identity::{check_identity, current_identity};
 use k0rdent_azure::spec::{AzureSpec, VmSpec};
-use k0rdent_core::{DeploymentState, FileStore, Secret};
+use k0rdent_core::{FileStore, secret::Secret, state::DeploymentState};
 use k0rdent_ssh::wireguard::{ResolvedNetwork, node_bootstrap_from_store};
 use std::collections::BTreeMap;
 
@@ -60,13 +60,13 @@ pub async fn connect(loaded: &Loaded, access: &AzureAccess) -> Result<ArmClient,
         .clone()
         .or_else(|| c.azure.arm_endpoint.clone())
         .unwrap_or_else(|| DEFAULT_ARM_ENDPOINT.to_owned());
-    let endpoint_error = |e: String| {
+    let endpoint_error = |e: &dyn std::fmt::Display| {
         CliError::usage(
             format!("ARM endpoint {endpoint}: {e}"),
             "check K0RDENT_ARM_ENDPOINT or azure.arm_endpoint",
         )
     };
-    let url = check_endpoint(&endpoint).map_err(endpoint_error)?;
+    let url = check_endpoint(&endpoint).map_err(|e| endpoint_error(&e))?;
     // The client's own default scope, fixed here so the checked token is the one it uses.
     let scope = format!("{}/.default", url.origin().ascii_serialization());
     let known = access
@@ -106,7 +106,7 @@ pub async fn connect(loaded: &Loaded, access: &AzureAccess) -> Result<ArmClient,
         .scope(scope)
         .write_concurrency(c.azure.write_concurrency)
         .build()
-        .map_err(endpoint_error)
+        .map_err(|e| endpoint_error(&e))
 }
 
 async fn custom_data(
@@ -209,8 +209,11 @@ pub fn check_recorded_identity(
     state: Option<&DeploymentState>,
 ) -> Result<(), CliError> {
     match state.and_then(|s| s.azure.as_ref()) {
-        Some(recorded) => check_identity(recorded, &current_identity(client, location))
-            .map_err(|e| CliError::usage(e, "the state belongs to another Azure identity")),
+        Some(recorded) => {
+            check_identity(recorded, &current_identity(client, location)).map_err(|e| {
+                CliError::usage(e.to_string(), "the state belongs to another Azure identity")
+            })
+        }
         None => Ok(()),
     }
 }
@@ -226,8 +229,9 @@ pub fn deployment(
         .map_err(|e| CliError::usage(e.to_string(), "fix the configuration"))?
         .network_dependencies(network_deps);
     if let Some(recorded) = &state.azure {
-        check_identity(recorded, azure.identity())
-            .map_err(|e| CliError::usage(e, "the state belongs to another Azure identity"))?;
+        check_identity(recorded, azure.identity()).map_err(|e| {
+            CliError::usage(e.to_string(), "the state belongs to another Azure identity")
+        })?;
     }
     Ok(azure)
 }

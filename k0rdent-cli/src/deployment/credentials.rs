@@ -99,7 +99,7 @@ impl TokenCredential for Primed {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use k0rdent_core::Secret;
+    use k0rdent_core::secret::Secret;
     use std::sync::atomic::{AtomicU32, Ordering};
 
     #[derive(Debug, Default)]

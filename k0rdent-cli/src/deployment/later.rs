@@ -5,8 +5,8 @@
 use async_trait::async_trait;
 use k0rdent_azure::steps::CREATE_VMS_ID;
 use k0rdent_core::{
-    Enablement, Observation, Snapshot, Step, StepContext, StepError, StepId, StepOutcome,
-    StepRecord, Teardown,
+    Observation, Snapshot, Step, StepContext, StepError, StepId, StepOutcome, StepRecord, Teardown,
+    step::Availability,
 };
 
 use crate::config::Config;
@@ -15,7 +15,7 @@ use crate::config::Config;
 pub struct LaterPhase {
     id: StepId,
     deps: Vec<StepId>,
-    enablement: Enablement,
+    disabled: Option<String>,
 }
 
 #[async_trait]
@@ -28,15 +28,14 @@ impl Step for LaterPhase {
         self.deps.clone()
     }
 
-    fn enablement(&self) -> Enablement {
-        self.enablement.clone()
-    }
-
-    fn unavailable(&self) -> Option<String> {
-        Some(format!(
-            "phase {} is not implemented in this build yet",
-            self.id
-        ))
+    fn availability(&self) -> Availability {
+        match &self.disabled {
+            Some(reason) => Availability::Disabled(reason.clone()),
+            None => Availability::Unavailable(format!(
+                "phase {} is not implemented in this build yet",
+                self.id
+            )),
+        }
     }
 
     fn observe(&self, _snapshot: &Snapshot, _record: Option<&StepRecord>) -> Observation {
@@ -71,16 +70,16 @@ const INSTALL_KOF_REGIONAL: StepId = StepId::from_static("install_kof_regional")
 pub fn phases(config: &Config) -> Vec<LaterPhase> {
     let on = |enabled: bool, key: &str| {
         if enabled {
-            Enablement::Enabled
+            None
         } else {
-            Enablement::Disabled(format!("{key} is not enabled in the configuration"))
+            Some(format!("{key} is not enabled in the configuration"))
         }
     };
-    let shape: [(StepId, StepId, Enablement); 8] = [
-        (SETUP_VPN, CREATE_VMS_ID, Enablement::Enabled),
-        (CONNECT_VPN, SETUP_VPN, Enablement::Enabled),
-        (INSTALL_K0S, CONNECT_VPN, Enablement::Enabled),
-        (INSTALL_K0RDENT, INSTALL_K0S, Enablement::Enabled),
+    let shape: [(StepId, StepId, Option<String>); 8] = [
+        (SETUP_VPN, CREATE_VMS_ID, None),
+        (CONNECT_VPN, SETUP_VPN, None),
+        (INSTALL_K0S, CONNECT_VPN, None),
+        (INSTALL_K0RDENT, INSTALL_K0S, None),
         (
             SETUP_AZURE_CHILDREN,
             INSTALL_K0RDENT,
@@ -104,10 +103,10 @@ pub fn phases(config: &Config) -> Vec<LaterPhase> {
     ];
     shape
         .into_iter()
-        .map(|(id, dep, enablement)| LaterPhase {
+        .map(|(id, dep, disabled)| LaterPhase {
             id,
             deps: vec![dep],
-            enablement,
+            disabled,
         })
         .collect()
 }

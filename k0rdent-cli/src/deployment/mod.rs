@@ -12,7 +12,7 @@ use std::time::Duration;
 
 use async_trait::async_trait;
 use k0rdent_azure::client::ArmClient;
-use k0rdent_core::{DeploymentState, FileStore, Pipeline, StateStore};
+use k0rdent_core::{FileStore, Pipeline, state::DeploymentState, store::StateStore};
 
 use crate::config::{self, Loaded};
 use crate::error::CliError;

@@ -13,8 +13,11 @@ use async_trait::async_trait;
 use chrono::Utc;
 use k0rdent_core::state::{ConfigRecord, EvidenceRecord, Status, keys};
 use k0rdent_core::{
-    DeploymentState, Evidence, FileStore, Fingerprint, Observation, Outputs, Snapshot, StateStore,
-    Step, StepContext, StepError, StepId, StepOutcome, StepRecord, Teardown,
+    Evidence, FileStore, Observation, Outputs, Snapshot, Step, StepContext, StepError, StepId,
+    StepOutcome, StepRecord, Teardown,
+    fingerprint::Fingerprint,
+    state::DeploymentState,
+    store::{KeyStore, StateStore},
 };
 use k0rdent_ssh::wireguard::{
     NodeNetworkSpec, NodeSpec, ResolvedNetwork, VmPresence, prepare_network,
@@ -252,7 +255,7 @@ impl Step for PrepareStep {
         &self.id
     }
 
-    fn fingerprint(&self, _inputs: &k0rdent_core::StepInputs<'_>) -> Fingerprint {
+    fn fingerprint(&self, _inputs: &k0rdent_core::step::StepInputs<'_>) -> Fingerprint {
         self.fingerprint.clone()
     }
 

@@ -38,7 +38,7 @@ impl Engine {
         }
         let emitter = Emitter::persistent(
             self.sink.clone(),
-            self.store.clone(),
+            self.events.clone(),
             run_id.clone(),
             &self.cancel,
         );
@@ -73,7 +73,12 @@ impl Engine {
             &self.cancel,
         )
         .await;
-        let cell = Arc::new(StateCell::new(state, self.store.clone(), Some(lock)));
+        let cell = Arc::new(StateCell::new(
+            state,
+            self.store.clone(),
+            self.keys.clone(),
+            Some(lock),
+        ));
         let mut scheduler = Scheduler::new(
             self,
             cell.clone(),

@@ -118,7 +118,8 @@ pub(crate) fn plan_facts(
         // too, and its next run settles it first.
         facts.journal_faults.push(
             rec.filter(|r| r.status == Status::InProgress || !r.journal.is_empty())
-                .and_then(|r| step.check_journal(&r.journal).err()),
+                .and_then(|r| step.check_journal(&r.journal).err())
+                .map(|e| e.to_string()),
         );
     }
     facts

@@ -21,7 +21,7 @@ use crate::observation::Observation;
 use crate::pipeline::Pipeline;
 use crate::plan::Plan;
 use crate::state::{DeploymentState, RunOutcome};
-use crate::store::{StateStore, StoreError, StoreLock};
+use crate::store::{EventLog, KeyStore, NoEventLog, NoKeyStore, StateStore, StoreError, StoreLock};
 
 pub use refresh::RefreshReport;
 pub use reset::ResetReport;
@@ -186,10 +186,14 @@ pub const DEFAULT_STOP_GRACE: Duration = Duration::from_secs(2);
 /// The time limit of a step attempt when neither the step nor the caller sets one.
 pub const DEFAULT_STEP_TIMEOUT: Duration = Duration::from_secs(30 * 60);
 
-/// Runs a pipeline against a store. Build with [`Engine::builder`].
+/// Runs a pipeline against a store. Build with [`Engine::builder`] (one store that keeps the
+/// state, the keys and the event log) or [`Engine::with_state_store`] (each from its own
+/// backend).
 pub struct Engine {
     pipeline: Arc<Pipeline>,
     store: Arc<dyn StateStore>,
+    keys: Arc<dyn KeyStore>,
+    events: Arc<dyn EventLog>,
     sink: Arc<dyn EventSink>,
     cancel: Cancellation,
     options: Options,
@@ -207,11 +211,29 @@ impl std::fmt::Debug for Engine {
 }
 
 impl Engine {
-    /// Starts building an engine for `pipeline` on `store`.
-    pub fn builder(pipeline: Pipeline, store: Arc<dyn StateStore>) -> EngineBuilder {
+    /// Starts building an engine for `pipeline` on `store`, which keeps the state, the private
+    /// keys and the event log (as [`FileStore`](crate::store::FileStore) and
+    /// [`MemoryStore`](crate::store::MemoryStore) do). [`EngineBuilder::keys`] and
+    /// [`EngineBuilder::event_log`] can still put either elsewhere.
+    pub fn builder<S>(pipeline: Pipeline, store: Arc<S>) -> EngineBuilder
+    where
+        S: StateStore + KeyStore + EventLog + 'static,
+    {
+        Engine::with_state_store(pipeline, store.clone())
+            .keys(store.clone())
+            .event_log(store)
+    }
+
+    /// Starts building an engine for `pipeline` whose state lives in `state` alone. Give it a
+    /// key store with [`EngineBuilder::keys`] (until then a step asking for a key fails with
+    /// [`StoreError::NoKeyStore`]) and an event log with [`EngineBuilder::event_log`] (until
+    /// then events reach only the [sink](EngineBuilder::sink)).
+    pub fn with_state_store(pipeline: Pipeline, state: Arc<dyn StateStore>) -> EngineBuilder {
         EngineBuilder {
             pipeline,
-            store,
+            store: state,
+            keys: Arc::new(NoKeyStore),
+            events: Arc::new(NoEventLog),
             sink: Arc::new(NullSink),
             cancel: Cancellation::new(),
             held: None,
@@ -237,7 +259,7 @@ impl Engine {
         &self.pipeline
     }
 
-    /// The store.
+    /// The state store.
     pub fn store(&self) -> &Arc<dyn StateStore> {
         &self.store
     }
@@ -263,6 +285,8 @@ impl Engine {
 pub struct EngineBuilder {
     pipeline: Pipeline,
     store: Arc<dyn StateStore>,
+    keys: Arc<dyn KeyStore>,
+    events: Arc<dyn EventLog>,
     sink: Arc<dyn EventSink>,
     cancel: Cancellation,
     options: Options,
@@ -270,7 +294,20 @@ pub struct EngineBuilder {
 }
 
 impl EngineBuilder {
-    /// Where events go (the store's event log always gets them too).
+    /// Where steps keep private keys ([`StepContext::keys`](crate::StepContext::keys)); a
+    /// successful reset removes them all.
+    pub fn keys(mut self, keys: Arc<dyn KeyStore>) -> Self {
+        self.keys = keys;
+        self
+    }
+
+    /// Where every run's events are persisted (`k0rdent state history`).
+    pub fn event_log(mut self, log: Arc<dyn EventLog>) -> Self {
+        self.events = log;
+        self
+    }
+
+    /// Where events go as they happen (the event log gets them too).
     pub fn sink(mut self, sink: Arc<dyn EventSink>) -> Self {
         self.sink = sink;
         self
@@ -356,6 +393,8 @@ impl EngineBuilder {
         Ok(Engine {
             pipeline: Arc::new(self.pipeline),
             store: self.store,
+            keys: self.keys,
+            events: self.events,
             sink: self.sink,
             cancel: self.cancel,
             options: self.options,

@@ -43,7 +43,7 @@ impl Engine {
         let mut state = self.store.load().await?.unwrap_or_default();
         let emitter = Emitter::persistent(
             self.sink.clone(),
-            self.store.clone(),
+            self.events.clone(),
             run_id.clone(),
             &self.cancel,
         );

@@ -61,7 +61,7 @@ impl Engine {
         };
         let emitter = Emitter::persistent(
             self.sink.clone(),
-            self.store.clone(),
+            self.events.clone(),
             run_id.clone(),
             &self.cancel,
         );
@@ -97,7 +97,12 @@ impl Engine {
             )
             .await,
         );
-        let cell = Arc::new(StateCell::new(state, self.store.clone(), Some(lock)));
+        let cell = Arc::new(StateCell::new(
+            state,
+            self.store.clone(),
+            self.keys.clone(),
+            Some(lock),
+        ));
         let graph = self.pipeline.graph();
         let mut report = ResetReport {
             run_id: run_id.clone(),
@@ -212,6 +217,7 @@ impl Engine {
         emitter.flush().await;
         if outcome == RunOutcome::Succeeded {
             report.archived_to = Some(self.store.archive("reset").await?);
+            self.keys.remove_all().await?;
         }
         Ok(report)
     }

@@ -172,13 +172,13 @@ impl Task {
             attempt: record.attempts,
         });
         let t0 = Instant::now();
-        let policy = self.step().retry_policy();
+        let policy = self.step().policy();
         let mut confirmed = self.planned_confirmation && self.may_confirm;
         let mut attempt = 0u32;
         loop {
             attempt += 1;
             let step_cancel = self.run_cancel.child();
-            let limit = self.step().timeout().unwrap_or(self.limits.default_timeout);
+            let limit = policy.time_limit.unwrap_or(self.limits.default_timeout);
             let ctx = StepContext {
                 step: id.clone(),
                 decision: self.decision,
@@ -201,7 +201,7 @@ impl Task {
             {
                 Ok((outputs, evidence)) => return self.complete(outputs, evidence, t0).await,
                 Err(Stop::Watch(failure)) => return self.watch_failed(failure).await,
-                Err(Stop::TimedOut(l)) if !self.step().retry_on_timeout() => {
+                Err(Stop::TimedOut(l)) if !policy.retry_on_timeout => {
                     let err = StepError::permanent(format!(
                         "did not finish within {}; it is not started again in this run",
                         human(l)
@@ -231,9 +231,9 @@ impl Task {
                     return self.needs_confirmation(err, before).await;
                 }
                 ErrorKind::Transient
-                    if attempt < policy.max_attempts && !self.run_cancel.is_cancelled() =>
+                    if attempt < policy.retry.max_attempts && !self.run_cancel.is_cancelled() =>
                 {
-                    let delay = policy.delay(attempt, err.retry_after());
+                    let delay = policy.retry.delay(attempt, err.retry_after());
                     self.emitter.emit(Event::StepRetrying {
                         step: id.clone(),
                         attempt,

@@ -3,7 +3,7 @@
 use std::cmp::Reverse;
 use std::collections::{BinaryHeap, HashMap};
 
-use crate::enablement::Enablement;
+use crate::availability::Availability;
 use crate::id::StepId;
 
 /// What the planner needs to know about a step, independent of its implementation.
@@ -13,10 +13,8 @@ pub struct StepSpec {
     pub id: StepId,
     /// Declared dependencies (a phase id means all of its items).
     pub dependencies: Vec<StepId>,
-    /// Whether it is on.
-    pub enablement: Enablement,
-    /// `Some(reason)` when it cannot run here.
-    pub unavailable: Option<String>,
+    /// Whether it runs: enabled, disabled on purpose, or unavailable here.
+    pub availability: Availability,
 }
 
 impl StepSpec {
@@ -25,8 +23,7 @@ impl StepSpec {
         StepSpec {
             id,
             dependencies,
-            enablement: Enablement::Enabled,
-            unavailable: None,
+            availability: Availability::Enabled,
         }
     }
 }

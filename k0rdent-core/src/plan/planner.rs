@@ -6,7 +6,7 @@ use std::collections::BTreeMap;
 
 use super::graph::PlanGraph;
 use super::{Decision, ObservedKind, Plan, PlanEntry, Reason};
-use crate::enablement::Enablement;
+use crate::availability::Availability;
 use crate::fingerprint::Fingerprint;
 use crate::gate::GateFailure;
 use crate::id::StepId;
@@ -245,7 +245,7 @@ pub fn plan(graph: &PlanGraph, state: &DeploymentState, facts: &PlanFacts) -> Pl
             if state.reset.is_some() {
                 break 'decide (Decision::Blocked, Reason::ResetInProgress);
             }
-            if let Enablement::Disabled(r) = &spec.enablement {
+            if let Availability::Disabled(r) = &spec.availability {
                 break 'decide (Decision::Disabled, Reason::Disabled { reason: r.clone() });
             }
             match facts.run.get(id) {
@@ -320,7 +320,7 @@ pub fn plan(graph: &PlanGraph, state: &DeploymentState, facts: &PlanFacts) -> Pl
                 );
             }
             if base.decision.executes() {
-                if let Some(reason) = &spec.unavailable {
+                if let Availability::Unavailable(reason) = &spec.availability {
                     break 'decide (
                         Decision::Blocked,
                         Reason::Unavailable {

@@ -77,9 +77,9 @@ const END_MARKER: &str = "# end of k0rdent state, generation ";
 /// Renders a state document: YAML followed by the end marker.
 ///
 /// # Errors
-/// The serializer's message if the state cannot be serialized.
-pub fn render_state(state: &DeploymentState) -> Result<String, String> {
-    let mut text = super::yaml::to_string(state).map_err(|e| e.to_string())?;
+/// [`EmitError`](super::yaml::EmitError) if the state holds a value YAML cannot hold here.
+pub fn render_state(state: &DeploymentState) -> Result<String, super::yaml::EmitError> {
+    let mut text = super::yaml::to_string(state)?;
     if !text.ends_with('\n') {
         text.push('\n');
     }
@@ -342,7 +342,7 @@ mod tests {
             updated_at: Some(now),
             config: Some(ConfigRecord {
                 path: "./config/k0rdent.yaml".into(),
-                fingerprint: Some(crate::Digest::of_bytes(b"cfg")),
+                fingerprint: Some(crate::fingerprint::Digest::of_bytes(b"cfg")),
                 snapshot: serde_json::json!({"azure": {"location": "westeurope", "zones": [1, 2]}, "ratio": 0.5}),
                 recorded_at: Some(now),
             }),
@@ -353,7 +353,7 @@ mod tests {
                 location: "westeurope".into(),
             }),
             run: Some(RunRecord {
-                id: crate::RunId::generate(),
+                id: crate::id::RunId::generate(),
                 command: "deploy".into(),
                 pid: 42,
                 host: "laptop".into(),
@@ -363,7 +363,7 @@ mod tests {
             }),
             reset: Some(ResetMarker {
                 started_at: now,
-                run_id: crate::RunId::generate(),
+                run_id: crate::id::RunId::generate(),
             }),
             ..DeploymentState::default()
         };
@@ -371,7 +371,11 @@ mod tests {
         let r = s.record_mut(&id);
         r.status = Status::InProgress;
         r.attempts = 3;
-        r.fingerprint = Some(crate::Fingerprint::builder().input("a", "b").finish());
+        r.fingerprint = Some(
+            crate::fingerprint::Fingerprint::builder()
+                .input("a", "b")
+                .finish(),
+        );
         r.outputs = crate::Outputs::new()
             .with("ip", "198.51.100.7")
             .with("n", 3)

@@ -14,8 +14,8 @@ use crate::event::Event;
 use crate::id::{RunId, StepId};
 use crate::observation::Snapshot;
 use crate::plan::Decision;
-use crate::secret::Secret;
 use crate::state::{DeploymentState, Journal, JournalEntry, Outputs, StepRecord};
+use crate::store::KeyStore;
 
 /// Handed to [`Step::apply`](crate::Step::apply) and [`Step::teardown`](crate::Step::teardown).
 ///
@@ -162,34 +162,17 @@ impl StepContext {
         self.cell.read(f).await
     }
 
-    /// Stores a private key in the store's key directory.
-    ///
-    /// # Errors
-    /// A permanent [`StepError`] if it cannot be written.
-    pub async fn put_secret(&self, name: &str, value: &[u8]) -> Result<(), StepError> {
-        self.cell
-            .store()
-            .put_secret(name, value)
-            .await
-            .map_err(|e| StepError::permanent(format!("could not store key {name}: {e}")))
-    }
-
-    /// Reads a private key from the store's key directory.
-    ///
-    /// # Errors
-    /// A permanent [`StepError`] if it cannot be read.
-    pub async fn get_secret(&self, name: &str) -> Result<Option<Secret<Vec<u8>>>, StepError> {
-        self.cell
-            .store()
-            .get_secret(name)
-            .await
-            .map_err(|e| StepError::permanent(format!("could not read key {name}: {e}")))
+    /// The engine's key store, for private keys that must never reach the state (write a
+    /// key there before its public half is used anywhere, so a crash cannot lose it).
+    /// Without one, every key is a [`StoreError::NoKeyStore`](crate::store::StoreError::NoKeyStore).
+    pub fn keys(&self) -> &dyn KeyStore {
+        self.cell.keys()
     }
 
     /// A safe point: fails with an interrupted error if the step was asked to stop.
     ///
     /// # Errors
-    /// [`ErrorKind::Interrupted`](crate::ErrorKind::Interrupted) once cancelled.
+    /// [`ErrorKind::Interrupted`](crate::step::ErrorKind::Interrupted) once cancelled.
     pub fn checkpoint(&self) -> Result<(), StepError> {
         if self.cancel.is_cancelled() {
             Err(StepError::interrupted(

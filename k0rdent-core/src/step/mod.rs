@@ -9,7 +9,7 @@ use std::time::Duration;
 
 use async_trait::async_trait;
 
-use crate::enablement::Enablement;
+pub use crate::availability::Availability;
 use crate::evidence::Evidence;
 use crate::fingerprint::Fingerprint;
 use crate::gate::Gate;
@@ -197,6 +197,111 @@ impl Teardown {
     }
 }
 
+/// A journal left by an interrupted run that the step cannot settle: the step plans as
+/// blocked, because a corrupt journal is never guessed around. Its text (with the source's,
+/// if any) is the plan's `journal unreadable: …` detail.
+#[derive(Debug)]
+pub struct JournalError {
+    message: String,
+    source: Option<Box<dyn std::error::Error + Send + Sync>>,
+}
+
+impl JournalError {
+    /// What is wrong, e.g. "no `k0sctl_started` entry".
+    pub fn new(message: impl Into<String>) -> Self {
+        JournalError {
+            message: message.into(),
+            source: None,
+        }
+    }
+
+    /// Attaches the error that made the entry unreadable (its text follows the message).
+    #[must_use]
+    pub fn with_source(mut self, source: impl std::error::Error + Send + Sync + 'static) -> Self {
+        self.source = Some(Box::new(source));
+        self
+    }
+}
+
+impl fmt::Display for JournalError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match &self.source {
+            Some(source) => write!(f, "{}: {source}", self.message),
+            None => f.write_str(&self.message),
+        }
+    }
+}
+
+impl std::error::Error for JournalError {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        self.source
+            .as_ref()
+            .map(|b| b.as_ref() as &(dyn std::error::Error + 'static))
+    }
+}
+
+/// How the engine runs a step's attempts: how long one may take, whether one that ran out of
+/// time may start again, and how transient errors are retried.
+///
+/// Build it from the default (or a [`RetryPolicy`]) with the setters, so that settings added
+/// later keep their defaults in existing steps.
+#[derive(Debug, Clone, Copy, PartialEq)]
+#[non_exhaustive]
+pub struct StepPolicy {
+    /// Time limit for one attempt (including `Pending` waits); `None`: the limit the engine
+    /// was given for the step's phase, else the engine default.
+    pub time_limit: Option<Duration>,
+    /// Whether an attempt that ran out of time may simply be started again in the same run
+    /// (default `true`). A step driving a tool whose interrupted run must be inspected first
+    /// (`k0sctl apply`, `helm upgrade`) says `false`: its timeout fails the step, its journal
+    /// is kept, and the next run settles it.
+    pub retry_on_timeout: bool,
+    /// Retries for transient errors.
+    pub retry: RetryPolicy,
+}
+
+impl Default for StepPolicy {
+    fn default() -> Self {
+        StepPolicy {
+            time_limit: None,
+            retry_on_timeout: true,
+            retry: RetryPolicy::default(),
+        }
+    }
+}
+
+impl From<RetryPolicy> for StepPolicy {
+    fn from(retry: RetryPolicy) -> Self {
+        StepPolicy {
+            retry,
+            ..StepPolicy::default()
+        }
+    }
+}
+
+impl StepPolicy {
+    /// Limits each attempt to `limit`.
+    #[must_use]
+    pub fn time_limit(mut self, limit: Duration) -> Self {
+        self.time_limit = Some(limit);
+        self
+    }
+
+    /// Whether an attempt that ran out of time may start again in the same run.
+    #[must_use]
+    pub fn retry_on_timeout(mut self, retry: bool) -> Self {
+        self.retry_on_timeout = retry;
+        self
+    }
+
+    /// Retries transient errors with `retry`.
+    #[must_use]
+    pub fn retry(mut self, retry: RetryPolicy) -> Self {
+        self.retry = retry;
+        self
+    }
+}
+
 /// Retries for [`ErrorKind::Transient`] errors: exponential backoff with jitter.
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct RetryPolicy {
@@ -272,8 +377,10 @@ impl StepInputs<'_> {
 
 /// One unit of convergent work.
 ///
-/// Required: [`id`](Step::id), [`observe`](Step::observe) and [`apply`](Step::apply).
-/// Everything else has a default.
+/// Required: [`id`](Step::id), [`observe`](Step::observe), [`apply`](Step::apply) and
+/// [`teardown`](Step::teardown). The rest has defaults: no dependencies, a fingerprint of all
+/// upstream outputs, no gates, [`Availability::Enabled`], the engine's [`StepPolicy`], and
+/// any journal accepted.
 ///
 /// # Expected flow
 /// 1. The engine gathers a [`Snapshot`] through the observers and asks each step to
@@ -287,7 +394,7 @@ impl StepInputs<'_> {
 ///
 /// # Guarantees
 /// - A step id runs at most once at a time.
-/// - Journal entries written through [`StepContext::journal`] are persisted before the call
+/// - Journal entries written through [`StepContext::write_journal`] are persisted before the call
 ///   returns, so they survive a kill -9 right after.
 ///
 /// # Assumptions
@@ -325,38 +432,20 @@ pub trait Step: Send + Sync {
         Vec::new()
     }
 
-    /// Whether this (optional) step is on.
-    fn enablement(&self) -> Enablement {
-        Enablement::Enabled
+    /// Whether the step runs at all: enabled (the default), disabled on purpose, or
+    /// unavailable in this build.
+    fn availability(&self) -> Availability {
+        Availability::Enabled
     }
 
-    /// `Some(reason)` when the step cannot run in this build or environment (e.g. a phase that
-    /// is not implemented yet): it plans as blocked, never as done.
-    fn unavailable(&self) -> Option<String> {
-        None
-    }
-
-    /// Time limit for one attempt (including `Pending` waits); `None` = the engine default.
-    fn timeout(&self) -> Option<Duration> {
-        None
-    }
-
-    /// Whether an attempt that ran out of time may simply be started again in the same run
-    /// (default `true`). A step driving a tool whose interrupted run must be inspected first
-    /// (`k0sctl apply`, `helm upgrade`) says `false`: its timeout fails the step, its journal
-    /// is kept, and the next run settles it.
-    fn retry_on_timeout(&self) -> bool {
-        true
-    }
-
-    /// Retries for transient errors.
-    fn retry_policy(&self) -> RetryPolicy {
-        RetryPolicy::default()
+    /// Time limit, retry-on-timeout and retries of its attempts.
+    fn policy(&self) -> StepPolicy {
+        StepPolicy::default()
     }
 
     /// Validates a journal left by an interrupted run; `Err` plans the step as blocked (a
     /// corrupt journal is never guessed around).
-    fn check_journal(&self, _journal: &Journal) -> Result<(), String> {
+    fn check_journal(&self, _journal: &Journal) -> Result<(), JournalError> {
         Ok(())
     }
 
@@ -389,22 +478,13 @@ macro_rules! forward_step {
             fn gates(&self) -> Vec<Arc<dyn Gate>> {
                 (**self).gates()
             }
-            fn enablement(&self) -> Enablement {
-                (**self).enablement()
+            fn availability(&self) -> Availability {
+                (**self).availability()
             }
-            fn unavailable(&self) -> Option<String> {
-                (**self).unavailable()
+            fn policy(&self) -> StepPolicy {
+                (**self).policy()
             }
-            fn timeout(&self) -> Option<Duration> {
-                (**self).timeout()
-            }
-            fn retry_on_timeout(&self) -> bool {
-                (**self).retry_on_timeout()
-            }
-            fn retry_policy(&self) -> RetryPolicy {
-                (**self).retry_policy()
-            }
-            fn check_journal(&self, journal: &Journal) -> Result<(), String> {
+            fn check_journal(&self, journal: &Journal) -> Result<(), JournalError> {
                 (**self).check_journal(journal)
             }
             fn observe(&self, snapshot: &Snapshot, record: Option<&StepRecord>) -> Observation {

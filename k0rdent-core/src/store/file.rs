@@ -11,7 +11,9 @@ use chrono::Utc;
 
 use super::atomic::{commit, ensure_dir, io_err, sweep_temps, sync_dir, write_atomic, write_temp};
 use super::lock::{FileLock, acquire};
-use super::{History, LockHolder, StateStore, StoreError, StoreLock, events_log};
+use super::{
+    EventLog, History, KeyStore, LockHolder, StateStore, StoreError, StoreLock, events_log,
+};
 use crate::event::EventRecord;
 use crate::secret::Secret;
 use crate::state::{DeploymentState, LegacySecret, SCHEMA_VERSION, parse_state, render_state};
@@ -381,6 +383,16 @@ impl FileStore {
         }
     }
 
+    /// Removes the key directory with every key in it.
+    fn remove_keys_sync(&self) -> Result<(), StoreError> {
+        let keys = self.keys_dir();
+        match fs::remove_dir_all(&keys) {
+            Ok(()) => Ok(()),
+            Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(()),
+            Err(e) => Err(io_err(&keys)(e)),
+        }
+    }
+
     fn archive_sync(&self, label: &str) -> Result<String, StoreError> {
         let cluster = self
             .load_sync()
@@ -402,12 +414,7 @@ impl FileStore {
             }
         }
         // Keys of deleted infrastructure are useless and must not linger in archives.
-        let keys = self.keys_dir();
-        match fs::remove_dir_all(&keys) {
-            Ok(()) => {}
-            Err(e) if e.kind() == io::ErrorKind::NotFound => {}
-            Err(e) => return Err(io_err(&keys)(e)),
-        }
+        self.remove_keys_sync()?;
         let _ = fs::remove_file(self.known_hosts_path());
         if let Ok(mut e) = self.events.lock() {
             *e = None;
@@ -492,6 +499,31 @@ impl StateStore for FileStore {
         super::lock::force(&self.dir.join(LOCK_FILE))
     }
 
+    async fn archive(&self, label: &str) -> Result<String, StoreError> {
+        let label = label.to_owned();
+        blocking(self, move |s| s.archive_sync(&label)).await
+    }
+}
+
+#[async_trait]
+impl KeyStore for FileStore {
+    async fn put_secret(&self, name: &str, value: &[u8]) -> Result<(), StoreError> {
+        let (name, value) = (name.to_owned(), Secret::new(value.to_vec()));
+        blocking(self, move |s| s.put_secret_sync(&name, value.expose())).await
+    }
+
+    async fn get_secret(&self, name: &str) -> Result<Option<Secret<Vec<u8>>>, StoreError> {
+        let name = name.to_owned();
+        blocking(self, move |s| s.get_secret_sync(&name)).await
+    }
+
+    async fn remove_all(&self) -> Result<(), StoreError> {
+        blocking(self, FileStore::remove_keys_sync).await
+    }
+}
+
+#[async_trait]
+impl EventLog for FileStore {
     async fn append_event(&self, record: &EventRecord) -> Result<(), StoreError> {
         let record = record.clone();
         blocking(self, move |s| {
@@ -524,20 +556,5 @@ impl StateStore for FileStore {
     async fn history(&self) -> Result<History, StoreError> {
         let path = self.dir.join(EVENTS_FILE);
         blocking(self, move |_| events_log::read(&path)).await
-    }
-
-    async fn put_secret(&self, name: &str, value: &[u8]) -> Result<(), StoreError> {
-        let (name, value) = (name.to_owned(), Secret::new(value.to_vec()));
-        blocking(self, move |s| s.put_secret_sync(&name, value.expose())).await
-    }
-
-    async fn get_secret(&self, name: &str) -> Result<Option<Secret<Vec<u8>>>, StoreError> {
-        let name = name.to_owned();
-        blocking(self, move |s| s.get_secret_sync(&name)).await
-    }
-
-    async fn archive(&self, label: &str) -> Result<String, StoreError> {
-        let label = label.to_owned();
-        blocking(self, move |s| s.archive_sync(&label)).await
     }
 }

@@ -5,7 +5,7 @@ use std::sync::{Arc, Mutex};
 
 use async_trait::async_trait;
 
-use super::{History, LockHolder, StateStore, StoreError, StoreLock};
+use super::{EventLog, History, KeyStore, LockHolder, StateStore, StoreError, StoreLock};
 use crate::event::EventRecord;
 use crate::secret::Secret;
 use crate::state::DeploymentState;
@@ -168,22 +168,19 @@ impl StateStore for MemoryStore {
         Ok(i.holder.take())
     }
 
-    async fn append_event(&self, record: &EventRecord) -> Result<(), StoreError> {
-        self.inner
-            .lock()
-            .map_err(|_| poisoned())?
-            .events
-            .push(record.clone());
-        Ok(())
+    async fn archive(&self, _label: &str) -> Result<String, StoreError> {
+        let mut i = self.inner.lock().map_err(|_| poisoned())?;
+        if let Some(s) = i.state.take() {
+            i.archives.push(s);
+        }
+        i.events.clear();
+        i.secrets.clear();
+        Ok(format!("memory archive #{}", i.archives.len()))
     }
+}
 
-    async fn history(&self) -> Result<History, StoreError> {
-        Ok(History {
-            events: self.inner.lock().map_err(|_| poisoned())?.events.clone(),
-            ..History::default()
-        })
-    }
-
+#[async_trait]
+impl KeyStore for MemoryStore {
     async fn put_secret(&self, name: &str, value: &[u8]) -> Result<(), StoreError> {
         if !super::valid_secret_name(name) {
             return Err(StoreError::InvalidName(name.to_owned()));
@@ -207,13 +204,27 @@ impl StateStore for MemoryStore {
             .map(Secret::new))
     }
 
-    async fn archive(&self, _label: &str) -> Result<String, StoreError> {
-        let mut i = self.inner.lock().map_err(|_| poisoned())?;
-        if let Some(s) = i.state.take() {
-            i.archives.push(s);
-        }
-        i.events.clear();
-        i.secrets.clear();
-        Ok(format!("memory archive #{}", i.archives.len()))
+    async fn remove_all(&self) -> Result<(), StoreError> {
+        self.inner.lock().map_err(|_| poisoned())?.secrets.clear();
+        Ok(())
+    }
+}
+
+#[async_trait]
+impl EventLog for MemoryStore {
+    async fn append_event(&self, record: &EventRecord) -> Result<(), StoreError> {
+        self.inner
+            .lock()
+            .map_err(|_| poisoned())?
+            .events
+            .push(record.clone());
+        Ok(())
+    }
+
+    async fn history(&self) -> Result<History, StoreError> {
+        Ok(History {
+            events: self.inner.lock().map_err(|_| poisoned())?.events.clone(),
+            ..History::default()
+        })
     }
 }

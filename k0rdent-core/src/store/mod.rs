@@ -1,14 +1,23 @@
-//! State stores: where the state, its event log, its private keys and its lock live.
+//! Where a deployment's state, private keys and event log live: three traits, so each can
+//! have its own backend.
 //!
-//! [`FileStore`] is the embedded default (DESIGN "State on disk"); [`MemoryStore`] is for tests.
-//! Saves are compare-and-swap on the state's generation, and a held lock can report that it
-//! was lost, so a remote store with leases fits behind the same trait.
+//! - [`StateStore`]: the state document and the run lock (and archiving both after a reset).
+//!   Saves are compare-and-swap on the state's generation, and a held lock can report that it
+//!   was lost, so a remote store with leases fits behind the same trait.
+//! - [`KeyStore`]: private keys, kept out of the state document.
+//! - [`EventLog`]: the append-only log of every run's events.
+//!
+//! [`FileStore`] (the embedded default, DESIGN "State on disk") and [`MemoryStore`] (tests,
+//! examples) implement all three; [`Engine::builder`](crate::engine::Engine::builder) takes
+//! such a store, and [`Engine::with_state_store`](crate::engine::Engine::with_state_store)
+//! takes the parts separately.
 
 mod atomic;
 mod events_log;
 mod file;
 mod lock;
 mod memory;
+mod none;
 
 use std::fmt;
 use std::path::PathBuf;
@@ -19,6 +28,7 @@ use serde::{Deserialize, Serialize};
 
 pub use file::{FileStore, STATE_FILE};
 pub use memory::MemoryStore;
+pub(crate) use none::{NoEventLog, NoKeyStore};
 
 use crate::event::EventRecord;
 use crate::id::RunId;
@@ -143,6 +153,14 @@ pub enum StoreError {
     /// A secret name is not usable as a key-file name.
     #[error("invalid key name {0:?}: use [a-z0-9][a-z0-9._-]*")]
     InvalidName(String),
+    /// A step asked for a private key, and the engine was given no key store.
+    #[error("cannot {action} key {name}: this engine has no key store")]
+    NoKeyStore {
+        /// `store` or `read`.
+        action: &'static str,
+        /// The key asked for.
+        name: String,
+    },
 }
 
 impl StoreError {
@@ -162,6 +180,10 @@ impl StoreError {
             }
             StoreError::LockLost { .. } => Some(
                 "another run may have taken over; check `k0rdent state show` before running again"
+                    .to_owned(),
+            ),
+            StoreError::NoKeyStore { .. } => Some(
+                "build the engine with a key store (`EngineBuilder::keys`), or with a store that keeps keys"
                     .to_owned(),
             ),
             _ => None,
@@ -189,7 +211,7 @@ pub struct History {
     pub unreadable_lines: Vec<usize>,
 }
 
-/// Where a deployment's state lives.
+/// Where a deployment's state document and its run lock live.
 ///
 /// # Guarantees expected from implementations
 /// - `save` is atomic: a reader (or a crash at any instant) sees the previous or the new
@@ -197,8 +219,8 @@ pub struct History {
 /// - `save` is compare-and-swap: it fails with [`StoreError::Conflict`] when the stored
 ///   generation is not the one `state` was loaded at, and increments `state.generation` on
 ///   success.
-/// - `load`, `history` and `lock_holder` never take the lock.
-/// - Secrets never appear in the state document or the event log.
+/// - `load` and `lock_holder` never take the lock.
+/// - Secrets never appear in the state document.
 #[async_trait]
 pub trait StateStore: Send + Sync {
     /// A human description of the location (a directory path).
@@ -219,27 +241,48 @@ pub trait StateStore: Send + Sync {
     /// Breaks the lock regardless of its holder; returns who held it.
     async fn force_unlock(&self) -> Result<Option<LockHolder>, StoreError>;
 
-    /// Appends to the event log.
+    /// Moves the state out of the way after a successful reset, so the next deploy starts
+    /// fresh; returns where the archive is. A store that also keeps the event log and the
+    /// keys (as [`FileStore`] does, in one directory) archives the log with it and removes
+    /// the keys; the engine then also asks the key store to [`remove_all`](KeyStore::remove_all).
+    async fn archive(&self, label: &str) -> Result<String, StoreError>;
+}
+
+/// Where a deployment's private keys (SSH, WireGuard) live, apart from the state document so
+/// they never reach it, its backups or the event log.
+///
+/// Names are file-name-like (`[a-z0-9][a-z0-9._-]*`); an implementation refuses others with
+/// [`StoreError::InvalidName`].
+#[async_trait]
+pub trait KeyStore: Send + Sync {
+    /// Stores a private key, replacing one of the same name.
+    async fn put_secret(&self, name: &str, value: &[u8]) -> Result<(), StoreError>;
+
+    /// Reads a private key; `None` if there is none of that name.
+    async fn get_secret(&self, name: &str) -> Result<Option<Secret<Vec<u8>>>, StoreError>;
+
+    /// Removes every key (after a successful reset: keys of deleted infrastructure must not
+    /// linger).
+    async fn remove_all(&self) -> Result<(), StoreError>;
+}
+
+/// The append-only log of every run's events (`k0rdent state history`).
+///
+/// The engine appends from a background task, so a slow log never delays a step; a failed
+/// append is logged and the run goes on.
+#[async_trait]
+pub trait EventLog: Send + Sync {
+    /// Appends one event.
     async fn append_event(&self, record: &EventRecord) -> Result<(), StoreError>;
 
-    /// Makes what was appended durable (the engine calls it at the end of every run).
-    /// Default: nothing to do.
+    /// Makes what was appended durable (the engine calls it at the end of every run, and when
+    /// the process is about to exit). Default: appends are durable already.
     async fn flush_events(&self) -> Result<(), StoreError> {
         Ok(())
     }
 
-    /// Reads the event log (tolerates a torn last line).
+    /// Reads the log back (tolerating a torn last line). Never takes the lock.
     async fn history(&self) -> Result<History, StoreError>;
-
-    /// Stores a private key.
-    async fn put_secret(&self, name: &str, value: &[u8]) -> Result<(), StoreError>;
-
-    /// Reads a private key.
-    async fn get_secret(&self, name: &str) -> Result<Option<Secret<Vec<u8>>>, StoreError>;
-
-    /// Moves the state and its log out of the way (after a reset) and removes the keys;
-    /// returns where the archive is.
-    async fn archive(&self, label: &str) -> Result<String, StoreError>;
 }
 
 pub(crate) fn valid_secret_name(name: &str) -> bool {

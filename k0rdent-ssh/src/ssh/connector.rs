@@ -10,7 +10,8 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
 use k0rdent_core::state::keys;
-use k0rdent_core::{DeploymentState, Secret};
+use k0rdent_core::store::KeyStore;
+use k0rdent_core::{secret::Secret, state::DeploymentState};
 use tokio::sync::Mutex;
 
 use super::error::SshError;
@@ -21,7 +22,7 @@ use super::pins::PinStore;
 use super::session::{ExecOptions, SshSession, fail_to_error};
 use super::transport::{Conn, Fail};
 use crate::wireguard::gate::{TunnelExpectation, TunnelProbe};
-use crate::wireguard::prepare::{KeyError, SecretStore};
+use crate::wireguard::prepare::KeyError;
 
 /// Who we log in as.
 #[derive(Clone)]
@@ -58,14 +59,19 @@ impl SshCredentials {
     /// # Errors
     /// [`KeyError`] if the key is missing or not text.
     pub async fn from_store(
-        secrets: &(impl SecretStore + ?Sized),
+        secrets: &(impl KeyStore + ?Sized),
         user: impl Into<String>,
     ) -> Result<Self, KeyError> {
         let file = keys::SSH_ADMIN.to_owned();
-        let bytes = match secrets.read_secret(&file).await {
+        let bytes = match secrets.get_secret(&file).await {
             Ok(Some(b)) => b,
             Ok(None) => return Err(KeyError::Missing { file }),
-            Err(detail) => return Err(KeyError::Store { file, detail }),
+            Err(source) => {
+                return Err(KeyError::Store {
+                    file,
+                    source: Box::new(source),
+                });
+            }
         };
         let text = String::from_utf8(bytes.into_inner())
             .map_err(|_| KeyError::Unreadable { file: file.clone() })?;
@@ -218,13 +224,10 @@ impl SshConnector {
         pins: &(impl PinStore + ?Sized),
     ) -> Result<SshSession, SshError> {
         let node = target.name.clone();
-        let pin = pins
-            .pinned(&node)
-            .await
-            .map_err(|detail| SshError::PinStore {
-                node: node.clone(),
-                detail,
-            })?;
+        let pin = pins.pinned(&node).await.map_err(|e| SshError::PinStore {
+            node: node.clone(),
+            source: Arc::new(e),
+        })?;
         self.vpn_check(target).await?;
         self.attempts.fetch_add(1, Ordering::SeqCst);
 
@@ -273,9 +276,9 @@ impl SshConnector {
                 let records = all_keys.iter().map(HostKey::to_record).collect();
                 pins.pin(&node, records, target.vm_id.clone())
                     .await
-                    .map_err(|detail| SshError::PinStore {
+                    .map_err(|e| SshError::PinStore {
                         node: node.clone(),
-                        detail,
+                        source: Arc::new(e),
                     })?;
                 tracing::info!(
                     node = %node,

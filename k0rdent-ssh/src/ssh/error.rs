@@ -32,7 +32,7 @@ pub enum SshFailure {
 }
 
 /// An SSH failure.
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[derive(Debug, Clone, thiserror::Error)]
 #[non_exhaustive]
 pub enum SshError {
     /// The VPN gate failed for this node; no connection was attempted.
@@ -129,12 +129,13 @@ pub enum SshError {
         detail: String,
     },
     /// The pinned keys could not be recorded (nothing was pinned; the session was dropped).
-    #[error("{node}: could not record its pinned host keys: {detail}")]
+    #[error("{node}: could not record its pinned host keys: {source}")]
     PinStore {
         /// Node.
         node: String,
         /// The store's error.
-        detail: String,
+        #[source]
+        source: std::sync::Arc<super::pins::PinError>,
     },
 }
 

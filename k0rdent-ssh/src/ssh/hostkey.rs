@@ -10,7 +10,7 @@ use std::fmt;
 
 use base64::Engine as _;
 use base64::engine::general_purpose::{STANDARD as B64, STANDARD_NO_PAD as B64_NOPAD};
-use k0rdent_core::DeploymentState;
+use k0rdent_core::state::DeploymentState;
 use k0rdent_core::state::{HostKeyRecord, StepRecord};
 use serde::{Deserialize, Serialize};
 use sha2::{Digest as _, Sha256};
@@ -332,7 +332,7 @@ pub fn known_hosts_from_state(state: &DeploymentState, port: u16) -> String {
 pub fn write_known_hosts(
     store: &k0rdent_core::FileStore,
     state: &DeploymentState,
-) -> Result<std::path::PathBuf, k0rdent_core::StoreError> {
+) -> Result<std::path::PathBuf, k0rdent_core::store::StoreError> {
     store.write_file(
         "known_hosts",
         known_hosts_from_state(state, 22).as_bytes(),

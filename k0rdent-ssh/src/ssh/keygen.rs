@@ -2,7 +2,7 @@
 //! private key (OpenSSH format, which libssh2 and OpenSSH read) goes to the key store; only
 //! the public line is ever shown or recorded.
 
-use k0rdent_core::Secret;
+use k0rdent_core::secret::Secret;
 use ssh_key::{Algorithm, LineEnding, PrivateKey};
 
 /// A generated key pair.

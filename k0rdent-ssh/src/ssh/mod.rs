@@ -18,5 +18,5 @@ pub use hostkey::{
     decide, known_hosts_from_state, parse_host_key_files, recorded_recreates, render_known_hosts,
     write_known_hosts,
 };
-pub use pins::{PinStore, StatePins};
+pub use pins::{PinError, PinStore, StatePins};
 pub use session::{ExecOptions, ExecOutput, MAX_UPLOAD, SshSession, shell_quote};

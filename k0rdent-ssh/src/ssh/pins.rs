@@ -3,17 +3,36 @@
 use std::sync::Arc;
 
 use async_trait::async_trait;
+use k0rdent_core::StepContext;
+use k0rdent_core::state::DeploymentState;
 use k0rdent_core::state::HostKeyRecord;
-use k0rdent_core::{DeploymentState, StepContext};
 use tokio::sync::Mutex;
 
 use super::hostkey::{PinnedHost, recorded_recreates};
+
+/// Why pins could not be read or recorded: the error of the store behind them (for a step,
+/// the state save that failed).
+#[derive(Debug, thiserror::Error)]
+#[error("{source}")]
+pub struct PinError {
+    #[source]
+    source: Box<dyn std::error::Error + Send + Sync>,
+}
+
+impl PinError {
+    /// Wraps the store's error.
+    pub fn new(source: impl std::error::Error + Send + Sync + 'static) -> Self {
+        PinError {
+            source: Box::new(source),
+        }
+    }
+}
 
 /// Reads and records pinned host keys.
 #[async_trait]
 pub trait PinStore: Send + Sync {
     /// What is pinned for `node`, with the recreates recorded for it.
-    async fn pinned(&self, node: &str) -> Result<PinnedHost, String>;
+    async fn pinned(&self, node: &str) -> Result<PinnedHost, PinError>;
 
     /// Pins `keys` for `node`, which runs as VM `vm_id`; replaces earlier pins.
     async fn pin(
@@ -21,7 +40,7 @@ pub trait PinStore: Send + Sync {
         node: &str,
         keys: Vec<HostKeyRecord>,
         vm_id: Option<String>,
-    ) -> Result<(), String>;
+    ) -> Result<(), PinError>;
 }
 
 fn read(state: &DeploymentState, node: &str) -> PinnedHost {
@@ -69,7 +88,7 @@ impl StatePins {
 
 #[async_trait]
 impl PinStore for StatePins {
-    async fn pinned(&self, node: &str) -> Result<PinnedHost, String> {
+    async fn pinned(&self, node: &str) -> Result<PinnedHost, PinError> {
         Ok(read(&*self.state.lock().await, node))
     }
 
@@ -78,7 +97,7 @@ impl PinStore for StatePins {
         node: &str,
         keys: Vec<HostKeyRecord>,
         vm_id: Option<String>,
-    ) -> Result<(), String> {
+    ) -> Result<(), PinError> {
         write(&mut *self.state.lock().await, node, keys, vm_id);
         Ok(())
     }
@@ -87,7 +106,7 @@ impl PinStore for StatePins {
 /// Inside a step: pins are persisted with the state before `pin` returns.
 #[async_trait]
 impl PinStore for StepContext {
-    async fn pinned(&self, node: &str) -> Result<PinnedHost, String> {
+    async fn pinned(&self, node: &str) -> Result<PinnedHost, PinError> {
         Ok(self.read_state(|s| read(s, node)).await)
     }
 
@@ -96,10 +115,10 @@ impl PinStore for StepContext {
         node: &str,
         keys: Vec<HostKeyRecord>,
         vm_id: Option<String>,
-    ) -> Result<(), String> {
+    ) -> Result<(), PinError> {
         let node = node.to_owned();
         self.update_state(move |s| write(s, &node, keys, vm_id))
             .await
-            .map_err(|e| e.to_string())
+            .map_err(PinError::new)
     }
 }

@@ -10,7 +10,10 @@ use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime};
 
 use async_trait::async_trait;
-use k0rdent_core::{DeploymentState, Gate, GateContext, GateVerdict};
+use k0rdent_core::{
+    gate::{Gate, GateContext, GateVerdict},
+    state::DeploymentState,
+};
 use serde::Serialize;
 
 use super::diagnosis::{DeviceView, Expected, PeerHealth, ProbeOutcome, diagnose};

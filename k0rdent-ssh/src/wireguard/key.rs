@@ -6,7 +6,7 @@ use std::str::FromStr;
 
 use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD as B64;
-use k0rdent_core::Secret;
+use k0rdent_core::secret::Secret;
 use k0rdent_core::state::keys;
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
 

@@ -32,8 +32,8 @@ pub use plan::{
     PlanInputs, VmPresence, plan_network,
 };
 pub use prepare::{
-    KeyError, PrepareError, PreparedNetwork, SecretStore, load_inventory, prepare_network,
-    read_private_key, resolve,
+    KeyError, PrepareError, PreparedNetwork, load_inventory, prepare_network, read_private_key,
+    resolve,
 };
 pub use render::{
     HubConfig, NodeBootstrap, RenderError, hub_config_from_store, node_bootstrap_from_store,

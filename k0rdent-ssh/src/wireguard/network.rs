@@ -4,8 +4,8 @@
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 
 use ipnet::Ipv4Net;
-use k0rdent_core::DeploymentState;
 use k0rdent_core::role::NodeRole;
+use k0rdent_core::state::DeploymentState;
 use serde::{Deserialize, Serialize};
 
 use super::key::PublicKey;

@@ -10,7 +10,7 @@ use std::fmt;
 use std::net::Ipv4Addr;
 
 use ipnet::Ipv4Net;
-use k0rdent_core::DeploymentState;
+use k0rdent_core::state::DeploymentState;
 
 use super::key::{KeyOwner, PublicKey};
 pub use super::plan_error::PlanError;

@@ -1,8 +1,8 @@
 //! The thin I/O around the pure plan: reading the keys in `keys/`, generating the missing
 //! ones (private key written first, 0600), and resolving the plan into a [`ResolvedNetwork`].
 
-use async_trait::async_trait;
-use k0rdent_core::{DeploymentState, FileStore, MemoryStore, Secret, StateStore, StepContext};
+use k0rdent_core::state::DeploymentState;
+use k0rdent_core::store::{KeyStore, StoreError};
 
 use super::key::{KeyOwner, PrivateKey};
 use super::network::{ResolvedNetwork, ResolvedNode};
@@ -13,58 +13,18 @@ use super::plan::{
 use super::spec::NodeNetworkSpec;
 use crate::os::LocalRoute;
 
-/// Where private keys live: the state store's `keys/` (0600), or a step's context.
-#[async_trait]
-pub trait SecretStore: Send + Sync {
-    /// Reads a key file; `None` if absent.
-    async fn read_secret(&self, name: &str) -> Result<Option<Secret<Vec<u8>>>, String>;
-    /// Writes a key file (mode 0600).
-    async fn write_secret(&self, name: &str, value: &[u8]) -> Result<(), String>;
-}
-
-macro_rules! secret_store_via_state_store {
-    ($t:ty) => {
-        #[async_trait]
-        impl SecretStore for $t {
-            async fn read_secret(&self, name: &str) -> Result<Option<Secret<Vec<u8>>>, String> {
-                self.get_secret(name).await.map_err(|e| e.to_string())
-            }
-            async fn write_secret(&self, name: &str, value: &[u8]) -> Result<(), String> {
-                self.put_secret(name, value)
-                    .await
-                    .map_err(|e| e.to_string())
-            }
-        }
-    };
-}
-
-secret_store_via_state_store!(FileStore);
-secret_store_via_state_store!(MemoryStore);
-secret_store_via_state_store!(dyn StateStore);
-
-#[async_trait]
-impl SecretStore for StepContext {
-    async fn read_secret(&self, name: &str) -> Result<Option<Secret<Vec<u8>>>, String> {
-        self.get_secret(name).await.map_err(|e| e.to_string())
-    }
-    async fn write_secret(&self, name: &str, value: &[u8]) -> Result<(), String> {
-        self.put_secret(name, value)
-            .await
-            .map_err(|e| e.to_string())
-    }
-}
-
 /// A key-store failure.
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
 pub enum KeyError {
     /// The store failed.
-    #[error("keys/{file}: {detail}")]
+    #[error("keys/{file}: {source}")]
     Store {
         /// Key file.
         file: String,
-        /// What failed.
-        detail: String,
+        /// What failed (boxed: a store error is large, a key error is returned often).
+        #[source]
+        source: Box<StoreError>,
     },
     /// A key file does not hold a WireGuard key.
     #[error("keys/{file} is not a WireGuard private key")]
@@ -97,16 +57,19 @@ impl KeyError {
 /// # Errors
 /// [`KeyError::Missing`], [`KeyError::Unreadable`] or [`KeyError::Store`].
 pub async fn read_private_key(
-    secrets: &(impl SecretStore + ?Sized),
+    secrets: &(impl KeyStore + ?Sized),
     owner: &KeyOwner,
 ) -> Result<PrivateKey, KeyError> {
     let file = owner.key_name();
-    match secrets.read_secret(&file).await {
+    match secrets.get_secret(&file).await {
         Ok(Some(bytes)) => {
             PrivateKey::from_key_file(bytes.expose()).map_err(|_| KeyError::Unreadable { file })
         }
         Ok(None) => Err(KeyError::Missing { file }),
-        Err(detail) => Err(KeyError::Store { file, detail }),
+        Err(source) => Err(KeyError::Store {
+            file,
+            source: Box::new(source),
+        }),
     }
 }
 
@@ -115,7 +78,7 @@ pub async fn read_private_key(
 /// # Errors
 /// [`KeyError`] if a key file exists but cannot be read as a key.
 pub async fn load_inventory(
-    secrets: &(impl SecretStore + ?Sized),
+    secrets: &(impl KeyStore + ?Sized),
     nodes: impl IntoIterator<Item = &str>,
 ) -> Result<KeyInventory, KeyError> {
     let mut inv = KeyInventory::default();
@@ -139,7 +102,7 @@ pub async fn load_inventory(
 /// # Errors
 /// [`KeyError`] if a key cannot be written.
 pub async fn resolve(
-    secrets: &(impl SecretStore + ?Sized),
+    secrets: &(impl KeyStore + ?Sized),
     plan: &NetworkPlan,
 ) -> Result<ResolvedNetwork, KeyError> {
     let hub_public_key = ensure_key(secrets, &KeyOwner::Hub, &plan.hub_key).await?;
@@ -165,7 +128,7 @@ pub async fn resolve(
 }
 
 async fn ensure_key(
-    secrets: &(impl SecretStore + ?Sized),
+    secrets: &(impl KeyStore + ?Sized),
     owner: &KeyOwner,
     plan: &KeyPlan,
 ) -> Result<super::key::PublicKey, KeyError> {
@@ -181,11 +144,11 @@ async fn ensure_key(
             let key = PrivateKey::generate();
             let file = owner.key_name();
             secrets
-                .write_secret(&file, key.to_key_file().expose())
+                .put_secret(&file, key.to_key_file().expose())
                 .await
-                .map_err(|detail| KeyError::Store {
+                .map_err(|source| KeyError::Store {
                     file: file.clone(),
-                    detail,
+                    source: Box::new(source),
                 })?;
             tracing::info!(%owner, public_key = %key.public_key(), "generated WireGuard key pair");
             Ok(key.public_key())
@@ -194,7 +157,7 @@ async fn ensure_key(
 }
 
 /// Why preparing the network failed.
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
 pub enum PrepareError {
     /// Planning refused.
@@ -231,7 +194,7 @@ pub struct PreparedNetwork {
 /// # Errors
 /// [`PrepareError`] with a remedy.
 pub async fn prepare_network(
-    secrets: &(impl SecretStore + ?Sized),
+    secrets: &(impl KeyStore + ?Sized),
     spec: &NodeNetworkSpec,
     state: &DeploymentState,
     routes: &[LocalRoute],
@@ -257,6 +220,7 @@ pub async fn prepare_network(
 mod tests {
     use super::*;
     use crate::wireguard::spec::{NodeRole, NodeSpec};
+    use k0rdent_core::FileStore;
 
     fn spec() -> NodeNetworkSpec {
         NodeNetworkSpec::new(

@@ -5,20 +5,21 @@ use std::collections::BTreeMap;
 use std::fmt::Write as _;
 use std::net::{IpAddr, SocketAddr};
 
-use k0rdent_core::Secret;
+use k0rdent_core::secret::Secret;
+use k0rdent_core::store::KeyStore;
 use serde::Serialize;
 
 use super::interface::DesiredPeer;
 use super::key::{KeyOwner, PrivateKey};
 use super::network::ResolvedNetwork;
-use super::prepare::{KeyError, SecretStore, read_private_key};
+use super::prepare::{KeyError, read_private_key};
 use super::spec::{InterfaceName, NODE_INTERFACE};
 
 /// The package that provides `wg` and `wg-quick` on Debian and Ubuntu images.
 pub const NODE_PACKAGE: &str = "wireguard-tools";
 
 /// Why a config could not be rendered.
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
 pub enum RenderError {
     /// The node is not part of the network.
@@ -146,7 +147,7 @@ pub fn render_node_bootstrap(
 /// # Errors
 /// [`RenderError`].
 pub async fn node_bootstrap_from_store(
-    secrets: &(impl SecretStore + ?Sized),
+    secrets: &(impl KeyStore + ?Sized),
     net: &ResolvedNetwork,
     node: &str,
 ) -> Result<NodeBootstrap, RenderError> {
@@ -183,12 +184,15 @@ impl HubConfig {
     ///
     /// # Errors
     /// [`KeyError::Store`].
-    pub async fn write(&self, secrets: &(impl SecretStore + ?Sized)) -> Result<(), KeyError> {
+    pub async fn write(&self, secrets: &(impl KeyStore + ?Sized)) -> Result<(), KeyError> {
         let file = self.file_name();
         secrets
-            .write_secret(&file, self.text.expose().as_bytes())
+            .put_secret(&file, self.text.expose().as_bytes())
             .await
-            .map_err(|detail| KeyError::Store { file, detail })
+            .map_err(|source| KeyError::Store {
+                file,
+                source: Box::new(source),
+            })
     }
 }
 
@@ -251,7 +255,7 @@ pub fn render_hub_config(
 /// # Errors
 /// [`RenderError`].
 pub async fn hub_config_from_store(
-    secrets: &(impl SecretStore + ?Sized),
+    secrets: &(impl KeyStore + ?Sized),
     net: &ResolvedNetwork,
     public_ips: &BTreeMap<String, IpAddr>,
 ) -> Result<HubConfig, RenderError> {

@@ -7,7 +7,7 @@ use std::net::Ipv4Addr;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use k0rdent_core::{DeploymentState, FileStore, Secret, StateStore};
+use k0rdent_core::{FileStore, secret::Secret, state::DeploymentState, store::StateStore};
 use k0rdent_ssh::os;
 use k0rdent_ssh::ssh::{ConnectOptions, Route, SshConnector, SshCredentials};
 use k0rdent_ssh::wireguard::{

@@ -27,8 +27,11 @@ use std::sync::Arc;
 use async_trait::async_trait;
 use k0rdent_core::state::{Journal, Status, StepRecord};
 use k0rdent_core::{
-    Evidence, Fingerprint, Gate, Observation, Outputs, RetryPolicy, Snapshot, Step, StepContext,
-    StepError, StepId, StepInputs, StepOutcome, Teardown,
+    Evidence, Observation, Outputs, Snapshot, Step, StepContext, StepError, StepId, StepOutcome,
+    Teardown,
+    fingerprint::Fingerprint,
+    gate::Gate,
+    step::{JournalError, StepInputs, StepPolicy},
 };
 use serde_json::Value;
 
@@ -421,11 +424,11 @@ impl Step for VmStep {
         vec![self.shared.preflight.clone()]
     }
 
-    fn retry_policy(&self) -> RetryPolicy {
-        self.shared.tuning.step_retry
+    fn policy(&self) -> StepPolicy {
+        StepPolicy::from(self.shared.tuning.step_retry)
     }
 
-    fn check_journal(&self, journal: &Journal) -> Result<(), String> {
+    fn check_journal(&self, journal: &Journal) -> Result<(), JournalError> {
         super::converge::check_journal(journal)
     }
 
