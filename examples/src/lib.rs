@@ -1,0 +1,1 @@
+//! Nothing here: the programs are the examples next to this crate's manifest.
