@@ -133,7 +133,7 @@ impl Cancellation {
         self.inner.escalation.raised.load(Ordering::SeqCst)
     }
 
-    /// Completes when escalated.
+    /// Completes once this flag or a relative is escalated; at once if it already is.
     pub async fn escalated(&self) {
         loop {
             let notified = self.inner.escalation.notify.notified();
@@ -164,7 +164,7 @@ impl Cancellation {
         FlushToken(e)
     }
 
-    /// Completes when cancelled.
+    /// Completes once this flag or an ancestor is cancelled; at once if it already is.
     pub async fn cancelled(&self) {
         loop {
             let notified = self.inner.notify.notified();

@@ -14,82 +14,53 @@ use crate::state::RunOutcome;
 /// One thing that happened.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(tag = "event", rename_all = "snake_case")]
+// Variant names say what happened; fields are named after what they hold (`_ms`: milliseconds).
+#[allow(missing_docs)]
 pub enum Event {
-    /// A run started.
     RunStarted {
-        /// Run id.
         run_id: RunId,
-        /// `deploy`, `reset`, `refresh`.
+        /// The subcommand: `deploy`, `reset` or `refresh`.
         command: String,
-        /// Process id.
         pid: u32,
-        /// Host.
+        /// Hostname of the machine the run is on.
         host: String,
     },
     /// The previous run died without recording how it ended.
-    PreviousRunDied {
-        /// Its run id.
-        run_id: RunId,
-        /// Its pid.
-        pid: u32,
-    },
-    /// An observer finished.
+    PreviousRunDied { run_id: RunId, pid: u32 },
+    /// An observer finished; a failed one leaves its steps' observations `Unknown`.
     Observed {
-        /// Observer name.
         observer: String,
-        /// Its failure, if it failed.
         #[serde(default, skip_serializing_if = "Option::is_none")]
         error: Option<String>,
-        /// How long it took.
         duration_ms: u64,
     },
     /// The plan (emitted once per run, before anything executes).
-    Planned {
-        /// The plan.
-        plan: Plan,
-    },
+    Planned { plan: Plan },
     /// A completed step's reality differs from its record.
-    Drift {
-        /// The step.
-        step: StepId,
-        /// What differs.
-        detail: String,
-    },
-    /// A gate passed.
+    Drift { step: StepId, detail: String },
     GatePassed {
-        /// Guarded step.
         step: StepId,
-        /// Gate.
         gate: String,
-        /// Evidence.
         evidence: String,
     },
     /// A gate with a wait budget has not passed yet; still waiting.
     GateWaiting {
-        /// Guarded step.
         step: StepId,
-        /// Gate.
         gate: String,
         /// Why it has not passed yet.
         reason: String,
         /// Time left in the budget.
         remaining_ms: u64,
     },
-    /// A gate failed.
     GateFailed {
-        /// Guarded step.
         step: StepId,
-        /// Gate.
         gate: String,
-        /// Why.
         reason: String,
-        /// What to do.
         #[serde(default, skip_serializing_if = "Option::is_none")]
         remedy: Option<String>,
     },
     /// A step started (or resumed).
     StepStarted {
-        /// Step.
         step: StepId,
         /// The decision being carried out.
         decision: Decision,
@@ -97,78 +68,52 @@ pub enum Event {
         attempt: u32,
     },
     /// Progress inside a step.
-    StepProgress {
-        /// Step.
-        step: StepId,
-        /// What is happening.
-        message: String,
-    },
+    StepProgress { step: StepId, message: String },
     /// A step is waiting on something it started (a long-running operation).
     StepPending {
-        /// Step.
         step: StepId,
-        /// What is pending.
         detail: String,
-        /// When it is looked at again.
+        /// How long until the step is observed again.
         after_ms: u64,
     },
     /// A transient failure; the step is retried.
     StepRetrying {
-        /// Step.
         step: StepId,
         /// Attempt that failed (1-based, this run).
         attempt: u32,
-        /// The error.
         error: String,
-        /// Delay before the retry.
         delay_ms: u64,
     },
-    /// A step completed.
     StepCompleted {
-        /// Step.
         step: StepId,
-        /// How long it took.
         duration_ms: u64,
         /// Whether its outputs differ from the recorded ones (downstream may rerun).
         outputs_changed: bool,
     },
-    /// A step failed.
+    /// A step failed and is not retried in this run.
     StepFailed {
-        /// Step.
         step: StepId,
-        /// The error.
         error: String,
-        /// What to do.
         #[serde(default, skip_serializing_if = "Option::is_none")]
         remedy: Option<String>,
     },
     /// A step could not proceed.
     StepBlocked {
-        /// Step.
         step: StepId,
-        /// Why.
         reason: String,
-        /// What to do.
         #[serde(default, skip_serializing_if = "Option::is_none")]
         remedy: Option<String>,
     },
     /// A step stopped at a safe point (or was abandoned) and stays in progress.
-    StepInterrupted {
-        /// Step.
-        step: StepId,
-        /// Why.
-        reason: String,
-    },
+    StepInterrupted { step: StepId, reason: String },
     /// Destructive or disruptive work a step found while it ran was confirmed by `-y`.
     StepConfirmed {
-        /// Step.
         step: StepId,
         /// What will be deleted, re-created or restarted.
         change: String,
     },
     /// A step was asked to stop and is given a declared grace (an external tool got SIGTERM).
     StepStopping {
-        /// Step.
         step: StepId,
         /// What is stopping (e.g. `helm upgrade`).
         what: String,
@@ -176,44 +121,23 @@ pub enum Event {
         grace_ms: u64,
     },
     /// A step was recorded as skipped because it is disabled.
-    StepDisabled {
-        /// Step.
-        step: StepId,
-        /// Why.
-        reason: String,
-    },
+    StepDisabled { step: StepId, reason: String },
     /// Teardown of a step started (reset).
-    TeardownStarted {
-        /// Step.
-        step: StepId,
-    },
+    TeardownStarted { step: StepId },
     /// Teardown of a step finished.
     TeardownCompleted {
-        /// Step.
         step: StepId,
         /// Set when the step has nothing of its own to undo: why.
         #[serde(default, skip_serializing_if = "Option::is_none")]
         nothing_to_undo: Option<String>,
     },
     /// Teardown of a step failed.
-    TeardownFailed {
-        /// Step.
-        step: StepId,
-        /// The error.
-        error: String,
-    },
+    TeardownFailed { step: StepId, error: String },
     /// A stop was requested (first Ctrl-C): nothing new starts.
-    StopRequested {
-        /// Why.
-        reason: String,
-    },
-    /// The run ended.
+    StopRequested { reason: String },
     RunFinished {
-        /// Run id.
         run_id: RunId,
-        /// How.
         outcome: RunOutcome,
-        /// Duration.
         duration_ms: u64,
     },
 }
@@ -224,12 +148,10 @@ pub enum Event {
 /// own `run_id` (`run_started`, `run_finished`) writes it once. Logs written before that, with
 /// `run_id` twice in one object, still read.
 #[derive(Debug, Clone, PartialEq)]
+#[allow(missing_docs)] // fields named after what they hold
 pub struct EventRecord {
-    /// When it happened.
     pub at: DateTime<Utc>,
-    /// The run it belongs to.
     pub run_id: RunId,
-    /// The event.
     pub event: Event,
 }
 
@@ -290,7 +212,7 @@ impl<'de> Deserialize<'de> for EventRecord {
 /// Receives events. Implementations must be cheap (they run on the engine's task) and must
 /// not fail the run: a sink that cannot write reports it through its own channel.
 pub trait EventSink: Send + Sync {
-    /// One event.
+    /// Called as each event happens, before it reaches the event log.
     fn emit(&self, event: &Event);
 }
 
@@ -312,7 +234,7 @@ impl<S: EventSink + ?Sized> EventSink for &S {
     }
 }
 
-/// Discards events.
+/// For callers that only want the returned report.
 #[derive(Debug, Clone, Copy, Default)]
 pub struct NullSink;
 
@@ -339,12 +261,12 @@ pub struct RecordingSink {
 }
 
 impl RecordingSink {
-    /// An empty recorder.
+    #[allow(missing_docs)]
     pub fn new() -> Self {
         RecordingSink::default()
     }
 
-    /// The events so far.
+    /// A copy of the events emitted so far, oldest first.
     pub fn events(&self) -> Vec<Event> {
         self.events.lock().map(|e| e.clone()).unwrap_or_default()
     }

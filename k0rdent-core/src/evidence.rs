@@ -12,12 +12,12 @@ use serde::{Deserialize, Serialize};
 pub struct Evidence(pub BTreeMap<String, String>);
 
 impl Evidence {
-    /// No evidence.
+    #[allow(missing_docs)]
     pub fn new() -> Self {
         Evidence::default()
     }
 
-    /// Adds a fact.
+    /// Adds a fact, replacing an earlier one with the same key.
     #[must_use]
     pub fn with(mut self, key: &str, value: impl fmt::Display) -> Self {
         self.0.insert(key.to_owned(), value.to_string());

@@ -69,7 +69,7 @@ pub struct Fingerprint {
 }
 
 impl Fingerprint {
-    /// Starts a fingerprint.
+    #[allow(missing_docs)]
     pub fn builder() -> FingerprintBuilder {
         FingerprintBuilder::new()
     }
@@ -121,7 +121,7 @@ fn json_bytes<T: Serialize + ?Sized>(name: &str, value: &T) -> Vec<u8> {
 }
 
 impl FingerprintBuilder {
-    /// An empty builder.
+    #[allow(missing_docs)]
     pub fn new() -> Self {
         FingerprintBuilder {
             all: Sha256::new(),
@@ -167,7 +167,7 @@ impl FingerprintBuilder {
         self
     }
 
-    /// Finishes the fingerprint.
+    /// The digests; `disruptive` is `None` when no disruptive input was added.
     pub fn finish(self) -> Fingerprint {
         Fingerprint {
             inputs: Digest::from_hasher(self.all),

@@ -21,24 +21,21 @@ use crate::state::DeploymentState;
 /// The result of one gate check.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(tag = "verdict", rename_all = "snake_case")]
+#[allow(missing_docs)] // variants and fields named after what they hold
 pub enum GateVerdict {
-    /// The condition holds.
     Pass {
-        /// What shows it.
         evidence: String,
     },
-    /// The condition does not hold.
     Fail {
         /// Why, in one line.
         reason: String,
-        /// What to do about it.
         #[serde(default, skip_serializing_if = "Option::is_none")]
         remedy: Option<String>,
     },
 }
 
+#[allow(missing_docs)]
 impl GateVerdict {
-    /// A pass.
     pub fn pass(evidence: impl Into<String>) -> Self {
         GateVerdict::Pass {
             evidence: evidence.into(),
@@ -61,7 +58,6 @@ impl GateVerdict {
         }
     }
 
-    /// Whether it passed.
     pub fn passed(&self) -> bool {
         matches!(self, GateVerdict::Pass { .. })
     }
@@ -69,12 +65,10 @@ impl GateVerdict {
 
 /// A recorded gate failure, as the planner consumes it.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[allow(missing_docs)] // fields named after what they hold
 pub struct GateFailure {
-    /// Gate name.
     pub gate: String,
-    /// Why it failed.
     pub reason: String,
-    /// What to do.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub remedy: Option<String>,
 }
@@ -96,10 +90,9 @@ pub enum Deadline {
 
 /// Poll a gate until it passes or the deadline passes.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[allow(missing_docs)] // fields named after what they hold
 pub struct WaitBudget {
-    /// When to give up.
     pub deadline: Deadline,
-    /// Pause between checks.
     pub interval: Duration,
 }
 
@@ -125,7 +118,7 @@ pub trait Gate: Send + Sync {
     /// Short snake_case name (`vpn_up`, `vms_running`, `cloud_init_done`).
     fn name(&self) -> &str;
 
-    /// Per-check timeout.
+    /// How long one [`check`](Gate::check) may run before it counts as failed.
     fn timeout(&self) -> Duration {
         Duration::from_secs(10)
     }
@@ -141,7 +134,8 @@ pub trait Gate: Send + Sync {
         None
     }
 
-    /// Runs the check.
+    /// One read-only check. It runs again and again (polling, watching), so it must not
+    /// change anything.
     async fn check(&self, ctx: &GateContext) -> GateVerdict;
 }
 

@@ -9,13 +9,11 @@ use serde::{Deserialize, Serialize};
 /// Why a string is not a valid identifier.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[non_exhaustive]
+#[allow(missing_docs)] // fields named after what they hold
 pub enum IdError {
     /// The phase part is not snake_case (`[a-z][a-z0-9_]*`, at most 64 characters).
     #[error("invalid phase id {id:?}: use snake_case ([a-z][a-z0-9_]*, at most 64 characters)")]
-    Phase {
-        /// The rejected input.
-        id: String,
-    },
+    Phase { id: String },
     /// The item part is not a resource name (`[a-z0-9][a-z0-9-]*`, at most 80 characters).
     #[error(
         "invalid item {item:?} in step id {id:?}: use a resource name ([a-z0-9][a-z0-9-]*, at most 80 characters)"

@@ -21,12 +21,10 @@ use crate::state::DeploymentState;
 /// A step's interpretation of the snapshot.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(tag = "observed", rename_all = "snake_case")]
+#[allow(missing_docs)] // fields named after what they hold
 pub enum Observation {
     /// The step's result exists and is healthy.
-    Done {
-        /// What shows it.
-        evidence: Evidence,
-    },
+    Done { evidence: Evidence },
     /// Definitely not there (a "not found" from the source of truth).
     Absent {
         /// What was not found.
@@ -36,30 +34,24 @@ pub enum Observation {
     /// takes: an in-place fix, a disruptive one (a restart) or delete + create; the last two
     /// need confirmation.
     Partial {
-        /// What differs.
         detail: String,
-        /// What was seen.
         evidence: Evidence,
         /// What repairing it takes.
         #[serde(default, skip_serializing_if = "Change::is_in_place")]
         change: Change,
     },
     /// Could not tell (an error that is not a definite not-found). Blocks; never triggers work.
-    Unknown {
-        /// Why not.
-        reason: String,
-    },
+    Unknown { reason: String },
     /// The step has nothing to observe; its record is trusted.
     Unobservable,
 }
 
+#[allow(missing_docs)] // constructors named after their variant
 impl Observation {
-    /// `Done` with evidence.
     pub fn done(evidence: Evidence) -> Self {
         Observation::Done { evidence }
     }
 
-    /// `Absent` with a reason.
     pub fn absent(reason: impl Into<String>) -> Self {
         Observation::Absent {
             reason: reason.into(),
@@ -103,7 +95,6 @@ impl Observation {
         }
     }
 
-    /// `Unknown` with a reason.
     pub fn unknown(reason: impl Into<String>) -> Self {
         Observation::Unknown {
             reason: reason.into(),
@@ -178,13 +169,13 @@ impl fmt::Debug for Facts {
 /// Why an observer could not observe (a 403 on a list call, a timeout, the VPN being down).
 #[derive(Debug, Clone, thiserror::Error)]
 #[error("{message}")]
+#[allow(missing_docs)]
 pub struct ObserveError {
-    /// What went wrong.
     pub message: String,
 }
 
+#[allow(missing_docs)]
 impl ObserveError {
-    /// An observer failure.
     pub fn new(message: impl Into<String>) -> Self {
         ObserveError {
             message: message.into(),

@@ -41,8 +41,8 @@ impl std::fmt::Debug for Pipeline {
     }
 }
 
+#[allow(missing_docs)] // accessors named after what they return
 impl Pipeline {
-    /// Starts a pipeline.
     pub fn builder() -> PipelineBuilder {
         PipelineBuilder::default()
     }
@@ -52,12 +52,10 @@ impl Pipeline {
         &self.steps
     }
 
-    /// The observers.
     pub fn observers(&self) -> &[Arc<dyn Observer>] {
         &self.observers
     }
 
-    /// The validated graph.
     pub fn graph(&self) -> &PlanGraph {
         &self.graph
     }
@@ -81,7 +79,8 @@ impl Pipeline {
     }
 }
 
-/// Builds a [`Pipeline`].
+/// Collects steps and observers in declaration order; [`build`](PipelineBuilder::build)
+/// validates the graph.
 #[derive(Default)]
 #[must_use]
 pub struct PipelineBuilder {
@@ -89,26 +88,23 @@ pub struct PipelineBuilder {
     observers: Vec<Arc<dyn Observer>>,
 }
 
+#[allow(missing_docs)] // setters named after what they add
 impl PipelineBuilder {
-    /// Adds a step.
     pub fn step(mut self, step: impl Step + 'static) -> Self {
         self.steps.push(Arc::new(step));
         self
     }
 
-    /// Adds a shared step.
     pub fn step_arc(mut self, step: Arc<dyn Step>) -> Self {
         self.steps.push(step);
         self
     }
 
-    /// Adds an observer.
     pub fn observer(mut self, observer: impl Observer + 'static) -> Self {
         self.observers.push(Arc::new(observer));
         self
     }
 
-    /// Adds a shared observer.
     pub fn observer_arc(mut self, observer: Arc<dyn Observer>) -> Self {
         self.observers.push(observer);
         self

@@ -13,10 +13,10 @@ use serde::{Deserialize, Serialize};
 /// `controller+worker`, the spelling of state files, tags and VM names.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
 pub enum NodeRole {
-    /// A k0s controller.
+    /// Runs the k0s control plane and no workloads.
     #[serde(rename = "controller")]
     Controller,
-    /// A k0s worker.
+    /// Runs workloads and no control plane.
     #[serde(rename = "worker")]
     Worker,
     /// A k0s controller that also runs workloads (k0sctl's `controller+worker`). The

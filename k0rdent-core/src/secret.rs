@@ -18,7 +18,7 @@ use serde::{Serialize, Serializer};
 pub struct Secret<T>(T);
 
 impl<T> Secret<T> {
-    /// Wraps a value.
+    #[allow(missing_docs)]
     pub fn new(value: T) -> Self {
         Secret(value)
     }

@@ -58,7 +58,7 @@ impl Command {
         }
     }
 
-    /// Adds an argument.
+    /// Adds an argument, shown as given in errors (see [`secret_arg`](Self::secret_arg)).
     #[must_use]
     pub fn arg(mut self, a: impl Into<OsString>) -> Self {
         self.args.push(Arg {
@@ -68,7 +68,7 @@ impl Command {
         self
     }
 
-    /// Adds arguments.
+    #[allow(missing_docs)]
     #[must_use]
     pub fn args<I, S>(mut self, args: I) -> Self
     where
@@ -138,14 +138,14 @@ impl Command {
         self
     }
 
-    /// [`Mode::Daemon`].
+    /// Sets [`Mode::Daemon`]: for programs that leave a daemon behind (wg-quick).
     #[must_use]
     pub fn daemon(mut self) -> Self {
         self.mode = Mode::Daemon;
         self
     }
 
-    /// [`Mode::Foreground`].
+    /// Sets [`Mode::Foreground`]: for programs that talk to the user (`sudo -v`).
     #[must_use]
     pub fn foreground(mut self) -> Self {
         self.mode = Mode::Foreground;

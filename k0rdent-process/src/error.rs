@@ -52,7 +52,7 @@ pub struct ProcessError {
     pub program: String,
     /// Its arguments, with secret ones replaced by `[redacted]`.
     pub args: Vec<String>,
-    /// How it ended.
+    /// How it ended, or that it never started.
     pub status: ProcessStatus,
     /// Its standard error, with key material redacted and cut to the last few lines.
     pub stderr: String,

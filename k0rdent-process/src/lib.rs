@@ -12,7 +12,7 @@
 //! - is stopped gracefully on cancel or timeout — SIGTERM to the group, a per-tool grace
 //!   period the caller can show the user ([`StopNotice`]), SIGKILL — and never after it
 //!   succeeded; dropping the future that owns it SIGKILLs its group;
-//! - has bounded output, stderr redacted ([`redact`]), and an environment without the
+//! - has bounded output, stderr redacted ([`redact()`]), and an environment without the
 //!   user's `KUBECONFIG` and `HELM_*`;
 //! - can be journaled ([`ChildRecord`]: pid, process group, start time, host, boot id), so
 //!   the next run can tell whether it (or a grandchild it left in its group: sudo clears the

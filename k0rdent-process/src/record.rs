@@ -19,10 +19,10 @@ use crate::os;
 
 /// A child as journaled.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[allow(missing_docs)] // undocumented fields are named after what they hold
 pub struct ChildRecord {
     /// The program as shown (no arguments: they may hold secrets).
     pub program: String,
-    /// Its pid.
     pub pid: u32,
     /// Its process group (its own pid for attached and daemon children).
     pub pgid: u32,
@@ -44,28 +44,20 @@ pub struct ChildRecord {
 
 /// What became of a journaled child.
 #[derive(Debug, Clone, PartialEq, Eq)]
+#[allow(missing_docs)] // fields named after what they hold
 #[non_exhaustive]
 pub enum ChildStatus {
     /// The child itself still runs here (same pid, same start time, same boot).
     Running,
     /// The child is gone, but processes of its group remain (e.g. a grandchild that ignored
     /// SIGTERM and did not get the parent-death signal, or everything under a `sudo`).
-    GroupRemains {
-        /// Their pids.
-        pids: Vec<u32>,
-    },
+    GroupRemains { pids: Vec<u32> },
     /// Nothing of it remains here (or the machine rebooted since, or its pid was reused).
     Gone,
     /// It was started on another host: this machine cannot tell.
-    OtherHost {
-        /// That host.
-        host: String,
-    },
+    OtherHost { host: String },
     /// This machine cannot tell (no `/proc`, unreadable boot id).
-    Unknown {
-        /// Why.
-        reason: String,
-    },
+    Unknown { reason: String },
 }
 
 impl ChildStatus {
@@ -101,26 +93,24 @@ impl fmt::Display for ChildStatus {
     }
 }
 
-/// How [`ChildRecord::stop`] ended.
+/// What [`ChildRecord::stop`] found and had to do.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Stopped {
-    /// Nothing was running.
+    /// Nothing of it was running here; no signal was sent.
     NothingRunning,
     /// It ended after SIGTERM, within the grace period.
     Terminated,
-    /// It needed SIGKILL.
+    /// It outlived the grace period and got SIGKILL.
     Killed,
 }
 
 /// A journaled child could not be dealt with.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[error("{program} (pid {pid}, process group {pgid}): {status}")]
+#[allow(missing_docs)] // undocumented fields are named after what they hold
 pub struct SettleError {
-    /// The program.
     pub program: String,
-    /// Its pid.
     pub pid: u32,
-    /// Its process group.
     pub pgid: u32,
     /// What is known about it.
     pub status: ChildStatus,

@@ -43,7 +43,7 @@ impl Command {
     /// finished successfully.
     ///
     /// # Errors
-    /// [`ProcessError`] with [`ProcessStatus::NotStarted`](crate::ProcessStatus::NotStarted)
+    /// [`ProcessError`] with [`ProcessStatus::NotStarted`]
     /// when it cannot be started or there is no tokio runtime with IO enabled.
     pub async fn spawn(self) -> Result<Running, ProcessError> {
         Running::start(self).await
@@ -62,7 +62,7 @@ impl Command {
     /// stage so the user can be shown it.
     ///
     /// # Errors
-    /// As [`Command::run`]; a stop gives [`ProcessStatus::Cancelled`](crate::ProcessStatus::Cancelled).
+    /// As [`Command::run`]; a stop gives [`ProcessStatus::Cancelled`].
     pub async fn run_until(
         self,
         stop: impl Future<Output = ()>,
@@ -118,16 +118,15 @@ pub enum StopStage {
 /// Told to the caller at each stage of a stop, to show the user (e.g. "stopping helm
 /// (cancelled): SIGTERM sent, waiting up to 30 s").
 #[derive(Debug, Clone, PartialEq, Eq)]
+#[allow(missing_docs)] // undocumented fields are named after what they hold
 pub struct StopNotice {
-    /// The program.
     pub program: String,
     /// Its pid (and process group).
     pub pid: u32,
-    /// Why.
     pub reason: StopReason,
     /// What was just done.
     pub stage: StopStage,
-    /// Its grace period.
+    /// How long SIGKILL waits after SIGTERM.
     pub grace: Duration,
 }
 

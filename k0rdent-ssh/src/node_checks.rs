@@ -25,22 +25,20 @@ pub const BOOT_FINISHED_MARKER: &str = "/var/lib/cloud/instance/boot-finished";
 /// cloud-init's result on a node.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 #[serde(tag = "cloud_init", rename_all = "snake_case")]
+#[allow(missing_docs)] // undocumented fields are named after what they hold
 pub enum CloudInitStatus {
-    /// Finished without errors.
+    /// `status: done` with neither errors nor recoverable errors.
     Done,
     /// Finished with recoverable errors (warnings, deprecations).
     Degraded {
-        /// The recoverable errors.
+        /// One `level: message` line per recoverable error.
         warnings: Vec<String>,
     },
     /// Finished (or stopped) with errors.
-    Error {
-        /// The errors.
-        errors: Vec<String>,
-    },
-    /// Still running.
+    Error { errors: Vec<String> },
+    /// Still running (the gate keeps waiting).
     Running,
-    /// Not started yet.
+    /// Not started yet (the gate keeps waiting).
     NotStarted,
     /// Disabled on the node.
     Disabled,
@@ -52,10 +50,7 @@ pub enum CloudInitStatus {
     /// No `cloud-init` command and no marker.
     NotInstalled,
     /// Output we could not read.
-    Unrecognized {
-        /// The output.
-        output: String,
-    },
+    Unrecognized { output: String },
 }
 
 fn strings(v: Option<&serde_json::Value>) -> Vec<String> {
@@ -163,19 +158,19 @@ fn check_opts() -> crate::ssh::ExecOptions {
         .max_output(256 * 1024)
 }
 
-/// The node's `wg0`.
+/// What the node's `wg0` looks like to `ip -o link` and `ip -o -4 addr`.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 #[serde(tag = "wg0", rename_all = "snake_case")]
 pub enum WireguardStatus {
     /// Up with the expected address.
     Up,
-    /// No such interface.
+    /// `ip link show` failed: usually there is no such interface.
     Missing,
     /// The link is down.
     Down,
     /// Up but without the expected address.
     WrongAddress {
-        /// What it has.
+        /// Its IPv4 addresses with prefix (`10.0.0.2/24`); empty when it has none.
         found: Vec<String>,
     },
 }
@@ -241,7 +236,7 @@ pub enum SudoStatus {
     NotInstalled,
     /// sudo refused for another reason.
     Refused {
-        /// Its message.
+        /// sudo's output, on one line.
         message: String,
     },
 }
@@ -288,7 +283,7 @@ pub enum NodeCheck {
         /// The node's tunnel address.
         address: Ipv4Addr,
     },
-    /// `sudo -n` works.
+    /// `sudo -n true` succeeds: nothing asks for a password.
     Sudo,
 }
 
@@ -420,7 +415,8 @@ impl std::fmt::Debug for NodeCheckGate {
 }
 
 impl NodeCheckGate {
-    /// `check` on `target`.
+    /// Cloud-init checks wait up to 20 minutes (the first boot installs packages); the other
+    /// checks fail at once.
     pub fn new(
         check: NodeCheck,
         target: NodeTarget,

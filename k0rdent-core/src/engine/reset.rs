@@ -20,7 +20,7 @@ use crate::store::{LockHolder, hostname};
 /// The result of `reset`.
 #[derive(Debug, Clone, Serialize)]
 pub struct ResetReport {
-    /// Run id.
+    /// Names this run's events in the event log.
     pub run_id: RunId,
     /// Outcome (`succeeded` once everything is torn down and the state archived).
     pub outcome: RunOutcome,

@@ -9,7 +9,7 @@ use crate::id::StepId;
 /// What the planner needs to know about a step, independent of its implementation.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct StepSpec {
-    /// Id.
+    /// Unique within a pipeline ([`GraphError::Duplicate`] otherwise).
     pub id: StepId,
     /// Declared dependencies (a phase id means all of its items).
     pub dependencies: Vec<StepId>,
@@ -30,6 +30,7 @@ impl StepSpec {
 
 /// Why a set of steps does not form a valid pipeline.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[allow(missing_docs)] // fields named after what they hold
 #[non_exhaustive]
 pub enum GraphError {
     /// Two steps share an id.
@@ -37,12 +38,7 @@ pub enum GraphError {
     Duplicate(StepId),
     /// A dependency names no step and no phase with items.
     #[error("step {step} depends on {dependency}, which is not in the pipeline")]
-    UnknownDependency {
-        /// The step.
-        step: StepId,
-        /// The missing dependency.
-        dependency: StepId,
-    },
+    UnknownDependency { step: StepId, dependency: StepId },
     /// The dependencies form a cycle.
     #[error("dependency cycle through {0:?}")]
     Cycle(Vec<StepId>),
@@ -109,7 +105,7 @@ impl PlanGraph {
         })
     }
 
-    /// Number of steps.
+    #[allow(missing_docs)]
     pub fn len(&self) -> usize {
         self.specs.len()
     }

@@ -28,7 +28,7 @@ pub enum RunMark {
 /// indexed like the graph's steps.
 #[derive(Debug, Clone, Default)]
 pub struct PlanFacts {
-    /// Each step's observation.
+    #[allow(missing_docs)]
     pub observations: Vec<Observation>,
     /// Each step's current input fingerprint.
     pub fingerprints: Vec<Fingerprint>,

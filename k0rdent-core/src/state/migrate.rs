@@ -12,7 +12,7 @@ use crate::secret::Secret;
 pub struct LegacySecret {
     /// Key name in the key store (see [`keys`]).
     pub name: String,
-    /// The key material.
+    #[allow(missing_docs)]
     pub value: Secret<Vec<u8>>,
 }
 
@@ -37,7 +37,7 @@ pub enum ParseError {
         /// Parser message with line and column.
         detail: String,
     },
-    /// Empty file.
+    /// Zero bytes, or only whitespace.
     #[error("the file is empty")]
     Empty,
     /// YAML, but not a mapping.
@@ -49,9 +49,9 @@ pub enum ParseError {
     /// A key has the wrong type or value.
     #[error("key `{key}`: {detail}")]
     WrongType {
-        /// Dotted key path.
+        /// Dotted key path (`phases.create_vms.status`).
         key: String,
-        /// What was wrong.
+        #[allow(missing_docs)]
         detail: String,
     },
     /// A current-schema document without its end marker: cut short.
@@ -62,7 +62,7 @@ pub enum ParseError {
         "schema_version {found} is newer than this build understands (up to {supported}); upgrade k0rdent"
     )]
     Newer {
-        /// The document's schema.
+        /// The document's `schema_version`, as written.
         found: u64,
         /// The newest schema this build reads.
         supported: u32,

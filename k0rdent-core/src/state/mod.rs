@@ -158,15 +158,12 @@ pub struct ConfigRecord {
 
 /// The cloud identity a deployment lives in.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[allow(missing_docs)] // fields named after what they hold
 pub struct CloudIdentity {
-    /// Azure subscription id.
     pub subscription_id: String,
-    /// Azure AD tenant id.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub tenant_id: Option<String>,
-    /// ARM base URL.
     pub arm_endpoint: String,
-    /// Azure location (region).
     pub location: String,
 }
 
@@ -176,7 +173,7 @@ pub struct CloudIdentity {
 pub enum RunOutcome {
     /// Everything asked for converged.
     Succeeded,
-    /// A step failed.
+    /// A step failed after its retries.
     Failed,
     /// A gate, an unknown observation or a missing confirmation stopped the run.
     Blocked,
@@ -188,8 +185,8 @@ pub enum RunOutcome {
 
 /// The record of one run.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[allow(missing_docs)] // undocumented fields are named after what they hold
 pub struct RunRecord {
-    /// Run id.
     pub id: RunId,
     /// The command (`deploy`, `reset`, `refresh`).
     pub command: String,
@@ -197,9 +194,8 @@ pub struct RunRecord {
     pub pid: u32,
     /// Host the run ran on.
     pub host: String,
-    /// When it started.
     pub started_at: DateTime<Utc>,
-    /// When it ended.
+    /// `None` while running, or if the run died.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub finished_at: Option<DateTime<Utc>>,
     /// How it ended; `None` while running (or if it died).
@@ -245,7 +241,8 @@ pub struct NodeRecord {
     /// Last observed public IP.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub public_ip: Option<String>,
-    /// Further provider-owned facts.
+    /// Facts with no field of their own, keyed by the crate that records them (e.g.
+    /// `vm_recreated`).
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
     pub attributes: BTreeMap<String, serde_json::Value>,
 }

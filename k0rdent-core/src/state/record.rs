@@ -17,7 +17,7 @@ pub enum Status {
     Pending,
     /// Started and not finished: the run stopped or died inside it.
     InProgress,
-    /// Converged.
+    /// Converged; steps that depend on it may start.
     Completed,
     /// The last attempt failed.
     Failed,
@@ -26,7 +26,7 @@ pub enum Status {
 }
 
 impl Status {
-    /// The snake_case name.
+    /// The spelling in the state file (`in_progress`).
     pub fn as_str(self) -> &'static str {
         match self {
             Status::Pending => "pending",
@@ -51,12 +51,12 @@ impl std::fmt::Display for Status {
 pub struct Outputs(pub BTreeMap<String, serde_json::Value>);
 
 impl Outputs {
-    /// No outputs.
+    #[allow(missing_docs)]
     pub fn new() -> Self {
         Outputs::default()
     }
 
-    /// Adds an output.
+    /// Adds an output, replacing an earlier one with the same key.
     #[must_use]
     pub fn with(mut self, key: &str, value: impl Into<serde_json::Value>) -> Self {
         self.0.insert(key.to_owned(), value.into());
@@ -81,10 +81,9 @@ impl Outputs {
 
 /// Evidence recorded with the time it was observed.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[allow(missing_docs)] // fields named after what they hold
 pub struct EvidenceRecord {
-    /// When the evidence was observed.
     pub observed_at: DateTime<Utc>,
-    /// The facts.
     #[serde(default, skip_serializing_if = "Evidence::is_empty")]
     pub facts: Evidence,
 }
@@ -97,7 +96,7 @@ pub struct JournalEntry {
     pub at: DateTime<Utc>,
     /// Step-defined key (`put_accepted`, `k0sctl_apply_started`, ...).
     pub key: String,
-    /// Step-defined value.
+    /// Step-defined value; `null` (left out of the file) when the key says it all.
     #[serde(default, skip_serializing_if = "serde_json::Value::is_null")]
     pub value: serde_json::Value,
 }
@@ -124,7 +123,7 @@ impl Journal {
         self.0.is_empty()
     }
 
-    /// Entries in order.
+    #[allow(missing_docs)]
     pub fn entries(&self) -> &[JournalEntry] {
         &self.0
     }
@@ -132,8 +131,8 @@ impl Journal {
 
 /// The record of one step or sub-step.
 #[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
+#[allow(missing_docs)] // undocumented fields are named after what they hold
 pub struct StepRecord {
-    /// Status.
     #[serde(default)]
     pub status: Status,
     /// When the last attempt started.
@@ -148,7 +147,6 @@ pub struct StepRecord {
     /// The inputs it last converged with.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub fingerprint: Option<Fingerprint>,
-    /// What it produced.
     #[serde(default, skip_serializing_if = "Outputs::is_empty")]
     pub outputs: Outputs,
     /// The last evidence that it is done.
@@ -166,7 +164,7 @@ pub struct StepRecord {
     /// Why it is skipped (status `skipped`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub skipped_reason: Option<String>,
-    /// Sub-step records (`phase/item`).
+    /// Sub-step records, keyed by the item part of `phase/item`.
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
     pub items: BTreeMap<String, StepRecord>,
 }

@@ -55,7 +55,7 @@ struct Emitter {
 /// Where a value is being written.
 #[derive(Clone, Copy, PartialEq, Eq)]
 enum Pos {
-    /// The document itself.
+    /// The document root: no leading space, entries at column 0.
     Top,
     /// After `key:` (scalars follow on the same line).
     MapValue,

@@ -56,12 +56,12 @@ fn store_failed(e: impl std::fmt::Display) -> StepError {
 }
 
 impl StepContext {
-    /// The step.
+    #[allow(missing_docs)]
     pub fn step(&self) -> &StepId {
         &self.step
     }
 
-    /// The run.
+    #[allow(missing_docs)]
     pub fn run_id(&self) -> &RunId {
         &self.run_id
     }
@@ -195,7 +195,8 @@ impl StepContext {
         self.cancel.cancelled().await;
     }
 
-    /// Reports progress.
+    /// Shown to the user and written to the event log as [`Event::StepProgress`]; not kept
+    /// in the state.
     pub fn progress(&self, message: impl Into<String>) {
         self.emitter.emit(Event::StepProgress {
             step: self.step.clone(),

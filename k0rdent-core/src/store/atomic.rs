@@ -51,7 +51,6 @@ pub(crate) fn commit(tmp: &Path, dest: &Path) -> Result<(), StoreError> {
     sync_dir(dest.parent().unwrap_or_else(|| Path::new(".")))
 }
 
-/// fsyncs a directory.
 pub(crate) fn sync_dir(dir: &Path) -> Result<(), StoreError> {
     File::open(dir)
         .and_then(|d| d.sync_all())

@@ -42,7 +42,8 @@ pub(crate) fn append(f: &mut File, path: &Path, record: &EventRecord) -> Result<
     f.write_all(&line).map_err(io_err(path))
 }
 
-/// Reads the log.
+/// A missing file reads as empty; a torn last line (a crash during an append) and other
+/// unreadable lines are reported in the [`History`], not as errors.
 pub(crate) fn read(path: &Path) -> Result<History, StoreError> {
     let bytes = match fs::read(path) {
         Ok(b) => b,

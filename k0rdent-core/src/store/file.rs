@@ -118,7 +118,7 @@ impl FileStore {
         self
     }
 
-    /// The state directory.
+    #[allow(missing_docs)]
     pub fn dir(&self) -> &Path {
         &self.dir
     }
@@ -133,7 +133,7 @@ impl FileStore {
         self.dir.join(KNOWN_HOSTS)
     }
 
-    /// The key directory.
+    /// `keys/`: private keys, one 0600 file each in a 0700 directory.
     pub fn keys_dir(&self) -> PathBuf {
         self.dir.join(KEYS_DIR)
     }

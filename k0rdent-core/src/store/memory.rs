@@ -42,7 +42,7 @@ fn poisoned() -> StoreError {
 }
 
 impl MemoryStore {
-    /// An empty store.
+    #[allow(missing_docs)]
     pub fn new() -> Self {
         MemoryStore::default()
     }
@@ -56,7 +56,7 @@ impl MemoryStore {
         s
     }
 
-    /// The stored state.
+    /// What was saved last (or set by `with_state`/`overwrite`); `None` before that.
     pub fn state(&self) -> Option<DeploymentState> {
         self.inner.lock().ok().and_then(|i| i.state.clone())
     }

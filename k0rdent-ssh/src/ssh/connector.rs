@@ -26,8 +26,8 @@ use crate::wireguard::prepare::KeyError;
 
 /// Who we log in as.
 #[derive(Clone)]
+#[allow(missing_docs)] // undocumented fields are named after what they hold
 pub struct SshCredentials {
-    /// User name.
     pub user: String,
     /// Private key (OpenSSH or PEM text).
     pub private_key: Secret<String>,
@@ -45,7 +45,7 @@ impl std::fmt::Debug for SshCredentials {
 }
 
 impl SshCredentials {
-    /// `user` with `private_key`.
+    /// Without a passphrase; set `passphrase` for an encrypted key.
     pub fn new(user: impl Into<String>, private_key: Secret<String>) -> Self {
         SshCredentials {
             user: user.into(),
@@ -79,14 +79,13 @@ impl SshCredentials {
     }
 }
 
-/// Connection settings.
+/// Time limits and host-key settings. Defaults: 10 s to connect, 15 s each for the
+/// handshake and authentication.
 #[derive(Debug, Clone)]
+#[allow(missing_docs)] // undocumented fields are named after what they hold
 pub struct ConnectOptions {
-    /// TCP connect timeout.
     pub connect_timeout: Duration,
-    /// SSH handshake timeout.
     pub handshake_timeout: Duration,
-    /// Authentication timeout.
     pub auth_timeout: Duration,
     /// Defaults for commands on the session.
     pub exec: ExecOptions,
@@ -111,11 +110,11 @@ impl Default for ConnectOptions {
 
 /// How nodes are reached.
 #[derive(Debug, Clone)]
+#[allow(missing_docs)] // fields named after what they hold
 pub enum Route {
     /// Through the WireGuard tunnel: each new connection first passes the "VPN up" check for
     /// its node.
     Tunnel {
-        /// The probe.
         probe: TunnelProbe,
         /// What the tunnel should look like.
         expectation: Arc<TunnelExpectation>,
@@ -127,17 +126,18 @@ pub enum Route {
 
 /// A node to connect to.
 #[derive(Debug, Clone, PartialEq, Eq)]
+#[allow(missing_docs)] // undocumented fields are named after what they hold
 pub struct NodeTarget {
     /// Node name (the key of its record).
     pub name: String,
-    /// Address and port.
     pub addr: SocketAddr,
     /// The node's Azure `vmId` as observed now (compared with the pinned one).
     pub vm_id: Option<String>,
 }
 
 impl NodeTarget {
-    /// `name` at `addr`.
+    /// Without a `vmId`, a changed host key is refused even after a recorded recreate; see
+    /// [`with_vm_id`](Self::with_vm_id).
     pub fn new(name: impl Into<String>, addr: SocketAddr) -> Self {
         NodeTarget {
             name: name.into(),

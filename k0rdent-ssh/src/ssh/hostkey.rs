@@ -99,7 +99,7 @@ impl HostKey {
         &self.algorithm
     }
 
-    /// The wire blob.
+    /// The key in SSH wire format (what `known_hosts` holds in base64).
     pub fn blob(&self) -> &[u8] {
         &self.blob
     }
@@ -159,8 +159,8 @@ pub fn hostkey_method_pref<'a>(algorithms: impl IntoIterator<Item = &'a str>) ->
 
 /// A VM recreate our own deployment performed and journaled (written by the Azure steps).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[allow(missing_docs)] // undocumented fields are named after what they hold
 pub struct RecordedRecreate {
-    /// Node name.
     pub node: String,
     /// The `vmId` of the VM that was deleted.
     pub old_vm_id: String,
@@ -241,6 +241,7 @@ pub struct PinnedHost {
 
 /// The pinning decision for the key a server presented.
 #[derive(Debug, Clone, PartialEq, Eq)]
+#[allow(missing_docs)] // undocumented fields are named after what they hold
 pub enum PinDecision {
     /// Matches a pinned key.
     Match,
@@ -248,12 +249,10 @@ pub enum PinDecision {
     FirstContact,
     /// Differs, but the VM was recreated by us (journaled): pin the new keys.
     Repin {
-        /// The old VM.
         old_vm_id: String,
-        /// The new VM.
         new_vm_id: String,
     },
-    /// Differs: refuse.
+    /// Differs, and no recorded recreate explains it: refuse (a possible man in the middle).
     Changed {
         /// The pinned key of the same algorithm, if any.
         pinned: Option<String>,

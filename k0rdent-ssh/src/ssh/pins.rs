@@ -68,7 +68,7 @@ pub struct StatePins {
 }
 
 impl StatePins {
-    /// Over `state`.
+    /// Starts from the host keys `state` records; [`snapshot`](Self::snapshot) reads it back.
     pub fn new(state: DeploymentState) -> Self {
         StatePins {
             state: Arc::new(Mutex::new(state)),

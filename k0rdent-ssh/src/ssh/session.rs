@@ -14,7 +14,7 @@ use k0rdent_process::redact;
 /// The largest upload [`SshSession::upload`] accepts: it is for config files, not images.
 pub const MAX_UPLOAD: usize = 4 * 1024 * 1024;
 
-/// Per-command settings.
+/// Per-command settings. Defaults: 60 s, no stdin, 1 MiB kept of each output stream.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ExecOptions {
     /// Give up (and close the channel) after this long.
@@ -36,22 +36,20 @@ impl Default for ExecOptions {
     }
 }
 
+#[allow(missing_docs)] // setters named after the field they set
 impl ExecOptions {
-    /// With another timeout.
     #[must_use]
     pub fn timeout(mut self, t: Duration) -> Self {
         self.timeout = t;
         self
     }
 
-    /// With stdin.
     #[must_use]
     pub fn stdin(mut self, data: impl Into<Vec<u8>>) -> Self {
         self.stdin = Some(data.into());
         self
     }
 
-    /// With another output bound.
     #[must_use]
     pub fn max_output(mut self, n: usize) -> Self {
         self.max_output = n;
@@ -61,10 +59,9 @@ impl ExecOptions {
 
 /// What a remote command did.
 #[derive(Debug, Clone, PartialEq, Eq)]
+#[allow(missing_docs)] // undocumented fields are named after what they hold
 pub struct ExecOutput {
-    /// Node.
     pub node: String,
-    /// The command.
     pub command: String,
     /// Exit status (`-1`-like values come from signals; see `signal`).
     pub status: i32,
@@ -159,7 +156,7 @@ impl SshSession {
         }
     }
 
-    /// The node.
+    #[allow(missing_docs)]
     pub fn node(&self) -> &str {
         &self.node
     }

@@ -20,7 +20,6 @@ const LIBSSH2_TIMEOUT: i32 = -9;
 /// A failure in the blocking layer (classified by the connector, which knows the node).
 #[derive(Debug)]
 pub(crate) enum Fail {
-    /// TCP connect failed.
     Connect(io::Error),
     /// A deadline passed during this operation.
     Timeout(String),

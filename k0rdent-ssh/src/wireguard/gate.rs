@@ -26,25 +26,22 @@ use crate::os;
 
 /// A peer the hub should have.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[allow(missing_docs)] // undocumented fields are named after what they hold
 pub struct ExpectedPeer {
-    /// Node name.
     pub name: String,
-    /// Its WireGuard public key.
     pub public_key: PublicKey,
-    /// Its tunnel address.
     pub tunnel_ip: Ipv4Addr,
-    /// Its public endpoint, if known.
+    /// `None` until the node's public IP is known.
     pub endpoint: Option<SocketAddr>,
 }
 
 /// What the hub interface should look like.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[allow(missing_docs)] // undocumented fields are named after what they hold
 pub struct TunnelExpectation {
-    /// Hub interface.
     pub interface: InterfaceName,
     /// The nodes' UDP port.
     pub wg_port: u16,
-    /// Peers.
     pub peers: Vec<ExpectedPeer>,
 }
 
@@ -95,27 +92,23 @@ impl TunnelExpectation {
 /// How the device looked during a check.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 #[serde(tag = "device", rename_all = "snake_case")]
+#[allow(missing_docs)] // fields named after what they hold
 pub enum DeviceStatus {
-    /// Read.
+    /// Read; the diagnosis used it as well as the probes.
     Read,
     /// The interface does not exist.
     Missing,
     /// Not readable (the check used the probes alone).
-    Unreadable {
-        /// Why.
-        reason: String,
-    },
+    Unreadable { reason: String },
 }
 
 /// The result of one check of all peers: what `vpn status` prints.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[allow(missing_docs)] // undocumented fields are named after what they hold
 pub struct TunnelReport {
-    /// Hub interface.
     pub interface: String,
-    /// Device status.
     #[serde(flatten)]
     pub device: DeviceStatus,
-    /// Per-peer health.
     pub peers: Vec<PeerHealth>,
     /// How long the check took, in milliseconds.
     pub elapsed_ms: u64,
@@ -207,12 +200,12 @@ impl fmt::Display for TunnelReport {
     }
 }
 
-/// Probe settings.
+/// Probe settings. Defaults: port 22, 2 s per probe, 1 s per device read, device read on.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct ProbeOptions {
     /// TCP port probed through the tunnel.
     pub port: u16,
-    /// Probe timeout.
+    /// Timeout of each TCP probe.
     pub timeout: Duration,
     /// Timeout of each device read.
     pub device_timeout: Duration,
@@ -233,13 +226,13 @@ impl Default for ProbeOptions {
 
 /// Checks peers: device read, TCP probes (concurrently), device read again, diagnosis.
 #[derive(Debug, Clone, Copy, Default)]
+#[allow(missing_docs)]
 pub struct TunnelProbe {
-    /// Settings.
     pub options: ProbeOptions,
 }
 
 impl TunnelProbe {
-    /// With these settings.
+    #[allow(missing_docs)]
     pub fn new(options: ProbeOptions) -> Self {
         TunnelProbe { options }
     }

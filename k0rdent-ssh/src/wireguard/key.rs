@@ -27,7 +27,7 @@ fn decode32(s: &str) -> Result<[u8; 32], InvalidKey> {
 }
 
 impl PublicKey {
-    /// The raw bytes.
+    #[allow(missing_docs)]
     pub fn as_bytes(&self) -> &[u8; 32] {
         &self.0
     }
@@ -139,10 +139,10 @@ impl fmt::Debug for PrivateKey {
 /// Whose key it is.
 #[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
+#[allow(missing_docs)] // `Node` holds the node's name
 pub enum KeyOwner {
-    /// The operator's machine.
+    /// The operator's machine, the one peer every node has.
     Hub,
-    /// A node.
     Node(String),
 }
 

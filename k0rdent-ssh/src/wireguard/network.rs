@@ -15,33 +15,27 @@ use super::spec::{DEFAULT_KEEPALIVE_SECS, InterfaceName};
 
 /// A node of the resolved network.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[allow(missing_docs)] // fields named after what they hold
 pub struct ResolvedNode {
-    /// Node name.
     pub name: String,
-    /// Role.
     pub role: NodeRole,
-    /// Tunnel address.
     pub address: Ipv4Addr,
-    /// WireGuard public key.
     pub public_key: PublicKey,
 }
 
 /// The WireGuard network of a deployment with all keys known.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[allow(missing_docs)] // undocumented fields are named after what they hold
 pub struct ResolvedNetwork {
-    /// Hub interface name.
     pub interface: InterfaceName,
-    /// Tunnel network.
     pub network: Ipv4Net,
     /// UDP port the nodes listen on.
     pub port: u16,
     /// Hub keepalive towards the nodes.
     pub keepalive_secs: u16,
-    /// Hub address (`.1`).
+    /// The hub's tunnel address: the network's first host (`.1`).
     pub hub_address: Ipv4Addr,
-    /// Hub public key.
     pub hub_public_key: PublicKey,
-    /// Nodes.
     pub nodes: Vec<ResolvedNode>,
 }
 

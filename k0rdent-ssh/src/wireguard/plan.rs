@@ -59,25 +59,23 @@ impl FreshChoices {
 
 /// Everything [`plan_network`] looks at.
 #[derive(Debug, Clone, Copy)]
+#[allow(missing_docs)] // undocumented fields are named after what they hold
 pub struct PlanInputs<'a> {
-    /// The spec.
     pub spec: &'a NodeNetworkSpec,
-    /// The recorded state.
     pub state: &'a DeploymentState,
-    /// Keys on disk.
     pub keys: &'a KeyInventory,
     /// The local routing table (routes on the deployment's own interface are ignored).
     pub routes: &'a [LocalRoute],
     /// Which nodes have VMs.
     pub vms: &'a VmPresence,
-    /// Random values.
+    /// Random choices, used only where nothing is recorded yet (the port).
     pub fresh: FreshChoices,
 }
 
 /// What to do about one key.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum KeyPlan {
-    /// Keep this key.
+    /// The private key in `keys/` stays; this is its public key.
     Keep(PublicKey),
     /// Generate a key pair (nothing uses the old one, if any).
     Generate,
@@ -85,20 +83,18 @@ pub enum KeyPlan {
 
 /// A node in the plan.
 #[derive(Debug, Clone, PartialEq, Eq)]
+#[allow(missing_docs)] // fields named after what they hold
 pub struct NodePlan {
-    /// Node name.
     pub name: String,
-    /// Role.
     pub role: NodeRole,
-    /// Tunnel address.
     pub address: Ipv4Addr,
-    /// Its key.
     pub key: KeyPlan,
 }
 
 /// A change the plan makes to the recorded state or the key store.
 #[derive(Debug, Clone, PartialEq, Eq)]
 #[non_exhaustive]
+#[allow(missing_docs)] // variants are documented; fields are named after what they hold
 pub enum NetworkChange {
     /// Records the tunnel network.
     RecordNetwork(Ipv4Net),
@@ -107,33 +103,17 @@ pub enum NetworkChange {
     /// Chooses the hub interface name.
     ChooseInterface(InterfaceName),
     /// Gives a node its tunnel address.
-    AllocateAddress {
-        /// Node.
-        node: String,
-        /// Address.
-        address: Ipv4Addr,
-    },
+    AllocateAddress { node: String, address: Ipv4Addr },
     /// Generates a key pair.
     GenerateKey {
-        /// Whose.
         owner: KeyOwner,
         /// The recorded public key it replaces (its private key is gone and nothing uses it).
         replaces: Option<PublicKey>,
     },
     /// Records the public key of a private key already in `keys/`.
-    RecordPublicKey {
-        /// Whose.
-        owner: KeyOwner,
-        /// The key.
-        key: PublicKey,
-    },
+    RecordPublicKey { owner: KeyOwner, key: PublicKey },
     /// Records a node's role.
-    SetRole {
-        /// Node.
-        node: String,
-        /// Role.
-        role: NodeRole,
-    },
+    SetRole { node: String, role: NodeRole },
 }
 
 impl fmt::Display for NetworkChange {
@@ -167,22 +147,19 @@ impl fmt::Display for NetworkChange {
 
 /// The outcome of planning.
 #[derive(Debug, Clone, PartialEq, Eq)]
+#[allow(missing_docs)] // undocumented fields are named after what they hold
 pub struct NetworkPlan {
-    /// Hub interface name.
     pub interface: InterfaceName,
-    /// Tunnel network.
     pub network: Ipv4Net,
     /// UDP port of the nodes.
     pub port: u16,
-    /// Hub keepalive.
     pub keepalive_secs: u16,
-    /// Hub address (`.1`).
+    /// The hub's tunnel address: the network's first host (`.1`).
     pub hub_address: Ipv4Addr,
-    /// Hub key.
     pub hub_key: KeyPlan,
     /// Nodes in spec order.
     pub nodes: Vec<NodePlan>,
-    /// What changes.
+    /// Changes to the recorded state and the key store; empty when there is nothing to do.
     pub changes: Vec<NetworkChange>,
 }
 

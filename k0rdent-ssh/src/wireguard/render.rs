@@ -21,16 +21,14 @@ pub const NODE_PACKAGE: &str = "wireguard-tools";
 /// Why a config could not be rendered.
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
+#[allow(missing_docs)] // fields named after what they hold
 pub enum RenderError {
     /// The node is not part of the network.
     #[error("node {0} is not part of the WireGuard network")]
     UnknownNode(String),
     /// The private key does not belong to the recorded public key.
     #[error("the private key given for {owner} does not match its recorded public key")]
-    WrongKey {
-        /// Whose.
-        owner: KeyOwner,
-    },
+    WrongKey { owner: KeyOwner },
     /// The hub needs every node's public endpoint.
     #[error("no public IP is known for node {0}, so the hub cannot reach it")]
     MissingEndpoint(String),
@@ -46,10 +44,9 @@ pub enum RenderError {
 /// `/etc/wireguard/wg0.conf` with the node's own key and no endpoint (the hub initiates),
 /// enables `wg-quick@wg0`. It holds the node's private key, so it never prints.
 #[derive(Clone, PartialEq, Eq)]
+#[allow(missing_docs)] // fields named after what they hold
 pub struct NodeBootstrap {
-    /// The node.
     pub node: String,
-    /// The document.
     pub cloud_config: Secret<String>,
 }
 
@@ -158,10 +155,10 @@ pub async fn node_bootstrap_from_store(
 /// The hub's wg-quick file. It holds the hub's private key, so it never prints; it is written
 /// to `keys/<interface>.conf` (0600) and brought up with `wg-quick up <that path>`.
 #[derive(Clone, PartialEq, Eq)]
+#[allow(missing_docs)] // undocumented fields are named after what they hold
 pub struct HubConfig {
     /// Interface name (the file's stem, as wg-quick requires).
     pub interface: InterfaceName,
-    /// The file's text.
     pub text: Secret<String>,
 }
 

@@ -3,7 +3,7 @@
 
 /// The UDP port every node listens on (the NSG opens it).
 pub const PORT: &str = "wireguard.port";
-/// The tunnel network.
+/// The tunnel network in CIDR notation.
 pub const NETWORK: &str = "wireguard.network";
 /// The hub interface name.
 pub const INTERFACE: &str = "wireguard.interface";

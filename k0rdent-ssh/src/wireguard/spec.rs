@@ -36,7 +36,7 @@ pub enum SpecError {
     /// A node appears twice.
     #[error("node {0:?} is listed twice")]
     DuplicateNode(String),
-    /// No nodes.
+    #[allow(missing_docs)]
     #[error("the WireGuard network has no nodes")]
     NoNodes,
 }
@@ -48,7 +48,7 @@ pub enum SpecError {
 pub struct InterfaceName(String);
 
 impl InterfaceName {
-    /// The name.
+    #[allow(missing_docs)]
     pub fn as_str(&self) -> &str {
         &self.0
     }
@@ -131,15 +131,15 @@ pub fn check_node_name(name: &str) -> Result<(), SpecError> {
 
 /// One node of the tunnel.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[allow(missing_docs)] // undocumented fields are named after what they hold
 pub struct NodeSpec {
-    /// Node (VM) name.
+    /// The VM's name; [`NodeNetworkSpec::validate`] checks it with [`check_node_name`].
     pub name: String,
-    /// Its role.
     pub role: NodeRole,
 }
 
 impl NodeSpec {
-    /// A node.
+    #[allow(missing_docs)]
     pub fn new(name: impl Into<String>, role: NodeRole) -> Self {
         NodeSpec {
             name: name.into(),
@@ -181,7 +181,7 @@ impl NodeNetworkSpec {
         }
     }
 
-    /// Checks node names and duplicates.
+    /// Checks that there are nodes, that their names are valid and that none is listed twice.
     ///
     /// # Errors
     /// The first [`SpecError`] found.
