@@ -43,9 +43,7 @@ pub(crate) enum Lacks {
     Premium,
     /// The image's generation is not among `HyperVGenerations`.
     Generation {
-        /// The image's.
         image: String,
-        /// The size's.
         size: Vec<String>,
     },
 }
