@@ -440,7 +440,8 @@ pub struct OperationStatus {
 #[derive(Debug, Clone, Default, Deserialize, Serialize, PartialEq)]
 #[serde(rename_all = "camelCase")]
 pub struct ErrorDetail {
-    /// Machine-readable (`ResourceNotFound`, `QuotaExceeded`, ...); see [`crate::client::ArmErrorCode`].
+    /// Machine-readable (`ResourceNotFound`, `QuotaExceeded`, ...); parsed as
+    /// [`crate::client::ArmErrorCode`].
     #[serde(default)]
     pub code: String,
     #[serde(default)]
@@ -562,7 +563,8 @@ pub struct SkuRestrictionInfo {
     pub zones: Vec<String>,
 }
 
-/// One usage from `Usage - List`: `current_value` of `limit`, in the unit `name` counts (vCPUs for core quotas).
+/// One usage from `Usage - List`: `current_value` of `limit`, in the unit `name` counts
+/// (vCPUs for core quotas).
 #[allow(missing_docs)]
 #[derive(Debug, Clone, Default, Deserialize)]
 #[serde(rename_all = "camelCase")]
