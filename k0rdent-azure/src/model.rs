@@ -463,9 +463,7 @@ pub struct ErrorDetail {
 #[serde(untagged)]
 pub enum ErrorResponse {
     /// `{"error": {"code", "message", ...}}`.
-    Wrapped {
-        error: ErrorDetail,
-    },
+    Wrapped { error: ErrorDetail },
     /// `{"code", "message"}`.
     Bare(ErrorDetail),
 }

@@ -17,9 +17,7 @@ pub enum GroupOwnership {
     /// There is no such group.
     Absent,
     /// It exists and carries our cluster id and a known `created-by`.
-    Ours {
-        tags: BTreeMap<String, String>,
-    },
+    Ours { tags: BTreeMap<String, String> },
     /// It exists but is not ours: reset must not delete it.
     NotOurs {
         /// Why (which tag differs).

@@ -90,14 +90,10 @@ pub enum AdminUserNameError {
     #[error(
         "{input:?} is not a Linux user name (lowercase, digits, _ and -): it must not start with '-'"
     )]
-    LeadingHyphen {
-        input: String,
-    },
+    LeadingHyphen { input: String },
     /// One of [`RESERVED_ADMIN_USERS`], compared ignoring case.
     #[error("{input:?} is reserved by Azure; pick another admin user")]
-    Reserved {
-        input: String,
-    },
+    Reserved { input: String },
 }
 
 impl AdminUserName {

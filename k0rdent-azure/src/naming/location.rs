@@ -27,9 +27,7 @@ pub struct Location(String);
 pub enum LocationError {
     /// Empty, or a character other than a letter or digit (a space, a hyphen, ...).
     #[error("{input:?} is not an Azure location name like westeurope")]
-    NotAName {
-        input: String,
-    },
+    NotAName { input: String },
 }
 
 impl Location {

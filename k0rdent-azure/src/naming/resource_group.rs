@@ -48,9 +48,7 @@ pub enum ResourceGroupNameError {
         found: char,
     },
     #[error("{input:?} is not a valid resource group name: it must not end with '.'")]
-    TrailingPeriod {
-        input: String,
-    },
+    TrailingPeriod { input: String },
 }
 
 impl ResourceGroupName {

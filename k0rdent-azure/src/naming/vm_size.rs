@@ -30,16 +30,12 @@ pub enum VmSizeError {
     #[error(
         "{input:?} is not an Azure VM size like Standard_D4s_v5: it must start with Standard_ or Basic_"
     )]
-    Tier {
-        input: String,
-    },
+    Tier { input: String },
     /// Nothing after the tier, or it does not start with the family letter.
     #[error(
         "{input:?} is not an Azure VM size like Standard_D4s_v5: the tier must be followed by the size family letter"
     )]
-    Family {
-        input: String,
-    },
+    Family { input: String },
     /// A character outside letters, digits, `_` and `-`.
     #[error(
         "{input:?} is not an Azure VM size like Standard_D4s_v5: {found:?} is not allowed; sizes are letters, digits, '_' and '-'"

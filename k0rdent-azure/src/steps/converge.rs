@@ -54,10 +54,7 @@ impl PollConfig {
 #[serde(tag = "phase", rename_all = "snake_case")]
 pub enum OpRecord {
     /// About to send (the outcome of a lost response is read from the resource).
-    Sent {
-        method: String,
-        resource: String,
-    },
+    Sent { method: String, resource: String },
     /// ARM accepted it; follow `poll`.
     Accepted {
         method: String,
@@ -65,9 +62,7 @@ pub enum OpRecord {
         poll: PollTarget,
     },
     /// Finished (succeeded, or the operation record expired: the resource tells).
-    Settled {
-        resource: String,
-    },
+    Settled { resource: String },
     /// The operation ended Failed or Canceled.
     Failed {
         resource: String,
