@@ -6,13 +6,13 @@ use async_trait::async_trait;
 use k0rdent_core::secret::Secret;
 
 /// A VM the emulator is creating, as the backend sees it.
+#[allow(missing_docs)]
 #[derive(Debug, Clone)]
 pub struct BackendVm {
     /// VM name (also the computer name).
     pub name: String,
     /// Azure's `vmId` for this instance.
     pub vm_id: String,
-    /// Admin user.
     pub admin_user: String,
     /// Authorized SSH public keys.
     pub ssh_public_keys: Vec<String>,
@@ -22,9 +22,8 @@ pub struct BackendVm {
     pub public_ip: Option<IpAddr>,
     /// The private IP of its NIC.
     pub private_ip: Option<IpAddr>,
-    /// Size.
     pub size: String,
-    /// Zone.
+    /// ARM's zone string (`"1"`); `None` for a regional VM.
     pub zone: Option<String>,
 }
 

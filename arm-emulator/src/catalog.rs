@@ -5,18 +5,18 @@ use std::collections::{BTreeMap, BTreeSet};
 
 use serde_json::{Value, json};
 
-/// One VM size.
+/// One VM size, as `Resource Skus - List` reports it and the usage list counts it.
+#[allow(missing_docs)]
 #[derive(Debug, Clone)]
 pub struct SkuDef {
-    /// Size name.
     pub name: String,
-    /// Quota family.
+    /// The usage name its cores count against, besides `cores` (`standardDSv5Family`).
     pub family: String,
-    /// vCPUs.
+    /// Counted against `cores` and `family`, or only `lowPriorityCores` for a Spot VM.
     pub vcpus: i64,
     /// `x64` or `Arm64`.
     pub arch: String,
-    /// Zones offered.
+    /// Zones offered in [`Catalog::location`].
     pub zones: Vec<u8>,
     /// Zones restricted for this subscription.
     pub restricted_zones: Vec<u8>,
@@ -30,14 +30,12 @@ pub struct SkuDef {
     pub hyper_v_generations: Vec<String>,
 }
 
-/// One marketplace image.
+/// One marketplace image; a VM may ask for `latest` or any of its `versions`.
+#[allow(missing_docs)]
 #[derive(Debug, Clone)]
 pub struct ImageDef {
-    /// Publisher.
     pub publisher: String,
-    /// Offer.
     pub offer: String,
-    /// SKU.
     pub sku: String,
     /// Versions, oldest first.
     pub versions: Vec<String>,
@@ -48,15 +46,14 @@ pub struct ImageDef {
 }
 
 /// The emulated subscription's offer.
+#[allow(missing_docs)]
 #[derive(Debug, Clone)]
 pub struct Catalog {
     /// The one location with capacity.
     pub location: String,
-    /// Sizes.
     pub skus: Vec<SkuDef>,
     /// Quota limits by usage name (`cores`, `lowPriorityCores`, family names).
     pub limits: BTreeMap<String, i64>,
-    /// Images.
     pub images: Vec<ImageDef>,
     /// Providers that are not registered.
     pub unregistered: BTreeSet<String>,

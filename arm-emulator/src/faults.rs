@@ -225,7 +225,7 @@ impl Faults {
         });
     }
 
-    /// Removes every fault.
+    /// Removes every fault, [`Faults::azure_rules`] included.
     pub fn clear(&self) {
         self.with(|s| *s = FaultState::default());
     }
@@ -304,15 +304,14 @@ impl Faults {
 }
 
 /// One request the emulator received.
+#[allow(missing_docs)]
 #[derive(Debug, Clone)]
 pub struct LoggedRequest {
     /// Order of arrival (0-based).
     pub seq: usize,
-    /// Method.
     pub method: String,
-    /// Path.
     pub path: String,
-    /// Query string.
+    /// Without the leading `?`.
     pub query: String,
     /// Response status; 0 when the connection was dropped instead.
     pub status: u16,
@@ -324,7 +323,6 @@ pub struct LoggedRequest {
     pub client_request_id: Option<String>,
     /// The `x-ms-correlation-request-id` header.
     pub correlation_id: Option<String>,
-    /// When it arrived.
     pub at: Instant,
 }
 

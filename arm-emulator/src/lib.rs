@@ -85,7 +85,7 @@ pub(crate) struct Config {
     pub(crate) backend: Option<Arc<dyn VmBackend>>,
 }
 
-/// Builds an [`Emulator`].
+/// Builds an [`Emulator`]; [`Emulator::builder`] starts one with the defaults.
 #[must_use]
 pub struct EmulatorBuilder {
     cfg: Config,
@@ -240,19 +240,18 @@ impl std::fmt::Debug for Emulator {
 }
 
 /// What the emulator knows about one VM.
+#[allow(missing_docs)]
 #[derive(Debug, Clone)]
 pub struct VmState {
-    /// `vmId`.
+    /// ARM's `vmId`; a VM deleted and created again gets a new one.
     pub vm_id: String,
-    /// Provisioning state.
     pub provisioning_state: String,
-    /// Power state.
+    /// `starting`, `running`, `stopped`, `deallocated`, ...: the `PowerState/` value.
     pub power_state: String,
-    /// Decoded custom data.
+    /// Custom data as the VM received it, base64-decoded.
     pub custom_data: Secret<Vec<u8>>,
     /// Public IP, via its NIC.
     pub public_ip: Option<IpAddr>,
-    /// Size.
     pub size: String,
     /// How often Azure restarted it to apply a size change while it ran.
     pub restarts: u32,
@@ -288,12 +287,12 @@ impl Emulator {
         self.emu.base.clone()
     }
 
-    /// The subscription id.
+    /// The one subscription it serves; any other gets `SubscriptionNotFound`.
     pub fn subscription_id(&self) -> String {
         self.emu.cfg.subscription.clone()
     }
 
-    /// The tenant id.
+    /// The one tenant its token endpoint knows; any other gets `AADSTS90002`.
     pub fn tenant_id(&self) -> String {
         self.emu.cfg.tenant.clone()
     }
@@ -316,12 +315,12 @@ impl Emulator {
         );
     }
 
-    /// The request log.
+    /// Every request received, in order, for tests to count and inspect.
     pub fn log(&self) -> &RequestLog {
         &self.emu.log
     }
 
-    /// The injectable failures.
+    /// Failures to inject into the requests that follow.
     pub fn faults(&self) -> &Faults {
         &self.emu.faults
     }

@@ -63,7 +63,6 @@ pub(crate) fn group_not_found(group: &str) -> Reply {
     )
 }
 
-/// Parsed query parameters.
 #[derive(Debug, Clone, Default)]
 pub(crate) struct Query(pub(crate) Vec<(String, String)>);
 

@@ -7,7 +7,6 @@ use std::time::Instant;
 
 use serde_json::{Value, json};
 
-/// A resource group.
 #[derive(Debug, Clone)]
 pub(crate) struct Group {
     pub(crate) name: String,
@@ -26,7 +25,7 @@ pub(crate) struct VmExtra {
     pub(crate) restarts: u32,
 }
 
-/// A resource.
+/// A resource in a group (the groups themselves are [`Group`]s).
 #[derive(Debug, Clone)]
 pub(crate) struct Res {
     pub(crate) id: String,
@@ -47,7 +46,7 @@ pub(crate) enum OpKind {
     /// A PUT/PATCH: the resource reaches Succeeded (or Failed); a VM that was restarted by
     /// it (a size change while running) is running again.
     Provision { id: String, restart: bool },
-    /// Delete a resource.
+    /// Delete a resource; a VM's NICs stay reserved and its OS disk follows `deleteOption`.
     Delete { id: String },
     /// Delete a group and everything in it.
     DeleteGroup { group: String },
@@ -72,7 +71,7 @@ pub(crate) enum Ending {
     Cancel,
 }
 
-/// An operation.
+/// An accepted long-running operation; it completes at the first request after `due`.
 #[derive(Debug, Clone)]
 pub(crate) struct Op {
     pub(crate) kind: OpKind,

@@ -4,13 +4,13 @@
 pub const RESOURCES: &str = "2021-04-01";
 /// Virtual machines, images, usages, and compute operations.
 pub const COMPUTE: &str = "2024-07-01";
-/// Managed disks.
+/// `Microsoft.Compute/disks` has an api-version of its own, apart from [`COMPUTE`].
 pub const DISKS: &str = "2024-03-02";
-/// Resource SKUs.
+/// `Resource Skus - List` has an api-version of its own, apart from [`COMPUTE`].
 pub const SKUS: &str = "2021-07-01";
 /// Public IPs, NICs, VNets, NSGs and network operations.
 pub const NETWORK: &str = "2024-05-01";
-/// Subscriptions.
+/// `Subscriptions - Get`; no call in this crate uses it yet.
 pub const SUBSCRIPTIONS: &str = "2022-12-01";
 
 /// The api-version for a resource type (`Microsoft.Compute/virtualMachines`).

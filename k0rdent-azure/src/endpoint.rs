@@ -17,6 +17,7 @@ pub fn is_loopback(url: &Url) -> bool {
     }
 }
 
+#[allow(missing_docs)]
 /// Why an endpoint may not receive credentials.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[non_exhaustive]
@@ -26,7 +27,6 @@ pub enum EndpointError {
     NotAUrl {
         /// The endpoint as given.
         input: String,
-        /// The parser's error.
         #[source]
         source: url::ParseError,
     },
@@ -41,7 +41,6 @@ pub enum EndpointError {
     Scheme {
         /// The endpoint as given.
         input: String,
-        /// Its scheme.
         scheme: String,
     },
 }

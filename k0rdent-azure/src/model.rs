@@ -5,6 +5,9 @@ use std::collections::BTreeMap;
 
 use serde::{Deserialize, Serialize};
 
+// Structs under `#[allow(missing_docs)]` mirror ARM's JSON field for field (snake_case of the
+// property name); a field carries a doc only where ARM's name does not say it all.
+
 /// One page of a list call: `value` plus an optional `nextLink`.
 #[derive(Debug, Clone, Deserialize)]
 pub struct Page<T> {
@@ -18,22 +21,19 @@ pub struct Page<T> {
 
 /// A resource from `Resources - List By Resource Group` (`GenericResourceExpanded`);
 /// `provisioningState`, `createdTime` and `changedTime` appear only when asked for in `$expand`.
+#[allow(missing_docs)]
 #[derive(Debug, Clone, Default, Deserialize, Serialize)]
 #[serde(rename_all = "camelCase")]
 pub struct GenericResource {
-    /// Resource id.
     #[serde(default)]
     pub id: String,
-    /// Name.
     #[serde(default)]
     pub name: String,
     /// Type (`Microsoft.Compute/virtualMachines`).
     #[serde(default, rename = "type")]
     pub rtype: String,
-    /// Location.
     #[serde(default)]
     pub location: Option<String>,
-    /// Tags.
     #[serde(default)]
     pub tags: BTreeMap<String, String>,
     /// Provisioning state (with `$expand=provisioningState`).
@@ -50,64 +50,56 @@ pub struct GenericResource {
     pub managed_by: Option<String>,
 }
 
-/// A resource group.
+#[allow(missing_docs)]
 #[derive(Debug, Clone, Default, Deserialize)]
 pub struct ResourceGroup {
-    /// Id.
     #[serde(default)]
     pub id: String,
-    /// Name.
     #[serde(default)]
     pub name: String,
-    /// Location.
     #[serde(default)]
     pub location: String,
-    /// Tags.
     #[serde(default)]
     pub tags: BTreeMap<String, String>,
-    /// Properties.
     #[serde(default)]
     pub properties: ProvisioningProperties,
 }
 
 /// `properties` that only matter for their provisioning state.
+#[allow(missing_docs)]
 #[derive(Debug, Clone, Default, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct ProvisioningProperties {
-    /// Provisioning state.
     #[serde(default)]
     pub provisioning_state: Option<String>,
 }
 
 /// One instance-view status (`ProvisioningState/succeeded`, `PowerState/running`).
+#[allow(missing_docs)]
 #[derive(Debug, Clone, Default, Deserialize, Serialize, PartialEq, Eq)]
 #[serde(rename_all = "camelCase")]
 pub struct InstanceViewStatus {
-    /// Code.
+    /// `<kind>/<value>`, e.g. `PowerState/running`; see [`InstanceView::power_state`].
     #[serde(default)]
     pub code: String,
     /// Level (`Info`, `Warning`, `Error`).
     #[serde(default)]
     pub level: Option<String>,
-    /// Human text.
     #[serde(default)]
     pub display_status: Option<String>,
-    /// Detail.
     #[serde(default)]
     pub message: Option<String>,
-    /// When.
     #[serde(default)]
     pub time: Option<String>,
 }
 
 /// A VM instance view (from `…/instanceView`, `$expand=instanceView` or a status-only list).
+#[allow(missing_docs)]
 #[derive(Debug, Clone, Default, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct InstanceView {
-    /// Computer name.
     #[serde(default)]
     pub computer_name: Option<String>,
-    /// Statuses.
     #[serde(default)]
     pub statuses: Vec<InstanceViewStatus>,
 }
@@ -131,39 +123,33 @@ impl InstanceView {
 }
 
 /// A virtual machine (the fields we read).
+#[allow(missing_docs)]
 #[derive(Debug, Clone, Default, Deserialize)]
 pub struct VirtualMachine {
-    /// Id.
     #[serde(default)]
     pub id: String,
-    /// Name.
     #[serde(default)]
     pub name: String,
-    /// Location.
     #[serde(default)]
     pub location: Option<String>,
-    /// Tags.
     #[serde(default)]
     pub tags: BTreeMap<String, String>,
-    /// Zones.
     #[serde(default)]
     pub zones: Vec<String>,
-    /// Properties.
     #[serde(default)]
     pub properties: VmProperties,
 }
 
 /// `properties` of a VM.
+#[allow(missing_docs)]
 #[derive(Debug, Clone, Default, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct VmProperties {
     /// Azure's unique id for this VM instance (changes when the VM is re-created).
     #[serde(default)]
     pub vm_id: Option<String>,
-    /// Provisioning state.
     #[serde(default)]
     pub provisioning_state: Option<String>,
-    /// Size.
     #[serde(default)]
     pub hardware_profile: Option<HardwareProfile>,
     /// Priority (`Regular`, `Spot`).
@@ -172,10 +158,8 @@ pub struct VmProperties {
     /// Instance view, when expanded or in a status-only list.
     #[serde(default)]
     pub instance_view: Option<InstanceView>,
-    /// Network interfaces.
     #[serde(default)]
     pub network_profile: Option<NetworkProfile>,
-    /// Storage.
     #[serde(default)]
     pub storage_profile: Option<serde_json::Value>,
     /// OS profile (custom data is never returned).
@@ -183,57 +167,51 @@ pub struct VmProperties {
     pub os_profile: Option<serde_json::Value>,
 }
 
-/// `hardwareProfile`.
+#[allow(missing_docs)]
 #[derive(Debug, Clone, Default, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct HardwareProfile {
-    /// Size.
     #[serde(default)]
     pub vm_size: Option<String>,
 }
 
-/// `networkProfile`.
+#[allow(missing_docs)]
 #[derive(Debug, Clone, Default, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct NetworkProfile {
-    /// NIC references.
     #[serde(default)]
     pub network_interfaces: Vec<SubResource>,
 }
 
 /// A reference to another resource by id.
+#[allow(missing_docs)]
 #[derive(Debug, Clone, Default, Deserialize, Serialize, PartialEq, Eq)]
 pub struct SubResource {
-    /// Id.
     #[serde(default)]
     pub id: String,
 }
 
-/// A public IP address.
+#[allow(missing_docs)]
 #[derive(Debug, Clone, Default, Deserialize)]
 pub struct PublicIp {
-    /// Id.
     #[serde(default)]
     pub id: String,
-    /// Name.
     #[serde(default)]
     pub name: String,
-    /// Tags.
     #[serde(default)]
     pub tags: BTreeMap<String, String>,
-    /// Properties.
     #[serde(default)]
     pub properties: PublicIpProperties,
 }
 
 /// `properties` of a public IP.
+#[allow(missing_docs)]
 #[derive(Debug, Clone, Default, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct PublicIpProperties {
     /// The address (absent until allocated).
     #[serde(default)]
     pub ip_address: Option<String>,
-    /// Provisioning state.
     #[serde(default)]
     pub provisioning_state: Option<String>,
     /// The NIC ip configuration using it.
@@ -241,31 +219,26 @@ pub struct PublicIpProperties {
     pub ip_configuration: Option<SubResource>,
 }
 
-/// A network interface.
+#[allow(missing_docs)]
 #[derive(Debug, Clone, Default, Deserialize)]
 pub struct NetworkInterface {
-    /// Id.
     #[serde(default)]
     pub id: String,
-    /// Name.
     #[serde(default)]
     pub name: String,
-    /// Tags.
     #[serde(default)]
     pub tags: BTreeMap<String, String>,
-    /// Properties.
     #[serde(default)]
     pub properties: NicProperties,
 }
 
 /// `properties` of a NIC.
+#[allow(missing_docs)]
 #[derive(Debug, Clone, Default, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct NicProperties {
-    /// Provisioning state.
     #[serde(default)]
     pub provisioning_state: Option<String>,
-    /// IP configurations.
     #[serde(default)]
     pub ip_configurations: Vec<NicIpConfiguration>,
     /// The VM it is attached to.
@@ -273,70 +246,62 @@ pub struct NicProperties {
     pub virtual_machine: Option<SubResource>,
 }
 
-/// One NIC IP configuration.
+#[allow(missing_docs)]
 #[derive(Debug, Clone, Default, Deserialize)]
 pub struct NicIpConfiguration {
-    /// Name.
     #[serde(default)]
     pub name: String,
-    /// Properties.
     #[serde(default)]
     pub properties: NicIpConfigurationProperties,
 }
 
 /// `properties` of a NIC IP configuration.
+#[allow(missing_docs)]
 #[derive(Debug, Clone, Default, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct NicIpConfigurationProperties {
-    /// Private address.
     #[serde(default)]
     pub private_ip_address: Option<String>,
-    /// Subnet.
     #[serde(default)]
     pub subnet: Option<SubResource>,
-    /// Public IP.
     #[serde(default)]
     pub public_ip_address: Option<SubResource>,
 }
 
-/// A network security group.
+#[allow(missing_docs)]
 #[derive(Debug, Clone, Default, Deserialize)]
 pub struct SecurityGroup {
-    /// Id.
     #[serde(default)]
     pub id: String,
-    /// Tags.
     #[serde(default)]
     pub tags: BTreeMap<String, String>,
-    /// Properties.
     #[serde(default)]
     pub properties: SecurityGroupProperties,
 }
 
 /// `properties` of an NSG.
+#[allow(missing_docs)]
 #[derive(Debug, Clone, Default, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct SecurityGroupProperties {
-    /// Provisioning state.
     #[serde(default)]
     pub provisioning_state: Option<String>,
-    /// User rules.
+    /// The group's own rules; ARM's built-in `defaultSecurityRules` are not read.
     #[serde(default)]
     pub security_rules: Vec<SecurityRule>,
 }
 
-/// One NSG rule.
+#[allow(missing_docs)]
 #[derive(Debug, Clone, Default, Deserialize)]
 pub struct SecurityRule {
-    /// Name.
     #[serde(default)]
     pub name: String,
-    /// Properties.
     #[serde(default)]
     pub properties: SecurityRuleProperties,
 }
 
 /// `properties` of an NSG rule.
+#[allow(missing_docs)]
 #[derive(Debug, Clone, Default, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct SecurityRuleProperties {
@@ -349,7 +314,7 @@ pub struct SecurityRuleProperties {
     /// `Inbound` or `Outbound`.
     #[serde(default)]
     pub direction: String,
-    /// Priority.
+    /// 100 to 4096; of the rules that match, the lowest number decides.
     #[serde(default)]
     pub priority: u32,
     /// Source prefix (`*`, `Internet`, a CIDR).
@@ -358,7 +323,7 @@ pub struct SecurityRuleProperties {
     /// Destination port or range (`22`, `*`, `1000-2000`).
     #[serde(default)]
     pub destination_port_range: Option<String>,
-    /// Several destination ports.
+    /// Used instead of `destination_port_range` when a rule lists several ports.
     #[serde(default)]
     pub destination_port_ranges: Vec<String>,
 }
@@ -394,130 +359,117 @@ impl SecurityRuleProperties {
     }
 }
 
-/// A virtual network.
+#[allow(missing_docs)]
 #[derive(Debug, Clone, Default, Deserialize)]
 pub struct VirtualNetwork {
-    /// Id.
     #[serde(default)]
     pub id: String,
-    /// Tags.
     #[serde(default)]
     pub tags: BTreeMap<String, String>,
-    /// Properties.
     #[serde(default)]
     pub properties: VnetProperties,
 }
 
 /// `properties` of a VNet.
+#[allow(missing_docs)]
 #[derive(Debug, Clone, Default, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct VnetProperties {
-    /// Provisioning state.
     #[serde(default)]
     pub provisioning_state: Option<String>,
-    /// Address space.
     #[serde(default)]
     pub address_space: Option<AddressSpace>,
-    /// Subnets.
     #[serde(default)]
     pub subnets: Vec<Subnet>,
 }
 
-/// `addressSpace`.
+#[allow(missing_docs)]
 #[derive(Debug, Clone, Default, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct AddressSpace {
-    /// Prefixes.
     #[serde(default)]
     pub address_prefixes: Vec<String>,
 }
 
-/// A subnet.
+#[allow(missing_docs)]
 #[derive(Debug, Clone, Default, Deserialize)]
 pub struct Subnet {
-    /// Name.
     #[serde(default)]
     pub name: String,
-    /// Properties.
     #[serde(default)]
     pub properties: SubnetProperties,
 }
 
 /// `properties` of a subnet.
+#[allow(missing_docs)]
 #[derive(Debug, Clone, Default, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct SubnetProperties {
-    /// Prefix.
     #[serde(default)]
     pub address_prefix: Option<String>,
-    /// Associated NSG.
     #[serde(default)]
     pub network_security_group: Option<SubResource>,
 }
 
 /// The body of an `Azure-AsyncOperation` status URL.
+#[allow(missing_docs)]
 #[derive(Debug, Clone, Default, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct OperationStatus {
-    /// Operation id.
     #[serde(default)]
     pub id: Option<String>,
-    /// Operation name.
     #[serde(default)]
     pub name: Option<String>,
     /// `InProgress`, `Succeeded`, `Failed`, `Canceled` (or an RP-specific non-terminal value).
     #[serde(default)]
     pub status: String,
-    /// Start.
     #[serde(default)]
     pub start_time: Option<String>,
-    /// End.
     #[serde(default)]
     pub end_time: Option<String>,
-    /// Progress.
+    /// 0 to 100, when the resource provider reports it.
     #[serde(default)]
     pub percent_complete: Option<f64>,
-    /// Why it failed.
+    /// Present when the operation did not succeed.
     #[serde(default)]
     pub error: Option<ErrorDetail>,
 }
 
 /// The error object of an ARM error response or of a failed operation.
+#[allow(missing_docs)]
 #[derive(Debug, Clone, Default, Deserialize, Serialize, PartialEq)]
 #[serde(rename_all = "camelCase")]
 pub struct ErrorDetail {
-    /// Machine-readable code.
+    /// Machine-readable (`ResourceNotFound`, `QuotaExceeded`, ...); parsed as
+    /// [`crate::client::ArmErrorCode`].
     #[serde(default)]
     pub code: String,
-    /// Human message.
     #[serde(default)]
     pub message: String,
     /// What it is about.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub target: Option<String>,
-    /// Nested errors.
+    /// Nested errors; ARM often puts the specific cause in the first one.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub details: Vec<ErrorDetail>,
-    /// Extra information.
+    /// Raw JSON: its shape varies by resource provider.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub additional_info: Vec<serde_json::Value>,
 }
 
 /// An ARM error response: `{"error": {...}}` (some RPs send the object without the wrapper).
+#[allow(missing_docs)]
 #[derive(Debug, Clone, Deserialize)]
 #[serde(untagged)]
 pub enum ErrorResponse {
     /// `{"error": {"code", "message", ...}}`.
-    Wrapped {
-        /// The error.
-        error: ErrorDetail,
-    },
+    Wrapped { error: ErrorDetail },
     /// `{"code", "message"}`.
     Bare(ErrorDetail),
 }
 
 impl ErrorResponse {
-    /// The error object.
+    /// The error object, whichever of the two shapes ARM sent.
     pub fn into_detail(self) -> ErrorDetail {
         match self {
             ErrorResponse::Wrapped { error } | ErrorResponse::Bare(error) => error,
@@ -526,6 +478,7 @@ impl ErrorResponse {
 }
 
 /// A resource SKU from `Resource Skus - List`.
+#[allow(missing_docs)]
 #[derive(Debug, Clone, Default, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct ResourceSku {
@@ -538,10 +491,9 @@ pub struct ResourceSku {
     /// Quota family (`standardDSv5Family`).
     #[serde(default)]
     pub family: Option<String>,
-    /// Locations.
     #[serde(default)]
     pub locations: Vec<String>,
-    /// Zones per location.
+    /// Per location, the zones the size is offered in.
     #[serde(default)]
     pub location_info: Vec<SkuLocationInfo>,
     /// Capabilities (`vCPUs`, `CpuArchitectureType`, ...).
@@ -563,38 +515,35 @@ impl ResourceSku {
 }
 
 /// Zones of a SKU in one location.
+#[allow(missing_docs)]
 #[derive(Debug, Clone, Default, Deserialize)]
 pub struct SkuLocationInfo {
-    /// Location.
     #[serde(default)]
     pub location: String,
-    /// Zones.
     #[serde(default)]
     pub zones: Vec<String>,
 }
 
-/// One SKU capability.
+#[allow(missing_docs)]
 #[derive(Debug, Clone, Default, Deserialize)]
 pub struct SkuCapability {
-    /// Name.
     #[serde(default)]
     pub name: String,
-    /// Value.
+    /// Always a string, numbers included (`"4"` for `vCPUs`).
     #[serde(default)]
     pub value: String,
 }
 
-/// One SKU restriction.
+#[allow(missing_docs)]
 #[derive(Debug, Clone, Default, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct SkuRestriction {
     /// `Location` or `Zone`.
     #[serde(default, rename = "type")]
     pub rtype: String,
-    /// Locations (for `Location`).
+    /// The restricted locations, when `rtype` is `Location`.
     #[serde(default)]
     pub values: Vec<String>,
-    /// Where it applies.
     #[serde(default)]
     pub restriction_info: Option<SkuRestrictionInfo>,
     /// `NotAvailableForSubscription` or `QuotaId`.
@@ -603,48 +552,45 @@ pub struct SkuRestriction {
 }
 
 /// Where a restriction applies.
+#[allow(missing_docs)]
 #[derive(Debug, Clone, Default, Deserialize)]
 pub struct SkuRestrictionInfo {
-    /// Locations.
     #[serde(default)]
     pub locations: Vec<String>,
-    /// Zones.
     #[serde(default)]
     pub zones: Vec<String>,
 }
 
-/// One usage from `Usage - List`.
+/// One usage from `Usage - List`: `current_value` of `limit`, in the unit `name` counts
+/// (vCPUs for core quotas).
+#[allow(missing_docs)]
 #[derive(Debug, Clone, Default, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct Usage {
-    /// Used.
     #[serde(default)]
     pub current_value: i64,
-    /// Limit.
     #[serde(default)]
     pub limit: i64,
-    /// Name.
     #[serde(default)]
     pub name: UsageName,
 }
 
-/// A usage name.
+#[allow(missing_docs)]
 #[derive(Debug, Clone, Default, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct UsageName {
     /// Machine name (`cores`, `lowPriorityCores`, `standardDSv5Family`).
     #[serde(default)]
     pub value: String,
-    /// Human name.
     #[serde(default)]
     pub localized_value: Option<String>,
 }
 
 /// A resource provider (`Providers - Get`).
+#[allow(missing_docs)]
 #[derive(Debug, Clone, Default, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct Provider {
-    /// Namespace.
     #[serde(default)]
     pub namespace: String,
     /// `Registered`, `NotRegistered`, `Registering`, ...
@@ -653,35 +599,36 @@ pub struct Provider {
 }
 
 /// A VM image version reference (`Virtual Machine Images - List`).
+#[allow(missing_docs)]
 #[derive(Debug, Clone, Default, Deserialize)]
 pub struct ImageVersionRef {
-    /// Version.
+    /// The version (`0.20240211.1630`): ARM puts it in `name`.
     #[serde(default)]
     pub name: String,
-    /// Id.
     #[serde(default)]
     pub id: Option<String>,
 }
 
 /// A VM image (`Virtual Machine Images - Get`).
+#[allow(missing_docs)]
 #[derive(Debug, Clone, Default, Deserialize)]
 pub struct VmImage {
-    /// Version.
+    /// The version (`0.20240211.1630`): ARM puts it in `name`.
     #[serde(default)]
     pub name: String,
-    /// Properties.
     #[serde(default)]
     pub properties: VmImageProperties,
 }
 
 /// `properties` of a VM image.
+#[allow(missing_docs)]
 #[derive(Debug, Clone, Default, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct VmImageProperties {
-    /// `x64` or `Arm64`.
+    /// `x64` or `Arm64`; preflight compares it with the size's `CpuArchitectureType`.
     #[serde(default)]
     pub architecture: Option<String>,
-    /// `V1` or `V2`.
+    /// `V1` or `V2`; preflight checks that the size lists it in `HyperVGenerations`.
     #[serde(default)]
     pub hyper_v_generation: Option<String>,
 }

@@ -18,38 +18,31 @@ pub const TAG_OWNER: &str = "owner";
 pub const TAG_ROLE: &str = "role";
 /// Tag on VMs: digest of the properties Azure cannot change in place.
 pub const TAG_SPEC: &str = "k0rdent-immutable";
-/// Our `created-by` value.
+/// Written on everything we create; [`CREATED_BY_ACCEPTED`] lists what we also recognise.
 pub const CREATED_BY: &str = "k0rdent-deploy";
 /// `created-by` values that also mark a group as ours (the Bash tool's).
 pub const CREATED_BY_ACCEPTED: &[&str] = &[CREATED_BY, "k0rdent-azure-setup"];
 
 /// Resource type names as ARM spells them.
+#[allow(missing_docs)]
 pub mod types {
-    /// Virtual machines.
     pub const VM: &str = "Microsoft.Compute/virtualMachines";
-    /// Managed disks.
     pub const DISK: &str = "Microsoft.Compute/disks";
-    /// Network interfaces.
     pub const NIC: &str = "Microsoft.Network/networkInterfaces";
-    /// Public IP addresses.
     pub const PUBLIC_IP: &str = "Microsoft.Network/publicIPAddresses";
-    /// Virtual networks.
     pub const VNET: &str = "Microsoft.Network/virtualNetworks";
-    /// Network security groups.
     pub const NSG: &str = "Microsoft.Network/networkSecurityGroups";
 }
 
-/// The names and ids of one deployment's resources.
+/// The names and ids of one deployment's resources. The network's derive from the cluster id
+/// (`<id>-vnet`, `<id>-subnet`, `<id>-nsg`); the group is [`AzureSpec::resource_group`].
+#[allow(missing_docs)]
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Names {
     subscription: String,
-    /// Resource group.
     pub group: String,
-    /// Virtual network.
     pub vnet: String,
-    /// Subnet.
     pub subnet: String,
-    /// Network security group.
     pub nsg: String,
 }
 
@@ -66,12 +59,12 @@ impl Names {
         }
     }
 
-    /// The subscription.
+    /// The subscription id every resource id here starts with.
     pub fn subscription(&self) -> &str {
         &self.subscription
     }
 
-    /// `/subscriptions/{s}/resourceGroups/{g}`.
+    /// The group's id: `/subscriptions/{s}/resourceGroups/{g}`.
     pub fn group_id(&self) -> String {
         format!(
             "/subscriptions/{}/resourceGroups/{}",
@@ -84,32 +77,29 @@ impl Names {
         format!("{}/providers/{rtype}/{name}", self.group_id())
     }
 
-    /// The VNet id.
+    #[allow(missing_docs)]
     pub fn vnet_id(&self) -> String {
         self.resource_id(types::VNET, &self.vnet)
     }
 
-    /// The subnet id.
+    /// A child of the VNet: `<vnet id>/subnets/<subnet>`.
     pub fn subnet_id(&self) -> String {
         format!("{}/subnets/{}", self.vnet_id(), self.subnet)
     }
 
-    /// The NSG id.
+    #[allow(missing_docs)]
     pub fn nsg_id(&self) -> String {
         self.resource_id(types::NSG, &self.nsg)
     }
 }
 
-/// The per-VM resource names.
+/// The per-VM resource names: `<vm>-pip`, `<vm>-nic`, `<vm>-osdisk`.
+#[allow(missing_docs)]
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct VmNames {
-    /// The VM.
     pub vm: String,
-    /// Its public IP.
     pub public_ip: String,
-    /// Its NIC.
     pub nic: String,
-    /// Its OS disk.
     pub os_disk: String,
 }
 

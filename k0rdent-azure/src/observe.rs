@@ -32,34 +32,31 @@ use crate::names::{Names, types};
 use crate::spec::AzureSpec;
 
 /// What Azure showed about one VM.
+#[allow(missing_docs)]
 #[derive(Debug, Clone, Default)]
 pub struct VmFact {
-    /// Name.
+    /// As ARM spells it; [`AzureFacts::vms`] is keyed by its lowercase form.
     pub name: String,
     /// Azure's id for this VM instance.
     pub vm_id: Option<String>,
-    /// Provisioning state.
     pub provisioning_state: Option<String>,
     /// `running`, `deallocated`, ...; `None` when ARM reported none.
     pub power_state: Option<String>,
-    /// Tags.
     pub tags: BTreeMap<String, String>,
-    /// Size.
+    /// ARM's `hardwareProfile.vmSize` (`Standard_D2s_v5`).
     pub size: Option<String>,
-    /// Zones.
+    /// Zone numbers as strings (`"1"`); empty for a regional VM.
     pub zones: Vec<String>,
 }
 
 /// The resource group as observed.
+#[allow(missing_docs)]
 #[derive(Debug, Clone)]
 pub enum GroupFact {
     /// It does not exist (a definite `ResourceGroupNotFound`).
     Absent,
-    /// It exists.
     Present {
-        /// Tags.
         tags: BTreeMap<String, String>,
-        /// Provisioning state.
         provisioning_state: Option<String>,
     },
 }
@@ -67,7 +64,7 @@ pub enum GroupFact {
 /// Everything the Azure observer saw, read by the Azure steps.
 #[derive(Debug, Clone)]
 pub struct AzureFacts {
-    /// The group.
+    /// When [`GroupFact::Absent`], nothing else was read and every other field is empty.
     pub group: GroupFact,
     /// The group's resources by (lowercase type, lowercase name).
     pub resources: BTreeMap<(String, String), GenericResource>,
@@ -75,9 +72,9 @@ pub struct AzureFacts {
     pub vms: BTreeMap<String, VmFact>,
     /// Public IP addresses by lowercase resource name (`None` = not allocated).
     pub public_ips: BTreeMap<String, Option<String>>,
-    /// The NSG.
+    /// Read in full, rules included; `None` when it does not exist.
     pub nsg: Option<SecurityGroup>,
-    /// The VNet.
+    /// Read in full, subnets included; `None` when it does not exist.
     pub vnet: Option<VirtualNetwork>,
     /// ARM requests this observation took.
     pub requests: u32,

@@ -11,15 +11,13 @@ use crate::names::{self, CREATED_BY_ACCEPTED, Names, TAG_CLUSTER_ID, TAG_CREATED
 use crate::spec::AzureSpec;
 
 /// Whether the resource group exists and is ours.
+#[allow(missing_docs)]
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum GroupOwnership {
     /// There is no such group.
     Absent,
     /// It exists and carries our cluster id and a known `created-by`.
-    Ours {
-        /// Its tags.
-        tags: BTreeMap<String, String>,
-    },
+    Ours { tags: BTreeMap<String, String> },
     /// It exists but is not ours: reset must not delete it.
     NotOurs {
         /// Why (which tag differs).

@@ -45,7 +45,7 @@ pub struct AzureSpec {
     pub write_concurrency: usize,
 }
 
-/// One VM.
+/// One VM, with its own NIC, public IP and OS disk; [`VmSpec::validate`] checks it.
 #[derive(Debug, Clone)]
 pub struct VmSpec {
     /// VM name, also the computer name and the Kubernetes node name (`k0s-controller-1`).
@@ -56,11 +56,11 @@ pub struct VmSpec {
     pub size: String,
     /// Availability zone (1–3), or `None` for a regional VM.
     pub zone: Option<u8>,
-    /// Regular or Spot.
+    /// Spot VMs are created with a max price of -1: never evicted for price, only for capacity.
     pub priority: Priority,
     /// What Azure does on a Spot eviction (only for Spot).
     pub eviction_policy: EvictionPolicy,
-    /// Marketplace image.
+    /// Marketplace image; preflight checks that it exists and suits `size`.
     pub image: ImageRef,
     /// Admin user name; checked as an [`AdminUserName`].
     pub admin_user: String,
@@ -74,7 +74,7 @@ pub struct VmSpec {
     pub os_disk_type: String,
 }
 
-/// VM priority.
+/// Whether a VM is billed as usual or as Spot (ARM's `properties.priority`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, serde::Serialize)]
 pub enum Priority {
     /// Pay as you go.
@@ -84,7 +84,7 @@ pub enum Priority {
 }
 
 impl Priority {
-    /// ARM's spelling.
+    /// The value of ARM's `priority` property.
     pub fn as_str(self) -> &'static str {
         match self {
             Priority::Regular => "Regular",
@@ -118,7 +118,7 @@ pub enum EvictionPolicy {
 }
 
 impl EvictionPolicy {
-    /// ARM's spelling.
+    /// The value of ARM's `evictionPolicy` property.
     pub fn as_str(self) -> &'static str {
         match self {
             EvictionPolicy::Deallocate => "Deallocate",
@@ -129,7 +129,7 @@ impl EvictionPolicy {
 
 impl FromStr for EvictionPolicy {
     type Err = SpecError;
-    /// Case-insensitive.
+    /// Case-insensitive (`delete`, `Delete`, `DELETE`).
     fn from_str(s: &str) -> Result<Self, SpecError> {
         match s.to_ascii_lowercase().as_str() {
             "deallocate" => Ok(EvictionPolicy::Deallocate),
@@ -142,14 +142,12 @@ impl FromStr for EvictionPolicy {
     }
 }
 
-/// A marketplace image, `publisher:offer:sku:version`.
+/// A marketplace image, `publisher:offer:sku:version` (`Debian:debian-12:12-gen2:latest`).
+#[allow(missing_docs)]
 #[derive(Debug, Clone, PartialEq, Eq, Hash, serde::Serialize)]
 pub struct ImageRef {
-    /// Publisher (`Debian`).
     pub publisher: String,
-    /// Offer (`debian-12`).
     pub offer: String,
-    /// SKU (`12-gen2`).
     pub sku: String,
     /// Version (`latest` or a version number).
     pub version: String,
@@ -200,12 +198,12 @@ pub struct Ipv4Cidr {
 }
 
 impl Ipv4Cidr {
-    /// The network address.
+    /// The network address; its host bits are always zero.
     pub fn addr(&self) -> Ipv4Addr {
         self.addr
     }
 
-    /// The prefix length.
+    /// The prefix length, 0 to 32.
     pub fn prefix_len(&self) -> u8 {
         self.len
     }
@@ -272,7 +270,7 @@ pub struct SpecError {
 }
 
 impl SpecError {
-    /// A new error.
+    #[allow(missing_docs)]
     pub fn new(key: impl Into<String>, message: impl Into<String>) -> Self {
         SpecError {
             key: key.into(),

@@ -66,7 +66,7 @@ pub struct Unreachable {
     pub what: String,
     /// Scheme, host and port (no path, no query).
     pub endpoint: String,
-    /// Why.
+    /// Also decides how often the request was retried first ([`UnreachableCause::retries`]).
     pub cause: UnreachableCause,
 }
 

@@ -27,7 +27,7 @@ pub struct Cli {
     #[command(flatten)]
     pub global: GlobalArgs,
 
-    /// What to do.
+    #[allow(missing_docs)]
     #[command(subcommand)]
     pub command: Command,
 }
@@ -77,7 +77,7 @@ pub enum OutputFormat {
     Json,
 }
 
-/// The commands.
+/// The subcommands; a variant's doc comment is its `--help` text.
 #[derive(Debug, Subcommand)]
 pub enum Command {
     /// Observe, plan, then converge the deployment.

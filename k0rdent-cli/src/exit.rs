@@ -17,12 +17,12 @@ pub enum ExitStatus {
     Blocked,
     /// 4: the state is locked by a live run.
     Locked,
-    /// 130: interrupted.
+    /// 130: interrupted (Ctrl-C or SIGTERM), the code shells give SIGINT.
     Interrupted,
 }
 
 impl ExitStatus {
-    /// The numeric code.
+    #[allow(missing_docs)]
     pub fn code(self) -> u8 {
         match self {
             ExitStatus::Success => 0,

@@ -5,16 +5,16 @@ use std::path::PathBuf;
 use crate::args::{GlobalArgs, OutputFormat};
 
 /// What every command works with.
+#[allow(missing_docs)]
 #[derive(Debug, Clone)]
 pub struct Request {
     /// Configuration file, if given: absolute, so the state records a path that works from
     /// any directory.
     pub config: Option<PathBuf>,
-    /// State directory.
+    /// As given (default `./state`); unlike `config`, not made absolute.
     pub state_dir: PathBuf,
     /// No prompts; accept replacements.
     pub yes: bool,
-    /// Output format.
     pub output: OutputFormat,
 }
 

@@ -48,12 +48,12 @@ pub struct FakeFacts {
     pub present: BTreeMap<StepId, String>,
     /// Resources whose state is unknown.
     pub unknown: BTreeSet<StepId>,
-    /// Partially present resources.
+    /// Partially present resources and the detail they are observed with.
     pub partial: BTreeMap<StepId, String>,
 }
 
 impl FakeWorld {
-    /// An empty world.
+    /// An empty world, in an `Arc` to share with [`FakeObserver`] and every [`FakeStep`].
     pub fn new() -> Arc<Self> {
         Arc::new(FakeWorld::default())
     }
@@ -72,7 +72,7 @@ impl FakeWorld {
         }
     }
 
-    /// Whether it exists.
+    /// Whether a resource is present; `set_unknown` and `set_partial` do not change it.
     pub fn exists(&self, id: &StepId) -> bool {
         self.present
             .lock()
@@ -265,7 +265,7 @@ impl FakeStep {
         self
     }
 
-    /// Outputs to produce.
+    /// Outputs to produce instead of `{"id": <id>}`.
     #[must_use]
     pub fn outputs(mut self, o: Outputs) -> Self {
         self.outputs = o;
@@ -279,7 +279,7 @@ impl FakeStep {
         self
     }
 
-    /// Always fails permanently.
+    /// Every `apply` fails permanently with `msg`, after logging and journaling the attempt.
     #[must_use]
     pub fn fails(mut self, msg: &str) -> Self {
         self.permanent_failure = Some(msg.to_owned());
@@ -307,28 +307,28 @@ impl FakeStep {
         self
     }
 
-    /// Adds a gate.
+    /// Adds a gate the engine checks before `apply`.
     #[must_use]
     pub fn gate(mut self, g: Arc<dyn Gate>) -> Self {
         self.gates.push(g);
         self
     }
 
-    /// Disables it.
+    /// Reports [`Availability::Disabled`] with `reason`; wins over [`FakeStep::unavailable`].
     #[must_use]
     pub fn disabled(mut self, reason: &str) -> Self {
         self.disabled = Some(reason.to_owned());
         self
     }
 
-    /// Marks it unavailable.
+    /// Reports [`Availability::Unavailable`] with `reason`.
     #[must_use]
     pub fn unavailable(mut self, reason: &str) -> Self {
         self.unavailable = Some(reason.to_owned());
         self
     }
 
-    /// Makes it unobservable.
+    /// Observes [`Observation::Unobservable`] whatever the world holds.
     #[must_use]
     pub fn unobservable(mut self) -> Self {
         self.observable = false;

@@ -190,7 +190,7 @@ pub struct Knobs {
 }
 
 impl Knobs {
-    /// From the environment.
+    /// Reads the `FAKE_*` variables named on each field; an unset one means off (or zero).
     pub fn from_env() -> Self {
         let ms = |k: &str| env_ms(k).unwrap_or(Duration::ZERO);
         let on = |k: &str| std::env::var(k).is_ok_and(|v| v == "1");

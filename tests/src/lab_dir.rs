@@ -18,6 +18,7 @@ const MARKER_TEXT: &str = "This directory was made by k0rdent-lab. Each run repl
 k0rdent-lab.yaml and state/ here and nothing else.\n";
 
 /// Why a directory cannot be used.
+#[allow(missing_docs)]
 #[derive(Debug, thiserror::Error)]
 pub enum LabDirError {
     /// The directory has other things in it and no marker.
@@ -25,16 +26,11 @@ pub enum LabDirError {
         "{dir} is not empty and was not made by k0rdent-lab (no {MARKER} in it); refusing to \
          touch it"
     )]
-    Foreign {
-        /// The directory.
-        dir: PathBuf,
-    },
+    Foreign { dir: PathBuf },
     /// A file operation failed.
     #[error("{path}: {source}")]
     Io {
-        /// The path.
         path: PathBuf,
-        /// The error.
         #[source]
         source: io::Error,
     },

@@ -24,7 +24,7 @@ pub enum PollKind {
 /// Where to poll an accepted operation.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct PollTarget {
-    /// How.
+    /// Which kind of URL `url` is; it decides how a GET's answer is read.
     pub kind: PollKind,
     /// The absolute URL (always on the ARM endpoint).
     pub url: String,
@@ -61,7 +61,7 @@ pub enum PollStatus {
         /// ARM's Retry-After, if any.
         retry_after: Option<Duration>,
     },
-    /// Done.
+    /// Done; an operation that ended `Failed` or `Canceled` is an error instead.
     Succeeded {
         /// The final body, if the poll returned one.
         body: Option<serde_json::Value>,

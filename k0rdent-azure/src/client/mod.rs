@@ -74,7 +74,7 @@ pub enum BuildError {
     Http(#[source] reqwest::Error),
 }
 
-/// Builds an [`ArmClient`].
+/// Builds an [`ArmClient`]; [`ArmClient::builder`] starts one.
 #[must_use]
 pub struct ArmClientBuilder {
     endpoint: String,
@@ -205,7 +205,7 @@ impl ArmClient {
         }
     }
 
-    /// The subscription.
+    #[allow(missing_docs)]
     pub fn subscription_id(&self) -> &str {
         &self.inner.subscription
     }

@@ -83,16 +83,14 @@ struct CliToken {
     tenant: Option<String>,
 }
 
-/// `az account show`: the CLI's current subscription and tenant.
+/// `az account show`: the CLI's current subscription (`id`, `name`) and its tenant.
+#[allow(missing_docs)]
 #[derive(Debug, Clone, Deserialize, PartialEq, Eq)]
 #[serde(rename_all = "camelCase")]
 pub struct CliAccount {
-    /// Subscription id.
     pub id: String,
-    /// Tenant id.
     #[serde(default)]
     pub tenant_id: Option<String>,
-    /// Subscription name.
     #[serde(default)]
     pub name: Option<String>,
 }

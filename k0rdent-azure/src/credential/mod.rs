@@ -26,9 +26,9 @@ use crate::endpoint::check_endpoint;
 pub const DEFAULT_AUTHORITY_HOST: &str = "https://login.microsoftonline.com";
 
 /// A bearer token and when it expires.
+#[allow(missing_docs)]
 #[derive(Clone)]
 pub struct AccessToken {
-    /// The token.
     pub token: Secret<String>,
     /// When it stops working.
     pub expires_at: SystemTime,
@@ -44,14 +44,14 @@ impl fmt::Debug for AccessToken {
 }
 
 /// Why no token could be had. Never contains a secret.
+#[allow(missing_docs)]
 #[derive(Debug, Clone, thiserror::Error)]
 #[error("{source_name}: {message}")]
 pub struct CredentialError {
     /// Which credential failed (`service principal 1234…`, `az CLI`).
     pub source_name: String,
-    /// What went wrong.
     pub message: String,
-    /// What to do.
+    /// What to do about it (`az login`, a variable to set), when known.
     pub remedy: Option<String>,
 }
 
@@ -169,7 +169,7 @@ impl CachedCredential {
         }
     }
 
-    /// The wrapped credential.
+    /// The wrapped credential; calling it directly bypasses the cache.
     pub fn inner(&self) -> &Arc<dyn TokenCredential> {
         &self.inner
     }
@@ -179,13 +179,13 @@ impl CachedCredential {
 /// usual variables, but anything can fill it.
 #[derive(Debug, Clone, Default)]
 pub struct CredentialSettings {
-    /// `AZURE_TENANT_ID`.
+    /// `AZURE_TENANT_ID`: a service principal needs it; the `az` fallback asks for a token of it.
     pub tenant_id: Option<String>,
-    /// `AZURE_CLIENT_ID`.
+    /// `AZURE_CLIENT_ID`: a service principal needs it.
     pub client_id: Option<String>,
-    /// `AZURE_CLIENT_SECRET`.
+    /// `AZURE_CLIENT_SECRET`: when set, selects a service principal with this secret.
     pub client_secret: Option<Secret<String>>,
-    /// `AZURE_FEDERATED_TOKEN_FILE`.
+    /// `AZURE_FEDERATED_TOKEN_FILE`: when set (and no secret is), selects workload identity.
     pub federated_token_file: Option<PathBuf>,
     /// `AZURE_AUTHORITY_HOST` (default: the public cloud).
     pub authority_host: Option<String>,

@@ -62,10 +62,10 @@ pub const RESERVED_ADMIN_USERS: &[&str] = &[
 pub struct AdminUserName(String);
 
 /// Which part of the admin user rule a name breaks.
+#[allow(missing_docs)]
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[non_exhaustive]
 pub enum AdminUserNameError {
-    /// No characters.
     #[error("\"\" is not a Linux user name: use 1 to 32 characters")]
     Empty,
     /// More than 32 characters.
@@ -73,7 +73,6 @@ pub enum AdminUserNameError {
         "{input:?} is not a Linux user name: it has {chars} characters, Azure allows at most 32 on Linux VMs"
     )]
     TooLong {
-        /// The rejected name.
         input: String,
         /// How many characters it has.
         chars: usize,
@@ -83,7 +82,6 @@ pub enum AdminUserNameError {
         "{input:?} is not a Linux user name (lowercase, digits, _ and -): {found:?} is not allowed"
     )]
     Character {
-        /// The rejected name.
         input: String,
         /// The first character not allowed.
         found: char,
@@ -92,16 +90,10 @@ pub enum AdminUserNameError {
     #[error(
         "{input:?} is not a Linux user name (lowercase, digits, _ and -): it must not start with '-'"
     )]
-    LeadingHyphen {
-        /// The rejected name.
-        input: String,
-    },
-    /// One of [`RESERVED_ADMIN_USERS`].
+    LeadingHyphen { input: String },
+    /// One of [`RESERVED_ADMIN_USERS`], compared ignoring case.
     #[error("{input:?} is reserved by Azure; pick another admin user")]
-    Reserved {
-        /// The rejected name.
-        input: String,
-    },
+    Reserved { input: String },
 }
 
 impl AdminUserName {
@@ -153,7 +145,7 @@ impl AdminUserName {
         Ok(AdminUserName(s.to_owned()))
     }
 
-    /// The name.
+    #[allow(missing_docs)]
     pub fn as_str(&self) -> &str {
         &self.0
     }

@@ -21,15 +21,13 @@ use serde::{Deserialize, Serialize};
 pub struct Location(String);
 
 /// Why a text is not a location name.
+#[allow(missing_docs)]
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[non_exhaustive]
 pub enum LocationError {
     /// Empty, or a character other than a letter or digit (a space, a hyphen, ...).
     #[error("{input:?} is not an Azure location name like westeurope")]
-    NotAName {
-        /// The rejected text.
-        input: String,
-    },
+    NotAName { input: String },
 }
 
 impl Location {

@@ -23,10 +23,10 @@ const MAX_CHARS: usize = 90;
 pub struct ResourceGroupName(String);
 
 /// Which part of the resource group rule a name breaks.
+#[allow(missing_docs)]
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[non_exhaustive]
 pub enum ResourceGroupNameError {
-    /// No characters.
     #[error("\"\" is not a valid resource group name: use 1 to 90 characters")]
     Empty,
     /// More than 90 characters.
@@ -34,7 +34,6 @@ pub enum ResourceGroupNameError {
         "{input:?} is not a valid resource group name: it has {chars} characters, Azure allows at most 90"
     )]
     TooLong {
-        /// The rejected name.
         input: String,
         /// How many characters it has.
         chars: usize,
@@ -44,17 +43,12 @@ pub enum ResourceGroupNameError {
         "{input:?} is not a valid resource group name: {found:?} is not allowed; use letters, digits, '_', '-', '.', '(' and ')'"
     )]
     Character {
-        /// The rejected name.
         input: String,
         /// The first character not allowed.
         found: char,
     },
-    /// A trailing `.`.
     #[error("{input:?} is not a valid resource group name: it must not end with '.'")]
-    TrailingPeriod {
-        /// The rejected name.
-        input: String,
-    },
+    TrailingPeriod { input: String },
 }
 
 impl ResourceGroupName {

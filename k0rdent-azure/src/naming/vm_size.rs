@@ -22,6 +22,7 @@ const TIERS: [&str; 2] = ["Standard_", "Basic_"];
 pub struct VmSize(String);
 
 /// Which part of the size rule a text breaks.
+#[allow(missing_docs)]
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[non_exhaustive]
 pub enum VmSizeError {
@@ -29,24 +30,17 @@ pub enum VmSizeError {
     #[error(
         "{input:?} is not an Azure VM size like Standard_D4s_v5: it must start with Standard_ or Basic_"
     )]
-    Tier {
-        /// The rejected text.
-        input: String,
-    },
+    Tier { input: String },
     /// Nothing after the tier, or it does not start with the family letter.
     #[error(
         "{input:?} is not an Azure VM size like Standard_D4s_v5: the tier must be followed by the size family letter"
     )]
-    Family {
-        /// The rejected text.
-        input: String,
-    },
+    Family { input: String },
     /// A character outside letters, digits, `_` and `-`.
     #[error(
         "{input:?} is not an Azure VM size like Standard_D4s_v5: {found:?} is not allowed; sizes are letters, digits, '_' and '-'"
     )]
     Character {
-        /// The rejected text.
         input: String,
         /// The first character not allowed.
         found: char,

@@ -10,10 +10,10 @@ use serde::{Deserialize, Serialize};
 pub struct AvailabilityZone(u8);
 
 /// A number that is not an availability zone.
+#[allow(missing_docs)]
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[error("zone {zone} is not an Azure availability zone (1, 2 or 3)")]
 pub struct AvailabilityZoneError {
-    /// The rejected number.
     pub zone: i64,
 }
 
@@ -33,7 +33,7 @@ impl AvailabilityZone {
         }
     }
 
-    /// The zone number.
+    /// The zone number: 1, 2 or 3.
     pub fn get(self) -> u8 {
         self.0
     }

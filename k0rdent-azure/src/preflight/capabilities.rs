@@ -42,12 +42,7 @@ pub(crate) enum Lacks {
     /// A Premium SSD OS disk, but not `PremiumIO`.
     Premium,
     /// The image's generation is not among `HyperVGenerations`.
-    Generation {
-        /// The image's.
-        image: String,
-        /// The size's.
-        size: Vec<String>,
-    },
+    Generation { image: String, size: Vec<String> },
 }
 
 /// What `sku` lacks to run `vm` with `image`.

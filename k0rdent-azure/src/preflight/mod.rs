@@ -26,12 +26,12 @@ use crate::model::{ImageVersionRef, Provider, ResourceSku, Usage, VirtualMachine
 use crate::names::{Names, types};
 use crate::spec::{AzureSpec, ImageRef, Priority};
 
-/// One check's result.
+/// One check's result; [`PreflightReport`]'s `Display` prints it as an `ok` or `FAIL` line.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct PreflightCheck {
     /// What was checked (`size Standard_D2s_v5`).
     pub name: String,
-    /// Whether it passed.
+    /// `false` always comes with a `remedy`.
     pub ok: bool,
     /// One line: what was found.
     pub detail: String,
@@ -39,7 +39,7 @@ pub struct PreflightCheck {
     pub remedy: Option<String>,
 }
 
-/// All checks.
+/// Every check made: a failed check does not stop the ones after it.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct PreflightReport {
     /// Results, in check order.
@@ -47,12 +47,12 @@ pub struct PreflightReport {
 }
 
 impl PreflightReport {
-    /// The failed checks.
+    #[allow(missing_docs)]
     pub fn failures(&self) -> Vec<&PreflightCheck> {
         self.checks.iter().filter(|c| !c.ok).collect()
     }
 
-    /// Whether everything passed.
+    /// Whether every check passed; the `azure_preflight` gate passes only then.
     pub fn passed(&self) -> bool {
         self.checks.iter().all(|c| c.ok)
     }

@@ -21,7 +21,7 @@ use crate::client::{
 pub struct PollConfig {
     /// Never sooner than this (even if ARM says 0).
     pub min: Duration,
-    /// Never later than this (even if ARM says more).
+    /// The upper bound of `default`; a longer Retry-After from ARM is still honoured.
     pub max: Duration,
     /// When ARM gives no Retry-After.
     pub default: Duration,
@@ -49,35 +49,24 @@ impl PollConfig {
 }
 
 /// One journaled write, under the journal key `arm/<key>`.
+#[allow(missing_docs)]
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(tag = "phase", rename_all = "snake_case")]
 pub enum OpRecord {
     /// About to send (the outcome of a lost response is read from the resource).
-    Sent {
-        /// Method.
-        method: String,
-        /// Resource path.
-        resource: String,
-    },
+    Sent { method: String, resource: String },
     /// ARM accepted it; follow `poll`.
     Accepted {
-        /// Method.
         method: String,
-        /// Resource path.
         resource: String,
-        /// Where to poll.
         poll: PollTarget,
     },
     /// Finished (succeeded, or the operation record expired: the resource tells).
-    Settled {
-        /// Resource path.
-        resource: String,
-    },
+    Settled { resource: String },
     /// The operation ended Failed or Canceled.
     Failed {
-        /// Resource path.
         resource: String,
-        /// The error.
+        /// The operation's error as [`ArmError`] displays it.
         error: String,
     },
 }
@@ -105,17 +94,16 @@ pub fn check_journal(j: &k0rdent_core::state::Journal) -> Result<(), JournalErro
 pub enum Progress<T> {
     /// Done with this resource.
     Ready(T),
-    /// Waiting for Azure.
+    /// Look again after the duration; the text says what Azure is still doing.
     Wait(Duration, String),
 }
 
+#[allow(missing_docs)]
 /// Writes and settles journaled ARM operations for one step.
 pub struct Converger<'a> {
-    /// The step's context.
     pub ctx: &'a StepContext,
-    /// The client.
     pub client: &'a ArmClient,
-    /// Poll timing.
+    /// How long to wait between polls of an accepted operation.
     pub poll: PollConfig,
 }
 

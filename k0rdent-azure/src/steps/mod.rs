@@ -43,7 +43,7 @@ pub const CREATE_VMS_ID: StepId = StepId::from_static(CREATE_VMS);
 pub struct Tuning {
     /// Engine retries of a failed step attempt (e.g. a VM whose provisioning ended `Failed`).
     pub step_retry: RetryPolicy,
-    /// Operation polling.
+    /// How long to wait between polls of an accepted ARM operation.
     pub poll: PollConfig,
     /// How long a preflight verdict is reused.
     pub preflight_ttl: Duration,
@@ -190,17 +190,17 @@ impl AzureDeployment {
         self
     }
 
-    /// The client.
+    #[allow(missing_docs)]
     pub fn client(&self) -> &ArmClient {
         &self.shared.client
     }
 
-    /// The spec.
+    #[allow(missing_docs)]
     pub fn spec(&self) -> &AzureSpec {
         &self.shared.spec
     }
 
-    /// The resource names.
+    #[allow(missing_docs)]
     pub fn names(&self) -> &Names {
         &self.shared.names
     }

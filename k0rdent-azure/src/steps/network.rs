@@ -38,7 +38,8 @@ fn identity_refused(e: IdentityMismatch) -> StepError {
     StepError::permanent(e.to_string()).with_source(e)
 }
 
-/// The `setup_network` step.
+/// The `setup_network` step: the resource group, the NSG (WireGuard port only) and the VNet
+/// with its subnet; its teardown deletes the group after checking that it is ours.
 pub struct NetworkStep {
     pub(crate) id: StepId,
     pub(crate) deps: Vec<StepId>,

@@ -33,9 +33,9 @@ pub struct Problem {
 }
 
 /// Why a configuration cannot be used. Displays one line per problem.
+#[allow(missing_docs)]
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub struct ConfigError {
-    /// The file.
     pub path: PathBuf,
     /// The problems (at least one).
     pub problems: Vec<Problem>,
@@ -81,16 +81,16 @@ pub fn is_arm64(image: &Image) -> bool {
     sku.contains("arm64") || sku.contains("aarch64")
 }
 
-/// Azure settings.
+/// The `azure` section; `location` is its one required key.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct AzureSettings {
     /// Region, in the lowercase `name` form.
     pub location: Location,
-    /// VM image.
+    /// `azure.vm_image` (default `Debian:debian-12:12-gen2:latest`).
     pub image: Image,
-    /// Priority.
+    /// `azure.vm_priority` (default `Regular`).
     pub priority: Priority,
-    /// Spot eviction policy.
+    /// For Spot VMs only (default `Deallocate`).
     pub eviction_policy: Eviction,
     /// Subscription (else from the environment or `az`).
     pub subscription_id: Option<String>,
@@ -98,13 +98,14 @@ pub struct AzureSettings {
     pub resource_group: Option<ResourceGroupName>,
     /// ARM endpoint (else `K0RDENT_ARM_ENDPOINT` or the public cloud).
     pub arm_endpoint: Option<String>,
-    /// OS disk size.
+    /// 30 to 4095 (default 64).
     pub os_disk_size_gb: u32,
     /// ARM write requests in flight at most.
     pub write_concurrency: usize,
 }
 
-/// Network ranges.
+/// The `network` section: three networks that must not overlap each other or k0s's pod and
+/// service networks.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct NetworkSettings {
     /// The VNet address space.
@@ -117,71 +118,64 @@ pub struct NetworkSettings {
     pub wireguard_port: Option<u16>,
 }
 
-/// Controllers or workers.
+/// `cluster.controllers` or `cluster.workers`, with the role's `vm_sizing` size.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct NodeGroup {
-    /// How many.
+    /// 1 to 100 controllers, 0 to 100 workers (default 1).
     pub count: u32,
     /// Availability zones, rotated over the nodes (empty: no zone).
     pub zones: Vec<u8>,
-    /// VM size.
+    /// `vm_sizing.<role>.size` (default `Standard_D2s_v5`).
     pub size: VmSize,
 }
 
-/// Software versions.
+/// The `software` section (`software.k0s.version`, `software.k0rdent.*`).
+#[allow(missing_docs)]
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct Software {
     /// k0s version (`v1.33.2+k0s.0`).
     pub k0s_version: String,
-    /// k0rdent chart version.
     pub k0rdent_version: String,
-    /// k0rdent chart registry.
     pub k0rdent_registry: String,
-    /// k0rdent namespace.
     pub k0rdent_namespace: String,
 }
 
-/// Time limits.
+/// The `timeouts` section with the Bash tool's defaults, in seconds in the file (minutes for
+/// `vm_creation_minutes`). Only `vm_creation`, `wireguard_connect_wait`, `k0s_install_wait`
+/// and `k0rdent_install_wait` set a phase's time limit ([`crate::deployment::time_limits`]);
+/// the rest are checked and shown, not used yet.
+#[allow(missing_docs)]
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct Timeouts {
-    /// SSH connection.
     pub ssh_connect: Duration,
-    /// One SSH command.
     pub ssh_command: Duration,
-    /// Waiting for k0s.
     pub k0s_install_wait: Duration,
     /// Waiting for k0rdent (helm `--timeout`).
     pub k0rdent_install_wait: Duration,
     /// Waiting for the tunnel.
     pub wireguard_connect_wait: Duration,
-    /// Creating one VM.
+    /// `timeouts.vm_creation_minutes`: one VM's creation.
     pub vm_creation: Duration,
-    /// Polling VMs.
     pub vm_wait_check_interval: Duration,
-    /// cloud-init finishing after VM creation.
+    /// `timeouts.cloud_init_timeout`: cloud-init finishing after VM creation.
     pub cloud_init: Duration,
-    /// Polling cloud-init.
     pub cloud_init_check_interval: Duration,
-    /// Verification attempts.
     pub verification_retries: u32,
     /// Pause between verification attempts.
     pub verification_retry_delay: Duration,
 }
 
-/// KOF settings (optional phases).
+/// The `kof` section: settings of the optional KOF phases, which this build plans but does
+/// not run yet.
+#[allow(missing_docs)]
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct Kof {
     /// Whether the KOF phases run.
     pub enabled: bool,
-    /// KOF version.
     pub version: String,
-    /// Istio version.
     pub istio_version: String,
-    /// Istio namespace.
     pub istio_namespace: String,
-    /// Mothership namespace.
     pub mothership_namespace: String,
-    /// Mothership storage class.
     pub storage_class: String,
     /// Helm install attempts for the mothership.
     pub install_retries: u32,
@@ -189,46 +183,38 @@ pub struct Kof {
     pub retry_delay: Duration,
     /// Regional cluster name ("" = derived from the cluster id).
     pub regional_cluster_name: String,
-    /// Regional domain.
     pub regional_domain: String,
     /// Admin e-mail for certificates.
     pub admin_email: String,
-    /// Regional location.
+    /// Defaults to `azure.location`.
     pub regional_location: String,
-    /// Cluster template.
+    /// The k0rdent cluster template of the regional cluster (default `azure-standalone-cp-1-0-8`).
     pub template: String,
-    /// Azure credential name.
+    /// The k0rdent credential the regional cluster uses (default `azure-cluster-credential`).
     pub credential: String,
-    /// Control plane size.
     pub cp_instance_size: String,
-    /// Worker size.
     pub worker_instance_size: String,
     /// Root volume size in GB.
     pub root_volume_size: u32,
 }
 
-/// A validated configuration.
+/// A validated configuration: every section checked, its defaults filled in.
+#[allow(missing_docs)]
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct Config {
     /// Owner tag value, if set.
     pub owner: Option<String>,
-    /// Description.
     pub description: Option<String>,
-    /// Azure.
     pub azure: AzureSettings,
-    /// Networks.
     pub network: NetworkSettings,
-    /// Controllers.
+    /// `cluster.controllers`, sized by `vm_sizing.controller.size`.
     pub controllers: NodeGroup,
-    /// Workers.
+    /// `cluster.workers`, sized by `vm_sizing.worker.size`.
     pub workers: NodeGroup,
     /// Admin user on the VMs.
     pub ssh_user: AdminUserName,
-    /// Versions.
     pub software: Software,
-    /// Time limits.
     pub timeouts: Timeouts,
-    /// KOF.
     pub kof: Kof,
     /// Whether child clusters on Azure are set up.
     pub azure_children: bool,
@@ -239,6 +225,7 @@ pub struct Config {
 }
 
 /// A planned node: name, role, zone and size.
+#[allow(missing_docs)]
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct NodePlan {
     /// `k0s-controller-1`, `k0s-worker-1`, ...
@@ -247,7 +234,6 @@ pub struct NodePlan {
     pub role: NodeRole,
     /// Zone, rotating through the group's zones.
     pub zone: Option<u8>,
-    /// VM size.
     pub size: VmSize,
 }
 
@@ -273,11 +259,10 @@ impl Config {
 }
 
 /// A loaded configuration with what the state records about it.
+#[allow(missing_docs)]
 #[derive(Debug, Clone)]
 pub struct Loaded {
-    /// The file.
     pub path: PathBuf,
-    /// The validated configuration.
     pub config: Config,
     /// Digest of the file's bytes.
     pub fingerprint: Digest,

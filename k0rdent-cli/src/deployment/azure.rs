@@ -16,7 +16,7 @@ use super::prepare::SSH_PUBLIC_KEY;
 use crate::config::Loaded;
 use crate::error::CliError;
 
-/// Environment variables this module reads (besides the credential ones).
+/// Overrides `azure.arm_endpoint` (the tests point it at the ARM emulator).
 pub const ARM_ENDPOINT_ENV: &str = "K0RDENT_ARM_ENDPOINT";
 const SUBSCRIPTION_ENV: &str = "AZURE_SUBSCRIPTION_ID";
 
@@ -32,7 +32,7 @@ pub struct AzureAccess {
     pub endpoint: Option<String>,
     /// Subscription (`AZURE_SUBSCRIPTION_ID`); else `azure.subscription_id`, else `az`.
     pub subscription: Option<String>,
-    /// Credentials.
+    /// Which credential is used; [`AzureAccess::from_env`] fills it from the `AZURE_*` variables.
     pub credentials: CredentialSettings,
 }
 

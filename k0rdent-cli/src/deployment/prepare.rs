@@ -26,7 +26,8 @@ use k0rdent_ssh::wireguard::{
 use crate::config::Loaded;
 use crate::error::CliError;
 
-/// The step id.
+/// The id of the step that chooses the cluster id, SSH key pair and WireGuard plan once,
+/// before the pipeline is built.
 pub const PREPARE: &str = "prepare_deployment";
 /// [`PREPARE`] as a step id.
 pub const PREPARE_ID: StepId = StepId::from_static(PREPARE);

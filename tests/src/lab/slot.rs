@@ -23,13 +23,13 @@ use super::cmd;
 pub const LAB_DIR: &str = "/run/k0rdent-lab";
 /// How many slots exist.
 pub const SLOTS: u8 = 16;
-/// Nodes per slot.
+/// Nodes per slot; each gets a /30 link in the slot's 16 addresses of 198.51.100.0/24.
 pub const NODES: u8 = 4;
 
-/// A held slot.
+/// A held slot: an exclusive `flock` on its lock file, released when dropped.
 #[derive(Debug)]
 pub struct Slot {
-    /// The slot number.
+    /// 0 to [`SLOTS`] − 1; every name and address of the slot derives from it.
     pub n: u8,
     _lock: File,
 }
@@ -81,7 +81,7 @@ impl Slot {
         Some(s)
     }
 
-    /// The slot's directory.
+    /// `<LAB_DIR>/sNN`, with the slot's pid records; swept when the slot is taken.
     pub fn dir(&self) -> PathBuf {
         Path::new(LAB_DIR).join(format!("s{:02}", self.n))
     }
@@ -121,7 +121,7 @@ impl Slot {
         Ipv4Addr::new(198, 51, 100, self.link_base(i) + 2)
     }
 
-    /// The tunnel network.
+    /// `172.30.<n>.0/24`: the WireGuard network of the slot's deployment.
     pub fn tunnel_net(&self) -> Ipv4Net {
         Ipv4Net::new(Ipv4Addr::new(172, 30, self.n, 0), 24).unwrap()
     }

@@ -16,7 +16,7 @@ use super::slot::Slot;
 pub struct SshdOptions {
     /// Fixture directory (keys, config, log).
     pub dir: PathBuf,
-    /// Listen address.
+    /// Inside `netns` when that is set.
     pub listen: SocketAddr,
     /// Network namespace to run in.
     pub netns: Option<String>,
@@ -54,12 +54,12 @@ pub fn free_port() -> u16 {
         .port()
 }
 
-/// A running sshd.
+/// A running sshd, stopped when dropped.
+#[allow(missing_docs)]
 #[derive(Debug)]
 pub struct Sshd {
     /// How it was started.
     pub opts: SshdOptions,
-    /// Its process id.
     pub pid: i32,
     child: Option<Child>,
     name: String,
@@ -224,7 +224,7 @@ impl Sshd {
             .collect()
     }
 
-    /// The server's log.
+    /// The server's log so far (`sshd.log` in its fixture directory).
     pub fn log(&self) -> String {
         std::fs::read_to_string(self.opts.dir.join("sshd.log")).unwrap_or_default()
     }
@@ -270,11 +270,10 @@ impl Drop for Sshd {
 }
 
 /// A slot with one sshd on 127.0.0.1: the "real host" of the SSH tests.
+#[allow(missing_docs)]
 #[derive(Debug)]
 pub struct LoopbackHost {
-    /// The slot.
     pub slot: Slot,
-    /// The server.
     pub sshd: Sshd,
     /// A directory the server's sessions see as `/usr/local/sbin` (first on root's PATH):
     /// put fake commands here.

@@ -20,17 +20,15 @@ use k0rdent_ssh::wireguard::{
 use super::wireguard::Lab;
 
 /// A lab with the WireGuard network planned, nodes bootstrapped and the hub up.
+#[allow(missing_docs)]
 #[derive(Debug)]
 pub struct Tunnel {
-    /// The lab.
     pub lab: Lab,
     /// The deployment's state directory.
     pub store: FileStore,
     /// The recorded state (network, node records with public IPs).
     pub state: DeploymentState,
-    /// The network.
     pub net: ResolvedNetwork,
-    /// The hub interface.
     pub vpn: VpnInterface,
     /// What the gate expects.
     pub exp: TunnelExpectation,

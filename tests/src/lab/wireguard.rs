@@ -13,16 +13,15 @@ use super::netns;
 use super::slot::Slot;
 use super::sshd::{Sshd, SshdOptions};
 
-/// One lab node.
+/// One lab node: a network namespace with its own sshd, standing in for a VM.
+#[allow(missing_docs)]
 #[derive(Debug)]
 pub struct LabNode {
     /// Index in the slot.
     pub index: u8,
-    /// Node name.
     pub name: String,
-    /// Its network namespace.
     pub netns: String,
-    /// Its "public" address.
+    /// Its "public" address, on the host link ([`Slot::node_ip`]).
     pub public_ip: Ipv4Addr,
     /// Its private file tree (etc-wireguard, var-lib-cloud, sbin, sshd).
     pub root: PathBuf,
@@ -209,11 +208,10 @@ impl LabNode {
 }
 
 /// A slot with nodes.
+#[allow(missing_docs)]
 #[derive(Debug)]
 pub struct Lab {
-    /// The slot.
     pub slot: Slot,
-    /// Nodes.
     pub nodes: Vec<LabNode>,
     /// The admin (client) key every node authorizes.
     pub admin_key: PathBuf,

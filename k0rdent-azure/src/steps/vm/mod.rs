@@ -45,7 +45,8 @@ use crate::observe::{AzureFacts, OBSERVER};
 use crate::resources;
 use crate::spec::VmSpec;
 
-/// One `create_vms/<vm>` step.
+/// One `create_vms/<vm>` step: the VM with its public IP, NIC and OS disk, created, kept as
+/// the spec says, and running.
 pub struct VmStep {
     pub(crate) id: StepId,
     pub(crate) network: StepId,

@@ -4,7 +4,6 @@
 use super::checks::Checks;
 use crate::config::{Timeouts, raw};
 
-/// The time limits.
 pub(super) fn limits(c: &mut Checks, t: raw::Timeouts) -> Timeouts {
     let verification_retries = match t.verification_retries {
         Some(n) if n < 1 => {
