@@ -27,16 +27,20 @@ pub struct BackendVm {
     pub zone: Option<String>,
 }
 
+/// What a backend hook reports when it cannot do what the emulated operation asks; its text
+/// becomes the operation's error message.
+pub type BackendError = Box<dyn std::error::Error + Send + Sync>;
+
 /// Called as emulated VMs are created, deleted, started and deallocated. The emulator's
 /// operation completes only after the hook returns; an error makes it end `Failed`.
 #[async_trait]
 pub trait VmBackend: Send + Sync {
     /// A VM was created. Returning an address makes it the VM's public IP.
-    async fn create(&self, vm: &BackendVm) -> Result<Option<IpAddr>, String>;
+    async fn create(&self, vm: &BackendVm) -> Result<Option<IpAddr>, BackendError>;
     /// A VM was deleted.
-    async fn delete(&self, name: &str) -> Result<(), String>;
+    async fn delete(&self, name: &str) -> Result<(), BackendError>;
     /// A stopped or deallocated VM was started.
-    async fn start(&self, name: &str) -> Result<(), String>;
+    async fn start(&self, name: &str) -> Result<(), BackendError>;
     /// A VM was deallocated (or powered off).
-    async fn deallocate(&self, name: &str) -> Result<(), String>;
+    async fn deallocate(&self, name: &str) -> Result<(), BackendError>;
 }

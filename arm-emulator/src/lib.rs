@@ -61,7 +61,7 @@ use std::time::{Duration, Instant};
 use k0rdent_core::secret::Secret;
 use serde_json::Value;
 
-pub use backend::{BackendVm, VmBackend};
+pub use backend::{BackendError, BackendVm, VmBackend};
 pub use catalog::{Catalog, ImageDef, SkuDef};
 pub use faults::{Faults, LoggedRequest, RequestLog};
 

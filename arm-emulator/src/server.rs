@@ -344,7 +344,7 @@ fn spawn_job(emu: Arc<Emu>, job: Job) {
         }
         if let Some(o) = w.ops.get_mut(&op) {
             o.backend_done = true;
-            o.backend_error = result.err();
+            o.backend_error = result.err().map(|e| e.to_string());
         }
     });
 }

@@ -223,25 +223,56 @@ impl Ipv4Cidr {
     }
 }
 
+/// Text that is not an IPv4 network in CIDR notation.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum CidrError {
+    /// No `/`.
+    #[error("{0:?} is not in CIDR notation (e.g. 10.0.0.0/16)")]
+    NotCidr(String),
+    /// The part before the `/` is not an IPv4 address.
+    #[error("{text:?}: {addr:?} is not an IPv4 address")]
+    Address {
+        /// The whole text.
+        text: String,
+        /// The address part.
+        addr: String,
+    },
+    /// The prefix length is not 0–32.
+    #[error("{0:?}: prefix length must be 0–32")]
+    PrefixLength(String),
+    /// Bits below the prefix are set, so the text names a host, not a network.
+    #[error("{text:?} has host bits set; the network is {network}")]
+    HostBits {
+        /// The whole text.
+        text: String,
+        /// The network the prefix length gives.
+        network: String,
+    },
+}
+
 impl FromStr for Ipv4Cidr {
-    type Err = String;
-    fn from_str(s: &str) -> Result<Self, String> {
+    type Err = CidrError;
+    fn from_str(s: &str) -> Result<Self, CidrError> {
         let (a, l) = s
             .split_once('/')
-            .ok_or_else(|| format!("{s:?} is not in CIDR notation (e.g. 10.0.0.0/16)"))?;
-        let addr: Ipv4Addr = a
-            .parse()
-            .map_err(|_| format!("{s:?}: {a:?} is not an IPv4 address"))?;
+            .ok_or_else(|| CidrError::NotCidr(s.to_owned()))?;
+        let addr: Ipv4Addr = a.parse().map_err(|_| CidrError::Address {
+            text: s.to_owned(),
+            addr: a.to_owned(),
+        })?;
         let len: u8 = l
             .parse()
             .ok()
             .filter(|n| *n <= 32)
-            .ok_or_else(|| format!("{s:?}: prefix length must be 0–32"))?;
+            .ok_or_else(|| CidrError::PrefixLength(s.to_owned()))?;
         if u32::from(addr) & !Self::mask(len) != 0 {
-            return Err(format!(
-                "{s:?} has host bits set; the network is {}/{len}",
-                Ipv4Addr::from(u32::from(addr) & Self::mask(len))
-            ));
+            return Err(CidrError::HostBits {
+                text: s.to_owned(),
+                network: format!(
+                    "{}/{len}",
+                    Ipv4Addr::from(u32::from(addr) & Self::mask(len))
+                ),
+            });
         }
         Ok(Ipv4Cidr { addr, len })
     }
@@ -429,6 +460,7 @@ mod tests {
             "10.0.1.1/24"
                 .parse::<Ipv4Cidr>()
                 .unwrap_err()
+                .to_string()
                 .contains("host bits")
         );
         assert!("10.0.0.0".parse::<Ipv4Cidr>().is_err());

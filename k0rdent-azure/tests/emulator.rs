@@ -331,7 +331,7 @@ mod backend {
     use std::sync::Mutex;
 
     use async_trait::async_trait;
-    use k0rdent_arm_emulator::{BackendVm, VmBackend};
+    use k0rdent_arm_emulator::{BackendError, BackendVm, VmBackend};
 
     #[derive(Default)]
     pub struct Recorder {
@@ -340,7 +340,7 @@ mod backend {
 
     #[async_trait]
     impl VmBackend for Recorder {
-        async fn create(&self, vm: &BackendVm) -> Result<Option<IpAddr>, String> {
+        async fn create(&self, vm: &BackendVm) -> Result<Option<IpAddr>, BackendError> {
             self.calls.lock().unwrap().push(format!(
                 "create {} user={} keys={} data={}B ip={:?} private={:?}",
                 vm.name,
@@ -352,15 +352,15 @@ mod backend {
             ));
             Ok(Some("198.51.100.7".parse().unwrap()))
         }
-        async fn delete(&self, name: &str) -> Result<(), String> {
+        async fn delete(&self, name: &str) -> Result<(), BackendError> {
             self.calls.lock().unwrap().push(format!("delete {name}"));
             Ok(())
         }
-        async fn start(&self, name: &str) -> Result<(), String> {
+        async fn start(&self, name: &str) -> Result<(), BackendError> {
             self.calls.lock().unwrap().push(format!("start {name}"));
             Ok(())
         }
-        async fn deallocate(&self, name: &str) -> Result<(), String> {
+        async fn deallocate(&self, name: &str) -> Result<(), BackendError> {
             self.calls
                 .lock()
                 .unwrap()
