@@ -2,6 +2,7 @@
 //! The terminal view, `--output json` (JSON Lines) and the persisted event log are sinks;
 //! library crates never print.
 
+use std::borrow::Cow;
 use std::sync::{Arc, Mutex};
 
 use chrono::{DateTime, Utc};
@@ -9,66 +10,49 @@ use serde::{Deserialize, Serialize};
 
 use crate::id::{RunId, StepId};
 use crate::plan::{Decision, Plan};
+use crate::remedy::Remedy;
 use crate::state::RunOutcome;
 
 /// One thing that happened.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(tag = "event", rename_all = "snake_case")]
+#[allow(missing_docs)] // fields such as `step`, `gate`, `run_id` or `pid` need none
 pub enum Event {
     /// A run started.
     RunStarted {
-        /// Run id.
         run_id: RunId,
         /// `deploy`, `reset`, `refresh`.
         command: String,
-        /// Process id.
         pid: u32,
-        /// Host.
         host: String,
     },
     /// The previous run died without recording how it ended.
-    PreviousRunDied {
-        /// Its run id.
-        run_id: RunId,
-        /// Its pid.
-        pid: u32,
-    },
+    PreviousRunDied { run_id: RunId, pid: u32 },
     /// An observer finished.
     Observed {
-        /// Observer name.
         observer: String,
         /// Its failure, if it failed.
         #[serde(default, skip_serializing_if = "Option::is_none")]
         error: Option<String>,
-        /// How long it took.
         duration_ms: u64,
     },
     /// The plan (emitted once per run, before anything executes).
-    Planned {
-        /// The plan.
-        plan: Plan,
-    },
+    Planned { plan: Plan },
     /// A completed step's reality differs from its record.
     Drift {
-        /// The step.
         step: StepId,
         /// What differs.
         detail: String,
     },
     /// A gate passed.
     GatePassed {
-        /// Guarded step.
         step: StepId,
-        /// Gate.
         gate: String,
-        /// Evidence.
         evidence: String,
     },
     /// A gate with a wait budget has not passed yet; still waiting.
     GateWaiting {
-        /// Guarded step.
         step: StepId,
-        /// Gate.
         gate: String,
         /// Why it has not passed yet.
         reason: String,
@@ -77,19 +61,16 @@ pub enum Event {
     },
     /// A gate failed.
     GateFailed {
-        /// Guarded step.
         step: StepId,
-        /// Gate.
         gate: String,
-        /// Why.
+        /// The gate's one-line diagnosis.
         reason: String,
-        /// What to do.
+        /// The gate's [`Remedy`].
         #[serde(default, skip_serializing_if = "Option::is_none")]
         remedy: Option<String>,
     },
     /// A step started (or resumed).
     StepStarted {
-        /// Step.
         step: StepId,
         /// The decision being carried out.
         decision: Decision,
@@ -98,14 +79,12 @@ pub enum Event {
     },
     /// Progress inside a step.
     StepProgress {
-        /// Step.
         step: StepId,
         /// What is happening.
         message: String,
     },
     /// A step is waiting on something it started (a long-running operation).
     StepPending {
-        /// Step.
         step: StepId,
         /// What is pending.
         detail: String,
@@ -114,61 +93,51 @@ pub enum Event {
     },
     /// A transient failure; the step is retried.
     StepRetrying {
-        /// Step.
         step: StepId,
         /// Attempt that failed (1-based, this run).
         attempt: u32,
-        /// The error.
         error: String,
         /// Delay before the retry.
         delay_ms: u64,
     },
     /// A step completed.
     StepCompleted {
-        /// Step.
         step: StepId,
-        /// How long it took.
         duration_ms: u64,
         /// Whether its outputs differ from the recorded ones (downstream may rerun).
         outputs_changed: bool,
     },
     /// A step failed.
     StepFailed {
-        /// Step.
         step: StepId,
-        /// The error.
         error: String,
-        /// What to do.
+        /// The step's [`Remedy`] (or the failed state save's).
         #[serde(default, skip_serializing_if = "Option::is_none")]
         remedy: Option<String>,
     },
     /// A step could not proceed.
     StepBlocked {
-        /// Step.
         step: StepId,
-        /// Why.
+        /// The step's message, or why it needs confirmation.
         reason: String,
-        /// What to do.
+        /// The step's [`Remedy`].
         #[serde(default, skip_serializing_if = "Option::is_none")]
         remedy: Option<String>,
     },
     /// A step stopped at a safe point (or was abandoned) and stays in progress.
     StepInterrupted {
-        /// Step.
         step: StepId,
-        /// Why.
+        /// What stopped it: the cancellation's reason, a watched gate, its time limit.
         reason: String,
     },
     /// Destructive or disruptive work a step found while it ran was confirmed by `-y`.
     StepConfirmed {
-        /// Step.
         step: StepId,
         /// What will be deleted, re-created or restarted.
         change: String,
     },
     /// A step was asked to stop and is given a declared grace (an external tool got SIGTERM).
     StepStopping {
-        /// Step.
         step: StepId,
         /// What is stopping (e.g. `helm upgrade`).
         what: String,
@@ -177,43 +146,30 @@ pub enum Event {
     },
     /// A step was recorded as skipped because it is disabled.
     StepDisabled {
-        /// Step.
         step: StepId,
-        /// Why.
+        /// The step's [`Availability::Disabled`](crate::step::Availability::Disabled) reason.
         reason: String,
     },
     /// Teardown of a step started (reset).
-    TeardownStarted {
-        /// Step.
-        step: StepId,
-    },
+    TeardownStarted { step: StepId },
     /// Teardown of a step finished.
     TeardownCompleted {
-        /// Step.
         step: StepId,
         /// Set when the step has nothing of its own to undo: why.
         #[serde(default, skip_serializing_if = "Option::is_none")]
         nothing_to_undo: Option<String>,
     },
     /// Teardown of a step failed.
-    TeardownFailed {
-        /// Step.
-        step: StepId,
-        /// The error.
-        error: String,
-    },
+    TeardownFailed { step: StepId, error: String },
     /// A stop was requested (first Ctrl-C): nothing new starts.
     StopRequested {
-        /// Why.
+        /// The reason given to [`Cancellation::cancel`](crate::cancel::Cancellation::cancel).
         reason: String,
     },
     /// The run ended.
     RunFinished {
-        /// Run id.
         run_id: RunId,
-        /// How.
         outcome: RunOutcome,
-        /// Duration.
         duration_ms: u64,
     },
 }
@@ -229,8 +185,20 @@ pub struct EventRecord {
     pub at: DateTime<Utc>,
     /// The run it belongs to.
     pub run_id: RunId,
-    /// The event.
+    #[allow(missing_docs)]
     pub event: Event,
+}
+
+/// The remedy of a failed or blocked step and of a failed gate; other events have none.
+impl Remedy for Event {
+    fn remedy(&self) -> Option<Cow<'_, str>> {
+        match self {
+            Event::StepFailed { remedy, .. }
+            | Event::StepBlocked { remedy, .. }
+            | Event::GateFailed { remedy, .. } => remedy.as_deref().map(Cow::Borrowed),
+            _ => None,
+        }
+    }
 }
 
 impl Event {

@@ -6,6 +6,7 @@
 //! runs out, and re-checks gates that have a watch interval while the step runs (a failure
 //! cancels the step at its next safe point).
 
+use std::borrow::Cow;
 use std::fmt;
 use std::future::Future;
 use std::sync::Arc;
@@ -16,6 +17,7 @@ use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
 use crate::id::StepId;
+use crate::remedy::Remedy;
 use crate::state::DeploymentState;
 
 /// The result of one gate check.
@@ -31,7 +33,7 @@ pub enum GateVerdict {
     Fail {
         /// Why, in one line.
         reason: String,
-        /// What to do about it.
+        /// What the user can do about it (its [`Remedy`]).
         #[serde(default, skip_serializing_if = "Option::is_none")]
         remedy: Option<String>,
     },
@@ -61,6 +63,14 @@ impl GateVerdict {
         }
     }
 
+    /// A failure that is `error`: its message is the reason, its [`Remedy`] the remedy.
+    pub fn from_error(error: &(impl fmt::Display + Remedy + ?Sized)) -> Self {
+        GateVerdict::Fail {
+            reason: error.to_string(),
+            remedy: error.remedy().map(Cow::into_owned),
+        }
+    }
+
     /// Whether it passed.
     pub fn passed(&self) -> bool {
         matches!(self, GateVerdict::Pass { .. })
@@ -70,11 +80,11 @@ impl GateVerdict {
 /// A recorded gate failure, as the planner consumes it.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct GateFailure {
-    /// Gate name.
+    /// The failed gate's [`name`](Gate::name).
     pub gate: String,
     /// Why it failed.
     pub reason: String,
-    /// What to do.
+    /// The gate's [`Remedy`].
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub remedy: Option<String>,
 }

@@ -8,12 +8,14 @@
 mod aad;
 mod azcli;
 
+use std::borrow::Cow;
 use std::fmt;
 use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::{Duration, SystemTime};
 
 use async_trait::async_trait;
+use k0rdent_core::Remedy;
 use k0rdent_core::secret::Secret;
 use tokio::sync::Mutex;
 
@@ -28,7 +30,7 @@ pub const DEFAULT_AUTHORITY_HOST: &str = "https://login.microsoftonline.com";
 /// A bearer token and when it expires.
 #[derive(Clone)]
 pub struct AccessToken {
-    /// The token.
+    /// The bearer token for the `Authorization` header.
     pub token: Secret<String>,
     /// When it stops working.
     pub expires_at: SystemTime,
@@ -51,7 +53,7 @@ pub struct CredentialError {
     pub source_name: String,
     /// What went wrong.
     pub message: String,
-    /// What to do.
+    /// The variable to set or the `az login` to run (its [`Remedy`]).
     pub remedy: Option<String>,
 }
 
@@ -67,6 +69,12 @@ impl CredentialError {
     pub(crate) fn with_remedy(mut self, remedy: impl Into<String>) -> Self {
         self.remedy = Some(remedy.into());
         self
+    }
+}
+
+impl Remedy for CredentialError {
+    fn remedy(&self) -> Option<Cow<'_, str>> {
+        self.remedy.as_deref().map(Cow::Borrowed)
     }
 }
 
