@@ -17,7 +17,7 @@ use std::sync::atomic::{AtomicU32, Ordering};
 use async_trait::async_trait;
 use k0rdent_core::state::{CloudIdentity, DeploymentState};
 use k0rdent_core::{
-    Observer,
+    Observer, Remedy,
     observation::{Facts, ObserveError},
 };
 

@@ -8,6 +8,7 @@
 
 use k0rdent_azure::client::{ArmErrorCode, api_error};
 use k0rdent_azure::model::*;
+use k0rdent_core::Remedy;
 
 #[test]
 fn resources_list_with_expand_keeps_provisioning_state_and_times() {

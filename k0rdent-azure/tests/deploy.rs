@@ -7,7 +7,7 @@ mod common;
 
 use common::{Lab, writes};
 use k0rdent_core::{
-    StepId,
+    Remedy, StepId,
     plan::Decision,
     state::{RunOutcome, Status},
 };

@@ -9,6 +9,7 @@ use std::time::Duration;
 use common::fast_emulator;
 use k0rdent_azure::api;
 use k0rdent_azure::client::{ArmClient, ArmErrorCode, PollStatus, RetryConfig};
+use k0rdent_core::Remedy;
 use serde_json::json;
 
 const SUB: &str = "00000000-0000-4000-8000-000000000001";

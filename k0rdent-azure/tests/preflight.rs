@@ -6,7 +6,7 @@ mod common;
 
 use common::{CLUSTER, Lab, fast_emulator};
 use k0rdent_arm_emulator::{Catalog, fixtures};
-use k0rdent_core::{StepId, plan::Decision, state::RunOutcome};
+use k0rdent_core::{Remedy, StepId, plan::Decision, state::RunOutcome};
 
 async fn blocked_before_any_write(lab: &Lab) -> String {
     let azure = lab.azure();

@@ -1,8 +1,11 @@
 //! The CLI's error type: every failure carries what went wrong and, where known, what to do.
 
+use std::borrow::Cow;
+use std::fmt;
 use std::path::PathBuf;
 
 use k0rdent_core::{
+    Remedy,
     engine::{ConfigError, EngineError},
     store::StoreError,
 };
@@ -25,20 +28,19 @@ pub enum CliError {
     /// The configuration is unusable (one line per problem).
     #[error(transparent)]
     Config(crate::config::ConfigError),
-    /// Bad arguments or input.
+    /// Bad arguments or input, or a library error the CLI reports as such.
     #[error("{message}")]
     Usage {
-        /// What is wrong.
+        /// The `error:` line.
         message: String,
-        /// What to do.
+        /// The `hint:` line.
         remedy: Option<String>,
     },
     /// A file could not be read or written.
     #[error("{path}: {source}")]
+    #[allow(missing_docs)]
     Io {
-        /// The file.
         path: PathBuf,
-        /// The error.
         #[source]
         source: std::io::Error,
     },
@@ -48,9 +50,9 @@ pub enum CliError {
     /// The lock is held by a live process on this machine and `--force` was not given.
     #[error("the state is locked by {holder}, which is still running")]
     LockHeld {
-        /// Who holds it.
+        /// The holder as the lock describes it (pid, host, command, run, since).
         holder: String,
-        /// Its pid.
+        /// The holder's pid, for the `kill` the remedy suggests.
         pid: u32,
     },
 }
@@ -61,6 +63,14 @@ impl CliError {
         CliError::Usage {
             message: message.into(),
             remedy: Some(remedy.into()),
+        }
+    }
+
+    /// A usage error that says what `error` says, with its [`Remedy`].
+    pub fn usage_from(error: &(impl fmt::Display + Remedy + ?Sized)) -> Self {
+        CliError::Usage {
+            message: error.to_string(),
+            remedy: error.remedy().map(Cow::into_owned),
         }
     }
 
@@ -75,9 +85,11 @@ impl CliError {
             _ => ExitStatus::Error,
         }
     }
+}
 
-    /// What to do about it, printed as `hint:`.
-    pub fn remedy(&self) -> Option<String> {
+/// The engine's and the store's own remedies; the CLI's for the rest.
+impl Remedy for CliError {
+    fn remedy(&self) -> Option<Cow<'_, str>> {
         match self {
             CliError::Engine(e) => e.remedy(),
             CliError::Store(e) => e.remedy(),
@@ -85,13 +97,16 @@ impl CliError {
                 Some("`k0rdent plan` lists the phases".into())
             }
             CliError::Settings(_) => None,
-            CliError::Usage { remedy, .. } => remedy.clone(),
+            CliError::Usage { remedy, .. } => remedy.as_deref().map(Cow::Borrowed),
             CliError::Config(_) => Some("fix the configuration file and run again".into()),
             CliError::Io { .. } => None,
             CliError::Interrupted => Some("run the command again when you are ready".into()),
-            CliError::LockHeld { pid, .. } => Some(format!(
-                "wait for it, stop it (kill {pid}), or break the lock with `k0rdent state unlock --force`"
-            )),
+            CliError::LockHeld { pid, .. } => Some(
+                format!(
+                    "wait for it, stop it (kill {pid}), or break the lock with `k0rdent state unlock --force`"
+                )
+                .into(),
+            ),
         }
     }
 }

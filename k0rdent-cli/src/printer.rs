@@ -1,9 +1,11 @@
 //! The one place that writes to stdout and stderr. Results and JSON go to stdout, progress
 //! and messages to stderr; logs go to stderr through `tracing`.
 
+use std::borrow::Cow;
 use std::io::Write;
 use std::sync::Mutex;
 
+use k0rdent_core::Remedy;
 use k0rdent_core::event::{Event, EventSink};
 use serde::Serialize;
 
@@ -71,27 +73,25 @@ impl Printer {
 
     /// An error with its hint (stderr; in JSON mode also a JSON line on stdout).
     pub fn error(&self, e: &CliError) {
-        let remedy = e.remedy();
+        let hint = Hint::of(e);
         // One `error:` line per problem (a configuration can have several).
         let mut text: String = e
             .to_string()
             .lines()
             .map(|l| format!("error: {l}\n"))
             .collect();
-        if let Some(r) = &remedy {
-            text.push_str(&format!("hint: {r}\n"));
-        }
+        text.push_str(&hint.line(""));
         self.err(&text);
         #[derive(Serialize)]
         struct JsonError<'a> {
             error: String,
-            #[serde(skip_serializing_if = "Option::is_none")]
-            remedy: Option<&'a str>,
+            #[serde(skip_serializing_if = "Hint::is_none")]
+            remedy: Hint<'a>,
             exit_code: u8,
         }
         self.json(&JsonError {
             error: e.to_string(),
-            remedy: remedy.as_deref(),
+            remedy: hint,
             exit_code: e.exit_status().code(),
         });
     }
@@ -119,16 +119,8 @@ impl Printer {
             Event::StepCompleted {
                 step, duration_ms, ..
             } => format!("+ {step}: done ({:.1} s)", *duration_ms as f64 / 1000.0),
-            Event::StepFailed {
-                step,
-                error,
-                remedy,
-            } => with_hint(format!("x {step}: failed: {error}"), remedy),
-            Event::StepBlocked {
-                step,
-                reason,
-                remedy,
-            } => with_hint(format!("x {step}: blocked: {reason}"), remedy),
+            Event::StepFailed { step, error, .. } => format!("x {step}: failed: {error}"),
+            Event::StepBlocked { step, reason, .. } => format!("x {step}: blocked: {reason}"),
             Event::StepInterrupted { step, reason } => format!("- {step}: interrupted: {reason}"),
             Event::GateWaiting {
                 step,
@@ -140,11 +132,8 @@ impl Printer {
                 remaining_ms / 1000
             ),
             Event::GateFailed {
-                step,
-                gate,
-                reason,
-                remedy,
-            } => with_hint(format!("x {step}: gate {gate} failed: {reason}"), remedy),
+                step, gate, reason, ..
+            } => format!("x {step}: gate {gate} failed: {reason}"),
             Event::TeardownStarted { step } => format!("> {step}: tearing down"),
             Event::TeardownCompleted {
                 step,
@@ -176,14 +165,37 @@ impl Printer {
             }
             _ => return,
         };
-        self.note(&line);
+        // A failed step's or gate's remedy, under its line.
+        self.err(&format!("{line}\n{}", Hint::of(event).line("  ")));
     }
 }
 
-fn with_hint(line: String, remedy: &Option<String>) -> String {
-    match remedy {
-        Some(r) => format!("{line}\n  hint: {r}"),
-        None => line,
+/// A remedy as the CLI shows it, for errors and progress lines alike (a plan's text renders
+/// its blocked steps' hints itself): in text, a `hint:` line under the line it belongs to; in
+/// JSON, the `remedy` field of that line's object, left out when there is none.
+struct Hint<'a>(Option<Cow<'a, str>>);
+
+impl<'a> Hint<'a> {
+    fn of(about: &'a dyn Remedy) -> Self {
+        Hint(about.remedy())
+    }
+
+    /// The `hint:` line after `indent` (that of the line's details), with its newline; empty
+    /// without a remedy.
+    fn line(&self, indent: &str) -> String {
+        self.0
+            .as_ref()
+            .map_or_else(String::new, |r| format!("{indent}hint: {r}\n"))
+    }
+
+    fn is_none(&self) -> bool {
+        self.0.is_none()
+    }
+}
+
+impl Serialize for Hint<'_> {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        self.0.as_deref().serialize(serializer)
     }
 }
 

@@ -2,6 +2,7 @@
 //! The terminal view, `--output json` (JSON Lines) and the persisted event log are sinks;
 //! library crates never print.
 
+use std::borrow::Cow;
 use std::sync::{Arc, Mutex};
 
 use chrono::{DateTime, Utc};
@@ -9,27 +10,28 @@ use serde::{Deserialize, Serialize};
 
 use crate::id::{RunId, StepId};
 use crate::plan::{Decision, Plan};
+use crate::remedy::Remedy;
 use crate::state::RunOutcome;
 
 /// One thing that happened.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(tag = "event", rename_all = "snake_case")]
-// Variant names say what happened; fields are named after what they hold (`_ms`: milliseconds).
-#[allow(missing_docs)]
+#[allow(missing_docs)] // fields such as `step`, `gate`, `run_id` or `pid` need none
 pub enum Event {
+    /// A run started.
     RunStarted {
         run_id: RunId,
-        /// The subcommand: `deploy`, `reset` or `refresh`.
+        /// `deploy`, `reset`, `refresh`.
         command: String,
         pid: u32,
-        /// Hostname of the machine the run is on.
         host: String,
     },
     /// The previous run died without recording how it ended.
     PreviousRunDied { run_id: RunId, pid: u32 },
-    /// An observer finished; a failed one leaves its steps' observations `Unknown`.
+    /// An observer finished.
     Observed {
         observer: String,
+        /// Its failure, if it failed.
         #[serde(default, skip_serializing_if = "Option::is_none")]
         error: Option<String>,
         duration_ms: u64,
@@ -37,7 +39,12 @@ pub enum Event {
     /// The plan (emitted once per run, before anything executes).
     Planned { plan: Plan },
     /// A completed step's reality differs from its record.
-    Drift { step: StepId, detail: String },
+    Drift {
+        step: StepId,
+        /// What differs.
+        detail: String,
+    },
+    /// A gate passed.
     GatePassed {
         step: StepId,
         gate: String,
@@ -52,10 +59,13 @@ pub enum Event {
         /// Time left in the budget.
         remaining_ms: u64,
     },
+    /// A gate failed.
     GateFailed {
         step: StepId,
         gate: String,
+        /// The gate's one-line diagnosis.
         reason: String,
+        /// The gate's [`Remedy`].
         #[serde(default, skip_serializing_if = "Option::is_none")]
         remedy: Option<String>,
     },
@@ -68,12 +78,17 @@ pub enum Event {
         attempt: u32,
     },
     /// Progress inside a step.
-    StepProgress { step: StepId, message: String },
+    StepProgress {
+        step: StepId,
+        /// What is happening.
+        message: String,
+    },
     /// A step is waiting on something it started (a long-running operation).
     StepPending {
         step: StepId,
+        /// What is pending.
         detail: String,
-        /// How long until the step is observed again.
+        /// When it is looked at again.
         after_ms: u64,
     },
     /// A transient failure; the step is retried.
@@ -82,30 +97,39 @@ pub enum Event {
         /// Attempt that failed (1-based, this run).
         attempt: u32,
         error: String,
+        /// Delay before the retry.
         delay_ms: u64,
     },
+    /// A step completed.
     StepCompleted {
         step: StepId,
         duration_ms: u64,
         /// Whether its outputs differ from the recorded ones (downstream may rerun).
         outputs_changed: bool,
     },
-    /// A step failed and is not retried in this run.
+    /// A step failed.
     StepFailed {
         step: StepId,
         error: String,
+        /// The step's [`Remedy`] (or the failed state save's).
         #[serde(default, skip_serializing_if = "Option::is_none")]
         remedy: Option<String>,
     },
     /// A step could not proceed.
     StepBlocked {
         step: StepId,
+        /// The step's message, or why it needs confirmation.
         reason: String,
+        /// The step's [`Remedy`].
         #[serde(default, skip_serializing_if = "Option::is_none")]
         remedy: Option<String>,
     },
     /// A step stopped at a safe point (or was abandoned) and stays in progress.
-    StepInterrupted { step: StepId, reason: String },
+    StepInterrupted {
+        step: StepId,
+        /// What stopped it: the cancellation's reason, a watched gate, its time limit.
+        reason: String,
+    },
     /// Destructive or disruptive work a step found while it ran was confirmed by `-y`.
     StepConfirmed {
         step: StepId,
@@ -121,7 +145,11 @@ pub enum Event {
         grace_ms: u64,
     },
     /// A step was recorded as skipped because it is disabled.
-    StepDisabled { step: StepId, reason: String },
+    StepDisabled {
+        step: StepId,
+        /// The step's [`Availability::Disabled`](crate::step::Availability::Disabled) reason.
+        reason: String,
+    },
     /// Teardown of a step started (reset).
     TeardownStarted { step: StepId },
     /// Teardown of a step finished.
@@ -134,7 +162,11 @@ pub enum Event {
     /// Teardown of a step failed.
     TeardownFailed { step: StepId, error: String },
     /// A stop was requested (first Ctrl-C): nothing new starts.
-    StopRequested { reason: String },
+    StopRequested {
+        /// The reason given to [`Cancellation::cancel`](crate::cancel::Cancellation::cancel).
+        reason: String,
+    },
+    /// The run ended.
     RunFinished {
         run_id: RunId,
         outcome: RunOutcome,
@@ -148,11 +180,25 @@ pub enum Event {
 /// own `run_id` (`run_started`, `run_finished`) writes it once. Logs written before that, with
 /// `run_id` twice in one object, still read.
 #[derive(Debug, Clone, PartialEq)]
-#[allow(missing_docs)] // fields named after what they hold
 pub struct EventRecord {
+    /// When it happened.
     pub at: DateTime<Utc>,
+    /// The run it belongs to.
     pub run_id: RunId,
+    #[allow(missing_docs)]
     pub event: Event,
+}
+
+/// The remedy of a failed or blocked step and of a failed gate; other events have none.
+impl Remedy for Event {
+    fn remedy(&self) -> Option<Cow<'_, str>> {
+        match self {
+            Event::StepFailed { remedy, .. }
+            | Event::StepBlocked { remedy, .. }
+            | Event::GateFailed { remedy, .. } => remedy.as_deref().map(Cow::Borrowed),
+            _ => None,
+        }
+    }
 }
 
 impl Event {
@@ -212,7 +258,7 @@ impl<'de> Deserialize<'de> for EventRecord {
 /// Receives events. Implementations must be cheap (they run on the engine's task) and must
 /// not fail the run: a sink that cannot write reports it through its own channel.
 pub trait EventSink: Send + Sync {
-    /// Called as each event happens, before it reaches the event log.
+    /// One event.
     fn emit(&self, event: &Event);
 }
 
@@ -234,7 +280,7 @@ impl<S: EventSink + ?Sized> EventSink for &S {
     }
 }
 
-/// For callers that only want the returned report.
+/// Discards events.
 #[derive(Debug, Clone, Copy, Default)]
 pub struct NullSink;
 
@@ -261,12 +307,12 @@ pub struct RecordingSink {
 }
 
 impl RecordingSink {
-    #[allow(missing_docs)]
+    /// An empty recorder.
     pub fn new() -> Self {
         RecordingSink::default()
     }
 
-    /// A copy of the events emitted so far, oldest first.
+    /// The events so far.
     pub fn events(&self) -> Vec<Event> {
         self.events.lock().map(|e| e.clone()).unwrap_or_default()
     }

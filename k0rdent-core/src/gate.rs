@@ -6,6 +6,7 @@
 //! runs out, and re-checks gates that have a watch interval while the step runs (a failure
 //! cancels the step at its next safe point).
 
+use std::borrow::Cow;
 use std::fmt;
 use std::future::Future;
 use std::sync::Arc;
@@ -16,26 +17,30 @@ use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
 use crate::id::StepId;
+use crate::remedy::Remedy;
 use crate::state::DeploymentState;
 
 /// The result of one gate check.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(tag = "verdict", rename_all = "snake_case")]
-#[allow(missing_docs)] // variants and fields named after what they hold
 pub enum GateVerdict {
+    /// The condition holds.
     Pass {
+        /// What shows it.
         evidence: String,
     },
+    /// The condition does not hold.
     Fail {
         /// Why, in one line.
         reason: String,
+        /// What the user can do about it (its [`Remedy`]).
         #[serde(default, skip_serializing_if = "Option::is_none")]
         remedy: Option<String>,
     },
 }
 
-#[allow(missing_docs)]
 impl GateVerdict {
+    /// A pass.
     pub fn pass(evidence: impl Into<String>) -> Self {
         GateVerdict::Pass {
             evidence: evidence.into(),
@@ -58,6 +63,15 @@ impl GateVerdict {
         }
     }
 
+    /// A failure that is `error`: its message is the reason, its [`Remedy`] the remedy.
+    pub fn from_error(error: &(impl fmt::Display + Remedy + ?Sized)) -> Self {
+        GateVerdict::Fail {
+            reason: error.to_string(),
+            remedy: error.remedy().map(Cow::into_owned),
+        }
+    }
+
+    /// Whether it passed.
     pub fn passed(&self) -> bool {
         matches!(self, GateVerdict::Pass { .. })
     }
@@ -65,10 +79,12 @@ impl GateVerdict {
 
 /// A recorded gate failure, as the planner consumes it.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-#[allow(missing_docs)] // fields named after what they hold
 pub struct GateFailure {
+    /// The failed gate's [`name`](Gate::name).
     pub gate: String,
+    /// Why it failed.
     pub reason: String,
+    /// The gate's [`Remedy`].
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub remedy: Option<String>,
 }
@@ -90,9 +106,10 @@ pub enum Deadline {
 
 /// Poll a gate until it passes or the deadline passes.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-#[allow(missing_docs)] // fields named after what they hold
 pub struct WaitBudget {
+    /// When to give up.
     pub deadline: Deadline,
+    /// Pause between checks.
     pub interval: Duration,
 }
 
@@ -118,7 +135,7 @@ pub trait Gate: Send + Sync {
     /// Short snake_case name (`vpn_up`, `vms_running`, `cloud_init_done`).
     fn name(&self) -> &str;
 
-    /// How long one [`check`](Gate::check) may run before it counts as failed.
+    /// Per-check timeout.
     fn timeout(&self) -> Duration {
         Duration::from_secs(10)
     }
@@ -134,8 +151,7 @@ pub trait Gate: Send + Sync {
         None
     }
 
-    /// One read-only check. It runs again and again (polling, watching), so it must not
-    /// change anything.
+    /// Runs the check.
     async fn check(&self, ctx: &GateContext) -> GateVerdict;
 }
 

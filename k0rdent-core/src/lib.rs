@@ -18,10 +18,11 @@
 //!
 //! This crate does no network, SSH or process I/O; its only I/O is the [`FileStore`]'s files.
 //!
-//! The crate root holds what writing a step and running a pipeline takes; the rest lives in
-//! the module named after it: [`step`] (availability, retry policy, journal errors),
-//! [`plan`] (the planner and its decisions), [`gate`], [`store`] (the state store, key store
-//! and event log traits), [`event`], [`engine`] (the builder and reports), [`state`].
+//! The crate root holds what writing a step and running a pipeline takes, and [`Remedy`], the
+//! user's next move that errors and blocked steps carry; the rest lives in the module named
+//! after it: [`step`] (availability, retry policy, journal errors), [`plan`] (the planner and
+//! its decisions), [`gate`], [`store`] (the state store, key store and event log traits),
+//! [`event`], [`engine`] (the builder and reports), [`state`].
 //!
 //! ```
 //! use std::sync::Arc;
@@ -79,6 +80,7 @@ pub mod id;
 pub mod observation;
 pub mod pipeline;
 pub mod plan;
+mod remedy;
 pub mod role;
 pub mod secret;
 pub mod state;
@@ -92,6 +94,7 @@ pub use engine::Engine;
 pub use id::StepId;
 pub use observation::{Evidence, Observation, Observer, Snapshot};
 pub use pipeline::Pipeline;
+pub use remedy::Remedy;
 pub use state::{Outputs, StepRecord};
 pub use step::StepContext;
 pub use step::{Step, StepError, StepOutcome, Teardown};

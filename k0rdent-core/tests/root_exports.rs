@@ -8,8 +8,8 @@ use std::collections::BTreeSet;
 
 #[allow(unused_imports)]
 use k0rdent_core::{
-    Engine, Evidence, FileStore, MemoryStore, Observation, Observer, Outputs, Pipeline, Snapshot,
-    Step, StepContext, StepError, StepId, StepOutcome, StepRecord, Teardown,
+    Engine, Evidence, FileStore, MemoryStore, Observation, Observer, Outputs, Pipeline, Remedy,
+    Snapshot, Step, StepContext, StepError, StepId, StepOutcome, StepRecord, Teardown,
 };
 
 /// The most names the root may export (issue #8: "at most 20").
@@ -25,6 +25,7 @@ const ROOT: &[&str] = &[
     "Observer",
     "Outputs",
     "Pipeline",
+    "Remedy",
     "Snapshot",
     "Step",
     "StepContext",

@@ -9,8 +9,8 @@ use async_trait::async_trait;
 use k0rdent_core::state::RunOutcome;
 use k0rdent_core::store::{EventLog, KeyStore, StoreError};
 use k0rdent_core::{
-    Engine, Evidence, MemoryStore, Observation, Outputs, Pipeline, Snapshot, Step, StepContext,
-    StepError, StepId, StepOutcome, StepRecord, Teardown,
+    Engine, Evidence, MemoryStore, Observation, Outputs, Pipeline, Remedy, Snapshot, Step,
+    StepContext, StepError, StepId, StepOutcome, StepRecord, Teardown,
 };
 
 /// Stores a key, reads it back, and remembers the key store's error if there was one.

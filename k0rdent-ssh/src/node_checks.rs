@@ -308,7 +308,7 @@ impl NodeCheck {
                 .map(|s| wireguard_verdict(&node, *address, &s)),
             NodeCheck::Sudo => sudo_status(session).await.map(|s| sudo_verdict(&node, &s)),
         };
-        res.unwrap_or_else(|e| GateVerdict::fail_with(e.to_string(), e.remedy()))
+        res.unwrap_or_else(|e| GateVerdict::from_error(&e))
     }
 }
 
@@ -455,7 +455,7 @@ impl NodeCheckGate {
             .await
         {
             Ok(s) => self.check.run(&s).await,
-            Err(e) => GateVerdict::fail_with(e.to_string(), e.remedy()),
+            Err(e) => GateVerdict::from_error(&e),
         }
     }
 }

@@ -9,7 +9,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use k0rdent_core::{
-    StepId,
+    Remedy, StepId,
     gate::{Gate, GateContext, GateVerdict},
     state::DeploymentState,
 };

@@ -1,10 +1,11 @@
 //! Typed ARM errors: the error body's `code` and `message` are kept, and well-known codes get a
 //! remedy. Only `ResourceNotFound`/`ResourceGroupNotFound` mean "absent".
 
+use std::borrow::Cow;
 use std::fmt;
 use std::time::Duration;
 
-use k0rdent_core::StepError;
+use k0rdent_core::{Remedy, StepError};
 
 use crate::credential::CredentialError;
 
@@ -93,39 +94,6 @@ impl ArmErrorCode {
         }
     }
 
-    /// What to do about it, where there is something to say.
-    pub fn remedy(&self) -> Option<&'static str> {
-        use ArmErrorCode::*;
-        Some(match self {
-            SkuNotAvailable => {
-                "choose another VM size or zone (`az vm list-skus -l <location> --resource-type virtualMachines -o table`)"
-            }
-            QuotaExceeded => {
-                "request a quota increase (`az vm list-usage -l <location> -o table` shows usage) or use fewer or smaller VMs"
-            }
-            MissingSubscriptionRegistration => {
-                "register the provider: `az provider register --namespace <namespace>` (Microsoft.Compute, Microsoft.Network)"
-            }
-            PropertyChangeNotAllowed => {
-                "this property cannot change in place; `k0rdent plan` shows the replacement, run `k0rdent deploy -y` to accept it"
-            }
-            AuthorizationFailed => {
-                "grant the identity Contributor on the subscription or resource group, then run again"
-            }
-            InvalidAuthenticationToken | ExpiredAuthenticationToken => {
-                "log in again (`az login`) or check AZURE_TENANT_ID/AZURE_CLIENT_ID/AZURE_CLIENT_SECRET"
-            }
-            InvalidAuthenticationTokenTenant => {
-                "get a token from the subscription's tenant: set AZURE_TENANT_ID to it, or `az login --tenant <tenant>`"
-            }
-            AllocationFailed | ZonalAllocationFailed => {
-                "Azure has no capacity for this size here right now; retry later, or choose another size or zone"
-            }
-            InvalidApiVersion => "this is a k0rdent bug or an unsupported cloud; please report it",
-            _ => return None,
-        })
-    }
-
     /// The code as ARM spells it.
     pub fn as_str(&self) -> &str {
         use ArmErrorCode::*;
@@ -156,28 +124,60 @@ impl ArmErrorCode {
     }
 }
 
+/// What to do about the codes that have a fix the user can make; `None` for the rest.
+impl Remedy for ArmErrorCode {
+    fn remedy(&self) -> Option<Cow<'_, str>> {
+        use ArmErrorCode::*;
+        Some(Cow::Borrowed(match self {
+            SkuNotAvailable => {
+                "choose another VM size or zone (`az vm list-skus -l <location> --resource-type virtualMachines -o table`)"
+            }
+            QuotaExceeded => {
+                "request a quota increase (`az vm list-usage -l <location> -o table` shows usage) or use fewer or smaller VMs"
+            }
+            MissingSubscriptionRegistration => {
+                "register the provider: `az provider register --namespace <namespace>` (Microsoft.Compute, Microsoft.Network)"
+            }
+            PropertyChangeNotAllowed => {
+                "this property cannot change in place; `k0rdent plan` shows the replacement, run `k0rdent deploy -y` to accept it"
+            }
+            AuthorizationFailed => {
+                "grant the identity Contributor on the subscription or resource group, then run again"
+            }
+            InvalidAuthenticationToken | ExpiredAuthenticationToken => {
+                "log in again (`az login`) or check AZURE_TENANT_ID/AZURE_CLIENT_ID/AZURE_CLIENT_SECRET"
+            }
+            InvalidAuthenticationTokenTenant => {
+                "get a token from the subscription's tenant: set AZURE_TENANT_ID to it, or `az login --tenant <tenant>`"
+            }
+            AllocationFailed | ZonalAllocationFailed => {
+                "Azure has no capacity for this size here right now; retry later, or choose another size or zone"
+            }
+            InvalidApiVersion => "this is a k0rdent bug or an unsupported cloud; please report it",
+            _ => return None,
+        }))
+    }
+}
+
 impl fmt::Display for ArmErrorCode {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str(self.as_str())
     }
 }
 
-/// An ARM request that failed.
+/// An ARM request that failed. `method` and `path` are the request's (the path without host
+/// or query); `code` and `message` are ARM's error body's.
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
+#[allow(missing_docs)] // the fields the type's doc does not explain say what they hold
 pub enum ArmError {
     /// ARM answered with an error status and body.
     #[error("{method} {path}: HTTP {status} {code}: {message}")]
     Api {
-        /// HTTP method.
         method: String,
-        /// Request path (no host, no query).
         path: String,
-        /// HTTP status.
         status: u16,
-        /// Error code.
         code: ArmErrorCode,
-        /// Error message.
         message: String,
         /// `Retry-After`, if ARM sent one.
         retry_after: Option<Duration>,
@@ -185,28 +185,22 @@ pub enum ArmError {
     /// Retryable failures continued until the retry budget ran out.
     #[error("{method} {path} failed after {attempts} attempts in {:.1} s: {last}", elapsed.as_secs_f64())]
     Exhausted {
-        /// HTTP method.
         method: String,
-        /// Request path.
         path: String,
-        /// Attempts made.
         attempts: u32,
-        /// Time spent.
+        /// From the first attempt to giving up, waits included.
         elapsed: Duration,
-        /// The last failure.
+        /// The last attempt's failure (whose code and remedy this error reports).
         last: Box<ArmError>,
     },
     /// The connection failed. `maybe_sent` is true when the request may have reached ARM
     /// (the outcome of a write is then unknown: read the resource before writing again).
     #[error("{method} {path}: {detail}")]
     Transport {
-        /// HTTP method.
         method: String,
-        /// Request path.
         path: String,
-        /// Whether ARM may have received it.
         maybe_sent: bool,
-        /// What happened.
+        /// The HTTP client's error.
         detail: String,
     },
     /// A long-running operation ended `Failed` or `Canceled`.
@@ -216,9 +210,7 @@ pub enum ArmError {
         operation: String,
         /// `Failed` or `Canceled`.
         status: String,
-        /// Error code.
         code: ArmErrorCode,
-        /// Error message.
         message: String,
     },
     /// No token.
@@ -227,11 +219,9 @@ pub enum ArmError {
     /// A response that does not parse.
     #[error("{method} {path}: unreadable response: {detail}")]
     Decode {
-        /// HTTP method.
         method: String,
-        /// Request path.
         path: String,
-        /// Parser message.
+        /// The JSON parser's message.
         detail: String,
     },
     /// The endpoint could not be reached at all (refused, no such host, TLS): nothing was
@@ -240,10 +230,7 @@ pub enum ArmError {
     Unreachable(#[from] crate::transport::Unreachable),
     /// A URL from a response points elsewhere than the ARM endpoint.
     #[error("refusing to send credentials to {url}: not the ARM endpoint")]
-    ForeignUrl {
-        /// The URL.
-        url: String,
-    },
+    ForeignUrl { url: String },
 }
 
 impl ArmError {
@@ -311,39 +298,6 @@ impl ArmError {
         }
     }
 
-    /// A remedy to print as `hint:`.
-    pub fn remedy(&self) -> Option<String> {
-        match self {
-            ArmError::Credential(c) => c.remedy.clone(),
-            ArmError::Exhausted { last, .. } => last.remedy(),
-            ArmError::Api {
-                code: ArmErrorCode::AuthorizationFailed,
-                message,
-                ..
-            } if let Some(action) = quoted_after(message, "perform action") => Some(format!(
-                "the identity lacks the permission {action}: grant it a role that has it \
-                     (e.g. Contributor) on the subscription or resource group, then run again"
-            )),
-            ArmError::Api {
-                code: ArmErrorCode::InvalidAuthenticationTokenTenant,
-                message,
-                ..
-            } if let Some(tenant) = tenant_of_subscription(message) => Some(format!(
-                "the subscription belongs to tenant {tenant}: set AZURE_TENANT_ID={tenant} \
-                     (service principal) or run `az login --tenant {tenant}`"
-            )),
-            ArmError::Unreachable(u) => Some(format!(
-                "check that {} is the right ARM endpoint (K0RDENT_ARM_ENDPOINT or \
-                 azure.arm_endpoint), that it is up, and the network, DNS and any proxy on the way",
-                u.endpoint
-            )),
-            _ => self
-                .code()
-                .and_then(ArmErrorCode::remedy)
-                .map(str::to_owned),
-        }
-    }
-
     /// The `Retry-After` ARM asked for, if any.
     pub fn retry_after(&self) -> Option<Duration> {
         match self {
@@ -388,12 +342,53 @@ impl ArmError {
     }
 }
 
+/// A credential's own remedy, the permission or tenant an ARM message names, else the code's.
+impl Remedy for ArmError {
+    fn remedy(&self) -> Option<Cow<'_, str>> {
+        match self {
+            ArmError::Credential(c) => c.remedy(),
+            ArmError::Exhausted { last, .. } => last.remedy(),
+            ArmError::Api {
+                code: ArmErrorCode::AuthorizationFailed,
+                message,
+                ..
+            } if let Some(action) = quoted_after(message, "perform action") => Some(
+                format!(
+                    "the identity lacks the permission {action}: grant it a role that has it \
+                     (e.g. Contributor) on the subscription or resource group, then run again"
+                )
+                .into(),
+            ),
+            ArmError::Api {
+                code: ArmErrorCode::InvalidAuthenticationTokenTenant,
+                message,
+                ..
+            } if let Some(tenant) = tenant_of_subscription(message) => Some(
+                format!(
+                    "the subscription belongs to tenant {tenant}: set AZURE_TENANT_ID={tenant} \
+                     (service principal) or run `az login --tenant {tenant}`"
+                )
+                .into(),
+            ),
+            ArmError::Unreachable(u) => Some(
+                format!(
+                    "check that {} is the right ARM endpoint (K0RDENT_ARM_ENDPOINT or \
+                 azure.arm_endpoint), that it is up, and the network, DNS and any proxy on the way",
+                    u.endpoint
+                )
+                .into(),
+            ),
+            _ => self.code().and_then(Remedy::remedy),
+        }
+    }
+}
+
 /// ARM asked to come back after `after` (429/503 with `Retry-After`): attached to a
 /// [`StepError`] as its source, so a step can wait as asked within its time limit.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
 #[error("Azure asked to retry after {} s", after.as_secs_f64())]
 pub struct ComeBackLater {
-    /// How long.
+    /// ARM's `Retry-After`.
     pub after: Duration,
 }
 

@@ -8,12 +8,14 @@
 mod aad;
 mod azcli;
 
+use std::borrow::Cow;
 use std::fmt;
 use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::{Duration, SystemTime};
 
 use async_trait::async_trait;
+use k0rdent_core::Remedy;
 use k0rdent_core::secret::Secret;
 use tokio::sync::Mutex;
 
@@ -26,9 +28,9 @@ use crate::endpoint::check_endpoint;
 pub const DEFAULT_AUTHORITY_HOST: &str = "https://login.microsoftonline.com";
 
 /// A bearer token and when it expires.
-#[allow(missing_docs)]
 #[derive(Clone)]
 pub struct AccessToken {
+    /// The bearer token for the `Authorization` header.
     pub token: Secret<String>,
     /// When it stops working.
     pub expires_at: SystemTime,
@@ -44,14 +46,14 @@ impl fmt::Debug for AccessToken {
 }
 
 /// Why no token could be had. Never contains a secret.
-#[allow(missing_docs)]
 #[derive(Debug, Clone, thiserror::Error)]
 #[error("{source_name}: {message}")]
 pub struct CredentialError {
     /// Which credential failed (`service principal 1234…`, `az CLI`).
     pub source_name: String,
+    /// What went wrong.
     pub message: String,
-    /// What to do about it (`az login`, a variable to set), when known.
+    /// The variable to set or the `az login` to run (its [`Remedy`]).
     pub remedy: Option<String>,
 }
 
@@ -67,6 +69,12 @@ impl CredentialError {
     pub(crate) fn with_remedy(mut self, remedy: impl Into<String>) -> Self {
         self.remedy = Some(remedy.into());
         self
+    }
+}
+
+impl Remedy for CredentialError {
+    fn remedy(&self) -> Option<Cow<'_, str>> {
+        self.remedy.as_deref().map(Cow::Borrowed)
     }
 }
 
@@ -169,7 +177,7 @@ impl CachedCredential {
         }
     }
 
-    /// The wrapped credential; calling it directly bypasses the cache.
+    /// The wrapped credential.
     pub fn inner(&self) -> &Arc<dyn TokenCredential> {
         &self.inner
     }
@@ -179,13 +187,13 @@ impl CachedCredential {
 /// usual variables, but anything can fill it.
 #[derive(Debug, Clone, Default)]
 pub struct CredentialSettings {
-    /// `AZURE_TENANT_ID`: a service principal needs it; the `az` fallback asks for a token of it.
+    /// `AZURE_TENANT_ID`.
     pub tenant_id: Option<String>,
-    /// `AZURE_CLIENT_ID`: a service principal needs it.
+    /// `AZURE_CLIENT_ID`.
     pub client_id: Option<String>,
-    /// `AZURE_CLIENT_SECRET`: when set, selects a service principal with this secret.
+    /// `AZURE_CLIENT_SECRET`.
     pub client_secret: Option<Secret<String>>,
-    /// `AZURE_FEDERATED_TOKEN_FILE`: when set (and no secret is), selects workload identity.
+    /// `AZURE_FEDERATED_TOKEN_FILE`.
     pub federated_token_file: Option<PathBuf>,
     /// `AZURE_AUTHORITY_HOST` (default: the public cloud).
     pub authority_host: Option<String>,

@@ -7,7 +7,7 @@
 use std::time::Duration;
 
 use k0rdent_core::step::JournalError;
-use k0rdent_core::{StepContext, StepError, StepOutcome};
+use k0rdent_core::{Remedy, StepContext, StepError, StepOutcome};
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 

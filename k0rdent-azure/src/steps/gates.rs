@@ -4,6 +4,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use async_trait::async_trait;
+use k0rdent_core::Remedy;
 use k0rdent_core::gate::{Gate, GateContext, GateVerdict};
 use tokio::sync::Mutex;
 

@@ -84,7 +84,7 @@ pub(crate) async fn run(ctx: &Ctx, action: VpnAction) -> Result<ExitStatus, CliE
                 .map_err(|e| CliError::usage(e.to_string(), "restore keys/ from a backup"))?;
             hub.write(&*ctx.store)
                 .await
-                .map_err(|e| CliError::usage(e.to_string(), e.remedy()))?;
+                .map_err(|e| CliError::usage_from(&e))?;
             let mut iface = VpnInterface::new(
                 net.interface.clone(),
                 ctx.store.keys_dir().join(hub.file_name()),
@@ -98,7 +98,7 @@ pub(crate) async fn run(ctx: &Ctx, action: VpnAction) -> Result<ExitStatus, CliE
             } else {
                 iface.down().await
             };
-            let t = result.map_err(|e| CliError::usage(e.to_string(), e.remedy()))?;
+            let t = result.map_err(|e| CliError::usage_from(&e))?;
             let what = match (action, t) {
                 (_, Transition::Changed) => "done",
                 (VpnAction::Up, _) => "already up",

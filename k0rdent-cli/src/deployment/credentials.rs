@@ -99,6 +99,7 @@ impl TokenCredential for Primed {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use k0rdent_core::Remedy;
     use k0rdent_core::secret::Secret;
     use std::sync::atomic::{AtomicU32, Ordering};
 

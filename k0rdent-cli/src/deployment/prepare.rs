@@ -200,7 +200,7 @@ pub async fn ensure(
     let spec = network_spec(loaded);
     let prepared = prepare_network(store, &spec, &state, routes, &vm_presence(&state))
         .await
-        .map_err(|e| CliError::usage(e.to_string(), e.remedy()))?;
+        .map_err(|e| CliError::usage_from(&e))?;
     prepared.network.record(&mut state);
     let out = outputs(&state, &prepared.network);
     let id = PREPARE_ID;

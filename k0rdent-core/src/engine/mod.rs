@@ -9,6 +9,7 @@ mod reset;
 mod scheduler;
 mod task;
 
+use std::borrow::Cow;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -20,6 +21,7 @@ use crate::id::{RunId, StepId};
 use crate::observation::Observation;
 use crate::pipeline::Pipeline;
 use crate::plan::Plan;
+use crate::remedy::Remedy;
 use crate::state::{DeploymentState, RunOutcome};
 use crate::store::{EventLog, KeyStore, NoEventLog, NoKeyStore, StateStore, StoreError, StoreLock};
 
@@ -50,24 +52,25 @@ pub enum EngineError {
         "a reset started at {since} (run {run_id}) did not finish; the deployment is partly torn down"
     )]
     ResetInProgress {
-        /// When the reset started.
+        /// When the reset started, as recorded in the state.
         since: String,
-        /// Its run.
+        /// The run that started the reset.
         run_id: RunId,
     },
 }
 
-impl EngineError {
-    /// What to do about it.
-    pub fn remedy(&self) -> Option<String> {
+impl Remedy for EngineError {
+    fn remedy(&self) -> Option<Cow<'_, str>> {
         match self {
             EngineError::Store(e) => e.remedy(),
             EngineError::ResetInProgress { .. } => {
-                Some("run `k0rdent reset` to finish it; deploy starts fresh afterwards".to_owned())
+                Some("run `k0rdent reset` to finish it; deploy starts fresh afterwards".into())
             }
         }
     }
+}
 
+impl EngineError {
     /// Whether another live run holds the lock.
     pub fn is_locked(&self) -> bool {
         matches!(self, EngineError::Store(StoreError::Locked { .. }))
@@ -80,40 +83,39 @@ impl EngineError {
 pub enum StepResult {
     /// Converged.
     Completed {
-        /// Duration.
+        /// From its first attempt in this run to completion, retries and waits included.
         duration_ms: u64,
-        /// Whether its outputs changed.
+        /// Whether its outputs differ from the recorded ones (downstream steps may rerun).
         outputs_changed: bool,
     },
     /// Failed after its retries.
     Failed {
-        /// Error.
+        /// Its error (the last attempt's), followed by a failed state save if there was one.
         error: String,
-        /// Remedy.
+        /// The step's (or the failed save's) [`Remedy`].
         #[serde(skip_serializing_if = "Option::is_none")]
         remedy: Option<String>,
     },
     /// A gate or precondition blocked it.
     Blocked {
-        /// Why.
+        /// The gate's or the step's message.
         reason: String,
-        /// Remedy.
+        /// The gate's or the step's [`Remedy`].
         #[serde(skip_serializing_if = "Option::is_none")]
         remedy: Option<String>,
     },
     /// Stopped at a safe point or abandoned; resumes next run.
     Interrupted {
-        /// Why.
+        /// What stopped it (Ctrl-C, a watched gate, its time limit).
         reason: String,
     },
 }
 
 /// What a step did in a run.
 #[derive(Debug, Clone, PartialEq, Serialize)]
+#[allow(missing_docs)]
 pub struct StepReport {
-    /// The step.
     pub step: StepId,
-    /// The result.
     #[serde(flatten)]
     pub result: StepResult,
 }
@@ -121,26 +123,26 @@ pub struct StepReport {
 /// The result of `deploy`.
 #[derive(Debug, Clone, Serialize)]
 pub struct RunReport {
-    /// Run id.
+    #[allow(missing_docs)]
     pub run_id: RunId,
-    /// Outcome.
+    #[allow(missing_docs)]
     pub outcome: RunOutcome,
     /// The plan before anything ran.
     pub initial_plan: Plan,
     /// The plan after the run (what is left).
     pub final_plan: Plan,
-    /// Steps that executed.
+    /// The steps that executed, in the order they finished.
     pub steps: Vec<StepReport>,
 }
 
 /// The result of `plan`/`status`: decisions plus what was recorded and observed.
 #[derive(Debug, Clone, Serialize)]
 pub struct PlanReport {
-    /// The plan.
+    #[allow(missing_docs)]
     pub plan: Plan,
-    /// Per step: its observation.
+    /// Per step, in pipeline order: how it interpreted the snapshot.
     pub observations: Vec<(StepId, Observation)>,
-    /// Observer failures.
+    /// Per observer that failed or timed out: its name and the error (its facts are unknown).
     pub observer_failures: Vec<(String, String)>,
     /// The recorded state (`None` if there is none yet).
     #[serde(skip)]
@@ -254,12 +256,12 @@ impl Engine {
         &self.cancel
     }
 
-    /// The pipeline.
+    #[allow(missing_docs)]
     pub fn pipeline(&self) -> &Pipeline {
         &self.pipeline
     }
 
-    /// The state store.
+    #[allow(missing_docs)]
     pub fn store(&self) -> &Arc<dyn StateStore> {
         &self.store
     }

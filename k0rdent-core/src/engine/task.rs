@@ -9,6 +9,7 @@
 //! owns is cleaned up by `Drop`, e.g. child process groups are killed). Either way its record
 //! stays `in_progress` with its journal, so the next run resumes it.
 
+use std::borrow::Cow;
 use std::collections::BTreeMap;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
@@ -27,6 +28,7 @@ use crate::id::StepId;
 use crate::observation::Snapshot;
 use crate::pipeline::Pipeline;
 use crate::plan::Decision;
+use crate::remedy::Remedy;
 use crate::state::{EvidenceRecord, Outputs, Status};
 use crate::step::{ErrorKind, Step, StepError, StepInputs, StepOutcome};
 use crate::step::{StepContext, StopGrace};
@@ -83,7 +85,7 @@ fn with_save_error(message: String, saved: Result<(), StoreError>) -> (String, O
         Ok(()) => (message, None),
         Err(e) => (
             format!("{message}; and the state could not be saved: {e}"),
-            e.remedy(),
+            e.remedy().map(Cow::into_owned),
         ),
     }
 }
@@ -127,7 +129,7 @@ impl Task {
                     if let Err(e) = saved {
                         return TaskResult::Failed {
                             error: format!("{f}; and the state could not be saved: {e}"),
-                            remedy: e.remedy(),
+                            remedy: e.remedy().map(Cow::into_owned),
                         };
                     }
                     return TaskResult::Blocked(f);
@@ -162,7 +164,7 @@ impl Task {
             Err(e) => {
                 return TaskResult::Failed {
                     error: format!("could not record the start: {e}"),
-                    remedy: e.remedy(),
+                    remedy: e.remedy().map(Cow::into_owned),
                 };
             }
         };
@@ -389,7 +391,7 @@ impl Task {
             }
             Err(e) => TaskResult::Failed {
                 error: format!("completed, but the state could not be saved: {e}"),
-                remedy: e.remedy(),
+                remedy: e.remedy().map(Cow::into_owned),
             },
         }
     }
@@ -417,7 +419,7 @@ impl Task {
             })
             .await;
         let (error, store_remedy) = with_save_error(message, saved);
-        let remedy = err.remedy().map(str::to_owned).or(store_remedy);
+        let remedy = err.remedy().map(Cow::into_owned).or(store_remedy);
         self.emitter.emit(Event::StepFailed {
             step: self.id().clone(),
             error: error.clone(),
@@ -450,7 +452,7 @@ impl Task {
         if let Err(e) = self.record_block(&reason, before).await {
             return self.save_failed(reason, e);
         }
-        let remedy = err.remedy().map(str::to_owned);
+        let remedy = err.remedy().map(Cow::into_owned);
         self.emitter.emit(Event::StepBlocked {
             step: self.id().clone(),
             reason: reason.clone(),
@@ -484,11 +486,11 @@ impl Task {
         self.emitter.emit(Event::StepFailed {
             step: self.id().clone(),
             error: error.clone(),
-            remedy: e.remedy(),
+            remedy: e.remedy().map(Cow::into_owned),
         });
         TaskResult::Failed {
             error,
-            remedy: e.remedy(),
+            remedy: e.remedy().map(Cow::into_owned),
         }
     }
 

@@ -13,6 +13,7 @@ pub use graph::{GraphError, PlanGraph, StepSpec};
 pub use planner::{PlanFacts, RunMark, plan};
 
 use crate::id::StepId;
+use crate::remedy::Remedy;
 use crate::state::Status;
 
 /// What the engine will do with a step.
@@ -118,42 +119,37 @@ pub enum Reason {
     },
     /// Its observation is unknown.
     ObservationUnknown {
-        /// Why.
+        /// Why the observer or the step could not tell.
         reason: String,
     },
     /// A gate failed.
     GateFailed {
-        /// Gate name.
+        #[allow(missing_docs)]
         gate: String,
-        /// Why.
+        /// The gate's one-line diagnosis.
         reason: String,
-        /// What to do.
+        /// The gate's [`Remedy`], shown as this reason's.
         #[serde(default, skip_serializing_if = "Option::is_none")]
         remedy: Option<String>,
     },
     /// A dependency is blocked.
-    DependencyBlocked {
-        /// The dependency.
-        dependency: StepId,
-    },
+    #[allow(missing_docs)]
+    DependencyBlocked { dependency: StepId },
     /// A dependency failed in this run.
-    DependencyFailed {
-        /// The dependency.
-        dependency: StepId,
-    },
+    #[allow(missing_docs)]
+    DependencyFailed { dependency: StepId },
     /// A dependency is disabled while this step is enabled.
-    DependencyDisabled {
-        /// The dependency.
-        dependency: StepId,
-    },
+    #[allow(missing_docs)]
+    DependencyDisabled { dependency: StepId },
     /// It failed in this run.
     FailedThisRun {
-        /// The error.
+        /// Its error message.
         error: String,
     },
     /// It cannot run in this build or environment.
     Unavailable {
-        /// Why.
+        /// The step's [`Availability::Unavailable`](crate::step::Availability::Unavailable)
+        /// reason.
         reason: String,
     },
     /// Its journal from an interrupted run cannot be read.
@@ -170,7 +166,7 @@ pub enum Reason {
     },
     /// Optional and turned off.
     Disabled {
-        /// Why.
+        /// The step's [`Availability::Disabled`](crate::step::Availability::Disabled) reason.
         reason: String,
     },
 }
@@ -220,11 +216,12 @@ impl Reason {
                 | Reason::DisruptiveInputsChanged
         )
     }
+}
 
-    /// A remedy to print as `hint:`, where one applies.
-    pub fn remedy(&self) -> Option<String> {
+impl Remedy for Reason {
+    fn remedy(&self) -> Option<Cow<'_, str>> {
         match self {
-            Reason::GateFailed { remedy, .. } => remedy.clone(),
+            Reason::GateFailed { remedy, .. } => remedy.as_deref().map(Cow::Borrowed),
             Reason::ObservationUnknown { .. } => Some(
                 "nothing was changed; fix access and run again (`k0rdent status` shows what is unknown)"
                     .into(),
@@ -277,9 +274,9 @@ impl ObservedKind {
 /// One decision.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct PlanEntry {
-    /// The step.
+    #[allow(missing_docs)]
     pub step: StepId,
-    /// What will happen.
+    #[allow(missing_docs)]
     pub decision: Decision,
     /// Why (machine-readable).
     pub reason: Reason,
@@ -289,9 +286,9 @@ pub struct PlanEntry {
     /// after them and never executes a provisional decision.
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub provisional: bool,
-    /// The recorded status.
+    /// The step's status as recorded when the plan was made.
     pub status: Status,
-    /// What was observed.
+    /// The kind of the step's observation.
     pub observed: ObservedKind,
 }
 

@@ -3,6 +3,7 @@
 use std::fmt;
 
 use super::{Decision, Plan};
+use crate::remedy::Remedy;
 
 fn symbol(d: Decision) -> char {
     match d {

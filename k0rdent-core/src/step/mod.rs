@@ -2,6 +2,7 @@
 
 mod context;
 
+use std::borrow::Cow;
 use std::collections::BTreeMap;
 use std::fmt;
 use std::sync::Arc;
@@ -15,6 +16,7 @@ use crate::fingerprint::Fingerprint;
 use crate::gate::Gate;
 use crate::id::StepId;
 use crate::observation::{Observation, Snapshot};
+use crate::remedy::Remedy;
 use crate::state::{DeploymentState, Journal, Outputs, StepRecord};
 
 pub(crate) use context::StopGrace;
@@ -123,7 +125,7 @@ impl StepError {
         Self::new(ErrorKind::NeedsConfirmation, message)
     }
 
-    /// Adds a remedy (printed as `hint:`).
+    /// Adds the [`Remedy`] (what the user can do: the command to run, the key to set).
     #[must_use]
     pub fn with_remedy(mut self, remedy: impl Into<String>) -> Self {
         self.remedy = Some(remedy.into());
@@ -144,7 +146,7 @@ impl StepError {
         self
     }
 
-    /// The kind.
+    /// How the engine handles it: retry, fail, block, leave in progress or ask for `-y`.
     pub fn kind(&self) -> ErrorKind {
         self.kind
     }
@@ -154,14 +156,15 @@ impl StepError {
         &self.message
     }
 
-    /// The remedy, if any.
-    pub fn remedy(&self) -> Option<&str> {
-        self.remedy.as_deref()
-    }
-
     /// The requested minimum delay before a retry.
     pub fn retry_after(&self) -> Option<Duration> {
         self.retry_after
+    }
+}
+
+impl Remedy for StepError {
+    fn remedy(&self) -> Option<Cow<'_, str>> {
+        self.remedy.as_deref().map(Cow::Borrowed)
     }
 }
 

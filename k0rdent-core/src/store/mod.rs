@@ -19,6 +19,7 @@ mod lock;
 mod memory;
 mod none;
 
+use std::borrow::Cow;
 use std::fmt;
 use std::path::PathBuf;
 
@@ -32,21 +33,22 @@ pub(crate) use none::{NoEventLog, NoKeyStore};
 
 use crate::event::EventRecord;
 use crate::id::RunId;
+use crate::remedy::Remedy;
 use crate::secret::Secret;
 use crate::state::DeploymentState;
 
 /// Who holds (or held) the lock.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct LockHolder {
-    /// Process id.
+    #[allow(missing_docs)]
     pub pid: u32,
-    /// Host name.
+    /// The host the process runs on: a pid means nothing on another host.
     pub host: String,
-    /// Run id.
+    #[allow(missing_docs)]
     pub run_id: RunId,
-    /// Command (`deploy`, `reset`, ...).
+    /// The subcommand that took the lock (`deploy`, `reset`, ...).
     pub command: String,
-    /// Since when.
+    /// When the lock was taken.
     pub since: DateTime<Utc>,
 }
 
@@ -110,44 +112,43 @@ pub enum StoreError {
     /// Another run holds the lock.
     #[error("the state in {location} is locked by {}", holder.as_ref().map_or_else(|| "another process".to_owned(), ToString::to_string))]
     Locked {
-        /// The state location.
+        /// The store's [`location`](StateStore::location).
         location: String,
-        /// Who holds it, if known.
+        /// Who holds it, if the lock says.
         holder: Option<LockHolder>,
     },
     /// The state file cannot be read as a state.
     #[error("{path}: {detail}")]
     Corrupt {
-        /// The file.
+        #[allow(missing_docs)]
         path: PathBuf,
-        /// What is wrong.
+        /// The parser's complaint.
         detail: String,
-        /// What to do.
+        /// The store's [`Remedy`]: where its backups are and how to restore one.
         remedy: String,
     },
     /// An I/O error on a file.
     #[error("{path}: {source}")]
+    #[allow(missing_docs)]
     Io {
-        /// The file.
         path: PathBuf,
-        /// The error.
         #[source]
         source: std::io::Error,
     },
     /// The state changed since it was loaded (compare-and-swap failed).
     #[error("{location}: the state changed since it was loaded ({detail})")]
     Conflict {
-        /// The state location.
+        /// The store's [`location`](StateStore::location).
         location: String,
-        /// What changed.
+        /// What the store saw (`another process modified it`, the generations).
         detail: String,
     },
     /// The lock held by this run was lost (broken by `state unlock --force`, lease expired).
     #[error("{location}: the state lock was lost ({detail})")]
     LockLost {
-        /// The state location.
+        /// The store's [`location`](StateStore::location).
         location: String,
-        /// How.
+        /// How it was lost.
         detail: String,
     },
     /// A secret name is not usable as a key-file name.
@@ -163,28 +164,28 @@ pub enum StoreError {
     },
 }
 
-impl StoreError {
-    /// What to do about it.
-    pub fn remedy(&self) -> Option<String> {
+impl Remedy for StoreError {
+    fn remedy(&self) -> Option<Cow<'_, str>> {
         match self {
             StoreError::Locked { holder, .. } => Some(match holder {
                 Some(h) if h.alive_here() == Some(true) => format!(
                     "wait for it to finish or stop it (kill {}); `k0rdent state show` works meanwhile",
                     h.pid
-                ),
-                _ => "if that run is gone for good, run `k0rdent state unlock`".to_owned(),
+                )
+                .into(),
+                _ => "if that run is gone for good, run `k0rdent state unlock`".into(),
             }),
-            StoreError::Corrupt { remedy, .. } => Some(remedy.clone()),
+            StoreError::Corrupt { remedy, .. } => Some(remedy.as_str().into()),
             StoreError::Conflict { .. } => {
-                Some("another process wrote the state; run the command again".to_owned())
+                Some("another process wrote the state; run the command again".into())
             }
             StoreError::LockLost { .. } => Some(
                 "another run may have taken over; check `k0rdent state show` before running again"
-                    .to_owned(),
+                    .into(),
             ),
             StoreError::NoKeyStore { .. } => Some(
                 "build the engine with a key store (`EngineBuilder::keys`), or with a store that keeps keys"
-                    .to_owned(),
+                    .into(),
             ),
             _ => None,
         }

@@ -3,6 +3,7 @@
 //! host key against the pins (pinning all of the host's keys on first contact), then
 //! authenticates, and keeps one session per node for reuse.
 
+use std::borrow::Cow;
 use std::collections::HashMap;
 use std::net::{IpAddr, SocketAddr};
 use std::sync::Arc;
@@ -11,7 +12,7 @@ use std::time::{Duration, Instant};
 
 use k0rdent_core::state::keys;
 use k0rdent_core::store::KeyStore;
-use k0rdent_core::{secret::Secret, state::DeploymentState};
+use k0rdent_core::{Remedy, secret::Secret, state::DeploymentState};
 use tokio::sync::Mutex;
 
 use super::error::SshError;
@@ -317,7 +318,7 @@ impl SshConnector {
             Some(h) => Err(SshError::VpnDown {
                 node: target.name.clone(),
                 diagnosis: h.reason(),
-                remedy: h.remedy(),
+                remedy: h.remedy().map(Cow::into_owned),
             }),
         }
     }

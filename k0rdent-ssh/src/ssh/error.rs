@@ -1,9 +1,11 @@
 //! [`SshError`]: every SSH failure, classified (VPN down, unreachable, auth refused, host key
 //! changed, timeout, …), naming the node and what to do.
 
+use std::borrow::Cow;
 use std::net::SocketAddr;
 use std::time::Duration;
 
+use k0rdent_core::Remedy;
 use serde::Serialize;
 
 /// The class of an SSH failure.
@@ -31,38 +33,33 @@ pub enum SshFailure {
     PinStore,
 }
 
-/// An SSH failure.
+/// An SSH failure. `node` is the node's name in the deployment, `addr` the address dialled.
 #[derive(Debug, Clone, thiserror::Error)]
 #[non_exhaustive]
+#[allow(missing_docs)] // `node`, `addr`, `user` and `operation` say what they hold
 pub enum SshError {
     /// The VPN gate failed for this node; no connection was attempted.
     #[error("{node}: not connecting, the VPN is not up: {diagnosis}")]
     VpnDown {
-        /// Node.
         node: String,
         /// The gate's diagnosis.
         diagnosis: String,
-        /// The gate's remedy.
+        /// The gate's [`Remedy`] (else: check `k0rdent vpn status`).
         remedy: Option<String>,
     },
     /// TCP could not reach the node.
     #[error("{node} ({addr}) is unreachable: {detail}")]
     Unreachable {
-        /// Node.
         node: String,
-        /// Address.
         addr: SocketAddr,
-        /// What happened.
+        /// The connect error.
         detail: String,
     },
     /// The node refused our key.
     #[error("{node} ({addr}) refused public-key authentication for user {user}: {detail}")]
     AuthRefused {
-        /// Node.
         node: String,
-        /// Address.
         addr: SocketAddr,
-        /// User.
         user: String,
         /// libssh2's message.
         detail: String,
@@ -72,9 +69,7 @@ pub enum SshError {
         "the SSH host key of {node} ({addr}) changed: it presented {offered}, but {pinned} is pinned"
     )]
     HostKeyChanged {
-        /// Node.
         node: String,
-        /// Address.
         addr: SocketAddr,
         /// What it presented (algorithm and fingerprint).
         offered: String,
@@ -84,13 +79,11 @@ pub enum SshError {
     /// An operation did not finish in time.
     #[error("{node} ({addr}): {operation} timed out after {} s", after.as_secs_f64())]
     Timeout {
-        /// Node.
         node: String,
-        /// Address.
         addr: SocketAddr,
         /// What timed out.
         operation: String,
-        /// After how long.
+        /// The limit that ran out.
         after: Duration,
     },
     /// A remote command exited non-zero (from [`ExecOutput::check`](super::ExecOutput::check)).
@@ -99,11 +92,8 @@ pub enum SshError {
         stderr_suffix(stderr)
     )]
     CommandFailed {
-        /// Node.
         node: String,
-        /// The command.
         command: String,
-        /// Exit status.
         status: i32,
         /// Last lines of stderr (redacted).
         stderr: String,
@@ -111,19 +101,15 @@ pub enum SshError {
     /// Anything else in the SSH protocol or transport.
     #[error("{node} ({addr}): {operation} failed: {detail}")]
     Protocol {
-        /// Node.
         node: String,
-        /// Address.
         addr: SocketAddr,
-        /// What was being done.
         operation: String,
-        /// The error.
+        /// The SSH library's or the I/O error.
         detail: String,
     },
     /// Bad input.
     #[error("{node}: {detail}")]
     BadInput {
-        /// Node.
         node: String,
         /// What is wrong.
         detail: String,
@@ -131,9 +117,7 @@ pub enum SshError {
     /// The pinned keys could not be recorded (nothing was pinned; the session was dropped).
     #[error("{node}: could not record its pinned host keys: {source}")]
     PinStore {
-        /// Node.
         node: String,
-        /// The store's error.
         #[source]
         source: std::sync::Arc<super::pins::PinError>,
     },
@@ -173,22 +157,27 @@ impl SshError {
                 | SshFailure::Protocol
         )
     }
+}
 
-    /// What to do about it.
-    pub fn remedy(&self) -> String {
-        match self {
+impl Remedy for SshError {
+    fn remedy(&self) -> Option<Cow<'_, str>> {
+        Some(match self {
             SshError::VpnDown { remedy, .. } => remedy
-                .clone()
-                .unwrap_or_else(|| "run `k0rdent vpn status`".into()),
+                .as_deref()
+                .unwrap_or("run `k0rdent vpn status`")
+                .into(),
             SshError::Unreachable { node, .. } => format!(
                 "check that {node} is running and sshd listens on port 22 (`k0rdent vpn status`)"
-            ),
+            )
+            .into(),
             SshError::AuthRefused { node, user, .. } => format!(
                 "check that {node} has the deployment's public key in ~{user}/.ssh/authorized_keys (it is set at VM creation) and that keys/ssh-admin.key is the matching private key"
-            ),
+            )
+            .into(),
             SshError::HostKeyChanged { node, .. } => format!(
                 "nothing was sent to {node}. If you rebuilt that VM yourself, verify its new key out of band (Azure serial console: `ssh-keygen -lf /etc/ssh/ssh_host_ed25519_key.pub`), then remove nodes.{node}.ssh_host_keys from deployment-state.yaml to pin it again; otherwise someone may be intercepting the connection"
-            ),
+            )
+            .into(),
             SshError::Timeout { .. } => {
                 "the node or the tunnel is slow or stuck; run `k0rdent vpn status` and try again"
                     .into()
@@ -197,6 +186,6 @@ impl SshError {
             SshError::Protocol { .. } => "try again; if it persists, run with -v".into(),
             SshError::BadInput { .. } => "this is a bug in the caller; please report it".into(),
             SshError::PinStore { .. } => "check that the state directory is writable".into(),
-        }
+        })
     }
 }

@@ -3,10 +3,12 @@
 //! rx bytes proves liveness; handshake age does not (it stays fresh for up to 180 s after a
 //! peer dies), so it only colours the diagnosis of a peer that did not answer.
 
+use std::borrow::Cow;
 use std::fmt;
 use std::net::{Ipv4Addr, SocketAddr};
 use std::time::{Duration, SystemTime};
 
+use k0rdent_core::Remedy;
 use serde::Serialize;
 
 use super::interface::PeerSnapshot;
@@ -57,9 +59,9 @@ pub enum PeerState {
     PeerMissing,
     /// No answer, and the hub's endpoint for it is not the expected one.
     EndpointMismatch {
-        /// What the device has.
+        /// The hub device's endpoint for the peer (`None`: it has none).
         configured: Option<SocketAddr>,
-        /// What was expected.
+        /// The endpoint the hub should use ([`Expected::endpoint`]).
         expected: SocketAddr,
     },
     /// No answer and never a handshake: keys, endpoint or UDP port.
@@ -77,12 +79,12 @@ pub enum PeerState {
     SshSilent,
     /// No usable route to the tunnel address.
     NoRoute {
-        /// The error.
+        /// The connect error.
         detail: String,
     },
     /// The probe failed locally.
     ProbeFailed {
-        /// The error.
+        /// The connect error.
         detail: String,
     },
 }
@@ -90,11 +92,11 @@ pub enum PeerState {
 /// One peer's health, with the facts behind it.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct PeerHealth {
-    /// Node name.
+    /// The node's name in the deployment.
     pub name: String,
-    /// Tunnel address.
+    /// The node's address inside the tunnel, which the probe dials.
     pub tunnel_ip: Ipv4Addr,
-    /// The verdict.
+    #[allow(missing_docs)]
     #[serde(flatten)]
     pub state: PeerState,
     /// Seconds since the last handshake, if the device was read and there was one.
@@ -178,9 +180,11 @@ impl PeerHealth {
             PeerState::ProbeFailed { detail } => format!("the probe failed: {detail}"),
         }
     }
+}
 
-    /// What to do about it.
-    pub fn remedy(&self) -> Option<String> {
+/// What to do about a peer that did not answer; `None` for one that did.
+impl Remedy for PeerHealth {
+    fn remedy(&self) -> Option<Cow<'_, str>> {
         let port = self.wg_port;
         Some(match &self.state {
             PeerState::Alive { .. } => return None,
@@ -192,10 +196,12 @@ impl PeerHealth {
             }
             PeerState::NeverHandshake => format!(
                 "check that UDP {port} is open in the NSG, that the VM's public IP is current (`k0rdent refresh`), and that its WireGuard key matches (`k0rdent vpn status`)"
-            ),
+            )
+            .into(),
             PeerState::PeerDown { .. } | PeerState::NoReply => format!(
                 "is the VM running and wg-quick@wg0 active on it? is UDP {port} still open in the NSG? run `k0rdent vpn status`"
-            ),
+            )
+            .into(),
             PeerState::SshRefused | PeerState::SshSilent => {
                 "check sshd on the node (Azure serial console: `systemctl status ssh`)".into()
             }
@@ -225,15 +231,15 @@ impl fmt::Display for PeerHealth {
 /// Inputs of [`diagnose`] that describe the expected peer.
 #[derive(Debug, Clone, Copy)]
 pub struct Expected<'a> {
-    /// Node name.
+    /// The node's name in the deployment.
     pub name: &'a str,
-    /// Tunnel address.
+    /// The node's address inside the tunnel.
     pub tunnel_ip: Ipv4Addr,
     /// The endpoint the hub should use, if known.
     pub endpoint: Option<SocketAddr>,
-    /// WireGuard UDP port.
+    /// The WireGuard UDP port the remedies name.
     pub wg_port: u16,
-    /// Probe timeout.
+    /// How long the TCP probe waits for an answer.
     pub probe_timeout: Duration,
 }
 

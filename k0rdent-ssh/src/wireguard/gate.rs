@@ -3,6 +3,7 @@
 //! with a short timeout). It decides within about the probe timeout and never hangs; without
 //! the privileges to read the device it decides from the probes alone.
 
+use std::borrow::Cow;
 use std::collections::BTreeMap;
 use std::fmt;
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
@@ -11,6 +12,7 @@ use std::time::{Duration, Instant, SystemTime};
 
 use async_trait::async_trait;
 use k0rdent_core::{
+    Remedy,
     gate::{Gate, GateContext, GateVerdict},
     state::DeploymentState,
 };
@@ -157,7 +159,7 @@ impl TunnelReport {
             .map(ToString::to_string)
             .collect::<Vec<_>>()
             .join("; ");
-        let mut remedies: Vec<String> = Vec::new();
+        let mut remedies: Vec<Cow<'_, str>> = Vec::new();
         for r in failing.iter().filter_map(|p| p.remedy()) {
             if !remedies.contains(&r) {
                 remedies.push(r);
@@ -399,7 +401,7 @@ impl Gate for VpnGate {
     async fn check(&self, ctx: &GateContext) -> GateVerdict {
         match self.report(&ctx.state).await {
             Ok(r) => r.verdict(),
-            Err(e) => GateVerdict::fail_with(e.to_string(), e.remedy()),
+            Err(e) => GateVerdict::from_error(&e),
         }
     }
 }

@@ -2,10 +2,12 @@
 //! root — wg-quick manages addresses, routes and link state), and wireguard-control, with the
 //! backend chosen explicitly, for reading the device and updating peers in place.
 
+use std::borrow::Cow;
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, SystemTime};
 
+use k0rdent_core::Remedy;
 use k0rdent_process::{Command, ProcessError, ProcessStatus};
 use wireguard_control::{Backend, Device, DeviceUpdate, PeerConfigBuilder};
 
@@ -66,17 +68,16 @@ pub enum VpnError {
     /// Reading or updating the device failed.
     #[error("WireGuard interface {interface}: {detail}")]
     Device {
-        /// Interface.
+        #[allow(missing_docs)]
         interface: String,
-        /// What failed.
+        /// The device error, or the peer that is not configured.
         detail: String,
     },
 }
 
-impl VpnError {
-    /// What to do about it.
-    pub fn remedy(&self) -> String {
-        match self {
+impl Remedy for VpnError {
+    fn remedy(&self) -> Option<Cow<'_, str>> {
+        Some(match self {
             VpnError::Process(p) if p.not_installed() => {
                 "install wireguard-tools (and wireguard-go where the kernel has no WireGuard)"
                     .into()
@@ -92,7 +93,7 @@ impl VpnError {
             VpnError::NoWgQuick => "install wireguard-tools".into(),
             VpnError::NotUp(_) => "run `k0rdent vpn up`".into(),
             VpnError::Device { .. } => "run `k0rdent vpn status` as root for details".into(),
-        }
+        })
     }
 }
 
@@ -112,9 +113,9 @@ pub enum ReadError {
     /// Anything else.
     #[error("reading interface {interface}: {detail}")]
     Other {
-        /// Interface.
+        #[allow(missing_docs)]
         interface: String,
-        /// Error.
+        /// The underlying error.
         detail: String,
     },
 }
@@ -122,32 +123,29 @@ pub enum ReadError {
 /// One peer of a device, as read.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct PeerSnapshot {
-    /// Its public key.
+    #[allow(missing_docs)]
     pub public_key: PublicKey,
     /// Its endpoint, if known.
     pub endpoint: Option<SocketAddr>,
     /// Its allowed IPs (`a.b.c.d/n`).
     pub allowed_ips: Vec<String>,
-    /// Keepalive interval.
+    /// Its persistent-keepalive interval (`None`: off).
     pub keepalive_secs: Option<u16>,
     /// The last handshake (`None`: never).
     pub last_handshake: Option<SystemTime>,
-    /// Bytes received from it.
+    /// Bytes received from it since the device was created.
     pub rx_bytes: u64,
-    /// Bytes sent to it.
+    /// Bytes sent to it since the device was created.
     pub tx_bytes: u64,
 }
 
 /// A device as read (no private key).
 #[derive(Debug, Clone, PartialEq, Eq)]
+#[allow(missing_docs)]
 pub struct DeviceSnapshot {
-    /// Interface name.
     pub interface: String,
-    /// Its public key.
     pub public_key: Option<PublicKey>,
-    /// Listen port.
     pub listen_port: Option<u16>,
-    /// Peers.
     pub peers: Vec<PeerSnapshot>,
 }
 
@@ -161,13 +159,13 @@ impl DeviceSnapshot {
 /// What a peer should look like on the hub.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct DesiredPeer {
-    /// Public key.
+    #[allow(missing_docs)]
     pub public_key: PublicKey,
     /// Its tunnel address (allowed as /32).
     pub address: std::net::Ipv4Addr,
-    /// Its public endpoint.
+    /// Its public IP and WireGuard port.
     pub endpoint: SocketAddr,
-    /// Keepalive.
+    /// The persistent-keepalive interval the hub sends it.
     pub keepalive_secs: u16,
 }
 
@@ -177,12 +175,10 @@ pub enum PeerChange {
     /// The peer was missing and was added.
     Added(PublicKey),
     /// The endpoint changed.
+    #[allow(missing_docs)]
     Endpoint {
-        /// Peer.
         peer: PublicKey,
-        /// Before.
         from: Option<SocketAddr>,
-        /// After.
         to: SocketAddr,
     },
 }
@@ -227,12 +223,12 @@ impl VpnInterface {
         self
     }
 
-    /// The interface name.
+    #[allow(missing_docs)]
     pub fn name(&self) -> &InterfaceName {
         &self.name
     }
 
-    /// The config file.
+    /// The wg-quick file it is brought up from.
     pub fn config_path(&self) -> &Path {
         &self.config
     }
@@ -490,7 +486,7 @@ mod tests {
             status: ProcessStatus::Exited(1),
             stderr: "sudo: a password is required".into(),
         });
-        let remedy = e.remedy();
+        let remedy = e.remedy().unwrap();
         assert!(remedy.contains("sudo -v"), "{remedy}");
         assert!(remedy.contains("without -y"), "{remedy}");
         assert!(remedy.contains("as root"), "{remedy}");

@@ -1,13 +1,19 @@
 //! [`PlanError`]: why the WireGuard plan cannot be made, each with a remedy.
 
+use std::borrow::Cow;
+
 use ipnet::Ipv4Net;
+use k0rdent_core::Remedy;
 
 use super::key::{KeyOwner, PublicKey};
 use super::spec::SpecError;
 
-/// Why the plan cannot be made. Every error says what to do in [`PlanError::remedy`].
+/// Why the plan cannot be made. Every error says what to do: its [`Remedy`] is always `Some`.
+/// In the `…Changed` variants, `recorded` is the value in the state and `requested` the
+/// configuration's; in the key variants, `file` is the key's name in `keys/`.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[non_exhaustive]
+#[allow(missing_docs)]
 pub enum PlanError {
     /// Invalid spec.
     #[error(transparent)]
@@ -17,38 +23,25 @@ pub enum PlanError {
         "the tunnel network is {recorded} in the recorded state but {requested} in the configuration"
     )]
     NetworkChanged {
-        /// Recorded.
         recorded: Ipv4Net,
-        /// Asked for.
         requested: Ipv4Net,
     },
     /// The port changed after VMs were configured with it.
     #[error(
         "the WireGuard port is {recorded} in the recorded state but {requested} in the configuration"
     )]
-    PortChanged {
-        /// Recorded.
-        recorded: u16,
-        /// Asked for.
-        requested: u16,
-    },
+    PortChanged { recorded: u16, requested: u16 },
     /// The interface name changed.
     #[error(
         "the WireGuard interface is {recorded} in the recorded state but {requested} in the configuration"
     )]
-    InterfaceChanged {
-        /// Recorded.
-        recorded: String,
-        /// Asked for.
-        requested: String,
-    },
+    InterfaceChanged { recorded: String, requested: String },
     /// No cluster id to derive the interface name from.
     #[error("the deployment has no cluster id yet, so no interface name can be derived")]
     NoClusterId,
     /// The network has too few addresses.
     #[error("the tunnel network {network} has room for {room} nodes, {needed} are needed")]
     NetworkTooSmall {
-        /// Network.
         network: Ipv4Net,
         /// Free node addresses.
         room: usize,
@@ -58,7 +51,6 @@ pub enum PlanError {
     /// The network overlaps something it must not.
     #[error("the tunnel network {network} overlaps {what} {other}")]
     Overlap {
-        /// Tunnel network.
         network: Ipv4Net,
         /// What it overlaps (`the local route`, `the VNet`, `the reserved range`).
         what: &'static str,
@@ -73,11 +65,9 @@ pub enum PlanError {
         "the WireGuard private key of {owner} (keys/{file}) is missing, but {users} use its public key {public}"
     )]
     KeyMissing {
-        /// Whose.
         owner: KeyOwner,
-        /// Key file name.
         file: String,
-        /// Who uses it.
+        /// The VMs that use it, as a phrase (`the VM of node wrk-1`).
         users: String,
         /// The recorded public key.
         public: PublicKey,
@@ -87,31 +77,29 @@ pub enum PlanError {
         "keys/{file} holds the key of public key {on_disk}, but the state records {recorded} for {owner}"
     )]
     KeyMismatch {
-        /// Whose.
         owner: KeyOwner,
-        /// Key file name.
         file: String,
-        /// Recorded.
         recorded: PublicKey,
-        /// On disk.
         on_disk: PublicKey,
     },
 }
 
-impl PlanError {
-    /// What to do about it.
-    pub fn remedy(&self) -> String {
-        match self {
+impl Remedy for PlanError {
+    fn remedy(&self) -> Option<Cow<'_, str>> {
+        Some(match self {
             PlanError::Spec(_) => "fix the configuration".into(),
             PlanError::NetworkChanged { recorded, .. } => format!(
                 "set the tunnel network back to {recorded}: the nodes' WireGuard configuration is baked into their VMs; changing it needs `k0rdent reset` and a new deployment"
-            ),
+            )
+            .into(),
             PlanError::PortChanged { recorded, .. } => format!(
                 "set the WireGuard port back to {recorded} (or remove it from the configuration): the nodes listen on it since their first boot"
-            ),
+            )
+            .into(),
             PlanError::InterfaceChanged { recorded, .. } => format!(
                 "set the interface back to {recorded}, or run `k0rdent vpn down` and remove `wireguard.interface` from the state's settings"
-            ),
+            )
+            .into(),
             PlanError::NoClusterId => "run the prepare_deployment phase first".into(),
             PlanError::NetworkTooSmall { .. } => {
                 "choose a larger tunnel network (a /24 holds 250 nodes)".into()
@@ -122,10 +110,11 @@ impl PlanError {
             }
             PlanError::KeyMissing { file, .. } => format!(
                 "restore keys/{file} from a backup; if it is lost, delete the VMs that use it and deploy again (a new key cannot reach a running VM, whose configuration is fixed at creation)"
-            ),
+            )
+            .into(),
             PlanError::KeyMismatch { file, .. } => {
-                format!("restore the original keys/{file}; it was replaced by another key")
+                format!("restore the original keys/{file}; it was replaced by another key").into()
             }
-        }
+        })
     }
 }

@@ -1,5 +1,6 @@
 use std::net::IpAddr;
 
+use k0rdent_core::Remedy;
 use k0rdent_core::state::NodeRecord;
 
 use super::*;
@@ -177,7 +178,7 @@ fn changing_network_port_or_interface_after_the_fact_is_refused_with_a_remedy() 
         e.to_string(),
         "the tunnel network is 172.24.24.0/24 in the recorded state but 172.24.25.0/24 in the configuration"
     );
-    assert!(e.remedy().contains("172.24.24.0/24"));
+    assert!(e.remedy().unwrap().contains("172.24.24.0/24"));
 
     let mut other = s.clone();
     other.port = Some(51820);

@@ -1,6 +1,9 @@
 //! The thin I/O around the pure plan: reading the keys in `keys/`, generating the missing
 //! ones (private key written first, 0600), and resolving the plan into a [`ResolvedNetwork`].
 
+use std::borrow::Cow;
+
+use k0rdent_core::Remedy;
 use k0rdent_core::state::DeploymentState;
 use k0rdent_core::store::{KeyStore, StoreError};
 
@@ -13,14 +16,14 @@ use super::plan::{
 use super::spec::NodeNetworkSpec;
 use crate::os::LocalRoute;
 
-/// A key-store failure.
+/// A key-store failure. `file` is the key's name in `keys/` (`wireguard-hub.key`).
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
+#[allow(missing_docs)]
 pub enum KeyError {
     /// The store failed.
     #[error("keys/{file}: {source}")]
     Store {
-        /// Key file.
         file: String,
         /// What failed (boxed: a store error is large, a key error is returned often).
         #[source]
@@ -28,27 +31,25 @@ pub enum KeyError {
     },
     /// A key file does not hold a WireGuard key.
     #[error("keys/{file} is not a WireGuard private key")]
-    Unreadable {
-        /// Key file.
-        file: String,
-    },
+    Unreadable { file: String },
     /// A key file that must exist does not.
     #[error("keys/{file} is missing")]
-    Missing {
-        /// Key file.
-        file: String,
-    },
+    Missing { file: String },
 }
 
-impl KeyError {
-    /// What to do about it.
-    pub fn remedy(&self) -> String {
-        match self {
-            KeyError::Store { .. } => "check the permissions of the state directory".into(),
+/// The store's own remedy where it has one (an engine without a key store); else what to
+/// check or restore in `keys/`.
+impl Remedy for KeyError {
+    fn remedy(&self) -> Option<Cow<'_, str>> {
+        Some(match self {
+            KeyError::Store { source, .. } => source
+                .remedy()
+                .unwrap_or_else(|| "check the permissions of the state directory".into()),
             KeyError::Unreadable { file } | KeyError::Missing { file } => format!(
                 "restore keys/{file} from a backup (it holds one base64 line, as `wg genkey` writes)"
-            ),
-        }
+            )
+            .into(),
+        })
     }
 }
 
@@ -168,9 +169,8 @@ pub enum PrepareError {
     Key(#[from] KeyError),
 }
 
-impl PrepareError {
-    /// What to do about it.
-    pub fn remedy(&self) -> String {
+impl Remedy for PrepareError {
+    fn remedy(&self) -> Option<Cow<'_, str>> {
         match self {
             PrepareError::Plan(e) => e.remedy(),
             PrepareError::Key(e) => e.remedy(),
@@ -293,8 +293,9 @@ mod tests {
             "{e}"
         );
         assert!(
-            e.remedy().contains("restore keys/wireguard-wrk-1.key"),
-            "{}",
+            e.remedy()
+                .is_some_and(|r| r.contains("restore keys/wireguard-wrk-1.key")),
+            "{:?}",
             e.remedy()
         );
         // Still missing: no silent regeneration happened.

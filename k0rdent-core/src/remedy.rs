@@ -1,0 +1,34 @@
+//! [`Remedy`]: what the user can do about an error, a blocked step or a failed gate.
+
+use std::borrow::Cow;
+
+/// What the user can do about this failure, where there is something to say.
+///
+/// A remedy is one sentence addressed to the user that names the exact thing to do: the
+/// command to run (`` run `k0rdent state unlock` ``), the configuration key or environment
+/// variable to set (`set AZURE_TENANT_ID=<tenant>`), the file to restore. It does not repeat
+/// what went wrong: the error's `Display` says that, and the remedy follows it.
+///
+/// The `k0rdent` CLI renders every remedy the same way: in text as a `hint:` line under the
+/// error (or the step or gate line it belongs to), in JSON as the `remedy` field of the same
+/// object. Types whose remedy is always known return `Some`; an error that wraps another
+/// asks the inner error before falling back to its own.
+///
+/// ```
+/// use std::borrow::Cow;
+/// use k0rdent_core::Remedy;
+///
+/// struct NoConfig;
+///
+/// impl Remedy for NoConfig {
+///     fn remedy(&self) -> Option<Cow<'_, str>> {
+///         Some("run `k0rdent init` to write one".into())
+///     }
+/// }
+///
+/// assert_eq!(NoConfig.remedy().as_deref(), Some("run `k0rdent init` to write one"));
+/// ```
+pub trait Remedy {
+    /// The remedy, or `None` when there is nothing useful to suggest.
+    fn remedy(&self) -> Option<Cow<'_, str>>;
+}
