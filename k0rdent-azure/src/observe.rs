@@ -17,9 +17,11 @@ use std::sync::atomic::{AtomicU32, Ordering};
 use async_trait::async_trait;
 use k0rdent_core::state::{CloudIdentity, DeploymentState};
 use k0rdent_core::{
-    Observer, Remedy,
+    Observer,
     observation::{Facts, ObserveError},
 };
+
+use k0rdent_core::remedy::Hint;
 
 use crate::api;
 use crate::client::{ArmClient, ArmError};
@@ -132,10 +134,7 @@ impl AzureObserver {
         let n = &self.names;
         let c = &self.client;
         let fail = |what: &str, e: ArmError| {
-            let hint = e
-                .remedy()
-                .map(|r| format!("; hint: {r}"))
-                .unwrap_or_default();
+            let hint = Hint::of(&e).map(|h| format!("; {h}")).unwrap_or_default();
             ObserveError::new(format!("{what}: {e}{hint}"))
         };
         count.fetch_add(1, Ordering::Relaxed);

@@ -7,6 +7,7 @@ use std::sync::Mutex;
 
 use k0rdent_core::Remedy;
 use k0rdent_core::event::{Event, EventSink};
+use k0rdent_core::remedy::Hint as CoreHint;
 use serde::Serialize;
 
 use crate::args::OutputFormat;
@@ -183,9 +184,9 @@ impl<'a> Hint<'a> {
     /// The `hint:` line after `indent` (that of the line's details), with its newline; empty
     /// without a remedy.
     fn line(&self, indent: &str) -> String {
-        self.0
-            .as_ref()
-            .map_or_else(String::new, |r| format!("{indent}hint: {r}\n"))
+        self.0.as_ref().map_or_else(String::new, |r| {
+            format!("{indent}{}\n", CoreHint::text(r.as_ref()))
+        })
     }
 
     fn is_none(&self) -> bool {

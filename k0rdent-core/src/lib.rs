@@ -80,7 +80,7 @@ pub mod id;
 pub mod observation;
 pub mod pipeline;
 pub mod plan;
-mod remedy;
+pub mod remedy;
 pub mod role;
 pub mod secret;
 pub mod state;

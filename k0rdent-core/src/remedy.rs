@@ -32,3 +32,32 @@ pub trait Remedy {
     /// The remedy, or `None` when there is nothing useful to suggest.
     fn remedy(&self) -> Option<Cow<'_, str>>;
 }
+
+/// How a remedy reads in text wherever it is shown — the CLI's errors and progress lines, a
+/// plan's blocked steps, a preflight report, an observer's one-line error: `hint: <remedy>`.
+/// Every text rendering goes through this one `Display`, so they cannot drift apart.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Hint<'a>(Cow<'a, str>);
+
+impl<'a> Hint<'a> {
+    /// The hint for `about`, if it has a remedy.
+    pub fn of(about: &'a (impl Remedy + ?Sized)) -> Option<Self> {
+        about.remedy().map(Hint)
+    }
+
+    /// A hint from a remedy already held as text (e.g. a gate failure's recorded remedy).
+    pub fn text(remedy: impl Into<Cow<'a, str>>) -> Self {
+        Hint(remedy.into())
+    }
+
+    /// The remedy itself, without the `hint:` label (the JSON `remedy` field).
+    pub fn remedy(&self) -> &str {
+        &self.0
+    }
+}
+
+impl std::fmt::Display for Hint<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "hint: {}", self.0)
+    }
+}

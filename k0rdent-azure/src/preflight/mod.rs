@@ -20,6 +20,8 @@ use std::fmt;
 
 use capabilities::ImageFacts;
 
+use k0rdent_core::remedy::Hint;
+
 use crate::api;
 use crate::client::{ArmClient, ArmError};
 use crate::model::{ImageVersionRef, Provider, ResourceSku, Usage, VirtualMachine, VmImage};
@@ -87,7 +89,7 @@ impl fmt::Display for PreflightReport {
                 c.detail
             )?;
             if let Some(r) = c.remedy.as_ref().filter(|_| !c.ok) {
-                writeln!(f, "     hint: {r}")?;
+                writeln!(f, "     {}", Hint::text(r.as_str()))?;
             }
         }
         Ok(())

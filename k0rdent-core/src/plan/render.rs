@@ -3,7 +3,7 @@
 use std::fmt;
 
 use super::{Decision, Plan};
-use crate::remedy::Remedy;
+use crate::remedy::Hint;
 
 fn symbol(d: Decision) -> char {
     match d {
@@ -46,9 +46,9 @@ impl fmt::Display for Plan {
                 e.message,
             )?;
             if e.decision == Decision::Blocked
-                && let Some(hint) = e.reason.remedy()
+                && let Some(hint) = Hint::of(&e.reason)
             {
-                writeln!(f, "      hint: {hint}")?;
+                writeln!(f, "      {hint}")?;
             }
         }
         let summary: Vec<String> = self
