@@ -7,6 +7,7 @@ use std::time::Instant;
 use chrono::Utc;
 
 use super::facts::observe_all;
+use super::finish::record_run_end;
 use super::scheduler::Scheduler;
 use super::{Engine, EngineError, RunReport};
 use crate::cell::StateCell;
@@ -95,24 +96,8 @@ impl Engine {
             }
         };
         let outcome = scheduler.outcome(&final_plan);
-        let rid = run_id.clone();
-        let recorded = cell
-            .update(move |s| {
-                if let Some(run) = s.run.as_mut().filter(|r| r.id == rid) {
-                    run.finished_at = Some(Utc::now());
-                    run.outcome = Some(outcome);
-                }
-            })
-            .await;
-        if let Err(e) = recorded {
-            emitter.flush().await;
-            return Err(e.into());
-        }
-        emitter.emit(Event::RunFinished {
-            run_id: run_id.clone(),
-            outcome,
-            duration_ms: u64::try_from(started.elapsed().as_millis()).unwrap_or(u64::MAX),
-        });
+        let duration_ms = u64::try_from(started.elapsed().as_millis()).unwrap_or(u64::MAX);
+        record_run_end(&cell, &emitter, &run_id, outcome, duration_ms).await?;
         emitter.flush().await;
         Ok(RunReport {
             run_id,

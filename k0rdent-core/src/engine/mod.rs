@@ -2,6 +2,7 @@
 
 mod deploy;
 mod facts;
+mod finish;
 mod gates;
 mod preview;
 mod refresh;

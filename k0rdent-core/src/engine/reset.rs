@@ -7,6 +7,7 @@ use chrono::Utc;
 use serde::Serialize;
 
 use super::facts::observe_all;
+use super::finish::record_run_end;
 use super::{Engine, EngineError};
 use crate::cell::StateCell;
 use crate::emit::Emitter;
@@ -196,24 +197,7 @@ impl Engine {
             }
         }
         let outcome = report.outcome;
-        let rid = run_id.clone();
-        let recorded = cell
-            .update(move |s| {
-                if let Some(run) = s.run.as_mut().filter(|r| r.id == rid) {
-                    run.finished_at = Some(Utc::now());
-                    run.outcome = Some(outcome);
-                }
-            })
-            .await;
-        if let Err(e) = recorded {
-            emitter.flush().await;
-            return Err(e.into());
-        }
-        emitter.emit(Event::RunFinished {
-            run_id: run_id.clone(),
-            outcome,
-            duration_ms: 0,
-        });
+        record_run_end(&cell, &emitter, &run_id, outcome, 0).await?;
         emitter.flush().await;
         if outcome == RunOutcome::Succeeded {
             report.archived_to = Some(self.store.archive("reset").await?);
