@@ -6,7 +6,7 @@ use super::Emu;
 use super::operation::Job;
 use super::reply::types;
 use super::reply::{Query, Reply, check_api, err, group_not_found, versions};
-use super::world::{Op, OpKind, now_str};
+use super::world::{Op, OpKind, World, now_str};
 
 /// The resource type a path addresses, for the request log.
 pub(crate) fn resource_type(segs: &[&str]) -> Option<String> {
@@ -479,16 +479,7 @@ fn op_status(emu: &Emu, op: &str, q: &Query) -> Result<Reply, Reply> {
         check_api(q, versions::COMPUTE)?;
     }
     let w = emu.world();
-    let Some(o) = w.ops.get(op) else {
-        return Err(err(
-            404,
-            "OperationNotFound",
-            format!("Operation '{op}' was not found."),
-        ));
-    };
-    if let Some(e) = expired(emu, o) {
-        return Err(e);
-    }
+    let o = known_op(emu, &w, op)?;
     let mut body = json!({ "name": op, "status": o.status, "startTime": o.started });
     if o.status != "InProgress" {
         body["endTime"] = json!(now_str());
@@ -509,6 +500,17 @@ fn op_status(emu: &Emu, op: &str, q: &Query) -> Result<Reply, Reply> {
 fn op_result(emu: &Emu, op: &str, q: &Query) -> Result<Reply, Reply> {
     check_api(q, versions::RESOURCES)?;
     let w = emu.world();
+    let o = known_op(emu, &w, op)?;
+    match (o.status, &o.error) {
+        ("InProgress", _) => Ok(Reply::empty(202).header("Location", emu.result_url(op))),
+        (_, Some((code, message))) => Ok(err(500, code, message.clone())),
+        _ => Ok(Reply::empty(200)),
+    }
+}
+
+/// The operation `op` if its URL still answers: 404 for an id never issued, and the
+/// configured expiry reply once it has ended long enough ago.
+fn known_op<'w>(emu: &Emu, w: &'w World, op: &str) -> Result<&'w Op, Reply> {
     let Some(o) = w.ops.get(op) else {
         return Err(err(
             404,
@@ -516,13 +518,9 @@ fn op_result(emu: &Emu, op: &str, q: &Query) -> Result<Reply, Reply> {
             format!("Operation '{op}' was not found."),
         ));
     };
-    if let Some(e) = expired(emu, o) {
-        return Err(e);
-    }
-    match (o.status, &o.error) {
-        ("InProgress", _) => Ok(Reply::empty(202).header("Location", emu.result_url(op))),
-        (_, Some((code, message))) => Ok(err(500, code, message.clone())),
-        _ => Ok(Reply::empty(200)),
+    match expired(emu, o) {
+        Some(e) => Err(e),
+        None => Ok(o),
     }
 }
 

@@ -251,16 +251,20 @@ impl VmStep {
         Ok(Progress::Ready(v))
     }
 
+    /// The VM's instance view (its power state and the statuses a start or resize waits on).
+    async fn instance_view(&self, path: &str, what: &str) -> Result<InstanceView, StepError> {
+        self.shared
+            .client
+            .get(&format!("{path}/instanceView"), api::COMPUTE, &[])
+            .await
+            .map_err(|e| e.into_step_error(what))
+    }
+
     async fn ensure_running(&self, ctx: &StepContext) -> Result<Progress<()>, StepError> {
         let vn = self.names();
         let what = format!("VM {}", vn.vm);
         let path = self.path(types::VM, &vn.vm);
-        let view: InstanceView = self
-            .shared
-            .client
-            .get(&format!("{path}/instanceView"), api::COMPUTE, &[])
-            .await
-            .map_err(|e| e.into_step_error(&what))?;
+        let view = self.instance_view(&path, &what).await?;
         let poll = self.shared.tuning.poll;
         match view.power_state().as_deref() {
             Some("running") => Ok(Progress::Ready(())),

@@ -18,7 +18,6 @@ use serde_json::{Value, json};
 
 use super::{VmStep, not_ready};
 use crate::api;
-use crate::model::InstanceView;
 use crate::names::types;
 use crate::steps::converge::Progress;
 
@@ -62,12 +61,7 @@ impl VmStep {
                 .await?;
         }
         let path = self.path(types::VM, &vn.vm);
-        let view: InstanceView = self
-            .shared
-            .client
-            .get(&format!("{path}/instanceView"), api::COMPUTE, &[])
-            .await
-            .map_err(|e| e.into_step_error(&what))?;
+        let view = self.instance_view(&path, &what).await?;
         let c = self.conv(ctx);
         match view.power_state().as_deref() {
             Some("deallocated") => {
