@@ -18,7 +18,7 @@ use crate::event::Event;
 use crate::gate::GateFailure;
 use crate::id::StepId;
 use crate::observation::Snapshot;
-use crate::plan::{Decision, Plan, Reason, RunMark, plan};
+use crate::plan::{CONFIRM_REMEDY, Decision, Plan, Reason, RunMark, plan};
 use crate::state::{DeploymentState, EvidenceRecord, RunOutcome, Status};
 
 /// How long a drain waits for steps that should each have stopped within their grace.
@@ -455,9 +455,7 @@ impl<'a> Scheduler<'a> {
                 slot.progress = Progress::Finished(RunMark::NeedsConfirmation(change));
                 StepResult::Blocked {
                     reason,
-                    remedy: Some(
-                        "review the plan (`k0rdent plan`) and run again with -y to accept".into(),
-                    ),
+                    remedy: Some(CONFIRM_REMEDY.into()),
                 }
             }
             TaskResult::Interrupted(reason) => {

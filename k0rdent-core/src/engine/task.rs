@@ -27,7 +27,7 @@ use crate::gate::{GateContext, GateFailure};
 use crate::id::StepId;
 use crate::observation::Snapshot;
 use crate::pipeline::Pipeline;
-use crate::plan::Decision;
+use crate::plan::{CONFIRM_REMEDY, Decision};
 use crate::remedy::Remedy;
 use crate::state::{EvidenceRecord, Outputs, Status};
 use crate::step::{ErrorKind, Step, StepError, StepInputs, StepOutcome};
@@ -474,9 +474,7 @@ impl Task {
         self.emitter.emit(Event::StepBlocked {
             step: self.id().clone(),
             reason,
-            remedy: Some(
-                "review the plan (`k0rdent plan`) and run again with -y to accept".to_owned(),
-            ),
+            remedy: Some(CONFIRM_REMEDY.to_owned()),
         });
         TaskResult::NeedsConfirmation(change)
     }

@@ -16,6 +16,11 @@ use crate::id::StepId;
 use crate::remedy::Remedy;
 use crate::state::Status;
 
+/// What to do about work that needs confirmation, wherever it is found: in the plan or by a
+/// step mid-run.
+pub(crate) const CONFIRM_REMEDY: &str =
+    "review the plan (`k0rdent plan`) and run again with -y to accept";
+
 /// What the engine will do with a step.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
@@ -233,9 +238,7 @@ impl Remedy for Reason {
             Reason::ResetInProgress => {
                 Some("run `k0rdent reset` to finish the interrupted reset".into())
             }
-            Reason::NeedsConfirmation { .. } => {
-                Some("review the plan (`k0rdent plan`) and run again with -y to accept".into())
-            }
+            Reason::NeedsConfirmation { .. } => Some(CONFIRM_REMEDY.into()),
             _ => None,
         }
     }
