@@ -1,13 +1,11 @@
 //! The one place that writes to stdout and stderr. Results and JSON go to stdout, progress
 //! and messages to stderr; logs go to stderr through `tracing`.
 
-use std::borrow::Cow;
 use std::io::Write;
 use std::sync::Mutex;
 
-use k0rdent_core::Remedy;
 use k0rdent_core::event::{Event, EventSink};
-use k0rdent_core::remedy::Hint as CoreHint;
+use k0rdent_core::remedy::Hint;
 use serde::Serialize;
 
 use crate::args::OutputFormat;
@@ -81,13 +79,13 @@ impl Printer {
             .lines()
             .map(|l| format!("error: {l}\n"))
             .collect();
-        text.push_str(&hint.line(""));
+        text.push_str(&hint_line(hint.as_ref(), ""));
         self.err(&text);
         #[derive(Serialize)]
         struct JsonError<'a> {
             error: String,
-            #[serde(skip_serializing_if = "Hint::is_none")]
-            remedy: Hint<'a>,
+            #[serde(skip_serializing_if = "Option::is_none")]
+            remedy: Option<Hint<'a>>,
             exit_code: u8,
         }
         self.json(&JsonError {
@@ -167,37 +165,18 @@ impl Printer {
             _ => return,
         };
         // A failed step's or gate's remedy, under its line.
-        self.err(&format!("{line}\n{}", Hint::of(event).line("  ")));
+        self.err(&format!(
+            "{line}\n{}",
+            hint_line(Hint::of(event).as_ref(), "  ")
+        ));
     }
 }
 
-/// A remedy as the CLI shows it, for errors and progress lines alike (a plan's text renders
-/// its blocked steps' hints itself): in text, a `hint:` line under the line it belongs to; in
-/// JSON, the `remedy` field of that line's object, left out when there is none.
-struct Hint<'a>(Option<Cow<'a, str>>);
-
-impl<'a> Hint<'a> {
-    fn of(about: &'a dyn Remedy) -> Self {
-        Hint(about.remedy())
-    }
-
-    /// The `hint:` line after `indent` (that of the line's details), with its newline; empty
-    /// without a remedy.
-    fn line(&self, indent: &str) -> String {
-        self.0.as_ref().map_or_else(String::new, |r| {
-            format!("{indent}{}\n", CoreHint::text(r.as_ref()))
-        })
-    }
-
-    fn is_none(&self) -> bool {
-        self.0.is_none()
-    }
-}
-
-impl Serialize for Hint<'_> {
-    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
-        self.0.as_deref().serialize(serializer)
-    }
+/// A remedy's `hint:` line under the line it belongs to (indented like that line's
+/// details), with its newline; empty without a remedy. In JSON the same [`Hint`] is the
+/// `remedy` field.
+fn hint_line(hint: Option<&Hint<'_>>, indent: &str) -> String {
+    hint.map_or_else(String::new, |h| format!("{indent}{h}\n"))
 }
 
 impl EventSink for Printer {

@@ -49,10 +49,12 @@ impl<'a> Hint<'a> {
     pub fn text(remedy: impl Into<Cow<'a, str>>) -> Self {
         Hint(remedy.into())
     }
+}
 
-    /// The remedy itself, without the `hint:` label (the JSON `remedy` field).
-    pub fn remedy(&self) -> &str {
-        &self.0
+/// In JSON a hint is the remedy alone (the `remedy` field); the `hint:` label is for text.
+impl serde::Serialize for Hint<'_> {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        serializer.serialize_str(&self.0)
     }
 }
 
