@@ -287,8 +287,8 @@ async fn a_wrong_secret_leaves_an_existing_deployment_untouched() {
     );
     assert_eq!(lab.arm_requests(), arm_before, "no ARM request");
     // The right secret still finds everything in place: nothing to do up to the VMs (the
-    // phases after them are not implemented: exit 3). The checked token is the one used:
-    // one token request per run.
+    // VPN phases after them are pending: exit 2). The checked token is the one used: one
+    // token request per run.
     let tokens = || {
         lab.emu
             .log()
@@ -300,7 +300,7 @@ async fn a_wrong_secret_leaves_an_existing_deployment_untouched() {
     let before = tokens();
     let (code, out, err) = run(&mut lab.with_secret(&secret, &["plan"]));
     assert_eq!(tokens() - before, 1, "token requests for one plan");
-    assert_eq!(code, 3, "{out}{err}");
+    assert_eq!(code, 2, "{out}{err}");
     for step in [
         "prepare_deployment",
         "setup_network",

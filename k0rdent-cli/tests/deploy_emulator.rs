@@ -365,22 +365,64 @@ async fn a_failed_vm_with_a_changed_immutable_property_is_replaced_only_with_yes
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn without_until_the_unimplemented_phases_block_with_exit_3() {
+async fn without_until_deploy_sets_up_the_vpn_and_blocks_on_a_missing_wg_quick() {
     let lab = Lab::start().await;
     let (code, out, err) = lab.run(&["plan"]);
     assert_eq!(code, 2, "fresh: pending changes come first\n{out}{err}");
     assert!(
-        out.contains("setup_vpn") && out.contains("not implemented"),
+        out.lines()
+            .any(|l| l.contains("run") && l.contains("setup_vpn")),
         "{out}"
     );
-    let (code, out, err) = lab.run(&["-y", "deploy"]);
-    assert_eq!(code, 3, "{out}\n{err}");
     assert!(
-        out.contains("setup_vpn") && out.contains("not implemented"),
+        out.contains("install_k0s") && out.contains("not implemented"),
         "{out}"
     );
-    // The infrastructure part converged anyway.
+    // A wg-quick that refuses (so no interface is ever brought up on the test machine) and
+    // says how it was called: setup_vpn writes the hub file, then connect_vpn runs
+    // `wg-quick up <hub file>` and blocks with its message.
+    let bin = tempfile::tempdir().unwrap();
+    let calls = bin.path().join("calls");
+    let script = bin.path().join("wg-quick");
+    std::fs::write(
+        &script,
+        format!(
+            "#!/bin/sh\necho \"$@\" >> {}\necho 'wg-quick: Unable to access interface: Protocol not supported' >&2\nexit 1\n",
+            calls.display()
+        ),
+    )
+    .unwrap();
+    use std::os::unix::fs::PermissionsExt as _;
+    std::fs::set_permissions(&script, std::fs::Permissions::from_mode(0o755)).unwrap();
+    let o = lab
+        .k0rdent(&["-y", "deploy"])
+        .env("PATH", bin.path())
+        .output()
+        .unwrap();
+    let (out, err) = (
+        String::from_utf8_lossy(&o.stdout),
+        String::from_utf8_lossy(&o.stderr),
+    );
+    assert_eq!(o.status.code(), Some(3), "{out}\n{err}");
+    assert!(
+        out.contains("connect_vpn") && out.contains("Protocol not supported"),
+        "{out}\n{err}"
+    );
+    // The infrastructure part converged, and setup_vpn wrote the hub file, 0600.
     assert_eq!(lab.emu.resource_names(VM).len(), 5);
+    let keys = lab.state().join("keys");
+    let hub: Vec<_> = std::fs::read_dir(&keys)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .filter(|p| p.extension().is_some_and(|e| e == "conf"))
+        .collect();
+    assert_eq!(hub.len(), 1, "{hub:?}");
+    let mode = std::fs::metadata(&hub[0]).unwrap().permissions().mode();
+    assert_eq!(mode & 0o777, 0o600);
+    let text = std::fs::read_to_string(&hub[0]).unwrap();
+    assert_eq!(text.matches("[Peer]").count(), 5, "{text}");
+    let calls = std::fs::read_to_string(&calls).unwrap();
+    assert_eq!(calls.trim(), format!("up {}", hub[0].display()), "{calls}");
 }
 
 /// Every way a secret could be spelled in output: raw, base64 (at each alignment), URL-encoded.

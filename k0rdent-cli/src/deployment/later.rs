@@ -3,12 +3,12 @@
 //! configuration, and enabled ones plan as blocked — never as done.
 
 use async_trait::async_trait;
-use k0rdent_azure::steps::CREATE_VMS_ID;
 use k0rdent_core::{
     Observation, Snapshot, Step, StepContext, StepError, StepId, StepOutcome, StepRecord, Teardown,
     step::Availability,
 };
 
+use super::vpn::CONNECT_VPN_ID;
 use crate::config::Config;
 
 /// A phase without an implementation in this build.
@@ -57,8 +57,6 @@ impl Step for LaterPhase {
     }
 }
 
-const SETUP_VPN: StepId = StepId::from_static("setup_vpn");
-const CONNECT_VPN: StepId = StepId::from_static("connect_vpn");
 const INSTALL_K0S: StepId = StepId::from_static("install_k0s");
 const INSTALL_K0RDENT: StepId = StepId::from_static("install_k0rdent");
 const SETUP_AZURE_CHILDREN: StepId = StepId::from_static("setup_azure_children");
@@ -75,10 +73,8 @@ pub fn phases(config: &Config) -> Vec<LaterPhase> {
             Some(format!("{key} is not enabled in the configuration"))
         }
     };
-    let shape: [(StepId, StepId, Option<String>); 8] = [
-        (SETUP_VPN, CREATE_VMS_ID, None),
-        (CONNECT_VPN, SETUP_VPN, None),
-        (INSTALL_K0S, CONNECT_VPN, None),
+    let shape: [(StepId, StepId, Option<String>); 6] = [
+        (INSTALL_K0S, CONNECT_VPN_ID, None),
         (INSTALL_K0RDENT, INSTALL_K0S, None),
         (
             SETUP_AZURE_CHILDREN,

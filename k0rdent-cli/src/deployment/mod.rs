@@ -5,6 +5,7 @@ mod azure;
 mod credentials;
 mod later;
 pub mod prepare;
+pub mod vpn;
 
 use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
@@ -162,6 +163,14 @@ impl PipelineFactory for K0rdentFactory {
         let azure = azure::deployment(client, spec, &state, vec![prepare::PREPARE_ID])?;
         let mut builder = Pipeline::builder().step(prepare::PrepareStep::new(&loaded, &state));
         builder = azure.add_to(builder);
+        let privilege = vpn_privilege(request, &state, mode).await?;
+        builder = builder
+            .observer(vpn::VpnObserver::new(
+                store.clone(),
+                k0rdent_ssh::wireguard::ProbeOptions::default(),
+            ))
+            .step(vpn::SetupVpnStep::new(privilege, store.keys_dir()))
+            .step(vpn::ConnectVpnStep::new(privilege, store.keys_dir()));
         for phase in later::phases(&loaded.config) {
             builder = builder.step(phase);
         }
@@ -178,6 +187,26 @@ impl PipelineFactory for K0rdentFactory {
             notes,
             time_limits: time_limits(&loaded.config.timeouts),
         })
+    }
+}
+
+/// How wg-quick and `wg set` get root: as root, nothing to ask; for `deploy` as another
+/// user, sudo's credentials are validated once in the foreground (only when the VMs exist,
+/// so the tunnel may have to come up), and every later call is `sudo -n`.
+async fn vpn_privilege(
+    request: &Request,
+    state: &DeploymentState,
+    mode: Mode,
+) -> Result<k0rdent_ssh::wireguard::Privilege, CliError> {
+    use k0rdent_ssh::wireguard::Privilege;
+    if k0rdent_ssh::os::is_root() {
+        return Ok(Privilege::Root);
+    }
+    let vms_exist = state.nodes.values().any(|n| n.public_ip.is_some());
+    if mode == Mode::Prepare && vms_exist {
+        crate::sudo::privilege(request.yes).await
+    } else {
+        Ok(Privilege::Sudo)
     }
 }
 

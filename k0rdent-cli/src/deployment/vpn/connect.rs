@@ -1,0 +1,151 @@
+//! `connect_vpn`: the hub interface up, as a session step. Bringing it back after a reboot
+//! yields the same outputs as `setup_vpn`'s, so nothing downstream reruns.
+
+use std::path::PathBuf;
+
+use async_trait::async_trait;
+use k0rdent_core::{
+    Evidence, Observation, Snapshot, Step, StepContext, StepError, StepId, StepOutcome, StepRecord,
+    Teardown,
+};
+use k0rdent_ssh::wireguard::{Privilege, ResolvedNetwork, VpnInterface};
+
+use super::observer::{DeviceFact, VPN_OBSERVER, VpnFacts};
+use super::{CONNECT_VPN_ID, SETUP_VPN_ID, outputs};
+
+/// The `connect_vpn` step.
+pub struct ConnectVpnStep {
+    id: StepId,
+    privilege: Privilege,
+    keys_dir: PathBuf,
+}
+
+impl ConnectVpnStep {
+    /// The step; `privilege` is how wg-quick gets root; `keys_dir` holds the hub file.
+    pub fn new(privilege: Privilege, keys_dir: impl Into<PathBuf>) -> Self {
+        ConnectVpnStep {
+            id: CONNECT_VPN_ID,
+            privilege,
+            keys_dir: keys_dir.into(),
+        }
+    }
+
+    fn interface(&self, net: &ResolvedNetwork) -> VpnInterface {
+        VpnInterface::new(
+            net.interface.clone(),
+            self.keys_dir.join(format!("{}.conf", net.interface)),
+        )
+        .with_privilege(self.privilege)
+    }
+}
+
+fn evidence(net: &ResolvedNetwork, facts: &VpnFacts) -> Evidence {
+    let answering = facts
+        .report
+        .as_ref()
+        .map_or(0, |r| r.peers.iter().filter(|p| p.is_alive()).count());
+    Evidence::new()
+        .with("interface", net.interface.to_string())
+        .with(
+            "peers_answering",
+            format!("{answering}/{}", net.nodes.len()),
+        )
+}
+
+#[async_trait]
+impl Step for ConnectVpnStep {
+    fn id(&self) -> &StepId {
+        &self.id
+    }
+
+    fn dependencies(&self) -> Vec<StepId> {
+        vec![SETUP_VPN_ID]
+    }
+
+    fn observe(&self, snapshot: &Snapshot, _record: Option<&StepRecord>) -> Observation {
+        let facts = match snapshot.require::<VpnFacts>(VPN_OBSERVER) {
+            Ok(f) => f,
+            Err(o) => return o,
+        };
+        let Some(net) = &facts.network else {
+            return Observation::absent("no WireGuard network recorded yet");
+        };
+        match &facts.device {
+            DeviceFact::Missing => Observation::absent(format!(
+                "the hub interface {} is not up (never brought up, `vpn down`, or a reboot)",
+                net.interface
+            )),
+            DeviceFact::HalfBuilt(why) => Observation::partial(
+                format!(
+                    "{}: {why}; it is taken down and brought up again",
+                    net.interface
+                ),
+                Evidence::new().with("interface", net.interface.to_string()),
+            ),
+            DeviceFact::Unreadable(why) => Observation::unknown(format!(
+                "the hub interface {} exists but cannot be read: {why}",
+                net.interface
+            )),
+            DeviceFact::Up(_) => Observation::done(evidence(net, facts)),
+        }
+    }
+
+    async fn apply(&self, ctx: &StepContext) -> Result<StepOutcome, StepError> {
+        let state = ctx.read_state(Clone::clone).await;
+        let net = ResolvedNetwork::from_state(&state).map_err(|e| {
+            StepError::blocked(format!("no WireGuard network recorded: {e}"))
+                .with_remedy("run `k0rdent deploy`, which prepares it first")
+        })?;
+        let iface = self.interface(&net);
+        let half_built = ctx
+            .snapshot()
+            .get::<VpnFacts>()
+            .is_some_and(|f| matches!(f.device, DeviceFact::HalfBuilt(_)));
+        if half_built && iface.is_up() {
+            ctx.progress(format!(
+                "{}: taking a half-built interface down",
+                net.interface
+            ));
+            iface.down().await.map_err(|e| {
+                StepError::blocked(format!("taking the half-built {} down: {e}", net.interface))
+                    .with_remedy(format!(
+                        "remove it by hand: `sudo ip link delete {}`",
+                        net.interface
+                    ))
+            })?;
+        }
+        ctx.checkpoint()?;
+        let t = iface.up().await.map_err(|e| {
+            let remedy = k0rdent_core::Remedy::remedy(&e)
+                .map(|r| r.into_owned())
+                .unwrap_or_else(|| "run `k0rdent vpn up` to see wg-quick's error".to_owned());
+            StepError::blocked(format!("bringing {} up: {e}", net.interface)).with_remedy(remedy)
+        })?;
+        ctx.progress(match t {
+            k0rdent_ssh::wireguard::Transition::Changed => format!("{}: brought up", net.interface),
+            k0rdent_ssh::wireguard::Transition::Unchanged => {
+                format!("{}: already up", net.interface)
+            }
+        });
+        Ok(StepOutcome::done(
+            outputs(&net),
+            Evidence::new().with("interface", net.interface.to_string()),
+        ))
+    }
+
+    async fn teardown(&self, ctx: &StepContext) -> Result<Teardown, StepError> {
+        let state = ctx.read_state(Clone::clone).await;
+        let Ok(net) = ResolvedNetwork::from_state(&state) else {
+            return Ok(Teardown::nothing("no WireGuard network was recorded"));
+        };
+        let iface = self.interface(&net);
+        if !iface.is_up() {
+            return Ok(Teardown::nothing(format!("{} is not up", net.interface)));
+        }
+        iface
+            .down()
+            .await
+            .map_err(|e| StepError::transient(format!("taking {} down: {e}", net.interface)))?;
+        Ok(Teardown::Done)
+    }
+}
