@@ -4,6 +4,7 @@
 mod azure;
 mod credentials;
 mod later;
+pub mod nodes;
 pub mod prepare;
 pub mod vpn;
 
