@@ -18,6 +18,7 @@ pub mod printer;
 pub mod request;
 mod signals;
 mod sudo;
+pub mod tools;
 
 use std::ffi::OsString;
 use std::process::ExitCode;
