@@ -108,6 +108,26 @@ pub enum Command {
         #[command(subcommand)]
         action: VpnAction,
     },
+    /// Print the path of the cluster's kubeconfig (written by install_k0s).
+    Kubeconfig {
+        /// Print `export KUBECONFIG=...` for `eval`.
+        #[arg(long)]
+        export: bool,
+    },
+    /// Open SSH to a node through the tunnel, with the pinned host key, or run CMD there.
+    Ssh {
+        /// The node (e.g. k0s-controller-1).
+        node: String,
+        /// The command to run instead of a shell (after `--`).
+        #[arg(last = true, value_name = "CMD")]
+        command: Vec<String>,
+    },
+    /// Print what the deployment would write, from the recorded state.
+    Render {
+        /// What to print.
+        #[command(subcommand)]
+        target: RenderTarget,
+    },
     /// Inspect or repair the state directory.
     State {
         /// What to do with the state.
@@ -125,6 +145,13 @@ pub enum VpnAction {
     Down,
     /// Show the tunnel and, per node, whether it answers, with a diagnosis.
     Status,
+}
+
+/// `k0rdent render ...`
+#[derive(Debug, Clone, Copy, Subcommand)]
+pub enum RenderTarget {
+    /// The hub's wg-quick file (its private key is not printed).
+    Hub,
 }
 
 /// `k0rdent state ...`

@@ -48,7 +48,16 @@ fn help_lists_every_command_and_the_exit_codes() {
     let (code, out, _) = k0rdent_snapshot!("help", dir.path(), k0rdent(dir.path()).arg("--help"));
     assert_eq!(code, 0);
     for cmd in [
-        "deploy", "plan", "status", "refresh", "reset", "vpn", "state",
+        "deploy",
+        "plan",
+        "status",
+        "refresh",
+        "reset",
+        "vpn",
+        "state",
+        "kubeconfig",
+        "ssh",
+        "render",
     ] {
         assert!(out.contains(cmd), "{cmd} missing from help");
     }

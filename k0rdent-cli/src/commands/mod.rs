@@ -1,9 +1,12 @@
 //! One module per command.
 
 mod deploy;
+pub(crate) mod kubeconfig;
 mod plan;
 mod refresh;
+mod render;
 mod reset;
+mod ssh;
 mod state;
 mod vpn;
 
@@ -44,6 +47,9 @@ pub async fn run(
         Command::Refresh => refresh::run(&ctx).await,
         Command::Reset => reset::run(&ctx).await,
         Command::Vpn { action } => vpn::run(&ctx, action).await,
+        Command::Kubeconfig { export } => kubeconfig::run(&ctx, export).await,
+        Command::Ssh { node, command } => ssh::run(&ctx, &node, &command).await,
+        Command::Render { target } => render::run(&ctx, target).await,
         Command::State { action } => match action {
             StateAction::Show => state::show(&ctx).await,
             StateAction::History { last } => state::history(&ctx, last).await,

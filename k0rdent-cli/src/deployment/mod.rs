@@ -88,7 +88,10 @@ fn config_path(request: &Request, recorded: Option<&str>) -> Result<PathBuf, Cli
 }
 
 /// The configuration, from `--config` or the state's record.
-fn load_config(request: &Request, recorded: Option<&DeploymentState>) -> Result<Loaded, CliError> {
+pub(crate) fn load_config(
+    request: &Request,
+    recorded: Option<&DeploymentState>,
+) -> Result<Loaded, CliError> {
     let path = config_path(
         request,
         recorded

@@ -1,0 +1,75 @@
+//! `k0rdent render hub`: the hub's wg-quick file as `setup_vpn` writes it, from the recorded
+//! network and public IPs — with its private key left out (it never prints; the file itself
+//! is `keys/<interface>.conf`, 0600, for `wg-quick up` or the WireGuard app).
+
+use std::collections::BTreeMap;
+use std::net::IpAddr;
+
+use k0rdent_core::store::StateStore;
+use k0rdent_ssh::wireguard::{ResolvedNetwork, hub_config_from_store};
+
+use super::Ctx;
+use crate::args::RenderTarget;
+use crate::error::CliError;
+use crate::exit::ExitStatus;
+
+/// The file with its `PrivateKey` line replaced by where the key is.
+fn redacted(text: &str, key_file: &str) -> String {
+    text.lines()
+        .map(|l| {
+            if l.trim_start().starts_with("PrivateKey") {
+                format!("PrivateKey = <not printed: {key_file}>")
+            } else {
+                l.to_owned()
+            }
+        })
+        .collect::<Vec<_>>()
+        .join("\n")
+        + "\n"
+}
+
+pub(crate) async fn run(ctx: &Ctx, target: RenderTarget) -> Result<ExitStatus, CliError> {
+    let state = ctx.store.load().await?.ok_or_else(|| {
+        CliError::usage(
+            "no deployment in this state directory",
+            "run `k0rdent deploy` first",
+        )
+    })?;
+    match target {
+        RenderTarget::Hub => {
+            let net = ResolvedNetwork::from_state(&state).map_err(|e| {
+                CliError::usage(
+                    e.to_string(),
+                    "run `k0rdent deploy --until create_vms` first",
+                )
+            })?;
+            let ips: BTreeMap<String, IpAddr> = state
+                .nodes
+                .iter()
+                .filter_map(|(n, r)| Some((n.clone(), r.public_ip.as_deref()?.parse().ok()?)))
+                .collect();
+            let hub = hub_config_from_store(&*ctx.store, &net, &ips)
+                .await
+                .map_err(|e| {
+                    CliError::usage(
+                        e.to_string(),
+                        "the VMs must exist first: `k0rdent deploy --until create_vms`",
+                    )
+                })?;
+            let file = ctx.store.keys_dir().join(hub.file_name());
+            let text = redacted(
+                hub.text.expose(),
+                &format!(
+                    "keys/{} (the full file is {})",
+                    k0rdent_core::state::keys::WIREGUARD_HUB,
+                    file.display()
+                ),
+            );
+            ctx.printer.json(&serde_json::json!({
+                "result": "render", "target": "hub", "file": file.display().to_string(), "text": text
+            }));
+            ctx.printer.text(text.trim_end());
+            Ok(ExitStatus::Success)
+        }
+    }
+}
