@@ -7,6 +7,7 @@
 #![deny(missing_docs)]
 
 pub mod args;
+pub mod cluster;
 mod commands;
 pub mod config;
 pub mod deployment;
