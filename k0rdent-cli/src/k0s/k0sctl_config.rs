@@ -336,6 +336,12 @@ fn utf8_path<'a>(what: &'static str, path: &'a Path) -> Result<&'a str, K0sctlCo
     if s.chars().any(char::is_control) {
         return Err(unusable("it contains a control character"));
     }
+    if s.contains('$') {
+        // k0sctl runs envsubst over the whole file before decoding it (cmd/flags.go).
+        return Err(unusable(
+            "it contains '$', which k0sctl replaces with environment variables",
+        ));
+    }
     if !path.is_absolute() {
         return Err(unusable("it is relative, and k0sctl may run elsewhere"));
     }

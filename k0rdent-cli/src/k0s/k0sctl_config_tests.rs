@@ -223,6 +223,13 @@ fn what_k0sctl_would_refuse_is_refused_here_first() {
         "{e}"
     );
 
+    let mut dollar = input(1, 0);
+    dollar.hosts[0].key_path = PathBuf::from("/home/$USER/keys/admin");
+    assert!(matches!(
+        dollar.cluster(),
+        Err(K0sctlConfigError::UnusablePath { .. })
+    ));
+
     let mut relative = input(1, 0);
     relative.hosts[0].key_path = PathBuf::from("keys/admin");
     assert!(matches!(

@@ -144,17 +144,11 @@ fn connection(h: &Host) -> Result<(), String> {
             ssh_address("SSH.Bastion.Address", &b.address)?;
         }
     }
-    if let Some(o) = &h.open_ssh {
-        if o.address.is_empty() {
-            return Err(
-                "Key: 'Host.Connection.OpenSSH.Address' Error:Field validation for 'Address' failed on the 'required' tag".into(),
-            );
-        }
+    if h.open_ssh.as_ref().is_some_and(|o| o.address.is_empty()) {
+        return Err("Key: 'Host.Connection.OpenSSH.Address' Error:Field validation for 'Address' failed on the 'required' tag".into());
     }
-    if let Some(l) = &h.localhost {
-        if !l.enabled {
-            return Err("Key: 'Host.Connection.Localhost.Enabled' Error:Field validation for 'Enabled' failed on the 'required' tag".into());
-        }
+    if h.localhost.as_ref().is_some_and(|l| !l.enabled) {
+        return Err("Key: 'Host.Connection.Localhost.Enabled' Error:Field validation for 'Enabled' failed on the 'required' tag".into());
     }
     if let Some(w) = &h.win_rm {
         ssh_address("WinRM.Address", &w.address)?;
