@@ -1,0 +1,20 @@
+//! The stand-in k0sctl's view of its input: a strict reader of k0sctl's `Cluster` document
+//! ([`config`], [`reader`]), with the rules k0sctl applies before it touches a host
+//! ([`rules`]).
+//!
+//! Written from k0sproject/k0sctl (v0.19.0 to v0.32.2: `cmd/flags.go`,
+//! `pkg/manifest/reader.go`, `pkg/apis/k0sctl.k0sproject.io/v1beta1/`), k0sproject/rig
+//! (v0.18.7 to v2.1.1: the connection types) and k0sproject/version (v0.8.0: k0s version
+//! numbers).
+
+pub mod config;
+mod k0s_version;
+pub mod reader;
+pub mod rules;
+
+pub use config::{Cluster, Host, K0s, OpenSsh, Ssh};
+pub use k0s_version::K0sVersion;
+pub use reader::{ConfigError, read_cluster};
+
+#[cfg(test)]
+mod config_tests;
