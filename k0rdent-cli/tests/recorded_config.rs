@@ -79,8 +79,9 @@ async fn the_recorded_configuration_is_found_from_anywhere_and_a_move_or_change_
     assert_eq!(code, 0, "{out}{err}");
     assert_eq!(recorded_path(&state), config.display().to_string());
 
-    // From another directory, without --config: the infrastructure is in sync (exit 3 only
-    // for the phases this build cannot run yet), and nothing is said about the configuration.
+    // From another directory, without --config: the infrastructure is in sync (exit 2 only
+    // for the VPN and install phases still to run), and nothing is said about the
+    // configuration.
     let abs_state = state.display().to_string();
     let status = |cwd: &Path, extra: &[&str]| {
         let mut args = vec!["--state-dir", abs_state.as_str()];
@@ -88,9 +89,10 @@ async fn the_recorded_configuration_is_found_from_anywhere_and_a_move_or_change_
         args.push("status");
         k0rdent(&emu, cwd, &args)
     };
-    let (code, out, err) = status(elsewhere.path(), &[]);
-    assert_eq!(code, 3, "{out}{err}");
+    let (code, in_sync, err) = status(elsewhere.path(), &[]);
+    assert_eq!(code, 2, "{in_sync}{err}");
     assert!(!err.contains("error:") && !err.contains("note:"), "{err}");
+    let out = in_sync.clone();
     assert!(out.contains("create_vms/k0s-worker-1"), "{out}");
 
     // Changed: said so, with the setting and what plan shows.
@@ -113,9 +115,10 @@ async fn the_recorded_configuration_is_found_from_anywhere_and_a_move_or_change_
     );
     // Comments only: said so too, and nothing is pending.
     std::fs::write(&config, format!("# reviewed\n{CONFIG}")).unwrap();
-    let (code, _, err) = status(elsewhere.path(), &[]);
-    assert_eq!(code, 3, "{err}");
+    let (code, out, err) = status(elsewhere.path(), &[]);
+    assert_eq!(code, 2, "{err}");
     assert!(err.contains("but no setting differs"), "{err}");
+    assert_eq!(out, in_sync, "a comment changes nothing that status shows");
 
     // Moved: named, with the remedy, and nothing else is attempted.
     let moved = work.path().join("renamed.yaml");
@@ -137,8 +140,12 @@ async fn the_recorded_configuration_is_found_from_anywhere_and_a_move_or_change_
         "{err}"
     );
     // The remedy works, with a relative path from yet another directory.
-    let (code, _, err) = status(work.path(), &["--config", "renamed.yaml"]);
-    assert_eq!(code, 3, "{err}");
+    let (code, out, err) = status(work.path(), &["--config", "renamed.yaml"]);
+    assert_eq!(code, 2, "{err}");
+    assert_eq!(
+        out, in_sync,
+        "the same deployment, found through the new path"
+    );
     assert!(
         err.contains(&format!(
             "note: using the configuration {}; the last deploy used {}",

@@ -10,6 +10,9 @@ use k0rdent_core::secret::Secret;
 use serde_yaml::{Mapping, Value};
 use sha2::{Digest, Sha256};
 
+/// The kubeconfig's file name in the state directory.
+pub const KUBECONFIG_FILE: &str = "kubeconfig";
+
 /// Why a kubeconfig was refused.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum KubeconfigError {

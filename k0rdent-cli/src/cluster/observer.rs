@@ -242,7 +242,10 @@ mod tests {
                 },
             );
         }
-        let servers: Vec<String> = api_servers(&state).iter().map(ToString::to_string).collect();
+        let servers: Vec<String> = api_servers(&state)
+            .iter()
+            .map(ToString::to_string)
+            .collect();
         assert_eq!(servers, ["172.24.24.11", "172.24.24.12", "172.24.24.20"]);
     }
 }

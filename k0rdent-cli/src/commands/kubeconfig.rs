@@ -5,8 +5,7 @@ use super::Ctx;
 use crate::error::CliError;
 use crate::exit::ExitStatus;
 
-/// The kubeconfig's file name in the state directory.
-pub const KUBECONFIG_FILE: &str = "kubeconfig";
+use crate::cluster::kubeconfig::KUBECONFIG_FILE;
 
 pub(crate) async fn run(ctx: &Ctx, export: bool) -> Result<ExitStatus, CliError> {
     let path = ctx.store.dir().join(KUBECONFIG_FILE);

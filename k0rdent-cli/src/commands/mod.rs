@@ -1,7 +1,7 @@
 //! One module per command.
 
 mod deploy;
-pub(crate) mod kubeconfig;
+mod kubeconfig;
 mod plan;
 mod refresh;
 mod render;

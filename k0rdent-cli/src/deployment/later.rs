@@ -8,7 +8,7 @@ use k0rdent_core::{
     step::Availability,
 };
 
-use super::vpn::CONNECT_VPN_ID;
+use super::k0s::INSTALL_K0S_ID;
 use crate::config::Config;
 
 /// A phase without an implementation in this build.
@@ -57,7 +57,6 @@ impl Step for LaterPhase {
     }
 }
 
-const INSTALL_K0S: StepId = StepId::from_static("install_k0s");
 const INSTALL_K0RDENT: StepId = StepId::from_static("install_k0rdent");
 const SETUP_AZURE_CHILDREN: StepId = StepId::from_static("setup_azure_children");
 const INSTALL_AZURE_CSI: StepId = StepId::from_static("install_azure_csi");
@@ -73,9 +72,8 @@ pub fn phases(config: &Config) -> Vec<LaterPhase> {
             Some(format!("{key} is not enabled in the configuration"))
         }
     };
-    let shape: [(StepId, StepId, Option<String>); 6] = [
-        (INSTALL_K0S, CONNECT_VPN_ID, None),
-        (INSTALL_K0RDENT, INSTALL_K0S, None),
+    let shape: [(StepId, StepId, Option<String>); 5] = [
+        (INSTALL_K0RDENT, INSTALL_K0S_ID, None),
         (
             SETUP_AZURE_CHILDREN,
             INSTALL_K0RDENT,
@@ -83,7 +81,7 @@ pub fn phases(config: &Config) -> Vec<LaterPhase> {
         ),
         (
             INSTALL_AZURE_CSI,
-            INSTALL_K0S,
+            INSTALL_K0S_ID,
             on(config.azure_csi, "azure_csi.enabled"),
         ),
         (

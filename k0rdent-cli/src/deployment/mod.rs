@@ -3,6 +3,7 @@
 
 mod azure;
 mod credentials;
+pub mod k0s;
 mod later;
 pub mod nodes;
 pub mod prepare;
@@ -175,6 +176,7 @@ impl PipelineFactory for K0rdentFactory {
             ))
             .step(vpn::SetupVpnStep::new(privilege, store.keys_dir()))
             .step(vpn::ConnectVpnStep::new(privilege, store.keys_dir()));
+        builder = add_cluster_layers(builder, &loaded, &state, store, &cluster_id).await;
         for phase in later::phases(&loaded.config) {
             builder = builder.step(phase);
         }
@@ -192,6 +194,46 @@ impl PipelineFactory for K0rdentFactory {
             time_limits: time_limits(&loaded.config.timeouts),
         })
     }
+}
+
+/// The nodes and cluster layers: their observers and `install_k0s`.
+async fn add_cluster_layers(
+    builder: k0rdent_core::pipeline::PipelineBuilder,
+    loaded: &Loaded,
+    state: &DeploymentState,
+    store: &Arc<FileStore>,
+    cluster_id: &str,
+) -> k0rdent_core::pipeline::PipelineBuilder {
+    use crate::tools::{self, HELM, KUBECTL};
+    let c = &loaded.config;
+    let connect = k0rdent_ssh::ssh::ConnectOptions {
+        connect_timeout: c.timeouts.ssh_connect,
+        ..k0rdent_ssh::ssh::ConnectOptions::default()
+    };
+    let settings = k0s::K0sSettings {
+        k0s_version: c.software.k0s_version.clone(),
+        user: c.ssh_user.to_string(),
+        store: store.clone(),
+        tools: c.tools.clone(),
+        connect: connect.clone(),
+    };
+    builder
+        .observer(nodes::NodesObserver::new(
+            store.clone(),
+            c.ssh_user.to_string(),
+            connect,
+        ))
+        .observer(crate::cluster::observer::ClusterObserver {
+            kubeconfig: store
+                .dir()
+                .join(crate::cluster::kubeconfig::KUBECONFIG_FILE),
+            kubectl: tools::locate(&KUBECTL, &c.tools).ok(),
+            helm: tools::locate(&HELM, &c.tools).ok(),
+            namespace: c.software.k0rdent_namespace.clone(),
+            context: cluster_id.to_owned(),
+        })
+        .observer(k0s::RecordedStateObserver)
+        .step(k0s::InstallK0sStep::new(settings, state, c.timeouts.cloud_init).await)
 }
 
 /// How wg-quick and `wg set` get root: as root, nothing to ask; for `deploy` as another

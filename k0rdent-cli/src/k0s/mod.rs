@@ -7,7 +7,7 @@
 
 pub mod k0sctl_config;
 pub mod k0sctl_version;
-mod network;
+pub(crate) mod network;
 
 pub use k0sctl_config::{
     K0SCTL_API_VERSION, K0sctlCluster, K0sctlConfigError, K0sctlHost, K0sctlInput,

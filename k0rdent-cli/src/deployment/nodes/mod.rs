@@ -132,6 +132,15 @@ async fn observe_node(
     }
 }
 
+/// Whether `connect_vpn` ever completed: only then is a missing hub interface a failure to
+/// report (a reboot, `vpn down`) rather than a tunnel not set up yet.
+pub fn tunnel_was_connected(state: &DeploymentState) -> bool {
+    state
+        .phases
+        .get("connect_vpn")
+        .is_some_and(|p| p.status == k0rdent_core::state::Status::Completed)
+}
+
 #[async_trait]
 impl Observer for NodesObserver {
     fn name(&self) -> &str {
@@ -147,6 +156,10 @@ impl Observer for NodesObserver {
             return Ok(Facts::new(NodesFacts::default()));
         }
         if !k0rdent_ssh::os::interface_exists(net.interface.as_str()) {
+            // Never connected: nothing to reach yet, and nothing failed.
+            if !tunnel_was_connected(state) {
+                return Ok(Facts::new(NodesFacts::default()));
+            }
             return Err(ObserveError::new(format!(
                 "the tunnel is down: the hub interface {} does not exist (a reboot or `vpn \
                  down`), so no node was contacted; `k0rdent deploy` brings it back, or run \

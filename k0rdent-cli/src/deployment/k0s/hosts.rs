@@ -1,0 +1,215 @@
+//! From the recorded state to what k0sctl is given: each node's k0s role (recorded once,
+//! never recomputed), its tunnel and VNet addresses, and the digest of the k0s block whose
+//! change restarts every controller.
+
+use std::net::IpAddr;
+use std::path::Path;
+
+use k0rdent_core::fingerprint::Fingerprint;
+use k0rdent_core::role::NodeRole;
+use k0rdent_core::state::DeploymentState;
+use k0rdent_core::{StepId, state::keys};
+use k0rdent_ssh::wireguard::ResolvedNetwork;
+
+use crate::k0s::{K0sctlHost, K0sctlInput, new_deployment_no_taints};
+
+/// Node attribute holding the k0s role, recorded the first time `install_k0s` renders.
+pub const K0S_ROLE: &str = "k0s_role";
+/// Node attribute: `noTaints` for a `controller+worker`, recorded with the role.
+pub const K0S_NO_TAINTS: &str = "k0s_no_taints";
+/// Node attribute set by `import-bash-state`: render no `privateAddress` (the Bash tool's
+/// controllers were configured without one; adding it would restart them).
+pub const K0S_NO_PRIVATE_ADDRESS: &str = "k0s_no_private_address";
+
+/// A node's k0s role: recorded, else the rule for a new node — controllers are
+/// `controller+worker` when the deployment has no worker at all, else `controller`.
+pub fn role_of(state: &DeploymentState, node: &str, azure_role: NodeRole) -> NodeRole {
+    if let Some(r) = state
+        .nodes
+        .get(node)
+        .and_then(|n| n.attributes.get(K0S_ROLE))
+        .and_then(|v| v.as_str())
+        .and_then(|s| s.parse().ok())
+    {
+        return r;
+    }
+    let any_worker = state
+        .nodes
+        .values()
+        .any(|n| n.role.parse::<NodeRole>() == Ok(NodeRole::Worker));
+    match azure_role {
+        NodeRole::Controller if !any_worker => NodeRole::ControllerWorker,
+        other => other,
+    }
+}
+
+fn no_taints_of(state: &DeploymentState, node: &str, role: NodeRole) -> bool {
+    state
+        .nodes
+        .get(node)
+        .and_then(|n| n.attributes.get(K0S_NO_TAINTS))
+        .and_then(serde_json::Value::as_bool)
+        .unwrap_or_else(|| new_deployment_no_taints(role))
+}
+
+/// The VNet address `create_vms/<node>` recorded (its `private_ip` output).
+pub fn private_ip(state: &DeploymentState, node: &str) -> Option<IpAddr> {
+    let id = StepId::parse(&format!("create_vms/{node}")).ok()?;
+    state
+        .record(&id)?
+        .outputs
+        .get("private_ip")?
+        .as_str()?
+        .parse()
+        .ok()
+}
+
+/// Why the k0sctl input cannot be built yet.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum HostsError {
+    /// WireGuard was not set up.
+    #[error("no WireGuard network is recorded: {0}")]
+    NoNetwork(String),
+    /// A node has no VNet address recorded.
+    #[error("node {0} has no VNet address recorded (its create_vms step has not finished)")]
+    NoPrivateIp(String),
+}
+
+/// Everything k0sctl needs, from the recorded state.
+///
+/// # Errors
+/// [`HostsError`] when the state is not far enough along.
+pub fn k0sctl_input(
+    state: &DeploymentState,
+    k0s_version: &str,
+    user: &str,
+    state_dir: &Path,
+) -> Result<K0sctlInput, HostsError> {
+    let net =
+        ResolvedNetwork::from_state(state).map_err(|e| HostsError::NoNetwork(e.to_string()))?;
+    let key_path = std::path::absolute(state_dir.join("keys").join(keys::SSH_ADMIN))
+        .unwrap_or_else(|_| state_dir.join("keys").join(keys::SSH_ADMIN));
+    let mut hosts = Vec::new();
+    for n in &net.nodes {
+        let role = role_of(state, &n.name, n.role);
+        let skip_private = state
+            .nodes
+            .get(&n.name)
+            .and_then(|r| r.attributes.get(K0S_NO_PRIVATE_ADDRESS))
+            .and_then(serde_json::Value::as_bool)
+            .unwrap_or(false);
+        let private_address = if skip_private {
+            None
+        } else {
+            Some(
+                private_ip(state, &n.name)
+                    .ok_or_else(|| HostsError::NoPrivateIp(n.name.clone()))?,
+            )
+        };
+        hosts.push(K0sctlHost {
+            name: n.name.clone(),
+            role,
+            ssh_address: IpAddr::V4(n.address),
+            private_address,
+            user: user.to_owned(),
+            key_path: key_path.clone(),
+            no_taints: no_taints_of(state, &n.name, role),
+        });
+    }
+    // Controllers first: k0sctl initialises the cluster on the first one.
+    hosts.sort_by_key(|h| !h.role.is_controller());
+    let known_hosts_path = std::path::absolute(state_dir.join("known_hosts"))
+        .unwrap_or_else(|_| state_dir.join("known_hosts"));
+    Ok(K0sctlInput {
+        cluster_id: state.cluster_id.clone().unwrap_or_default(),
+        k0s_version: k0s_version.to_owned(),
+        known_hosts_path,
+        hosts,
+    })
+}
+
+/// The nodes Kubernetes should list: those that run a kubelet (workers and
+/// `controller+worker`; a pure `controller` runs none).
+pub fn kubelet_nodes(input: &K0sctlInput) -> Vec<String> {
+    input
+        .hosts
+        .iter()
+        .filter(|h| h.role != NodeRole::Controller)
+        .map(|h| h.name.clone())
+        .collect()
+}
+
+/// A digest of what, when changed, makes k0sctl restart every controller: the k0s version
+/// and configuration (hosts joining or leaving do not).
+pub fn k0s_block_digest(k0s_version: &str) -> String {
+    Fingerprint::builder()
+        .input("k0s_version", &k0s_version)
+        .input("network", &crate::k0s::network::bash_tool_network())
+        .finish()
+        .inputs
+        .as_str()
+        .to_owned()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use k0rdent_core::state::NodeRecord;
+
+    fn state(nodes: &[(&str, &str)]) -> DeploymentState {
+        let mut s = DeploymentState::default();
+        for (n, r) in nodes {
+            s.nodes.insert(
+                (*n).into(),
+                NodeRecord {
+                    role: (*r).into(),
+                    ..NodeRecord::default()
+                },
+            );
+        }
+        s
+    }
+
+    #[test]
+    fn roles_follow_the_rule_once_and_then_the_record() {
+        let alone = state(&[("k0s-controller-1", "controller")]);
+        assert_eq!(
+            role_of(&alone, "k0s-controller-1", NodeRole::Controller),
+            NodeRole::ControllerWorker
+        );
+        let mut with = state(&[
+            ("k0s-controller-1", "controller"),
+            ("k0s-worker-1", "worker"),
+        ]);
+        assert_eq!(
+            role_of(&with, "k0s-controller-1", NodeRole::Controller),
+            NodeRole::Controller
+        );
+        // Recorded as controller+worker when it was alone: a worker added later changes nothing.
+        with.nodes
+            .get_mut("k0s-controller-1")
+            .unwrap()
+            .attributes
+            .insert(K0S_ROLE.into(), "controller+worker".into());
+        assert_eq!(
+            role_of(&with, "k0s-controller-1", NodeRole::Controller),
+            NodeRole::ControllerWorker
+        );
+        assert_eq!(
+            role_of(&with, "k0s-worker-1", NodeRole::Worker),
+            NodeRole::Worker
+        );
+    }
+
+    #[test]
+    fn the_digest_moves_with_the_version_only() {
+        assert_eq!(
+            k0s_block_digest("v1.33.2+k0s.0"),
+            k0s_block_digest("v1.33.2+k0s.0")
+        );
+        assert_ne!(
+            k0s_block_digest("v1.33.2+k0s.0"),
+            k0s_block_digest("v1.33.3+k0s.0")
+        );
+    }
+}

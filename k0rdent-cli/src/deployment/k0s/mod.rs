@@ -1,0 +1,231 @@
+//! `install_k0s`: k0s on every node through k0sctl, from a configuration generated from the
+//! recorded state on every run (so it never goes stale as the Bash tool's did), guarded by
+//! gates — the tunnel answering on every node, cloud-init finished, `wg0` up — and watched:
+//! a tunnel that drops while k0sctl runs stops it within a few seconds and blocks the run.
+//!
+//! Outputs are the API URL, the cluster CA's fingerprint and the k0s version — not the node
+//! list, so adding a worker reruns this phase but not `install_k0rdent`.
+
+mod apply;
+pub mod hosts;
+pub mod observe;
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use async_trait::async_trait;
+use k0rdent_core::gate::{Deadline, Gate, GateContext, GateVerdict, WaitBudget};
+use k0rdent_core::state::DeploymentState;
+use k0rdent_core::step::{StepInputs, StepPolicy};
+use k0rdent_core::{
+    Observation, Snapshot, Step, StepContext, StepError, StepId, StepOutcome, StepRecord, Teardown,
+    fingerprint::Fingerprint,
+};
+use k0rdent_ssh::node_checks::{NodeCheck, NodeCheckGate};
+use k0rdent_ssh::ssh::{NodeTarget, Route, SshConnector, SshCredentials, StatePins};
+use k0rdent_ssh::wireguard::{ProbeOptions, TunnelExpectation, TunnelProbe, VpnGate};
+
+pub use apply::{K0SCTL_FILE, K0sSettings};
+
+use super::vpn::CONNECT_VPN_ID;
+
+/// The name of [`RecordedStateObserver`].
+pub const RECORDED_OBSERVER: &str = "recorded";
+
+/// The recorded state as of an observation: what the later phases' observations interpret
+/// the other layers' facts against (the nodes' recorded roles and addresses).
+#[derive(Debug, Clone)]
+pub struct RecordedState(pub DeploymentState);
+
+/// Puts the recorded state into the snapshot (no I/O).
+pub struct RecordedStateObserver;
+
+#[async_trait]
+impl k0rdent_core::Observer for RecordedStateObserver {
+    fn name(&self) -> &str {
+        RECORDED_OBSERVER
+    }
+
+    async fn observe(
+        &self,
+        state: &DeploymentState,
+    ) -> Result<k0rdent_core::observation::Facts, k0rdent_core::observation::ObserveError> {
+        Ok(k0rdent_core::observation::Facts::new(RecordedState(
+            state.clone(),
+        )))
+    }
+}
+
+/// The `install_k0s` phase.
+pub const INSTALL_K0S_ID: StepId = StepId::from_static("install_k0s");
+
+/// The `install_k0s` step.
+pub struct InstallK0sStep {
+    id: StepId,
+    settings: K0sSettings,
+    gates: Vec<Arc<dyn Gate>>,
+}
+
+/// The "VPN up" gate, re-checked every 2 s while k0sctl runs.
+struct WatchedVpn(VpnGate);
+
+#[async_trait]
+impl Gate for WatchedVpn {
+    fn name(&self) -> &str {
+        self.0.name()
+    }
+    fn timeout(&self) -> Duration {
+        self.0.timeout()
+    }
+    fn wait(&self, _state: &DeploymentState) -> Option<WaitBudget> {
+        // The nodes' WireGuard comes up with cloud-init: wait for first boot.
+        Some(WaitBudget {
+            deadline: Deadline::After(Duration::from_secs(5 * 60)),
+            interval: Duration::from_secs(3),
+        })
+    }
+    fn watch_interval(&self) -> Option<Duration> {
+        Some(Duration::from_secs(2))
+    }
+    async fn check(&self, ctx: &GateContext) -> GateVerdict {
+        self.0.check(ctx).await
+    }
+}
+
+impl InstallK0sStep {
+    /// The step over `state` (the nodes to gate on) with `settings`; `cloud_init` is the
+    /// budget for first boot to finish (`timeouts.cloud_init`).
+    pub async fn new(settings: K0sSettings, state: &DeploymentState, cloud_init: Duration) -> Self {
+        let mut gates: Vec<Arc<dyn Gate>> =
+            vec![Arc::new(WatchedVpn(VpnGate::new(ProbeOptions::default())))];
+        let creds = SshCredentials::from_store(&*settings.store, settings.user.clone()).await;
+        if let (Ok(creds), Ok(exp)) = (creds, TunnelExpectation::from_state(state)) {
+            let connector = Arc::new(SshConnector::new(
+                creds,
+                settings.connect.clone(),
+                Route::Tunnel {
+                    probe: TunnelProbe::default(),
+                    expectation: Arc::new(exp.clone()),
+                },
+            ));
+            let pins: Arc<StatePins> = Arc::new(StatePins::new(state.clone()));
+            for peer in &exp.peers {
+                let Some(target) = NodeTarget::tunnel(state, &peer.name) else {
+                    continue;
+                };
+                gates.push(Arc::new(
+                    NodeCheckGate::new(
+                        NodeCheck::CloudInit,
+                        target.clone(),
+                        connector.clone(),
+                        pins.clone(),
+                    )
+                    .with_wait(Some(WaitBudget {
+                        deadline: Deadline::After(cloud_init),
+                        interval: Duration::from_secs(10),
+                    })),
+                ));
+                gates.push(Arc::new(NodeCheckGate::new(
+                    NodeCheck::Wireguard {
+                        address: peer.tunnel_ip,
+                    },
+                    target,
+                    connector.clone(),
+                    pins.clone(),
+                )));
+            }
+        }
+        InstallK0sStep {
+            id: INSTALL_K0S_ID,
+            settings,
+            gates,
+        }
+    }
+}
+
+#[async_trait]
+impl Step for InstallK0sStep {
+    fn id(&self) -> &StepId {
+        &self.id
+    }
+
+    fn dependencies(&self) -> Vec<StepId> {
+        vec![CONNECT_VPN_ID]
+    }
+
+    /// The tunnel's outputs, the k0s block, and per node its role, addresses and VM: a new
+    /// worker or a replaced VM reruns it, a new public IP does not.
+    fn fingerprint(&self, inputs: &StepInputs<'_>) -> Fingerprint {
+        let hosts = hosts::k0sctl_input(
+            inputs.state,
+            &self.settings.k0s_version,
+            &self.settings.user,
+            self.settings.store.dir(),
+        )
+        .ok()
+        .map(|i| {
+            i.hosts
+                .iter()
+                .map(|h| {
+                    let vm = inputs
+                        .state
+                        .nodes
+                        .get(&h.name)
+                        .and_then(|n| n.vm_id.clone());
+                    (
+                        h.name.clone(),
+                        h.role.as_str(),
+                        h.ssh_address,
+                        h.private_address,
+                        vm,
+                    )
+                })
+                .collect::<Vec<_>>()
+        });
+        // A new k0s version or configuration restarts every controller: disruptive, so it is
+        // planned as a rerun that needs confirmation, like a replace.
+        Fingerprint::builder()
+            .input("upstream", &inputs.upstream_fingerprint().inputs)
+            .disruptive("k0s", &hosts::k0s_block_digest(&self.settings.k0s_version))
+            .input("hosts", &hosts)
+            .finish()
+    }
+
+    fn gates(&self) -> Vec<Arc<dyn Gate>> {
+        self.gates.clone()
+    }
+
+    fn policy(&self) -> StepPolicy {
+        // k0sctl is safe to run again after a timeout.
+        StepPolicy::default().retry_on_timeout(true)
+    }
+
+    fn observe(&self, snapshot: &Snapshot, record: Option<&StepRecord>) -> Observation {
+        let state = match snapshot.require::<RecordedState>(RECORDED_OBSERVER) {
+            Ok(s) => &s.0,
+            Err(o) => return o,
+        };
+        let input = hosts::k0sctl_input(
+            state,
+            &self.settings.k0s_version,
+            &self.settings.user,
+            self.settings.store.dir(),
+        );
+        observe::observe(
+            snapshot,
+            record,
+            &input,
+            &hosts::k0s_block_digest(&self.settings.k0s_version),
+        )
+    }
+
+    async fn apply(&self, ctx: &StepContext) -> Result<StepOutcome, StepError> {
+        apply::apply(ctx, &self.settings).await
+    }
+
+    async fn teardown(&self, _ctx: &StepContext) -> Result<Teardown, StepError> {
+        Ok(Teardown::nothing(
+            "k0s goes with the VMs; the kubeconfig and k0sctl.yaml go with the state directory",
+        ))
+    }
+}

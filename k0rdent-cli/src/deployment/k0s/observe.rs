@@ -1,0 +1,121 @@
+//! `install_k0s` as observed: k0s on every node (over SSH) and the cluster (through the
+//! kubeconfig). Unknown — and so blocked — whenever a node or the API cannot be asked; never
+//! "absent" because the tunnel is down.
+
+use k0rdent_core::state::StepRecord;
+use k0rdent_core::{Evidence, Observation, Snapshot};
+
+use super::hosts::{HostsError, kubelet_nodes};
+use crate::cluster::observer::{CLUSTER_OBSERVER, ClusterFacts};
+use crate::deployment::nodes::{K0sStatus, NODES_OBSERVER, NodeFact, NodesFacts};
+use crate::k0s::K0sctlInput;
+
+/// Evidence key of the k0s block digest the cluster was installed with.
+pub const K0S_CONFIG: &str = "k0s_config";
+
+/// Interprets the snapshot for `install_k0s`.
+pub fn observe(
+    snapshot: &Snapshot,
+    record: Option<&StepRecord>,
+    input: &Result<K0sctlInput, HostsError>,
+    digest: &str,
+) -> Observation {
+    let input = match input {
+        Ok(i) => i,
+        Err(e) => return Observation::absent(e.to_string()),
+    };
+    let nodes = match snapshot.require::<NodesFacts>(NODES_OBSERVER) {
+        Ok(n) => n,
+        Err(o) => return o,
+    };
+    let cluster = match snapshot.require::<ClusterFacts>(CLUSTER_OBSERVER) {
+        Ok(c) => c,
+        Err(o) => return o,
+    };
+    if nodes.nodes.is_empty() && !cluster.kubeconfig {
+        return Observation::absent(
+            "k0s is not installed (the tunnel to the nodes is not set up yet)",
+        );
+    }
+    let mut partial = Vec::new();
+    let mut running = 0;
+    for h in &input.hosts {
+        match nodes.nodes.get(&h.name) {
+            None => return Observation::unknown(format!("node {} was not observed", h.name)),
+            Some(NodeFact::Unreachable(why)) => {
+                return Observation::unknown(format!("node {}: {why}", h.name));
+            }
+            Some(NodeFact::Seen { k0s, .. }) => match k0s {
+                K0sStatus::Running { role, .. } if role != h.role.as_str() => {
+                    return Observation::unknown(format!(
+                        "node {} runs k0s as {role}, but its recorded role is {}: k0sctl \
+                         refuses a role change",
+                        h.name, h.role
+                    ));
+                }
+                K0sStatus::Running { .. } => running += 1,
+                K0sStatus::Stopped { services } if !services.is_empty() => partial.push(format!(
+                    "k0s is installed on {} ({}) but not running (an apply stopped between \
+                     install and start); it is started before k0sctl runs",
+                    h.name,
+                    services.join(", ")
+                )),
+                K0sStatus::Stopped { .. } | K0sStatus::NotInstalled => {
+                    partial.push(format!("k0s is not installed on {}", h.name));
+                }
+                K0sStatus::Unrecognized { output } => {
+                    return Observation::unknown(format!(
+                        "node {}: unreadable `k0s status`: {output}",
+                        h.name
+                    ));
+                }
+            },
+        }
+    }
+    if !cluster.kubeconfig {
+        return if running == 0 {
+            Observation::absent("k0s is not installed (no kubeconfig in the state directory)")
+        } else {
+            Observation::partial(
+                "k0s runs but the kubeconfig was never written (an install stopped after k0sctl)",
+                Evidence::new().with("k0s_running", format!("{running}/{}", input.hosts.len())),
+            )
+        };
+    }
+    let Some(server) = &cluster.answered_by else {
+        return Observation::unknown(format!(
+            "the cluster API does not answer: {}",
+            cluster
+                .api_error
+                .as_deref()
+                .unwrap_or("no controller answered")
+        ));
+    };
+    for name in kubelet_nodes(input) {
+        match cluster.nodes.iter().find(|n| n.name == name) {
+            None => partial.push(format!("{name} is not a Kubernetes node")),
+            Some(n) if !n.ready => partial.push(format!("Kubernetes node {name} is not Ready")),
+            Some(_) => {}
+        }
+    }
+    let expected = kubelet_nodes(input).len();
+    let evidence = Evidence::new()
+        .with("api", format!("https://{server}:6443"))
+        .with(
+            "nodes_ready",
+            format!(
+                "{}/{expected}",
+                cluster.nodes.iter().filter(|n| n.ready).count()
+            ),
+        )
+        .with("k0s_version", &input.k0s_version)
+        .with(K0S_CONFIG, digest);
+    // A changed k0s block is the fingerprint's business (a disruptive input): it plans a
+    // rerun that needs confirmation. Here only what is observed counts.
+    let _ = record;
+    if partial.is_empty() {
+        Observation::done(evidence)
+    } else {
+        Observation::partial(partial.join("; "), evidence)
+    }
+}
