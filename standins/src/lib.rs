@@ -4,3 +4,6 @@
 //! conventions, k0sctl's `v1beta1` types and rig's SSH behaviour, Helm 3's storage driver) and
 //! depends on no k0rdent crate.
 #![deny(missing_docs)]
+
+pub mod helm;
+pub mod kube;

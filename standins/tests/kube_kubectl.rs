@@ -1,0 +1,410 @@
+//! The real `kubectl` against the fake API server, through an unmodified kubeconfig.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+use std::path::PathBuf;
+use std::process::Output;
+
+use k0rdent_standins::kube::{FakeKube, Identity, Listener, NodeSpec, Part, Resource};
+use serde_json::{Value, json};
+use tempfile::TempDir;
+
+struct Cluster {
+    kube: FakeKube,
+    listener: Listener,
+    dir: TempDir,
+    kubeconfig: PathBuf,
+}
+
+async fn start() -> Cluster {
+    let kube = FakeKube::new().unwrap();
+    let listener = kube.serve("127.0.0.1:0".parse().unwrap()).await.unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::create_dir(dir.path().join("home")).unwrap();
+    let kubeconfig = dir.path().join("kubeconfig");
+    std::fs::write(
+        &kubeconfig,
+        kube.admin_kubeconfig(&listener.url(), "k0rdent-test")
+            .unwrap(),
+    )
+    .unwrap();
+    Cluster {
+        kube,
+        listener,
+        dir,
+        kubeconfig,
+    }
+}
+
+impl Cluster {
+    async fn kubectl_with(&self, kubeconfig: &std::path::Path, args: &[&str]) -> Output {
+        tokio::process::Command::new("kubectl")
+            .env_remove("KUBECONFIG")
+            .env("HOME", self.dir.path().join("home"))
+            .arg("--kubeconfig")
+            .arg(kubeconfig)
+            .arg("--request-timeout=10s")
+            .args(args)
+            .output()
+            .await
+            .expect("kubectl runs")
+    }
+
+    async fn kubectl(&self, args: &[&str]) -> Output {
+        self.kubectl_with(&self.kubeconfig, args).await
+    }
+
+    async fn ok(&self, args: &[&str]) -> String {
+        let out = self.kubectl(args).await;
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert!(out.status.success(), "kubectl {args:?} failed: {stderr}");
+        String::from_utf8(out.stdout).unwrap()
+    }
+
+    async fn json(&self, args: &[&str]) -> Value {
+        serde_json::from_str(&self.ok(args).await).unwrap()
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn version_reports_the_server_version() {
+    let c = start().await;
+    c.kube.set_server_version("v1.32.6+k0s");
+    let v = c.json(&["version", "-o", "json"]).await;
+    assert_eq!(v["serverVersion"]["gitVersion"], "v1.32.6+k0s", "{v}");
+    assert_eq!(v["serverVersion"]["minor"], "32");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn get_nodes_prints_status_roles_and_version_from_the_server_table() {
+    let c = start().await;
+    c.kube
+        .put_node(
+            &NodeSpec::new("ctrl-1")
+                .role("control-plane")
+                .internal_ip("10.0.0.4"),
+        )
+        .unwrap();
+    c.kube
+        .put_node(&NodeSpec::new("worker-1").ready(false))
+        .unwrap();
+    let out = c.ok(&["get", "nodes"]).await;
+    let lines: Vec<Vec<&str>> = out
+        .lines()
+        .map(|l| l.split_whitespace().collect())
+        .collect();
+    assert_eq!(
+        lines[0],
+        ["NAME", "STATUS", "ROLES", "AGE", "VERSION"],
+        "{out}"
+    );
+    assert_eq!(lines[1][..3], ["ctrl-1", "Ready", "control-plane"], "{out}");
+    assert_eq!(lines[1][4], "v1.32.4+k0s");
+    assert_eq!(lines[2][..3], ["worker-1", "NotReady", "<none>"], "{out}");
+    let wide = c.ok(&["get", "nodes", "-o", "wide"]).await;
+    assert!(
+        wide.lines().next().unwrap().contains("INTERNAL-IP") && wide.contains("10.0.0.4"),
+        "{wide}"
+    );
+
+    c.kube.set_node_ready("worker-1", true).unwrap();
+    let out = c.ok(&["get", "node", "worker-1", "--no-headers"]).await;
+    assert_eq!(out.split_whitespace().nth(1), Some("Ready"), "{out}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn get_nodes_json_lists_the_objects() {
+    let c = start().await;
+    c.kube.put_node(&NodeSpec::new("a")).unwrap();
+    c.kube.put_node(&NodeSpec::new("b").ready(false)).unwrap();
+    let list = c.json(&["get", "nodes", "-o", "json"]).await;
+    let items = list["items"].as_array().unwrap();
+    assert_eq!(items.len(), 2, "{list}");
+    assert_eq!(items[0]["kind"], "Node");
+    assert_eq!(items[1]["metadata"]["name"], "b");
+    assert_eq!(items[1]["status"]["conditions"][0]["status"], "False");
+    assert!(
+        items[0]["metadata"]["uid"]
+            .as_str()
+            .is_some_and(|u| u.len() == 36)
+    );
+    assert!(items[0]["metadata"]["resourceVersion"].is_string());
+    assert!(items[0]["metadata"]["creationTimestamp"].is_string());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_missing_node_is_a_not_found_status() {
+    let c = start().await;
+    let out = c.kubectl(&["get", "node", "missing"]).await;
+    assert_eq!(out.status.code(), Some(1));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        stderr.contains(r#"Error from server (NotFound): nodes "missing" not found"#),
+        "{stderr}"
+    );
+    let out = c.kubectl(&["get", "management", "kcm"]).await;
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        stderr.contains(
+            r#"Error from server (NotFound): managements.k0rdent.mirantis.com "kcm" not found"#
+        ),
+        "{stderr}"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_management_custom_resource_is_served_and_patched() {
+    let c = start().await;
+    let management = json!({"apiVersion": "k0rdent.mirantis.com/v1beta1", "kind": "Management", "metadata": {"name": "kcm"}, "spec": {"release": "kcm-1-4-0"}});
+    c.kube
+        .create(Resource::Managements, None, management)
+        .unwrap();
+    let status = json!({"status": {"observedGeneration": 1, "release": "kcm-1-4-0", "conditions": [{"type": "Ready", "status": "True"}]}});
+    c.kube
+        .merge_patch(Resource::Managements, None, "kcm", status, Part::Status)
+        .unwrap();
+    let m = c.json(&["get", "management", "kcm", "-o", "json"]).await;
+    assert_eq!(m["kind"], "Management");
+    assert_eq!(m["apiVersion"], "k0rdent.mirantis.com/v1beta1");
+    assert_eq!(m["metadata"]["generation"], 1);
+    assert_eq!(m["status"]["release"], "kcm-1-4-0");
+    let table = c.ok(&["get", "managements"]).await;
+    assert!(
+        table.starts_with("NAME") && table.contains("kcm") && table.contains("True"),
+        "{table}"
+    );
+
+    c.ok(&[
+        "patch",
+        "management",
+        "kcm",
+        "--type=merge",
+        "-p",
+        r#"{"spec":{"release":"kcm-1-5-0"}}"#,
+    ])
+    .await;
+    let m = c.kube.management().unwrap();
+    assert_eq!(
+        m["metadata"]["generation"], 2,
+        "a spec change bumps the generation"
+    );
+    assert_eq!(
+        m["status"]["observedGeneration"], 1,
+        "status is untouched by the main resource"
+    );
+    c.ok(&[
+        "patch",
+        "management",
+        "kcm",
+        "--type=merge",
+        "-p",
+        r#"{"metadata":{"labels":{"x":"y"}}}"#,
+    ])
+    .await;
+    assert_eq!(
+        c.kube.management().unwrap()["metadata"]["generation"],
+        2,
+        "metadata changes do not"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn api_resources_come_from_discovery() {
+    let c = start().await;
+    let out = c.ok(&["api-resources"]).await;
+    for expected in ["nodes", "namespaces", "secrets", "managements", "releases"] {
+        assert!(
+            out.lines().any(|l| l.starts_with(expected)),
+            "{expected} missing:\n{out}"
+        );
+    }
+    assert!(
+        out.lines().any(|l| l.starts_with("managements")
+            && l.contains("k0rdent.mirantis.com/v1beta1")
+            && l.contains("false")
+            && l.contains("Management")),
+        "{out}"
+    );
+    // Aggregated discovery was answered, so kubectl never needed the per-group lists.
+    let requests = c.kube.requests();
+    let paths: Vec<&str> = requests.iter().map(|r| r.path.as_str()).collect();
+    assert!(
+        paths.contains(&"/api") && paths.contains(&"/apis"),
+        "{paths:?}"
+    );
+    assert!(
+        !paths.contains(&"/api/v1") && !paths.contains(&"/apis/k0rdent.mirantis.com/v1beta1"),
+        "{paths:?}"
+    );
+    let groups = c.ok(&["api-versions"]).await;
+    assert!(
+        groups.contains("k0rdent.mirantis.com/v1beta1") && groups.lines().any(|l| l == "v1"),
+        "{groups}"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn kubectl_falls_back_to_legacy_discovery() {
+    let c = start().await;
+    c.kube.set_aggregated_discovery(false);
+    c.kube.put_node(&NodeSpec::new("n1")).unwrap();
+    let out = c.ok(&["get", "no"]).await;
+    assert!(out.contains("n1") && out.contains("Ready"), "{out}");
+    let out = c
+        .ok(&["api-resources", "--api-group=k0rdent.mirantis.com"])
+        .await;
+    assert!(
+        out.contains("managements") && out.contains("releases"),
+        "{out}"
+    );
+    let paths: Vec<String> = c.kube.requests().into_iter().map(|r| r.path).collect();
+    assert!(
+        paths.iter().any(|p| p == "/api/v1")
+            && paths
+                .iter()
+                .any(|p| p == "/apis/k0rdent.mirantis.com/v1beta1"),
+        "{paths:?}"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_client_certificate_from_another_ca_is_refused() {
+    let c = start().await;
+    let bad = c.dir.path().join("untrusted");
+    std::fs::write(
+        &bad,
+        c.kube
+            .untrusted_kubeconfig(&c.listener.url(), "k0rdent-test")
+            .unwrap(),
+    )
+    .unwrap();
+    let out = c.kubectl_with(&bad, &["get", "nodes"]).await;
+    assert!(!out.status.success());
+    assert!(
+        c.kube.requests().is_empty(),
+        "no request got through: {:?}",
+        c.kube.requests()
+    );
+    // The same server accepts the good kubeconfig.
+    c.ok(&["get", "nodes"]).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_identity_outside_system_masters_is_forbidden() {
+    let c = start().await;
+    let viewer = c.dir.path().join("viewer");
+    let identity = Identity {
+        user: "viewer".into(),
+        groups: vec!["viewers".into()],
+    };
+    std::fs::write(
+        &viewer,
+        c.kube
+            .kubeconfig_for(identity, &c.listener.url(), "k0rdent-test")
+            .unwrap(),
+    )
+    .unwrap();
+    let out = c.kubectl_with(&viewer, &["get", "nodes"]).await;
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(stderr.contains(r#"Error from server (Forbidden): nodes is forbidden: User "viewer" cannot list resource "nodes""#), "{stderr}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn secrets_are_selected_by_label() {
+    let c = start().await;
+    c.kube
+        .create(
+            Resource::Namespaces,
+            None,
+            json!({"metadata": {"name": "x"}}),
+        )
+        .unwrap();
+    let secret = |name: &str, owner: &str| json!({"metadata": {"name": name, "labels": {"owner": owner}}, "type": "helm.sh/release.v1", "data": {"release": "e30="}});
+    c.kube
+        .create(
+            Resource::Secrets,
+            Some("x"),
+            secret("sh.helm.release.v1.kcm.v1", "helm"),
+        )
+        .unwrap();
+    c.kube
+        .create(Resource::Secrets, Some("x"), secret("other", "someone"))
+        .unwrap();
+    let err = c
+        .kube
+        .create(Resource::Secrets, Some("x"), secret("other", "someone"))
+        .unwrap_err();
+    assert_eq!((err.code, err.reason), (409, "AlreadyExists"));
+    let list = c
+        .json(&[
+            "get",
+            "secrets",
+            "-n",
+            "x",
+            "-l",
+            "owner=helm",
+            "-o",
+            "json",
+        ])
+        .await;
+    let names: Vec<&str> = list["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|s| s["metadata"]["name"].as_str().unwrap())
+        .collect();
+    assert_eq!(names, ["sh.helm.release.v1.kcm.v1"]);
+    let table = c.ok(&["get", "secrets", "-n", "x"]).await;
+    assert!(
+        table
+            .lines()
+            .next()
+            .unwrap()
+            .split_whitespace()
+            .eq(["NAME", "TYPE", "DATA", "AGE"]),
+        "{table}"
+    );
+    let out = c
+        .kubectl(&[
+            "get",
+            "secrets",
+            "-n",
+            "nope",
+            "-l",
+            "owner=helm",
+            "-o",
+            "json",
+        ])
+        .await;
+    assert!(
+        out.status.success(),
+        "listing in an empty namespace is an empty list"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn two_listeners_share_the_data_and_one_can_be_cut() {
+    let c = start().await;
+    let second = c.kube.serve("127.0.0.1:0".parse().unwrap()).await.unwrap();
+    let second_config = c.dir.path().join("second");
+    std::fs::write(
+        &second_config,
+        c.kube
+            .admin_kubeconfig(&second.url(), "k0rdent-test")
+            .unwrap(),
+    )
+    .unwrap();
+    c.kube.put_node(&NodeSpec::new("shared")).unwrap();
+    let out = c
+        .kubectl_with(&second_config, &["get", "nodes", "-o", "name"])
+        .await;
+    assert_eq!(String::from_utf8_lossy(&out.stdout).trim(), "node/shared");
+    second.stop().await;
+    let out = c
+        .kubectl_with(&second_config, &["get", "nodes", "-o", "name"])
+        .await;
+    assert!(!out.status.success(), "the cut listener no longer answers");
+    assert_eq!(
+        c.ok(&["get", "nodes", "-o", "name"]).await.trim(),
+        "node/shared"
+    );
+}
