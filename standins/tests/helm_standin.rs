@@ -5,7 +5,7 @@ use std::path::PathBuf;
 use std::process::{Output, Stdio};
 use std::time::Duration;
 
-use k0rdent_standins::kube::{FakeKube, KcmSimulation, Listener, Resource};
+use k0rdent_standins::kube::{FakeKube, Listener, Resource};
 use serde_json::Value;
 use tempfile::TempDir;
 
@@ -385,63 +385,4 @@ async fn version_is_printed_and_can_be_overridden() {
             .trim(),
         "v3.19.5"
     );
-}
-
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn the_kcm_simulation_creates_a_ready_management_and_bumps_the_release_like_flux() {
-    let lab = lab().await;
-    let _sim = lab.kube.start_kcm_simulation(KcmSimulation {
-        appear_after: Duration::from_millis(100),
-        ready_after: Duration::from_millis(200),
-        flux_bump_after: Some(Duration::from_millis(200)),
-        ..KcmSimulation::default()
-    });
-    lab.install("1.4.0").await;
-    let mut management = Value::Null;
-    for _ in 0..200 {
-        if let Some(m) = lab.kube.management()
-            && m["status"]["release"] == "kcm-1-4-0"
-        {
-            management = m;
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
-    assert_eq!(management["spec"]["release"], "kcm-1-4-0", "{management}");
-    assert_eq!(
-        management["status"]["observedGeneration"],
-        management["metadata"]["generation"]
-    );
-    assert_eq!(management["status"]["conditions"][0]["status"], "True");
-    assert!(
-        lab.kube
-            .get(Resource::Releases, None, "kcm-1-4-0")
-            .is_some()
-    );
-    for _ in 0..200 {
-        if lab
-            .list(true)
-            .await
-            .first()
-            .is_some_and(|r| r["revision"] == "2")
-        {
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
-    let history: Vec<Value> = serde_json::from_str(
-        &lab.ok(&["history", "kcm", "-n", "kcm-system", "-o", "json"])
-            .await,
-    )
-    .unwrap();
-    let rows: Vec<(u64, &str)> = history
-        .iter()
-        .map(|h| {
-            (
-                h["revision"].as_u64().unwrap(),
-                h["status"].as_str().unwrap(),
-            )
-        })
-        .collect();
-    assert_eq!(rows, [(1, "superseded"), (2, "deployed")]);
 }
