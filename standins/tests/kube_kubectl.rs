@@ -280,7 +280,7 @@ async fn kubectl_falls_back_to_legacy_discovery() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_client_certificate_from_another_ca_is_refused() {
+async fn clients_without_a_certificate_from_the_ca_are_refused_at_the_handshake() {
     let c = start().await;
     let bad = c.dir.path().join("untrusted");
     std::fs::write(
@@ -291,7 +291,26 @@ async fn a_client_certificate_from_another_ca_is_refused() {
     )
     .unwrap();
     let out = c.kubectl_with(&bad, &["get", "nodes"]).await;
-    assert!(!out.status.success());
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success() && stderr.contains("tls:"), "{stderr}");
+    let anonymous = c.dir.path().join("anonymous");
+    let without_cert: String = std::fs::read_to_string(&c.kubeconfig)
+        .unwrap()
+        .lines()
+        .filter(|l| !l.contains("client-"))
+        .map(|l| format!("{l}\n"))
+        .collect();
+    std::fs::write(
+        &anonymous,
+        without_cert.replace("  user:\n", "  user: {token: not-a-certificate}\n"),
+    )
+    .unwrap();
+    let out = c.kubectl_with(&anonymous, &["get", "nodes"]).await;
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        !out.status.success() && stderr.contains("tls: certificate required"),
+        "{stderr}"
+    );
     assert!(
         c.kube.requests().is_empty(),
         "no request got through: {:?}",
