@@ -1,69 +1,11 @@
-//! The real `kubectl` against the fake API server, through an unmodified kubeconfig.
+//! The real `kubectl` against the fake API server, through an unmodified kubeconfig:
+//! version, nodes as a server-side table, errors, discovery, authentication, listeners.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
-use std::path::PathBuf;
-use std::process::Output;
+mod support;
 
-use k0rdent_standins::kube::{FakeKube, Identity, Listener, NodeSpec, Part, Resource};
-use serde_json::{Value, json};
-use tempfile::TempDir;
-
-struct Cluster {
-    kube: FakeKube,
-    listener: Listener,
-    dir: TempDir,
-    kubeconfig: PathBuf,
-}
-
-async fn start() -> Cluster {
-    let kube = FakeKube::new().unwrap();
-    let listener = kube.serve("127.0.0.1:0".parse().unwrap()).await.unwrap();
-    let dir = tempfile::tempdir().unwrap();
-    std::fs::create_dir(dir.path().join("home")).unwrap();
-    let kubeconfig = dir.path().join("kubeconfig");
-    std::fs::write(
-        &kubeconfig,
-        kube.admin_kubeconfig(&listener.url(), "k0rdent-test")
-            .unwrap(),
-    )
-    .unwrap();
-    Cluster {
-        kube,
-        listener,
-        dir,
-        kubeconfig,
-    }
-}
-
-impl Cluster {
-    async fn kubectl_with(&self, kubeconfig: &std::path::Path, args: &[&str]) -> Output {
-        tokio::process::Command::new("kubectl")
-            .env_remove("KUBECONFIG")
-            .env("HOME", self.dir.path().join("home"))
-            .arg("--kubeconfig")
-            .arg(kubeconfig)
-            .arg("--request-timeout=10s")
-            .args(args)
-            .output()
-            .await
-            .expect("kubectl runs")
-    }
-
-    async fn kubectl(&self, args: &[&str]) -> Output {
-        self.kubectl_with(&self.kubeconfig, args).await
-    }
-
-    async fn ok(&self, args: &[&str]) -> String {
-        let out = self.kubectl(args).await;
-        let stderr = String::from_utf8_lossy(&out.stderr);
-        assert!(out.status.success(), "kubectl {args:?} failed: {stderr}");
-        String::from_utf8(out.stdout).unwrap()
-    }
-
-    async fn json(&self, args: &[&str]) -> Value {
-        serde_json::from_str(&self.ok(args).await).unwrap()
-    }
-}
+use k0rdent_standins::kube::{Identity, NodeSpec};
+use support::cluster::start;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn version_reports_the_server_version() {
@@ -161,62 +103,6 @@ async fn a_missing_node_is_a_not_found_status() {
             r#"Error from server (NotFound): managements.k0rdent.mirantis.com "kcm" not found"#
         ),
         "{stderr}"
-    );
-}
-
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn the_management_custom_resource_is_served_and_patched() {
-    let c = start().await;
-    let management = json!({"apiVersion": "k0rdent.mirantis.com/v1beta1", "kind": "Management", "metadata": {"name": "kcm"}, "spec": {"release": "kcm-1-4-0"}});
-    c.kube
-        .create(Resource::Managements, None, management)
-        .unwrap();
-    let status = json!({"status": {"observedGeneration": 1, "release": "kcm-1-4-0", "conditions": [{"type": "Ready", "status": "True"}]}});
-    c.kube
-        .merge_patch(Resource::Managements, None, "kcm", status, Part::Status)
-        .unwrap();
-    let m = c.json(&["get", "management", "kcm", "-o", "json"]).await;
-    assert_eq!(m["kind"], "Management");
-    assert_eq!(m["apiVersion"], "k0rdent.mirantis.com/v1beta1");
-    assert_eq!(m["metadata"]["generation"], 1);
-    assert_eq!(m["status"]["release"], "kcm-1-4-0");
-    let table = c.ok(&["get", "managements"]).await;
-    assert!(
-        table.starts_with("NAME") && table.contains("kcm") && table.contains("True"),
-        "{table}"
-    );
-
-    c.ok(&[
-        "patch",
-        "management",
-        "kcm",
-        "--type=merge",
-        "-p",
-        r#"{"spec":{"release":"kcm-1-5-0"}}"#,
-    ])
-    .await;
-    let m = c.kube.management().unwrap();
-    assert_eq!(
-        m["metadata"]["generation"], 2,
-        "a spec change bumps the generation"
-    );
-    assert_eq!(
-        m["status"]["observedGeneration"], 1,
-        "status is untouched by the main resource"
-    );
-    c.ok(&[
-        "patch",
-        "management",
-        "kcm",
-        "--type=merge",
-        "-p",
-        r#"{"metadata":{"labels":{"x":"y"}}}"#,
-    ])
-    .await;
-    assert_eq!(
-        c.kube.management().unwrap()["metadata"]["generation"],
-        2,
-        "metadata changes do not"
     );
 }
 
@@ -338,79 +224,6 @@ async fn an_identity_outside_system_masters_is_forbidden() {
     let out = c.kubectl_with(&viewer, &["get", "nodes"]).await;
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(stderr.contains(r#"Error from server (Forbidden): nodes is forbidden: User "viewer" cannot list resource "nodes""#), "{stderr}");
-}
-
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn secrets_are_selected_by_label() {
-    let c = start().await;
-    c.kube
-        .create(
-            Resource::Namespaces,
-            None,
-            json!({"metadata": {"name": "x"}}),
-        )
-        .unwrap();
-    let secret = |name: &str, owner: &str| json!({"metadata": {"name": name, "labels": {"owner": owner}}, "type": "helm.sh/release.v1", "data": {"release": "e30="}});
-    c.kube
-        .create(
-            Resource::Secrets,
-            Some("x"),
-            secret("sh.helm.release.v1.kcm.v1", "helm"),
-        )
-        .unwrap();
-    c.kube
-        .create(Resource::Secrets, Some("x"), secret("other", "someone"))
-        .unwrap();
-    let err = c
-        .kube
-        .create(Resource::Secrets, Some("x"), secret("other", "someone"))
-        .unwrap_err();
-    assert_eq!((err.code, err.reason), (409, "AlreadyExists"));
-    let list = c
-        .json(&[
-            "get",
-            "secrets",
-            "-n",
-            "x",
-            "-l",
-            "owner=helm",
-            "-o",
-            "json",
-        ])
-        .await;
-    let names: Vec<&str> = list["items"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|s| s["metadata"]["name"].as_str().unwrap())
-        .collect();
-    assert_eq!(names, ["sh.helm.release.v1.kcm.v1"]);
-    let table = c.ok(&["get", "secrets", "-n", "x"]).await;
-    assert!(
-        table
-            .lines()
-            .next()
-            .unwrap()
-            .split_whitespace()
-            .eq(["NAME", "TYPE", "DATA", "AGE"]),
-        "{table}"
-    );
-    let out = c
-        .kubectl(&[
-            "get",
-            "secrets",
-            "-n",
-            "nope",
-            "-l",
-            "owner=helm",
-            "-o",
-            "json",
-        ])
-        .await;
-    assert!(
-        out.status.success(),
-        "listing in an empty namespace is an empty list"
-    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -1,6 +1,8 @@
 //! A fake API server and the stand-in helm binary pointed at it, for the helm tests.
 #![allow(clippy::unwrap_used, clippy::expect_used, dead_code)]
 
+pub mod cluster;
+
 use std::path::PathBuf;
 use std::process::{Output, Stdio};
 use std::time::Duration;
