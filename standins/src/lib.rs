@@ -5,4 +5,6 @@
 //! depends on no k0rdent crate.
 #![deny(missing_docs)]
 
+pub mod helm;
 pub mod k0sctl;
+pub mod kube;
