@@ -1,4 +1,4 @@
-//! The phases after `create_vms` that this build does not implement yet. They are part of
+//! The optional phases (Azure children, Azure CSI, KOF) that this build does not implement yet. They are part of
 //! the pipeline so plans show them, optional ones are disabled or enabled from the
 //! configuration, and enabled ones plan as blocked — never as done.
 
@@ -8,6 +8,7 @@ use k0rdent_core::{
     step::Availability,
 };
 
+use super::k0rdent::INSTALL_K0RDENT_ID;
 use super::k0s::INSTALL_K0S_ID;
 use crate::config::Config;
 
@@ -47,7 +48,7 @@ impl Step for LaterPhase {
             "phase {} is not implemented in this build yet",
             self.id
         ))
-        .with_remedy("deploy with --until create_vms"))
+        .with_remedy("turn it off in the configuration, or deploy with --until install_k0rdent"))
     }
 
     async fn teardown(&self, _ctx: &StepContext) -> Result<Teardown, StepError> {
@@ -57,7 +58,6 @@ impl Step for LaterPhase {
     }
 }
 
-const INSTALL_K0RDENT: StepId = StepId::from_static("install_k0rdent");
 const SETUP_AZURE_CHILDREN: StepId = StepId::from_static("setup_azure_children");
 const INSTALL_AZURE_CSI: StepId = StepId::from_static("install_azure_csi");
 const INSTALL_KOF_MOTHERSHIP: StepId = StepId::from_static("install_kof_mothership");
@@ -72,11 +72,10 @@ pub fn phases(config: &Config) -> Vec<LaterPhase> {
             Some(format!("{key} is not enabled in the configuration"))
         }
     };
-    let shape: [(StepId, StepId, Option<String>); 5] = [
-        (INSTALL_K0RDENT, INSTALL_K0S_ID, None),
+    let shape: [(StepId, StepId, Option<String>); 4] = [
         (
             SETUP_AZURE_CHILDREN,
-            INSTALL_K0RDENT,
+            INSTALL_K0RDENT_ID,
             on(config.azure_children, "azure_children.enabled"),
         ),
         (
@@ -86,7 +85,7 @@ pub fn phases(config: &Config) -> Vec<LaterPhase> {
         ),
         (
             INSTALL_KOF_MOTHERSHIP,
-            INSTALL_K0RDENT,
+            INSTALL_K0RDENT_ID,
             on(config.kof.enabled, "kof.enabled"),
         ),
         (

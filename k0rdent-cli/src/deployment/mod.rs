@@ -3,6 +3,7 @@
 
 mod azure;
 mod credentials;
+pub mod k0rdent;
 pub mod k0s;
 mod later;
 pub mod nodes;
@@ -217,23 +218,33 @@ async fn add_cluster_layers(
         tools: c.tools.clone(),
         connect: connect.clone(),
     };
+    let cluster = crate::cluster::observer::ClusterObserver {
+        kubeconfig: store
+            .dir()
+            .join(crate::cluster::kubeconfig::KUBECONFIG_FILE),
+        kubectl: tools::locate(&KUBECTL, &c.tools).ok(),
+        helm: tools::locate(&HELM, &c.tools).ok(),
+        namespace: c.software.k0rdent_namespace.clone(),
+        context: cluster_id.to_owned(),
+    };
+    let k0rdent_settings = k0rdent::K0rdentSettings {
+        version: c.software.k0rdent_version.clone(),
+        chart: c.software.k0rdent_registry.clone(),
+        namespace: c.software.k0rdent_namespace.clone(),
+        tools: c.tools.clone(),
+        cluster: cluster.clone(),
+        helm_timeout: c.timeouts.k0rdent_install_wait,
+    };
     builder
         .observer(nodes::NodesObserver::new(
             store.clone(),
             c.ssh_user.to_string(),
             connect,
         ))
-        .observer(crate::cluster::observer::ClusterObserver {
-            kubeconfig: store
-                .dir()
-                .join(crate::cluster::kubeconfig::KUBECONFIG_FILE),
-            kubectl: tools::locate(&KUBECTL, &c.tools).ok(),
-            helm: tools::locate(&HELM, &c.tools).ok(),
-            namespace: c.software.k0rdent_namespace.clone(),
-            context: cluster_id.to_owned(),
-        })
+        .observer(cluster)
         .observer(k0s::RecordedStateObserver)
         .step(k0s::InstallK0sStep::new(settings, state, c.timeouts.cloud_init).await)
+        .step(k0rdent::InstallK0rdentStep::new(k0rdent_settings))
 }
 
 /// How wg-quick and `wg set` get root: as root, nothing to ask; for `deploy` as another

@@ -14,7 +14,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use async_trait::async_trait;
-use k0rdent_core::gate::{Deadline, Gate, GateContext, GateVerdict, WaitBudget};
+use k0rdent_core::gate::{Deadline, Gate, WaitBudget};
 use k0rdent_core::state::DeploymentState;
 use k0rdent_core::step::{StepInputs, StepPolicy};
 use k0rdent_core::{
@@ -23,11 +23,11 @@ use k0rdent_core::{
 };
 use k0rdent_ssh::node_checks::{NodeCheck, NodeCheckGate};
 use k0rdent_ssh::ssh::{NodeTarget, Route, SshConnector, SshCredentials, StatePins};
-use k0rdent_ssh::wireguard::{ProbeOptions, TunnelExpectation, TunnelProbe, VpnGate};
+use k0rdent_ssh::wireguard::{TunnelExpectation, TunnelProbe};
 
 pub use apply::{K0SCTL_FILE, K0sSettings};
 
-use super::vpn::CONNECT_VPN_ID;
+use super::vpn::{CONNECT_VPN_ID, WatchedVpnGate};
 
 /// The name of [`RecordedStateObserver`].
 pub const RECORDED_OBSERVER: &str = "recorded";
@@ -66,38 +66,11 @@ pub struct InstallK0sStep {
     gates: Vec<Arc<dyn Gate>>,
 }
 
-/// The "VPN up" gate, re-checked every 2 s while k0sctl runs.
-struct WatchedVpn(VpnGate);
-
-#[async_trait]
-impl Gate for WatchedVpn {
-    fn name(&self) -> &str {
-        self.0.name()
-    }
-    fn timeout(&self) -> Duration {
-        self.0.timeout()
-    }
-    fn wait(&self, _state: &DeploymentState) -> Option<WaitBudget> {
-        // The nodes' WireGuard comes up with cloud-init: wait for first boot.
-        Some(WaitBudget {
-            deadline: Deadline::After(Duration::from_secs(5 * 60)),
-            interval: Duration::from_secs(3),
-        })
-    }
-    fn watch_interval(&self) -> Option<Duration> {
-        Some(Duration::from_secs(2))
-    }
-    async fn check(&self, ctx: &GateContext) -> GateVerdict {
-        self.0.check(ctx).await
-    }
-}
-
 impl InstallK0sStep {
     /// The step over `state` (the nodes to gate on) with `settings`; `cloud_init` is the
     /// budget for first boot to finish (`timeouts.cloud_init`).
     pub async fn new(settings: K0sSettings, state: &DeploymentState, cloud_init: Duration) -> Self {
-        let mut gates: Vec<Arc<dyn Gate>> =
-            vec![Arc::new(WatchedVpn(VpnGate::new(ProbeOptions::default())))];
+        let mut gates: Vec<Arc<dyn Gate>> = vec![Arc::new(WatchedVpnGate::new())];
         let creds = SshCredentials::from_store(&*settings.store, settings.user.clone()).await;
         if let (Ok(creds), Ok(exp)) = (creds, TunnelExpectation::from_state(state)) {
             let connector = Arc::new(SshConnector::new(

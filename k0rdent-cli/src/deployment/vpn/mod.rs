@@ -14,6 +14,7 @@
 mod connect;
 mod observer;
 mod setup;
+mod watch;
 
 use std::collections::BTreeMap;
 use std::net::IpAddr;
@@ -26,6 +27,7 @@ use k0rdent_ssh::wireguard::ResolvedNetwork;
 pub use connect::ConnectVpnStep;
 pub use observer::{DeviceFact, VPN_OBSERVER, VpnFacts, VpnObserver};
 pub use setup::SetupVpnStep;
+pub use watch::WatchedVpnGate;
 
 /// The `setup_vpn` phase.
 pub const SETUP_VPN_ID: StepId = StepId::from_static("setup_vpn");

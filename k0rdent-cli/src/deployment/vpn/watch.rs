@@ -1,0 +1,48 @@
+//! The "VPN up" gate as the install phases use it: waited for (the nodes' WireGuard comes up
+//! with first boot) and re-checked every 2 s while the phase's tool runs, so a tunnel that
+//! drops stops k0sctl or helm within a few seconds and blocks the run with the diagnosis.
+
+use std::time::Duration;
+
+use async_trait::async_trait;
+use k0rdent_core::gate::{Deadline, Gate, GateContext, GateVerdict, WaitBudget};
+use k0rdent_core::state::DeploymentState;
+use k0rdent_ssh::wireguard::{ProbeOptions, VpnGate};
+
+/// The watched "VPN up" gate.
+pub struct WatchedVpnGate(VpnGate);
+
+impl WatchedVpnGate {
+    /// With the default probe (TCP 22 through the tunnel, 2 s).
+    pub fn new() -> Self {
+        WatchedVpnGate(VpnGate::new(ProbeOptions::default()))
+    }
+}
+
+impl Default for WatchedVpnGate {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+#[async_trait]
+impl Gate for WatchedVpnGate {
+    fn name(&self) -> &str {
+        self.0.name()
+    }
+    fn timeout(&self) -> Duration {
+        self.0.timeout()
+    }
+    fn wait(&self, _state: &DeploymentState) -> Option<WaitBudget> {
+        Some(WaitBudget {
+            deadline: Deadline::After(Duration::from_secs(5 * 60)),
+            interval: Duration::from_secs(3),
+        })
+    }
+    fn watch_interval(&self) -> Option<Duration> {
+        Some(Duration::from_secs(2))
+    }
+    async fn check(&self, ctx: &GateContext) -> GateVerdict {
+        self.0.check(ctx).await
+    }
+}
