@@ -5,10 +5,12 @@
 //! - [`lab_dir`]: the directory `k0rdent-lab` works in (it deletes only what it wrote).
 //! - [`fake_world`]: a deployment-shaped pipeline whose "infrastructure" is marker files in a
 //!   directory, so separate processes (the `fake-k0rdent` binary) share one reality.
+//! - [`standins`]: the stand-in k0sctl and helm, built and wrapped with their environment.
 //! - [`state_writer`]: the crash-safety experiment's writer (atomic and in-place variants).
 #![allow(clippy::unwrap_used, clippy::print_stdout, clippy::print_stderr)]
 
 pub mod fake_world;
 pub mod lab;
 pub mod lab_dir;
+pub mod standins;
 pub mod state_writer;

@@ -20,6 +20,10 @@ pub struct Cli {
     /// Name of the kubeconfig context to use.
     #[arg(long = "kube-context", global = true)]
     pub kube_context: Option<String>,
+    /// The address and the port for the Kubernetes API server (overrides the kubeconfig's
+    /// `server`, as Helm's global flag does).
+    #[arg(long = "kube-apiserver", global = true)]
+    pub kube_apiserver: Option<String>,
     /// Namespace scope for this request.
     #[arg(short = 'n', long, global = true)]
     pub namespace: Option<String>,

@@ -69,7 +69,10 @@ fn kubeconfig_path(cli: &Cli) -> PathBuf {
 }
 
 fn storage_for(cli: &Cli) -> Result<storage::Storage, HelmError> {
-    let target = kubeconfig::load(&kubeconfig_path(cli), cli.kube_context.as_deref())?;
+    let mut target = kubeconfig::load(&kubeconfig_path(cli), cli.kube_context.as_deref())?;
+    if let Some(server) = &cli.kube_apiserver {
+        target.server.clone_from(server);
+    }
     let namespace = cli
         .namespace
         .clone()

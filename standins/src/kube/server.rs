@@ -60,6 +60,25 @@ impl FakeKube {
         let listener = TcpListener::bind(addr)
             .await
             .map_err(|source| KubeError::Bind { addr, source })?;
+        self.serve_bound(listener, addr)
+    }
+
+    /// Serves the API on a socket bound elsewhere — e.g. inside a lab VM's network namespace
+    /// (a socket stays in the namespace it was created in), so the API answers only through
+    /// that VM's addresses, as a controller's does.
+    pub fn serve_std(&self, listener: std::net::TcpListener) -> Result<Listener, KubeError> {
+        let addr = listener.local_addr().map_err(|source| KubeError::Bind {
+            addr: SocketAddr::from(([0, 0, 0, 0], 0)),
+            source,
+        })?;
+        listener
+            .set_nonblocking(true)
+            .and_then(|()| TcpListener::from_std(listener))
+            .map_err(|source| KubeError::Bind { addr, source })
+            .and_then(|l| self.serve_bound(l, addr))
+    }
+
+    fn serve_bound(&self, listener: TcpListener, addr: SocketAddr) -> Result<Listener, KubeError> {
         let local = listener
             .local_addr()
             .map_err(|source| KubeError::Bind { addr, source })?;

@@ -43,3 +43,20 @@ pub fn pids(ns: &str) -> Vec<i32> {
         .filter_map(|p| p.parse().ok())
         .collect()
 }
+
+/// A TCP listener bound to `addr` inside namespace `ns`: created on a thread that entered
+/// the namespace, so it stays there (what answers on a VM's addresses lives in the VM).
+pub fn bind_in(ns: &str, addr: std::net::SocketAddr) -> std::net::TcpListener {
+    let path = format!("/run/netns/{ns}");
+    std::thread::spawn(move || {
+        let fd = std::fs::File::open(&path).unwrap();
+        rustix::thread::move_into_link_name_space(
+            std::os::fd::AsFd::as_fd(&fd),
+            Some(rustix::thread::LinkNameSpaceType::Network),
+        )
+        .unwrap();
+        std::net::TcpListener::bind(addr).unwrap()
+    })
+    .join()
+    .unwrap()
+}

@@ -16,8 +16,10 @@ use crate::cluster::observer::{ClusterFacts, ClusterObserver};
 use crate::tools::{self, HELM, KUBECTL};
 
 const JOURNAL_HELM: &str = "helm";
-/// helm gets this long after SIGTERM to record its release as failed.
-const HELM_GRACE: Duration = Duration::from_secs(15);
+/// helm gets this long after SIGTERM to record its release as failed (it can only when the
+/// API still answers; a pending record left otherwise is settled by the next run). Short, so
+/// a dropped tunnel stops the phase within seconds.
+const HELM_GRACE: Duration = Duration::from_millis(1500);
 /// Between two looks at the `Management` object.
 const POLL: Duration = Duration::from_secs(5);
 
@@ -68,6 +70,7 @@ async fn run_tool(ctx: &StepContext, cmd: Command, what: &str) -> Result<(), Ste
         .await
         .map_err(|e| StepError::permanent(format!("starting {what}: {e}")))?;
     ctx.write_journal(JOURNAL_HELM, running.record()).await?;
+    let _grace = ctx.stop_grace(HELM_GRACE + Duration::from_millis(500), what.to_owned());
     running
         .wait_until(ctx.cancelled(), |n| ctx.progress(format!("{n:?}")))
         .await

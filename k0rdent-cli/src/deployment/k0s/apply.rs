@@ -26,8 +26,9 @@ use crate::tools::{self, K0SCTL};
 pub const K0SCTL_FILE: &str = "k0sctl.yaml";
 /// Journal key of the running k0sctl (its process record).
 const JOURNAL_K0SCTL: &str = "k0sctl";
-/// How long k0sctl gets after SIGTERM to stop (it finishes the host command in flight).
-const K0SCTL_GRACE: Duration = Duration::from_secs(20);
+/// How long k0sctl gets after SIGTERM to stop. Short, so a dropped tunnel stops the phase
+/// within seconds; what an interrupted apply leaves on a node is settled by the next run.
+const K0SCTL_GRACE: Duration = Duration::from_millis(1500);
 
 /// What the phase is configured with.
 #[derive(Debug, Clone)]
@@ -181,6 +182,7 @@ pub async fn apply(ctx: &StepContext, s: &K0sSettings) -> Result<StepOutcome, St
         .await
         .map_err(|e| StepError::permanent(format!("starting k0sctl: {e}")))?;
     ctx.write_journal(JOURNAL_K0SCTL, running.record()).await?;
+    let _grace = ctx.stop_grace(K0SCTL_GRACE + Duration::from_millis(500), "k0sctl apply");
     running
         .wait_until(ctx.cancelled(), |n| ctx.progress(format!("{n:?}")))
         .await
