@@ -152,6 +152,8 @@ pub enum VpnAction {
 pub enum RenderTarget {
     /// The hub's wg-quick file (its private key is not printed).
     Hub,
+    /// The k0sctl configuration install_k0s would apply now.
+    K0sctl,
 }
 
 /// `k0rdent state ...`

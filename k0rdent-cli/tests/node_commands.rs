@@ -71,6 +71,35 @@ async fn render_kubeconfig_and_ssh_before_the_tunnel_is_up() {
     assert_eq!(code, 0);
     assert!(!out.contains(hub_key.trim()));
 
+    // The k0sctl configuration install_k0s would apply, from the recorded state.
+    let (code, out, err) = run(&emu, d, &["render", "k0sctl"]);
+    assert_eq!(code, 0, "{err}");
+    let doc: serde_yaml::Value = serde_yaml::from_str(&out).unwrap();
+    assert_eq!(doc["apiVersion"], "k0sctl.k0sproject.io/v1beta1");
+    let hosts = doc["spec"]["hosts"].as_sequence().unwrap();
+    let roles: Vec<&str> = hosts.iter().map(|h| h["role"].as_str().unwrap()).collect();
+    assert_eq!(
+        roles,
+        ["controller", "controller", "controller", "worker", "worker"]
+    );
+    for h in hosts {
+        assert!(
+            h["openSSH"]["address"]
+                .as_str()
+                .unwrap()
+                .starts_with("172.24.24."),
+            "{h:?}"
+        );
+        assert!(
+            h["privateAddress"].as_str().unwrap().starts_with("10.0.1."),
+            "{h:?}"
+        );
+    }
+    assert!(
+        !d.join("state/k0sctl.yaml").exists(),
+        "render writes nothing"
+    );
+
     let (code, _, err) = run(&emu, d, &["kubeconfig"]);
     assert_eq!(code, 1);
     assert!(

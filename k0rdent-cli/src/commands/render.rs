@@ -1,6 +1,7 @@
-//! `k0rdent render hub`: the hub's wg-quick file as `setup_vpn` writes it, from the recorded
-//! network and public IPs — with its private key left out (it never prints; the file itself
-//! is `keys/<interface>.conf`, 0600, for `wg-quick up` or the WireGuard app).
+//! `k0rdent render k0sctl|hub`, from the recorded state: the k0sctl configuration
+//! `install_k0s` would apply, and the hub's wg-quick file as `setup_vpn` writes it — with its
+//! private key left out (it never prints; the file itself is `keys/<interface>.conf`, 0600,
+//! for `wg-quick up` or the WireGuard app).
 
 use std::collections::BTreeMap;
 use std::net::IpAddr;
@@ -28,6 +29,27 @@ fn redacted(text: &str, key_file: &str) -> String {
         + "\n"
 }
 
+/// The k0sctl configuration from the recorded state and the configuration's k0s version and
+/// admin user — the document `install_k0s` writes to `<state-dir>/k0sctl.yaml` and applies.
+fn k0sctl(ctx: &Ctx, state: &k0rdent_core::state::DeploymentState) -> Result<String, CliError> {
+    let loaded = crate::deployment::load_config(&ctx.request, Some(state))?;
+    let c = &loaded.config;
+    let input = crate::deployment::k0s::hosts::k0sctl_input(
+        state,
+        &c.software.k0s_version,
+        c.ssh_user.as_str(),
+        ctx.store.dir(),
+    )
+    .map_err(|e| {
+        CliError::usage(
+            e.to_string(),
+            "the VMs must exist first: `k0rdent deploy --until create_vms`",
+        )
+    })?;
+    crate::k0s::render_k0sctl_yaml(&input)
+        .map_err(|e| CliError::usage(e.to_string(), "report this as a bug"))
+}
+
 pub(crate) async fn run(ctx: &Ctx, target: RenderTarget) -> Result<ExitStatus, CliError> {
     let state = ctx.store.load().await?.ok_or_else(|| {
         CliError::usage(
@@ -36,6 +58,13 @@ pub(crate) async fn run(ctx: &Ctx, target: RenderTarget) -> Result<ExitStatus, C
         )
     })?;
     match target {
+        RenderTarget::K0sctl => {
+            let text = k0sctl(ctx, &state)?;
+            ctx.printer
+                .json(&serde_json::json!({"result": "render", "target": "k0sctl", "text": text}));
+            ctx.printer.text(text.trim_end());
+            Ok(ExitStatus::Success)
+        }
         RenderTarget::Hub => {
             let net = ResolvedNetwork::from_state(&state).map_err(|e| {
                 CliError::usage(
