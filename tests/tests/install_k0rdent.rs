@@ -252,6 +252,23 @@ async fn kcm_is_installed_once_and_a_rerun_runs_no_helm_even_after_flux_moved_th
             .iter()
             .any(|a| a == "-a"))
     );
+
+    // reset: the cluster answers, so Management is deleted and the release uninstalled.
+    let r = Engine::builder(s.pipeline(), Arc::new(s.t.store.clone()))
+        .confirm_replace(true)
+        .build()
+        .unwrap()
+        .reset()
+        .await
+        .unwrap();
+    println!("{r:?}");
+    assert!(s.kube.management().is_none(), "Management kcm deleted");
+    assert_eq!(
+        s.release_status(),
+        Vec::<String>::new(),
+        "release uninstalled"
+    );
+    assert_eq!(s.helm_calls("uninstall").len(), 1);
     s.t.finish().await;
 }
 

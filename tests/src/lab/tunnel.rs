@@ -184,6 +184,10 @@ impl Tunnel {
     /// Takes the hub down and tears the lab down, asserting nothing is left.
     pub async fn finish(self) {
         let _ = self.vpn.down().await;
+        if self.vpn.is_up() {
+            // Its wg-quick file is gone (a reset removes keys/): remove the link directly.
+            let _ = super::cmd::try_run("ip", &["link", "del", self.vpn.name().as_str()]);
+        }
         assert!(!self.vpn.is_up());
         self.lab.teardown();
     }

@@ -8,6 +8,7 @@
 
 mod apply;
 pub mod observe;
+mod teardown;
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -153,9 +154,7 @@ impl Step for InstallK0rdentStep {
         apply::apply(ctx, &self.settings).await
     }
 
-    async fn teardown(&self, _ctx: &StepContext) -> Result<Teardown, StepError> {
-        Ok(Teardown::nothing(
-            "k0rdent goes with the cluster's VMs (an uninstall would hang on the Management finalizer)",
-        ))
+    async fn teardown(&self, ctx: &StepContext) -> Result<Teardown, StepError> {
+        teardown::teardown(ctx, &self.settings).await
     }
 }

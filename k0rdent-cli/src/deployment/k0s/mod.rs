@@ -9,6 +9,7 @@
 mod apply;
 pub mod hosts;
 pub mod observe;
+mod teardown;
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -196,9 +197,7 @@ impl Step for InstallK0sStep {
         apply::apply(ctx, &self.settings).await
     }
 
-    async fn teardown(&self, _ctx: &StepContext) -> Result<Teardown, StepError> {
-        Ok(Teardown::nothing(
-            "k0s goes with the VMs; the kubeconfig and k0sctl.yaml go with the state directory",
-        ))
+    async fn teardown(&self, ctx: &StepContext) -> Result<Teardown, StepError> {
+        teardown::teardown(ctx, &self.settings).await
     }
 }
