@@ -37,6 +37,13 @@ fn upstream_values_are_read_faithfully() {
         Priority::Spot,
         "`spot` is accepted case-insensitively"
     );
+    assert!(
+        spot.warnings
+            .iter()
+            .any(|w| w.contains("azure.vm_priority") && w.contains("etcd")),
+        "Spot controllers are warned about: {:?}",
+        spot.warnings
+    );
     assert_eq!(c.azure.location, "southeastasia");
     assert!(config::is_arm64(&c.azure.image));
     assert_eq!(c.network.wireguard.to_string(), "172.24.24.0/24");

@@ -47,6 +47,13 @@ pub(super) fn settings(c: &mut Checks, a: raw::Azure) -> (Image, Option<AzureSet
             Priority::Regular
         }
     };
+    if priority == Priority::Spot {
+        c.warn(
+            "azure.vm_priority",
+            "Spot VMs include the controllers: an eviction stops an etcd member, and losing a \
+             majority stops the cluster's API; use Regular for production",
+        );
+    }
     let eviction_policy = match a.eviction_policy.as_deref().map(str::parse::<Eviction>) {
         None => Eviction::Deallocate,
         Some(Ok(p)) => p,
