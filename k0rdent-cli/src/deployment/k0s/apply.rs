@@ -15,7 +15,7 @@ use k0rdent_ssh::ssh::{
 };
 use k0rdent_ssh::wireguard::{TunnelExpectation, TunnelProbe};
 
-use super::hosts::{K0S_NO_TAINTS, K0S_ROLE, k0s_block_digest, k0sctl_input};
+use super::hosts::{K0S_NO_TAINTS, K0S_ROLE, K0S_VM_ID, k0s_block_digest, k0sctl_input};
 use super::observe::K0S_CONFIG;
 use crate::cluster::kubeconfig::{KUBECONFIG_FILE, adopt};
 use crate::deployment::nodes::{K0sStatus, NodeFact, NodesFacts};
@@ -95,6 +95,7 @@ async fn prepare_nodes(ctx: &StepContext, s: &K0sSettings) -> Result<(), StepErr
                 .collect()
         })
         .unwrap_or_default();
+    let mut sessions = std::collections::BTreeMap::new();
     for name in state.nodes.keys() {
         let Some(target) = NodeTarget::tunnel(&state, name) else {
             continue;
@@ -117,7 +118,64 @@ async fn prepare_nodes(ctx: &StepContext, s: &K0sSettings) -> Result<(), StepErr
                 .and_then(|o| o.check())
                 .map_err(|e| StepError::transient(format!("{name}: `k0s start`: {e}")))?;
         }
+        sessions.insert(name.clone(), session);
         ctx.checkpoint()?;
+    }
+    leave_etcd(ctx, &state, &sessions).await
+}
+
+/// A controller whose VM was replaced comes back with the same addresses while etcd still
+/// lists its old member (k0sctl refuses such a host): remove that member on a healthy
+/// controller first (`k0s etcd leave --peer-address`).
+async fn leave_etcd(
+    ctx: &StepContext,
+    state: &k0rdent_core::state::DeploymentState,
+    sessions: &std::collections::BTreeMap<String, Arc<k0rdent_ssh::ssh::SshSession>>,
+) -> Result<(), StepError> {
+    let running = |name: &str| {
+        ctx.snapshot().get::<NodesFacts>().is_some_and(|f| {
+            matches!(f.nodes.get(name), Some(NodeFact::Seen { k0s: K0sStatus::Running { role, .. }, .. }) if role.starts_with("controller"))
+        })
+    };
+    for (name, node) in &state.nodes {
+        let installed = node.attributes.get(K0S_VM_ID).and_then(|v| v.as_str());
+        let is_controller = node
+            .attributes
+            .get(K0S_ROLE)
+            .and_then(|r| r.as_str())
+            .is_some_and(|r| r.starts_with("controller"));
+        if !is_controller || installed.is_none() || installed == node.vm_id.as_deref() {
+            continue;
+        }
+        let Some(peer) = super::hosts::private_ip(state, name) else {
+            continue;
+        };
+        let Some((healthy, session)) = sessions
+            .iter()
+            .find(|(other, _)| *other != name && running(other))
+        else {
+            return Err(blocked(
+                format!(
+                    "controller {name} was replaced, and no other controller runs k0s to remove its old etcd member"
+                ),
+                "bring another controller back first, or `k0rdent reset` and deploy again",
+            ));
+        };
+        ctx.progress(format!(
+            "{name} was replaced: removing its old etcd member {peer} on {healthy}"
+        ));
+        let out = session
+            .exec(&format!(
+                "sudo -n env PATH=$PATH:/usr/local/bin k0s etcd leave --peer-address {peer} 2>&1"
+            ))
+            .await
+            .map_err(|e| StepError::transient(format!("{healthy}: `k0s etcd leave`: {e}")))?;
+        if !out.success() && !out.stdout_text().contains("not found") {
+            return Err(StepError::transient(format!(
+                "{healthy}: `k0s etcd leave --peer-address {peer}` failed: {}",
+                out.stdout_text().trim()
+            )));
+        }
     }
     Ok(())
 }
@@ -219,6 +277,15 @@ pub async fn apply(ctx: &StepContext, s: &K0sSettings) -> Result<StepOutcome, St
     s.store
         .write_file(KUBECONFIG_FILE, adopted.text.expose().as_bytes(), 0o600)
         .map_err(|e| StepError::permanent(format!("writing the kubeconfig: {e}")))?;
+    // Which VM each node was when k0s was installed on it: a later replace is recognised.
+    ctx.update_state(|st| {
+        for n in st.nodes.values_mut() {
+            if let Some(vm) = n.vm_id.clone() {
+                n.attributes.insert(K0S_VM_ID.to_owned(), vm.into());
+            }
+        }
+    })
+    .await?;
     Ok(StepOutcome::done(
         Outputs::new()
             .with("api_url", adopted.api_url.clone())

@@ -17,6 +17,10 @@ use crate::k0s::{K0sctlHost, K0sctlInput, new_deployment_no_taints};
 pub const K0S_ROLE: &str = "k0s_role";
 /// Node attribute: `noTaints` for a `controller+worker`, recorded with the role.
 pub const K0S_NO_TAINTS: &str = "k0s_no_taints";
+/// Node attribute: the Azure `vmId` the node had when k0s was last installed on it, so a
+/// replaced controller (same addresses, new VM) is recognised and its old etcd member
+/// removed first.
+pub const K0S_VM_ID: &str = "k0s_vm_id";
 /// Node attribute set by `import-bash-state`: render no `privateAddress` (the Bash tool's
 /// controllers were configured without one; adding it would restart them).
 pub const K0S_NO_PRIVATE_ADDRESS: &str = "k0s_no_private_address";
