@@ -271,6 +271,14 @@ impl Observer for AzureObserver {
         OBSERVER
     }
 
+    /// Only the Azure phases change what Azure shows.
+    fn affected_by(&self, step: &k0rdent_core::StepId) -> bool {
+        matches!(
+            step.phase(),
+            "prepare_deployment" | "setup_network" | "create_vms"
+        )
+    }
+
     async fn observe(&self, state: &DeploymentState) -> Result<Facts, ObserveError> {
         if let Some(recorded) = &state.azure {
             check_identity(recorded, &self.identity)

@@ -187,6 +187,8 @@ impl ObserveError {
 #[derive(Clone, Default)]
 pub struct Snapshot {
     facts: HashMap<TypeId, Arc<dyn Any + Send + Sync>>,
+    /// Which observer provided which facts, so one observer's can be replaced alone.
+    owners: BTreeMap<String, TypeId>,
     failures: BTreeMap<String, String>,
     observed_at: Option<DateTime<Utc>>,
 }
@@ -213,6 +215,21 @@ impl Snapshot {
     /// Adds one observer's facts.
     pub fn insert(&mut self, facts: Facts) {
         self.facts.insert(facts.1, facts.0);
+    }
+
+    /// Adds the facts `observer` gathered, replacing what it gave before (and its failure).
+    pub fn insert_from(&mut self, observer: &str, facts: Facts) {
+        self.forget(observer);
+        self.owners.insert(observer.to_owned(), facts.1);
+        self.insert(facts);
+    }
+
+    /// Drops what `observer` gave (its facts and its failure), before it observes again.
+    pub fn forget(&mut self, observer: &str) {
+        if let Some(t) = self.owners.remove(observer) {
+            self.facts.remove(&t);
+        }
+        self.failures.remove(observer);
     }
 
     /// Adds facts of type `T`.
@@ -272,6 +289,13 @@ pub trait Observer: Send + Sync {
 
     /// Gathers facts. `state` is the recorded state (e.g. which VMs to expect).
     async fn observe(&self, state: &DeploymentState) -> Result<Facts, ObserveError>;
+
+    /// Whether finishing `step` can change what this observer sees. After steps finish, the
+    /// engine observes again with only the observers they affect (the layers that depend on
+    /// what just finished) and keeps the others' facts. Default: every step does.
+    fn affected_by(&self, _step: &crate::id::StepId) -> bool {
+        true
+    }
 }
 
 #[async_trait]
@@ -282,6 +306,9 @@ impl<T: Observer + ?Sized> Observer for Arc<T> {
     async fn observe(&self, state: &DeploymentState) -> Result<Facts, ObserveError> {
         (**self).observe(state).await
     }
+    fn affected_by(&self, step: &crate::id::StepId) -> bool {
+        (**self).affected_by(step)
+    }
 }
 
 #[async_trait]
@@ -291,6 +318,9 @@ impl<T: Observer + ?Sized> Observer for Box<T> {
     }
     async fn observe(&self, state: &DeploymentState) -> Result<Facts, ObserveError> {
         (**self).observe(state).await
+    }
+    fn affected_by(&self, step: &crate::id::StepId) -> bool {
+        (**self).affected_by(step)
     }
 }
 

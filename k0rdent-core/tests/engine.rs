@@ -84,6 +84,59 @@ async fn observation_is_bulk_not_per_step() {
     );
 }
 
+/// An observer of the later layers only: finishing an earlier step does not change what it
+/// sees, so the engine does not ask it again then.
+struct LateLayer {
+    calls: Arc<AtomicU32>,
+}
+
+#[async_trait::async_trait]
+impl Observer for LateLayer {
+    fn name(&self) -> &str {
+        "late"
+    }
+    async fn observe(
+        &self,
+        _state: &state::DeploymentState,
+    ) -> Result<observation::Facts, observation::ObserveError> {
+        self.calls.fetch_add(1, Ordering::SeqCst);
+        Ok(observation::Facts::new(7_u8))
+    }
+    fn affected_by(&self, step: &StepId) -> bool {
+        step.phase() == "connect_vpn"
+    }
+}
+
+#[tokio::test]
+async fn only_the_layers_a_finished_step_affects_are_observed_again() {
+    let world = FakeWorld::new();
+    let store = MemoryStore::new();
+    let calls = Arc::new(AtomicU32::new(0));
+    let steps = [
+        FakeStep::new("prepare_deployment", &world),
+        FakeStep::new("setup_network", &world).after(&["prepare_deployment"]),
+        FakeStep::new("create_vms/vm-1", &world).after(&["setup_network"]),
+        FakeStep::new("setup_vpn", &world).after(&["create_vms"]),
+        FakeStep::new("connect_vpn", &world).after(&["setup_vpn"]),
+        FakeStep::new("install_k0s", &world).after(&["connect_vpn"]),
+    ];
+    let p = steps
+        .into_iter()
+        .fold(Pipeline::builder(), |b, s| b.step(s))
+        .observer(FakeObserver(world.clone()))
+        .observer(LateLayer {
+            calls: calls.clone(),
+        })
+        .build()
+        .unwrap();
+    let r = engine(p, &store).deploy().await.unwrap();
+    assert_eq!(r.outcome, RunOutcome::Succeeded);
+    // The world's observer (affected by every step) observes after each wave; the late
+    // layer once at the start and once after connect_vpn finished.
+    assert!(world.observations() >= 5, "{}", world.observations());
+    assert_eq!(calls.load(Ordering::SeqCst), 2);
+}
+
 /// Stops the run after `n` steps have completed, as a Ctrl-C at a step boundary would.
 struct StopAfter {
     n: u32,

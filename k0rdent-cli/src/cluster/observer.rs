@@ -164,6 +164,14 @@ impl Observer for ClusterObserver {
         CLUSTER_OBSERVER
     }
 
+    /// The tunnel makes the API reachable; the installs change what it holds.
+    fn affected_by(&self, step: &k0rdent_core::StepId) -> bool {
+        matches!(
+            step.phase(),
+            "connect_vpn" | "install_k0s" | "install_k0rdent"
+        )
+    }
+
     async fn observe(&self, state: &DeploymentState) -> Result<Facts, ObserveError> {
         if !self.kubeconfig.is_file() {
             return Ok(Facts::new(ClusterFacts::default()));

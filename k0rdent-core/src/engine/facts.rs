@@ -11,7 +11,7 @@ use crate::emit::Emitter;
 use crate::event::Event;
 use crate::gate::GateFailure;
 use crate::id::StepId;
-use crate::observation::{Observation, Snapshot};
+use crate::observation::{Observation, Observer, Snapshot};
 use crate::pipeline::Pipeline;
 use crate::plan::{PlanFacts, RunMark};
 use crate::state::{DeploymentState, Status};
@@ -27,9 +27,42 @@ pub(crate) async fn observe_all(
     emitter: &Emitter,
     cancel: &Cancellation,
 ) -> Snapshot {
+    let all: Vec<&Arc<dyn Observer>> = pipeline.observers().iter().collect();
+    observe_with(&all, Snapshot::new(), state, timeout, emitter, cancel).await
+}
+
+/// After `finished` steps completed: observes again with only the observers they affect
+/// ([`Observer::affected_by`]), keeping the other observers' facts from `base`.
+pub(crate) async fn observe_again(
+    pipeline: &Pipeline,
+    base: &Snapshot,
+    finished: &[StepId],
+    state: &DeploymentState,
+    timeout: Duration,
+    emitter: &Emitter,
+    cancel: &Cancellation,
+) -> Snapshot {
+    let affected: Vec<&Arc<dyn Observer>> = pipeline
+        .observers()
+        .iter()
+        .filter(|o| finished.iter().any(|s| o.affected_by(s)))
+        .collect();
+    observe_with(&affected, base.clone(), state, timeout, emitter, cancel).await
+}
+
+/// Runs `observers` concurrently, each under `timeout`, into `snapshot` (replacing what each
+/// gave before).
+async fn observe_with(
+    observers: &[&Arc<dyn Observer>],
+    mut snapshot: Snapshot,
+    state: &DeploymentState,
+    timeout: Duration,
+    emitter: &Emitter,
+    cancel: &Cancellation,
+) -> Snapshot {
     let state = Arc::new(state.clone());
     let mut set = JoinSet::new();
-    for obs in pipeline.observers() {
+    for obs in observers.iter().copied() {
         let obs = obs.clone();
         let state = state.clone();
         set.spawn(async move {
@@ -39,19 +72,15 @@ pub(crate) async fn observe_all(
             (name, r, started.elapsed())
         });
     }
-    let mut snapshot = Snapshot::new();
     let mut results = Vec::new();
-    let mut pending: Vec<String> = pipeline
-        .observers()
-        .iter()
-        .map(|o| o.name().to_owned())
-        .collect();
+    let mut pending: Vec<String> = observers.iter().map(|o| o.name().to_owned()).collect();
     loop {
         let joined = tokio::select! {
             j = set.join_next() => j,
             () = cancel.cancelled() => {
                 set.abort_all();
                 for name in pending.drain(..) {
+                    snapshot.forget(&name);
                     snapshot.record_failure(&name, "interrupted before it answered");
                 }
                 break;
@@ -69,9 +98,10 @@ pub(crate) async fn observe_all(
     // Deterministic event order regardless of completion order.
     results.sort_by(|a, b| a.0.cmp(&b.0));
     for (name, r, elapsed) in results {
+        snapshot.forget(&name);
         let error = match r {
             Ok(Ok(facts)) => {
-                snapshot.insert(facts);
+                snapshot.insert_from(&name, facts);
                 None
             }
             Ok(Err(e)) => Some(e.message),

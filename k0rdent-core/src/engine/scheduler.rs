@@ -9,7 +9,7 @@ use std::sync::Arc;
 use chrono::Utc;
 use tokio::task::JoinSet;
 
-use super::facts::{observe_all, plan_facts};
+use super::facts::{observe_again, plan_facts};
 use super::task::{Limits, Task, TaskResult};
 use super::{Engine, EngineError, StepReport, StepResult};
 use crate::cell::StateCell;
@@ -307,8 +307,16 @@ impl<'a> Scheduler<'a> {
                 continue;
             }
             if observe {
-                let fresh = observe_all(
+                let finished: Vec<StepId> = self
+                    .slots
+                    .iter()
+                    .filter(|s| s.completed_at > self.observed_at)
+                    .map(|s| s.id.clone())
+                    .collect();
+                let fresh = observe_again(
                     &engine.pipeline,
+                    &self.snapshot,
+                    &finished,
                     &state,
                     engine.options.observe_timeout,
                     &self.emitter,

@@ -147,6 +147,11 @@ impl Observer for NodesObserver {
         NODES_OBSERVER
     }
 
+    /// Reachable once the tunnel is up; k0s changes with its install.
+    fn affected_by(&self, step: &k0rdent_core::StepId) -> bool {
+        matches!(step.phase(), "create_vms" | "connect_vpn" | "install_k0s")
+    }
+
     async fn observe(&self, state: &DeploymentState) -> Result<Facts, ObserveError> {
         let Ok(net) = ResolvedNetwork::from_state(state) else {
             return Ok(Facts::new(NodesFacts::default()));

@@ -101,6 +101,14 @@ impl Observer for VpnObserver {
         VPN_OBSERVER
     }
 
+    /// New VMs (peers), the hub file and the interface.
+    fn affected_by(&self, step: &k0rdent_core::StepId) -> bool {
+        matches!(
+            step.phase(),
+            "prepare_deployment" | "create_vms" | "setup_vpn" | "connect_vpn"
+        )
+    }
+
     async fn observe(&self, state: &DeploymentState) -> Result<Facts, ObserveError> {
         let Ok(net) = ResolvedNetwork::from_state(state) else {
             return Ok(Facts::new(VpnFacts {
