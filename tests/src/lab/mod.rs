@@ -7,11 +7,14 @@
 //! Needs root and: openssh-server openssh-client wireguard-go wireguard-tools iputils-ping
 //! cloud-init sudo iproute2 util-linux. A missing tool or privilege fails the test loudly.
 
+pub mod cloud_init;
 pub mod cmd;
 pub mod netns;
 pub mod slot;
 pub mod sshd;
 pub mod tunnel;
+pub mod vm_backend;
+pub mod vm_files;
 pub mod wireguard;
 
 /// Panics unless running as root (the lab creates namespaces and interfaces).

@@ -3,9 +3,12 @@
 //! acquisition, sweeps whatever a crashed earlier holder of the same slot left behind.
 //!
 //! Per slot `n` (two digits `nn`):
-//! - network namespaces `k0labnnN` (N = node 0..3), host-side veths `k0lnnvN`;
-//! - hub interface `wgk0labnn` (derived by the plan from cluster id `k0rdent-labnn`);
-//! - links 198.51.100.(16n+4N)/30: host `.+1`, node `.+2` (TEST-NET-2, never eth0's range);
+//! - network namespaces `k0labnnnN` (N = node 0..15), host-side veths `k0lnnvN`;
+//! - hub interface `wgk0labnn` (derived by the plan from cluster id `k0rdent-labnn`), plus
+//!   any hub interface recorded with [`Slot::record_hub`] (a deployment made by the real CLI
+//!   has a random cluster id) or whose peers' endpoints lie in the slot's /26;
+//! - the /26 198.51.100.64n/26, one /30 link per node: 198.51.100.(64n+4N)/30, host `.+1`,
+//!   node `.+2` (TEST-NET-2, never eth0's range);
 //! - tunnel network 172.30.n.0/24;
 //! - files under `/run/k0rdent-lab/snn/`.
 
@@ -21,10 +24,11 @@ use super::cmd;
 
 /// Where slot locks and slot directories live.
 pub const LAB_DIR: &str = "/run/k0rdent-lab";
-/// How many slots exist.
-pub const SLOTS: u8 = 16;
-/// Nodes per slot; each gets a /30 link in the slot's 16 addresses of 198.51.100.0/24.
-pub const NODES: u8 = 4;
+/// How many slots exist: 198.51.100.0/24 holds four /26.
+pub const SLOTS: u8 = 4;
+/// Nodes per slot; each gets a /30 link in the slot's /26 (room for 3 controllers, 2 workers
+/// and replacements).
+pub const NODES: u8 = 16;
 
 /// A held slot: an exclusive `flock` on its lock file, released when dropped.
 #[derive(Debug)]
@@ -108,7 +112,12 @@ impl Slot {
 
     fn link_base(&self, i: u8) -> u8 {
         assert!(i < NODES);
-        self.n * 16 + i * 4
+        self.n * 64 + i * 4
+    }
+
+    /// `198.51.100.64n/26`: every link of the slot.
+    pub fn subnet(&self) -> Ipv4Net {
+        Ipv4Net::new(Ipv4Addr::new(198, 51, 100, self.n * 64), 26).unwrap()
     }
 
     /// Host-side address of node `i`'s link.
@@ -124,6 +133,48 @@ impl Slot {
     /// `172.30.<n>.0/24`: the WireGuard network of the slot's deployment.
     pub fn tunnel_net(&self) -> Ipv4Net {
         Ipv4Net::new(Ipv4Addr::new(172, 30, self.n, 0), 24).unwrap()
+    }
+
+    /// Records a hub interface a deployment in this slot brought up (the real CLI derives
+    /// its name from a random cluster id), so [`Slot::leftovers`] and [`Slot::sweep`] cover
+    /// it even after a crash; its wireguard-go is recorded too when it runs.
+    pub fn record_hub(&self, iface: &str) {
+        let dir = self.dir().join("hubs");
+        std::fs::create_dir_all(&dir).unwrap();
+        std::fs::write(dir.join(iface), b"").unwrap();
+        if let Some(pid) = cmd::find_wireguard_go(iface) {
+            self.record_pid(&format!("hub-{iface}"), pid);
+        }
+    }
+
+    /// The hub interfaces of this slot: its own name, the recorded ones, and any WireGuard
+    /// interface of the root namespace with a peer endpoint in the slot's /26 (a hub whose
+    /// name a crashed test never recorded).
+    pub fn hub_interfaces(&self) -> Vec<String> {
+        let mut hubs = vec![self.hub_interface()];
+        if let Ok(dir) = std::fs::read_dir(self.dir().join("hubs")) {
+            hubs.extend(
+                dir.flatten()
+                    .map(|e| e.file_name().to_string_lossy().into_owned()),
+            );
+        }
+        let subnet = self.subnet();
+        let endpoints = cmd::try_run("wg", &["show", "all", "endpoints"]).unwrap_or_default();
+        for line in endpoints.lines() {
+            let mut f = line.split_whitespace();
+            let (Some(iface), _, Some(ep)) = (f.next(), f.next(), f.next()) else {
+                continue;
+            };
+            if ep
+                .parse::<std::net::SocketAddr>()
+                .is_ok_and(|a| matches!(a.ip(), std::net::IpAddr::V4(ip) if subnet.contains(&ip)))
+            {
+                hubs.push(iface.to_owned());
+            }
+        }
+        hubs.sort();
+        hubs.dedup();
+        hubs
     }
 
     /// Records a process this slot started, so a later sweep can kill it if it survives.
@@ -146,16 +197,22 @@ impl Slot {
                 left.push(format!("netns {ns}"));
             }
         }
+        let hubs = self.hub_interfaces();
         let mut names: Vec<String> = (0..NODES).map(|i| self.veth(i)).collect();
-        names.push(self.hub_interface());
+        names.extend(hubs.iter().cloned());
         for name in names {
             if links.contains(&format!(": {name}:")) || links.contains(&format!(": {name}@")) {
                 left.push(format!("link {name}"));
             }
         }
-        let sock = format!("/run/wireguard/{}.sock", self.hub_interface());
-        if Path::new(&sock).exists() {
-            left.push(sock);
+        for hub in &hubs {
+            let sock = format!("/run/wireguard/{hub}.sock");
+            if Path::new(&sock).exists() {
+                left.push(sock);
+            }
+            if let Some(pid) = cmd::find_wireguard_go(hub) {
+                left.push(format!("process wireguard-go {hub} (pid {pid})"));
+            }
         }
         for (name, pid) in self.recorded_pids() {
             left.push(format!("process {name} (pid {pid})"));
@@ -190,7 +247,9 @@ impl Slot {
     /// Removes everything of this slot: processes (recorded ones and any inside its
     /// namespaces), namespaces, links, sockets, files.
     pub fn sweep(&self) {
+        let hubs = self.hub_interfaces();
         let mut pids: Vec<i32> = self.recorded_pids().into_iter().map(|(_, p)| p).collect();
+        pids.extend(hubs.iter().filter_map(|h| cmd::find_wireguard_go(h)));
         let netns = cmd::run("ip", &["netns", "list"]);
         let mine: Vec<String> = (0..NODES)
             .map(|i| self.netns(i))
@@ -213,11 +272,13 @@ impl Slot {
             let _ = cmd::try_run("ip", &["netns", "del", ns]);
         }
         let mut names: Vec<String> = (0..NODES).map(|i| self.veth(i)).collect();
-        names.push(self.hub_interface());
+        names.extend(hubs.iter().cloned());
         for name in &names {
             let _ = cmd::try_run("ip", &["link", "del", name]);
         }
-        let _ = std::fs::remove_file(format!("/run/wireguard/{}.sock", self.hub_interface()));
+        for hub in &hubs {
+            let _ = std::fs::remove_file(format!("/run/wireguard/{hub}.sock"));
+        }
         // A namespace (and its veth) disappears only after its last process and mount are
         // gone; wait for that so the names can be reused at once.
         let gone = cmd::wait_for(10.0, || {

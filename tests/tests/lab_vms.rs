@@ -1,0 +1,319 @@
+//! The real `k0rdent` CLI against the ARM emulator whose VMs are real lab nodes
+//! (`LabVmBackend`): `deploy --until connect_vpn` creates a controller and a worker, brings
+//! our own WireGuard hub up to them, and `k0rdent ssh` reaches each node through the tunnel as
+//! the configuration's admin user with the pinned host keys. A rerun starts nothing; `vpn
+//! down` then `deploy` brings only the tunnel back; a deallocated and restarted VM comes back
+//! with its tunnel; `reset` leaves no namespace, process or interface.
+//!
+//! The `k0rdent` binary belongs to another package, so this test has its own `main`: started
+//! with `K0RDENT_LAB_VMS_CLI` set, the same executable is the real CLI (`k0rdent_cli::main`,
+//! exactly what the `k0rdent` binary runs).
+
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::print_stderr)]
+
+use std::path::PathBuf;
+use std::process::{Command, ExitCode, Stdio};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use k0rdent_arm_emulator::{Emulator, LoggedRequest, VmBackend};
+use k0rdent_core::FileStore;
+use k0rdent_core::store::StateStore;
+use k0rdent_ssh::wireguard::ResolvedNetwork;
+use k0rdent_tests::lab::{
+    self, cmd,
+    vm_backend::{LabVmBackend, LabVmOptions, VmStatus},
+};
+
+const CLI_ENV: &str = "K0RDENT_LAB_VMS_CLI";
+const CONFIG: &str = include_str!("../fixtures/lab-vms-1x1.yaml");
+const CONTROLLER: &str = "k0s-controller-1";
+const WORKER: &str = "k0s-worker-1";
+
+fn main() -> ExitCode {
+    if std::env::var_os(CLI_ENV).is_some() {
+        return k0rdent_cli::main();
+    }
+    lab::require_lab();
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .unwrap();
+    let start = Instant::now();
+    rt.block_on(deploy_ssh_rerun_vpn_down_power_cycle_and_reset());
+    eprintln!(
+        "test lab_vms::deploy_ssh_rerun_vpn_down_power_cycle_and_reset ... ok ({:.1} s)",
+        start.elapsed().as_secs_f64()
+    );
+    ExitCode::SUCCESS
+}
+
+struct Cli {
+    emu: Emulator,
+    dir: PathBuf,
+}
+
+struct Run {
+    code: i32,
+    out: String,
+    err: String,
+    took: Duration,
+}
+
+impl Cli {
+    fn config(&self) -> PathBuf {
+        self.dir.join("k0rdent.yaml")
+    }
+
+    fn state(&self) -> PathBuf {
+        self.dir.join("state")
+    }
+
+    /// The real CLI with a clean environment and the emulator's credentials and endpoint.
+    fn run(&self, args: &[&str]) -> Run {
+        let started = Instant::now();
+        let o = Command::new(std::env::current_exe().unwrap())
+            .env_clear()
+            .env(CLI_ENV, "1")
+            .env("PATH", std::env::var_os("PATH").unwrap_or_default())
+            .env("HOME", &self.dir)
+            .env("USER", "lab")
+            .env("AZURE_TENANT_ID", self.emu.tenant_id())
+            .env("AZURE_CLIENT_ID", self.emu.client_id())
+            .env("AZURE_CLIENT_SECRET", self.emu.client_secret().expose())
+            .env("AZURE_AUTHORITY_HOST", self.emu.url())
+            .env("AZURE_SUBSCRIPTION_ID", self.emu.subscription_id())
+            .env("K0RDENT_ARM_ENDPOINT", self.emu.url())
+            .arg("--config")
+            .arg(self.config())
+            .arg("--state-dir")
+            .arg(self.state())
+            .args(args)
+            .stdin(Stdio::null())
+            .output()
+            .unwrap();
+        let r = Run {
+            code: o.status.code().unwrap_or(-1),
+            out: String::from_utf8_lossy(&o.stdout).into_owned(),
+            err: String::from_utf8_lossy(&o.stderr).into_owned(),
+            took: started.elapsed(),
+        };
+        eprintln!(
+            "$ k0rdent {} → {} in {:.2?}",
+            args.join(" "),
+            r.code,
+            r.took
+        );
+        r
+    }
+
+    fn ok(&self, args: &[&str]) -> Run {
+        let r = self.run(args);
+        assert_eq!(r.code, 0, "k0rdent {args:?}:\n{}{}", r.out, r.err);
+        r
+    }
+
+    async fn network(&self) -> ResolvedNetwork {
+        let state = FileStore::new(self.state())
+            .load()
+            .await
+            .unwrap()
+            .expect("a recorded deployment");
+        ResolvedNetwork::from_state(&state).unwrap()
+    }
+
+    /// Accepted writes the emulator has seen.
+    fn writes(&self) -> Vec<LoggedRequest> {
+        self.emu
+            .log()
+            .entries()
+            .into_iter()
+            .filter(|e| e.mutating && (200..300).contains(&e.status))
+            .collect()
+    }
+
+    /// Polls `vpn status` until it exits 0 (the nodes answer through the tunnel).
+    fn wait_vpn_alive(&self, limit: Duration) -> Run {
+        let deadline = Instant::now() + limit;
+        loop {
+            let r = self.run(&["vpn", "status"]);
+            if r.code == 0 || Instant::now() > deadline {
+                return r;
+            }
+            std::thread::sleep(Duration::from_millis(500));
+        }
+    }
+}
+
+fn link_exists(name: &str) -> bool {
+    cmd::try_run("ip", &["link", "show", name]).is_ok()
+}
+
+/// The steps a deploy ran (`> step: why` lines).
+fn ran(err: &str) -> Vec<&str> {
+    err.lines().filter(|l| l.starts_with("> ")).collect()
+}
+
+fn wireguard_go_pids(backend: &LabVmBackend, vm: &str) -> Vec<i32> {
+    backend
+        .with_node(vm, lab::wireguard::LabNode::wireguard_pids)
+        .unwrap()
+}
+
+async fn deploy_ssh_rerun_vpn_down_power_cycle_and_reset() {
+    let backend = Arc::new(LabVmBackend::new(LabVmOptions {
+        boot_delay: Duration::from_millis(1500),
+    }));
+    let emu = Emulator::builder()
+        .operation_duration(Duration::from_millis(300))
+        .retry_after(Duration::from_millis(100))
+        .backend(backend.clone())
+        .start()
+        .await
+        .unwrap();
+    let slot = backend.slot();
+    let dir = slot.dir().join("cli");
+    std::fs::create_dir_all(&dir).unwrap();
+    let cli = Cli { emu, dir };
+    let line = "wireguard_network: 172.30.0.0/24";
+    assert!(
+        CONFIG.contains(line),
+        "the fixture's WireGuard network line changed"
+    );
+    let config = CONFIG.replace(line, &format!("wireguard_network: {}", slot.tunnel_net()));
+    std::fs::write(cli.config(), config).unwrap();
+
+    // Fresh: the VMs are created as lab nodes, the hub comes up to them.
+    let first = cli.ok(&["-y", "deploy", "--until", "connect_vpn"]);
+    let deploy_took = first.took;
+    let net = cli.network().await;
+    let hub = net.interface.to_string();
+    slot.record_hub(&hub);
+    assert!(link_exists(&hub), "the hub interface {hub} is up");
+    assert_eq!(backend.names(), [CONTROLLER, WORKER]);
+    for vm in [CONTROLLER, WORKER] {
+        let ip = backend.public_ip(vm).unwrap();
+        assert!(slot.subnet().contains(&ip));
+        assert_eq!(
+            cli.emu.vm(vm).unwrap().public_ip,
+            Some(std::net::IpAddr::V4(ip)),
+            "the emulator records the node's address as {vm}'s public IP"
+        );
+        // Lab traffic stays on the machine: node addresses on their veths, tunnel on the hub.
+        lab::netns::assert_route(net.node(vm).unwrap().address, &hub);
+    }
+    backend
+        .wait_all_booted(Duration::from_secs(30))
+        .unwrap_or_else(|e| panic!("{e}"));
+    let status = cli.wait_vpn_alive(Duration::from_secs(20));
+    assert_eq!(status.code, 0, "vpn status:\n{}{}", status.out, status.err);
+
+    // ssh through the tunnel as the admin user; host keys pinned on first contact.
+    let known_hosts = cli.state().join("known_hosts");
+    for vm in [CONTROLLER, WORKER] {
+        let r = cli.ok(&["ssh", vm, "--", "hostname"]);
+        assert_eq!(r.out, format!("{vm}\n"), "{}", r.err);
+    }
+    let pinned = std::fs::read_to_string(&known_hosts).unwrap();
+    for vm in [CONTROLLER, WORKER] {
+        let addr = net.node(vm).unwrap().address.to_string();
+        let types: Vec<&str> = pinned
+            .lines()
+            .filter(|l| l.split_whitespace().next() == Some(addr.as_str()))
+            .filter_map(|l| l.split_whitespace().nth(1))
+            .collect();
+        assert_eq!(
+            types.len(),
+            3,
+            "{vm}: rsa, ecdsa and ed25519 pinned: {pinned}"
+        );
+    }
+    // Again from the pinned known_hosts: who we are, sudo without a password, cloud-init's files.
+    let r = cli.ok(&[
+        "ssh",
+        CONTROLLER,
+        "--",
+        "id -un; sudo -n id -u; sudo -n test -f /var/lib/cloud/instance/boot-finished && echo booted; cat /etc/machine-id",
+    ]);
+    let lines: Vec<&str> = r.out.lines().collect();
+    assert_eq!(lines[..3], ["k0rdent", "0", "booted"], "{}{}", r.out, r.err);
+    assert_eq!(lines[3].len(), 32, "{}", r.out);
+    assert_eq!(std::fs::read_to_string(&known_hosts).unwrap(), pinned);
+    // The user exists only inside the nodes.
+    assert!(cmd::try_run("id", &["k0rdent"]).is_err());
+
+    // A rerun starts nothing: no emulator write, no step, the same hub process.
+    let hub_go = cmd::find_wireguard_go(&hub).unwrap();
+    let node_go = wireguard_go_pids(&backend, WORKER);
+    let writes = cli.writes().len();
+    let again = cli.ok(&["-y", "deploy", "--until", "connect_vpn"]);
+    assert_eq!(ran(&again.err), Vec::<&str>::new(), "{}", again.err);
+    assert_eq!(cli.writes().len(), writes, "the rerun wrote to Azure");
+    assert_eq!(
+        cmd::find_wireguard_go(&hub),
+        Some(hub_go),
+        "wg-quick ran again"
+    );
+    assert_eq!(wireguard_go_pids(&backend, WORKER), node_go);
+
+    // vpn down, then deploy: only connect_vpn runs and the tunnel answers again.
+    cli.ok(&["vpn", "down"]);
+    assert!(!link_exists(&hub), "vpn down removed {hub}");
+    assert_ne!(cli.run(&["vpn", "status"]).code, 0);
+    let back = cli.ok(&["-y", "deploy", "--until", "connect_vpn"]);
+    let steps = ran(&back.err);
+    assert!(
+        steps.len() == 1 && steps[0].starts_with("> connect_vpn"),
+        "only connect_vpn runs: {}",
+        back.err
+    );
+    assert_eq!(
+        cli.writes().len(),
+        writes,
+        "bringing the tunnel back wrote to Azure"
+    );
+    slot.record_hub(&hub);
+    let status = cli.wait_vpn_alive(Duration::from_secs(20));
+    assert_eq!(status.code, 0, "vpn status:\n{}{}", status.out, status.err);
+    assert_eq!(
+        cli.ok(&["ssh", WORKER, "--", "hostname"]).out,
+        format!("{WORKER}\n")
+    );
+
+    // The worker deallocated (through the backend, as Azure's deallocate would): nothing of
+    // it runs; started again, sshd and wg-quick@wg0 come back and the tunnel answers.
+    backend.deallocate(WORKER).await.unwrap();
+    assert_eq!(backend.status(WORKER), Some(VmStatus::Off));
+    assert!(lab::netns::pids(&slot.netns(backend.index(WORKER).unwrap())).is_empty());
+    assert_eq!(
+        cli.run(&["ssh", WORKER, "--", "true"]).code,
+        3,
+        "a silent peer blocks"
+    );
+    backend.start(WORKER).await.unwrap();
+    backend
+        .wait_all_booted(Duration::from_secs(30))
+        .unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(wireguard_go_pids(&backend, WORKER).len(), 1);
+    let status = cli.wait_vpn_alive(Duration::from_secs(30));
+    assert_eq!(status.code, 0, "vpn status:\n{}{}", status.out, status.err);
+    assert_eq!(
+        cli.ok(&["ssh", WORKER, "--", "hostname"]).out,
+        format!("{WORKER}\n")
+    );
+
+    // reset: the hub down, the VMs (and with them the nodes) gone, nothing left.
+    let reset = cli.ok(&["-y", "reset"]);
+    assert!(!link_exists(&hub), "reset took the hub down: {}", reset.err);
+    assert!(
+        backend.wait_all_deleted(Duration::from_secs(30)),
+        "the emulator deleted every VM: {:?}",
+        backend.names()
+    );
+    backend.teardown();
+    eprintln!(
+        "deploy --until connect_vpn (fresh, 1 controller + 1 worker): {:.2} s",
+        deploy_took.as_secs_f64()
+    );
+}
