@@ -41,6 +41,12 @@ fn main() -> ExitCode {
         .build()
         .unwrap();
     let start = Instant::now();
+    a_hub_nobody_recorded_is_found_by_its_peers_and_swept();
+    eprintln!(
+        "test lab_vms::a_hub_nobody_recorded_is_found_by_its_peers_and_swept ... ok ({:.1} s)",
+        start.elapsed().as_secs_f64()
+    );
+    let start = Instant::now();
     rt.block_on(deploy_ssh_rerun_vpn_down_power_cycle_and_reset());
     eprintln!(
         "test lab_vms::deploy_ssh_rerun_vpn_down_power_cycle_and_reset ... ok ({:.1} s)",
@@ -161,6 +167,47 @@ fn wireguard_go_pids(backend: &LabVmBackend, vm: &str) -> Vec<i32> {
         .unwrap()
 }
 
+/// A test that crashed before recording the hub the CLI brought up (its name comes from a
+/// random cluster id): the next holder of the slot finds it by its peers' endpoints in the
+/// slot's /26 and removes it with its wireguard-go.
+fn a_hub_nobody_recorded_is_found_by_its_peers_and_swept() {
+    let slot = lab::slot::Slot::acquire();
+    let n = slot.n;
+    let iface = format!("wgk0stale{n:02}");
+    cmd::run("wireguard-go", &[&iface]);
+    let key = cmd::sh("wg genkey | wg pubkey");
+    let endpoint = format!("{}:51820", slot.node_ip(3));
+    cmd::run(
+        "wg",
+        &[
+            "set",
+            &iface,
+            "peer",
+            key.trim(),
+            "endpoint",
+            &endpoint,
+            "allowed-ips",
+            "10.255.255.1/32",
+        ],
+    );
+    let pid = cmd::find_wireguard_go(&iface).expect("wireguard-go runs");
+    assert!(slot.hub_interfaces().contains(&iface));
+    assert!(
+        slot.leftovers().iter().any(|l| l.contains(&iface)),
+        "{:?}",
+        slot.leftovers()
+    );
+    drop(slot); // the "crash": the lock goes, nothing is cleaned up
+    let again = lab::slot::Slot::acquire_number(n);
+    assert!(!link_exists(&iface), "the unrecorded hub {iface} was swept");
+    assert!(
+        cmd::wait_for(5.0, || !cmd::alive(pid)),
+        "its wireguard-go {pid} is gone"
+    );
+    assert!(!std::path::Path::new(&format!("/run/wireguard/{iface}.sock")).exists());
+    assert_eq!(again.leftovers(), Vec::<String>::new());
+}
+
 async fn deploy_ssh_rerun_vpn_down_power_cycle_and_reset() {
     let backend = Arc::new(LabVmBackend::new(LabVmOptions {
         boot_delay: Duration::from_millis(1500),
@@ -187,6 +234,7 @@ async fn deploy_ssh_rerun_vpn_down_power_cycle_and_reset() {
     // Fresh: the VMs are created as lab nodes, the hub comes up to them.
     let first = cli.ok(&["-y", "deploy", "--until", "connect_vpn"]);
     let deploy_took = first.took;
+    eprintln!("{}", first.err);
     let net = cli.network().await;
     let hub = net.interface.to_string();
     slot.record_hub(&hub);

@@ -3,6 +3,8 @@
 //! root namespace. Every test takes a [`slot::Slot`] (an flock'ed number) that gives it
 //! unique names and subnets, sweeps what a crashed earlier holder left behind, and is
 //! released only after [`wireguard::Lab::teardown`] asserted that nothing is left.
+//! [`vm_backend::LabVmBackend`] plugs the same nodes into the ARM emulator, so the VMs the
+//! real CLI creates are lab nodes with the admin user, host keys and cloud-init of a VM.
 //!
 //! Needs root and: openssh-server openssh-client wireguard-go wireguard-tools iputils-ping
 //! cloud-init sudo iproute2 util-linux. A missing tool or privilege fails the test loudly.

@@ -3,7 +3,7 @@
 //! acquisition, sweeps whatever a crashed earlier holder of the same slot left behind.
 //!
 //! Per slot `n` (two digits `nn`):
-//! - network namespaces `k0labnnnN` (N = node 0..15), host-side veths `k0lnnvN`;
+//! - network namespaces `k0lab<nn>n<N>` (N = node 0..15), host-side veths `k0l<nn>v<N>`;
 //! - hub interface `wgk0labnn` (derived by the plan from cluster id `k0rdent-labnn`), plus
 //!   any hub interface recorded with [`Slot::record_hub`] (a deployment made by the real CLI
 //!   has a random cluster id) or whose peers' endpoints lie in the slot's /26;

@@ -170,7 +170,7 @@ pub struct Lab {
 }
 
 impl Lab {
-    /// Takes a slot and starts one node per name (at most four).
+    /// Takes a slot and starts one node per name (at most [`super::slot::NODES`]).
     pub fn start(names: &[&str]) -> Lab {
         super::require_lab();
         let slot = Slot::acquire();
