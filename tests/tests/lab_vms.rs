@@ -16,7 +16,7 @@ use std::process::{Command, ExitCode, Stdio};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use k0rdent_arm_emulator::{Emulator, LoggedRequest, VmBackend};
+use k0rdent_arm_emulator::{BackendVm, Emulator, LoggedRequest, VmBackend};
 use k0rdent_core::FileStore;
 use k0rdent_core::store::StateStore;
 use k0rdent_ssh::wireguard::ResolvedNetwork;
@@ -44,6 +44,12 @@ fn main() -> ExitCode {
     a_hub_nobody_recorded_is_found_by_its_peers_and_swept();
     eprintln!(
         "test lab_vms::a_hub_nobody_recorded_is_found_by_its_peers_and_swept ... ok ({:.1} s)",
+        start.elapsed().as_secs_f64()
+    );
+    let start = Instant::now();
+    rt.block_on(a_vm_created_again_under_its_name_is_a_new_node());
+    eprintln!(
+        "test lab_vms::a_vm_created_again_under_its_name_is_a_new_node ... ok ({:.1} s)",
         start.elapsed().as_secs_f64()
     );
     let start = Instant::now();
@@ -206,6 +212,73 @@ fn a_hub_nobody_recorded_is_found_by_its_peers_and_swept() {
     );
     assert!(!std::path::Path::new(&format!("/run/wireguard/{iface}.sock")).exists());
     assert_eq!(again.leftovers(), Vec::<String>::new());
+}
+
+fn backend_vm(name: &str, vm_id: &str) -> BackendVm {
+    BackendVm {
+        name: name.to_owned(),
+        vm_id: vm_id.to_owned(),
+        admin_user: "azureuser".to_owned(),
+        ssh_public_keys: vec![],
+        custom_data: k0rdent_core::secret::Secret::new(b"#cloud-config\n{}\n".to_vec()),
+        public_ip: None,
+        private_ip: None,
+        size: "Standard_B2s".to_owned(),
+        zone: None,
+    }
+}
+
+/// The backend alone: the same instance again changes nothing; a new instance under the same
+/// name (its old one deleted behind the client's back) is a new node with new host keys and
+/// machine-id; a second delete does nothing.
+async fn a_vm_created_again_under_its_name_is_a_new_node() {
+    let backend = LabVmBackend::new(LabVmOptions {
+        boot_delay: Duration::ZERO,
+    });
+    let boot = |b: &LabVmBackend| b.wait_all_booted(Duration::from_secs(20)).unwrap();
+    let facts = |b: &LabVmBackend| {
+        b.with_node("vm", |n| {
+            (
+                n.sshd.pid,
+                n.sshd.host_public_keys(),
+                n.run(&["cat", "/etc/machine-id"]).unwrap(),
+                n.run(&["hostname"]).unwrap(),
+            )
+        })
+        .unwrap()
+    };
+    let ip = backend
+        .create(&backend_vm("vm", "11111111-aaaa"))
+        .await
+        .unwrap();
+    boot(&backend);
+    let first = facts(&backend);
+    assert_eq!(first.2.trim(), format!("11111111aaaa{}", "0".repeat(20)));
+    assert_eq!(first.3, "vm\n");
+    let again = backend
+        .create(&backend_vm("vm", "11111111-aaaa"))
+        .await
+        .unwrap();
+    assert_eq!(again, ip);
+    assert_eq!(
+        facts(&backend).0,
+        first.0,
+        "the same instance is left alone"
+    );
+    let other = backend
+        .create(&backend_vm("vm", "22222222-bbbb"))
+        .await
+        .unwrap();
+    boot(&backend);
+    let second = facts(&backend);
+    assert_eq!(other, ip, "the freed node index is reused");
+    assert_ne!(second.0, first.0);
+    assert_ne!(second.1, first.1, "a new instance has new host keys");
+    assert_ne!(second.2, first.2);
+    backend.delete("vm").await.unwrap();
+    backend.delete("vm").await.unwrap();
+    assert!(backend.names().is_empty());
+    backend.teardown();
 }
 
 async fn deploy_ssh_rerun_vpn_down_power_cycle_and_reset() {

@@ -68,6 +68,8 @@ pub enum VmStatus {
 /// long boot never blocks the index lookups of other VMs.
 struct Entry {
     index: u8,
+    /// Azure's id of this instance (a VM deleted and created again gets a new one).
+    vm_id: String,
     vm: Mutex<Vm>,
 }
 
@@ -172,10 +174,16 @@ impl Inner {
     }
 
     fn create(self: &Arc<Self>, vm: &BackendVm) -> Result<Ipv4Addr, String> {
-        let mut vms = lock(&self.vms);
-        if let Some(existing) = vms.get(&vm.name) {
-            return Ok(self.slot.node_ip(existing.index));
+        // A VM of that name already: the same instance (nothing to do), or an old one whose
+        // delete is under way (the emulator reports a delete done before it reaches the
+        // backend: wait for it) or never comes (deleted behind the client's back: replace it).
+        if let Ok(existing) = self.vm(&vm.name) {
+            if existing.vm_id == vm.vm_id {
+                return Ok(self.slot.node_ip(existing.index));
+            }
+            self.delete(&vm.name)?;
         }
+        let mut vms = lock(&self.vms);
         let used: Vec<u8> = vms.values().map(|v| v.index).collect();
         let index = (0..NODES)
             .find(|i| !used.contains(i))
@@ -188,6 +196,7 @@ impl Inner {
         opts.binds.extend(write_vm_files(&root, vm)?);
         let entry = Arc::new(Entry {
             index,
+            vm_id: vm.vm_id.clone(),
             vm: Mutex::new(Vm {
                 index,
                 name: vm.name.clone(),
@@ -231,7 +240,11 @@ impl Inner {
         });
         v.deleted = true;
         drop(v);
-        lock(&self.vms).remove(name);
+        let mut vms = lock(&self.vms);
+        // Unless a new instance of the same name took its place meanwhile.
+        if vms.get(name).is_some_and(|e| Arc::ptr_eq(e, &entry)) {
+            vms.remove(name);
+        }
         result
     }
 
@@ -276,12 +289,18 @@ impl Inner {
     }
 }
 
-impl Drop for Inner {
+// On the backend, not on `Inner`: boot threads hold `Inner` while they sleep, and a test that
+// panics exits without waiting for them.
+impl Drop for LabVmBackend {
     fn drop(&mut self) {
-        if !self.torn_down.load(std::sync::atomic::Ordering::SeqCst) {
+        if !self
+            .inner
+            .torn_down
+            .load(std::sync::atomic::Ordering::SeqCst)
+        {
             // A failed test: clean up anyway (the next holder of the slot would too).
-            self.stop_all();
-            self.slot.sweep();
+            self.inner.stop_all();
+            self.inner.slot.sweep();
         }
     }
 }
