@@ -6,33 +6,31 @@
 //! with its tunnel; `reset` leaves no namespace, process or interface.
 //!
 //! The `k0rdent` binary belongs to another package, so this test has its own `main`: started
-//! with `K0RDENT_LAB_VMS_CLI` set, the same executable is the real CLI (`k0rdent_cli::main`,
-//! exactly what the `k0rdent` binary runs).
+//! by `LabCli`, the same executable is the real CLI (`k0rdent_cli::main`, exactly what the
+//! `k0rdent` binary runs; see `k0rdent_tests::lab::cli`).
 
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::print_stderr)]
 
-use std::path::PathBuf;
-use std::process::{Command, ExitCode, Stdio};
+use std::process::ExitCode;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use k0rdent_arm_emulator::{BackendVm, Emulator, LoggedRequest, VmBackend};
-use k0rdent_core::FileStore;
-use k0rdent_core::store::StateStore;
+use k0rdent_arm_emulator::{BackendVm, Emulator, VmBackend};
 use k0rdent_ssh::wireguard::ResolvedNetwork;
 use k0rdent_tests::lab::{
-    self, cmd,
+    self,
+    cli::{LabCli, serve_as_cli},
+    cmd,
     vm_backend::{LabVmBackend, LabVmOptions, VmStatus},
 };
 
-const CLI_ENV: &str = "K0RDENT_LAB_VMS_CLI";
 const CONFIG: &str = include_str!("../fixtures/lab-vms-1x1.yaml");
 const CONTROLLER: &str = "k0s-controller-1";
 const WORKER: &str = "k0s-worker-1";
 
 fn main() -> ExitCode {
-    if std::env::var_os(CLI_ENV).is_some() {
-        return k0rdent_cli::main();
+    if let Some(code) = serve_as_cli() {
+        return code;
     }
     lab::require_lab();
     let rt = tokio::runtime::Builder::new_multi_thread()
@@ -61,110 +59,8 @@ fn main() -> ExitCode {
     ExitCode::SUCCESS
 }
 
-struct Cli {
-    emu: Emulator,
-    dir: PathBuf,
-}
-
-struct Run {
-    code: i32,
-    out: String,
-    err: String,
-    took: Duration,
-}
-
-impl Cli {
-    fn config(&self) -> PathBuf {
-        self.dir.join("k0rdent.yaml")
-    }
-
-    fn state(&self) -> PathBuf {
-        self.dir.join("state")
-    }
-
-    /// The real CLI with a clean environment and the emulator's credentials and endpoint.
-    fn run(&self, args: &[&str]) -> Run {
-        let started = Instant::now();
-        let o = Command::new(std::env::current_exe().unwrap())
-            .env_clear()
-            .env(CLI_ENV, "1")
-            .env("PATH", std::env::var_os("PATH").unwrap_or_default())
-            .env("HOME", &self.dir)
-            .env("USER", "lab")
-            .env("AZURE_TENANT_ID", self.emu.tenant_id())
-            .env("AZURE_CLIENT_ID", self.emu.client_id())
-            .env("AZURE_CLIENT_SECRET", self.emu.client_secret().expose())
-            .env("AZURE_AUTHORITY_HOST", self.emu.url())
-            .env("AZURE_SUBSCRIPTION_ID", self.emu.subscription_id())
-            .env("K0RDENT_ARM_ENDPOINT", self.emu.url())
-            .arg("--config")
-            .arg(self.config())
-            .arg("--state-dir")
-            .arg(self.state())
-            .args(args)
-            .stdin(Stdio::null())
-            .output()
-            .unwrap();
-        let r = Run {
-            code: o.status.code().unwrap_or(-1),
-            out: String::from_utf8_lossy(&o.stdout).into_owned(),
-            err: String::from_utf8_lossy(&o.stderr).into_owned(),
-            took: started.elapsed(),
-        };
-        eprintln!(
-            "$ k0rdent {} → {} in {:.2?}",
-            args.join(" "),
-            r.code,
-            r.took
-        );
-        r
-    }
-
-    fn ok(&self, args: &[&str]) -> Run {
-        let r = self.run(args);
-        assert_eq!(r.code, 0, "k0rdent {args:?}:\n{}{}", r.out, r.err);
-        r
-    }
-
-    async fn network(&self) -> ResolvedNetwork {
-        let state = FileStore::new(self.state())
-            .load()
-            .await
-            .unwrap()
-            .expect("a recorded deployment");
-        ResolvedNetwork::from_state(&state).unwrap()
-    }
-
-    /// Accepted writes the emulator has seen.
-    fn writes(&self) -> Vec<LoggedRequest> {
-        self.emu
-            .log()
-            .entries()
-            .into_iter()
-            .filter(|e| e.mutating && (200..300).contains(&e.status))
-            .collect()
-    }
-
-    /// Polls `vpn status` until it exits 0 (the nodes answer through the tunnel).
-    fn wait_vpn_alive(&self, limit: Duration) -> Run {
-        let deadline = Instant::now() + limit;
-        loop {
-            let r = self.run(&["vpn", "status"]);
-            if r.code == 0 || Instant::now() > deadline {
-                return r;
-            }
-            std::thread::sleep(Duration::from_millis(500));
-        }
-    }
-}
-
 fn link_exists(name: &str) -> bool {
     cmd::try_run("ip", &["link", "show", name]).is_ok()
-}
-
-/// The steps a deploy ran (`> step: why` lines).
-fn ran(err: &str) -> Vec<&str> {
-    err.lines().filter(|l| l.starts_with("> ")).collect()
 }
 
 fn wireguard_go_pids(backend: &LabVmBackend, vm: &str) -> Vec<i32> {
@@ -293,22 +189,19 @@ async fn deploy_ssh_rerun_vpn_down_power_cycle_and_reset() {
         .await
         .unwrap();
     let slot = backend.slot();
-    let dir = slot.dir().join("cli");
-    std::fs::create_dir_all(&dir).unwrap();
-    let cli = Cli { emu, dir };
     let line = "wireguard_network: 172.30.0.0/24";
     assert!(
         CONFIG.contains(line),
         "the fixture's WireGuard network line changed"
     );
     let config = CONFIG.replace(line, &format!("wireguard_network: {}", slot.tunnel_net()));
-    std::fs::write(cli.config(), config).unwrap();
+    let cli = LabCli::new(emu, &slot.dir().join("cli"), &config);
 
     // Fresh: the VMs are created as lab nodes, the hub comes up to them.
     let first = cli.ok(&["-y", "deploy", "--until", "connect_vpn"]);
     let deploy_took = first.took;
-    eprintln!("{}", first.err);
-    let net = cli.network().await;
+    eprintln!("{}", first.stderr);
+    let net = ResolvedNetwork::from_state(&cli.state().await).unwrap();
     let hub = net.interface.to_string();
     slot.record_hub(&hub);
     assert!(link_exists(&hub), "the hub interface {hub} is up");
@@ -328,13 +221,17 @@ async fn deploy_ssh_rerun_vpn_down_power_cycle_and_reset() {
         .wait_all_booted(Duration::from_secs(30))
         .unwrap_or_else(|e| panic!("{e}"));
     let status = cli.wait_vpn_alive(Duration::from_secs(20));
-    assert_eq!(status.code, 0, "vpn status:\n{}{}", status.out, status.err);
+    assert_eq!(
+        status.code, 0,
+        "vpn status:\n{}{}",
+        status.stdout, status.stderr
+    );
 
     // ssh through the tunnel as the admin user; host keys pinned on first contact.
-    let known_hosts = cli.state().join("known_hosts");
+    let known_hosts = cli.state_dir().join("known_hosts");
     for vm in [CONTROLLER, WORKER] {
         let r = cli.ok(&["ssh", vm, "--", "hostname"]);
-        assert_eq!(r.out, format!("{vm}\n"), "{}", r.err);
+        assert_eq!(r.stdout, format!("{vm}\n"), "{}", r.stderr);
     }
     let pinned = std::fs::read_to_string(&known_hosts).unwrap();
     for vm in [CONTROLLER, WORKER] {
@@ -357,9 +254,15 @@ async fn deploy_ssh_rerun_vpn_down_power_cycle_and_reset() {
         "--",
         "id -un; sudo -n id -u; sudo -n test -f /var/lib/cloud/instance/boot-finished && echo booted; cat /etc/machine-id",
     ]);
-    let lines: Vec<&str> = r.out.lines().collect();
-    assert_eq!(lines[..3], ["k0rdent", "0", "booted"], "{}{}", r.out, r.err);
-    assert_eq!(lines[3].len(), 32, "{}", r.out);
+    let lines: Vec<&str> = r.stdout.lines().collect();
+    assert_eq!(
+        lines[..3],
+        ["k0rdent", "0", "booted"],
+        "{}{}",
+        r.stdout,
+        r.stderr
+    );
+    assert_eq!(lines[3].len(), 32, "{}", r.stdout);
     assert_eq!(std::fs::read_to_string(&known_hosts).unwrap(), pinned);
     // The user exists only inside the nodes.
     assert!(cmd::try_run("id", &["k0rdent"]).is_err());
@@ -369,7 +272,12 @@ async fn deploy_ssh_rerun_vpn_down_power_cycle_and_reset() {
     let node_go = wireguard_go_pids(&backend, WORKER);
     let writes = cli.writes().len();
     let again = cli.ok(&["-y", "deploy", "--until", "connect_vpn"]);
-    assert_eq!(ran(&again.err), Vec::<&str>::new(), "{}", again.err);
+    assert_eq!(
+        again.started_steps(),
+        Vec::<&str>::new(),
+        "{}",
+        again.stderr
+    );
     assert_eq!(cli.writes().len(), writes, "the rerun wrote to Azure");
     assert_eq!(
         cmd::find_wireguard_go(&hub),
@@ -383,11 +291,11 @@ async fn deploy_ssh_rerun_vpn_down_power_cycle_and_reset() {
     assert!(!link_exists(&hub), "vpn down removed {hub}");
     assert_ne!(cli.run(&["vpn", "status"]).code, 0);
     let back = cli.ok(&["-y", "deploy", "--until", "connect_vpn"]);
-    let steps = ran(&back.err);
+    let steps = back.started_steps();
     assert!(
         steps.len() == 1 && steps[0].starts_with("> connect_vpn"),
         "only connect_vpn runs: {}",
-        back.err
+        back.stderr
     );
     assert_eq!(
         cli.writes().len(),
@@ -396,9 +304,13 @@ async fn deploy_ssh_rerun_vpn_down_power_cycle_and_reset() {
     );
     slot.record_hub(&hub);
     let status = cli.wait_vpn_alive(Duration::from_secs(20));
-    assert_eq!(status.code, 0, "vpn status:\n{}{}", status.out, status.err);
     assert_eq!(
-        cli.ok(&["ssh", WORKER, "--", "hostname"]).out,
+        status.code, 0,
+        "vpn status:\n{}{}",
+        status.stdout, status.stderr
+    );
+    assert_eq!(
+        cli.ok(&["ssh", WORKER, "--", "hostname"]).stdout,
         format!("{WORKER}\n")
     );
 
@@ -418,15 +330,23 @@ async fn deploy_ssh_rerun_vpn_down_power_cycle_and_reset() {
         .unwrap_or_else(|e| panic!("{e}"));
     assert_eq!(wireguard_go_pids(&backend, WORKER).len(), 1);
     let status = cli.wait_vpn_alive(Duration::from_secs(30));
-    assert_eq!(status.code, 0, "vpn status:\n{}{}", status.out, status.err);
     assert_eq!(
-        cli.ok(&["ssh", WORKER, "--", "hostname"]).out,
+        status.code, 0,
+        "vpn status:\n{}{}",
+        status.stdout, status.stderr
+    );
+    assert_eq!(
+        cli.ok(&["ssh", WORKER, "--", "hostname"]).stdout,
         format!("{WORKER}\n")
     );
 
     // reset: the hub down, the VMs (and with them the nodes) gone, nothing left.
     let reset = cli.ok(&["-y", "reset"]);
-    assert!(!link_exists(&hub), "reset took the hub down: {}", reset.err);
+    assert!(
+        !link_exists(&hub),
+        "reset took the hub down: {}",
+        reset.stderr
+    );
     assert!(
         backend.wait_all_deleted(Duration::from_secs(30)),
         "the emulator deleted every VM: {:?}",

@@ -9,6 +9,7 @@
 //! Needs root and: openssh-server openssh-client wireguard-go wireguard-tools iputils-ping
 //! cloud-init sudo iproute2 util-linux. A missing tool or privilege fails the test loudly.
 
+pub mod cli;
 pub mod cloud_init;
 pub mod cmd;
 pub mod netns;
