@@ -76,7 +76,10 @@ impl Slot {
 
     /// Takes slot `n` (a [`Slot::n`]), waiting for its holder, then sweeps its leftovers.
     pub fn acquire_number(n: u8) -> Slot {
-        assert!(n < NUMBERS && n.is_multiple_of(SPAN), "no slot starts at number {n}");
+        assert!(
+            n < NUMBERS && n.is_multiple_of(SPAN),
+            "no slot starts at number {n}"
+        );
         let deadline = Instant::now() + Duration::from_secs(600);
         loop {
             if let Some(s) = Self::try_take(n) {
