@@ -187,7 +187,9 @@ impl Slot {
             );
         }
         let subnet = self.subnet();
-        let endpoints = cmd::try_run("wg", &["show", "all", "endpoints"]).unwrap_or_default();
+        // stdout whatever the status: one stale socket must not hide the other interfaces.
+        let out = cmd::output("wg", &["show", "all", "endpoints"]);
+        let endpoints = String::from_utf8_lossy(&out.stdout);
         for line in endpoints.lines() {
             let mut f = line.split_whitespace();
             let (Some(iface), _, Some(ep)) = (f.next(), f.next(), f.next()) else {

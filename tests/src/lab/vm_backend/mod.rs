@@ -217,7 +217,12 @@ impl LabVmBackend {
                 panic!("deleting {name}: {e}");
             }
         }
-        let left = self.inner.slot.leftovers();
+        // A wireguard-go whose interface was just deleted exits on its own a moment later.
+        let mut left = Vec::new();
+        cmd::wait_for(5.0, || {
+            left = self.inner.slot.leftovers();
+            left.is_empty()
+        });
         self.inner.slot.sweep();
         assert!(
             left.is_empty(),
