@@ -75,3 +75,22 @@ pub fn wait_for(secs: f64, mut cond: impl FnMut() -> bool) -> bool {
         std::thread::sleep(std::time::Duration::from_millis(50));
     }
 }
+
+/// The wireguard-go process serving `iface` in this network namespace.
+pub fn find_wireguard_go(iface: &str) -> Option<i32> {
+    let my_net = std::fs::read_link("/proc/self/ns/net").ok()?;
+    std::fs::read_dir("/proc").ok()?.flatten().find_map(|e| {
+        let pid: i32 = e.file_name().to_str()?.parse().ok()?;
+        let comm = std::fs::read_to_string(format!("/proc/{pid}/comm")).ok()?;
+        if comm.trim() != "wireguard-go" {
+            return None;
+        }
+        let cmdline = std::fs::read(format!("/proc/{pid}/cmdline")).ok()?;
+        let last = cmdline
+            .split(|b| *b == 0)
+            .rfind(|a| !a.is_empty())?
+            .to_vec();
+        let net = std::fs::read_link(format!("/proc/{pid}/ns/net")).ok()?;
+        (last == iface.as_bytes() && net == my_net && alive(pid)).then_some(pid)
+    })
+}

@@ -3,15 +3,21 @@
 //! root namespace. Every test takes a [`slot::Slot`] (an flock'ed number) that gives it
 //! unique names and subnets, sweeps what a crashed earlier holder left behind, and is
 //! released only after [`wireguard::Lab::teardown`] asserted that nothing is left.
+//! [`vm_backend::LabVmBackend`] plugs the same nodes into the ARM emulator, so the VMs the
+//! real CLI creates are lab nodes with the admin user, host keys and cloud-init of a VM.
 //!
 //! Needs root and: openssh-server openssh-client wireguard-go wireguard-tools iputils-ping
 //! cloud-init sudo iproute2 util-linux. A missing tool or privilege fails the test loudly.
 
+pub mod cli;
+pub mod cloud_init;
 pub mod cmd;
 pub mod netns;
 pub mod slot;
 pub mod sshd;
 pub mod tunnel;
+pub mod vm_backend;
+pub mod vm_files;
 pub mod wireguard;
 
 /// Panics unless running as root (the lab creates namespaces and interfaces).

@@ -2,10 +2,19 @@
 //! (so cargo's parallel tests, and test binaries run in parallel, never collide) and, on
 //! acquisition, sweeps whatever a crashed earlier holder of the same slot left behind.
 //!
+//! Lock numbers 0–15 each stand for a /28 of 198.51.100.0/24 (the layout before slots were
+//! widened); a slot is a /26 and holds the locks of the four numbers it covers, and is named
+//! by the first of them (`n` = 0, 4, 8 or 12). So a checkout still on the one-number-per-test
+//! layout, running on the same machine, never shares addresses, names or tunnel networks with
+//! it, and a sweep also removes the names such a checkout's crashed test left in its range.
+//!
 //! Per slot `n` (two digits `nn`):
-//! - network namespaces `k0labnnN` (N = node 0..3), host-side veths `k0lnnvN`;
-//! - hub interface `wgk0labnn` (derived by the plan from cluster id `k0rdent-labnn`);
-//! - links 198.51.100.(16n+4N)/30: host `.+1`, node `.+2` (TEST-NET-2, never eth0's range);
+//! - network namespaces `k0lab<nn>n<N>` (N = node 0..15), host-side veths `k0l<nn>v<N>`;
+//! - hub interface `wgk0labnn` (derived by the plan from cluster id `k0rdent-labnn`), plus
+//!   any hub interface recorded with [`Slot::record_hub`] (a deployment made by the real CLI
+//!   has a random cluster id) or whose peers' endpoints lie in the slot's /26;
+//! - the /26 198.51.100.16n/26, one /30 link per node: 198.51.100.(16n+4N)/30, host `.+1`,
+//!   node `.+2` (TEST-NET-2, never eth0's range);
 //! - tunnel network 172.30.n.0/24;
 //! - files under `/run/k0rdent-lab/snn/`.
 
@@ -21,17 +30,23 @@ use super::cmd;
 
 /// Where slot locks and slot directories live.
 pub const LAB_DIR: &str = "/run/k0rdent-lab";
-/// How many slots exist.
-pub const SLOTS: u8 = 16;
-/// Nodes per slot; each gets a /30 link in the slot's 16 addresses of 198.51.100.0/24.
-pub const NODES: u8 = 4;
+/// Lock numbers, one per /28 of 198.51.100.0/24.
+pub const NUMBERS: u8 = 16;
+/// Lock numbers per slot (a /26 is four /28).
+pub const SPAN: u8 = 4;
+/// How many slots exist: 198.51.100.0/24 holds four /26.
+pub const SLOTS: u8 = NUMBERS / SPAN;
+/// Nodes per slot; each gets a /30 link in the slot's /26 (room for 3 controllers, 2 workers
+/// and replacements).
+pub const NODES: u8 = 16;
 
-/// A held slot: an exclusive `flock` on its lock file, released when dropped.
+/// A held slot: exclusive `flock`s on its lock files, released when dropped.
 #[derive(Debug)]
 pub struct Slot {
-    /// 0 to [`SLOTS`] − 1; every name and address of the slot derives from it.
+    /// Its first lock number (0, 4, 8 or 12); every name and address of the slot derives
+    /// from it.
     pub n: u8,
-    _lock: File,
+    _locks: Vec<File>,
 }
 
 fn lock_file(n: u8) -> File {
@@ -49,7 +64,7 @@ impl Slot {
     pub fn acquire() -> Slot {
         let deadline = Instant::now() + Duration::from_secs(600);
         loop {
-            for n in 0..SLOTS {
+            for n in (0..NUMBERS).step_by(usize::from(SPAN)) {
                 if let Some(s) = Self::try_take(n) {
                     return s;
                 }
@@ -59,9 +74,12 @@ impl Slot {
         }
     }
 
-    /// Takes slot `n`, waiting for its holder, then sweeps its leftovers.
+    /// Takes slot `n` (a [`Slot::n`]), waiting for its holder, then sweeps its leftovers.
     pub fn acquire_number(n: u8) -> Slot {
-        assert!(n < SLOTS);
+        assert!(
+            n < NUMBERS && n.is_multiple_of(SPAN),
+            "no slot starts at number {n}"
+        );
         let deadline = Instant::now() + Duration::from_secs(600);
         loop {
             if let Some(s) = Self::try_take(n) {
@@ -73,9 +91,13 @@ impl Slot {
     }
 
     fn try_take(n: u8) -> Option<Slot> {
-        let f = lock_file(n);
-        flock(&f, FlockOperation::NonBlockingLockExclusive).ok()?;
-        let s = Slot { n, _lock: f };
+        let mut locks = Vec::new();
+        for m in n..n + SPAN {
+            let f = lock_file(m);
+            flock(&f, FlockOperation::NonBlockingLockExclusive).ok()?;
+            locks.push(f);
+        }
+        let s = Slot { n, _locks: locks };
         s.sweep();
         std::fs::create_dir_all(s.dir().join("pids")).unwrap();
         Some(s)
@@ -111,6 +133,21 @@ impl Slot {
         self.n * 16 + i * 4
     }
 
+    /// `198.51.100.16n/26`: every link of the slot.
+    pub fn subnet(&self) -> Ipv4Net {
+        Ipv4Net::new(Ipv4Addr::new(198, 51, 100, self.n * 16), 26).unwrap()
+    }
+
+    /// Every namespace and veth name in the slot's range: its own nodes' and those a
+    /// one-number-per-test checkout could have left under the other numbers it covers.
+    fn range_names(&self) -> (Vec<String>, Vec<String>) {
+        (self.n..self.n + SPAN)
+            .flat_map(|m| {
+                (0..NODES).map(move |i| (format!("k0lab{m:02}n{i}"), format!("k0l{m:02}v{i}")))
+            })
+            .unzip()
+    }
+
     /// Host-side address of node `i`'s link.
     pub fn host_ip(&self, i: u8) -> Ipv4Addr {
         Ipv4Addr::new(198, 51, 100, self.link_base(i) + 1)
@@ -126,6 +163,50 @@ impl Slot {
         Ipv4Net::new(Ipv4Addr::new(172, 30, self.n, 0), 24).unwrap()
     }
 
+    /// Records a hub interface a deployment in this slot brought up (the real CLI derives
+    /// its name from a random cluster id), so [`Slot::leftovers`] and [`Slot::sweep`] cover
+    /// it even after a crash; its wireguard-go is recorded too when it runs.
+    pub fn record_hub(&self, iface: &str) {
+        let dir = self.dir().join("hubs");
+        std::fs::create_dir_all(&dir).unwrap();
+        std::fs::write(dir.join(iface), b"").unwrap();
+        if let Some(pid) = cmd::find_wireguard_go(iface) {
+            self.record_pid(&format!("hub-{iface}"), pid);
+        }
+    }
+
+    /// The hub interfaces of this slot: its own name, the recorded ones, and any WireGuard
+    /// interface of the root namespace with a peer endpoint in the slot's /26 (a hub whose
+    /// name a crashed test never recorded).
+    pub fn hub_interfaces(&self) -> Vec<String> {
+        let mut hubs = vec![self.hub_interface()];
+        if let Ok(dir) = std::fs::read_dir(self.dir().join("hubs")) {
+            hubs.extend(
+                dir.flatten()
+                    .map(|e| e.file_name().to_string_lossy().into_owned()),
+            );
+        }
+        let subnet = self.subnet();
+        // stdout whatever the status: one stale socket must not hide the other interfaces.
+        let out = cmd::output("wg", &["show", "all", "endpoints"]);
+        let endpoints = String::from_utf8_lossy(&out.stdout);
+        for line in endpoints.lines() {
+            let mut f = line.split_whitespace();
+            let (Some(iface), _, Some(ep)) = (f.next(), f.next(), f.next()) else {
+                continue;
+            };
+            if ep
+                .parse::<std::net::SocketAddr>()
+                .is_ok_and(|a| matches!(a.ip(), std::net::IpAddr::V4(ip) if subnet.contains(&ip)))
+            {
+                hubs.push(iface.to_owned());
+            }
+        }
+        hubs.sort();
+        hubs.dedup();
+        hubs
+    }
+
     /// Records a process this slot started, so a later sweep can kill it if it survives.
     pub fn record_pid(&self, name: &str, pid: i32) {
         let cmdline = std::fs::read(format!("/proc/{pid}/cmdline")).unwrap_or_default();
@@ -138,24 +219,27 @@ impl Slot {
     /// Everything of this slot that still exists (empty when clean).
     pub fn leftovers(&self) -> Vec<String> {
         let mut left = Vec::new();
-        let netns = cmd::run("ip", &["netns", "list"]);
-        let links = cmd::run("ip", &["-o", "link", "show"]);
-        for i in 0..NODES {
-            let ns = self.netns(i);
-            if netns.split_whitespace().any(|w| w == ns) {
-                left.push(format!("netns {ns}"));
+        let (netns, mut links) = self.range_names();
+        left.extend(
+            existing_netns(&netns)
+                .into_iter()
+                .map(|ns| format!("netns {ns}")),
+        );
+        let hubs = self.hub_interfaces();
+        links.extend(hubs.iter().cloned());
+        left.extend(
+            existing_links(&links)
+                .into_iter()
+                .map(|l| format!("link {l}")),
+        );
+        for hub in &hubs {
+            let sock = format!("/run/wireguard/{hub}.sock");
+            if Path::new(&sock).exists() {
+                left.push(sock);
             }
-        }
-        let mut names: Vec<String> = (0..NODES).map(|i| self.veth(i)).collect();
-        names.push(self.hub_interface());
-        for name in names {
-            if links.contains(&format!(": {name}:")) || links.contains(&format!(": {name}@")) {
-                left.push(format!("link {name}"));
+            if let Some(pid) = cmd::find_wireguard_go(hub) {
+                left.push(format!("process wireguard-go {hub} (pid {pid})"));
             }
-        }
-        let sock = format!("/run/wireguard/{}.sock", self.hub_interface());
-        if Path::new(&sock).exists() {
-            left.push(sock);
         }
         for (name, pid) in self.recorded_pids() {
             left.push(format!("process {name} (pid {pid})"));
@@ -190,12 +274,11 @@ impl Slot {
     /// Removes everything of this slot: processes (recorded ones and any inside its
     /// namespaces), namespaces, links, sockets, files.
     pub fn sweep(&self) {
+        let hubs = self.hub_interfaces();
         let mut pids: Vec<i32> = self.recorded_pids().into_iter().map(|(_, p)| p).collect();
-        let netns = cmd::run("ip", &["netns", "list"]);
-        let mine: Vec<String> = (0..NODES)
-            .map(|i| self.netns(i))
-            .filter(|ns| netns.split_whitespace().any(|w| w == ns))
-            .collect();
+        pids.extend(hubs.iter().filter_map(|h| cmd::find_wireguard_go(h)));
+        let (netns, veths) = self.range_names();
+        let mine = existing_netns(&netns);
         for ns in &mine {
             if let Ok(out) = cmd::try_run("ip", &["netns", "pids", ns]) {
                 pids.extend(out.split_whitespace().filter_map(|p| p.parse::<i32>().ok()));
@@ -212,21 +295,47 @@ impl Slot {
         for ns in &mine {
             let _ = cmd::try_run("ip", &["netns", "del", ns]);
         }
-        let mut names: Vec<String> = (0..NODES).map(|i| self.veth(i)).collect();
-        names.push(self.hub_interface());
-        for name in &names {
-            let _ = cmd::try_run("ip", &["link", "del", name]);
+        let mut names = veths;
+        names.extend(hubs.iter().cloned());
+        for name in existing_links(&names) {
+            let _ = cmd::try_run("ip", &["link", "del", &name]);
         }
-        let _ = std::fs::remove_file(format!("/run/wireguard/{}.sock", self.hub_interface()));
+        for hub in &hubs {
+            let _ = std::fs::remove_file(format!("/run/wireguard/{hub}.sock"));
+        }
         // A namespace (and its veth) disappears only after its last process and mount are
         // gone; wait for that so the names can be reused at once.
-        let gone = cmd::wait_for(10.0, || {
-            let links = cmd::run("ip", &["-o", "link", "show"]);
-            names
-                .iter()
-                .all(|n| !links.contains(&format!(": {n}:")) && !links.contains(&format!(": {n}@")))
-        });
-        assert!(gone, "slot {}: links {names:?} did not go away", self.n);
+        let gone = cmd::wait_for(10.0, || existing_links(&names).is_empty());
+        assert!(
+            gone,
+            "slot {}: links {:?} did not go away",
+            self.n,
+            existing_links(&names)
+        );
         let _ = std::fs::remove_dir_all(self.dir());
     }
+}
+
+/// Which of `names` are network namespaces now.
+fn existing_netns(names: &[String]) -> Vec<String> {
+    let list = cmd::run("ip", &["netns", "list"]);
+    let present: Vec<&str> = list
+        .lines()
+        .filter_map(|l| l.split_whitespace().next())
+        .collect();
+    names
+        .iter()
+        .filter(|n| present.contains(&n.as_str()))
+        .cloned()
+        .collect()
+}
+
+/// Which of `names` are links of the root namespace now.
+fn existing_links(names: &[String]) -> Vec<String> {
+    let links = cmd::run("ip", &["-o", "link", "show"]);
+    names
+        .iter()
+        .filter(|n| links.contains(&format!(": {n}:")) || links.contains(&format!(": {n}@")))
+        .cloned()
+        .collect()
 }

@@ -28,6 +28,9 @@ pub struct SshdOptions {
     pub tmpfs: Vec<String>,
     /// Files hidden behind `/dev/null` (e.g. to make `cloud-init` missing).
     pub mask: Vec<String>,
+    /// sshd's `AuthorizedKeysFile`; `None` is the fixture's `authorized_keys` (the lab
+    /// client key, for every user), `.ssh/authorized_keys` is a VM's per-user file.
+    pub authorized_keys_file: Option<String>,
 }
 
 impl SshdOptions {
@@ -41,6 +44,7 @@ impl SshdOptions {
             binds: Vec::new(),
             tmpfs: Vec::new(),
             mask: Vec::new(),
+            authorized_keys_file: None,
         }
     }
 }
@@ -99,10 +103,14 @@ impl Sshd {
             std::fs::write(opts.dir.join("authorized_keys"), pubkey).unwrap();
         }
         let d = opts.dir.display();
+        let keys_file = opts
+            .authorized_keys_file
+            .clone()
+            .unwrap_or_else(|| format!("{d}/authorized_keys"));
         let config = format!(
             "Port {port}\nListenAddress {addr}\n\
              HostKey /etc/ssh/ssh_host_rsa_key\nHostKey /etc/ssh/ssh_host_ecdsa_key\nHostKey /etc/ssh/ssh_host_ed25519_key\n\
-             PidFile {d}/sshd.pid\nAuthorizedKeysFile {d}/authorized_keys\n\
+             PidFile {d}/sshd.pid\nAuthorizedKeysFile {keys_file}\n\
              PubkeyAuthentication yes\nPasswordAuthentication no\nKbdInteractiveAuthentication no\n\
              PermitRootLogin prohibit-password\nUsePAM no\nStrictModes no\nLogLevel VERBOSE\n\
              MaxStartups 100\nMaxSessions 100\n",
@@ -129,7 +137,10 @@ impl Sshd {
         }
         script.push_str(&format!("mount --bind {d}/etc-ssh /etc/ssh; "));
         for (src, target) in &o.binds {
-            std::fs::create_dir_all(target).unwrap();
+            // A file is bound over an existing file; a directory target is created.
+            if src.is_dir() {
+                std::fs::create_dir_all(target).unwrap();
+            }
             script.push_str(&format!("mount --bind {} {target}; ", src.display()));
         }
         for t in &o.tmpfs {
@@ -189,6 +200,18 @@ impl Sshd {
             self.log()
         );
         slot.record_pid(&format!("sshd-{}", self.name), self.pid);
+    }
+
+    /// Whether it runs (it was started and not stopped, and has not died).
+    pub fn is_running(&self) -> bool {
+        self.child.is_some() && cmd::alive(self.pid)
+    }
+
+    /// Starts a stopped server again with the same configuration and keys (a rebooted
+    /// host); returns once it listens.
+    pub fn relaunch(&mut self, slot: &Slot) {
+        self.stop();
+        self.launch(slot);
     }
 
     /// The address it listens on.

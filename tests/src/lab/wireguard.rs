@@ -9,6 +9,7 @@ use std::os::unix::fs::PermissionsExt;
 use std::path::PathBuf;
 
 use super::cmd;
+pub use super::cmd::find_wireguard_go;
 use super::netns;
 use super::slot::Slot;
 use super::sshd::{Sshd, SshdOptions};
@@ -30,8 +31,12 @@ pub struct LabNode {
 }
 
 impl LabNode {
-    fn start(slot: &Slot, i: u8, name: &str, admin_key: &std::path::Path) -> LabNode {
-        netns::create_node_namespace(slot, i);
+    /// The node's private file tree `<slot dir>/node-<i>` (created: etc-wireguard, var-lib-cloud,
+    /// sbin, sshd, home-root) and the sshd options every node has: in its namespace on port
+    /// 22, with its own hostname, those directories bound over `/etc/wireguard`,
+    /// `/var/lib/cloud`, `/usr/local/sbin` and `/root`, and a private `/run/wireguard`.
+    /// Callers may add binds before [`LabNode::launch`].
+    pub fn layout(slot: &Slot, i: u8, name: &str) -> (PathBuf, SshdOptions) {
         let root = slot.dir().join(format!("node-{i}"));
         for d in [
             "etc-wireguard",
@@ -47,40 +52,75 @@ impl LabNode {
             std::fs::Permissions::from_mode(0o700),
         )
         .unwrap();
+        let opts = SshdOptions {
+            dir: root.join("sshd"),
+            listen: SocketAddr::from(([0, 0, 0, 0], 22)),
+            netns: Some(slot.netns(i)),
+            hostname: Some(name.to_owned()),
+            binds: vec![
+                (root.join("etc-wireguard"), "/etc/wireguard".into()),
+                (root.join("var-lib-cloud"), "/var/lib/cloud".into()),
+                (root.join("sbin"), "/usr/local/sbin".into()),
+                // A fresh VM's root has no dotfiles (this machine's .bashrc is slow).
+                (root.join("home-root"), "/root".into()),
+            ],
+            tmpfs: vec!["/run/wireguard".into()],
+            mask: vec![],
+            authorized_keys_file: None,
+        };
+        (root, opts)
+    }
+
+    /// Starts the node's sshd (its "init") with `opts` in its already created namespace
+    /// ([`netns::create_node_namespace`]); returns once it listens.
+    pub fn launch(slot: &Slot, i: u8, name: &str, root: PathBuf, opts: SshdOptions) -> LabNode {
+        let sshd = Sshd::start(slot, name, opts);
+        LabNode {
+            index: i,
+            name: name.to_owned(),
+            netns: slot.netns(i),
+            public_ip: slot.node_ip(i),
+            root,
+            sshd,
+        }
+    }
+
+    fn start(slot: &Slot, i: u8, name: &str, admin_key: &std::path::Path) -> LabNode {
+        netns::create_node_namespace(slot, i);
+        let (root, opts) = Self::layout(slot, i, name);
         std::fs::copy(admin_key, root.join("sshd/client_ed25519")).unwrap();
         std::fs::copy(
             admin_key.with_extension("pub"),
             root.join("sshd/authorized_keys"),
         )
         .unwrap();
-        let ns = slot.netns(i);
-        let sshd = Sshd::start(
-            slot,
-            name,
-            SshdOptions {
-                dir: root.join("sshd"),
-                listen: SocketAddr::from(([0, 0, 0, 0], 22)),
-                netns: Some(ns.clone()),
-                hostname: Some(name.to_owned()),
-                binds: vec![
-                    (root.join("etc-wireguard"), "/etc/wireguard".into()),
-                    (root.join("var-lib-cloud"), "/var/lib/cloud".into()),
-                    (root.join("sbin"), "/usr/local/sbin".into()),
-                    // A fresh VM's root has no dotfiles (this machine's .bashrc is slow).
-                    (root.join("home-root"), "/root".into()),
-                ],
-                tmpfs: vec!["/run/wireguard".into()],
-                mask: vec![],
-            },
-        );
-        LabNode {
-            index: i,
-            name: name.to_owned(),
-            netns: ns,
-            public_ip: slot.node_ip(i),
-            root,
-            sshd,
+        Self::launch(slot, i, name, root, opts)
+    }
+
+    /// Powers the node off: sshd, its sessions and everything else in the namespace
+    /// (wireguard-go) stop; the namespace, its link and its files stay, as a deallocated
+    /// VM's disk does.
+    pub fn power_off(&mut self) {
+        self.sshd.stop();
+        let pids = netns::pids(&self.netns);
+        for p in &pids {
+            cmd::kill(*p);
         }
+        assert!(
+            cmd::wait_for(10.0, || pids.iter().all(|p| !cmd::alive(*p))),
+            "{}: processes {pids:?} survived SIGKILL",
+            self.name
+        );
+    }
+
+    /// Boots a powered-off node: sshd (with a fresh private `/run/wireguard`) and then the
+    /// units cloud-init enabled, as systemd would at boot.
+    pub fn power_on(&mut self, slot: &Slot) -> Result<(), String> {
+        self.sshd.relaunch(slot);
+        for unit in self.enabled_units() {
+            self.start_unit(&unit)?;
+        }
+        Ok(())
     }
 
     /// Runs a command inside the node (its mount, network and UTS namespaces).
@@ -89,95 +129,6 @@ impl LabNode {
         let mut argv = vec!["-t", pid.as_str(), "-m", "-n", "-u", "--"];
         argv.extend_from_slice(args);
         cmd::try_run("nsenter", &argv)
-    }
-
-    /// Applies a cloud-init fragment the way cloud-init would on a VM, for the modules the
-    /// node bootstrap uses: `write_files` (under `/etc/wireguard`), `packages` (must be
-    /// installed on this machine) and `runcmd` (`systemctl enable --now wg-quick@X`).
-    /// Anything else is an error, so the lab never silently ignores a fragment's content.
-    pub fn apply_cloud_config(&self, doc: &[u8]) -> Result<(), String> {
-        let text = std::str::from_utf8(doc).map_err(|e| e.to_string())?;
-        if !text.starts_with("#cloud-config\n") {
-            return Err("not a #cloud-config document".into());
-        }
-        let v: serde_yaml::Value = serde_yaml::from_str(text).map_err(|e| e.to_string())?;
-        let map = v.as_mapping().ok_or("not a mapping")?;
-        for key in map.keys() {
-            let k = key.as_str().unwrap_or("?");
-            if !matches!(k, "packages" | "write_files" | "runcmd") {
-                return Err(format!("the lab does not emulate cloud-init key {k:?}"));
-            }
-        }
-        for f in map
-            .get("write_files")
-            .and_then(|w| w.as_sequence())
-            .into_iter()
-            .flatten()
-        {
-            let path = f
-                .get("path")
-                .and_then(|p| p.as_str())
-                .ok_or("write_files without path")?;
-            let content = f.get("content").and_then(|p| p.as_str()).unwrap_or("");
-            let mode = f
-                .get("permissions")
-                .and_then(|p| p.as_str())
-                .map(|p| u32::from_str_radix(p.trim_start_matches("0o"), 8))
-                .transpose()
-                .map_err(|e| e.to_string())?
-                .unwrap_or(0o644);
-            let rel = path.strip_prefix("/etc/wireguard/").ok_or_else(|| {
-                format!("write_files path {path} is outside the emulated /etc/wireguard")
-            })?;
-            let dest = self.root.join("etc-wireguard").join(rel);
-            std::fs::write(&dest, content).map_err(|e| e.to_string())?;
-            std::fs::set_permissions(&dest, std::fs::Permissions::from_mode(mode))
-                .map_err(|e| e.to_string())?;
-        }
-        for p in map
-            .get("packages")
-            .and_then(|w| w.as_sequence())
-            .into_iter()
-            .flatten()
-        {
-            let name = p.as_str().ok_or("package is not a string")?;
-            let status = cmd::try_run("dpkg-query", &["-W", "-f=${Status}", name])
-                .map_err(|e| format!("package {name} is not installed on the lab machine: {e}"))?;
-            if !status.contains("install ok installed") {
-                return Err(format!(
-                    "package {name} is not installed on the lab machine"
-                ));
-            }
-        }
-        for c in map
-            .get("runcmd")
-            .and_then(|w| w.as_sequence())
-            .into_iter()
-            .flatten()
-        {
-            let argv: Vec<&str> = c
-                .as_sequence()
-                .ok_or("runcmd entry is not a list")?
-                .iter()
-                .filter_map(|a| a.as_str())
-                .collect();
-            match argv.as_slice() {
-                ["systemctl", "enable", "--now", unit] => {
-                    let iface = unit
-                        .strip_prefix("wg-quick@")
-                        .ok_or_else(|| format!("the lab cannot start unit {unit}"))?;
-                    self.wg_quick("up", iface)?;
-                }
-                other => return Err(format!("the lab does not emulate runcmd {other:?}")),
-            }
-        }
-        std::fs::create_dir_all(self.root.join("var-lib-cloud/instance")).unwrap();
-        std::fs::write(
-            self.root.join("var-lib-cloud/instance/boot-finished"),
-            "lab\n",
-        )
-        .unwrap();
-        Ok(())
     }
 
     /// `wg-quick up|down IFACE` inside the node (what `wg-quick@IFACE` runs).
@@ -219,7 +170,7 @@ pub struct Lab {
 }
 
 impl Lab {
-    /// Takes a slot and starts one node per name (at most four).
+    /// Takes a slot and starts one node per name (at most [`super::slot::NODES`]).
     pub fn start(names: &[&str]) -> Lab {
         super::require_lab();
         let slot = Slot::acquire();
@@ -324,23 +275,4 @@ impl Drop for Lab {
             self.slot.sweep();
         }
     }
-}
-
-/// The wireguard-go process serving `iface` in this network namespace.
-pub fn find_wireguard_go(iface: &str) -> Option<i32> {
-    let my_net = std::fs::read_link("/proc/self/ns/net").ok()?;
-    std::fs::read_dir("/proc").ok()?.flatten().find_map(|e| {
-        let pid: i32 = e.file_name().to_str()?.parse().ok()?;
-        let comm = std::fs::read_to_string(format!("/proc/{pid}/comm")).ok()?;
-        if comm.trim() != "wireguard-go" {
-            return None;
-        }
-        let cmdline = std::fs::read(format!("/proc/{pid}/cmdline")).ok()?;
-        let last = cmdline
-            .split(|b| *b == 0)
-            .rfind(|a| !a.is_empty())?
-            .to_vec();
-        let net = std::fs::read_link(format!("/proc/{pid}/ns/net")).ok()?;
-        (last == iface.as_bytes() && net == my_net && cmd::alive(pid)).then_some(pid)
-    })
 }

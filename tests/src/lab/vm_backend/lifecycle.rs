@@ -1,0 +1,229 @@
+//! The backend's bookkeeping: one entry per VM, its power changes serialized by its own
+//! lock, boots in threads of their own after the delay.
+
+use std::collections::BTreeMap;
+use std::net::Ipv4Addr;
+use std::panic::AssertUnwindSafe;
+use std::sync::{Arc, Mutex, MutexGuard};
+
+use k0rdent_arm_emulator::BackendVm;
+use k0rdent_core::secret::Secret;
+
+use super::{LabVmOptions, VmStatus};
+use crate::lab::cmd;
+use crate::lab::netns;
+use crate::lab::slot::{NODES, Slot};
+use crate::lab::sshd::SshdOptions;
+use crate::lab::vm_files::write_vm_files;
+use crate::lab::wireguard::LabNode;
+
+/// A VM's node index (fixed for its life) and the rest of it behind its own lock, so a
+/// long boot never blocks the index lookups of other VMs.
+pub(super) struct Entry {
+    pub(super) index: u8,
+    /// Azure's id of this instance (a VM deleted and created again gets a new one).
+    vm_id: String,
+    pub(super) vm: Mutex<Vm>,
+}
+
+pub(super) struct Vm {
+    index: u8,
+    name: String,
+    /// Bumped by every power change, so a boot scheduled before it gives up.
+    generation: u64,
+    pub(super) status: VmStatus,
+    /// The first boot's sshd options and custom data (cloud-init runs once per instance).
+    first_boot: Option<(SshdOptions, Secret<Vec<u8>>)>,
+    pub(super) node: Option<LabNode>,
+    /// Deleted (a second delete of the same VM does nothing).
+    deleted: bool,
+}
+
+pub(super) struct Inner {
+    pub(super) slot: Slot,
+    pub(super) opts: LabVmOptions,
+    pub(super) vms: Mutex<BTreeMap<String, Arc<Entry>>>,
+    pub(super) torn_down: std::sync::atomic::AtomicBool,
+}
+
+pub(super) fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
+}
+
+fn panic_text(p: &(dyn std::any::Any + Send)) -> String {
+    p.downcast_ref::<String>()
+        .cloned()
+        .or_else(|| p.downcast_ref::<&str>().map(|s| (*s).to_owned()))
+        .unwrap_or_else(|| "panicked".to_owned())
+}
+
+/// Runs lab code (which panics on failure) and turns a panic into an error message.
+pub(super) fn catch<T>(f: impl FnOnce() -> Result<T, String>) -> Result<T, String> {
+    std::panic::catch_unwind(AssertUnwindSafe(f)).unwrap_or_else(|p| Err(panic_text(&*p)))
+}
+
+impl Vm {
+    fn boot(&mut self, slot: &Slot) -> Result<(), String> {
+        if let Some(node) = &mut self.node {
+            return node.power_on(slot);
+        }
+        let (opts, custom_data) = self
+            .first_boot
+            .take()
+            .ok_or("the VM has neither a node nor a first boot")?;
+        let root = opts.dir.parent().ok_or("node without a root")?.to_owned();
+        let node = LabNode::launch(slot, self.index, &self.name, root, opts);
+        let applied = node.apply_cloud_config(custom_data.expose());
+        self.node = Some(node);
+        applied
+    }
+
+    fn power_off(&mut self) {
+        self.generation += 1;
+        if let Some(node) = &mut self.node {
+            node.power_off();
+        }
+    }
+}
+
+impl Inner {
+    pub(super) fn vm(&self, name: &str) -> Result<Arc<Entry>, String> {
+        lock(&self.vms)
+            .get(name)
+            .cloned()
+            .ok_or_else(|| format!("no lab VM {name}"))
+    }
+
+    /// Boots `vm` after the delay in a thread of its own, unless a power change came first.
+    fn schedule_boot(self: &Arc<Self>, entry: Arc<Entry>, generation: u64) {
+        let inner = self.clone();
+        std::thread::spawn(move || {
+            std::thread::sleep(inner.opts.boot_delay);
+            let mut v = lock(&entry.vm);
+            if v.generation != generation {
+                return;
+            }
+            let slot = &inner.slot;
+            let result = catch(|| v.boot(slot));
+            v.status = match result {
+                Ok(()) => VmStatus::Running,
+                Err(e) => VmStatus::Failed(e),
+            };
+        });
+    }
+
+    pub(super) fn create(self: &Arc<Self>, vm: &BackendVm) -> Result<Ipv4Addr, String> {
+        // A VM of that name already: the same instance (nothing to do), or an old one whose
+        // delete is under way (the emulator reports a delete done before it reaches the
+        // backend: wait for it) or never comes (deleted behind the client's back: replace it).
+        if let Ok(existing) = self.vm(&vm.name) {
+            if existing.vm_id == vm.vm_id {
+                return Ok(self.slot.node_ip(existing.index));
+            }
+            self.delete(&vm.name)?;
+        }
+        let mut vms = lock(&self.vms);
+        let used: Vec<u8> = vms.values().map(|v| v.index).collect();
+        let index = (0..NODES)
+            .find(|i| !used.contains(i))
+            .ok_or_else(|| format!("the lab slot has room for {NODES} VMs"))?;
+        let (root, mut opts) = catch(|| {
+            netns::create_node_namespace(&self.slot, index);
+            Ok(LabNode::layout(&self.slot, index, &vm.name))
+        })?;
+        opts.authorized_keys_file = Some(".ssh/authorized_keys".to_owned());
+        opts.binds.extend(write_vm_files(&root, vm)?);
+        let entry = Arc::new(Entry {
+            index,
+            vm_id: vm.vm_id.clone(),
+            vm: Mutex::new(Vm {
+                index,
+                name: vm.name.clone(),
+                generation: 0,
+                status: VmStatus::Booting,
+                first_boot: Some((opts, vm.custom_data.clone())),
+                node: None,
+                deleted: false,
+            }),
+        });
+        vms.insert(vm.name.clone(), entry.clone());
+        drop(vms);
+        self.schedule_boot(entry, 0);
+        Ok(self.slot.node_ip(index))
+    }
+
+    /// Deletes a VM; it leaves [`LabVmBackend::names`] only once its node is gone.
+    pub(super) fn delete(&self, name: &str) -> Result<(), String> {
+        let Ok(entry) = self.vm(name) else {
+            return Ok(());
+        };
+        let mut v = lock(&entry.vm);
+        if v.deleted {
+            return Ok(());
+        }
+        let (index, slot) = (entry.index, &self.slot);
+        let result = catch(|| {
+            v.power_off();
+            v.node = None;
+            let ns = slot.netns(index);
+            let _ = cmd::try_run("ip", &["netns", "del", &ns]);
+            let veth = slot.veth(index);
+            let gone = cmd::wait_for(10.0, || {
+                cmd::try_run("ip", &["link", "show", &veth]).is_err()
+            });
+            if !gone {
+                return Err(format!("{veth} did not go away"));
+            }
+            let _ = std::fs::remove_dir_all(slot.dir().join(format!("node-{index}")));
+            Ok(())
+        });
+        v.deleted = true;
+        drop(v);
+        let mut vms = lock(&self.vms);
+        // Unless a new instance of the same name took its place meanwhile.
+        if vms.get(name).is_some_and(|e| Arc::ptr_eq(e, &entry)) {
+            vms.remove(name);
+        }
+        result
+    }
+
+    pub(super) fn deallocate(&self, name: &str) -> Result<(), String> {
+        let entry = self.vm(name)?;
+        let mut v = lock(&entry.vm);
+        catch(|| {
+            v.power_off();
+            Ok(())
+        })?;
+        v.status = VmStatus::Off;
+        Ok(())
+    }
+
+    pub(super) fn start(self: &Arc<Self>, name: &str) -> Result<(), String> {
+        let entry = self.vm(name)?;
+        let generation = {
+            let mut v = lock(&entry.vm);
+            if v.status == VmStatus::Running {
+                return Ok(());
+            }
+            v.generation += 1;
+            v.status = VmStatus::Booting;
+            v.generation
+        };
+        self.schedule_boot(entry, generation);
+        Ok(())
+    }
+
+    pub(super) fn stop_all(&self) {
+        let vms: Vec<_> = std::mem::take(&mut *lock(&self.vms))
+            .into_values()
+            .collect();
+        for entry in vms {
+            let mut v = lock(&entry.vm);
+            v.generation += 1;
+            if let Some(node) = &mut v.node {
+                node.sshd.stop();
+            }
+            v.node = None;
+        }
+    }
+}

@@ -1,0 +1,360 @@
+//! The real `k0rdent` CLI against the ARM emulator whose VMs are real lab nodes
+//! (`LabVmBackend`): `deploy --until connect_vpn` creates a controller and a worker, brings
+//! our own WireGuard hub up to them, and `k0rdent ssh` reaches each node through the tunnel as
+//! the configuration's admin user with the pinned host keys. A rerun starts nothing; `vpn
+//! down` then `deploy` brings only the tunnel back; a deallocated and restarted VM comes back
+//! with its tunnel; `reset` leaves no namespace, process or interface.
+//!
+//! The `k0rdent` binary belongs to another package, so this test has its own `main`: started
+//! by `LabCli`, the same executable is the real CLI (`k0rdent_cli::main`, exactly what the
+//! `k0rdent` binary runs; see `k0rdent_tests::lab::cli`).
+
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::print_stderr)]
+
+use std::process::ExitCode;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use k0rdent_arm_emulator::{BackendVm, Emulator, VmBackend};
+use k0rdent_ssh::wireguard::ResolvedNetwork;
+use k0rdent_tests::lab::{
+    self,
+    cli::{LabCli, serve_as_cli},
+    cmd,
+    vm_backend::{LabVmBackend, LabVmOptions, VmStatus},
+};
+
+const CONFIG: &str = include_str!("../fixtures/lab-vms-1x1.yaml");
+const CONTROLLER: &str = "k0s-controller-1";
+const WORKER: &str = "k0s-worker-1";
+
+fn main() -> ExitCode {
+    if let Some(code) = serve_as_cli() {
+        return code;
+    }
+    lab::require_lab();
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .unwrap();
+    let start = Instant::now();
+    a_hub_nobody_recorded_is_found_by_its_peers_and_swept();
+    eprintln!(
+        "test lab_vms::a_hub_nobody_recorded_is_found_by_its_peers_and_swept ... ok ({:.1} s)",
+        start.elapsed().as_secs_f64()
+    );
+    let start = Instant::now();
+    rt.block_on(a_vm_created_again_under_its_name_is_a_new_node());
+    eprintln!(
+        "test lab_vms::a_vm_created_again_under_its_name_is_a_new_node ... ok ({:.1} s)",
+        start.elapsed().as_secs_f64()
+    );
+    let start = Instant::now();
+    rt.block_on(deploy_ssh_rerun_vpn_down_power_cycle_and_reset());
+    eprintln!(
+        "test lab_vms::deploy_ssh_rerun_vpn_down_power_cycle_and_reset ... ok ({:.1} s)",
+        start.elapsed().as_secs_f64()
+    );
+    ExitCode::SUCCESS
+}
+
+fn link_exists(name: &str) -> bool {
+    cmd::try_run("ip", &["link", "show", name]).is_ok()
+}
+
+fn wireguard_go_pids(backend: &LabVmBackend, vm: &str) -> Vec<i32> {
+    backend
+        .with_node(vm, lab::wireguard::LabNode::wireguard_pids)
+        .unwrap()
+}
+
+/// A test that crashed before recording the hub the CLI brought up (its name comes from a
+/// random cluster id): the next holder of the slot finds it by its peers' endpoints in the
+/// slot's /26 and removes it with its wireguard-go.
+fn a_hub_nobody_recorded_is_found_by_its_peers_and_swept() {
+    let slot = lab::slot::Slot::acquire();
+    let n = slot.n;
+    let iface = format!("wgk0stale{n:02}");
+    cmd::run("wireguard-go", &[&iface]);
+    let key = cmd::sh("wg genkey | wg pubkey");
+    let endpoint = format!("{}:51820", slot.node_ip(3));
+    cmd::run(
+        "wg",
+        &[
+            "set",
+            &iface,
+            "peer",
+            key.trim(),
+            "endpoint",
+            &endpoint,
+            "allowed-ips",
+            "10.255.255.1/32",
+        ],
+    );
+    let pid = cmd::find_wireguard_go(&iface).expect("wireguard-go runs");
+    assert!(slot.hub_interfaces().contains(&iface));
+    assert!(
+        slot.leftovers().iter().any(|l| l.contains(&iface)),
+        "{:?}",
+        slot.leftovers()
+    );
+    drop(slot); // the "crash": the lock goes, nothing is cleaned up
+    let again = lab::slot::Slot::acquire_number(n);
+    assert!(!link_exists(&iface), "the unrecorded hub {iface} was swept");
+    assert!(
+        cmd::wait_for(5.0, || !cmd::alive(pid)),
+        "its wireguard-go {pid} is gone"
+    );
+    assert!(!std::path::Path::new(&format!("/run/wireguard/{iface}.sock")).exists());
+    assert_eq!(again.leftovers(), Vec::<String>::new());
+}
+
+fn backend_vm(name: &str, vm_id: &str) -> BackendVm {
+    BackendVm {
+        name: name.to_owned(),
+        vm_id: vm_id.to_owned(),
+        admin_user: "azureuser".to_owned(),
+        ssh_public_keys: vec![],
+        custom_data: k0rdent_core::secret::Secret::new(b"#cloud-config\n{}\n".to_vec()),
+        public_ip: None,
+        private_ip: None,
+        size: "Standard_B2s".to_owned(),
+        zone: None,
+    }
+}
+
+/// The backend alone: the same instance again changes nothing; a new instance under the same
+/// name (its old one deleted behind the client's back) is a new node with new host keys and
+/// machine-id; a second delete does nothing.
+async fn a_vm_created_again_under_its_name_is_a_new_node() {
+    let backend = LabVmBackend::new(LabVmOptions {
+        boot_delay: Duration::ZERO,
+    });
+    let boot = |b: &LabVmBackend| b.wait_all_booted(Duration::from_secs(20)).unwrap();
+    let facts = |b: &LabVmBackend| {
+        b.with_node("vm", |n| {
+            (
+                n.sshd.pid,
+                n.sshd.host_public_keys(),
+                n.run(&["cat", "/etc/machine-id"]).unwrap(),
+                n.run(&["hostname"]).unwrap(),
+            )
+        })
+        .unwrap()
+    };
+    let ip = backend
+        .create(&backend_vm("vm", "11111111-aaaa"))
+        .await
+        .unwrap();
+    boot(&backend);
+    let first = facts(&backend);
+    assert_eq!(first.2.trim(), format!("11111111aaaa{}", "0".repeat(20)));
+    assert_eq!(first.3, "vm\n");
+    let again = backend
+        .create(&backend_vm("vm", "11111111-aaaa"))
+        .await
+        .unwrap();
+    assert_eq!(again, ip);
+    assert_eq!(
+        facts(&backend).0,
+        first.0,
+        "the same instance is left alone"
+    );
+    let other = backend
+        .create(&backend_vm("vm", "22222222-bbbb"))
+        .await
+        .unwrap();
+    boot(&backend);
+    let second = facts(&backend);
+    assert_eq!(other, ip, "the freed node index is reused");
+    assert_ne!(second.0, first.0);
+    assert_ne!(second.1, first.1, "a new instance has new host keys");
+    assert_ne!(second.2, first.2);
+    backend.delete("vm").await.unwrap();
+    backend.delete("vm").await.unwrap();
+    assert!(backend.names().is_empty());
+    backend.teardown();
+}
+
+async fn deploy_ssh_rerun_vpn_down_power_cycle_and_reset() {
+    let backend = Arc::new(LabVmBackend::new(LabVmOptions {
+        boot_delay: Duration::from_millis(1500),
+    }));
+    let emu = Emulator::builder()
+        .operation_duration(Duration::from_millis(300))
+        .retry_after(Duration::from_millis(100))
+        .backend(backend.clone())
+        .start()
+        .await
+        .unwrap();
+    let slot = backend.slot();
+    let line = "wireguard_network: 172.30.0.0/24";
+    assert!(
+        CONFIG.contains(line),
+        "the fixture's WireGuard network line changed"
+    );
+    let config = CONFIG.replace(line, &format!("wireguard_network: {}", slot.tunnel_net()));
+    let cli = LabCli::new(emu, &slot.dir().join("cli"), &config);
+
+    // Fresh: the VMs are created as lab nodes, the hub comes up to them.
+    let first = cli.ok(&["-y", "deploy", "--until", "connect_vpn"]);
+    let deploy_took = first.took;
+    eprintln!("{}", first.stderr);
+    let net = ResolvedNetwork::from_state(&cli.state().await).unwrap();
+    let hub = net.interface.to_string();
+    slot.record_hub(&hub);
+    assert!(link_exists(&hub), "the hub interface {hub} is up");
+    assert_eq!(backend.names(), [CONTROLLER, WORKER]);
+    for vm in [CONTROLLER, WORKER] {
+        let ip = backend.public_ip(vm).unwrap();
+        assert!(slot.subnet().contains(&ip));
+        assert_eq!(
+            cli.emu.vm(vm).unwrap().public_ip,
+            Some(std::net::IpAddr::V4(ip)),
+            "the emulator records the node's address as {vm}'s public IP"
+        );
+        // Lab traffic stays on the machine: node addresses on their veths, tunnel on the hub.
+        lab::netns::assert_route(net.node(vm).unwrap().address, &hub);
+    }
+    backend
+        .wait_all_booted(Duration::from_secs(30))
+        .unwrap_or_else(|e| panic!("{e}"));
+    let status = cli.wait_vpn_alive(Duration::from_secs(20));
+    assert_eq!(
+        status.code, 0,
+        "vpn status:\n{}{}",
+        status.stdout, status.stderr
+    );
+
+    // ssh through the tunnel as the admin user; host keys pinned on first contact.
+    let known_hosts = cli.state_dir().join("known_hosts");
+    for vm in [CONTROLLER, WORKER] {
+        let r = cli.ok(&["ssh", vm, "--", "hostname"]);
+        assert_eq!(r.stdout, format!("{vm}\n"), "{}", r.stderr);
+    }
+    let pinned = std::fs::read_to_string(&known_hosts).unwrap();
+    for vm in [CONTROLLER, WORKER] {
+        let addr = net.node(vm).unwrap().address.to_string();
+        let types: Vec<&str> = pinned
+            .lines()
+            .filter(|l| l.split_whitespace().next() == Some(addr.as_str()))
+            .filter_map(|l| l.split_whitespace().nth(1))
+            .collect();
+        assert_eq!(
+            types.len(),
+            3,
+            "{vm}: rsa, ecdsa and ed25519 pinned: {pinned}"
+        );
+    }
+    // Again from the pinned known_hosts: who we are, sudo without a password, cloud-init's files.
+    let r = cli.ok(&[
+        "ssh",
+        CONTROLLER,
+        "--",
+        "id -un; sudo -n id -u; sudo -n test -f /var/lib/cloud/instance/boot-finished && echo booted; cat /etc/machine-id",
+    ]);
+    let lines: Vec<&str> = r.stdout.lines().collect();
+    assert_eq!(
+        lines[..3],
+        ["k0rdent", "0", "booted"],
+        "{}{}",
+        r.stdout,
+        r.stderr
+    );
+    assert_eq!(lines[3].len(), 32, "{}", r.stdout);
+    assert_eq!(std::fs::read_to_string(&known_hosts).unwrap(), pinned);
+    // The user exists only inside the nodes.
+    assert!(cmd::try_run("id", &["k0rdent"]).is_err());
+
+    // A rerun starts nothing: no emulator write, no step, the same hub process.
+    let hub_go = cmd::find_wireguard_go(&hub).unwrap();
+    let node_go = wireguard_go_pids(&backend, WORKER);
+    let writes = cli.writes().len();
+    let again = cli.ok(&["-y", "deploy", "--until", "connect_vpn"]);
+    assert_eq!(
+        again.started_steps(),
+        Vec::<&str>::new(),
+        "{}",
+        again.stderr
+    );
+    assert_eq!(cli.writes().len(), writes, "the rerun wrote to Azure");
+    assert_eq!(
+        cmd::find_wireguard_go(&hub),
+        Some(hub_go),
+        "wg-quick ran again"
+    );
+    assert_eq!(wireguard_go_pids(&backend, WORKER), node_go);
+
+    // vpn down, then deploy: only connect_vpn runs and the tunnel answers again.
+    cli.ok(&["vpn", "down"]);
+    assert!(!link_exists(&hub), "vpn down removed {hub}");
+    assert_ne!(cli.run(&["vpn", "status"]).code, 0);
+    let back = cli.ok(&["-y", "deploy", "--until", "connect_vpn"]);
+    let steps = back.started_steps();
+    assert!(
+        steps.len() == 1 && steps[0].starts_with("> connect_vpn"),
+        "only connect_vpn runs: {}",
+        back.stderr
+    );
+    assert_eq!(
+        cli.writes().len(),
+        writes,
+        "bringing the tunnel back wrote to Azure"
+    );
+    slot.record_hub(&hub);
+    let status = cli.wait_vpn_alive(Duration::from_secs(20));
+    assert_eq!(
+        status.code, 0,
+        "vpn status:\n{}{}",
+        status.stdout, status.stderr
+    );
+    assert_eq!(
+        cli.ok(&["ssh", WORKER, "--", "hostname"]).stdout,
+        format!("{WORKER}\n")
+    );
+
+    // The worker deallocated (through the backend, as Azure's deallocate would): nothing of
+    // it runs; started again, sshd and wg-quick@wg0 come back and the tunnel answers.
+    backend.deallocate(WORKER).await.unwrap();
+    assert_eq!(backend.status(WORKER), Some(VmStatus::Off));
+    assert!(lab::netns::pids(&slot.netns(backend.index(WORKER).unwrap())).is_empty());
+    assert_eq!(
+        cli.run(&["ssh", WORKER, "--", "true"]).code,
+        3,
+        "a silent peer blocks"
+    );
+    backend.start(WORKER).await.unwrap();
+    backend
+        .wait_all_booted(Duration::from_secs(30))
+        .unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(wireguard_go_pids(&backend, WORKER).len(), 1);
+    let status = cli.wait_vpn_alive(Duration::from_secs(30));
+    assert_eq!(
+        status.code, 0,
+        "vpn status:\n{}{}",
+        status.stdout, status.stderr
+    );
+    assert_eq!(
+        cli.ok(&["ssh", WORKER, "--", "hostname"]).stdout,
+        format!("{WORKER}\n")
+    );
+
+    // reset: the hub down, the VMs (and with them the nodes) gone, nothing left.
+    let reset = cli.ok(&["-y", "reset"]);
+    assert!(
+        !link_exists(&hub),
+        "reset took the hub down: {}",
+        reset.stderr
+    );
+    assert!(
+        backend.wait_all_deleted(Duration::from_secs(30)),
+        "the emulator deleted every VM: {:?}",
+        backend.names()
+    );
+    backend.teardown();
+    eprintln!(
+        "deploy --until connect_vpn (fresh, 1 controller + 1 worker): {:.2} s",
+        deploy_took.as_secs_f64()
+    );
+}
