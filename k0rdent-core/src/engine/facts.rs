@@ -62,8 +62,8 @@ async fn observe_with(
 ) -> Snapshot {
     let state = Arc::new(state.clone());
     let mut set = JoinSet::new();
-    for obs in observers.iter().copied() {
-        let obs = obs.clone();
+    for &obs in observers {
+        let obs = Arc::clone(obs);
         let state = state.clone();
         set.spawn(async move {
             let started = Instant::now();
