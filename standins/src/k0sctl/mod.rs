@@ -1,15 +1,26 @@
 //! The stand-in k0sctl's view of its input: a strict reader of k0sctl's `Cluster` document
 //! ([`config`], [`reader`]), with the rules k0sctl applies before it touches a host
-//! ([`rules`]).
+//! ([`rules`]); and the stand-in `k0sctl` itself ([`cli`]: `version`, `apply`,
+//! `kubeconfig`), which reaches hosts through the system `ssh` as rig's `openSSH` client
+//! does ([`remote`]) and installs a stand-in `k0s` there ([`node_scripts`]).
 //!
 //! Written from k0sproject/k0sctl (v0.19.0 to v0.32.2: `cmd/flags.go`,
 //! `pkg/manifest/reader.go`, `pkg/apis/k0sctl.k0sproject.io/v1beta1/`), k0sproject/rig
 //! (v0.18.7 to v2.1.1: the connection types) and k0sproject/version (v0.8.0: k0s version
 //! numbers).
 
+pub mod apply;
+pub mod cli;
 pub mod config;
+pub mod facts;
+pub mod failure;
+pub mod invocation;
 mod k0s_version;
+pub mod kubeconfig;
+pub mod node_scripts;
 pub mod reader;
+pub mod register;
+pub mod remote;
 pub mod rules;
 
 pub use config::{Cluster, Host, K0s, OpenSsh, Ssh};
