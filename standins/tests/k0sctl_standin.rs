@@ -4,6 +4,8 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
+#[path = "k0sctl_standin/api.rs"]
+mod api;
 #[path = "k0sctl_standin/sshd.rs"]
 mod sshd;
 
@@ -442,5 +444,69 @@ fn the_command_line_is_checked_as_urfave_cli_does() {
         String::from_utf8_lossy(&o.stderr).contains("unknown field"),
         "{}",
         text(&o)
+    );
+}
+
+#[test]
+fn hosts_that_run_a_kubelet_are_registered_ready_through_the_api_once() {
+    let lab = Lab::start(3);
+    let api = api::Api::start(&lab.dir.path().join("api"));
+    let kh = lab.known_hosts(&[0, 1, 2]);
+    let cfg = config(
+        &lab,
+        &kh,
+        &[
+            (0, "controller", "10.0.0.1"),
+            (1, "worker", "10.0.0.2"),
+            (2, "worker", "10.0.0.3"),
+        ],
+        K0S_CONFIG,
+    );
+    let c = cfg.to_str().unwrap();
+    let env = [(
+        "K0RDENT_STANDIN_KUBECONFIG",
+        api.kubeconfig.to_str().unwrap(),
+    )];
+    let o = run(&lab, &["apply", "--config", c], &env);
+    assert!(o.status.success(), "{}", text(&o));
+    {
+        let w = api.world.lock().unwrap();
+        // A pure controller runs no kubelet: only the workers are nodes.
+        assert_eq!(w.nodes.keys().collect::<Vec<_>>(), ["node1", "node2"]);
+        let n = &w.nodes["node1"];
+        assert_eq!(n["status"]["conditions"][0]["type"], "Ready");
+        assert_eq!(n["status"]["conditions"][0]["status"], "True");
+        assert_eq!(n["status"]["addresses"][0]["address"], "10.0.0.2");
+        assert_eq!(n["metadata"]["resourceVersion"], "2");
+        assert_eq!(
+            w.requests,
+            [
+                "GET /api/v1/nodes/node1",
+                "POST /api/v1/nodes",
+                "PUT /api/v1/nodes/node1/status",
+                "GET /api/v1/nodes/node2",
+                "POST /api/v1/nodes",
+                "PUT /api/v1/nodes/node2/status",
+            ]
+        );
+    }
+    // A rerun only looks.
+    let o = run(&lab, &["apply", "--config", c], &env);
+    assert!(o.status.success(), "{}", text(&o));
+    assert_eq!(
+        api.world.lock().unwrap().requests[6..],
+        ["GET /api/v1/nodes/node1", "GET /api/v1/nodes/node2"]
+    );
+    // A reset worker's node is deleted.
+    let y = std::fs::read_to_string(&cfg).unwrap().replace(
+        "    hostname: node2\n",
+        "    hostname: node2\n    reset: true\n",
+    );
+    std::fs::write(&cfg, y).unwrap();
+    let o = run(&lab, &["apply", "--config", c], &env);
+    assert!(o.status.success(), "{}", text(&o));
+    assert_eq!(
+        api.world.lock().unwrap().nodes.keys().collect::<Vec<_>>(),
+        ["node1"]
     );
 }

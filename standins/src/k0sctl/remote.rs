@@ -265,23 +265,25 @@ impl Remote {
     }
 
     /// Runs a shell script as root (through `sudo` when the user is not root, as rig's
-    /// `Sudo()` wraps commands: `sudo K=V -- cmd`), with `K0RDENT_STANDIN_ROOT` set when the
-    /// node-side root is not `/`. `args` become `$1`...
+    /// `Sudo()` wraps commands: `sudo K=V -- cmd`), with `K0RDENT_STANDIN_ROOT` set to this
+    /// run's root, or kept from the node's session. `args` become `$1`...
     ///
     /// # Errors
     /// [`Failure::Remote`] when the script exits non-zero, with its stderr.
     pub fn sudo_script(&self, what: &str, script: &str, args: &[&str]) -> Result<String, Failure> {
         let mut cmd = String::new();
         let sudo = self.sudo.unwrap_or(false);
-        if !self.root.is_empty() {
-            let assign = format!("K0RDENT_STANDIN_ROOT={}", shell_quote(&self.root));
-            if sudo {
-                cmd.push_str(&format!("sudo {assign} -- "));
-            } else {
-                cmd.push_str(&format!("{assign} "));
-            }
-        } else if sudo {
-            cmd.push_str("sudo -- ");
+        // The node's own value (sshd `SetEnv`) unless this run names one; sudo's env_reset
+        // would drop it, so it is handed over explicitly as rig hands over assignments.
+        let assign = if self.root.is_empty() {
+            "K0RDENT_STANDIN_ROOT=\"${K0RDENT_STANDIN_ROOT:-}\"".to_owned()
+        } else {
+            format!("K0RDENT_STANDIN_ROOT={}", shell_quote(&self.root))
+        };
+        if sudo {
+            cmd.push_str(&format!("sudo {assign} -- "));
+        } else if !self.root.is_empty() {
+            cmd.push_str(&format!("{assign} "));
         }
         cmd.push_str("sh -s --");
         for a in args {
