@@ -5,13 +5,13 @@
 
 #[path = "k0sctl_standin/api.rs"]
 mod api;
-#[path = "k0sctl_standin/common.rs"]
-mod common;
 #[path = "k0sctl_standin/sshd.rs"]
 mod sshd;
+#[path = "k0sctl_standin/testutil.rs"]
+mod testutil;
 
-use common::*;
 use sshd::Lab;
+use testutil::*;
 
 const ADMIN: &str = "apiVersion: v1\nkind: Config\nclusters:\n- name: local\n  cluster:\n    server: https://localhost:6443\n    certificate-authority-data: Q0E=\ncontexts:\n- name: Default\n  context:\n    cluster: local\n    user: user\ncurrent-context: Default\nusers:\n- name: user\n  user:\n    client-certificate-data: Q0VSVA==\n    client-key-data: S0VZ\n";
 
@@ -62,7 +62,7 @@ fn the_command_line_is_checked_as_urfave_cli_does() {
     let o = run(&lab, &["version"], &[]);
     assert_eq!(
         String::from_utf8_lossy(&o.stdout),
-        "version: v0.25.1\ncommit: 0000000\n"
+        "version: v0.32.2\ncommit: 0000000\n"
     );
     let o = run(
         &lab,
@@ -74,6 +74,13 @@ fn the_command_line_is_checked_as_urfave_cli_does() {
     assert_eq!(o.status.code(), Some(1));
     assert!(
         String::from_utf8_lossy(&o.stderr).contains("flag provided but not defined: -bogus"),
+        "{}",
+        text(&o)
+    );
+    let o = run(&lab, &["apply", "--dry-run"], &[]);
+    assert_eq!(o.status.code(), Some(1));
+    assert!(
+        String::from_utf8_lossy(&o.stderr).contains("does not model --dry-run"),
         "{}",
         text(&o)
     );

@@ -38,6 +38,8 @@ pub struct ApplyOptions {
     pub pause_after_install: Option<Duration>,
     /// Where to register Kubernetes nodes, if anywhere.
     pub api: Option<NodeApi>,
+    /// How long to keep retrying a host that cannot be reached (k0sctl: 10 minutes).
+    pub connect_timeout: Duration,
 }
 
 /// One host, connected.
@@ -113,6 +115,7 @@ impl Node<'_> {
 pub(crate) fn connect_all<'a>(
     cluster: &'a Cluster,
     root: &str,
+    timeout: Duration,
     out: &mut dyn Write,
 ) -> Result<Vec<Node<'a>>, Failure> {
     let mut nodes: Vec<Node<'a>> = Vec::new();
@@ -124,7 +127,7 @@ pub(crate) fn connect_all<'a>(
             ));
         };
         let mut remote = Remote::new(conn, root);
-        if let Err(e) = remote.connect() {
+        if let Err(e) = remote.connect_within(timeout) {
             disconnect_all(&mut nodes);
             return Err(e);
         }
@@ -162,7 +165,7 @@ fn with_v(version: &str) -> String {
 /// # Errors
 /// The first failure, in k0sctl's words where k0sctl has them.
 pub fn apply(cluster: &Cluster, opts: &ApplyOptions, out: &mut dyn Write) -> Result<(), Failure> {
-    let mut nodes = connect_all(cluster, &opts.root, out)?;
+    let mut nodes = connect_all(cluster, &opts.root, opts.connect_timeout, out)?;
     let result = apply_connected(cluster, opts, &mut nodes, out);
     disconnect_all(&mut nodes);
     result

@@ -12,7 +12,8 @@
 //! `K0RDENT_STANDIN_ROOT` (node-side path prefix), `K0RDENT_STANDIN_KUBECONFIG` (the
 //! cluster's admin kubeconfig: node registration and `kubeconfig`),
 //! `K0RDENT_STANDIN_K0SCTL_PAUSE_AFTER_INSTALL` (seconds between `k0s install` and the
-//! service start).
+//! service start), `K0RDENT_STANDIN_K0SCTL_CONNECT_TIMEOUT` (seconds a host that cannot be
+//! reached is retried, default 600 as in k0sctl).
 
 use std::collections::BTreeMap;
 use std::io::Write;
@@ -27,7 +28,7 @@ use super::reader::read_cluster;
 use super::register::NodeApi;
 
 /// What `version` prints unless `K0RDENT_STANDIN_K0SCTL_VERSION` says otherwise.
-pub const DEFAULT_VERSION: &str = "v0.25.1";
+pub const DEFAULT_VERSION: &str = "v0.32.2";
 
 const COMMON: [(&str, bool); 10] = [
     ("config", true),
@@ -42,7 +43,7 @@ const COMMON: [(&str, bool); 10] = [
     ("retry-interval", true),
 ];
 
-const APPLY: [(&str, bool); 13] = [
+const APPLY: [(&str, bool); 12] = [
     ("concurrency", true),
     ("concurrent-uploads", true),
     ("no-wait", false),
@@ -55,7 +56,18 @@ const APPLY: [(&str, bool); 13] = [
     ("disable-downgrade-check", false),
     ("evict-taint", true),
     ("default-timeout", true),
-    ("retry-timeout", true),
+];
+
+/// Flags k0sctl defines whose effect the stand-in does not model: refused rather than
+/// silently ignored, so a client that starts using one notices.
+const NOT_MODELLED: [&str; 7] = [
+    "dry-run",
+    "restore-from",
+    "kubeconfig-out",
+    "kubeconfig-api-address",
+    "kubeconfig-user",
+    "kubeconfig-cluster",
+    "evict-taint",
 ];
 
 const KUBECONFIG: [(&str, bool); 5] = [
@@ -229,6 +241,11 @@ fn with_config(
     out: &mut dyn Write,
 ) -> Result<(), Failure> {
     let flags = parse_flags(args, &[&COMMON, own])?;
+    if let Some(f) = NOT_MODELLED.iter().find(|f| flags.contains_key(**f)) {
+        return Err(Failure::Usage(format!(
+            "the stand-in k0sctl does not model --{f}"
+        )));
+    }
     let configs = flags.get("config").cloned().unwrap_or_default();
     let config = match configs.as_slice() {
         [] => PathBuf::from("k0sctl.yaml"),
@@ -239,6 +256,10 @@ fn with_config(
             ));
         }
     };
+    // k0sctl reads the file before anything else; no lock file next to a missing one.
+    if let Err(e) = std::fs::metadata(&config) {
+        return Err(Failure::Config(format!("failed to read config: {e}")));
+    }
     let _lock = invocation::lock(&config, env_path("K0RDENT_STANDIN_DIR").as_deref())?;
     action(&config, &flags, out)
 }
@@ -247,6 +268,15 @@ fn read(config: &Path) -> Result<super::Cluster, Failure> {
     let text = std::fs::read_to_string(config)
         .map_err(|e| Failure::Config(format!("failed to read config: {e}")))?;
     Ok(read_cluster(&text)?)
+}
+
+fn connect_timeout() -> Result<Duration, Failure> {
+    match std::env::var("K0RDENT_STANDIN_K0SCTL_CONNECT_TIMEOUT") {
+        Ok(s) if !s.is_empty() => s.parse::<f64>().map(Duration::from_secs_f64).map_err(|e| {
+            Failure::Usage(format!("K0RDENT_STANDIN_K0SCTL_CONNECT_TIMEOUT={s}: {e}"))
+        }),
+        _ => Ok(super::remote::CONNECT_TIMEOUT),
+    }
 }
 
 fn root() -> String {
@@ -275,6 +305,7 @@ fn run_apply(config: &Path, flags: &Flags, out: &mut dyn Write) -> Result<(), Fa
         root: root(),
         pause_after_install: pause,
         api,
+        connect_timeout: connect_timeout()?,
     };
     apply(&cluster, &opts, out).map_err(|e| {
         Failure::Refused(format!(
@@ -291,6 +322,7 @@ fn run_kubeconfig(config: &Path, flags: &Flags, out: &mut dyn Write) -> Result<(
         user: flag(flags, "user").filter(|a| !a.is_empty()),
         cluster: flag(flags, "cluster").filter(|a| !a.is_empty()),
         root: root(),
+        connect_timeout: connect_timeout()?,
     };
     let admin = env_path("K0RDENT_STANDIN_KUBECONFIG");
     let mut sink = std::io::sink();

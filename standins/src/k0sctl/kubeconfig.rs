@@ -34,6 +34,8 @@ pub struct KubeconfigOptions {
     pub cluster: Option<String>,
     /// Node-side path prefix.
     pub root: String,
+    /// How long to keep retrying the host (k0sctl: 10 minutes).
+    pub connect_timeout: std::time::Duration,
 }
 
 fn k0s_config_str<'a>(cluster: &'a Cluster, keys: &[&str]) -> Option<&'a Value> {
@@ -70,7 +72,7 @@ pub fn kubeconfig(
         Failure::Config("the stand-in k0sctl connects only `openSSH` hosts".into())
     })?;
     let mut remote = Remote::new(conn, &opts.root);
-    remote.connect()?;
+    remote.connect_within(opts.connect_timeout)?;
     let mut node = [Node {
         host,
         remote,

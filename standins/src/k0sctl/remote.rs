@@ -24,9 +24,16 @@
 use std::collections::BTreeMap;
 use std::io::Write;
 use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
 
 use super::config::OpenSsh;
 use super::failure::Failure;
+
+/// k0sctl's `retry.Interval`.
+const RETRY_INTERVAL: Duration = Duration::from_secs(5);
+
+/// How long k0sctl's `Connect` phase retries a host (`phase/connect.go`).
+pub const CONNECT_TIMEOUT: Duration = Duration::from_secs(600);
 
 /// One host's connection, as rig builds it from the host's `openSSH` block.
 #[derive(Debug, Clone)]
@@ -212,6 +219,28 @@ impl Remote {
             });
         }
         Ok(())
+    }
+
+    /// k0sctl's `Connect` phase around [`Remote::connect`]: retried every 5 s for up to
+    /// `timeout` (k0sctl: 10 minutes), except a host-key failure, which rig v2 marks
+    /// non-retryable and k0sctl gives up on at once.
+    ///
+    /// # Errors
+    /// The last attempt's failure.
+    pub fn connect_within(&mut self, timeout: Duration) -> Result<(), Failure> {
+        let deadline = Instant::now() + timeout;
+        loop {
+            match self.connect() {
+                Err(Failure::Connect { detail, .. })
+                    if !detail.contains("Host key verification failed")
+                        && !detail.contains("REMOTE HOST IDENTIFICATION HAS CHANGED")
+                        && Instant::now() + RETRY_INTERVAL < deadline =>
+                {
+                    std::thread::sleep(RETRY_INTERVAL);
+                }
+                other => return other,
+            }
+        }
     }
 
     /// Closes the control master (rig's `Disconnect`); errors are ignored as rig does.

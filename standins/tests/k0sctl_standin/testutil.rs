@@ -43,6 +43,8 @@ pub fn k0sctl(lab: &Lab, args: &[&str], env: &[(&str, &str)]) -> Command {
         .env_remove("K0RDENT_STANDIN_ROOT")
         .env_remove("K0RDENT_STANDIN_KUBECONFIG")
         .env_remove("K0RDENT_STANDIN_K0SCTL_PAUSE_AFTER_INSTALL")
+        // k0sctl retries an unreachable host for 10 minutes; a test that gets there fails.
+        .env("K0RDENT_STANDIN_K0SCTL_CONNECT_TIMEOUT", "30")
         .env(
             "K0RDENT_STANDIN_LOG",
             lab.dir.path().join("invocations.jsonl"),
