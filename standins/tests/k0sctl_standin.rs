@@ -76,13 +76,30 @@ fn apply_installs_and_starts_every_host_and_a_rerun_changes_nothing() {
     assert_eq!(state(&lab, 0, "restarts").as_deref(), Some("1"));
     assert_eq!(state(&lab, 1, "restarts"), None);
 
+    // A new k0s version replaces the binary and restarts every host; an older one is refused.
+    let y = std::fs::read_to_string(&cfg).unwrap();
+    std::fs::write(&cfg, y.replace("v1.33.4+k0s.0", "v1.33.5+k0s.0")).unwrap();
+    let o = apply(&lab, &cfg);
+    assert!(o.status.success(), "{}", text(&o));
+    assert_eq!(state(&lab, 0, "restarts").as_deref(), Some("2"));
+    assert_eq!(state(&lab, 1, "restarts").as_deref(), Some("1"));
+    assert_eq!(status_json(&lab, 1)["Version"], "v1.33.5+k0s.0");
+    std::fs::write(&cfg, y).unwrap();
+    let o = apply(&lab, &cfg);
+    let t = text(&o);
+    assert_eq!(o.status.code(), Some(1), "{t}");
+    assert!(
+        t.contains("can't perform a downgrade: v1.33.5+k0s.0 > v1.33.4+k0s.0"),
+        "{t}"
+    );
+
     // Every run was recorded with its argv and environment.
     let log = std::fs::read_to_string(lab.dir.path().join("invocations.jsonl")).unwrap();
     let lines: Vec<serde_json::Value> = log
         .lines()
         .map(|l| serde_json::from_str(l).unwrap())
         .collect();
-    assert_eq!(lines.len(), 3);
+    assert_eq!(lines.len(), 5);
     assert_eq!(lines[0]["argv"][1], "apply");
     assert_eq!(lines[0]["env"]["SSH_KNOWN_HOSTS"], kh.display().to_string());
     assert_eq!(lines[0]["env"]["KUBECONFIG"], serde_json::Value::Null);

@@ -15,12 +15,13 @@
 use std::io::Write;
 use std::time::Duration;
 
-use super::config::{Cluster, Host};
-use super::facts::{self, Facts};
+use super::config::Cluster;
+use super::facts;
 use super::failure::Failure;
+use super::node::{Node, connect_all, disconnect_all, info, leader_index};
 use super::node_scripts;
 use super::register::NodeApi;
-use super::remote::Remote;
+use super::validate::{validate_etcd_members, validate_facts, with_v};
 
 /// The k0s version used when the configuration names none and nothing runs yet (real k0sctl
 /// asks GitHub for the latest).
@@ -40,124 +41,8 @@ pub struct ApplyOptions {
     pub api: Option<NodeApi>,
     /// How long to keep retrying a host that cannot be reached (k0sctl: 10 minutes).
     pub connect_timeout: Duration,
-}
-
-/// One host, connected.
-pub(crate) struct Node<'a> {
-    pub(crate) host: &'a Host,
-    pub(crate) remote: Remote,
-    pub(crate) facts: Facts,
-}
-
-impl Node<'_> {
-    fn is_controller(&self) -> bool {
-        matches!(
-            self.host.role.as_str(),
-            "controller" | "controller+worker" | "single"
-        )
-    }
-
-    fn runs_kubelet(&self) -> bool {
-        self.host.role != "controller"
-    }
-
-    fn running(&self) -> bool {
-        self.facts.running_version.is_some()
-    }
-
-    fn private_address(&self) -> &str {
-        if self.host.private_address.is_empty() {
-            &self.remote.address
-        } else {
-            &self.host.private_address
-        }
-    }
-
-    pub(crate) fn node_name(&self) -> String {
-        if self.host.hostname.is_empty() {
-            self.facts.hostname.clone()
-        } else {
-            self.host.hostname.to_lowercase()
-        }
-    }
-
-    fn member_line(&self) -> String {
-        format!(
-            "{} https://{}:2380",
-            self.node_name(),
-            self.private_address()
-        )
-    }
-
-    fn install_args(&self) -> Vec<String> {
-        let mut args = match self.host.role.as_str() {
-            "worker" => vec!["worker".to_owned()],
-            "controller+worker" => {
-                let mut a = vec!["controller".to_owned(), "--enable-worker".to_owned()];
-                if self.host.no_taints {
-                    a.push("--no-taints".into());
-                }
-                a
-            }
-            "single" => vec!["controller".to_owned(), "--single".to_owned()],
-            _ => vec!["controller".to_owned()],
-        };
-        args.extend(self.host.install_flags.iter().cloned());
-        args
-    }
-}
-
-/// Connects every host (rig's `Connect` phase); the returned nodes are disconnected by
-/// [`disconnect_all`].
-///
-/// # Errors
-/// The first host that cannot be reached; hosts already connected are disconnected.
-pub(crate) fn connect_all<'a>(
-    cluster: &'a Cluster,
-    root: &str,
-    timeout: Duration,
-    out: &mut dyn Write,
-) -> Result<Vec<Node<'a>>, Failure> {
-    let mut nodes: Vec<Node<'a>> = Vec::new();
-    for host in &cluster.spec.hosts {
-        let Some(conn) = &host.open_ssh else {
-            disconnect_all(&mut nodes);
-            return Err(Failure::Config(
-                "the stand-in k0sctl connects only `openSSH` hosts".into(),
-            ));
-        };
-        let mut remote = Remote::new(conn, root);
-        if let Err(e) = remote.connect_within(timeout) {
-            disconnect_all(&mut nodes);
-            return Err(e);
-        }
-        info(out, &format!("{}: connected", remote.name));
-        nodes.push(Node {
-            host,
-            remote,
-            facts: Facts::default(),
-        });
-    }
-    Ok(nodes)
-}
-
-/// Closes every control master (k0sctl's `Disconnect` phase).
-pub(crate) fn disconnect_all(nodes: &mut [Node<'_>]) {
-    for n in nodes {
-        n.remote.disconnect();
-    }
-}
-
-pub(crate) fn info(out: &mut dyn Write, msg: &str) {
-    let _ = writeln!(out, "level=info msg={msg:?}");
-}
-
-fn with_v(version: &str) -> String {
-    if version.starts_with('v') {
-        version.to_owned()
-    } else {
-        format!("v{version}")
-    }
+    /// `--disable-downgrade-check`.
+    pub skip_downgrade_check: bool,
 }
 
 /// Runs `k0sctl apply` for `cluster`.
@@ -191,7 +76,8 @@ fn apply_connected(
             .clone()
             .unwrap_or_else(|| DEFAULT_K0S_VERSION.to_owned()),
     };
-    validate_etcd_members(cluster, opts, nodes, leader, out)?;
+    validate_facts(cluster, opts.skip_downgrade_check, nodes, leader)?;
+    validate_etcd_members(cluster, opts.force, nodes, leader, out)?;
 
     let k0s = node_scripts::k0s_executable(&version);
     let config = serde_yaml::to_string(&cluster.spec.k0s.config)
@@ -315,71 +201,5 @@ fn apply_connected(
         }
     }
     info(out, "k0s cluster version is now installed");
-    Ok(())
-}
-
-/// k0sctl's `K0sLeader`: the first controller that is not reset and runs k0s, else the first
-/// controller.
-pub(crate) fn leader_index(nodes: &[Node<'_>]) -> Option<usize> {
-    nodes
-        .iter()
-        .position(|n| {
-            n.is_controller() && !n.host.reset && n.facts.binary_version.is_some() && n.running()
-        })
-        .or_else(|| nodes.iter().position(Node::is_controller))
-}
-
-fn internal_etcd(cluster: &Cluster) -> bool {
-    let storage = cluster
-        .spec
-        .k0s
-        .config
-        .as_ref()
-        .and_then(|c| c.get("spec"))
-        .and_then(|s| s.get("storage"));
-    match storage.and_then(|s| s.get("type")).and_then(|t| t.as_str()) {
-        None | Some("") => true,
-        Some("etcd") => storage
-            .and_then(|s| s.get("etcd"))
-            .and_then(|e| e.get("externalCluster"))
-            .is_none(),
-        Some(_) => false,
-    }
-}
-
-fn validate_etcd_members(
-    cluster: &Cluster,
-    opts: &ApplyOptions,
-    nodes: &[Node<'_>],
-    leader: usize,
-    out: &mut dyn Write,
-) -> Result<(), Failure> {
-    let l = &nodes[leader];
-    if !l.running() || l.host.role == "single" || !internal_etcd(cluster) {
-        return Ok(());
-    }
-    let members = facts::etcd_members(&l.remote)?;
-    for n in nodes.iter().filter(|n| n.is_controller() && !n.running()) {
-        let addr = n.private_address();
-        if !members.iter().any(|m| m == addr) {
-            continue;
-        }
-        let h = &n.remote.name;
-        if opts.force {
-            info(
-                out,
-                &format!("{h}: force used, running 'k0s etcd leave' for the host"),
-            );
-            l.remote
-                .sudo_script("leave etcd", &node_scripts::etcd_leave(), &[addr])
-                .map_err(|e| Failure::Refused(format!(
-                    "controller {h} is listed as an existing etcd member but k0s is not found installed on it, the host may have been replaced. attempted etcd leave for the address {addr} but it failed: {e}"
-                )))?;
-            continue;
-        }
-        return Err(Failure::Refused(format!(
-            "controller {h} is listed as an existing etcd member but k0s is not found installed on it, the host may have been replaced. check the host and use `k0s etcd leave --peer-address {addr} on a controller or re-run apply with --force"
-        )));
-    }
     Ok(())
 }

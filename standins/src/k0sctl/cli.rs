@@ -306,6 +306,7 @@ fn run_apply(config: &Path, flags: &Flags, out: &mut dyn Write) -> Result<(), Fa
         pause_after_install: pause,
         api,
         connect_timeout: connect_timeout()?,
+        skip_downgrade_check: flag_on(flags, "disable-downgrade-check"),
     };
     apply(&cluster, &opts, out).map_err(|e| {
         Failure::Refused(format!(

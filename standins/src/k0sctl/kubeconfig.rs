@@ -16,10 +16,10 @@ use std::path::Path;
 
 use serde_yaml::{Mapping, Value};
 
-use super::apply::{self, Node};
 use super::config::Cluster;
 use super::facts::Facts;
 use super::failure::Failure;
+use super::node::{self, Node};
 use super::register::named;
 use super::remote::Remote;
 
@@ -78,13 +78,13 @@ pub fn kubeconfig(
         remote,
         facts: Facts::default(),
     }];
-    apply::info(out, &format!("{}: connected", node[0].remote.name));
+    node::info(out, &format!("{}: connected", node[0].remote.name));
     let read = node[0].remote.sudo_script(
         "read kubeconfig from host",
         "\"${K0RDENT_STANDIN_ROOT:-}/usr/local/bin/k0s\" kubeconfig admin --data-dir=/var/lib/k0s\n",
         &[],
     );
-    apply::disconnect_all(&mut node);
+    node::disconnect_all(&mut node);
     read?;
     let path = admin_kubeconfig.ok_or_else(|| {
         Failure::Config(

@@ -17,11 +17,13 @@ pub mod failure;
 pub mod invocation;
 mod k0s_version;
 pub mod kubeconfig;
+pub mod node;
 pub mod node_scripts;
 pub mod reader;
 pub mod register;
 pub mod remote;
 pub mod rules;
+pub mod validate;
 
 pub use config::{Cluster, Host, K0s, OpenSsh, Ssh};
 pub use k0s_version::K0sVersion;
