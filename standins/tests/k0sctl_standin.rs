@@ -170,6 +170,10 @@ fn killed_between_install_and_start_the_next_apply_fails_until_the_service_is_st
 
     child.kill().unwrap(); // SIGKILL
     child.wait().unwrap();
+    // The killed run's control masters live on (ControlPersist=600). Left there, the next
+    // run's `ssh -N -f -o ControlMaster=yes` finds the socket taken, falls back to a plain
+    // connection that stays in the background for good, and its commands go through the
+    // old master: whoever kills k0sctl closes them, as here.
     lab.close_masters();
 
     let o = apply(&lab, &cfg);
