@@ -41,6 +41,8 @@ fn apply_installs_and_starts_every_host_and_a_rerun_changes_nothing() {
     assert!(lab.hosts[0].root.join("etc/k0s/k0s.yaml").is_file());
     let w = status_json(&lab, 1);
     assert_eq!(w["Role"], "worker");
+    assert_eq!(w["Workloads"], true);
+    assert_eq!(w["SingleNode"], false);
     assert!(
         lab.hosts[1]
             .root
@@ -368,4 +370,28 @@ fn an_unreachable_host_is_retried_until_the_connect_timeout() {
         took >= Duration::from_secs(5) && took < Duration::from_secs(9),
         "{took:?}"
     );
+}
+
+#[test]
+fn a_single_node_runs_as_k0s_reports_it_and_a_rerun_accepts_it() {
+    let lab = Lab::start(1);
+    let kh = lab.known_hosts(&[0]);
+    let cfg = config(&lab, &kh, &[(0, "single", "10.0.0.1")], K0S_CONFIG);
+    let o = apply(&lab, &cfg);
+    assert!(o.status.success(), "{}", text(&o));
+    let st = status_json(&lab, 0);
+    // k0s says "controller" with workloads; k0sctl reads `--single=true` in Args as single.
+    assert_eq!(st["Role"], "controller");
+    assert_eq!(st["Workloads"], true);
+    assert_eq!(st["SingleNode"], true);
+    assert!(
+        st["Args"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|a| a == "--single=true")
+    );
+    let o = apply(&lab, &cfg);
+    assert!(o.status.success(), "{}", text(&o));
+    assert_eq!(state(&lab, 0, "starts").as_deref(), Some("1"));
 }

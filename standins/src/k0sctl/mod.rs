@@ -4,16 +4,17 @@
 //! `kubeconfig`), which reaches hosts through the system `ssh` as rig's `openSSH` client
 //! does ([`remote`]) and installs a stand-in `k0s` there ([`node_scripts`]).
 //!
-//! Hosting it (the lab): each node needs an sshd the `openSSH` host block reaches and a
-//! node-side root, either the real `/` of a private mount namespace with per-node
-//! `/usr/local/bin`, `/var/lib/k0s`, `/etc/systemd/system` and `/etc/k0s`, or a per-node
-//! directory named by `SetEnv K0RDENT_STANDIN_ROOT=<dir>` in that sshd's config (passed on
-//! through `sudo` for a non-root user, which needs a sudoers rule that allows it, as
-//! `NOPASSWD: ALL` does). For the product's own `sudo k0s status` to find the stand-in k0s,
-//! `<dir>/usr/local/bin` must also be what the node sees as `/usr/local/bin`. The operator
-//! side needs `~/.ssh` (rig's control sockets); after killing the stand-in, close its control
-//! masters (`ssh -O exit -o ControlPath=~/.ssh/ctrl-%C -p PORT USER@ADDRESS`), as after
-//! killing the real one.
+//! Hosting it (the lab): each node needs an sshd the `openSSH` host block reaches, and its
+//! own `/usr/local/bin`, `/var/lib/k0s`, `/etc/systemd/system` and `/etc/k0s` (bind mounts
+//! in the node's mount namespace): then the product's own node observer (`sudo k0s status
+//! -o json`, the unit files under `/etc/systemd/system`) sees what the stand-in did.
+//! Alternatively a node-side root prefix (`SetEnv K0RDENT_STANDIN_ROOT=<dir>` in that sshd's
+//! config, or `K0RDENT_STANDIN_ROOT` in the stand-in's environment for all hosts) moves every
+//! path under `<dir>`, as the tests here do; it is handed through `sudo` for a non-root user,
+//! which needs a sudoers rule that allows it (`NOPASSWD: ALL` does). The operator side needs
+//! `~/.ssh` (rig's control sockets); after killing the stand-in, close its control masters
+//! (`ssh -O exit -o ControlPath=~/.ssh/ctrl-%C -p PORT USER@ADDRESS`), as after killing the
+//! real one.
 //!
 //! Written from k0sproject/k0sctl (v0.19.0 to v0.32.2: `cmd/flags.go`,
 //! `pkg/manifest/reader.go`, `pkg/apis/k0sctl.k0sproject.io/v1beta1/`), k0sproject/rig

@@ -36,18 +36,22 @@ case "$1" in
 version) echo "$VERSION" ;;
 status)
   [ -f "$S/running" ] || die 'status: can'"'"'t get "status" via "/run/k0s/status.sock": dial unix /run/k0s/status.sock: connect: no such file or directory'
-  role=$(cat "$S/role"); workloads=false
+  role=$(cat "$S/role"); workloads=false; single=false
+  [ "$role" = worker ] && workloads=true
   args="\"/usr/local/bin/k0s\",\"$role\",\"--data-dir=/var/lib/k0s\""
   for a in $(cat "$S/args" 2>/dev/null); do
     args="$args,\"$a\""
-    case "$a" in --enable-worker|--enable-worker=true|--single|--single=true) workloads=true ;; esac
+    case "$a" in
+    --enable-worker|--enable-worker=true) workloads=true ;;
+    --single|--single=true) workloads=true; single=true ;;
+    esac
   done
   if [ "$2" = "-o" ] && [ "$3" = "json" ]; then
-    printf '{{"Version":"%s","Pid":%s,"PPid":1,"Role":"%s","SysInit":"linux-systemd","StubFile":"%s","Workloads":%s,"Args":[%s],"ClusterConfig":null,"K0sVars":null}}\n' \
-      "$(cat "$S/running-version")" "$(cat "$S/running")" "$role" "$(unit)" "$workloads" "$args"
+    printf '{{"Version":"%s","Pid":%s,"PPid":1,"Role":"%s","SysInit":"linux-systemd","StubFile":"%s","Output":"","Workloads":%s,"SingleNode":%s,"Args":[%s],"ClusterConfig":null,"K0sVars":null}}\n' \
+      "$(cat "$S/running-version")" "$(cat "$S/running")" "$role" "$(unit)" "$workloads" "$single" "$args"
   else
-    printf 'Version: %s\nProcess ID: %s\nRole: %s\nWorkloads: %s\nSingleNode: false\n' \
-      "$(cat "$S/running-version")" "$(cat "$S/running")" "$role" "$workloads"
+    printf 'Version: %s\nProcess ID: %s\nRole: %s\nWorkloads: %s\nSingleNode: %s\n' \
+      "$(cat "$S/running-version")" "$(cat "$S/running")" "$role" "$workloads" "$single"
   fi ;;
 install)
   shift; role="$1"; shift
