@@ -271,6 +271,18 @@ fn a_new_controller_still_listed_in_etcd_is_refused_until_it_leaves() {
         m,
         "node0 https://10.0.0.1:2380\nnode1 https://10.0.0.2:2380\n"
     );
+
+    // Resetting the second controller takes it out of etcd on the leader.
+    let y = std::fs::read_to_string(&two).unwrap().replace(
+        "    hostname: node1\n",
+        "    hostname: node1\n    reset: true\n",
+    );
+    std::fs::write(&two, y).unwrap();
+    let o = apply(&lab, &two);
+    assert!(o.status.success(), "{}", text(&o));
+    assert!(!lab.hosts[1].root.join("usr/local/bin/k0s").exists());
+    let m = std::fs::read_to_string(&members).unwrap();
+    assert_eq!(m, "node0 https://10.0.0.1:2380\n");
 }
 
 #[test]
