@@ -165,6 +165,11 @@ pub struct OpenSsh {
     pub config_path: String,
     /// `-o Key=Value` options, sorted so the document is stable.
     pub options: BTreeMap<String, SshOption>,
+    /// `true`: no ssh control master. rig's default keeps one per host under
+    /// `~/.ssh/ctrl-%C` for 10 minutes (`ControlPersist=600`), which fails where the
+    /// operator has no `~/.ssh` and outlives a k0sctl that was killed; one connection per
+    /// command costs little over the tunnel.
+    pub disable_multiplexing: bool,
 }
 
 /// An `openSSH.options` value: rig turns booleans into `yes`/`no`.
@@ -270,6 +275,7 @@ impl K0sctlInput {
                     key_path: utf8_path("the admin key", &h.key_path)?.to_owned(),
                     config_path: "/dev/null".into(),
                     options: strict_options(&known_hosts),
+                    disable_multiplexing: true,
                 },
                 role: h.role,
                 private_address: h.private_address,
