@@ -25,14 +25,14 @@ pub struct ToolSpec {
     pub install: &'static str,
 }
 
-/// k0sctl: `v1beta1` configurations with `spec.k0s.config` as a k0s `ClusterConfig`, the
-/// `kubeconfig` subcommand and `SSH_KNOWN_HOSTS`.
+/// k0sctl: the range whose strict `v1beta1` field set the generated configuration was
+/// checked against ([`crate::k0s::K0SCTL_VERSION_RANGE`]).
 pub const K0SCTL: ToolSpec = ToolSpec {
     name: "k0sctl",
     version_args: &["version"],
     range: Range {
         min: Version(0, 19, 0),
-        below: Version(0, 30, 0),
+        below: Version(0, 33, 0),
     },
     install: "https://github.com/k0sproject/k0sctl/releases",
 };

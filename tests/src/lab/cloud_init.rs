@@ -96,6 +96,23 @@ impl LabNode {
             "lab\n",
         )
         .unwrap();
+        // What cloud-init leaves in /run/cloud-init when its last stage finished, so the real
+        // `cloud-init status` in a VM that binds this directory there answers `done`.
+        let run = self.root.join("run-cloud-init");
+        std::fs::create_dir_all(&run).unwrap();
+        let now = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .unwrap()
+            .as_secs_f64();
+        let stage = |start: f64| serde_json::json!({"errors": [], "recoverable_errors": {}, "start": start, "finished": start + 0.5});
+        let status = serde_json::json!({"v1": {
+            "datasource": "DataSourceAzure [seed=/dev/sr0]",
+            "init-local": stage(now - 4.0), "init": stage(now - 3.0),
+            "modules-config": stage(now - 2.0), "modules-final": stage(now - 1.0),
+            "stage": null}});
+        let result = serde_json::json!({"v1": {"datasource": "DataSourceAzure [seed=/dev/sr0]", "errors": [], "recoverable_errors": {}}});
+        std::fs::write(run.join("status.json"), status.to_string()).unwrap();
+        std::fs::write(run.join("result.json"), result.to_string()).unwrap();
         Ok(())
     }
 

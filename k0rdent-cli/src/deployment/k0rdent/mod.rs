@@ -146,8 +146,8 @@ impl Step for InstallK0rdentStep {
         ]
     }
 
-    fn observe(&self, snapshot: &Snapshot, _record: Option<&StepRecord>) -> Observation {
-        observe::observe(snapshot, &self.settings.version)
+    fn observe(&self, snapshot: &Snapshot, record: Option<&StepRecord>) -> Observation {
+        observe::observe(snapshot, record, &self.settings.version)
     }
 
     async fn apply(&self, ctx: &StepContext) -> Result<StepOutcome, StepError> {

@@ -3,6 +3,7 @@
 //! and `Management` `kcm` is Ready, has observed its latest generation and runs the Release
 //! of the configured version.
 
+use k0rdent_core::state::{Status, StepRecord};
 use k0rdent_core::{Evidence, Observation, Snapshot};
 
 use crate::cluster::facts::{HelmRelease, release_name};
@@ -45,25 +46,34 @@ pub fn release_action(releases: &[HelmRelease]) -> ReleaseAction {
 }
 
 /// Interprets the snapshot for `install_k0rdent` (`version`: `software.k0rdent.version`).
-pub fn observe(snapshot: &Snapshot, version: &str) -> Observation {
+pub fn observe(snapshot: &Snapshot, record: Option<&StepRecord>, version: &str) -> Observation {
+    // Never installed by this deployment: an API not reachable yet means not installed yet
+    // (the phase's gate waits for the API); once installed, unseen is unknown and blocks.
+    let never_done = record.is_none_or(|r| r.status != Status::Completed);
+    let unseen = |o: Observation| match o {
+        Observation::Unknown { reason } if never_done => {
+            Observation::absent(format!("not installed yet ({reason})"))
+        }
+        other => other,
+    };
     let c = match snapshot.require::<ClusterFacts>(CLUSTER_OBSERVER) {
         Ok(c) => c,
-        Err(o) => return o,
+        Err(o) => return unseen(o),
     };
     if !c.kubeconfig {
         return Observation::absent("k0s is not installed yet (no kubeconfig)");
     }
     if c.answered_by.is_none() {
-        return Observation::unknown(format!(
+        return unseen(Observation::unknown(format!(
             "the cluster API does not answer: {}",
             c.api_error.as_deref().unwrap_or("no controller answered")
-        ));
+        )));
     }
     let Some(releases) = &c.releases else {
-        return Observation::unknown(format!(
+        return unseen(Observation::unknown(format!(
             "cannot list helm releases: {}",
             c.helm_error.as_deref().unwrap_or("helm failed")
-        ));
+        )));
     };
     let want = release_name(version);
     let mut ev = Evidence::new().with("release", RELEASE);

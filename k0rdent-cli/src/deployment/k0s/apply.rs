@@ -82,19 +82,6 @@ async fn prepare_nodes(ctx: &StepContext, s: &K0sSettings) -> Result<(), StepErr
             expectation: Arc::new(exp),
         },
     );
-    let stopped: Vec<String> = ctx
-        .snapshot()
-        .get::<NodesFacts>()
-        .map(|f| {
-            f.nodes
-                .iter()
-                .filter(|(_, n)| {
-                    matches!(n, NodeFact::Seen { k0s: K0sStatus::Stopped { services }, .. } if !services.is_empty())
-                })
-                .map(|(name, _)| name.clone())
-                .collect()
-        })
-        .unwrap_or_default();
     let mut sessions = std::collections::BTreeMap::new();
     for name in state.nodes.keys() {
         let Some(target) = NodeTarget::tunnel(&state, name) else {
@@ -108,7 +95,14 @@ async fn prepare_nodes(ctx: &StepContext, s: &K0sSettings) -> Result<(), StepErr
                 None => err,
             }
         })?;
-        if stopped.contains(name) {
+        // Asked now, not from the run's first observation: an attempt of this run may have
+        // been the one killed between `k0s install` and the service start.
+        let status = session
+            .exec(&crate::deployment::nodes::k0s_status_command())
+            .await
+            .map(|o| crate::deployment::nodes::parse_k0s_status(&o.stdout_text()))
+            .map_err(|e| StepError::transient(format!("{name}: `k0s status`: {e}")))?;
+        if matches!(&status, K0sStatus::Stopped { services } if !services.is_empty()) {
             ctx.progress(format!(
                 "{name}: starting the k0s service an interrupted apply left stopped"
             ));

@@ -2,7 +2,7 @@
 //! kubeconfig). Unknown — and so blocked — whenever a node or the API cannot be asked; never
 //! "absent" because the tunnel is down.
 
-use k0rdent_core::state::StepRecord;
+use k0rdent_core::state::{Status, StepRecord};
 use k0rdent_core::{Evidence, Observation, Snapshot};
 
 use super::hosts::{HostsError, kubelet_nodes};
@@ -24,13 +24,23 @@ pub fn observe(
         Ok(i) => i,
         Err(e) => return Observation::absent(e.to_string()),
     };
+    // Never installed by this deployment: what cannot be seen yet is not yet there. The
+    // phase's gates wait for the nodes (first boot, the tunnel's first handshake) before it
+    // runs. Once installed, anything unseen is unknown and blocks.
+    let never_done = record.is_none_or(|r| r.status != Status::Completed);
+    let unseen = |o: Observation| match o {
+        Observation::Unknown { reason } if never_done => {
+            Observation::absent(format!("not installed yet ({reason})"))
+        }
+        other => other,
+    };
     let nodes = match snapshot.require::<NodesFacts>(NODES_OBSERVER) {
         Ok(n) => n,
-        Err(o) => return o,
+        Err(o) => return unseen(o),
     };
     let cluster = match snapshot.require::<ClusterFacts>(CLUSTER_OBSERVER) {
         Ok(c) => c,
-        Err(o) => return o,
+        Err(o) => return unseen(o),
     };
     if nodes.nodes.is_empty() && !cluster.kubeconfig {
         return Observation::absent(
@@ -43,7 +53,7 @@ pub fn observe(
         match nodes.nodes.get(&h.name) {
             None => return Observation::unknown(format!("node {} was not observed", h.name)),
             Some(NodeFact::Unreachable(why)) => {
-                return Observation::unknown(format!("node {}: {why}", h.name));
+                return unseen(Observation::unknown(format!("node {}: {why}", h.name)));
             }
             Some(NodeFact::Seen { k0s, .. }) => match k0s {
                 K0sStatus::Running { role, .. } if role != h.role.as_str() => {
@@ -83,13 +93,13 @@ pub fn observe(
         };
     }
     let Some(server) = &cluster.answered_by else {
-        return Observation::unknown(format!(
+        return unseen(Observation::unknown(format!(
             "the cluster API does not answer: {}",
             cluster
                 .api_error
                 .as_deref()
                 .unwrap_or("no controller answered")
-        ));
+        )));
     };
     for name in kubelet_nodes(input) {
         match cluster.nodes.iter().find(|n| n.name == name) {
@@ -112,7 +122,6 @@ pub fn observe(
         .with(K0S_CONFIG, digest);
     // A changed k0s block is the fingerprint's business (a disruptive input): it plans a
     // rerun that needs confirmation. Here only what is observed counts.
-    let _ = record;
     if partial.is_empty() {
         Observation::done(evidence)
     } else {

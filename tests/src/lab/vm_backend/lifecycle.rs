@@ -133,6 +133,15 @@ impl Inner {
         })?;
         opts.authorized_keys_file = Some(".ssh/authorized_keys".to_owned());
         opts.binds.extend(write_vm_files(&root, vm)?);
+        // cloud-init's run directory: the real `cloud-init status` reads it (written at boot).
+        let run_ci = root.join("run-cloud-init");
+        std::fs::create_dir_all(&run_ci).map_err(|e| e.to_string())?;
+        opts.binds.push((run_ci, "/run/cloud-init".to_owned()));
+        for dir in super::K0S_DIRS {
+            let own = root.join(dir.trim_start_matches('/').replace('/', "-"));
+            std::fs::create_dir_all(&own).map_err(|e| e.to_string())?;
+            opts.binds.push((own, dir.to_owned()));
+        }
         let entry = Arc::new(Entry {
             index,
             vm_id: vm.vm_id.clone(),

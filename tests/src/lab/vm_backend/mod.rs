@@ -123,12 +123,24 @@ impl VmBackend for LabVmBackend {
     }
 }
 
+/// Where k0sctl installs k0s and k0s keeps its state on a VM: each node gets its own.
+pub const K0S_DIRS: [&str; 4] = [
+    "/usr/local/bin",
+    "/var/lib/k0s",
+    "/etc/systemd/system",
+    "/etc/k0s",
+];
+
 impl LabVmBackend {
     /// Takes a slot (sweeping what a crashed holder left) for the VMs to live in.
     pub fn new(opts: LabVmOptions) -> LabVmBackend {
         super::require_lab();
         std::fs::create_dir_all("/run/wireguard").unwrap();
         std::fs::create_dir_all("/var/lib/cloud").unwrap();
+        // Mount points of the per-node directories k0s (and its stand-in) writes to.
+        for d in K0S_DIRS.iter().chain(&["/run/cloud-init"]) {
+            std::fs::create_dir_all(d).unwrap();
+        }
         LabVmBackend {
             inner: Arc::new(Inner {
                 slot: Slot::acquire(),
