@@ -361,3 +361,7 @@ pub fn parse_k0sctl_roles(
     }
     Ok(roles)
 }
+
+#[cfg(test)]
+#[path = "bash_tests.rs"]
+mod tests;

@@ -16,31 +16,20 @@ use ipnet::Ipv4Net;
 use k0rdent_azure::spec::{
     ADOPTED_NIC_ATTR, ADOPTED_PUBLIC_IP_ATTR, AdoptedVm, IMPORTED_FROM_SETTING,
 };
+use k0rdent_core::Remedy;
 use k0rdent_core::role::NodeRole;
 use k0rdent_core::secret::Secret;
-use k0rdent_core::state::{
-    ConfigRecord, DeploymentState, EvidenceRecord, Outputs, Status, StepRecord, keys,
-};
-use k0rdent_core::{Evidence, Remedy, StepId};
+use k0rdent_core::state::{ConfigRecord, DeploymentState, keys};
 use k0rdent_ssh::wireguard::spec::DEFAULT_KEEPALIVE_SECS;
 use k0rdent_ssh::wireguard::{InterfaceName, PrivateKey, ResolvedNetwork, ResolvedNode};
 
 use super::bash::{BashDir, HUB_PEER};
 use crate::config::Loaded;
 use crate::deployment::k0s::hosts::{K0S_NO_PRIVATE_ADDRESS, K0S_NO_TAINTS, K0S_ROLE};
-use crate::deployment::prepare::{PREPARE, SSH_PUBLIC_KEY};
+use crate::deployment::prepare::SSH_PUBLIC_KEY;
 
 /// The value of [`IMPORTED_FROM_SETTING`] for a Bash-tool deployment (its `created-by` tag).
 pub const BASH_TOOL: &str = "k0rdent-azure-setup";
-
-/// The phases whose Bash `completed` becomes our `completed`, left for observation to verify.
-const OBSERVED_PHASES: &[&str] = &[
-    "setup_network",
-    "setup_vpn",
-    "connect_vpn",
-    "install_k0s",
-    "install_k0rdent",
-];
 
 /// Why the directory cannot be imported as it is.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -330,8 +319,8 @@ pub fn map(bash: &BashDir, loaded: &Loaded, now: DateTime<Utc>) -> Result<Import
             node.public_ip.clone_from(&vm.public_ip);
         }
     }
-    record_phases(bash, &mut state, now);
-    let warnings = node_warnings(bash, loaded);
+    super::records::record_phases(bash, &mut state, now);
+    let warnings = super::records::node_warnings(bash, loaded);
     Ok(Imported {
         state,
         secrets,
@@ -347,77 +336,18 @@ fn host_number(name: &str) -> u32 {
         .unwrap_or(u32::MAX)
 }
 
-fn completed(now: DateTime<Utc>, outputs: Outputs) -> StepRecord {
-    StepRecord {
-        status: Status::Completed,
-        finished_at: Some(now),
-        attempts: 1,
-        outputs,
-        ..StepRecord::default()
-    }
-}
+#[cfg(test)]
+mod tests {
+    use super::*;
 
-/// Phase records: `prepare_deployment` completed (its keys are in `keys/` now); the others
-/// the Bash tool completed, completed without recorded inputs — the next plan verifies each
-/// against what it observes; one VM per `create_vms/<vm>` the Bash tool saw `Succeeded`, with
-/// the addresses it saw.
-fn record_phases(bash: &BashDir, state: &mut DeploymentState, now: DateTime<Utc>) {
-    let st = &bash.state;
-    let mut prepare = completed(now, Outputs::new());
-    prepare.evidence = Some(EvidenceRecord {
-        observed_at: now,
-        facts: Evidence::new().with("keys", "present"),
-    });
-    state.phases.insert(PREPARE.to_owned(), prepare);
-    for phase in OBSERVED_PHASES {
-        if st.phase(phase) == "completed" {
-            state
-                .phases
-                .insert((*phase).to_owned(), completed(now, Outputs::new()));
-        }
+    #[test]
+    fn the_bash_tools_k0s_roles() {
+        use NodeRole::{Controller, ControllerWorker, Worker};
+        assert_eq!(bash_k0s_role(Controller, 0, 1), ControllerWorker);
+        assert_eq!(bash_k0s_role(Controller, 0, 3), Controller);
+        assert_eq!(bash_k0s_role(Controller, 1, 3), ControllerWorker);
+        assert_eq!(bash_k0s_role(Controller, 2, 3), ControllerWorker);
+        assert_eq!(bash_k0s_role(Worker, 0, 1), Worker);
+        assert_eq!(host_number("k0s-controller-12"), 12);
     }
-    for (name, vm) in &st.vms {
-        if vm.state.as_deref() != Some("Succeeded") {
-            continue;
-        }
-        let Ok(id) = StepId::parse(&format!("create_vms/{name}")) else {
-            continue;
-        };
-        let role = state
-            .nodes
-            .get(name)
-            .map(|n| n.role.clone())
-            .unwrap_or_default();
-        let mut out = Outputs::new().with("role", role);
-        for (key, value) in [("public_ip", &vm.public_ip), ("private_ip", &vm.private_ip)] {
-            if let Some(v) = value {
-                out = out.with(key, v.clone());
-            }
-        }
-        *state.record_mut(&id) = completed(now, out);
-    }
-    state.summarize_phase("create_vms");
-}
-
-/// Nodes the configuration and the Bash deployment disagree about.
-fn node_warnings(bash: &BashDir, loaded: &Loaded) -> Vec<String> {
-    let wanted: Vec<String> = loaded.config.nodes().into_iter().map(|n| n.name).collect();
-    let mut w = Vec::new();
-    for name in bash.state.peers.keys().filter(|n| *n != HUB_PEER) {
-        if !wanted.contains(name) {
-            w.push(format!(
-                "{name} is part of the Bash deployment but not of the configuration; k0rdent \
-                 does not manage its VM"
-            ));
-        }
-    }
-    for name in &wanted {
-        if !bash.state.peers.contains_key(name) {
-            w.push(format!(
-                "{name} is in the configuration but not in the Bash deployment; `k0rdent deploy` \
-                 creates it"
-            ));
-        }
-    }
-    w
 }

@@ -8,6 +8,7 @@
 
 pub mod bash;
 pub mod mapping;
+mod records;
 
 use std::path::{Path, PathBuf};
 
