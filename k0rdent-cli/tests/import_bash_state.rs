@@ -18,10 +18,9 @@ use std::path::{Path, PathBuf};
 use std::process::Output;
 use std::time::Duration;
 
-use base64::Engine as _;
 use bash_fixtures::{COMPLETE, MIDWAY, Scenario};
 use k0rdent_arm_emulator::Emulator;
-use serde_json::{Value, json};
+use serde_json::Value;
 
 fn fixtures() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("../tests/fixtures/bash-state")
@@ -37,6 +36,50 @@ fn write_bash_state_fixtures() {
         let dir = fixtures().join(s.name);
         let _ = std::fs::remove_dir_all(&dir);
         s.write(&dir);
+    }
+}
+
+fn files(dir: &Path) -> Vec<String> {
+    let mut out = Vec::new();
+    let mut stack = vec![dir.to_path_buf()];
+    while let Some(d) = stack.pop() {
+        for e in std::fs::read_dir(&d).unwrap() {
+            let p = e.unwrap().path();
+            if p.is_dir() {
+                stack.push(p);
+            } else {
+                out.push(p.strip_prefix(dir).unwrap().display().to_string());
+            }
+        }
+    }
+    out.sort();
+    out
+}
+
+/// The committed fixtures are what the generator writes (same files; fresh keys aside).
+#[test]
+fn the_generator_writes_the_layout_the_fixtures_hold() {
+    for s in [&MIDWAY, &COMPLETE] {
+        let tmp = tempfile::tempdir().unwrap();
+        s.write(&tmp.path().join("d"));
+        assert_eq!(
+            files(&tmp.path().join("d")),
+            files(&fixtures().join(s.name)),
+            "{}",
+            s.name
+        );
+        let fresh = std::fs::read_to_string(
+            tmp.path()
+                .join("d/k0sctl-config")
+                .join(format!("{}-k0sctl.yaml", s.cluster_id)),
+        );
+        let committed = std::fs::read_to_string(
+            fixtures()
+                .join(s.name)
+                .join("k0sctl-config")
+                .join(format!("{}-k0sctl.yaml", s.cluster_id)),
+        );
+        assert_eq!(fresh.ok(), committed.ok());
     }
 }
 
@@ -90,136 +133,8 @@ impl Lab {
         std::fs::read_to_string(self.bash().join(rel)).unwrap()
     }
 
-    /// Plays the Bash tool's `setup-azure-network.sh` and `create-azure-vms.sh`: the group
-    /// with its four tags, the NSG with AllowWireGuard and AllowSSH, the VNet whose subnet
-    /// carries the NSG, and per VM what `az vm create` makes — `<vm>PublicIP` (Standard,
-    /// static), `<vm>VMNic` (with the NSG), an auto-named OS disk — none of them tagged.
     async fn seed_bash_resources(&self) {
-        let s = self.scenario;
-        let id = s.cluster_id;
-        let rg = format!("{id}-resgrp");
-        self.emu.create_group(
-            &rg,
-            "westeurope",
-            json!({"owner": "alice@example.com", "created-by": "k0rdent-azure-setup",
-                   "cluster-id": id, "created": "2025-11-20T09:59:00Z"}),
-        );
-        let c = self.emu.client();
-        let sub = self.emu.subscription_id();
-        let gid = format!("/subscriptions/{sub}/resourceGroups/{rg}");
-        let net = |t: &str, n: &str| format!("{gid}/providers/Microsoft.Network/{t}/{n}");
-        let nsg_id = net("networkSecurityGroups", &format!("{id}-nsg"));
-        let subnet_id = format!(
-            "{}/subnets/{id}-subnet",
-            net("virtualNetworks", &format!("{id}-vnet"))
-        );
-        let rule = |name: &str, prio: u32, proto: &str, port: &str| {
-            json!({"name": name, "properties": {"priority": prio, "direction": "Inbound",
-                "access": "Allow", "protocol": proto, "sourceAddressPrefix": "*",
-                "sourcePortRange": "*", "destinationAddressPrefix": "*",
-                "destinationPortRange": port}})
-        };
-        let put = |path: String, api: &'static str, body: Value| {
-            let c = c.clone();
-            async move {
-                c.put(&path, api, &body).await.unwrap();
-                self.wait_succeeded(&path, api).await;
-            }
-        };
-        put(
-            nsg_id.clone(),
-            "2024-05-01",
-            json!({"location": "westeurope", "properties": {"securityRules": [
-                rule("AllowWireGuard", 1000, "Udp", &s.port.to_string()),
-                rule("AllowSSH", 1010, "Tcp", "22")]}}),
-        )
-        .await;
-        put(
-            net("virtualNetworks", &format!("{id}-vnet")),
-            "2024-05-01",
-            json!({"location": "westeurope", "properties": {
-                "addressSpace": {"addressPrefixes": ["10.0.0.0/16"]},
-                "subnets": [{"name": format!("{id}-subnet"), "properties": {
-                    "addressPrefix": "10.0.1.0/24", "networkSecurityGroup": {"id": nsg_id}}}]}}),
-        )
-        .await;
-        let ssh_pub = self.read(&format!("azure-resources/{id}-ssh-key.pub"));
-        for (i, (vm, _)) in s.hosts().iter().enumerate() {
-            let pip = net("publicIPAddresses", &format!("{vm}PublicIP"));
-            put(
-                pip.clone(),
-                "2024-05-01",
-                json!({"location": "westeurope", "sku": {"name": "Standard"},
-                       "properties": {"publicIPAllocationMethod": "Static"}}),
-            )
-            .await;
-            let nic = net("networkInterfaces", &format!("{vm}VMNic"));
-            put(
-                nic.clone(),
-                "2024-05-01",
-                json!({"location": "westeurope", "properties": {
-                    "networkSecurityGroup": {"id": nsg_id},
-                    "ipConfigurations": [{"name": format!("ipconfig{vm}"), "properties": {
-                        "subnet": {"id": subnet_id}, "privateIPAllocationMethod": "Dynamic",
-                        "publicIPAddress": {"id": pip}}}]}}),
-            )
-            .await;
-            let custom = base64::engine::general_purpose::STANDARD
-                .encode(self.read(&format!("cloud-init-yaml/{vm}-cloud-init.yaml")));
-            let zone = if vm.contains("controller") {
-                (i % 3) + 1
-            } else {
-                ((i - s.controllers) % 2) + 1
-            };
-            put(
-                format!("{gid}/providers/Microsoft.Compute/virtualMachines/{vm}"),
-                "2024-07-01",
-                json!({"location": "westeurope", "zones": [zone.to_string()], "properties": {
-                    "hardwareProfile": {"vmSize": "Standard_B2s"},
-                    "storageProfile": {
-                        "imageReference": {"publisher": "Debian", "offer": "debian-12",
-                                           "sku": "12-gen2", "version": "latest"},
-                        "osDisk": {"name": format!("{vm}_OsDisk_1_0f3c9a7e5d2b4c1a8e6f9d0b3a5c7e1f"),
-                                   "createOption": "FromImage", "diskSizeGB": 64,
-                                   "managedDisk": {"storageAccountType": "Premium_LRS"}}},
-                    "osProfile": {"computerName": vm, "adminUsername": "k0rdent",
-                        "customData": custom,
-                        "linuxConfiguration": {"disablePasswordAuthentication": true,
-                            "ssh": {"publicKeys": [{"path": "/home/k0rdent/.ssh/authorized_keys",
-                                                    "keyData": ssh_pub.trim()}]}}},
-                    "networkProfile": {"networkInterfaces": [{"id": nic}]},
-                    "priority": "Regular"}}),
-            )
-            .await;
-            assert_eq!(
-                self.emu.vm(vm).unwrap().public_ip.unwrap().to_string(),
-                Scenario::public_ip(i)
-            );
-        }
-        for (vm, _) in s.hosts() {
-            for _ in 0..200 {
-                if self.emu.vm(&vm).unwrap().power_state == "running" {
-                    break;
-                }
-                tokio::time::sleep(Duration::from_millis(20)).await;
-            }
-            assert_eq!(self.emu.vm(&vm).unwrap().power_state, "running");
-        }
-    }
-
-    async fn wait_succeeded(&self, path: &str, api: &str) {
-        let c = self.emu.client();
-        for _ in 0..200 {
-            let v: Value = c.get(path, api, &[]).await.unwrap();
-            if v.pointer("/properties/provisioningState")
-                .and_then(Value::as_str)
-                == Some("Succeeded")
-            {
-                return;
-            }
-            tokio::time::sleep(Duration::from_millis(20)).await;
-        }
-        panic!("{path} never succeeded");
+        bash_fixtures::seed(&self.emu, self.scenario, &self.bash()).await;
     }
 
     fn writes_since(&self, mark: usize) -> Vec<String> {
@@ -433,6 +348,16 @@ async fn complete_import_keeps_the_bash_roles_and_never_replaces_a_vm() {
         Value::Bool(true)
     );
     assert_eq!(v["nodes"]["k0s-controller-2"]["tunnel_ip"], "172.24.24.12");
+
+    // deploy up to create_vms writes nothing to Azure here either (5 VMs over 3 zones).
+    let mark = lab.emu.log().entries().len();
+    let (code, out, err) = lab.run(&["deploy", "--until", "create_vms", "-y"]);
+    assert_eq!(code, 0, "{out}\n{err}");
+    assert!(
+        lab.writes_since(mark).is_empty(),
+        "deploy wrote: {:?}",
+        lab.writes_since(mark)
+    );
 
     // A second import is refused, and changes nothing.
     let before = std::fs::read(lab.state().join("deployment-state.yaml")).unwrap();
