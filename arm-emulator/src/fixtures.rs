@@ -47,6 +47,7 @@ pub fn spec(cluster_id: &str, controllers: usize, workers: usize) -> AzureSpec {
                 ssh_public_key: SSH_PUBLIC_KEY.into(),
                 os_disk_size_gb: 64,
                 os_disk_type: "StandardSSD_LRS".into(),
+                adopted: None,
             });
         }
     }
@@ -61,6 +62,7 @@ pub fn spec(cluster_id: &str, controllers: usize, workers: usize) -> AzureSpec {
         extra_tags: BTreeMap::new(),
         vms,
         write_concurrency: 10,
+        imported: false,
     }
 }
 

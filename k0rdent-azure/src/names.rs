@@ -6,7 +6,7 @@
 
 use std::collections::BTreeMap;
 
-use crate::spec::{AzureSpec, NodeRole};
+use crate::spec::{AzureSpec, NodeRole, VmSpec};
 
 /// Tag holding the deployment's cluster id.
 pub const TAG_CLUSTER_ID: &str = "cluster-id";
@@ -93,7 +93,8 @@ impl Names {
     }
 }
 
-/// The per-VM resource names: `<vm>-pip`, `<vm>-nic`, `<vm>-osdisk`.
+/// The per-VM resource names: `<vm>-pip`, `<vm>-nic`, `<vm>-osdisk` — or, for an adopted VM,
+/// the names it was created with ([`VmNames::of`]).
 #[allow(missing_docs)]
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct VmNames {
@@ -112,6 +113,17 @@ impl VmNames {
             nic: format!("{vm}-nic"),
             os_disk: format!("{vm}-osdisk"),
         }
+    }
+
+    /// The names of `vm`'s resources: those it was created with when it was adopted
+    /// ([`VmSpec::adopted`]), else ours.
+    pub fn of(vm: &VmSpec) -> Self {
+        let mut n = VmNames::new(&vm.name);
+        if let Some(a) = &vm.adopted {
+            n.public_ip.clone_from(&a.public_ip);
+            n.nic.clone_from(&a.nic);
+        }
+        n
     }
 }
 

@@ -78,6 +78,9 @@ pub struct AzureFacts {
     pub nsg: Option<SecurityGroup>,
     /// Read in full, subnets included; `None` when it does not exist.
     pub vnet: Option<VirtualNetwork>,
+    /// The public IP resource name of each VM whose name is not ours (`<vm>-pip`), by
+    /// lowercase VM name: an adopted VM's (see [`AzureFacts::public_ip_of`]).
+    pub adopted_public_ips: BTreeMap<String, String>,
     /// ARM requests this observation took.
     pub requests: u32,
 }
@@ -92,6 +95,19 @@ impl AzureFacts {
     /// A VM by name.
     pub fn vm(&self, name: &str) -> Option<&VmFact> {
         self.vms.get(&name.to_ascii_lowercase())
+    }
+
+    /// The public IP address of VM `vm`, read from its public IP resource (ours,
+    /// `<vm>-pip`, or the one an adopted VM was created with); `None` when it has none yet.
+    pub fn public_ip_of(&self, vm: &str) -> Option<&str> {
+        let name = self
+            .adopted_public_ips
+            .get(&vm.to_ascii_lowercase())
+            .cloned()
+            .unwrap_or_else(|| crate::names::VmNames::new(vm).public_ip);
+        self.public_ips
+            .get(&name.to_ascii_lowercase())
+            .and_then(Option::as_deref)
     }
 
     /// Whether the group exists.
@@ -150,6 +166,7 @@ impl AzureObserver {
                 public_ips: BTreeMap::new(),
                 nsg: None,
                 vnet: None,
+                adopted_public_ips: self.adopted_public_ips(),
                 requests: count.load(Ordering::Relaxed),
             });
         };
@@ -255,8 +272,20 @@ impl AzureObserver {
                 .collect(),
             nsg,
             vnet,
+            adopted_public_ips: self.adopted_public_ips(),
             requests: count.load(Ordering::Relaxed),
         })
+    }
+
+    fn adopted_public_ips(&self) -> BTreeMap<String, String> {
+        self.spec
+            .vms
+            .iter()
+            .filter_map(|vm| {
+                let a = vm.adopted.as_ref()?;
+                Some((vm.name.to_ascii_lowercase(), a.public_ip.clone()))
+            })
+            .collect()
     }
 
     /// The spec it observes.

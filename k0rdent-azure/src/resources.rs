@@ -13,6 +13,10 @@ use crate::spec::{AzureSpec, Priority, VmSpec};
 /// Name of the NSG rule that opens the WireGuard port.
 pub const WIREGUARD_RULE: &str = "AllowWireGuard";
 
+/// The immutable digest of an adopted VM: its custom data cannot be compared with ours (ARM
+/// never returns custom data), so it never changes and never asks for a replace.
+pub const NOT_COMPARABLE: &str = "not-comparable";
+
 fn tags_value(t: &BTreeMap<String, String>) -> Value {
     json!(t)
 }
@@ -85,18 +89,29 @@ pub fn nsg_drift(spec: &AzureSpec, nsg: &crate::model::SecurityGroup) -> Option<
             spec.wireguard_port
         ));
     }
-    if let Some(r) = rules.iter().find(|r| {
-        let p = &r.properties;
-        p.allows_internet_inbound()
-            && (p.protocol.eq_ignore_ascii_case("Tcp") || p.protocol == "*")
-            && p.covers_port(22)
-    }) {
-        return Some(format!("NSG rule {} opens SSH to the internet", r.name));
+    // An imported deployment's NSG is left as the Bash tool made it (see `nsg_ssh_rule`).
+    if let Some(r) = nsg_ssh_rule(nsg).filter(|_| !spec.imported) {
+        return Some(format!("NSG rule {r} opens SSH to the internet"));
     }
-    if !has_tags(&nsg.tags, &names::tags(spec, "network")) {
+    if !spec.imported && !has_tags(&nsg.tags, &names::tags(spec, "network")) {
         return Some("NSG tags differ".into());
     }
     None
+}
+
+/// The NSG rule that opens TCP 22 to the internet, if any (the Bash tool's `AllowSSH`).
+/// Ours never has one; an imported deployment's is reported and left.
+pub fn nsg_ssh_rule(nsg: &crate::model::SecurityGroup) -> Option<&str> {
+    nsg.properties
+        .security_rules
+        .iter()
+        .find(|r| {
+            let p = &r.properties;
+            p.allows_internet_inbound()
+                && (p.protocol.eq_ignore_ascii_case("Tcp") || p.protocol == "*")
+                && p.covers_port(22)
+        })
+        .map(|r| r.name.as_str())
 }
 
 /// The VNet with its one subnet, which carries the NSG.
@@ -158,7 +173,7 @@ pub fn vnet_drift(
     if !nsg_ok {
         return Some("the subnet is not associated with the deployment's NSG".into());
     }
-    if !has_tags(&vnet.tags, &names::tags(spec, "network")) {
+    if !spec.imported && !has_tags(&vnet.tags, &names::tags(spec, "network")) {
         return Some("VNet tags differ".into());
     }
     None
@@ -179,7 +194,7 @@ pub fn public_ip_body(spec: &AzureSpec, vm: &VmSpec) -> Value {
 
 /// A VM's NIC in the subnet, with its public IP.
 pub fn nic_body(spec: &AzureSpec, n: &Names, vm: &VmSpec) -> Value {
-    let vn = VmNames::new(&vm.name);
+    let vn = VmNames::of(vm);
     json!({
         "location": spec.location,
         "tags": tags_value(&names::tags(spec, vm.role.as_str())),
@@ -196,9 +211,10 @@ pub fn nic_body(spec: &AzureSpec, n: &Names, vm: &VmSpec) -> Value {
     })
 }
 
-/// Whether an existing NIC is wired as desired (subnet and public IP) and tagged.
+/// Whether an existing NIC is wired as desired (subnet and public IP) and tagged (an adopted
+/// VM's is accepted untagged).
 pub fn nic_matches(spec: &AzureSpec, n: &Names, vm: &VmSpec, nic: &Value) -> bool {
-    let vn = VmNames::new(&vm.name);
+    let vn = VmNames::of(vm);
     let cfg = nic.pointer("/properties/ipConfigurations/0/properties");
     let eq = |ptr: &str, want: &str| {
         cfg.and_then(|c| str_at(c, ptr))
@@ -209,21 +225,25 @@ pub fn nic_matches(spec: &AzureSpec, n: &Names, vm: &VmSpec, nic: &Value) -> boo
             "/publicIPAddress/id",
             &n.resource_id(names::types::PUBLIC_IP, &vn.public_ip),
         )
-        && has_tags(&tags_of(nic), &names::tags(spec, vm.role.as_str()))
+        && (vm.adopted.is_some() || has_tags(&tags_of(nic), &names::tags(spec, vm.role.as_str())))
 }
 
-/// Whether an existing public IP is Standard, static and tagged.
+/// Whether an existing public IP is Standard, static and tagged (an adopted VM's is accepted
+/// untagged).
 pub fn public_ip_matches(spec: &AzureSpec, vm: &VmSpec, ip: &Value) -> bool {
     str_at(ip, "/sku/name").is_some_and(|s| s.eq_ignore_ascii_case("Standard"))
         && str_at(ip, "/properties/publicIPAllocationMethod")
             .is_some_and(|s| s.eq_ignore_ascii_case("Static"))
-        && has_tags(&tags_of(ip), &names::tags(spec, vm.role.as_str()))
+        && (vm.adopted.is_some() || has_tags(&tags_of(ip), &names::tags(spec, vm.role.as_str())))
 }
 
 /// Digest of the VM properties Azure cannot change in place: custom data, zone, image, admin
 /// user and key, priority/eviction, OS disk. Stored as a tag, because ARM never returns the
-/// custom data.
+/// custom data. An adopted VM's is [`NOT_COMPARABLE`].
 pub fn vm_immutable_digest(vm: &VmSpec) -> String {
+    if vm.adopted.is_some() {
+        return NOT_COMPARABLE.to_owned();
+    }
     let mut b = Vec::new();
     b.extend_from_slice(
         Digest::of_bytes(vm.custom_data.expose())
@@ -254,7 +274,7 @@ pub fn vm_tags(spec: &AzureSpec, vm: &VmSpec) -> BTreeMap<String, String> {
 /// The VM. The OS disk is named explicitly and deleted with the VM; the NIC is detached (kept)
 /// on delete, so replacing a VM keeps its public IP.
 pub fn vm_body(spec: &AzureSpec, n: &Names, vm: &VmSpec) -> Value {
-    let vn = VmNames::new(&vm.name);
+    let vn = VmNames::of(vm);
     let custom = base64::engine::general_purpose::STANDARD.encode(vm.custom_data.expose());
     let mut props = json!({
         "hardwareProfile": { "vmSize": vm.size },
@@ -309,8 +329,11 @@ pub fn vm_body(spec: &AzureSpec, n: &Names, vm: &VmSpec) -> Value {
 }
 
 /// What changes in place on an existing VM without a restart (tags, boot diagnostics), as a
-/// PATCH body, or `None` when nothing differs.
+/// PATCH body, or `None` when nothing differs. An adopted VM is left as it was created.
 pub fn vm_patch(spec: &AzureSpec, vm: &VmSpec, existing: &Value) -> Option<Value> {
+    if vm.adopted.is_some() {
+        return None;
+    }
     let want_tags = vm_tags(spec, vm);
     let tags_ok = has_tags(&tags_of(existing), &want_tags);
     let diag_ok = existing
@@ -336,3 +359,7 @@ pub fn vm_patch(spec: &AzureSpec, vm: &VmSpec, existing: &Value) -> Option<Value
 pub fn vm_recorded_digest(existing: &Value) -> Option<String> {
     names::tag(&tags_of(existing), TAG_SPEC).map(str::to_owned)
 }
+
+#[cfg(test)]
+#[path = "resources_tests.rs"]
+mod tests;

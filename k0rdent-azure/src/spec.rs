@@ -43,6 +43,11 @@ pub struct AzureSpec {
     pub vms: Vec<VmSpec>,
     /// At most this many ARM write requests (PUT/PATCH/POST/DELETE) in flight at once.
     pub write_concurrency: usize,
+    /// The deployment was made by the Bash tool and imported (`k0rdent import-bash-state`).
+    /// The Azure CLI tagged only the resource group, so resources inside the group without a
+    /// cluster-id tag are accepted as this deployment's; and what exists is adopted as it is:
+    /// no tags are written onto it and its NSG's extra rules (TCP 22) are left in place.
+    pub imported: bool,
 }
 
 /// One VM, with its own NIC, public IP and OS disk; [`VmSpec::validate`] checks it.
@@ -72,6 +77,50 @@ pub struct VmSpec {
     pub os_disk_size_gb: u32,
     /// OS disk storage type (`StandardSSD_LRS`, `Premium_LRS`, ...).
     pub os_disk_type: String,
+    /// Set for a VM another tool created (the Bash tool's `az vm create`): its resources keep
+    /// the names they were given, and its custom data cannot be compared with ours (ARM never
+    /// returns custom data), so it is never replaced to change it.
+    pub adopted: Option<AdoptedVm>,
+}
+
+/// The names the Azure CLI gave an adopted VM's resources (`az vm create` defaults), which
+/// differ from ours (`<vm>-pip`, `<vm>-nic`). Its OS disk is auto-named and never addressed:
+/// a VM created again gets ours (`<vm>-osdisk`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AdoptedVm {
+    /// Its public IP resource (`<vm>PublicIP` for `az vm create`).
+    pub public_ip: String,
+    /// Its NIC (`<vm>VMNic` for `az vm create`).
+    pub nic: String,
+}
+
+/// Node attribute (`nodes.<vm>.attributes` in the state) naming an adopted VM's public IP
+/// resource; written by `k0rdent import-bash-state`, read back with
+/// [`AdoptedVm::from_attributes`].
+pub const ADOPTED_PUBLIC_IP_ATTR: &str = "azure_public_ip_name";
+/// Node attribute naming an adopted VM's NIC (see [`ADOPTED_PUBLIC_IP_ATTR`]).
+pub const ADOPTED_NIC_ATTR: &str = "azure_nic_name";
+/// Setting (`settings.<key>` in the state) naming the tool whose deployment was imported
+/// (`k0rdent-azure-setup`); its presence makes [`AzureSpec::imported`] true.
+pub const IMPORTED_FROM_SETTING: &str = "imported_from";
+
+impl AdoptedVm {
+    /// The adopted names recorded in a node's attributes, if both are there.
+    pub fn from_attributes(attrs: &BTreeMap<String, serde_json::Value>) -> Option<Self> {
+        let get = |k: &str| attrs.get(k).and_then(serde_json::Value::as_str);
+        Some(AdoptedVm {
+            public_ip: get(ADOPTED_PUBLIC_IP_ATTR)?.to_owned(),
+            nic: get(ADOPTED_NIC_ATTR)?.to_owned(),
+        })
+    }
+
+    /// The names `az vm create` gives the NIC and public IP of `vm` when none are passed.
+    pub fn az_cli_defaults(vm: &str) -> Self {
+        AdoptedVm {
+            public_ip: format!("{vm}PublicIP"),
+            nic: format!("{vm}VMNic"),
+        }
+    }
 }
 
 /// Whether a VM is billed as usual or as Spot (ARM's `properties.priority`).
@@ -493,6 +542,7 @@ mod tests {
             custom_data: Secret::new(b"#cloud-config\n".to_vec()),
             os_disk_size_gb: 64,
             os_disk_type: "StandardSSD_LRS".into(),
+            adopted: None,
         }
     }
 

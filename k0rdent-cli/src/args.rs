@@ -128,6 +128,15 @@ pub enum Command {
         #[command(subcommand)]
         target: RenderTarget,
     },
+    /// Adopt a deployment made by the Bash tool (k0rdent-azure-setup) from its directory.
+    ///
+    /// Reads DIR's .clusterid, state/deployment-state.yaml, wireguard/, azure-resources/ and
+    /// k0sctl-config/; writes the keys into keys/ and a state whose next `plan` skips what
+    /// exists. Refuses a state directory that already holds a deployment.
+    ImportBashState {
+        /// The Bash tool's directory (where it ran: .clusterid, state/, wireguard/, ...).
+        dir: PathBuf,
+    },
     /// Inspect or repair the state directory.
     State {
         /// What to do with the state.

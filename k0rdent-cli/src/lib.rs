@@ -13,6 +13,7 @@ pub mod config;
 pub mod deployment;
 pub mod error;
 pub mod exit;
+pub mod import;
 pub mod k0s;
 mod logging;
 pub mod pipeline;

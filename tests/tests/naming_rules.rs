@@ -238,6 +238,7 @@ fn spec_with(kind: Kind, input: &str) -> AzureSpec {
         custom_data: Secret::new(b"#cloud-config\n".to_vec()),
         os_disk_size_gb: 64,
         os_disk_type: "StandardSSD_LRS".into(),
+        adopted: None,
     };
     let mut spec = AzureSpec {
         cluster_id: "k0rdent-naming1".into(),
@@ -250,6 +251,7 @@ fn spec_with(kind: Kind, input: &str) -> AzureSpec {
         extra_tags: BTreeMap::new(),
         vms: Vec::new(),
         write_concurrency: 10,
+        imported: false,
     };
     match kind {
         Kind::Location => spec.location = input.into(),

@@ -58,6 +58,7 @@ impl Observer for PublicIps {
                 .collect(),
             nsg: None,
             vnet: None,
+            adopted_public_ips: BTreeMap::new(),
             requests: 0,
         }))
     }

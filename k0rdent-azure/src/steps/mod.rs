@@ -83,13 +83,21 @@ pub(crate) struct Shared {
 }
 
 impl Shared {
-    /// Refuses to touch a resource that lacks our cluster-id tag.
+    /// Whether a resource inside the group is this deployment's: tagged with our cluster id,
+    /// or, for an imported deployment, carrying no cluster-id tag at all (the Azure CLI tagged
+    /// only the group).
+    pub(crate) fn owns(&self, tags: &BTreeMap<String, String>) -> bool {
+        names::is_ours(tags, &self.spec.cluster_id)
+            || (self.spec.imported && names::tag(tags, TAG_CLUSTER_ID).is_none())
+    }
+
+    /// Refuses to touch a resource that is not this deployment's (see [`Shared::owns`]).
     pub(crate) fn require_ours(
         &self,
         what: &str,
         tags: &BTreeMap<String, String>,
     ) -> Result<(), StepError> {
-        if names::is_ours(tags, &self.spec.cluster_id) {
+        if self.owns(tags) {
             return Ok(());
         }
         Err(StepError::permanent(format!(

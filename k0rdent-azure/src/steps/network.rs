@@ -96,7 +96,16 @@ impl NetworkStep {
         let body = match &existing {
             None => resources::group_body(&s.spec, None),
             Some(g) => {
-                s.require_ours(&what, &g.tags)?;
+                // The group itself must carry our cluster id, imported or not.
+                if !names::is_ours(&g.tags, &s.spec.cluster_id) {
+                    return Err(StepError::permanent(format!(
+                        "{what} exists but is tagged {TAG_CLUSTER_ID}={} instead of {}; \
+                         refusing to adopt a resource group this deployment did not create",
+                        names::tag(&g.tags, TAG_CLUSTER_ID).unwrap_or("(none)"),
+                        s.spec.cluster_id
+                    ))
+                    .with_remedy("choose another resource group or cluster id"));
+                }
                 if !model::is_terminal(g.properties.provisioning_state.as_deref()) {
                     return Err(StepError::transient(format!(
                         "{what} is {}",
@@ -104,7 +113,8 @@ impl NetworkStep {
                     ))
                     .with_remedy("wait until it is no longer being deleted, then run again"));
                 }
-                if resources::group_matches(&s.spec, &g.tags) {
+                // An imported group keeps the Bash tool's tags.
+                if s.spec.imported || resources::group_matches(&s.spec, &g.tags) {
                     return Ok(Progress::Ready(()));
                 }
                 resources::group_body(&s.spec, Some(&g.tags))

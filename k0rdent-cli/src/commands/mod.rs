@@ -1,6 +1,7 @@
 //! One module per command.
 
 mod deploy;
+mod import;
 mod kubeconfig;
 mod plan;
 mod refresh;
@@ -40,7 +41,11 @@ pub async fn run(
         printer,
         cancel,
     };
+    if !matches!(command, Command::ImportBashState { .. }) {
+        crate::import::refuse_bash_state(&ctx.request.state_dir)?;
+    }
     match command {
+        Command::ImportBashState { dir } => import::run(&ctx, &dir).await,
         Command::Deploy { until } => deploy::run(&ctx, until).await,
         Command::Plan => plan::plan(&ctx).await,
         Command::Status => plan::status(&ctx).await,

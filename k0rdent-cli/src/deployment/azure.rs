@@ -7,7 +7,7 @@ use k0rdent_azure::client::{ArmClient, DEFAULT_ARM_ENDPOINT};
 use k0rdent_azure::credential::{CredentialSettings, az_account_show};
 use k0rdent_azure::endpoint::check_endpoint;
 use k0rdent_azure::identity::{check_identity, current_identity};
-use k0rdent_azure::spec::{AzureSpec, VmSpec};
+use k0rdent_azure::spec::{AdoptedVm, AzureSpec, IMPORTED_FROM_SETTING, VmSpec};
 use k0rdent_core::{FileStore, secret::Secret, state::DeploymentState};
 use k0rdent_ssh::wireguard::{ResolvedNetwork, node_bootstrap_from_store};
 use std::collections::BTreeMap;
@@ -158,6 +158,10 @@ pub async fn spec(
             custom_data,
             os_disk_size_gb: c.azure.os_disk_size_gb,
             os_disk_type: "StandardSSD_LRS".into(),
+            adopted: state
+                .nodes
+                .get(&n.name)
+                .and_then(|r| AdoptedVm::from_attributes(&r.attributes)),
             name: n.name,
         });
     }
@@ -183,6 +187,7 @@ pub async fn spec(
         extra_tags: BTreeMap::new(),
         vms,
         write_concurrency: c.azure.write_concurrency,
+        imported: state.settings.contains_key(IMPORTED_FROM_SETTING),
     };
     spec.validate().map_err(|e| {
         CliError::usage(
@@ -191,6 +196,24 @@ pub async fn spec(
         )
     })?;
     Ok(spec)
+}
+
+/// What `plan`, `status` and `deploy` say about a deployment imported from the Bash tool:
+/// what it made that differs from ours and is left as it is.
+pub fn imported_notes(state: &DeploymentState) -> Vec<String> {
+    let Some(tool) = state
+        .settings
+        .get(IMPORTED_FROM_SETTING)
+        .and_then(|v| v.as_str())
+    else {
+        return Vec::new();
+    };
+    vec![format!(
+        "note: imported from {tool}: its NSG also opens TCP 22 to the internet (rule AllowSSH), its \
+         VMs, NICs and public IPs keep the Azure CLI's names and no tags, and its VMs carry its \
+         own cloud-init (not comparable: ARM never returns custom data); deploy leaves all of \
+         this as it is and never replaces a VM for it"
+    )]
 }
 
 /// `$USER@host`, as the Bash tool tagged resources when no owner was configured.

@@ -159,6 +159,7 @@ impl PipelineFactory for K0rdentFactory {
         } else {
             recorded.unwrap_or_default()
         };
+        notes.extend(azure::imported_notes(&state));
         let cluster_id = state
             .cluster_id
             .clone()

@@ -61,7 +61,7 @@ const REPLACE_KEY: &str = "replace";
 
 impl VmStep {
     pub(crate) fn names(&self) -> VmNames {
-        VmNames::new(&self.vm.name)
+        VmNames::of(&self.vm)
     }
 
     pub(crate) fn path(&self, rtype: &str, name: &str) -> String {
@@ -177,8 +177,10 @@ impl VmStep {
         if !model::is_terminal(state) {
             return wait(c.watch("vm", &path, api::COMPUTE, &what).await?);
         }
-        let digest_ok =
-            resources::vm_recorded_digest(&v).as_deref() == Some(self.immutable_digest.as_str());
+        // An adopted VM's custom data cannot be compared (ARM never returns it): never
+        // replaced for it.
+        let digest_ok = self.vm.adopted.is_some()
+            || resources::vm_recorded_digest(&v).as_deref() == Some(self.immutable_digest.as_str());
         if model::is_failed(state) || !digest_ok {
             let why = if model::is_failed(state) {
                 "provisioning failed"
@@ -226,9 +228,13 @@ impl VmStep {
             );
         }
         // ARM does not tag the OS disk it creates; tag it so a leftover disk can be told
-        // apart from someone else's.
+        // apart from someone else's. An adopted VM's auto-named disk is left as it is.
         let disk_what = format!("OS disk {}", vn.os_disk);
-        if let Some(d) = self.get(types::DISK, &vn.os_disk, &disk_what).await? {
+        let disk = match self.vm.adopted {
+            Some(_) => None,
+            None => self.get(types::DISK, &vn.os_disk, &disk_what).await?,
+        };
+        if let Some(d) = disk {
             let want = names::tags(&s.spec, self.vm.role.as_str());
             if !names::has_tags(&tags_of(&d), &want) {
                 let mut tags = tags_of(&d);
@@ -479,14 +485,14 @@ pub(crate) fn vm_observation(
     facts: &AzureFacts,
     record: Option<&StepRecord>,
 ) -> Observation {
-    let vn = VmNames::new(&vm.name);
+    let vn = VmNames::of(vm);
     if !facts.group_exists() {
         return Observation::absent(format!("resource group {} does not exist", s.names.group));
     }
     let Some(f) = facts.vm(&vm.name) else {
         return Observation::absent(format!("VM {} does not exist", vm.name));
     };
-    if !names::is_ours(&f.tags, &s.spec.cluster_id) {
+    if !s.owns(&f.tags) {
         return Observation::unknown(format!(
             "VM {} exists but is not tagged {}={}: it is not this deployment's",
             vm.name,

@@ -19,7 +19,6 @@ mod watch;
 use std::collections::BTreeMap;
 use std::net::IpAddr;
 
-use k0rdent_azure::names::VmNames;
 use k0rdent_azure::observe::AzureFacts;
 use k0rdent_core::{Observation, Outputs, Snapshot, StepId, state::DeploymentState};
 use k0rdent_ssh::wireguard::ResolvedNetwork;
@@ -67,11 +66,8 @@ pub fn live_public_ips(
     let facts = snapshot.require::<AzureFacts>(k0rdent_azure::observe::OBSERVER)?;
     let mut ips = BTreeMap::new();
     for node in &net.nodes {
-        let pip = VmNames::new(&node.name).public_ip.to_ascii_lowercase();
         let ip = facts
-            .public_ips
-            .get(&pip)
-            .and_then(Option::as_deref)
+            .public_ip_of(&node.name)
             .and_then(|s| s.parse::<IpAddr>().ok())
             .ok_or_else(|| {
                 Observation::absent(format!(
