@@ -97,11 +97,19 @@ async fn nodes_are_read_over_one_session_each_and_never_while_the_tunnel_is_down
     assert!(took < Duration::from_secs(4), "{took:?}");
     assert_eq!(accepted("wrk-n"), 1);
 
-    // The hub interface is gone: the observer fails at once and contacts nobody.
+    // The hub interface is gone. Before connect_vpn ever completed that is no failure: no
+    // node is contacted and nothing is reported.
     t.vpn.down().await.unwrap();
     let o2 = NodesObserver::new(keys, "root", ConnectOptions::default());
+    let f = observe(&o2, &t).await.unwrap();
+    assert!(f.nodes.is_empty(), "{f:?}");
+    // Once the tunnel was connected, it is: the observer fails at once and contacts nobody.
+    let mut connected = t.state.clone();
+    connected
+        .record_mut(&k0rdent_core::StepId::parse("connect_vpn").unwrap())
+        .status = k0rdent_core::state::Status::Completed;
     let start = Instant::now();
-    let e = observe(&o2, &t).await.unwrap_err();
+    let e = o2.observe(&connected).await.unwrap_err().to_string();
     assert!(start.elapsed() < Duration::from_secs(1));
     assert!(
         e.contains("the tunnel is down") && e.contains("vpn up"),

@@ -229,9 +229,11 @@ impl LabVmBackend {
                 panic!("deleting {name}: {e}");
             }
         }
-        // A wireguard-go whose interface was just deleted exits on its own a moment later.
+        // A wireguard-go whose interface was just deleted exits on its own a moment later,
+        // and a deleted namespace's link goes only when the kernel lets the namespace go
+        // (connections closed in it linger in TIME_WAIT/FIN_WAIT for up to ~2 minutes).
         let mut left = Vec::new();
-        cmd::wait_for(5.0, || {
+        cmd::wait_for(150.0, || {
             left = self.inner.slot.leftovers();
             left.is_empty()
         });
