@@ -82,6 +82,15 @@ fn natural(name: &str) -> (String, u64) {
 }
 
 impl ClusterObserver {
+    /// The cluster's facts now, outside an observation (a step or gate that must see the
+    /// cluster as it is at that moment).
+    ///
+    /// # Errors
+    /// [`ObserveError`] as [`Observer::observe`] returns it.
+    pub async fn read(&self, state: &DeploymentState) -> Result<ClusterFacts, ObserveError> {
+        self.gather(state).await
+    }
+
     async fn kubectl(
         &self,
         kubectl: &PathBuf,
@@ -173,8 +182,14 @@ impl Observer for ClusterObserver {
     }
 
     async fn observe(&self, state: &DeploymentState) -> Result<Facts, ObserveError> {
+        self.gather(state).await.map(Facts::new)
+    }
+}
+
+impl ClusterObserver {
+    async fn gather(&self, state: &DeploymentState) -> Result<ClusterFacts, ObserveError> {
         if !self.kubeconfig.is_file() {
-            return Ok(Facts::new(ClusterFacts::default()));
+            return Ok(ClusterFacts::default());
         }
         if let Ok(net) = ResolvedNetwork::from_state(state)
             && !k0rdent_ssh::os::interface_exists(net.interface.as_str())
@@ -223,7 +238,7 @@ impl Observer for ClusterObserver {
                 errors.join("; ")
             });
         }
-        Ok(Facts::new(facts))
+        Ok(facts)
     }
 }
 

@@ -8,6 +8,7 @@ pub mod k0s;
 mod later;
 pub mod nodes;
 pub mod prepare;
+mod unseen;
 pub mod vpn;
 
 use std::path::PathBuf;

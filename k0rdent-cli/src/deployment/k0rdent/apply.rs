@@ -49,17 +49,11 @@ fn blocked_from(e: &(impl std::fmt::Display + k0rdent_core::Remedy)) -> StepErro
 }
 
 async fn facts(ctx: &StepContext, s: &K0rdentSettings) -> Result<ClusterFacts, StepError> {
-    use k0rdent_core::Observer as _;
     let state = ctx.read_state(Clone::clone).await;
-    let f =
-        s.cluster.observe(&state).await.map_err(|e| {
-            StepError::blocked(e.to_string()).with_remedy("run `k0rdent vpn status`")
-        })?;
-    let mut snap = k0rdent_core::Snapshot::new();
-    snap.insert(f);
-    snap.get::<ClusterFacts>()
-        .cloned()
-        .ok_or_else(|| StepError::permanent("the cluster observer returned no facts"))
+    s.cluster
+        .read(&state)
+        .await
+        .map_err(|e| StepError::blocked(e.to_string()).with_remedy("run `k0rdent vpn status`"))
 }
 
 /// Runs one helm (or kubectl) command, journaled, stopped with SIGTERM on cancel.

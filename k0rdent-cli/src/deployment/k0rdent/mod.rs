@@ -19,14 +19,14 @@ use k0rdent_core::role::NodeRole;
 use k0rdent_core::state::DeploymentState;
 use k0rdent_core::step::StepInputs;
 use k0rdent_core::{
-    Observation, Observer, Snapshot, Step, StepContext, StepError, StepId, StepOutcome, StepRecord,
-    Teardown, fingerprint::Fingerprint,
+    Observation, Snapshot, Step, StepContext, StepError, StepId, StepOutcome, StepRecord, Teardown,
+    fingerprint::Fingerprint,
 };
 
 pub use apply::K0rdentSettings;
 
 use super::k0s::{INSTALL_K0S_ID, hosts::K0S_ROLE};
-use crate::cluster::observer::{ClusterFacts, ClusterObserver};
+use crate::cluster::observer::ClusterObserver;
 
 /// The `install_k0rdent` phase.
 pub const INSTALL_K0RDENT_ID: StepId = StepId::from_static("install_k0rdent");
@@ -82,12 +82,8 @@ impl Gate for ClusterReady {
         })
     }
     async fn check(&self, ctx: &GateContext) -> GateVerdict {
-        let facts = match self.0.observe(&ctx.state).await {
-            Ok(f) => {
-                let mut s = Snapshot::new();
-                s.insert(f);
-                s.get::<ClusterFacts>().cloned().unwrap_or_default()
-            }
+        let facts = match self.0.read(&ctx.state).await {
+            Ok(f) => f,
             Err(e) => return GateVerdict::fail_with(e.to_string(), "run `k0rdent vpn status`"),
         };
         let Some(server) = &facts.answered_by else {

@@ -3,7 +3,7 @@
 //! and `Management` `kcm` is Ready, has observed its latest generation and runs the Release
 //! of the configured version.
 
-use k0rdent_core::state::{Status, StepRecord};
+use k0rdent_core::state::StepRecord;
 use k0rdent_core::{Evidence, Observation, Snapshot};
 
 use crate::cluster::facts::{HelmRelease, release_name};
@@ -47,15 +47,7 @@ pub fn release_action(releases: &[HelmRelease]) -> ReleaseAction {
 
 /// Interprets the snapshot for `install_k0rdent` (`version`: `software.k0rdent.version`).
 pub fn observe(snapshot: &Snapshot, record: Option<&StepRecord>, version: &str) -> Observation {
-    // Never installed by this deployment: an API not reachable yet means not installed yet
-    // (the phase's gate waits for the API); once installed, unseen is unknown and blocks.
-    let never_done = record.is_none_or(|r| r.status != Status::Completed);
-    let unseen = |o: Observation| match o {
-        Observation::Unknown { reason } if never_done => {
-            Observation::absent(format!("not installed yet ({reason})"))
-        }
-        other => other,
-    };
+    let unseen = |o: Observation| crate::deployment::unseen::not_yet_seen(record, o);
     let c = match snapshot.require::<ClusterFacts>(CLUSTER_OBSERVER) {
         Ok(c) => c,
         Err(o) => return unseen(o),

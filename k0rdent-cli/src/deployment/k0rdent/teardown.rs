@@ -10,19 +10,13 @@ use k0rdent_process::Command;
 
 use super::apply::K0rdentSettings;
 use super::observe::RELEASE;
-use crate::cluster::observer::ClusterFacts;
 use crate::tools::{self, HELM, KUBECTL};
 
 /// Uninstalls k0rdent when the cluster answers.
 pub async fn teardown(ctx: &StepContext, s: &K0rdentSettings) -> Result<Teardown, StepError> {
-    use k0rdent_core::Observer as _;
     let state = ctx.read_state(Clone::clone).await;
-    let facts = match s.cluster.observe(&state).await {
-        Ok(f) => {
-            let mut snap = k0rdent_core::Snapshot::new();
-            snap.insert(f);
-            snap.get::<ClusterFacts>().cloned().unwrap_or_default()
-        }
+    let facts = match s.cluster.read(&state).await {
+        Ok(f) => f,
         Err(e) => {
             return Ok(Teardown::nothing(format!(
                 "k0rdent not uninstalled ({e}); the VMs are deleted next"

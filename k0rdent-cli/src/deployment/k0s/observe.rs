@@ -2,7 +2,7 @@
 //! kubeconfig). Unknown — and so blocked — whenever a node or the API cannot be asked; never
 //! "absent" because the tunnel is down.
 
-use k0rdent_core::state::{Status, StepRecord};
+use k0rdent_core::state::StepRecord;
 use k0rdent_core::{Evidence, Observation, Snapshot};
 
 use super::hosts::{HostsError, kubelet_nodes};
@@ -24,16 +24,7 @@ pub fn observe(
         Ok(i) => i,
         Err(e) => return Observation::absent(e.to_string()),
     };
-    // Never installed by this deployment: what cannot be seen yet is not yet there. The
-    // phase's gates wait for the nodes (first boot, the tunnel's first handshake) before it
-    // runs. Once installed, anything unseen is unknown and blocks.
-    let never_done = record.is_none_or(|r| r.status != Status::Completed);
-    let unseen = |o: Observation| match o {
-        Observation::Unknown { reason } if never_done => {
-            Observation::absent(format!("not installed yet ({reason})"))
-        }
-        other => other,
-    };
+    let unseen = |o: Observation| crate::deployment::unseen::not_yet_seen(record, o);
     let nodes = match snapshot.require::<NodesFacts>(NODES_OBSERVER) {
         Ok(n) => n,
         Err(o) => return unseen(o),
