@@ -9,7 +9,7 @@
 //! - start: after the boot delay, sshd and the units cloud-init enabled come back.
 //! - delete: the namespace, its link and its files go.
 //!
-//! ```ignore
+//! ```text
 //! let backend = Arc::new(LabVmBackend::new(LabVmOptions::default()));
 //! let emu = Emulator::builder().backend(backend.clone()).start().await?;
 //! // ... the CLI creates VMs; then:
