@@ -6,7 +6,8 @@
 //! Proves: a fresh `deploy` ends with a ready k0rdent (exit 0); a rerun starts nothing and runs
 //! no mutating tool; a `k0sctl apply` killed between `k0s install` and the service start
 //! leaves k0s installed but stopped, and the next `deploy` starts it and finishes — after
-//! which the hub interface removed → only `connect_vpn` reruns.
+//! which the hub interface removed → only `connect_vpn` reruns, and a silent peer blocks the
+//! run (exit 3) naming the node without any SSH attempt or tool run.
 
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::print_stderr)]
 
@@ -29,6 +30,7 @@ use k0rdent_tests::standins;
 
 const CONFIG: &str = include_str!("../fixtures/lab-vms-1x1.yaml");
 const CONTROLLER: &str = "k0s-controller-1";
+const WORKER: &str = "k0s-worker-1";
 
 fn main() -> ExitCode {
     if let Some(code) = serve_as_cli() {
@@ -240,6 +242,22 @@ async fn fresh_deploy_rerun_killed_apply_and_tunnel_back() {
     let started = r.started_steps();
     assert_eq!(started.len(), 1, "{}", r.stderr);
     assert!(started[0].contains("connect_vpn"), "{started:?}");
+    assert_eq!(
+        (calls(&k0sctl_log, "apply"), calls(&helm_log, "upgrade")),
+        (applies, upgrades)
+    );
+
+    // The worker's WireGuard dies (its peer goes silent): deploy blocks with exit 3 naming
+    // the node, tries no SSH to it and runs no tool.
+    backend.with_node(WORKER, |n| n.kill_wireguard()).unwrap();
+    let r = cli.run(&["-y", "deploy"]);
+    assert_eq!(r.code, 3, "{}{}", r.stdout, r.stderr);
+    assert!(
+        r.stdout.contains("k0s-worker-1") && r.stdout.contains("no SSH attempt"),
+        "{}",
+        r.stdout
+    );
+    assert!(r.started_steps().is_empty(), "{}", r.stderr);
     assert_eq!(
         (calls(&k0sctl_log, "apply"), calls(&helm_log, "upgrade")),
         (applies, upgrades)
