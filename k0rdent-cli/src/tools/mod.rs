@@ -5,7 +5,7 @@
 mod version;
 
 use std::collections::BTreeMap;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::time::Duration;
 
 use k0rdent_process::Command;
@@ -145,7 +145,7 @@ pub fn locate(
     configured: &BTreeMap<String, PathBuf>,
 ) -> Result<PathBuf, ToolError> {
     if let Some(p) = configured.get(spec.name) {
-        return if is_executable(p) {
+        return if k0rdent_ssh::os::is_executable(p) {
             Ok(p.clone())
         } else {
             Err(ToolError::BadConfigured {
@@ -158,16 +158,11 @@ pub fn locate(
         .iter()
         .flat_map(std::env::split_paths)
         .map(|d| d.join(spec.name))
-        .find(|p| is_executable(p))
+        .find(|p| k0rdent_ssh::os::is_executable(p))
         .ok_or(ToolError::Missing {
             name: spec.name,
             install: spec.install,
         })
-}
-
-fn is_executable(p: &Path) -> bool {
-    use std::os::unix::fs::PermissionsExt;
-    std::fs::metadata(p).is_ok_and(|m| m.is_file() && m.permissions().mode() & 0o111 != 0)
 }
 
 /// Finds the tool and checks its version.

@@ -75,7 +75,10 @@ impl NodesObserver {
         }
     }
 
-    async fn connector(&self, state: &DeploymentState) -> Result<Arc<SshConnector>, ObserveError> {
+    async fn connector(
+        &self,
+        expectation: &TunnelExpectation,
+    ) -> Result<Arc<SshConnector>, ObserveError> {
         let mut slot = self.connector.lock().await;
         if let Some(c) = slot.as_ref() {
             return Ok(c.clone());
@@ -83,14 +86,12 @@ impl NodesObserver {
         let creds = SshCredentials::from_store(&*self.keys, self.user.clone())
             .await
             .map_err(|e| ObserveError::new(format!("cannot log in to the nodes: {e}")))?;
-        let expectation =
-            TunnelExpectation::from_state(state).map_err(|e| ObserveError::new(e.to_string()))?;
         let c = Arc::new(SshConnector::new(
             creds,
             self.options.clone(),
             Route::Tunnel {
                 probe: TunnelProbe::new(self.probe),
-                expectation: Arc::new(expectation),
+                expectation: Arc::new(expectation.clone()),
             },
         ));
         *slot = Some(c.clone());
@@ -172,12 +173,12 @@ impl Observer for NodesObserver {
                 net.interface
             )));
         }
-        let connector = self.connector(state).await?;
         // One probe per node first, concurrently: a silent peer is reported with the
         // tunnel's diagnosis within the probe timeout, and its cached session (if any) is
         // dropped instead of hanging on a dead connection.
         let expectation =
             TunnelExpectation::from_state(state).map_err(|e| ObserveError::new(e.to_string()))?;
+        let connector = self.connector(&expectation).await?;
         let report = TunnelProbe::new(self.probe).report(&expectation).await;
         let pins = StatePins::new(state.clone());
         let mut facts = NodesFacts::default();
