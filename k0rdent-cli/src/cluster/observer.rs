@@ -173,11 +173,12 @@ impl Observer for ClusterObserver {
         CLUSTER_OBSERVER
     }
 
-    /// The tunnel makes the API reachable; the installs change what it holds.
+    /// The tunnel makes the API reachable (`setup_vpn` corrects a controller's endpoint in
+    /// place); the installs change what it holds.
     fn affected_by(&self, step: &k0rdent_core::StepId) -> bool {
         matches!(
             step.phase(),
-            "connect_vpn" | "install_k0s" | "install_k0rdent"
+            "setup_vpn" | "connect_vpn" | "install_k0s" | "install_k0rdent"
         )
     }
 

@@ -148,9 +148,14 @@ impl Observer for NodesObserver {
         NODES_OBSERVER
     }
 
-    /// Reachable once the tunnel is up; k0s changes with its install.
+    /// Reachable once the tunnel is up, and again once `setup_vpn` corrected a peer in place
+    /// (a node at a new public IP answers only after its endpoint is updated); k0s changes
+    /// with its install.
     fn affected_by(&self, step: &k0rdent_core::StepId) -> bool {
-        matches!(step.phase(), "create_vms" | "connect_vpn" | "install_k0s")
+        matches!(
+            step.phase(),
+            "create_vms" | "setup_vpn" | "connect_vpn" | "install_k0s"
+        )
     }
 
     async fn observe(&self, state: &DeploymentState) -> Result<Facts, ObserveError> {

@@ -1,17 +1,18 @@
-//! `connect_vpn`: the hub interface up, as a session step. Bringing it back after a reboot
-//! yields the same outputs as `setup_vpn`'s, so nothing downstream reruns.
+//! `connect_vpn`: the hub interface up, as a session step. Its inputs and outputs are the
+//! link only (interface and hub key): bringing it back after a reboot records the same, and a
+//! peer that `setup_vpn` added or moved in place reruns neither it nor anything downstream.
 
 use std::path::PathBuf;
 
 use async_trait::async_trait;
 use k0rdent_core::{
     Evidence, Observation, Snapshot, Step, StepContext, StepError, StepId, StepOutcome, StepRecord,
-    Teardown,
+    Teardown, fingerprint::Fingerprint, step::StepInputs,
 };
 use k0rdent_ssh::wireguard::{Privilege, ResolvedNetwork, VpnInterface};
 
 use super::observer::{DeviceFact, VPN_OBSERVER, VpnFacts};
-use super::{CONNECT_VPN_ID, SETUP_VPN_ID, outputs};
+use super::{CONNECT_VPN_ID, SETUP_VPN_ID, link_outputs};
 
 /// The `connect_vpn` step.
 pub struct ConnectVpnStep {
@@ -60,6 +61,17 @@ impl Step for ConnectVpnStep {
 
     fn dependencies(&self) -> Vec<StepId> {
         vec![SETUP_VPN_ID]
+    }
+
+    /// Only the link from `setup_vpn`'s outputs: its interface and key.
+    fn fingerprint(&self, inputs: &StepInputs<'_>) -> Fingerprint {
+        let link = inputs.upstream.get(&SETUP_VPN_ID).map(|o| {
+            (
+                o.get_str("interface").map(str::to_owned),
+                o.get_str("hub_public_key").map(str::to_owned),
+            )
+        });
+        Fingerprint::builder().input("link", &link).finish()
     }
 
     fn observe(&self, snapshot: &Snapshot, _record: Option<&StepRecord>) -> Observation {
@@ -128,7 +140,7 @@ impl Step for ConnectVpnStep {
             }
         });
         Ok(StepOutcome::done(
-            outputs(&net),
+            link_outputs(&net),
             Evidence::new().with("interface", net.interface.to_string()),
         ))
     }

@@ -33,7 +33,7 @@ pub const SETUP_VPN_ID: StepId = StepId::from_static("setup_vpn");
 /// The `connect_vpn` phase.
 pub const CONNECT_VPN_ID: StepId = StepId::from_static("connect_vpn");
 
-/// The outputs of both VPN steps: exactly what the nodes' side depends on.
+/// The outputs of `setup_vpn`: exactly what the nodes' side depends on.
 pub fn outputs(net: &ResolvedNetwork) -> Outputs {
     let nodes: serde_json::Map<String, serde_json::Value> = net
         .nodes
@@ -52,6 +52,16 @@ pub fn outputs(net: &ResolvedNetwork) -> Outputs {
         .with("interface", net.interface.to_string())
         .with("hub_public_key", net.hub_public_key.to_base64())
         .with("nodes", serde_json::Value::Object(nodes))
+}
+
+/// The outputs of `connect_vpn`: the link (the hub interface and its key). Peers are
+/// `setup_vpn`'s, corrected in place on a live interface, so a node added or moved neither
+/// reruns `connect_vpn` nor changes what it records; a link restored after a reboot records
+/// the same.
+pub fn link_outputs(net: &ResolvedNetwork) -> Outputs {
+    Outputs::new()
+        .with("interface", net.interface.to_string())
+        .with("hub_public_key", net.hub_public_key.to_base64())
 }
 
 /// The nodes' public IPs as Azure shows them now (the Azure observer's facts), so a VM that
