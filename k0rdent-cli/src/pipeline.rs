@@ -21,13 +21,18 @@ pub struct Deployment {
     pub notes: Vec<String>,
     /// Per phase: the time limit of one attempt of its steps (those that set none).
     pub time_limits: BTreeMap<String, Duration>,
+    /// For [`Mode::Preview`]: the state a deploy would prepare, planned against instead of
+    /// the stored one.
+    pub planning_state: Option<k0rdent_core::state::DeploymentState>,
 }
 
 /// What the command may do while the factory builds the pipeline.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Mode {
-    /// Read only, no lock (`plan`, `status`, `vpn status`).
+    /// Read only, no lock (`status`, `vpn status`).
     ReadOnly,
+    /// Read only, no lock, and what `deploy` would prepare computed in memory (`plan`).
+    Preview,
     /// The run's lock is held; nothing is prepared (`reset`, `refresh`).
     Locked,
     /// The run's lock is held and local facts may be prepared (`deploy`).

@@ -380,6 +380,7 @@ impl PipelineFactory for WorldFactory {
             concurrency: 4,
             notes: Vec::new(),
             time_limits: Default::default(),
+            planning_state: None,
         })
     }
 }

@@ -99,7 +99,7 @@ impl Ctx {
             () = self.cancel.cancelled() => return Err(CliError::Interrupted),
         }
         let lock = match mode {
-            Mode::ReadOnly => None,
+            Mode::ReadOnly | Mode::Preview => None,
             Mode::Locked | Mode::Prepare => Some(
                 self.store
                     .lock(&LockHolder::current(RunId::generate(), command))
@@ -116,6 +116,9 @@ impl Ctx {
         let mut builder = Engine::builder(deployment.pipeline, self.store.clone());
         if let Some(lock) = lock {
             builder = builder.holding_lock(lock);
+        }
+        if let Some(state) = deployment.planning_state {
+            builder = builder.plan_against(state);
         }
         for (phase, limit) in &deployment.time_limits {
             builder = builder.phase_time_limit(phase, *limit);

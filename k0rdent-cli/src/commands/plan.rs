@@ -43,7 +43,7 @@ fn exit_for(report: &PlanReport) -> ExitStatus {
 
 pub(crate) async fn plan(ctx: &Ctx) -> Result<ExitStatus, CliError> {
     let report = ctx
-        .engine(None, crate::pipeline::Mode::ReadOnly, "plan")
+        .engine(None, crate::pipeline::Mode::Preview, "plan")
         .await?
         .plan()
         .await?;

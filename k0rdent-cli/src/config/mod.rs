@@ -138,6 +138,9 @@ pub struct Software {
     pub k0rdent_version: String,
     pub k0rdent_registry: String,
     pub k0rdent_namespace: String,
+    /// `software.k0rdent.release_manifest`: the manifest (URL or file) with the `Release`
+    /// object of `k0rdent_version`, applied to upgrade a running k0rdent.
+    pub k0rdent_release_manifest: String,
 }
 
 /// The `timeouts` section with the Bash tool's defaults, in seconds in the file (minutes for

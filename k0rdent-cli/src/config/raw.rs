@@ -140,6 +140,7 @@ pub(crate) struct K0rdent {
     pub version: Option<String>,
     pub registry: Option<String>,
     pub namespace: Option<String>,
+    pub release_manifest: Option<String>,
 }
 
 #[derive(Debug, Default, Deserialize)]

@@ -8,7 +8,7 @@ use k0rdent_azure::credential::{CredentialSettings, az_account_show};
 use k0rdent_azure::endpoint::check_endpoint;
 use k0rdent_azure::identity::{check_identity, current_identity};
 use k0rdent_azure::spec::{AdoptedVm, AzureSpec, IMPORTED_FROM_SETTING, VmSpec};
-use k0rdent_core::{FileStore, secret::Secret, state::DeploymentState};
+use k0rdent_core::{secret::Secret, state::DeploymentState, store::KeyStore};
 use k0rdent_ssh::wireguard::{ResolvedNetwork, node_bootstrap_from_store};
 use std::collections::BTreeMap;
 
@@ -110,14 +110,14 @@ pub async fn connect(loaded: &Loaded, access: &AzureAccess) -> Result<ArmClient,
 }
 
 async fn custom_data(
-    store: &FileStore,
+    keys: &dyn KeyStore,
     net: Option<&ResolvedNetwork>,
     node: &str,
 ) -> Result<Secret<Vec<u8>>, CliError> {
     let Some(net) = net.filter(|n| n.node(node).is_some()) else {
         return Ok(Secret::new(UNPREPARED.to_vec()));
     };
-    node_bootstrap_from_store(store, net, node)
+    node_bootstrap_from_store(keys, net, node)
         .await
         .map(|b| b.to_bytes())
         .map_err(|e| {
@@ -128,11 +128,12 @@ async fn custom_data(
         })
 }
 
-/// The Azure spec of this deployment.
+/// The Azure spec of this deployment; the nodes' WireGuard keys (for their custom data) come
+/// from `keys`.
 pub async fn spec(
     loaded: &Loaded,
     state: &DeploymentState,
-    store: &FileStore,
+    keys: &dyn KeyStore,
     cluster_id: &str,
 ) -> Result<AzureSpec, CliError> {
     let c = &loaded.config;
@@ -145,7 +146,7 @@ pub async fn spec(
         .to_owned();
     let mut vms = Vec::new();
     for n in c.nodes() {
-        let custom_data = custom_data(store, net.as_ref(), &n.name).await?;
+        let custom_data = custom_data(keys, net.as_ref(), &n.name).await?;
         vms.push(VmSpec {
             role: n.role,
             size: n.size.to_string(),

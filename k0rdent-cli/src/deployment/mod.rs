@@ -8,6 +8,7 @@ pub mod k0s;
 mod later;
 pub mod nodes;
 pub mod prepare;
+mod preview;
 mod unseen;
 pub mod vpn;
 
@@ -155,10 +156,15 @@ impl PipelineFactory for K0rdentFactory {
         if let Some(prev) = recorded.as_ref().and_then(|s| s.config.as_ref()) {
             notes.extend(crate::config::changes(prev, &loaded));
         }
-        let state = if mode == Mode::Prepare {
-            prepare::ensure(store, &loaded, &local_routes().await).await?
-        } else {
-            recorded.unwrap_or_default()
+        // `plan` sees what `deploy` would prepare; a new node's keys exist only in memory.
+        let preview_keys = preview::PreviewKeys::new(store);
+        let state = match mode {
+            Mode::Prepare => prepare::ensure(store, &loaded, &local_routes().await).await?,
+            Mode::Preview => {
+                let recorded = recorded.unwrap_or_default();
+                preview::preview(&preview_keys, &loaded, recorded, &local_routes().await).await?
+            }
+            Mode::ReadOnly | Mode::Locked => recorded.unwrap_or_default(),
         };
         notes.extend(azure::imported_notes(&state));
         let cluster_id = state
@@ -166,7 +172,7 @@ impl PipelineFactory for K0rdentFactory {
             .clone()
             .unwrap_or_else(|| "k0rdent-unprepared".to_owned());
         let client = self.client(&loaded).await?;
-        let spec = azure::spec(&loaded, &state, store, &cluster_id).await?;
+        let spec = azure::spec(&loaded, &state, &preview_keys, &cluster_id).await?;
         let vms = spec.vms.len();
         let azure = azure::deployment(client, spec, &state, vec![prepare::PREPARE_ID])?;
         let mut builder = Pipeline::builder().step(prepare::PrepareStep::new(&loaded, &state));
@@ -195,6 +201,8 @@ impl PipelineFactory for K0rdentFactory {
             concurrency: vms.max(4),
             notes,
             time_limits: time_limits(&loaded.config.timeouts),
+            // A deployment never prepared is planned as recorded (nothing).
+            planning_state: (mode == Mode::Preview && state.cluster_id.is_some()).then_some(state),
         })
     }
 }
@@ -233,6 +241,7 @@ async fn add_cluster_layers(
         version: c.software.k0rdent_version.clone(),
         chart: c.software.k0rdent_registry.clone(),
         namespace: c.software.k0rdent_namespace.clone(),
+        release_manifest: c.software.k0rdent_release_manifest.clone(),
         tools: c.tools.clone(),
         cluster: cluster.clone(),
         helm_timeout: c.timeouts.k0rdent_install_wait,

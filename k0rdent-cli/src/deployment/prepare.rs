@@ -59,7 +59,7 @@ pub fn network_spec(loaded: &Loaded) -> NodeNetworkSpec {
 }
 
 /// Which nodes have VMs as far as the record knows (their `create_vms` item ever started).
-fn vm_presence(state: &DeploymentState) -> VmPresence {
+pub(crate) fn vm_presence(state: &DeploymentState) -> VmPresence {
     let Some(phase) = state.phases.get("create_vms") else {
         return VmPresence::Known(BTreeSet::new());
     };

@@ -170,6 +170,8 @@ pub(crate) struct Options {
     pub(crate) step_timeout: Duration,
     /// Per phase (and its items): the time limit of an attempt for steps that set none.
     pub(crate) phase_limits: std::collections::BTreeMap<String, Duration>,
+    /// [`Engine::plan`] plans against this state instead of the stored one.
+    pub(crate) planning_state: Option<crate::state::DeploymentState>,
 }
 
 impl Options {
@@ -248,6 +250,7 @@ impl Engine {
                 observe_timeout: Duration::from_secs(60),
                 step_timeout: DEFAULT_STEP_TIMEOUT,
                 phase_limits: std::collections::BTreeMap::new(),
+                planning_state: None,
             },
         }
     }
@@ -336,6 +339,14 @@ impl EngineBuilder {
     /// Replacing deletes and re-creates resources (e.g. a VM and its disk).
     pub fn confirm_replace(mut self, yes: bool) -> Self {
         self.options.confirm_replace = yes;
+        self
+    }
+
+    /// Makes [`Engine::plan`] plan against `state` instead of the stored state: a preview of
+    /// what a run would record before its steps (local facts a deploy prepares first), so a
+    /// plan shows the work they cause. Runs always use the stored state.
+    pub fn plan_against(mut self, state: crate::state::DeploymentState) -> Self {
+        self.options.planning_state = Some(state);
         self
     }
 

@@ -18,7 +18,10 @@ impl Engine {
     /// # Errors
     /// [`EngineError::Store`] if the state cannot be read.
     pub async fn plan(&self) -> Result<PlanReport, EngineError> {
-        let state_opt = self.store.load().await?;
+        let state_opt = match &self.options.planning_state {
+            Some(s) => Some(s.clone()),
+            None => self.store.load().await?,
+        };
         let state = state_opt.clone().unwrap_or_default();
         let emitter = Emitter::transient(self.sink.clone(), RunId::generate());
         let snapshot = observe_all(

@@ -26,9 +26,18 @@ pub(super) fn versions(c: &mut Checks, s: raw::Software) -> Software {
             format!("{k0s_version:?} is not a k0s version like v1.33.2+k0s.0"),
         );
     }
+    let k0rdent_version = c.text("software.k0rdent.version", s.k0rdent.version, "1.4.0");
+    // Where k0rdent publishes each version's Release object (its upgrade documentation).
+    let release_manifest =
+        format!("https://github.com/k0rdent/kcm/releases/download/v{k0rdent_version}/release.yaml");
     Software {
         k0s_version,
-        k0rdent_version: c.text("software.k0rdent.version", s.k0rdent.version, "1.4.0"),
+        k0rdent_release_manifest: c.text(
+            "software.k0rdent.release_manifest",
+            s.k0rdent.release_manifest,
+            &release_manifest,
+        ),
+        k0rdent_version,
         k0rdent_registry: c.text(
             "software.k0rdent.registry",
             s.k0rdent.registry,

@@ -1,8 +1,10 @@
 //! `install_k0rdent`'s work: helm and kubectl checked, a helm left running by an interrupted
 //! attempt stopped (SIGTERM: helm marks its release failed), the `kcm` release settled —
 //! installed with `helm upgrade --install` (no `--wait`) only while none is deployed, a
-//! pending record left by a dead helm dropped or rolled back — then the `Management` object
-//! polled until it is Ready with the configured Release. Never `kubectl wait`.
+//! pending record left by a dead helm dropped or rolled back; once installed, a version change
+//! is k0rdent's upgrade (the `Release` applied, `Management.spec.release` patched) — then the
+//! `Management` object polled until it is Ready with the configured Release. Never `kubectl
+//! wait`.
 
 use std::path::PathBuf;
 use std::time::Duration;
@@ -32,6 +34,9 @@ pub struct K0rdentSettings {
     pub chart: String,
     /// `software.k0rdent.namespace`.
     pub namespace: String,
+    /// `software.k0rdent.release_manifest`: the manifest (URL or file) holding the `Release`
+    /// of `version`, applied to upgrade a running k0rdent.
+    pub release_manifest: String,
     /// `tools.*`.
     pub tools: std::collections::BTreeMap<String, PathBuf>,
     /// How the cluster is read (kubeconfig, context, fallback servers).
@@ -79,6 +84,73 @@ async fn run_tool(ctx: &StepContext, cmd: Command, what: &str) -> Result<(), Ste
         })
 }
 
+/// Upgrades a running k0rdent the way k0rdent documents it: the new version's `Release`
+/// object applied from its manifest, then `Management.spec.release` pointed at it; kcm does
+/// the rest. Both are idempotent, so an interrupted upgrade is simply done again.
+async fn upgrade(
+    ctx: &StepContext,
+    s: &K0rdentSettings,
+    kubectl: &std::path::Path,
+    want: &str,
+    from: Option<&str>,
+) -> Result<(), StepError> {
+    let kc = |args: &[&str]| {
+        Command::new(kubectl)
+            .arg("--kubeconfig")
+            .arg(&s.cluster.kubeconfig)
+            .arg("--context")
+            .arg(&s.cluster.context)
+            .args(args.iter().copied())
+    };
+    ctx.progress(format!(
+        "upgrading k0rdent from {} to {want}: applying {}",
+        from.unwrap_or("no release"),
+        s.release_manifest
+    ));
+    // k0rdent's own manifest, checked by the API server against the Release CRD's schema;
+    // kubectl's client-side validation would only add a download of the OpenAPI document.
+    run_tool(
+        ctx,
+        kc(&["apply", "--validate=false", "-f", &s.release_manifest]),
+        "kubectl apply (Release)",
+    )
+    .await?;
+    let found = run_tool(
+        ctx,
+        kc(&["get", "releases.k0rdent.mirantis.com", want, "-o", "name"]),
+        "kubectl get release",
+    )
+    .await;
+    if let Err(e) = found {
+        if ctx.is_cancelled() {
+            return Err(e);
+        }
+        return Err(StepError::blocked(format!(
+            "{} holds no Release {want}",
+            s.release_manifest
+        ))
+        .with_remedy(
+            "point software.k0rdent.release_manifest at the release.yaml of software.k0rdent.version",
+        ));
+    }
+    ctx.checkpoint()?;
+    ctx.progress(format!("patching Management kcm: spec.release = {want}"));
+    let patch = serde_json::json!({"spec": {"release": want}}).to_string();
+    run_tool(
+        ctx,
+        kc(&[
+            "patch",
+            "managements.k0rdent.mirantis.com",
+            "kcm",
+            "--type=merge",
+            "-p",
+            &patch,
+        ]),
+        "kubectl patch Management",
+    )
+    .await
+}
+
 /// Runs `install_k0rdent`.
 pub async fn apply(ctx: &StepContext, s: &K0rdentSettings) -> Result<StepOutcome, StepError> {
     let helm = tools::check(&HELM, &s.tools)
@@ -111,8 +183,16 @@ pub async fn apply(ctx: &StepContext, s: &K0rdentSettings) -> Result<StepOutcome
             .arg("--kube-context")
             .arg(context)
     };
+    let want = release_name(&s.version);
     match release_action(releases) {
-        ReleaseAction::Keep => {}
+        ReleaseAction::Keep => {
+            // Installed: a version change is k0rdent's own upgrade, never helm against Flux.
+            if let Some(m) = &f.management
+                && m.spec_release.as_deref() != Some(want.as_str())
+            {
+                upgrade(ctx, s, &kubectl.path, &want, m.spec_release.as_deref()).await?;
+            }
+        }
         ReleaseAction::RollBack => {
             ctx.progress(format!(
                 "rolling back the {RELEASE} release a stopped helm left pending"
@@ -168,7 +248,6 @@ pub async fn apply(ctx: &StepContext, s: &K0rdentSettings) -> Result<StepOutcome
         }
     }
     let f = facts(ctx, s).await?;
-    let want = release_name(&s.version);
     match &f.management {
         Some(m) if m.ready && m.observed && m.status_release.as_deref() == Some(want.as_str()) => {
             Ok(StepOutcome::done(

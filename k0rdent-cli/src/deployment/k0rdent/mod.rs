@@ -129,7 +129,8 @@ impl Step for InstallK0rdentStep {
     fn fingerprint(&self, inputs: &StepInputs<'_>) -> Fingerprint {
         Fingerprint::builder()
             .input("upstream", &inputs.upstream_fingerprint().inputs)
-            .input("version", &self.settings.version)
+            // An upgrade restarts k0rdent's controllers: confirmed like a replace.
+            .disruptive("version", &self.settings.version)
             .input("chart", &self.settings.chart)
             .input("namespace", &self.settings.namespace)
             .finish()

@@ -101,13 +101,18 @@ pub fn observe(snapshot: &Snapshot, record: Option<&StepRecord>, version: &str) 
     if let Some(r) = &m.status_release {
         ev = ev.with("management_release", r);
     }
-    if m.status_release.as_deref().is_some_and(|r| r != want) && m.ready && m.observed {
-        return Observation::unknown(format!(
-            "k0rdent runs {} but the configuration asks for {version} ({want}); upgrading a \
-             running k0rdent (a new Release object and Management.spec.release) is not \
-             implemented in this build",
-            m.status_release.as_deref().unwrap_or("?")
-        ));
+    if m.spec_release.as_deref() != Some(want.as_str()) {
+        return Observation::partial(
+            format!(
+                "k0rdent runs {} but the configuration asks for {version}: upgraded by applying \
+                 the Release {want} and patching Management.spec.release",
+                m.status_release
+                    .as_deref()
+                    .or(m.spec_release.as_deref())
+                    .unwrap_or("no release")
+            ),
+            ev,
+        );
     }
     if m.ready && m.observed && m.status_release.as_deref() == Some(want.as_str()) {
         return Observation::done(ev.with("management", "Ready"));
