@@ -379,6 +379,21 @@ impl Emulator {
         })
     }
 
+    /// Gives public IP resource `name` another address, as Azure does when an address is
+    /// released and another allocated (a dynamic IP after deallocation, an IP resource
+    /// recreated); `false` when no such resource exists. Reads see the new address at once.
+    pub fn reassign_public_ip(&self, name: &str, ip: IpAddr) -> bool {
+        let mut w = self.emu.world();
+        let Some(r) = w.res.values_mut().find(|r| {
+            r.rtype.eq_ignore_ascii_case(reply::types::PUBLIC_IP)
+                && r.name.eq_ignore_ascii_case(name)
+        }) else {
+            return false;
+        };
+        r.body["properties"]["ipAddress"] = Value::String(ip.to_string());
+        true
+    }
+
     /// Names of the resources of `rtype` (`Microsoft.Compute/virtualMachines`).
     pub fn resource_names(&self, rtype: &str) -> Vec<String> {
         self.emu

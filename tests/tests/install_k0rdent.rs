@@ -115,10 +115,19 @@ impl Setup {
     }
 
     fn pipeline(&self) -> Pipeline {
+        self.pipeline_for(
+            "1.4.0",
+            "https://github.com/k0rdent/kcm/releases/download/v1.4.0/release.yaml",
+        )
+    }
+
+    /// The pipeline asking for k0rdent `version`, whose Release is in `manifest`.
+    fn pipeline_for(&self, version: &str, manifest: &str) -> Pipeline {
         let settings = K0rdentSettings {
-            version: "1.4.0".into(),
+            version: version.into(),
             chart: "oci://ghcr.io/k0rdent/kcm/charts/kcm".into(),
             namespace: "kcm-system".into(),
+            release_manifest: manifest.into(),
             tools: BTreeMap::from([("helm".to_owned(), self.observer.helm.clone().unwrap())]),
             cluster: self.observer.clone(),
             helm_timeout: Duration::from_secs(60),
@@ -252,6 +261,45 @@ async fn kcm_is_installed_once_and_a_rerun_runs_no_helm_even_after_flux_moved_th
             .iter()
             .any(|a| a == "-a"))
     );
+
+    // An upgrade to 1.5.0 is k0rdent's own: unconfirmed it blocks (it restarts k0rdent's
+    // controllers); confirmed, the Release from the manifest is applied (the real kubectl) and
+    // Management.spec.release patched, kcm reconciles it, and helm is never run against Flux.
+    let manifest = s.bin.path().join("release-1.5.0.yaml");
+    std::fs::write(
+        &manifest,
+        "apiVersion: k0rdent.mirantis.com/v1beta1\nkind: Release\nmetadata:\n  name: kcm-1-5-0\n  annotations:\n    helm.sh/resource-policy: keep\nspec:\n  version: 1.5.0\n  kcm:\n    template: kcm-1-5-0\n  capi:\n    template: cluster-api-1-0-8\n",
+    )
+    .unwrap();
+    let upgrade = |confirm: bool| {
+        Engine::builder(
+            s.pipeline_for("1.5.0", manifest.to_str().unwrap()),
+            Arc::new(s.t.store.clone()),
+        )
+        .phase_time_limit("install_k0rdent", Duration::from_secs(120))
+        .confirm_replace(confirm)
+        .build()
+        .unwrap()
+    };
+    let r = upgrade(false).deploy().await.unwrap();
+    assert_eq!(r.outcome, RunOutcome::Blocked, "{:#?}", r.final_plan);
+    assert_eq!(ran(&r), Vec::<String>::new());
+    let r = upgrade(true).deploy().await.unwrap();
+    assert_eq!(r.outcome, RunOutcome::Succeeded, "{:#?}", r.final_plan);
+    assert_eq!(ran(&r), ["install_k0rdent"]);
+    let m = s.kube.management().unwrap();
+    assert_eq!(m["spec"]["release"], "kcm-1-5-0", "{m}");
+    assert_eq!(m["status"]["release"], "kcm-1-5-0", "{m}");
+    assert_eq!(s.helm_calls("upgrade").len(), 1, "no helm for an upgrade");
+    let state = s.t.store.load().await.unwrap().unwrap();
+    assert_eq!(
+        state.phases["install_k0rdent"]
+            .outputs
+            .get_str("management_release"),
+        Some("kcm-1-5-0")
+    );
+    let r = upgrade(true).deploy().await.unwrap();
+    assert_eq!(ran(&r), Vec::<String>::new(), "upgraded: nothing to do");
 
     // reset: the cluster answers, so Management is deleted and the release uninstalled.
     let r = Engine::builder(s.pipeline(), Arc::new(s.t.store.clone()))

@@ -6,31 +6,25 @@
 //! Proves: a fresh `deploy` ends with a ready k0rdent (exit 0); a rerun starts nothing and runs
 //! no mutating tool; a `k0sctl apply` killed between `k0s install` and the service start
 //! leaves k0s installed but stopped, and the next `deploy` starts it and finishes — after
-//! which the hub interface removed → only `connect_vpn` reruns, and a silent peer blocks the
-//! run (exit 3) naming the node without any SSH attempt or tool run.
+//! which the hub interface removed → only `connect_vpn` reruns; the worker given another
+//! public IP → `plan` and `deploy` rerun only `setup_vpn`, which moves the endpoint on the same
+//! hub process, and no tool runs; a second worker in the configuration → `plan` shows and
+//! `deploy` runs exactly its VM, `setup_vpn` and `install_k0s` (one more `k0sctl apply`, no
+//! helm, both workers in `kubectl get nodes`); a silent peer blocks the run (exit 3) naming
+//! the node without any SSH attempt or tool run. The plans, the JSON events and the status of
+//! those scenarios are insta snapshots.
 
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::print_stderr)]
 
-use std::net::{IpAddr, SocketAddr};
-use std::path::Path;
+use std::net::IpAddr;
 use std::process::ExitCode;
-use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use k0rdent_arm_emulator::Emulator;
+use k0rdent_azure::names::VmNames;
 use k0rdent_ssh::wireguard::ResolvedNetwork;
-use k0rdent_standins::kube::{FakeKube, KcmSimulation};
-use k0rdent_tests::lab::{
-    self,
-    cli::{LabCli, serve_as_cli},
-    cmd,
-    vm_backend::{LabVmBackend, LabVmOptions},
-};
-use k0rdent_tests::standins;
-
-const CONFIG: &str = include_str!("../fixtures/lab-vms-1x1.yaml");
-const CONTROLLER: &str = "k0s-controller-1";
-const WORKER: &str = "k0s-worker-1";
+use k0rdent_tests::lab::pipeline::{CONTROLLER, PipelineLab, WORKER};
+use k0rdent_tests::lab::wireguard::find_wireguard_go;
+use k0rdent_tests::lab::{self, cli::serve_as_cli, cmd, transcript};
 
 fn main() -> ExitCode {
     if let Some(code) = serve_as_cli() {
@@ -51,117 +45,40 @@ fn main() -> ExitCode {
     ExitCode::SUCCESS
 }
 
-/// The stand-ins' invocations of one verb (`apply`, `upgrade`, ...).
-fn calls(log: &Path, verb: &str) -> usize {
-    standins::invocations(log)
-        .iter()
-        .filter(|c| {
-            c["argv"]
-                .as_array()
-                .is_some_and(|a| a.iter().skip(1).any(|x| x == verb))
-        })
-        .count()
+/// An insta snapshot of `text` with the lab's addresses, keys, ids and durations replaced.
+fn snapshot(name: &str, text: &str) {
+    transcript::settings().bind(|| insta::assert_snapshot!(name, text));
 }
 
 async fn fresh_deploy_rerun_killed_apply_and_tunnel_back() {
-    let backend = Arc::new(LabVmBackend::new(LabVmOptions {
-        boot_delay: Duration::from_millis(500),
-    }));
-    let emu = Emulator::builder()
-        .operation_duration(Duration::from_millis(200))
-        .retry_after(Duration::from_millis(100))
-        .backend(backend.clone())
-        .start()
-        .await
-        .unwrap();
-    let slot = backend.slot();
-    let tools = slot.dir().join("tools");
-    std::fs::create_dir_all(&tools).unwrap();
-    let kubeconfig = tools.join("admin.kubeconfig");
-    let k0sctl_log = tools.join("k0sctl.log");
-    let helm_log = tools.join("helm.log");
-    let pause = tools.join("pause");
-    // The k0sctl wrapper pauses after `k0s install` while the file `pause` exists.
-    let k0sctl = standins::wrapper(
-        &tools,
-        "k0sctl",
-        &[
-            ("K0RDENT_STANDIN_LOG", k0sctl_log.display().to_string()),
-            ("K0RDENT_STANDIN_DIR", tools.display().to_string()),
-            (
-                "K0RDENT_STANDIN_KUBECONFIG",
-                kubeconfig.display().to_string(),
-            ),
-        ],
-    );
-    let script = std::fs::read_to_string(&k0sctl).unwrap().replace(
-        "exec '",
-        &format!(
-            "[ -f '{p}' ] && export K0RDENT_STANDIN_K0SCTL_PAUSE_AFTER_INSTALL=$(cat '{p}')\nexec '",
-            p = pause.display()
-        ),
-    );
-    std::fs::write(&k0sctl, script).unwrap();
-    let helm = standins::wrapper(
-        &tools,
-        "helm",
-        &[
-            ("K0RDENT_STANDIN_LOG", helm_log.display().to_string()),
-            ("K0RDENT_STANDIN_DIR", tools.display().to_string()),
-        ],
-    );
-    let line = "wireguard_network: 172.30.0.0/24";
-    let config = format!(
-        "{}\nsoftware:\n  k0rdent:\n    version: \"1.4.0\"\ntimeouts:\n  cloud_init_timeout: 60\ntools:\n  k0sctl: {}\n  helm: {}\n",
-        CONFIG.replace(line, &format!("wireguard_network: {}", slot.tunnel_net())),
-        k0sctl.display(),
-        helm.display()
-    );
-    let cli = LabCli::new(emu, &slot.dir().join("cli"), &config);
+    let lab = PipelineLab::start().await;
+    let (backend, cli, tools) = (&lab.backend, &lab.cli, &lab.tools);
 
     // The VMs and the tunnel first: the controller's API lives on its tunnel address.
     cli.ok(&["-y", "deploy", "--until", "connect_vpn"]);
-    let state = cli.state().await;
-    let net = ResolvedNetwork::from_state(&state).unwrap();
-    slot.record_hub(net.interface.as_str());
-    backend
-        .wait_all_booted(Duration::from_secs(30))
-        .unwrap_or_else(|e| panic!("{e}"));
-    let tip = net.node(CONTROLLER).unwrap().address;
-    let kube = FakeKube::with_sans(vec![IpAddr::V4(tip)]).unwrap();
-    let ns = backend.with_node(CONTROLLER, |n| n.netns.clone()).unwrap();
-    let api = kube
-        .serve_std(lab::netns::bind_in(
-            &ns,
-            SocketAddr::new(IpAddr::V4(tip), 6443),
-        ))
-        .unwrap();
-    std::fs::write(
-        &kubeconfig,
-        kube.admin_kubeconfig(&format!("https://{tip}:6443"), "k0s-cluster")
-            .unwrap(),
-    )
-    .unwrap();
-    let _kcm = kube.start_kcm_simulation(KcmSimulation::default());
+    let net = ResolvedNetwork::from_state(&cli.state().await).unwrap();
+    let api = lab.serve_api().await;
+    let tip = api.address;
 
     // The CLI killed (SIGKILL, as a crash or a closed laptop) while k0sctl sits between
     // `k0s install` and the service start on the controller: k0sctl dies with it (parent-death
     // signal), k0s is left installed but stopped, and the step stays in progress.
-    std::fs::write(&pause, "60").unwrap();
+    lab.pause_k0sctl_after_install(Some(60));
     let killer = {
-        let log = k0sctl_log.clone();
+        let backend = backend.clone();
         std::thread::spawn(move || {
             let start = Instant::now();
             loop {
                 if start.elapsed() > Duration::from_secs(180) {
                     return false;
                 }
-                if calls(&log, "apply") > 0
-                    && !cmd::output("pgrep", &["-f", "k0sctl apply"])
-                        .stdout
-                        .is_empty()
-                {
-                    std::thread::sleep(Duration::from_secs(4));
+                let installed = backend
+                    .with_node(CONTROLLER, |n| {
+                        n.run(&["test", "-f", "/etc/systemd/system/k0scontroller.service"])
+                            .is_ok()
+                    })
+                    .unwrap_or(false);
+                if installed {
                     let out = cmd::output("pgrep", &["-f", "--", "--state-dir .* -y deploy$"]);
                     for pid in String::from_utf8_lossy(&out.stdout).split_whitespace() {
                         cmd::kill(pid.parse().unwrap());
@@ -176,7 +93,7 @@ async fn fresh_deploy_rerun_killed_apply_and_tunnel_back() {
     eprintln!("{}{}", r.stdout, r.stderr);
     assert!(killer.join().unwrap(), "k0sctl never paused");
     assert_eq!(r.code, -1, "the CLI was killed");
-    std::fs::remove_file(&pause).unwrap();
+    lab.pause_k0sctl_after_install(None);
     let start = Instant::now();
     while !cmd::output("pgrep", &["-f", "k0sctl apply"])
         .stdout
@@ -223,18 +140,15 @@ async fn fresh_deploy_rerun_killed_apply_and_tunnel_back() {
         kcfg.contains(&format!("server: https://{tip}:6443")),
         "{kcfg}"
     );
-    assert_eq!(calls(&helm_log, "upgrade"), 1);
+    assert_eq!(tools.mutating_calls().1, 1);
     let status = cli.run(&["status"]);
     assert_eq!(status.code, 0, "{}{}", status.stdout, status.stderr);
 
     // A rerun starts nothing and runs no apply or install.
-    let (applies, upgrades) = (calls(&k0sctl_log, "apply"), calls(&helm_log, "upgrade"));
+    let (applies, upgrades) = tools.mutating_calls();
     let r = cli.ok(&["-y", "deploy"]);
     assert!(r.started_steps().is_empty(), "{}", r.stderr);
-    assert_eq!(
-        (calls(&k0sctl_log, "apply"), calls(&helm_log, "upgrade")),
-        (applies, upgrades)
-    );
+    assert_eq!(tools.mutating_calls(), (applies, upgrades));
 
     // The hub interface is removed (a reboot): only connect_vpn reruns.
     cmd::run("ip", &["link", "del", net.interface.as_str()]);
@@ -242,10 +156,94 @@ async fn fresh_deploy_rerun_killed_apply_and_tunnel_back() {
     let started = r.started_steps();
     assert_eq!(started.len(), 1, "{}", r.stderr);
     assert!(started[0].contains("connect_vpn"), "{started:?}");
-    assert_eq!(
-        (calls(&k0sctl_log, "apply"), calls(&helm_log, "upgrade")),
-        (applies, upgrades)
+    assert_eq!(tools.mutating_calls(), (applies, upgrades));
+
+    // The worker comes back with another public IP: `plan` says setup_vpn reruns for the
+    // endpoint, `deploy` updates the peer in place (the same hub process) and reinstalls
+    // nothing.
+    let hub_pid = find_wireguard_go(net.interface.as_str());
+    let moved = backend.move_public_ip(WORKER);
+    assert!(
+        cli.emu
+            .reassign_public_ip(&VmNames::new(WORKER).public_ip, IpAddr::V4(moved)),
+        "the worker's public IP resource"
     );
+    let plan = cli.run(&["plan"]);
+    assert_eq!(plan.code, 2, "{}{}", plan.stdout, plan.stderr);
+    snapshot("public_ip_changed_plan", &plan.stdout);
+    let r = cli.ok(&["-y", "-o", "json", "deploy"]);
+    let events = transcript::decisive_events(&r.stdout);
+    snapshot("public_ip_changed_deploy_events", &events);
+    assert_eq!(transcript::started(&events), ["setup_vpn"], "{events}");
+    assert_eq!(
+        hub_pid,
+        find_wireguard_go(net.interface.as_str()),
+        "same hub"
+    );
+    let dump = cmd::run("wg", &["show", net.interface.as_str(), "endpoints"]);
+    assert!(dump.contains(&format!("{moved}:{}", net.port)), "{dump}");
+    assert_eq!(tools.mutating_calls(), (applies, upgrades));
+
+    // A second worker in the configuration: exactly its VM, its peer and install_k0s run
+    // (k0sctl adds the host); install_k0rdent does not, its inputs are unchanged.
+    std::fs::write(
+        cli.config(),
+        std::fs::read_to_string(cli.config()).unwrap().replace(
+            "  workers:\n    count: 1\n    zones: [2]",
+            "  workers:\n    count: 2\n    zones: [2]",
+        ),
+    )
+    .unwrap();
+    let plan = cli.run(&["plan"]);
+    assert_eq!(plan.code, 2, "{}{}", plan.stdout, plan.stderr);
+    snapshot("worker_added_plan", &plan.stdout);
+    let planned: Vec<&str> = plan
+        .stdout
+        .lines()
+        .filter(|l| l.contains(" run ") || l.contains(" rerun "))
+        .filter_map(|l| l.split_whitespace().find(|w| w.contains('_')))
+        .collect();
+    assert_eq!(
+        planned,
+        [
+            "prepare_deployment",
+            "create_vms/k0s-worker-2",
+            "setup_vpn",
+            "install_k0s"
+        ],
+        "{}",
+        plan.stdout
+    );
+    let r = cli.ok(&["-y", "-o", "json", "deploy"]);
+    let events = transcript::decisive_events(&r.stdout);
+    snapshot("worker_added_deploy_events", &events);
+    assert_eq!(
+        transcript::started(&events),
+        ["create_vms/k0s-worker-2", "setup_vpn", "install_k0s"],
+        "{events}"
+    );
+    assert_eq!(tools.mutating_calls(), (applies + 1, upgrades));
+    let nodes = cmd::output(
+        "kubectl",
+        &[
+            "--kubeconfig",
+            cli.state_dir().join("kubeconfig").to_str().unwrap(),
+            "get",
+            "nodes",
+            "-o",
+            "name",
+        ],
+    );
+    assert_eq!(
+        String::from_utf8_lossy(&nodes.stdout),
+        "node/k0s-worker-1\nnode/k0s-worker-2\n",
+        "{}",
+        String::from_utf8_lossy(&nodes.stderr)
+    );
+    let status = cli.run(&["status"]);
+    assert_eq!(status.code, 0, "{}{}", status.stdout, status.stderr);
+    snapshot("worker_added_status", &status.stdout);
+    let applies = applies + 1;
 
     // The worker's WireGuard dies (its peer goes silent): deploy blocks with exit 3 naming
     // the node, tries no SSH to it and runs no tool.
@@ -258,29 +256,7 @@ async fn fresh_deploy_rerun_killed_apply_and_tunnel_back() {
         r.stdout
     );
     assert!(r.started_steps().is_empty(), "{}", r.stderr);
-    assert_eq!(
-        (calls(&k0sctl_log, "apply"), calls(&helm_log, "upgrade")),
-        (applies, upgrades)
-    );
+    assert_eq!(tools.mutating_calls(), (applies, upgrades));
 
-    cli.ok(&["-y", "reset"]);
-    // The API's socket lives in the controller's namespace and would keep it alive.
-    drop(api);
-    assert!(
-        backend.wait_all_deleted(Duration::from_secs(30)),
-        "{:?}",
-        backend.names()
-    );
-    // Connections the API closed sit in TIME_WAIT in the controller's namespace and keep its
-    // link for up to a minute after the namespace is deleted (kernel behaviour, not ours).
-    let start = Instant::now();
-    while (0..2).any(|i| cmd::try_run("ip", &["link", "show", &slot.veth(i)]).is_ok()) {
-        assert!(
-            start.elapsed() < Duration::from_secs(120),
-            "the VMs' links stay"
-        );
-        std::thread::sleep(Duration::from_millis(500));
-    }
-    eprintln!("links gone {:.1?} after reset", start.elapsed());
-    backend.teardown();
+    lab.finish(Some(api));
 }

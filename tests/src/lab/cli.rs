@@ -80,8 +80,120 @@ impl LabCli {
     /// exit code and wall time on stderr.
     pub fn run(&self, args: &[&str]) -> CliRun {
         let started = Instant::now();
-        let o = Command::new(std::env::current_exe().unwrap())
-            .env_clear()
+        let o = self.command(args).stdin(Stdio::null()).output().unwrap();
+        let r = CliRun {
+            code: o.status.code().unwrap_or(-1),
+            stdout: String::from_utf8_lossy(&o.stdout).into_owned(),
+            stderr: String::from_utf8_lossy(&o.stderr).into_owned(),
+            took: started.elapsed(),
+        };
+        eprintln!(
+            "$ k0rdent {} → {} in {:.2?}",
+            args.join(" "),
+            r.code,
+            r.took
+        );
+        r
+    }
+
+    /// Runs `k0rdent -o json args…` and, `delay` after the first JSON event for which
+    /// `fire` is true, kills it with SIGKILL (a crash, a closed laptop): what it wrote until
+    /// then, and whether it was killed (`false`: it ended on its own, `fire` never held).
+    pub fn run_killed_when(
+        &self,
+        args: &[&str],
+        delay: Duration,
+        mut fire: impl FnMut(&serde_json::Value) -> bool,
+    ) -> (CliRun, bool) {
+        use std::io::{BufRead, Read};
+        let started = Instant::now();
+        let mut all = vec!["-o", "json"];
+        all.extend_from_slice(args);
+        let mut child = self
+            .command(&all)
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap();
+        let mut err = child.stderr.take().unwrap();
+        let errors = std::thread::spawn(move || {
+            let mut s = String::new();
+            let _ = err.read_to_string(&mut s);
+            s
+        });
+        let mut stdout = String::new();
+        let mut killed = false;
+        for line in std::io::BufReader::new(child.stdout.take().unwrap()).lines() {
+            let Ok(line) = line else { break };
+            if !killed && serde_json::from_str::<serde_json::Value>(&line).is_ok_and(|v| fire(&v)) {
+                std::thread::sleep(delay);
+                child.kill().unwrap();
+                killed = true;
+            }
+            stdout.push_str(&line);
+            stdout.push('\n');
+        }
+        let status = child.wait().unwrap();
+        let r = CliRun {
+            code: status.code().unwrap_or(-1),
+            stdout,
+            stderr: errors.join().unwrap(),
+            took: started.elapsed(),
+        };
+        eprintln!(
+            "$ k0rdent -o json {} → {} in {:.2?}{}",
+            args.join(" "),
+            r.code,
+            r.took,
+            if killed { " (killed)" } else { "" }
+        );
+        (r, killed)
+    }
+
+    /// Runs `k0rdent -o json args…` and kills it with SIGKILL as soon as `fire` holds
+    /// (polled every millisecond): what it wrote, and whether it was killed.
+    pub fn run_killed_polling(&self, args: &[&str], fire: impl Fn() -> bool) -> (CliRun, bool) {
+        let started = Instant::now();
+        let mut all = vec!["-o", "json"];
+        all.extend_from_slice(args);
+        let mut child = self
+            .command(&all)
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap();
+        let mut killed = false;
+        while child.try_wait().unwrap().is_none() {
+            if fire() {
+                child.kill().unwrap();
+                killed = true;
+                break;
+            }
+            std::thread::sleep(Duration::from_millis(1));
+        }
+        let o = child.wait_with_output().unwrap();
+        let r = CliRun {
+            code: o.status.code().unwrap_or(-1),
+            stdout: String::from_utf8_lossy(&o.stdout).into_owned(),
+            stderr: String::from_utf8_lossy(&o.stderr).into_owned(),
+            took: started.elapsed(),
+        };
+        eprintln!(
+            "$ k0rdent -o json {} → {} in {:.2?}{}",
+            args.join(" "),
+            r.code,
+            r.took,
+            if killed { " (killed)" } else { "" }
+        );
+        (r, killed)
+    }
+
+    /// The command [`LabCli::run`] runs, to start it another way (its stdio not set).
+    pub fn command(&self, args: &[&str]) -> Command {
+        let mut c = Command::new(std::env::current_exe().unwrap());
+        c.env_clear()
             .env(CLI_ENV, "1")
             .env("PATH", std::env::var_os("PATH").unwrap_or_default())
             .env("HOME", &self.dir)
@@ -96,23 +208,8 @@ impl LabCli {
             .arg(self.config())
             .arg("--state-dir")
             .arg(self.state_dir())
-            .args(args)
-            .stdin(Stdio::null())
-            .output()
-            .unwrap();
-        let r = CliRun {
-            code: o.status.code().unwrap_or(-1),
-            stdout: String::from_utf8_lossy(&o.stdout).into_owned(),
-            stderr: String::from_utf8_lossy(&o.stderr).into_owned(),
-            took: started.elapsed(),
-        };
-        eprintln!(
-            "$ k0rdent {} → {} in {:.2?}",
-            args.join(" "),
-            r.code,
-            r.took
-        );
-        r
+            .args(args);
+        c
     }
 
     /// [`LabCli::run`], panicking with the output unless it exits 0.
@@ -129,6 +226,15 @@ impl LabCli {
             .await
             .unwrap()
             .expect("a recorded deployment")
+    }
+
+    /// The recorded state, or an empty one before the first run recorded anything.
+    pub async fn state_or_default(&self) -> DeploymentState {
+        FileStore::new(self.state_dir())
+            .load()
+            .await
+            .unwrap()
+            .unwrap_or_default()
     }
 
     /// The writes the emulator accepted so far.

@@ -158,6 +158,18 @@ impl Slot {
         Ipv4Addr::new(198, 51, 100, self.link_base(i) + 2)
     }
 
+    /// Node `i`'s second "public" address, once it has moved ([`Slot::moved_node_ip`]):
+    /// the host side of its /30 in 203.0.113.0/24 (TEST-NET-3), laid out as in
+    /// 198.51.100.0/24.
+    pub fn moved_host_ip(&self, i: u8) -> Ipv4Addr {
+        Ipv4Addr::new(203, 0, 113, self.link_base(i) + 1)
+    }
+
+    /// Node `i`'s "public" address after a move (a VM given another public IP).
+    pub fn moved_node_ip(&self, i: u8) -> Ipv4Addr {
+        Ipv4Addr::new(203, 0, 113, self.link_base(i) + 2)
+    }
+
     /// `172.30.<n>.0/24`: the WireGuard network of the slot's deployment.
     pub fn tunnel_net(&self) -> Ipv4Net {
         Ipv4Net::new(Ipv4Addr::new(172, 30, self.n, 0), 24).unwrap()

@@ -174,10 +174,60 @@ impl LabVmBackend {
         self.inner.vm(name).ok().map(|e| e.index)
     }
 
-    /// A VM's "public" address (its link's node side).
+    /// A VM's "public" address (its link's node side; the second one once it has moved).
     pub fn public_ip(&self, name: &str) -> Option<Ipv4Addr> {
         let entry = self.inner.vm(name).ok()?;
-        Some(self.inner.slot.node_ip(entry.index))
+        let slot = &self.inner.slot;
+        let moved = slot.moved_node_ip(entry.index);
+        let on_link = cmd::try_run(
+            "ip",
+            &[
+                "-n",
+                &slot.netns(entry.index),
+                "-o",
+                "addr",
+                "show",
+                "dev",
+                "eth0",
+            ],
+        )
+        .unwrap_or_default();
+        Some(if on_link.contains(&format!("{moved}/30")) {
+            moved
+        } else {
+            slot.node_ip(entry.index)
+        })
+    }
+
+    /// Gives a running VM its second "public" address ([`Slot::moved_node_ip`]) and takes
+    /// the first away, as when Azure releases a VM's public IP and allocates another; the
+    /// caller tells the emulator ([`k0rdent_arm_emulator::Emulator::reassign_public_ip`]).
+    /// A VM moves once. Returns the new address.
+    pub fn move_public_ip(&self, name: &str) -> Ipv4Addr {
+        let entry = self.inner.vm(name).unwrap();
+        let (slot, i) = (&self.inner.slot, entry.index);
+        let ns = slot.netns(i);
+        let (host, new) = (slot.moved_host_ip(i), slot.moved_node_ip(i));
+        cmd::run(
+            "ip",
+            &["addr", "add", &format!("{host}/30"), "dev", &slot.veth(i)],
+        );
+        cmd::run(
+            "ip",
+            &[
+                "-n",
+                &ns,
+                "addr",
+                "add",
+                &format!("{new}/30"),
+                "dev",
+                "eth0",
+            ],
+        );
+        let old = format!("{}/30", slot.node_ip(i));
+        cmd::run("ip", &["-n", &ns, "addr", "del", &old, "dev", "eth0"]);
+        super::netns::assert_route(new, &slot.veth(i));
+        new
     }
 
     /// Runs `f` on a VM's node once it has booted at least once (to run commands in it).

@@ -1,0 +1,256 @@
+//! One deployment for the whole-pipeline tests: the ARM emulator whose VMs are lab nodes,
+//! the real CLI ([`LabCli`]) configured with the 1+1 lab fixture in the slot's tunnel network,
+//! and the stand-in `k0sctl` and `helm` first in its configuration's `tools`, each logging
+//! its invocations. Until the lab serves the API itself (the lab issue), the test serves the
+//! fake Kubernetes API inside the controller on its tunnel address ([`PipelineLab::serve_api`]).
+//!
+//! Knobs read by the stand-ins' wrappers at each call, so they can change between runs:
+//! [`PipelineLab::pause_k0sctl_after_install`] (k0sctl sits between `k0s install` and the
+//! service start) and [`PipelineLab::helm_work`] (how long an install or upgrade works).
+
+use std::net::{IpAddr, SocketAddr};
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use k0rdent_arm_emulator::Emulator;
+use k0rdent_ssh::wireguard::ResolvedNetwork;
+use k0rdent_standins::kube::{FakeKube, KcmSimulation, KcmSimulationHandle, Listener};
+
+use super::cli::LabCli;
+use super::cmd;
+use super::vm_backend::{LabVmBackend, LabVmOptions};
+use crate::standins;
+
+/// The fixture: one controller and one worker.
+pub const CONFIG: &str = include_str!("../../fixtures/lab-vms-1x1.yaml");
+/// Its controller.
+pub const CONTROLLER: &str = "k0s-controller-1";
+/// Its worker.
+pub const WORKER: &str = "k0s-worker-1";
+
+/// The stand-in tools' logs and knobs.
+#[derive(Debug)]
+pub struct Tools {
+    /// Where the wrappers, logs, locks and knob files live.
+    pub dir: PathBuf,
+    /// The stand-in k0sctl's invocation log.
+    pub k0sctl_log: PathBuf,
+    /// The stand-in helm's invocation log.
+    pub helm_log: PathBuf,
+    /// The cluster's admin kubeconfig the stand-in k0sctl registers nodes with and serves.
+    pub kubeconfig: PathBuf,
+}
+
+impl Tools {
+    /// Invocations of `verb` (`apply`, `upgrade`, ...) in a stand-in's log.
+    pub fn calls(log: &Path, verb: &str) -> usize {
+        standins::invocations(log)
+            .iter()
+            .filter(|c| {
+                c["argv"]
+                    .as_array()
+                    .is_some_and(|a| a.iter().skip(1).any(|x| x == verb))
+            })
+            .count()
+    }
+
+    /// `(k0sctl apply, helm upgrade)` invocations so far: the mutating runs.
+    pub fn mutating_calls(&self) -> (usize, usize) {
+        (
+            Self::calls(&self.k0sctl_log, "apply"),
+            Self::calls(&self.helm_log, "upgrade"),
+        )
+    }
+}
+
+/// The fake API served in the controller, and kcm's part played on it.
+#[derive(Debug)]
+pub struct ServedApi {
+    /// The API's data.
+    pub kube: FakeKube,
+    /// The controller's tunnel address it answers on (port 6443).
+    pub address: IpAddr,
+    _listener: Listener,
+    _kcm: KcmSimulationHandle,
+}
+
+/// See the module documentation.
+#[derive(Debug)]
+pub struct PipelineLab {
+    /// The VMs.
+    pub backend: Arc<LabVmBackend>,
+    /// The CLI of the deployment.
+    pub cli: LabCli,
+    /// The stand-ins.
+    pub tools: Tools,
+}
+
+impl PipelineLab {
+    /// A lab slot, the emulator over it, the stand-ins and the CLI's configuration (the 1+1
+    /// fixture, k0rdent 1.4.0, a 60 s cloud-init limit).
+    pub async fn start() -> PipelineLab {
+        let backend = Arc::new(LabVmBackend::new(LabVmOptions {
+            boot_delay: Duration::from_millis(500),
+        }));
+        let emu = Emulator::builder()
+            .operation_duration(Duration::from_millis(200))
+            .retry_after(Duration::from_millis(100))
+            .backend(backend.clone())
+            .start()
+            .await
+            .unwrap();
+        let slot = backend.slot();
+        let dir = slot.dir().join("tools");
+        std::fs::create_dir_all(&dir).unwrap();
+        let tools = Tools {
+            k0sctl_log: dir.join("k0sctl.log"),
+            helm_log: dir.join("helm.log"),
+            kubeconfig: dir.join("admin.kubeconfig"),
+            dir,
+        };
+        let k0sctl = knob_wrapper(
+            &tools,
+            "k0sctl",
+            &tools.k0sctl_log,
+            &[(
+                "K0RDENT_STANDIN_KUBECONFIG",
+                tools.kubeconfig.display().to_string(),
+            )],
+            ("pause", "K0RDENT_STANDIN_K0SCTL_PAUSE_AFTER_INSTALL"),
+        );
+        let helm = knob_wrapper(
+            &tools,
+            "helm",
+            &tools.helm_log,
+            &[],
+            ("helm-work-ms", "K0RDENT_STANDIN_HELM_WORK_MS"),
+        );
+        let line = "wireguard_network: 172.30.0.0/24";
+        let config = format!(
+            "{}\nsoftware:\n  k0rdent:\n    version: \"1.4.0\"\ntimeouts:\n  cloud_init_timeout: 60\ntools:\n  k0sctl: {}\n  helm: {}\n",
+            CONFIG.replace(line, &format!("wireguard_network: {}", slot.tunnel_net())),
+            k0sctl.display(),
+            helm.display()
+        );
+        let cli = LabCli::new(emu, &slot.dir().join("cli"), &config);
+        PipelineLab {
+            backend,
+            cli,
+            tools,
+        }
+    }
+
+    /// While `Some(seconds)`, the stand-in k0sctl pauses that long between `k0s install`
+    /// and the service start.
+    pub fn pause_k0sctl_after_install(&self, seconds: Option<u32>) {
+        self.knob("pause", seconds.map(|s| s.to_string()));
+    }
+
+    /// While `Some(ms)`, a helm install or upgrade works that long.
+    pub fn helm_work(&self, ms: Option<u64>) {
+        self.knob("helm-work-ms", ms.map(|m| m.to_string()));
+    }
+
+    fn knob(&self, name: &str, value: Option<String>) {
+        let path = self.tools.dir.join(name);
+        match value {
+            Some(v) => std::fs::write(path, v).unwrap(),
+            None => {
+                let _ = std::fs::remove_file(path);
+            }
+        }
+    }
+
+    /// Serves the fake API inside the controller on its tunnel address, writes the admin
+    /// kubeconfig the stand-in k0sctl uses, and starts kcm's part. Needs `setup_vpn`
+    /// recorded (the address) and the VMs booted.
+    pub async fn serve_api(&self) -> ServedApi {
+        let state = self.cli.state().await;
+        let net = ResolvedNetwork::from_state(&state).unwrap();
+        self.backend.slot().record_hub(net.interface.as_str());
+        self.backend
+            .wait_all_booted(Duration::from_secs(30))
+            .unwrap_or_else(|e| panic!("{e}"));
+        let tip = net.node(CONTROLLER).unwrap().address;
+        let kube = FakeKube::with_sans(vec![IpAddr::V4(tip)]).unwrap();
+        let ns = self
+            .backend
+            .with_node(CONTROLLER, |n| n.netns.clone())
+            .unwrap();
+        let listener = kube
+            .serve_std(super::netns::bind_in(
+                &ns,
+                SocketAddr::new(IpAddr::V4(tip), 6443),
+            ))
+            .unwrap();
+        std::fs::write(
+            &self.tools.kubeconfig,
+            kube.admin_kubeconfig(&format!("https://{tip}:6443"), "k0s-cluster")
+                .unwrap(),
+        )
+        .unwrap();
+        let kcm = kube.start_kcm_simulation(KcmSimulation::default());
+        ServedApi {
+            kube,
+            address: IpAddr::V4(tip),
+            _listener: listener,
+            _kcm: kcm,
+        }
+    }
+
+    /// `k0rdent reset`, then waits for every VM and link to go and tears the slot down.
+    pub fn finish(self, api: Option<ServedApi>) {
+        self.cli.ok(&["-y", "reset"]);
+        // The API's socket lives in the controller's namespace and would keep it alive.
+        drop(api);
+        assert!(
+            self.backend.wait_all_deleted(Duration::from_secs(30)),
+            "{:?}",
+            self.backend.names()
+        );
+        // Connections the API closed sit in TIME_WAIT in the controller's namespace and keep
+        // its link for up to two minutes after the namespace is deleted (kernel behaviour).
+        let slot = self.backend.slot();
+        let start = Instant::now();
+        while (0..super::slot::NODES)
+            .any(|i| cmd::try_run("ip", &["link", "show", &slot.veth(i)]).is_ok())
+        {
+            assert!(
+                start.elapsed() < Duration::from_secs(150),
+                "the VMs' links stay"
+            );
+            std::thread::sleep(Duration::from_millis(500));
+        }
+        eprintln!("links gone {:.1?} after reset", start.elapsed());
+        self.backend.teardown();
+    }
+}
+
+/// A wrapper for stand-in `name` logging to `log`, with `env`, that also exports
+/// `knob.1` from the file `knob.0` in the tools directory when it exists at call time.
+fn knob_wrapper(
+    tools: &Tools,
+    name: &str,
+    log: &Path,
+    env: &[(&str, String)],
+    knob: (&str, &str),
+) -> PathBuf {
+    let mut all = vec![
+        ("K0RDENT_STANDIN_LOG", log.display().to_string()),
+        ("K0RDENT_STANDIN_DIR", tools.dir.display().to_string()),
+    ];
+    all.extend(env.iter().cloned());
+    let path = standins::wrapper(&tools.dir, name, &all);
+    let file = tools.dir.join(knob.0);
+    let script = std::fs::read_to_string(&path).unwrap().replace(
+        "exec '",
+        &format!(
+            "[ -f '{f}' ] && export {var}=$(cat '{f}')\nexec '",
+            f = file.display(),
+            var = knob.1
+        ),
+    );
+    std::fs::write(&path, script).unwrap();
+    path
+}
