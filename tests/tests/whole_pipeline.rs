@@ -245,6 +245,29 @@ async fn fresh_deploy_rerun_killed_apply_and_tunnel_back() {
     snapshot("worker_added_status", &status.stdout);
     let applies = applies + 1;
 
+    // The count lowered again: removing a node from a running cluster is refused before
+    // anything runs (not supported yet), naming the node; nothing is deleted or reset.
+    let two = std::fs::read_to_string(cli.config()).unwrap();
+    std::fs::write(
+        cli.config(),
+        two.replace("count: 2\n    zones: [2]", "count: 1\n    zones: [2]"),
+    )
+    .unwrap();
+    for args in [&["plan"][..], &["-y", "deploy"]] {
+        let r = cli.run(args);
+        assert_eq!(r.code, 1, "{args:?}: {}{}", r.stdout, r.stderr);
+        assert!(
+            r.stderr
+                .contains("k0s-worker-2 has a VM but is no longer in"),
+            "{}",
+            r.stderr
+        );
+        assert!(r.started_steps().is_empty(), "{}", r.stderr);
+    }
+    assert!(cli.emu.vm("k0s-worker-2").is_some());
+    assert_eq!(tools.mutating_calls(), (applies, upgrades));
+    std::fs::write(cli.config(), two).unwrap();
+
     // The worker's WireGuard dies (its peer goes silent): deploy blocks with exit 3 naming
     // the node, tries no SSH to it and runs no tool.
     backend.with_node(WORKER, |n| n.kill_wireguard()).unwrap();

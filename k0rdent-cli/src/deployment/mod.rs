@@ -9,6 +9,7 @@ mod later;
 pub mod nodes;
 pub mod prepare;
 mod preview;
+mod removed;
 mod unseen;
 pub mod vpn;
 
@@ -158,6 +159,11 @@ impl PipelineFactory for K0rdentFactory {
         }
         // `plan` sees what `deploy` would prepare; a new node's keys exist only in memory.
         let preview_keys = preview::PreviewKeys::new(store);
+        if matches!(mode, Mode::Prepare | Mode::Preview)
+            && let Some(recorded) = &recorded
+        {
+            removed::refuse_removal(recorded, &loaded)?;
+        }
         let state = match mode {
             Mode::Prepare => prepare::ensure(store, &loaded, &local_routes().await).await?,
             Mode::Preview => {
