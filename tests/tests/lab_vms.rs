@@ -12,15 +12,15 @@
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::print_stderr)]
 
 use std::process::ExitCode;
-use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
-use k0rdent_arm_emulator::{BackendVm, Emulator, VmBackend};
+use k0rdent_arm_emulator::{BackendVm, VmBackend};
 use k0rdent_ssh::wireguard::ResolvedNetwork;
 use k0rdent_tests::lab::{
     self,
-    cli::{LabCli, serve_as_cli},
+    cli::{LabCli, harness},
     cmd,
+    pipeline::emulated_vms,
     vm_backend::{LabVmBackend, LabVmOptions, VmStatus},
 };
 
@@ -29,34 +29,21 @@ const CONTROLLER: &str = "k0s-controller-1";
 const WORKER: &str = "k0s-worker-1";
 
 fn main() -> ExitCode {
-    if let Some(code) = serve_as_cli() {
-        return code;
-    }
-    lab::require_lab();
-    let rt = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
-        .enable_all()
-        .build()
-        .unwrap();
-    let start = Instant::now();
-    a_hub_nobody_recorded_is_found_by_its_peers_and_swept();
-    eprintln!(
-        "test lab_vms::a_hub_nobody_recorded_is_found_by_its_peers_and_swept ... ok ({:.1} s)",
-        start.elapsed().as_secs_f64()
-    );
-    let start = Instant::now();
-    rt.block_on(a_vm_created_again_under_its_name_is_a_new_node());
-    eprintln!(
-        "test lab_vms::a_vm_created_again_under_its_name_is_a_new_node ... ok ({:.1} s)",
-        start.elapsed().as_secs_f64()
-    );
-    let start = Instant::now();
-    rt.block_on(deploy_ssh_rerun_vpn_down_power_cycle_and_reset());
-    eprintln!(
-        "test lab_vms::deploy_ssh_rerun_vpn_down_power_cycle_and_reset ... ok ({:.1} s)",
-        start.elapsed().as_secs_f64()
-    );
-    ExitCode::SUCCESS
+    harness(
+        "lab_vms",
+        &[
+            (
+                "a_hub_nobody_recorded_is_found_by_its_peers_and_swept",
+                || Box::pin(async { a_hub_nobody_recorded_is_found_by_its_peers_and_swept() }),
+            ),
+            ("a_vm_created_again_under_its_name_is_a_new_node", || {
+                Box::pin(a_vm_created_again_under_its_name_is_a_new_node())
+            }),
+            ("deploy_ssh_rerun_vpn_down_power_cycle_and_reset", || {
+                Box::pin(deploy_ssh_rerun_vpn_down_power_cycle_and_reset())
+            }),
+        ],
+    )
 }
 
 fn link_exists(name: &str) -> bool {
@@ -178,16 +165,8 @@ async fn a_vm_created_again_under_its_name_is_a_new_node() {
 }
 
 async fn deploy_ssh_rerun_vpn_down_power_cycle_and_reset() {
-    let backend = Arc::new(LabVmBackend::new(LabVmOptions {
-        boot_delay: Duration::from_millis(1500),
-    }));
-    let emu = Emulator::builder()
-        .operation_duration(Duration::from_millis(300))
-        .retry_after(Duration::from_millis(100))
-        .backend(backend.clone())
-        .start()
-        .await
-        .unwrap();
+    let (backend, emu) =
+        emulated_vms(Duration::from_millis(1500), Duration::from_millis(300)).await;
     let slot = backend.slot();
     let line = "wireguard_network: 172.30.0.0/24";
     assert!(

@@ -16,32 +16,23 @@
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::Path;
 use std::process::ExitCode;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use k0rdent_core::state::{DeploymentState, Status};
 use k0rdent_core::store::STATE_FILE;
-use k0rdent_tests::lab::cli::{CliRun, serve_as_cli};
+use k0rdent_tests::lab::cli::{CliRun, harness};
 use k0rdent_tests::lab::pipeline::{CONTROLLER, PipelineLab, WORKER};
-use k0rdent_tests::lab::{self, transcript};
+use k0rdent_tests::lab::transcript;
 use serde_json::Value;
 
 fn main() -> ExitCode {
-    if let Some(code) = serve_as_cli() {
-        return code;
-    }
-    lab::require_lab();
-    let rt = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
-        .enable_all()
-        .build()
-        .unwrap();
-    let start = Instant::now();
-    rt.block_on(every_phase_killed_inside_and_at_its_end_then_resumed());
-    eprintln!(
-        "test pipeline_interruptions::every_phase_killed_inside_and_at_its_end_then_resumed ... ok ({:.1} s)",
-        start.elapsed().as_secs_f64()
-    );
-    ExitCode::SUCCESS
+    harness(
+        "pipeline_interruptions",
+        &[(
+            "every_phase_killed_inside_and_at_its_end_then_resumed",
+            || Box::pin(every_phase_killed_inside_and_at_its_end_then_resumed()),
+        )],
+    )
 }
 
 /// Where in a phase the CLI is killed.

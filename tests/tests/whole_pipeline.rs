@@ -24,25 +24,15 @@ use k0rdent_azure::names::VmNames;
 use k0rdent_ssh::wireguard::ResolvedNetwork;
 use k0rdent_tests::lab::pipeline::{CONTROLLER, PipelineLab, WORKER};
 use k0rdent_tests::lab::wireguard::find_wireguard_go;
-use k0rdent_tests::lab::{self, cli::serve_as_cli, cmd, transcript};
+use k0rdent_tests::lab::{cli::harness, cmd, transcript};
 
 fn main() -> ExitCode {
-    if let Some(code) = serve_as_cli() {
-        return code;
-    }
-    lab::require_lab();
-    let rt = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
-        .enable_all()
-        .build()
-        .unwrap();
-    let start = Instant::now();
-    rt.block_on(fresh_deploy_rerun_killed_apply_and_tunnel_back());
-    eprintln!(
-        "test whole_pipeline::fresh_deploy_rerun_killed_apply_and_tunnel_back ... ok ({:.1} s)",
-        start.elapsed().as_secs_f64()
-    );
-    ExitCode::SUCCESS
+    harness(
+        "whole_pipeline",
+        &[("fresh_deploy_rerun_killed_apply_and_tunnel_back", || {
+            Box::pin(fresh_deploy_rerun_killed_apply_and_tunnel_back())
+        })],
+    )
 }
 
 /// An insta snapshot of `text` with the lab's addresses, keys, ids and durations replaced.

@@ -23,6 +23,34 @@ pub fn serve_as_cli() -> Option<ExitCode> {
     std::env::var_os(CLI_ENV).map(|_| k0rdent_cli::main())
 }
 
+/// One test of a suite with its own `main` ([`harness`]).
+pub type LabTest = fn() -> std::pin::Pin<Box<dyn std::future::Future<Output = ()>>>;
+
+/// The `main` of a lab suite with `harness = false`: acts as the CLI when [`LabCli`] started
+/// it, else checks the lab's needs ([`crate::lab::require_lab`]) and runs each test in turn on
+/// a two-thread runtime, printing cargo's `test SUITE::NAME ... ok` line with its time. A
+/// failing test panics, which fails the suite.
+pub fn harness(suite: &str, tests: &[(&str, LabTest)]) -> ExitCode {
+    if let Some(code) = serve_as_cli() {
+        return code;
+    }
+    crate::lab::require_lab();
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .unwrap();
+    for (name, test) in tests {
+        let start = Instant::now();
+        rt.block_on(test());
+        eprintln!(
+            "test {suite}::{name} ... ok ({:.1} s)",
+            start.elapsed().as_secs_f64()
+        );
+    }
+    ExitCode::SUCCESS
+}
+
 /// How a CLI run ended.
 #[allow(missing_docs)]
 #[derive(Debug)]
@@ -106,16 +134,7 @@ impl LabCli {
         mut fire: impl FnMut(&serde_json::Value) -> bool,
     ) -> (CliRun, bool) {
         use std::io::{BufRead, Read};
-        let started = Instant::now();
-        let mut all = vec!["-o", "json"];
-        all.extend_from_slice(args);
-        let mut child = self
-            .command(&all)
-            .stdin(Stdio::null())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
-            .spawn()
-            .unwrap();
+        let (started, mut child) = self.spawn_json(args);
         let mut err = child.stderr.take().unwrap();
         let errors = std::thread::spawn(move || {
             let mut s = String::new();
@@ -135,18 +154,13 @@ impl LabCli {
             stdout.push('\n');
         }
         let status = child.wait().unwrap();
-        let r = CliRun {
-            code: status.code().unwrap_or(-1),
+        let r = ended(
+            args,
+            started,
+            status,
             stdout,
-            stderr: errors.join().unwrap(),
-            took: started.elapsed(),
-        };
-        eprintln!(
-            "$ k0rdent -o json {} → {} in {:.2?}{}",
-            args.join(" "),
-            r.code,
-            r.took,
-            if killed { " (killed)" } else { "" }
+            errors.join().unwrap(),
+            killed,
         );
         (r, killed)
     }
@@ -154,16 +168,7 @@ impl LabCli {
     /// Runs `k0rdent -o json args…` and kills it with SIGKILL as soon as `fire` holds
     /// (polled every millisecond): what it wrote, and whether it was killed.
     pub fn run_killed_polling(&self, args: &[&str], fire: impl Fn() -> bool) -> (CliRun, bool) {
-        let started = Instant::now();
-        let mut all = vec!["-o", "json"];
-        all.extend_from_slice(args);
-        let mut child = self
-            .command(&all)
-            .stdin(Stdio::null())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
-            .spawn()
-            .unwrap();
+        let (started, mut child) = self.spawn_json(args);
         let mut killed = false;
         while child.try_wait().unwrap().is_none() {
             if fire() {
@@ -174,20 +179,25 @@ impl LabCli {
             std::thread::sleep(Duration::from_millis(1));
         }
         let o = child.wait_with_output().unwrap();
-        let r = CliRun {
-            code: o.status.code().unwrap_or(-1),
-            stdout: String::from_utf8_lossy(&o.stdout).into_owned(),
-            stderr: String::from_utf8_lossy(&o.stderr).into_owned(),
-            took: started.elapsed(),
-        };
-        eprintln!(
-            "$ k0rdent -o json {} → {} in {:.2?}{}",
-            args.join(" "),
-            r.code,
-            r.took,
-            if killed { " (killed)" } else { "" }
+        let (out, err) = (
+            String::from_utf8_lossy(&o.stdout).into_owned(),
+            String::from_utf8_lossy(&o.stderr).into_owned(),
         );
-        (r, killed)
+        (ended(args, started, o.status, out, err, killed), killed)
+    }
+
+    /// `k0rdent -o json args…` started with stdout and stderr piped.
+    fn spawn_json(&self, args: &[&str]) -> (Instant, std::process::Child) {
+        let mut all = vec!["-o", "json"];
+        all.extend_from_slice(args);
+        let child = self
+            .command(&all)
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap();
+        (Instant::now(), child)
     }
 
     /// The command [`LabCli::run`] runs, to start it another way (its stdio not set).
@@ -259,4 +269,29 @@ impl LabCli {
             std::thread::sleep(Duration::from_millis(500));
         }
     }
+}
+
+/// A `-o json` run that ended (or was killed), logged like [`LabCli::run`].
+fn ended(
+    args: &[&str],
+    started: Instant,
+    status: std::process::ExitStatus,
+    stdout: String,
+    stderr: String,
+    killed: bool,
+) -> CliRun {
+    let r = CliRun {
+        code: status.code().unwrap_or(-1),
+        stdout,
+        stderr,
+        took: started.elapsed(),
+    };
+    eprintln!(
+        "$ k0rdent -o json {} → {} in {:.2?}{}",
+        args.join(" "),
+        r.code,
+        r.took,
+        if killed { " (killed)" } else { "" }
+    );
+    r
 }

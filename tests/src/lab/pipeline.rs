@@ -29,6 +29,23 @@ pub const CONTROLLER: &str = "k0s-controller-1";
 /// Its worker.
 pub const WORKER: &str = "k0s-worker-1";
 
+/// A lab slot's VM backend and the ARM emulator over it: VMs boot in `boot_delay`, ARM
+/// operations take `operation` (polled every 100 ms).
+pub async fn emulated_vms(
+    boot_delay: Duration,
+    operation: Duration,
+) -> (Arc<LabVmBackend>, Emulator) {
+    let backend = Arc::new(LabVmBackend::new(LabVmOptions { boot_delay }));
+    let emu = Emulator::builder()
+        .operation_duration(operation)
+        .retry_after(Duration::from_millis(100))
+        .backend(backend.clone())
+        .start()
+        .await
+        .unwrap();
+    (backend, emu)
+}
+
 /// The stand-in tools' logs and knobs.
 #[derive(Debug)]
 pub struct Tools {
@@ -90,16 +107,8 @@ impl PipelineLab {
     /// A lab slot, the emulator over it, the stand-ins and the CLI's configuration (the 1+1
     /// fixture, k0rdent 1.4.0, a 60 s cloud-init limit).
     pub async fn start() -> PipelineLab {
-        let backend = Arc::new(LabVmBackend::new(LabVmOptions {
-            boot_delay: Duration::from_millis(500),
-        }));
-        let emu = Emulator::builder()
-            .operation_duration(Duration::from_millis(200))
-            .retry_after(Duration::from_millis(100))
-            .backend(backend.clone())
-            .start()
-            .await
-            .unwrap();
+        let (backend, emu) =
+            emulated_vms(Duration::from_millis(500), Duration::from_millis(200)).await;
         let slot = backend.slot();
         let dir = slot.dir().join("tools");
         std::fs::create_dir_all(&dir).unwrap();
