@@ -63,8 +63,9 @@ impl KeyStore for PreviewKeys<'_> {
 }
 
 /// `state` with the nodes and addresses [`super::prepare::ensure`] would record for
-/// `loaded`; keys a new node would get go to `keys` (memory), nothing is written. A deployment never prepared (or being reset) is returned as
-/// it is: everything in it is to do anyway.
+/// `loaded`; keys a new node would get go to `keys` (memory), nothing is written. A
+/// deployment never prepared (or being reset) is returned as it is: everything in it is to do
+/// anyway.
 ///
 /// # Errors
 /// What `deploy` would stop on: a lost key while VMs exist, an unusable tunnel network.

@@ -3,22 +3,22 @@
 //! then the VM's deletion, in that order; until that is built, a smaller count is refused
 //! before anything runs instead of leaving a VM and a cluster member behind.
 
-use k0rdent_core::state::{DeploymentState, Status};
+use k0rdent_core::state::DeploymentState;
+use k0rdent_ssh::wireguard::VmPresence;
 
+use super::prepare::vm_presence;
 use crate::config::Loaded;
 use crate::error::CliError;
 
-/// The recorded nodes whose VM was ever created (their `create_vms` item ever started)
-/// and that the configuration no longer lists.
+/// The recorded nodes whose VM was ever created ([`vm_presence`]) and that the
+/// configuration no longer lists.
 pub fn removed_nodes(state: &DeploymentState, loaded: &Loaded) -> Vec<String> {
-    let wanted: Vec<String> = loaded.config.nodes().into_iter().map(|n| n.name).collect();
-    let Some(vms) = state.phases.get("create_vms") else {
+    let VmPresence::Known(with_vms) = vm_presence(state) else {
         return Vec::new();
     };
-    vms.items
-        .iter()
-        .filter(|(_, r)| r.status != Status::Pending || r.attempts > 0)
-        .map(|(name, _)| name.clone())
+    let wanted: Vec<String> = loaded.config.nodes().into_iter().map(|n| n.name).collect();
+    with_vms
+        .into_iter()
         .filter(|name| !wanted.contains(name))
         .collect()
 }

@@ -45,6 +45,18 @@ pub struct K0rdentSettings {
     pub helm_timeout: Duration,
 }
 
+impl K0rdentSettings {
+    /// `kubectl` (at `path`) against the cluster: its kubeconfig and context, explicitly.
+    pub(super) fn kubectl(&self, path: &std::path::Path, args: &[&str]) -> Command {
+        Command::new(path)
+            .arg("--kubeconfig")
+            .arg(&self.cluster.kubeconfig)
+            .arg("--context")
+            .arg(&self.cluster.context)
+            .args(args.iter().copied())
+    }
+}
+
 fn blocked_from(e: &(impl std::fmt::Display + k0rdent_core::Remedy)) -> StepError {
     let err = StepError::blocked(e.to_string());
     match e.remedy() {
@@ -94,14 +106,7 @@ async fn upgrade(
     want: &str,
     from: Option<&str>,
 ) -> Result<(), StepError> {
-    let kc = |args: &[&str]| {
-        Command::new(kubectl)
-            .arg("--kubeconfig")
-            .arg(&s.cluster.kubeconfig)
-            .arg("--context")
-            .arg(&s.cluster.context)
-            .args(args.iter().copied())
-    };
+    let kc = |args: &[&str]| s.kubectl(kubectl, args);
     ctx.progress(format!(
         "upgrading k0rdent from {} to {want}: applying {}",
         from.unwrap_or("no release"),
@@ -210,19 +215,17 @@ pub async fn apply(ctx: &StepContext, s: &K0rdentSettings) -> Result<StepOutcome
                     "dropping the pending-install record (revision {revision}) a stopped helm left"
                 ));
                 let secret = format!("sh.helm.release.v1.{RELEASE}.v{revision}");
-                let cmd = Command::new(&kubectl.path)
-                    .arg("--kubeconfig")
-                    .arg(kubeconfig)
-                    .arg("--context")
-                    .arg(context)
-                    .args([
+                let cmd = s.kubectl(
+                    &kubectl.path,
+                    &[
                         "-n",
                         &s.namespace,
                         "delete",
                         "secret",
                         &secret,
                         "--ignore-not-found",
-                    ]);
+                    ],
+                );
                 run_tool(ctx, cmd, "kubectl delete secret").await?;
             }
             ctx.checkpoint()?;

@@ -45,18 +45,17 @@ pub async fn teardown(ctx: &StepContext, s: &K0rdentSettings) -> Result<Teardown
     };
     let kubeconfig = &s.cluster.kubeconfig;
     let context = &s.cluster.context;
-    let deleted = Command::new(&kubectl.path)
-        .arg("--kubeconfig")
-        .arg(kubeconfig)
-        .arg("--context")
-        .arg(context)
-        .args([
-            "delete",
-            "managements.k0rdent.mirantis.com",
-            "kcm",
-            "--ignore-not-found",
-            "--wait=false",
-        ])
+    let deleted = s
+        .kubectl(
+            &kubectl.path,
+            &[
+                "delete",
+                "managements.k0rdent.mirantis.com",
+                "kcm",
+                "--ignore-not-found",
+                "--wait=false",
+            ],
+        )
         .timeout(Duration::from_secs(60))
         .run()
         .await;
