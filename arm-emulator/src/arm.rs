@@ -440,11 +440,33 @@ fn delete(emu: &Emu, id: &str, rtype: &str) -> Reply {
     let Some(r) = w.get_mut(id) else {
         return Reply::empty(204);
     };
-    if rtype == types::DISK && r.body.get("managedBy").is_some_and(|m| !m.is_null()) {
+    // A managed disk attached to a VM: 409 `OperationNotAllowed` ("Disk … is attached to VM …").
+    if rtype == types::DISK
+        && let Some(vm) = r.body.get("managedBy").and_then(Value::as_str)
+    {
         return err(
             409,
             "OperationNotAllowed",
-            format!("Disk {} is attached to VM {}.", r.name, r.body["managedBy"]),
+            format!("Disk {} is attached to VM {vm}.", r.name),
+        );
+    }
+    // A public IP still associated with an IP configuration (a NIC's): 400
+    // `PublicIPAddressCannotBeDeleted`; it must be disassociated (or the NIC deleted) first.
+    if rtype == types::PUBLIC_IP
+        && let Some(cfg) = r
+            .body
+            .pointer("/properties/ipConfiguration/id")
+            .and_then(Value::as_str)
+    {
+        return err(
+            400,
+            "PublicIPAddressCannotBeDeleted",
+            format!(
+                "Public IP address {} can not be deleted since it is still allocated to resource {cfg}. \
+                 In order to delete the public IP, disassociate/detach the Public IP address from the \
+                 resource.  To learn how to do this, see aka.ms/deletepublicip.",
+                r.id
+            ),
         );
     }
     if rtype == types::NIC
@@ -455,11 +477,22 @@ fn delete(emu: &Emu, id: &str, rtype: &str) -> Reply {
     let Some(r) = w.get_mut(id) else {
         return Reply::empty(204);
     };
-    if rtype == types::NIC && r.body.pointer("/properties/virtualMachine/id").is_some() {
+    // A NIC attached to a VM (deleting the VM detaches it): 400 `NicInUse`.
+    if rtype == types::NIC
+        && let Some(vm) = r
+            .body
+            .pointer("/properties/virtualMachine/id")
+            .and_then(Value::as_str)
+    {
         return err(
             400,
             "NicInUse",
-            format!("Network Interface {} is used by existing resource.", r.id),
+            format!(
+                "Network Interface {} is used by existing resource {vm}. In order to delete the \
+                 network interface, it must be dissociated from the resource. To learn more, see \
+                 aka.ms/deletenic.",
+                r.id
+            ),
         );
     }
     r.state = "Deleting".into();

@@ -8,6 +8,10 @@
 //!   operations (`Azure-AsyncOperation`, `Location`, `Retry-After`) with `provisioningState`
 //!   transitions; a PUT while provisioning is not terminal gets 409, and so does a change of an
 //!   immutable VM property (`PropertyChangeNotAllowed`);
+//! - the deletes Azure refuses: a NIC attached to a VM (400 `NicInUse`), a public IP
+//!   associated with a NIC (400 `PublicIPAddressCannotBeDeleted`; deleting the NIC, or a NIC
+//!   update without it, releases it) and a managed disk attached to a VM (409
+//!   `OperationNotAllowed`);
 //! - 400 for a missing or unknown api-version and an unsupported `$expand`; `nextLink` paging;
 //!   404 with `ResourceNotFound`/`ResourceGroupNotFound`;
 //! - VM instance views with power states, `start`/`deallocate`/`powerOff`/`restart`, and the
@@ -43,6 +47,8 @@ mod arm;
 mod backend;
 mod catalog;
 mod compute;
+#[cfg(test)]
+mod delete_tests;
 mod faults;
 pub mod fixtures;
 mod groups;

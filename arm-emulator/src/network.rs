@@ -133,6 +133,9 @@ pub(crate) fn put(
             {
                 stored["properties"]["virtualMachine"] = vm.clone();
             }
+            // The NIC's configuration replaces its old one: a public IP it no longer names
+            // is disassociated (and may then be deleted).
+            w.release_public_ips(id);
             if let Some(p) = pip
                 && let Some(r) = w.get_mut(&p)
             {

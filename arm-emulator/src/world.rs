@@ -250,12 +250,16 @@ impl World {
         }
     }
 
-    /// Removes a resource (a VM takes its delete-with-VM OS disk along and detaches its NIC).
+    /// Removes a resource (a VM takes its delete-with-VM OS disk along and detaches its NIC;
+    /// a NIC releases its public IPs).
     pub(crate) fn remove(&mut self, id: &str) -> Vec<Effect> {
         let Some(r) = self.res.remove(&Self::key(id)) else {
             return Vec::new();
         };
         let mut out = Vec::new();
+        if r.rtype.eq_ignore_ascii_case(super::reply::types::NIC) {
+            self.release_public_ips(&r.id);
+        }
         if r.rtype.eq_ignore_ascii_case(super::reply::types::VM) {
             out.push(Effect::Deleted(r.name.clone()));
             self.reserve_nics(&r, Instant::now());
@@ -290,6 +294,23 @@ impl World {
             }
         }
         out
+    }
+
+    /// Disassociates every public IP whose IP configuration is one of NIC `nic_id`'s.
+    pub(crate) fn release_public_ips(&mut self, nic_id: &str) {
+        let prefix = format!("{}/ipconfigurations/", Self::key(nic_id));
+        for p in self.res.values_mut() {
+            let of_nic = p
+                .body
+                .pointer("/properties/ipConfiguration/id")
+                .and_then(Value::as_str)
+                .is_some_and(|c| c.to_ascii_lowercase().starts_with(&prefix));
+            if of_nic
+                && let Some(props) = p.body.get_mut("properties").and_then(Value::as_object_mut)
+            {
+                props.remove("ipConfiguration");
+            }
+        }
     }
 
     /// The next private address in a subnet (Azure keeps the first four).

@@ -1,5 +1,6 @@
 //! The Azure steps (`setup_network`, `create_vms/<vm>`), their gates and the
-//! [`AzureDeployment`] that hands them, the observer and the gates to a pipeline.
+//! [`AzureDeployment`] that hands them, the observer and the gates to a pipeline; and
+//! scale-down, [`AzureDeployment::remove_vm`], for a caller's step to drive.
 
 pub mod converge;
 mod gates;
@@ -7,6 +8,7 @@ mod network;
 mod step_try;
 mod teardown;
 mod vm;
+mod vm_removal;
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
