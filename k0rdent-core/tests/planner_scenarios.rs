@@ -757,7 +757,11 @@ scenario!(
         );
         let e = p.entry(&id("create_vms/k0s-worker-1")).unwrap();
         assert!(e.needs_confirmation());
-        assert!(e.message.contains("restarts"), "{}", e.message);
+        assert!(
+            e.message.contains("disruptive: needs confirmation"),
+            "{}",
+            e.message
+        );
         // A plain drift does not need confirmation.
         let mut plain = Scenario::deployed();
         plain.observe(

@@ -46,6 +46,7 @@ fn new_deployment(config: &Config, state_dir: &Path) -> K0sctlInput {
             user: config.ssh_user.as_str().to_owned(),
             key_path: state_dir.join("keys/admin_ed25519"),
             no_taints: new_deployment_no_taints(role),
+            reset: false,
         })
         .collect();
     K0sctlInput {

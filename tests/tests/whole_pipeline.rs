@@ -10,7 +10,9 @@
 //! public IP → `plan` and `deploy` rerun only `setup_vpn`, which moves the endpoint on the same
 //! hub process, and no tool runs; a second worker in the configuration → `plan` shows and
 //! `deploy` runs exactly its VM, `setup_vpn` and `install_k0s` (one more `k0sctl apply`, no
-//! helm, both workers in `kubectl get nodes`); a silent peer blocks the run (exit 3) naming
+//! helm, both workers in `kubectl get nodes`); the count lowered again → confirmed, k0sctl
+//! resets that worker and its VM, NIC, public IP, disk, peer and records go (the CLI killed
+//! mid-deletion resumes with one VM DELETE in all), and a rerun does nothing; a silent peer blocks the run (exit 3) naming
 //! the node without any SSH attempt or tool run. The plans, the JSON events and the status of
 //! those scenarios are insta snapshots.
 
@@ -235,28 +237,135 @@ async fn fresh_deploy_rerun_killed_apply_and_tunnel_back() {
     snapshot("worker_added_status", &status.stdout);
     let applies = applies + 1;
 
-    // The count lowered again: removing a node from a running cluster is refused before
-    // anything runs (not supported yet), naming the node; nothing is deleted or reset.
+    // The count lowered again: k0s-worker-2 leaves. `plan` shows install_k0s (k0sctl drains
+    // and resets it) and remove_nodes (its VM goes) as changes that need confirmation, and
+    // install_k0rdent untouched; `deploy` without -y deletes nothing.
     let two = std::fs::read_to_string(cli.config()).unwrap();
     std::fs::write(
         cli.config(),
         two.replace("count: 2\n    zones: [2]", "count: 1\n    zones: [2]"),
     )
     .unwrap();
-    for args in [&["plan"][..], &["-y", "deploy"]] {
-        let r = cli.run(args);
-        assert_eq!(r.code, 1, "{args:?}: {}{}", r.stdout, r.stderr);
-        assert!(
-            r.stderr
-                .contains("k0s-worker-2 has a VM but is no longer in"),
-            "{}",
-            r.stderr
-        );
-        assert!(r.started_steps().is_empty(), "{}", r.stderr);
-    }
+    let plan = cli.run(&["plan"]);
+    assert_eq!(plan.code, 2, "{}{}", plan.stdout, plan.stderr);
+    snapshot("worker_removed_plan", &plan.stdout);
+    let planned: Vec<&str> = plan
+        .stdout
+        .lines()
+        .filter(|l| l.contains(" run ") || l.contains(" rerun "))
+        .filter_map(|l| l.split_whitespace().find(|w| w.contains('_')))
+        .collect();
+    assert_eq!(
+        planned,
+        [
+            "prepare_deployment",
+            "setup_vpn",
+            "install_k0s",
+            "remove_nodes"
+        ],
+        "{}",
+        plan.stdout
+    );
+    let r = cli.run(&["deploy"]);
+    assert_eq!(r.code, 3, "{}{}", r.stdout, r.stderr);
+    assert!(
+        r.stderr.contains("-y") || r.stdout.contains("-y"),
+        "{}{}",
+        r.stdout,
+        r.stderr
+    );
     assert!(cli.emu.vm("k0s-worker-2").is_some());
     assert_eq!(tools.mutating_calls(), (applies, upgrades));
-    std::fs::write(cli.config(), two).unwrap();
+
+    // Confirmed: one k0sctl apply with the worker `reset: true` (drained, its Kubernetes node
+    // deleted, k0s reset), then its VM, NIC, public IP and OS disk deleted, its peer and
+    // records removed; no helm. The CLI is SIGKILLed while Azure deletes the VM; the next
+    // deploy resumes remove_nodes alone and never sends a second DELETE for the VM.
+    let mark = cli.emu.log().len();
+    let (killed_run, killed) =
+        cli.run_killed_when(&["-y", "deploy"], Duration::from_millis(300), |v| {
+            v["event"] == "step_progress"
+                && v["step"] == "remove_nodes"
+                && v["message"] == "deleting VM k0s-worker-2"
+        });
+    assert!(killed, "{}{}", killed_run.stdout, killed_run.stderr);
+    let state = cli.state().await;
+    assert!(!state.nodes.contains_key("k0s-worker-2"), "forgotten first");
+    assert!(
+        state.phases["create_vms"]
+            .items
+            .contains_key("k0s-worker-2")
+    );
+    let r = cli.ok(&["-y", "-o", "json", "deploy"]);
+    let events = transcript::decisive_events(&r.stdout);
+    snapshot("worker_removed_deploy_events", &events);
+    assert_eq!(transcript::started(&events), ["remove_nodes"], "{events}");
+    assert_eq!(tools.mutating_calls(), (applies + 1, upgrades));
+    let vm_deletes = cli
+        .emu
+        .log()
+        .since(mark)
+        .iter()
+        .filter(|e| e.method == "DELETE" && e.path.ends_with("/virtualMachines/k0s-worker-2"))
+        .filter(|e| e.status / 100 == 2)
+        .count();
+    assert_eq!(vm_deletes, 1);
+    let applied = std::fs::read_to_string(cli.state_dir().join("k0sctl.yaml")).unwrap();
+    assert_eq!(applied.matches("reset: true").count(), 1, "{applied}");
+    let nodes = cmd::output(
+        "kubectl",
+        &[
+            "--kubeconfig",
+            cli.state_dir().join("kubeconfig").to_str().unwrap(),
+            "get",
+            "nodes",
+            "-o",
+            "name",
+        ],
+    );
+    assert_eq!(
+        String::from_utf8_lossy(&nodes.stdout),
+        "node/k0s-worker-1\n",
+        "{}",
+        String::from_utf8_lossy(&nodes.stderr)
+    );
+    let gone = VmNames::new("k0s-worker-2");
+    assert!(cli.emu.vm("k0s-worker-2").is_none());
+    for (rtype, name) in [
+        ("Microsoft.Network/networkInterfaces", &gone.nic),
+        ("Microsoft.Network/publicIPAddresses", &gone.public_ip),
+        ("Microsoft.Compute/disks", &gone.os_disk),
+    ] {
+        assert!(cli.emu.resource(rtype, name).is_none(), "{rtype} {name}");
+    }
+    assert!(cli.emu.vm(WORKER).is_some() && cli.emu.vm(CONTROLLER).is_some());
+    let peers = cmd::run("wg", &["show", net.interface.as_str(), "peers"]);
+    assert_eq!(peers.lines().count(), 2, "{peers}");
+    let state = cli.state().await;
+    assert!(!state.nodes.contains_key("k0s-worker-2"));
+    assert!(
+        !state.phases["create_vms"]
+            .items
+            .contains_key("k0s-worker-2")
+    );
+    let hub = std::fs::read_to_string(
+        cli.state_dir()
+            .join("keys")
+            .join(format!("{}.conf", net.interface)),
+    )
+    .unwrap();
+    assert_eq!(
+        hub.matches("[Peer]").count(),
+        2,
+        "two peers left in the hub file"
+    );
+    let status = cli.run(&["status"]);
+    assert_eq!(status.code, 0, "{}{}", status.stdout, status.stderr);
+    snapshot("worker_removed_status", &status.stdout);
+    let r = cli.ok(&["-y", "deploy"]);
+    assert!(r.started_steps().is_empty(), "{}", r.stderr);
+    let applies = applies + 1;
+    assert_eq!(tools.mutating_calls(), (applies, upgrades));
 
     // The worker's WireGuard dies (its peer goes silent): deploy blocks with exit 3 naming
     // the node, tries no SSH to it and runs no tool.

@@ -39,6 +39,7 @@ fn k0sctl(ctx: &Ctx, state: &k0rdent_core::state::DeploymentState) -> Result<Str
         &c.software.k0s_version,
         c.ssh_user.as_str(),
         ctx.store.dir(),
+        &crate::deployment::removed_nodes(state, &loaded),
     )
     .map_err(|e| {
         CliError::usage(

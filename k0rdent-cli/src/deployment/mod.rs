@@ -9,6 +9,7 @@ mod later;
 pub mod nodes;
 pub mod prepare;
 mod preview;
+mod remove_nodes;
 mod removed;
 mod unseen;
 pub mod vpn;
@@ -27,6 +28,7 @@ use crate::pipeline::{Deployment, Mode, PipelineFactory};
 use crate::request::Request;
 
 pub use azure::{ARM_ENDPOINT_ENV, AzureAccess};
+pub use removed::removed_nodes;
 
 /// Builds the k0rdent-on-Azure pipeline from `--config` (or the configuration the deployment
 /// was last run with) and Azure access (by default from the environment).
@@ -184,14 +186,23 @@ impl PipelineFactory for K0rdentFactory {
         let mut builder = Pipeline::builder().step(prepare::PrepareStep::new(&loaded, &state));
         builder = azure.add_to(builder);
         let privilege = vpn_privilege(request, &state, mode).await?;
+        let leaving = removed::removed_nodes(&state, &loaded);
         builder = builder
             .observer(vpn::VpnObserver::new(
                 store.clone(),
                 k0rdent_ssh::wireguard::ProbeOptions::default(),
             ))
-            .step(vpn::SetupVpnStep::new(privilege, store.keys_dir()))
+            .step(vpn::SetupVpnStep::new(privilege, store.keys_dir()).leaving(leaving.clone()))
             .step(vpn::ConnectVpnStep::new(privilege, store.keys_dir()));
-        builder = add_cluster_layers(builder, &loaded, &state, store, &cluster_id).await;
+        builder = add_cluster_layers(builder, &loaded, &state, store, &cluster_id, &leaving).await;
+        if !leaving.is_empty() {
+            builder = builder.step(remove_nodes::RemoveNodesStep::new(
+                leaving,
+                azure.clone(),
+                privilege,
+                store.clone(),
+            ));
+        }
         for phase in later::phases(&loaded.config) {
             builder = builder.step(phase);
         }
@@ -220,6 +231,7 @@ async fn add_cluster_layers(
     state: &DeploymentState,
     store: &Arc<FileStore>,
     cluster_id: &str,
+    leaving: &std::collections::BTreeSet<String>,
 ) -> k0rdent_core::pipeline::PipelineBuilder {
     use crate::tools::{self, HELM, KUBECTL};
     let c = &loaded.config;
@@ -233,6 +245,7 @@ async fn add_cluster_layers(
         store: store.clone(),
         tools: c.tools.clone(),
         connect: connect.clone(),
+        leaving: leaving.clone(),
     };
     let cluster = crate::cluster::observer::ClusterObserver {
         kubeconfig: store
@@ -302,6 +315,8 @@ pub fn time_limits(t: &config::Timeouts) -> std::collections::BTreeMap<String, D
         ("install_k0s", t.k0s_install_wait + minutes(20)),
         // helm's own `--timeout` plus the wait for the Management object.
         ("install_k0rdent", t.k0rdent_install_wait + minutes(10)),
+        // Deleting the leaving nodes' VMs, NICs, public IPs and disks, one after the other.
+        ("remove_nodes", minutes(30)),
         ("setup_azure_children", minutes(30)),
         ("install_azure_csi", minutes(15)),
         ("install_kof_mothership", minutes(30)),

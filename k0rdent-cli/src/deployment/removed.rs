@@ -1,20 +1,24 @@
-//! Nodes the configuration no longer has. Removing a node from a running cluster takes a
-//! drain and a `k0sctl` reset of that host (`reset: true`), an etcd leave for a controller,
-//! then the VM's deletion, in that order; until that is built, a smaller count is refused
-//! before anything runs instead of leaving a VM and a cluster member behind.
+//! Nodes the configuration no longer has. A smaller count plans their removal: `install_k0s`
+//! has k0sctl drain and reset them (`reset: true`; a controller also leaves etcd), then
+//! `remove_nodes` deletes their VMs and forgets them. Only what would leave no node able to
+//! run workloads is refused before anything runs.
 
+use std::collections::BTreeSet;
+
+use k0rdent_core::role::NodeRole;
 use k0rdent_core::state::DeploymentState;
 use k0rdent_ssh::wireguard::VmPresence;
 
+use super::k0s::hosts::role_of;
 use super::prepare::vm_presence;
 use crate::config::Loaded;
 use crate::error::CliError;
 
-/// The recorded nodes whose VM was ever created ([`vm_presence`]) and that the
-/// configuration no longer lists.
-pub fn removed_nodes(state: &DeploymentState, loaded: &Loaded) -> Vec<String> {
+/// The recorded nodes whose VM was ever created (their `create_vms` item ever started) and that the
+/// configuration no longer lists: the nodes that leave.
+pub fn removed_nodes(state: &DeploymentState, loaded: &Loaded) -> BTreeSet<String> {
     let VmPresence::Known(with_vms) = vm_presence(state) else {
-        return Vec::new();
+        return BTreeSet::new();
     };
     let wanted: Vec<String> = loaded.config.nodes().into_iter().map(|n| n.name).collect();
     with_vms
@@ -23,7 +27,8 @@ pub fn removed_nodes(state: &DeploymentState, loaded: &Loaded) -> Vec<String> {
         .collect()
 }
 
-/// Refuses a configuration that drops nodes with VMs, naming them and the way back.
+/// Refuses a removal that would leave no node running a kubelet: roles are recorded once
+/// and never change, so pure controllers stay unschedulable when the last worker goes.
 ///
 /// # Errors
 /// A usage error naming the nodes, with the remedy.
@@ -32,16 +37,25 @@ pub fn refuse_removal(state: &DeploymentState, loaded: &Loaded) -> Result<(), Cl
     if removed.is_empty() {
         return Ok(());
     }
+    let schedulable = loaded
+        .config
+        .nodes()
+        .into_iter()
+        .any(|n| role_of(state, &n.name, n.role) != NodeRole::Controller);
+    if schedulable {
+        return Ok(());
+    }
+    let names: Vec<&str> = removed.iter().map(String::as_str).collect();
     Err(CliError::usage(
         format!(
-            "{} {} a VM but {} no longer in {}; removing nodes from a running cluster (drain, \
-             k0sctl reset, etcd leave, VM deletion) is not supported yet",
-            removed.join(", "),
-            if removed.len() == 1 { "has" } else { "have" },
-            if removed.len() == 1 { "is" } else { "are" },
+            "removing {} (no longer in {}) would leave no node that runs workloads: the \
+             controllers were installed as `controller` (no kubelet), and a node's k0s role \
+             never changes",
+            names.join(", "),
             loaded.path.display(),
         ),
-        "raise cluster.controllers.count / cluster.workers.count back so that these nodes are \
-         listed again, or `k0rdent reset` the deployment and deploy the smaller one",
+        "keep at least one worker in cluster.workers.count, or `k0rdent reset` the deployment \
+         and deploy the smaller one (with no workers its controllers are installed as \
+         controller+worker)",
     ))
 }

@@ -81,6 +81,9 @@ pub struct K0sctlHost {
     /// Let workloads run on a `controller+worker` without tolerations. k0sctl refuses it on
     /// any other role.
     pub no_taints: bool,
+    /// The node leaves the cluster: k0sctl drains it, deletes its Kubernetes node, makes a
+    /// controller leave etcd, and resets k0s on it (`reset: true`).
+    pub reset: bool,
 }
 
 /// The roles of a NEW deployment's nodes, controllers first: controllers `controller`,
@@ -149,6 +152,9 @@ pub struct Host {
     /// Only rendered when true.
     #[serde(skip_serializing_if = "std::ops::Not::not")]
     pub no_taints: bool,
+    /// Only rendered when true: k0sctl resets the host during `apply`.
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    pub reset: bool,
 }
 
 /// `spec.hosts[].openSSH`: rig's system-ssh connection.
@@ -204,6 +210,9 @@ pub enum K0sctlConfigError {
     /// k0sctl needs a controller to initialise the cluster.
     #[error("no controller among the recorded nodes: k0sctl needs at least one")]
     NoController,
+    /// k0sctl refuses to reset every controller in an `apply` (that is `k0sctl reset`).
+    #[error("every controller would leave the cluster: at least one must stay")]
+    AllControllersReset,
     /// k0sctl rejects `noTaints` on this role.
     #[error("node {node}: noTaints is only valid on a controller+worker, not on a {role}")]
     NoTaintsOnRole {
@@ -238,6 +247,21 @@ pub enum K0sctlConfigError {
 }
 
 impl K0sctlInput {
+    /// The input without the hosts that leave the cluster: what stays installed, so what
+    /// `install_k0s` is judged against and fingerprinted by.
+    #[must_use]
+    pub fn staying(&self) -> K0sctlInput {
+        K0sctlInput {
+            hosts: self.hosts.iter().filter(|h| !h.reset).cloned().collect(),
+            ..self.clone()
+        }
+    }
+
+    /// The hosts `apply` resets (`reset: true`).
+    pub fn leaving(&self) -> impl Iterator<Item = &K0sctlHost> {
+        self.hosts.iter().filter(|h| h.reset)
+    }
+
     /// Builds the document.
     ///
     /// # Errors
@@ -250,6 +274,13 @@ impl K0sctlInput {
         }
         if !self.hosts.iter().any(|h| h.role.is_controller()) {
             return Err(K0sctlConfigError::NoController);
+        }
+        if !self
+            .hosts
+            .iter()
+            .any(|h| h.role.is_controller() && !h.reset)
+        {
+            return Err(K0sctlConfigError::AllControllersReset);
         }
         let known_hosts = ssh_option_path("the known_hosts file", &self.known_hosts_path)?;
         let mut seen: BTreeMap<IpAddr, &str> = BTreeMap::new();
@@ -280,6 +311,7 @@ impl K0sctlInput {
                 role: h.role,
                 private_address: h.private_address,
                 no_taints: h.no_taints,
+                reset: h.reset,
             });
         }
         Ok(K0sctlCluster {

@@ -54,6 +54,7 @@ fn input(controllers: u32, workers: u32) -> K0sctlInput {
                 user: "k0rdent".into(),
                 key_path: "/home/op/.k0rdent/k0rdent-ab12cd34/keys/admin_ed25519".into(),
                 no_taints: new_deployment_no_taints(role),
+                reset: false,
             }
         })
         .collect();
@@ -236,4 +237,37 @@ fn what_k0sctl_would_refuse_is_refused_here_first() {
         relative.cluster(),
         Err(K0sctlConfigError::UnusablePath { .. })
     ));
+}
+
+#[test]
+fn a_leaving_host_renders_reset_true_and_is_not_staying() {
+    let mut i = input(3, 2);
+    i.hosts[4].reset = true;
+    i.hosts[2].reset = true;
+    let t = tree(&i);
+    let hosts = t["spec"]["hosts"].as_sequence().unwrap();
+    let resets: Vec<bool> = hosts
+        .iter()
+        .map(|h| h["reset"].as_bool().unwrap_or(false))
+        .collect();
+    assert_eq!(resets, [false, false, true, false, true]);
+    // Only rendered when true, as `noTaints`.
+    assert!(!render_k0sctl_yaml(&input(1, 1)).unwrap().contains("reset"));
+    let staying: Vec<String> = i.staying().hosts.into_iter().map(|h| h.name).collect();
+    assert_eq!(
+        staying,
+        ["k0s-controller-1", "k0s-controller-2", "k0s-worker-1"]
+    );
+    let leaving: Vec<&str> = i.leaving().map(|h| h.name.as_str()).collect();
+    assert_eq!(leaving, ["k0s-controller-3", "k0s-worker-2"]);
+}
+
+#[test]
+fn every_controller_leaving_is_refused_as_k0sctl_refuses_it() {
+    let mut i = input(1, 1);
+    i.hosts[0].reset = true;
+    assert_eq!(
+        render_k0sctl_yaml(&i).unwrap_err(),
+        K0sctlConfigError::AllControllersReset
+    );
 }

@@ -172,7 +172,7 @@ fn message(reason: &Reason, after: Option<&StepId>, status: Status) -> Cow<'stat
         }
         Reason::ReplaceNeeded { detail } => format!("{detail}: delete and create").into(),
         Reason::DisruptiveChange { detail } => {
-            format!("{detail}: changed in place, but it restarts").into()
+            format!("{detail} (disruptive: needs confirmation)").into()
         }
         Reason::DisruptiveInputsChanged => {
             fixed("an input that changes in place with a restart changed: it restarts")

@@ -334,6 +334,21 @@ impl VpnInterface {
         Ok(changes)
     }
 
+    /// Removes `peer` from the live interface (a node that left the deployment), leaving the
+    /// link and the other peers alone. `false` when it was not a peer.
+    ///
+    /// # Errors
+    /// [`VpnError::NotUp`] or [`VpnError::Device`].
+    pub async fn remove_peer(&self, peer: &PublicKey) -> Result<bool, VpnError> {
+        let dev = self.live_device().await?;
+        if dev.peer(peer).is_none() {
+            return Ok(false);
+        }
+        self.apply(DeviceUpdate::new().remove_peer_by_key(&peer.to_wg()))
+            .await?;
+        Ok(true)
+    }
+
     /// Forces a fresh handshake with `peer` by removing and re-adding it with the same
     /// configuration: the hub then initiates at once instead of waiting for its retry timers
     /// (up to ~15 s after unanswered traffic). Used after a node's WireGuard restarted.

@@ -51,6 +51,18 @@ pub struct ApplyOptions {
 /// The first failure, in k0sctl's words where k0sctl has them.
 pub fn apply(cluster: &Cluster, opts: &ApplyOptions, out: &mut dyn Write) -> Result<(), Failure> {
     let mut nodes = connect_all(cluster, &opts.root, opts.connect_timeout, out)?;
+    // ValidateHosts (validate_hosts.go), the first check after connecting.
+    let controllers = cluster
+        .spec
+        .hosts
+        .iter()
+        .filter(|h| h.role.starts_with("controller") || h.role == "single");
+    if controllers.clone().all(|h| h.reset) {
+        disconnect_all(&mut nodes);
+        return Err(Failure::Config(
+            "all controllers are marked to be reset - this will break the cluster. use `k0sctl reset` instead if that is intentional".into(),
+        ));
+    }
     let result = apply_connected(cluster, opts, &mut nodes, out);
     disconnect_all(&mut nodes);
     result

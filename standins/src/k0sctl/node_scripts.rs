@@ -79,7 +79,8 @@ stop)
 reset)
   [ -f "$S/running" ] && die "k0s seems to be running! please stop k0s before reset"
   for s in k0scontroller k0sworker; do rm -f "$R/etc/systemd/system/$s.service"; done
-  rm -rf "$S" "$M" "$R/etc/k0s" ;;
+  # k0s reset empties its data directory; k0sctl then removes the configuration file.
+  rm -rf "$S" "$M" "$R/etc/k0s/k0s.yaml" ;;
 etcd)
   [ "$(cat "$S/role" 2>/dev/null)" = controller ] || die "etcd is only available on controllers"
   case "$2" in

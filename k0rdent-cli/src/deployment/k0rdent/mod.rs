@@ -47,11 +47,12 @@ impl InstallK0rdentStep {
     }
 }
 
-/// The nodes that run a kubelet, by their recorded k0s role.
+/// The nodes that run a kubelet, by their recorded k0s role (not those k0sctl reset).
 fn kubelet_nodes(state: &DeploymentState) -> Vec<String> {
     state
         .nodes
         .iter()
+        .filter(|(name, _)| !crate::deployment::k0s::hosts::was_reset(state, name))
         .filter(|(_, n)| {
             n.attributes
                 .get(K0S_ROLE)

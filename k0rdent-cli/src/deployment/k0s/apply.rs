@@ -15,7 +15,7 @@ use k0rdent_ssh::ssh::{
 };
 use k0rdent_ssh::wireguard::{TunnelExpectation, TunnelProbe};
 
-use super::hosts::{K0S_NO_TAINTS, K0S_ROLE, K0S_VM_ID, k0s_block_digest, k0sctl_input};
+use super::hosts::{K0S_NO_TAINTS, K0S_RESET, K0S_ROLE, K0S_VM_ID, k0s_block_digest, k0sctl_input};
 use super::observe::K0S_CONFIG;
 use crate::cluster::kubeconfig::{KUBECONFIG_FILE, adopt};
 use crate::deployment::nodes::{K0sStatus, NodeFact, NodesFacts};
@@ -43,6 +43,8 @@ pub struct K0sSettings {
     pub tools: std::collections::BTreeMap<String, std::path::PathBuf>,
     /// SSH time limits.
     pub connect: ConnectOptions,
+    /// Recorded nodes the configuration no longer lists: reset by k0sctl, then removed.
+    pub leaving: std::collections::BTreeSet<String>,
 }
 
 fn blocked(msg: impl Into<String>, remedy: impl Into<String>) -> StepError {
@@ -184,12 +186,13 @@ pub async fn apply(ctx: &StepContext, s: &K0sSettings) -> Result<StepOutcome, St
     })?;
     settle_leftover(ctx).await?;
     let state = ctx.read_state(Clone::clone).await;
-    let input = k0sctl_input(&state, &s.k0s_version, &s.user, s.store.dir()).map_err(|e| {
-        blocked(
-            e.to_string(),
-            "run `k0rdent deploy` so the VMs and the VPN exist",
-        )
-    })?;
+    let input =
+        k0sctl_input(&state, &s.k0s_version, &s.user, s.store.dir(), &s.leaving).map_err(|e| {
+            blocked(
+                e.to_string(),
+                "run `k0rdent deploy` so the VMs and the VPN exist",
+            )
+        })?;
     // Roles are recorded the first time and never recomputed.
     let roles: Vec<(String, String, bool)> = input
         .hosts
@@ -251,7 +254,7 @@ pub async fn apply(ctx: &StepContext, s: &K0sSettings) -> Result<StepOutcome, St
     let first = input
         .hosts
         .iter()
-        .find(|h| h.role.is_controller())
+        .find(|h| h.role.is_controller() && !h.reset)
         .ok_or_else(|| StepError::permanent("no controller"))?;
     let api_url = format!(
         "https://{}",
@@ -272,10 +275,17 @@ pub async fn apply(ctx: &StepContext, s: &K0sSettings) -> Result<StepOutcome, St
         .write_file(KUBECONFIG_FILE, adopted.text.expose().as_bytes(), 0o600)
         .map_err(|e| StepError::permanent(format!("writing the kubeconfig: {e}")))?;
     // Which VM each node was when k0s was installed on it: a later replace is recognised.
-    ctx.update_state(|st| {
+    // The nodes k0sctl reset are no longer hosts of any configuration.
+    let reset: Vec<String> = input.leaving().map(|h| h.name.clone()).collect();
+    ctx.update_state(move |st| {
         for n in st.nodes.values_mut() {
             if let Some(vm) = n.vm_id.clone() {
                 n.attributes.insert(K0S_VM_ID.to_owned(), vm.into());
+            }
+        }
+        for name in &reset {
+            if let Some(n) = st.nodes.get_mut(name) {
+                n.attributes.insert(K0S_RESET.to_owned(), true.into());
             }
         }
     })

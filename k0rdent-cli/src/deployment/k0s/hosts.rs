@@ -2,6 +2,7 @@
 //! never recomputed), its tunnel and VNet addresses, and the digest of the k0s block whose
 //! change restarts every controller.
 
+use std::collections::BTreeSet;
 use std::net::IpAddr;
 use std::path::Path;
 
@@ -21,6 +22,9 @@ pub const K0S_NO_TAINTS: &str = "k0s_no_taints";
 /// replaced controller (same addresses, new VM) is recognised and its old etcd member
 /// removed first.
 pub const K0S_VM_ID: &str = "k0s_vm_id";
+/// Node attribute: k0sctl reset k0s on this node (it was leaving the cluster); it is no
+/// longer a host of any k0sctl configuration.
+pub const K0S_RESET: &str = "k0s_reset";
 /// Node attribute set by `import-bash-state`: render no `privateAddress` (the Bash tool's
 /// controllers were configured without one; adding it would restart them).
 pub const K0S_NO_PRIVATE_ADDRESS: &str = "k0s_no_private_address";
@@ -79,7 +83,19 @@ pub enum HostsError {
     NoPrivateIp(String),
 }
 
-/// Everything k0sctl needs, from the recorded state.
+/// Whether k0sctl already reset `node` (see [`K0S_RESET`]).
+pub fn was_reset(state: &DeploymentState, node: &str) -> bool {
+    state
+        .nodes
+        .get(node)
+        .and_then(|n| n.attributes.get(K0S_RESET))
+        .and_then(serde_json::Value::as_bool)
+        .unwrap_or(false)
+}
+
+/// Everything k0sctl needs, from the recorded state. The nodes in `leaving` (recorded, no
+/// longer configured) are hosts with `reset: true` until k0sctl has reset them, then no host
+/// at all; they come last, so the first controller stays the one the API URL names.
 ///
 /// # Errors
 /// [`HostsError`] when the state is not far enough along.
@@ -88,6 +104,7 @@ pub fn k0sctl_input(
     k0s_version: &str,
     user: &str,
     state_dir: &Path,
+    leaving: &BTreeSet<String>,
 ) -> Result<K0sctlInput, HostsError> {
     let net =
         ResolvedNetwork::from_state(state).map_err(|e| HostsError::NoNetwork(e.to_string()))?;
@@ -95,6 +112,10 @@ pub fn k0sctl_input(
         .unwrap_or_else(|_| state_dir.join("keys").join(keys::SSH_ADMIN));
     let mut hosts = Vec::new();
     for n in &net.nodes {
+        let reset = leaving.contains(&n.name);
+        if reset && was_reset(state, &n.name) {
+            continue;
+        }
         let role = role_of(state, &n.name, n.role);
         let skip_private = state
             .nodes
@@ -118,10 +139,11 @@ pub fn k0sctl_input(
             user: user.to_owned(),
             key_path: key_path.clone(),
             no_taints: no_taints_of(state, &n.name, role),
+            reset,
         });
     }
-    // Controllers first: k0sctl initialises the cluster on the first one.
-    hosts.sort_by_key(|h| !h.role.is_controller());
+    // Controllers first: k0sctl initialises the cluster on the first one; leaving hosts last.
+    hosts.sort_by_key(|h| (h.reset, !h.role.is_controller()));
     let known_hosts_path = std::path::absolute(state_dir.join("known_hosts"))
         .unwrap_or_else(|_| state_dir.join("known_hosts"));
     Ok(K0sctlInput {
@@ -138,7 +160,7 @@ pub fn kubelet_nodes(input: &K0sctlInput) -> Vec<String> {
     input
         .hosts
         .iter()
-        .filter(|h| h.role != NodeRole::Controller)
+        .filter(|h| h.role != NodeRole::Controller && !h.reset)
         .map(|h| h.name.clone())
         .collect()
 }
@@ -215,5 +237,66 @@ mod tests {
             k0s_block_digest("v1.33.2+k0s.0"),
             k0s_block_digest("v1.33.3+k0s.0")
         );
+    }
+
+    /// A recorded 1-controller/2-worker deployment with its tunnel and VNet addresses.
+    fn recorded() -> DeploymentState {
+        use k0rdent_ssh::wireguard::{PrivateKey, settings};
+        let mut s = state(&[
+            ("k0s-controller-1", "controller"),
+            ("k0s-worker-1", "worker"),
+            ("k0s-worker-2", "worker"),
+        ]);
+        s.settings
+            .insert(settings::NETWORK.into(), "172.24.24.0/24".into());
+        s.settings.insert(settings::PORT.into(), 51820.into());
+        s.settings
+            .insert(settings::INTERFACE.into(), "wgk0r".into());
+        s.settings.insert(
+            settings::HUB_PUBLIC_KEY.into(),
+            PrivateKey::generate().public_key().to_base64().into(),
+        );
+        for (i, name) in ["k0s-controller-1", "k0s-worker-1", "k0s-worker-2"]
+            .into_iter()
+            .enumerate()
+        {
+            let n = s.nodes.get_mut(name).unwrap();
+            n.tunnel_ip = Some(format!("172.24.24.{}", 11 + i).parse().unwrap());
+            n.wireguard_public_key = Some(PrivateKey::generate().public_key().to_base64());
+            let rec = s.record_mut(&StepId::parse(&format!("create_vms/{name}")).unwrap());
+            rec.outputs =
+                k0rdent_core::Outputs::new().with("private_ip", format!("10.0.1.{}", 4 + i));
+        }
+        s
+    }
+
+    #[test]
+    fn a_leaving_node_is_reset_once_then_no_host_at_all() {
+        let mut s = recorded();
+        let leaving: BTreeSet<String> = ["k0s-worker-2".to_owned()].into();
+        let dir = Path::new("/state");
+        let names = |i: &K0sctlInput| -> Vec<(String, bool)> {
+            i.hosts.iter().map(|h| (h.name.clone(), h.reset)).collect()
+        };
+        let all = k0sctl_input(&s, "v1.33.2+k0s.0", "k0rdent", dir, &BTreeSet::new()).unwrap();
+        assert_eq!(kubelet_nodes(&all), ["k0s-worker-1", "k0s-worker-2"]);
+        let i = k0sctl_input(&s, "v1.33.2+k0s.0", "k0rdent", dir, &leaving).unwrap();
+        assert_eq!(
+            names(&i),
+            [
+                ("k0s-controller-1".to_owned(), false),
+                ("k0s-worker-1".to_owned(), false),
+                ("k0s-worker-2".to_owned(), true),
+            ]
+        );
+        assert_eq!(kubelet_nodes(&i), ["k0s-worker-1"]);
+        s.nodes
+            .get_mut("k0s-worker-2")
+            .unwrap()
+            .attributes
+            .insert(K0S_RESET.into(), true.into());
+        assert!(was_reset(&s, "k0s-worker-2"));
+        let after = k0sctl_input(&s, "v1.33.2+k0s.0", "k0rdent", dir, &leaving).unwrap();
+        assert_eq!(after, i.staying());
     }
 }

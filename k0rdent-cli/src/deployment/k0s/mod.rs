@@ -29,6 +29,7 @@ use k0rdent_ssh::wireguard::{TunnelExpectation, TunnelProbe};
 pub use apply::{K0SCTL_FILE, K0sSettings};
 
 use super::vpn::{CONNECT_VPN_ID, WatchedVpnGate};
+use crate::k0s::K0sctlInput;
 
 /// The name of [`RecordedStateObserver`].
 pub const RECORDED_OBSERVER: &str = "recorded";
@@ -127,18 +128,20 @@ impl Step for InstallK0sStep {
         vec![CONNECT_VPN_ID]
     }
 
-    /// The tunnel's outputs, the k0s block, and per node its role, addresses and VM: a new
-    /// worker or a replaced VM reruns it, a new public IP does not.
+    /// The tunnel's outputs, the k0s block, and per staying node its role, addresses and VM:
+    /// a new worker, a node that leaves or a replaced VM reruns it, a new public IP does not.
     fn fingerprint(&self, inputs: &StepInputs<'_>) -> Fingerprint {
         let hosts = hosts::k0sctl_input(
             inputs.state,
             &self.settings.k0s_version,
             &self.settings.user,
             self.settings.store.dir(),
+            &self.settings.leaving,
         )
         .ok()
         .map(|i| {
-            i.hosts
+            i.staying()
+                .hosts
                 .iter()
                 .map(|h| {
                     let vm = inputs
@@ -184,13 +187,18 @@ impl Step for InstallK0sStep {
             &self.settings.k0s_version,
             &self.settings.user,
             self.settings.store.dir(),
+            &self.settings.leaving,
         );
-        observe::observe(
+        let seen = observe::observe(
             snapshot,
             record,
-            &input,
+            &input
+                .as_ref()
+                .map(K0sctlInput::staying)
+                .map_err(Clone::clone),
             &hosts::k0s_block_digest(&self.settings.k0s_version),
-        )
+        );
+        observe::with_leaving(seen, input.as_ref().ok())
     }
 
     async fn apply(&self, ctx: &StepContext) -> Result<StepOutcome, StepError> {

@@ -119,3 +119,34 @@ pub fn observe(
         Observation::partial(partial.join("; "), evidence)
     }
 }
+
+/// What `observe` saw, with the nodes that leave the cluster but still run k0s turned into a
+/// disruptive change: k0sctl drains and resets them, which needs the same confirmation as a
+/// replace. An unknown or absent observation stays as it is.
+pub fn with_leaving(seen: Observation, input: Option<&K0sctlInput>) -> Observation {
+    let leaving: Vec<&str> = input
+        .map(|i| i.leaving().map(|h| h.name.as_str()).collect())
+        .unwrap_or_default();
+    if leaving.is_empty() {
+        return seen;
+    }
+    let detail = format!(
+        "{} no longer in the configuration: k0sctl drains and resets {} with `reset: true`{}",
+        leaving.join(", "),
+        if leaving.len() == 1 { "it" } else { "them" },
+        if input.is_some_and(|i| i.leaving().any(|h| h.role.is_controller())) {
+            "; a controller also leaves etcd"
+        } else {
+            ""
+        }
+    );
+    match seen {
+        Observation::Done { evidence } => Observation::disruptive(detail, evidence),
+        Observation::Partial {
+            detail: also,
+            evidence,
+            ..
+        } => Observation::disruptive(format!("{detail}; {also}"), evidence),
+        other => other,
+    }
+}

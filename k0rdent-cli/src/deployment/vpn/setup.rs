@@ -1,6 +1,6 @@
 //! `setup_vpn`: the hub's wg-quick file and the live interface's peers, converged in place.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::net::IpAddr;
 use std::path::PathBuf;
 
@@ -22,6 +22,7 @@ pub struct SetupVpnStep {
     id: StepId,
     privilege: Privilege,
     keys_dir: PathBuf,
+    leaving: BTreeSet<String>,
 }
 
 impl SetupVpnStep {
@@ -32,7 +33,23 @@ impl SetupVpnStep {
             id: SETUP_VPN_ID,
             privilege,
             keys_dir: keys_dir.into(),
+            leaving: BTreeSet::new(),
         }
+    }
+
+    /// Nodes that leave the cluster: still peers until `remove_nodes` deletes their VMs (k0sctl
+    /// reaches them through the tunnel to reset them), but no longer in the outputs, so what
+    /// is recorded now is what stays once they are gone.
+    #[must_use]
+    pub fn leaving(mut self, nodes: BTreeSet<String>) -> Self {
+        self.leaving = nodes;
+        self
+    }
+
+    fn outputs(&self, net: &ResolvedNetwork) -> k0rdent_core::Outputs {
+        let mut staying = net.clone();
+        staying.nodes.retain(|n| !self.leaving.contains(&n.name));
+        outputs(&staying)
     }
 }
 
@@ -119,7 +136,7 @@ impl Step for SetupVpnStep {
     fn fingerprint(&self, inputs: &StepInputs<'_>) -> Fingerprint {
         let net = recorded_network(inputs.state).ok();
         Fingerprint::builder()
-            .input("network", &net.as_ref().map(outputs))
+            .input("network", &net.as_ref().map(|n| self.outputs(n)))
             .finish()
     }
 
@@ -168,7 +185,7 @@ impl Step for SetupVpnStep {
                 ctx.progress(format!("{}: {c}", inp.net.interface));
             }
         }
-        Ok(StepOutcome::done(outputs(&inp.net), evidence(&inp)))
+        Ok(StepOutcome::done(self.outputs(&inp.net), evidence(&inp)))
     }
 
     async fn teardown(&self, _ctx: &StepContext) -> Result<Teardown, StepError> {
