@@ -16,7 +16,7 @@ use k0rdent_core::{
 use k0rdent_ssh::node_checks::{NodeCheck, NodeCheckGate};
 use k0rdent_ssh::ssh::{NodeTarget, PinStore, Route, SshFailure, StatePins, write_known_hosts};
 use k0rdent_ssh::wireguard::{
-    PeerState, ProbeOptions, Transition, TunnelProbe, VpnGate, read_device,
+    PeerState, Privilege, ProbeOptions, Transition, TunnelProbe, VpnGate, read_device,
 };
 use k0rdent_tests::lab::cmd;
 use k0rdent_tests::lab::slot::Slot;
@@ -404,6 +404,53 @@ async fn endpoints_are_updated_in_place_and_missing_peers_restored() {
     let ifindex_after =
         std::fs::read_to_string(format!("/sys/class/net/{}/ifindex", t.net.interface)).unwrap();
     assert_eq!(ifindex_before, ifindex_after);
+
+    // An operator who is not root: the same changes through the real `wg` under `sudo -n`
+    // (`wg show dump` read, `wg set` written), here root's own sudo.
+    let sudo = t.vpn.clone().with_privilege(Privilege::Sudo);
+    let mut changes = Vec::new();
+    for _ in 0..10 {
+        sudo.sync_peers(&[desired(stale)]).await.unwrap();
+        changes = sudo.sync_peers(&[desired(good)]).await.unwrap();
+        if !changes.is_empty() {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    assert_eq!(
+        changes.len(),
+        1,
+        "the endpoint moved back through sudo wg set"
+    );
+    assert!(
+        sudo.remove_peer(&key).await.unwrap(),
+        "removed through sudo"
+    );
+    assert!(!sudo.remove_peer(&key).await.unwrap(), "already gone");
+    let dev = read_device(t.net.interface.as_str(), Duration::from_secs(1))
+        .await
+        .unwrap();
+    assert!(dev.peers.is_empty(), "{dev:?}");
+    assert_eq!(
+        sudo.sync_peers(&[desired(good)]).await.unwrap(),
+        vec![k0rdent_ssh::wireguard::PeerChange::Added(key.clone())]
+    );
+    t.wait_all_alive(Duration::from_secs(5))
+        .await
+        .unwrap_or_else(|r| panic!("{r}"));
+    sudo.reinitiate(&key).await.unwrap();
+    let direct = read_device(t.net.interface.as_str(), Duration::from_secs(1))
+        .await
+        .unwrap();
+    assert_eq!(
+        direct.peers[0].allowed_ips,
+        [format!("{}/32", t.node_ip("ctl-f"))]
+    );
+    assert_eq!(
+        direct.peers[0].keepalive_secs,
+        Some(25),
+        "restored as it was"
+    );
     t.finish().await;
 }
 

@@ -9,10 +9,11 @@ use std::time::{Duration, SystemTime};
 
 use k0rdent_core::Remedy;
 use k0rdent_process::{Command, ProcessError, ProcessStatus};
-use wireguard_control::{Backend, Device, DeviceUpdate, PeerConfigBuilder};
+use wireguard_control::{Backend, Device, DeviceUpdate};
 
 use super::key::PublicKey;
 use super::spec::InterfaceName;
+use super::wg_tool::{self, PeerOp};
 use crate::os;
 
 /// How long wg-quick may take to clean up after SIGTERM (it removes a half-made interface).
@@ -307,18 +308,19 @@ impl VpnInterface {
     /// [`VpnError::NotUp`] or [`VpnError::Device`].
     pub async fn sync_peers(&self, desired: &[DesiredPeer]) -> Result<Vec<PeerChange>, VpnError> {
         let dev = self.live_device().await?;
-        let mut update = DeviceUpdate::new();
+        let mut ops = Vec::new();
         let mut changes = Vec::new();
         for d in desired {
             match dev.peer(&d.public_key) {
                 None => {
-                    update = update.add_peer(peer_builder(d));
+                    ops.push(PeerOp::Put(d.clone()));
                     changes.push(PeerChange::Added(d.public_key.clone()));
                 }
                 Some(p) if p.endpoint != Some(d.endpoint) => {
-                    update = update.add_peer(
-                        PeerConfigBuilder::new(&d.public_key.to_wg()).set_endpoint(d.endpoint),
-                    );
+                    ops.push(PeerOp::Endpoint {
+                        key: d.public_key.clone(),
+                        endpoint: d.endpoint,
+                    });
                     changes.push(PeerChange::Endpoint {
                         peer: d.public_key.clone(),
                         from: p.endpoint,
@@ -328,8 +330,8 @@ impl VpnInterface {
                 Some(_) => {}
             }
         }
-        if !changes.is_empty() {
-            self.apply(update).await?;
+        if !ops.is_empty() {
+            self.apply(&ops).await?;
         }
         Ok(changes)
     }
@@ -344,8 +346,7 @@ impl VpnInterface {
         if dev.peer(peer).is_none() {
             return Ok(false);
         }
-        self.apply(DeviceUpdate::new().remove_peer_by_key(&peer.to_wg()))
-            .await?;
+        self.apply(&[PeerOp::Remove(peer.clone())]).await?;
         Ok(true)
     }
 
@@ -361,25 +362,16 @@ impl VpnInterface {
             interface: self.name.to_string(),
             detail: format!("peer {}… is not configured", peer.short()),
         })?;
-        let mut b = PeerConfigBuilder::new(&peer.to_wg());
-        for ip in &p.allowed_ips {
-            if let Ok(a) = ip.parse::<wireguard_control::AllowedIp>() {
-                b = b.add_allowed_ip(a.address, a.cidr);
-            }
-        }
-        if let Some(ep) = p.endpoint {
-            b = b.set_endpoint(ep);
-        }
-        if let Some(k) = p.keepalive_secs {
-            b = b.set_persistent_keepalive_interval(k);
-        }
-        self.apply(DeviceUpdate::new().remove_peer_by_key(&peer.to_wg()))
-            .await?;
-        self.apply(DeviceUpdate::new().add_peer(b)).await
+        self.apply(&[PeerOp::Remove(peer.clone())]).await?;
+        self.apply(&[PeerOp::Restore(p.clone())]).await
     }
 
     async fn live_device(&self) -> Result<DeviceSnapshot, VpnError> {
-        match self.read(Duration::from_secs(2)).await {
+        let read = match self.privilege {
+            Privilege::Root => self.read(Duration::from_secs(2)).await,
+            Privilege::Sudo => wg_tool::sudo_read(self.name.as_str(), Duration::from_secs(5)).await,
+        };
+        match read {
             Ok(d) => Ok(d),
             Err(ReadError::Missing(_)) => Err(VpnError::NotUp(self.name.to_string())),
             Err(e) => Err(VpnError::Device {
@@ -389,8 +381,13 @@ impl VpnInterface {
         }
     }
 
-    async fn apply(&self, update: DeviceUpdate) -> Result<(), VpnError> {
+    /// Applies peer changes: through the device API as root, with `sudo -n wg set` otherwise.
+    async fn apply(&self, ops: &[PeerOp]) -> Result<(), VpnError> {
         let name = self.name.to_string();
+        if self.privilege == Privilege::Sudo {
+            return wg_tool::sudo_wg_set(&name, ops, Duration::from_secs(10)).await;
+        }
+        let update = ops.iter().fold(DeviceUpdate::new(), |u, op| op.add_to(u));
         let backend = os::backend_for(&name);
         // The userspace backend starts a bare wireguard-go when no socket exists: never let it.
         if backend == Backend::Userspace && os::userspace_socket(&name).is_none() {
@@ -415,12 +412,29 @@ impl VpnInterface {
     }
 }
 
-fn peer_builder(d: &DesiredPeer) -> PeerConfigBuilder {
-    PeerConfigBuilder::new(&d.public_key.to_wg())
-        .replace_allowed_ips()
-        .add_allowed_ip(d.address.into(), 32)
-        .set_endpoint(d.endpoint)
-        .set_persistent_keepalive_interval(d.keepalive_secs)
+/// As [`read_device`]; when that is refused for want of root and `privilege` is sudo, reads
+/// it with `sudo -n wg show IFACE dump` instead (sudo's credentials must be cached: it never
+/// prompts). When that fails too, the refusal is what is returned.
+///
+/// # Errors
+/// [`ReadError`].
+pub async fn read_device_as(
+    interface: &str,
+    timeout: Duration,
+    privilege: Privilege,
+) -> Result<DeviceSnapshot, ReadError> {
+    match read_device(interface, timeout).await {
+        Err(ReadError::PermissionDenied(name)) if privilege == Privilege::Sudo => {
+            match wg_tool::sudo_read(interface, timeout.max(Duration::from_secs(2))).await {
+                Ok(d) => Ok(d),
+                Err(e) => {
+                    tracing::debug!(interface, error = %e, "reading the device with sudo wg failed");
+                    Err(ReadError::PermissionDenied(name))
+                }
+            }
+        }
+        other => other,
+    }
 }
 
 /// Reads a WireGuard device by name with the backend that serves it, within `timeout`.

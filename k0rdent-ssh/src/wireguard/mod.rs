@@ -16,6 +16,7 @@ pub mod prepare;
 pub mod render;
 pub mod settings;
 pub mod spec;
+mod wg_tool;
 
 pub use diagnosis::{PeerHealth, PeerState, ProbeOutcome};
 pub use gate::{
@@ -23,7 +24,7 @@ pub use gate::{
 };
 pub use interface::{
     DesiredPeer, DeviceSnapshot, PeerChange, PeerSnapshot, Privilege, ReadError, Transition,
-    VpnError, VpnInterface, read_device,
+    VpnError, VpnInterface, read_device, read_device_as,
 };
 pub use key::{InvalidKey, KeyOwner, PrivateKey, PublicKey};
 pub use network::{ResolvedNetwork, ResolvedNode};

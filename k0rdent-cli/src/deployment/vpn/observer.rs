@@ -11,8 +11,8 @@ use k0rdent_core::secret::Secret;
 use k0rdent_core::state::DeploymentState;
 use k0rdent_core::store::KeyStore;
 use k0rdent_ssh::wireguard::{
-    DeviceSnapshot, KeyOwner, PrivateKey, ProbeOptions, ReadError, ResolvedNetwork,
-    TunnelExpectation, TunnelProbe, TunnelReport, read_device, read_private_key,
+    DeviceSnapshot, KeyOwner, PrivateKey, Privilege, ProbeOptions, ReadError, ResolvedNetwork,
+    TunnelExpectation, TunnelProbe, TunnelReport, read_device_as, read_private_key,
 };
 
 /// The name of the tunnel layer's observer (and the key of its failures in a snapshot).
@@ -135,7 +135,12 @@ impl Observer for VpnObserver {
         let iface = net.interface.as_str();
         let device = if k0rdent_ssh::os::interface_exists(iface) {
             classify_device(
-                read_device(iface, self.probe.device_timeout.max(Duration::from_secs(1))).await,
+                read_device_as(
+                    iface,
+                    self.probe.device_timeout.max(Duration::from_secs(1)),
+                    Privilege::detect(),
+                )
+                .await,
                 &net,
             )
         } else {
