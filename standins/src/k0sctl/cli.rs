@@ -1,5 +1,6 @@
 //! The stand-in `k0sctl` command line: urfave/cli v2 as k0sctl (v0.19 to v0.32) sets it up
-//! (`cmd/root.go`, `cmd/flags.go`, `cmd/apply.go`, `cmd/kubeconfig.go`, `cmd/version.go`).
+//! (`cmd/root.go`, `cmd/flags.go`, `cmd/apply.go`, `cmd/reset.go`, `cmd/kubeconfig.go`,
+//! `cmd/version.go`).
 //!
 //! Go's `flag` package rules: `-name` and `--name` are the same, values as `--name=value` or
 //! `--name value`, parsing stops at `--` or the first argument that is not a flag. A flag
@@ -26,6 +27,7 @@ use super::invocation;
 use super::kubeconfig::{KubeconfigOptions, kubeconfig};
 use super::reader::read_cluster;
 use super::register::NodeApi;
+use super::reset::{ResetOptions, reset};
 
 /// What `version` prints unless `K0RDENT_STANDIN_K0SCTL_VERSION` says otherwise.
 pub const DEFAULT_VERSION: &str = "v0.32.2";
@@ -69,6 +71,8 @@ const NOT_MODELLED: [&str; 7] = [
     "kubeconfig-cluster",
     "evict-taint",
 ];
+
+const RESET: [(&str, bool); 2] = [("concurrency", true), ("retry-timeout", true)];
 
 const KUBECONFIG: [(&str, bool); 5] = [
     ("address", true),
@@ -194,7 +198,13 @@ pub fn run(argv: &[String], out: &mut dyn Write, err: &mut dyn Write) -> i32 {
             |cfg, flags, log| run_kubeconfig(cfg, flags, log),
             out,
         ),
-        "init" | "reset" | "backup" | "config" | "completion" => Err(Failure::Usage(format!(
+        "reset" => with_config(
+            rest,
+            &RESET,
+            |cfg, flags, log| run_reset(cfg, flags, log),
+            out,
+        ),
+        "init" | "backup" | "config" | "completion" => Err(Failure::Usage(format!(
             "the stand-in k0sctl does not implement `{command}`"
         ))),
         other => {
@@ -311,6 +321,21 @@ fn run_apply(config: &Path, flags: &Flags, out: &mut dyn Write) -> Result<(), Fa
     apply(&cluster, &opts, out).map_err(|e| {
         Failure::Refused(format!(
             "apply failed - log file saved to {}: {e}",
+            log_file()
+        ))
+    })
+}
+
+fn run_reset(config: &Path, flags: &Flags, out: &mut dyn Write) -> Result<(), Failure> {
+    let cluster = read(config)?;
+    let opts = ResetOptions {
+        force: flag_on(flags, "force"),
+        root: root(),
+        connect_timeout: connect_timeout()?,
+    };
+    reset(&cluster, &opts, out).map_err(|e| {
+        Failure::Refused(format!(
+            "reset failed - log file saved to {}: {e}",
             log_file()
         ))
     })

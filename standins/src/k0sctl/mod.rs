@@ -34,6 +34,7 @@ pub mod node_scripts;
 pub mod reader;
 pub mod register;
 pub mod remote;
+pub mod reset;
 pub mod rules;
 pub mod validate;
 

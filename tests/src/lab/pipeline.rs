@@ -210,7 +210,9 @@ impl PipelineLab {
 
     /// `k0rdent reset`, then waits for every VM and link to go and tears the slot down.
     pub fn finish(self, api: Option<ServedApi>) {
-        self.cli.ok(&["-y", "reset"]);
+        let r = self.cli.ok(&["-y", "reset"]);
+        // k0s is reset through the stand-in `k0sctl reset` whenever every node answers.
+        assert!(!r.stderr.contains("k0sctl reset failed"), "{}", r.stderr);
         // The API's socket lives in the controller's namespace and would keep it alive.
         drop(api);
         assert!(
