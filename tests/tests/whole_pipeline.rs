@@ -24,9 +24,10 @@ use std::time::{Duration, Instant};
 
 use k0rdent_azure::names::VmNames;
 use k0rdent_ssh::wireguard::ResolvedNetwork;
+use k0rdent_tests::lab::cli::{LabCli, harness};
 use k0rdent_tests::lab::pipeline::{CONTROLLER, PipelineLab, WORKER};
 use k0rdent_tests::lab::wireguard::find_wireguard_go;
-use k0rdent_tests::lab::{cli::harness, cmd, transcript};
+use k0rdent_tests::lab::{cmd, transcript};
 
 fn main() -> ExitCode {
     harness(
@@ -40,6 +41,28 @@ fn main() -> ExitCode {
 /// An insta snapshot of `text` with the lab's addresses, keys, ids and durations replaced.
 fn snapshot(name: &str, text: &str) {
     transcript::settings().bind(|| insta::assert_snapshot!(name, text));
+}
+
+/// `kubectl get nodes -o name` with the kubeconfig the pipeline wrote, as it is.
+fn kube_nodes(cli: &LabCli) -> String {
+    let kubeconfig = cli.state_dir().join("kubeconfig");
+    let out = cmd::output(
+        "kubectl",
+        &[
+            "--kubeconfig",
+            kubeconfig.to_str().unwrap(),
+            "get",
+            "nodes",
+            "-o",
+            "name",
+        ],
+    );
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8_lossy(&out.stdout).into_owned()
 }
 
 async fn fresh_deploy_rerun_killed_apply_and_tunnel_back() {
@@ -215,23 +238,7 @@ async fn fresh_deploy_rerun_killed_apply_and_tunnel_back() {
         "{events}"
     );
     assert_eq!(tools.mutating_calls(), (applies + 1, upgrades));
-    let nodes = cmd::output(
-        "kubectl",
-        &[
-            "--kubeconfig",
-            cli.state_dir().join("kubeconfig").to_str().unwrap(),
-            "get",
-            "nodes",
-            "-o",
-            "name",
-        ],
-    );
-    assert_eq!(
-        String::from_utf8_lossy(&nodes.stdout),
-        "node/k0s-worker-1\nnode/k0s-worker-2\n",
-        "{}",
-        String::from_utf8_lossy(&nodes.stderr)
-    );
+    assert_eq!(kube_nodes(cli), "node/k0s-worker-1\nnode/k0s-worker-2\n");
     let status = cli.run(&["status"]);
     assert_eq!(status.code, 0, "{}{}", status.stdout, status.stderr);
     snapshot("worker_added_status", &status.stdout);
@@ -312,23 +319,7 @@ async fn fresh_deploy_rerun_killed_apply_and_tunnel_back() {
     assert_eq!(vm_deletes, 1);
     let applied = std::fs::read_to_string(cli.state_dir().join("k0sctl.yaml")).unwrap();
     assert_eq!(applied.matches("reset: true").count(), 1, "{applied}");
-    let nodes = cmd::output(
-        "kubectl",
-        &[
-            "--kubeconfig",
-            cli.state_dir().join("kubeconfig").to_str().unwrap(),
-            "get",
-            "nodes",
-            "-o",
-            "name",
-        ],
-    );
-    assert_eq!(
-        String::from_utf8_lossy(&nodes.stdout),
-        "node/k0s-worker-1\n",
-        "{}",
-        String::from_utf8_lossy(&nodes.stderr)
-    );
+    assert_eq!(kube_nodes(cli), "node/k0s-worker-1\n");
     let gone = VmNames::new("k0s-worker-2");
     assert!(cli.emu.vm("k0s-worker-2").is_none());
     for (rtype, name) in [

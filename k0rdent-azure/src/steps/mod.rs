@@ -103,15 +103,23 @@ impl Shared {
             return Ok(());
         }
         Err(StepError::permanent(format!(
-            "{what} already exists in resource group {} but is tagged {TAG_CLUSTER_ID}={} instead of {}; \
-             refusing to adopt a resource this deployment did not create",
-            self.names.group,
-            names::tag(tags, TAG_CLUSTER_ID).unwrap_or("(none)"),
-            self.spec.cluster_id
+            "{what} already exists in {}; refusing to adopt a resource this deployment did not create",
+            self.foreign(tags)
         ))
         .with_remedy(format!(
             "delete or rename {what}, or choose another resource group or cluster id"
         )))
+    }
+
+    /// "resource group G but is tagged k0rdent-cluster-id=X instead of Y": whose a resource
+    /// that is not ours is.
+    pub(crate) fn foreign(&self, tags: &BTreeMap<String, String>) -> String {
+        format!(
+            "resource group {} but is tagged {TAG_CLUSTER_ID}={} instead of {}",
+            self.names.group,
+            names::tag(tags, TAG_CLUSTER_ID).unwrap_or("(none)"),
+            self.spec.cluster_id
+        )
     }
 }
 

@@ -39,7 +39,7 @@ use super::converge::{self, Converger, Progress};
 use super::{AzureDeployment, Shared};
 use crate::api;
 use crate::model;
-use crate::names::{self, TAG_CLUSTER_ID, VmNames, types};
+use crate::names::{self, VmNames, types};
 
 /// The names of what a removal deletes, journaled under [`names_key`] once found.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -153,11 +153,8 @@ fn require_owned(s: &Shared, what: &str, tags: &BTreeMap<String, String>) -> Res
         return Ok(());
     }
     Err(StepError::permanent(format!(
-        "{what} in resource group {} is tagged {TAG_CLUSTER_ID}={} instead of {}; \
-         refusing to delete a resource this deployment does not own",
-        s.names.group,
-        names::tag(tags, TAG_CLUSTER_ID).unwrap_or("(none)"),
-        s.spec.cluster_id
+        "{what} is in {}; refusing to delete a resource this deployment does not own",
+        s.foreign(tags)
     ))
     .with_remedy(format!(
         "check the cluster id and resource group; delete {what} by hand if it really is to go"

@@ -5,15 +5,16 @@
 use std::borrow::Cow;
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
-use std::time::{Duration, SystemTime};
+use std::time::Duration;
 
 use k0rdent_core::Remedy;
 use k0rdent_process::{Command, ProcessError, ProcessStatus};
 use wireguard_control::{Backend, Device, DeviceUpdate};
 
+pub use super::device::{DesiredPeer, DeviceSnapshot, PeerSnapshot};
 use super::key::PublicKey;
 use super::spec::InterfaceName;
-use super::wg_tool::{self, PeerOp};
+use super::wg_tool::{self, DumpError, PeerOp};
 use crate::os;
 
 /// How long wg-quick may take to clean up after SIGTERM (it removes a half-made interface).
@@ -119,55 +120,6 @@ pub enum ReadError {
         /// The underlying error.
         detail: String,
     },
-}
-
-/// One peer of a device, as read.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct PeerSnapshot {
-    #[allow(missing_docs)]
-    pub public_key: PublicKey,
-    /// Its endpoint, if known.
-    pub endpoint: Option<SocketAddr>,
-    /// Its allowed IPs (`a.b.c.d/n`).
-    pub allowed_ips: Vec<String>,
-    /// Its persistent-keepalive interval (`None`: off).
-    pub keepalive_secs: Option<u16>,
-    /// The last handshake (`None`: never).
-    pub last_handshake: Option<SystemTime>,
-    /// Bytes received from it since the device was created.
-    pub rx_bytes: u64,
-    /// Bytes sent to it since the device was created.
-    pub tx_bytes: u64,
-}
-
-/// A device as read (no private key).
-#[derive(Debug, Clone, PartialEq, Eq)]
-#[allow(missing_docs)]
-pub struct DeviceSnapshot {
-    pub interface: String,
-    pub public_key: Option<PublicKey>,
-    pub listen_port: Option<u16>,
-    pub peers: Vec<PeerSnapshot>,
-}
-
-impl DeviceSnapshot {
-    /// A peer by key.
-    pub fn peer(&self, key: &PublicKey) -> Option<&PeerSnapshot> {
-        self.peers.iter().find(|p| p.public_key == *key)
-    }
-}
-
-/// What a peer should look like on the hub.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct DesiredPeer {
-    #[allow(missing_docs)]
-    pub public_key: PublicKey,
-    /// Its tunnel address (allowed as /32).
-    pub address: std::net::Ipv4Addr,
-    /// Its public IP and WireGuard port.
-    pub endpoint: SocketAddr,
-    /// The persistent-keepalive interval the hub sends it.
-    pub keepalive_secs: u16,
 }
 
 /// A change applied to the live device.
@@ -369,7 +321,7 @@ impl VpnInterface {
     async fn live_device(&self) -> Result<DeviceSnapshot, VpnError> {
         let read = match self.privilege {
             Privilege::Root => self.read(Duration::from_secs(2)).await,
-            Privilege::Sudo => wg_tool::sudo_read(self.name.as_str(), Duration::from_secs(5)).await,
+            Privilege::Sudo => sudo_read(self.name.as_str(), Duration::from_secs(5)).await,
         };
         match read {
             Ok(d) => Ok(d),
@@ -385,7 +337,7 @@ impl VpnInterface {
     async fn apply(&self, ops: &[PeerOp]) -> Result<(), VpnError> {
         let name = self.name.to_string();
         if self.privilege == Privilege::Sudo {
-            return wg_tool::sudo_wg_set(&name, ops, Duration::from_secs(10)).await;
+            return Ok(wg_tool::sudo_wg_set(&name, ops, Duration::from_secs(10)).await?);
         }
         let update = ops.iter().fold(DeviceUpdate::new(), |u, op| op.add_to(u));
         let backend = os::backend_for(&name);
@@ -412,6 +364,19 @@ impl VpnInterface {
     }
 }
 
+/// [`wg_tool::sudo_read`] with its failures as [`ReadError`]s.
+async fn sudo_read(interface: &str, timeout: Duration) -> Result<DeviceSnapshot, ReadError> {
+    wg_tool::sudo_read(interface, timeout)
+        .await
+        .map_err(|e| match e {
+            DumpError::Missing => ReadError::Missing(interface.to_owned()),
+            DumpError::Other(detail) => ReadError::Other {
+                interface: interface.to_owned(),
+                detail,
+            },
+        })
+}
+
 /// As [`read_device`]; when that is refused for want of root and `privilege` is sudo, reads
 /// it with `sudo -n wg show IFACE dump` instead (sudo's credentials must be cached: it never
 /// prompts). When that fails too, the refusal is what is returned.
@@ -425,7 +390,7 @@ pub async fn read_device_as(
 ) -> Result<DeviceSnapshot, ReadError> {
     match read_device(interface, timeout).await {
         Err(ReadError::PermissionDenied(name)) if privilege == Privilege::Sudo => {
-            match wg_tool::sudo_read(interface, timeout.max(Duration::from_secs(2))).await {
+            match sudo_read(interface, timeout.max(Duration::from_secs(2))).await {
                 Ok(d) => Ok(d),
                 Err(e) => {
                     tracing::debug!(interface, error = %e, "reading the device with sudo wg failed");

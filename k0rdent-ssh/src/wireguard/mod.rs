@@ -5,6 +5,7 @@
 //! have no endpoint for the hub, only the hub initiates and keeps the tunnel alive, so
 //! liveness is proven by a reply through the tunnel, never by handshake age.
 
+pub mod device;
 pub mod diagnosis;
 pub mod gate;
 pub mod interface;

@@ -9,7 +9,7 @@ use std::time::{Duration, SystemTime};
 use k0rdent_process::{Command, ProcessError, ProcessStatus};
 use wireguard_control::{DeviceUpdate, PeerConfigBuilder};
 
-use super::interface::{DesiredPeer, DeviceSnapshot, PeerSnapshot, ReadError, VpnError};
+use super::device::{DesiredPeer, DeviceSnapshot, PeerSnapshot};
 use super::key::PublicKey;
 use crate::os;
 
@@ -133,7 +133,7 @@ pub(crate) async fn sudo_wg_set(
     interface: &str,
     ops: &[PeerOp],
     timeout: Duration,
-) -> Result<(), VpnError> {
+) -> Result<(), ProcessError> {
     let mut args = vec!["set".to_owned(), interface.to_owned()];
     for op in ops {
         args.extend(op.wg_args());
@@ -142,25 +142,28 @@ pub(crate) async fn sudo_wg_set(
     Ok(())
 }
 
+/// Why `sudo wg show dump` gave no device.
+#[derive(Debug)]
+pub(crate) enum DumpError {
+    /// The interface does not exist.
+    Missing,
+    /// Anything else, said.
+    Other(String),
+}
+
 /// Reads the device with `sudo -n wg show IFACE dump`. The dump's first line holds the
 /// private key: it is parsed past and never kept.
 pub(crate) async fn sudo_read(
     interface: &str,
     timeout: Duration,
-) -> Result<DeviceSnapshot, ReadError> {
+) -> Result<DeviceSnapshot, DumpError> {
     let args = ["show".to_owned(), interface.to_owned(), "dump".to_owned()];
     match sudo_wg(&args, timeout).await {
-        Ok(out) => parse_dump(interface, &out).map_err(|detail| ReadError::Other {
-            interface: interface.to_owned(),
-            detail,
-        }),
+        Ok(out) => parse_dump(interface, &out).map_err(DumpError::Other),
         Err(e) if e.stderr.contains("No such device") || e.stderr.contains("not exist") => {
-            Err(ReadError::Missing(interface.to_owned()))
+            Err(DumpError::Missing)
         }
-        Err(e) => Err(ReadError::Other {
-            interface: interface.to_owned(),
-            detail: e.to_string(),
-        }),
+        Err(e) => Err(DumpError::Other(e.to_string())),
     }
 }
 
