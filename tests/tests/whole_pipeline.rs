@@ -43,6 +43,14 @@ fn snapshot(name: &str, text: &str) {
     transcript::settings().bind(|| insta::assert_snapshot!(name, text));
 }
 
+/// The steps a text `plan` lists as `run` or `rerun`, in order.
+fn planned(plan: &str) -> Vec<&str> {
+    plan.lines()
+        .filter(|l| l.contains(" run ") || l.contains(" rerun "))
+        .filter_map(|l| l.split_whitespace().find(|w| w.contains('_')))
+        .collect()
+}
+
 /// `kubectl get nodes -o name` with the kubeconfig the pipeline wrote, as it is.
 fn kube_nodes(cli: &LabCli) -> String {
     let kubeconfig = cli.state_dir().join("kubeconfig");
@@ -212,14 +220,8 @@ async fn fresh_deploy_rerun_killed_apply_and_tunnel_back() {
     let plan = cli.run(&["plan"]);
     assert_eq!(plan.code, 2, "{}{}", plan.stdout, plan.stderr);
     snapshot("worker_added_plan", &plan.stdout);
-    let planned: Vec<&str> = plan
-        .stdout
-        .lines()
-        .filter(|l| l.contains(" run ") || l.contains(" rerun "))
-        .filter_map(|l| l.split_whitespace().find(|w| w.contains('_')))
-        .collect();
     assert_eq!(
-        planned,
+        planned(&plan.stdout),
         [
             "prepare_deployment",
             "create_vms/k0s-worker-2",
@@ -256,14 +258,8 @@ async fn fresh_deploy_rerun_killed_apply_and_tunnel_back() {
     let plan = cli.run(&["plan"]);
     assert_eq!(plan.code, 2, "{}{}", plan.stdout, plan.stderr);
     snapshot("worker_removed_plan", &plan.stdout);
-    let planned: Vec<&str> = plan
-        .stdout
-        .lines()
-        .filter(|l| l.contains(" run ") || l.contains(" rerun "))
-        .filter_map(|l| l.split_whitespace().find(|w| w.contains('_')))
-        .collect();
     assert_eq!(
-        planned,
+        planned(&plan.stdout),
         [
             "prepare_deployment",
             "setup_vpn",
