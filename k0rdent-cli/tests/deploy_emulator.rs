@@ -581,3 +581,51 @@ async fn reset_deletes_our_resource_group_and_archives_the_state() {
         "keys of deleted VMs are not kept"
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_lowered_count_plans_the_removal_and_refuses_only_leaving_no_workload_node() {
+    let lab = Lab::start().await;
+    let (code, out, err) = lab.run(&["deploy", "--until", "create_vms"]);
+    assert_eq!(code, 0, "{out}\n{err}");
+    let cfg = lab.dir.path().join("k0rdent.yaml");
+    let text = std::fs::read_to_string(&cfg).unwrap();
+    let workers = |n: u32| {
+        text.replace(
+            "    count: 2\n    zones: [1, 2]",
+            &format!("    count: {n}\n    zones: [1, 2]"),
+        )
+    };
+
+    // No worker left: the controllers run no kubelet, and roles never change.
+    std::fs::write(&cfg, workers(0)).unwrap();
+    let mark = lab.emu.log().len();
+    for args in [&["plan"][..], &["-y", "deploy"]] {
+        let (code, out, err) = lab.run(args);
+        assert_eq!(code, 1, "{args:?}: {out}\n{err}");
+        assert!(
+            err.contains("removing k0s-worker-1, k0s-worker-2")
+                && err.contains("would leave no node that runs workloads"),
+            "{err}"
+        );
+        assert!(err.contains("cluster.workers.count"), "{err}");
+    }
+    assert!(lab.emu.log().mutating_since(mark).is_empty());
+
+    // One worker fewer: planned (k0sctl resets it, then remove_nodes deletes its VM), each
+    // needing confirmation; a deploy that stops before the later phases deletes nothing.
+    std::fs::write(&cfg, workers(1)).unwrap();
+    let (code, out, err) = lab.run(&["plan"]);
+    assert_eq!(code, 2, "{out}\n{err}");
+    let removal: Vec<&str> = out.lines().filter(|l| l.contains("remove_nodes")).collect();
+    assert_eq!(removal.len(), 1, "{out}");
+    assert!(
+        removal[0].contains("k0s-worker-2 no longer in the configuration")
+            && removal[0].contains("needs confirmation"),
+        "{out}"
+    );
+    let mark = lab.emu.log().len();
+    let (code, out, err) = lab.run(&["-y", "deploy", "--until", "create_vms"]);
+    assert_eq!(code, 0, "{out}\n{err}");
+    assert!(lab.emu.log().mutating_since(mark).is_empty());
+    assert!(lab.emu.vm("k0s-worker-2").is_some());
+}
