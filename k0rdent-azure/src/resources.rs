@@ -21,14 +21,21 @@ fn tags_value(t: &BTreeMap<String, String>) -> Value {
     json!(t)
 }
 
-fn tags_of(v: &Value) -> BTreeMap<String, String> {
+/// A resource's `tags` (none when absent or not a string map).
+pub(crate) fn tags_of(v: &Value) -> BTreeMap<String, String> {
     v.get("tags")
         .and_then(|t| serde_json::from_value(t.clone()).ok())
         .unwrap_or_default()
 }
 
-fn str_at<'a>(v: &'a Value, ptr: &str) -> Option<&'a str> {
+/// The string at JSON pointer `ptr`, if there is one.
+pub(crate) fn str_at<'a>(v: &'a Value, ptr: &str) -> Option<&'a str> {
     v.pointer(ptr).and_then(Value::as_str)
+}
+
+/// A resource's `properties.provisioningState`.
+pub(crate) fn provisioning(v: &Value) -> Option<&str> {
+    str_at(v, "/properties/provisioningState")
 }
 
 /// The resource group: location and tags.

@@ -98,6 +98,16 @@ pub enum Progress<T> {
     Wait(Duration, String),
 }
 
+impl<T> Progress<T> {
+    /// The same progress with the result mapped.
+    pub fn map<U>(self, f: impl FnOnce(T) -> U) -> Progress<U> {
+        match self {
+            Progress::Ready(t) => Progress::Ready(f(t)),
+            Progress::Wait(d, why) => Progress::Wait(d, why),
+        }
+    }
+}
+
 #[allow(missing_docs)]
 /// Writes and settles journaled ARM operations for one step.
 pub struct Converger<'a> {

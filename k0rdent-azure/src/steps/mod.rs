@@ -111,6 +111,24 @@ impl Shared {
         )))
     }
 
+    /// Reads resource `name` of `rtype` in our group; `None` when it does not exist. `what`
+    /// names it in errors.
+    pub(crate) async fn get(
+        &self,
+        rtype: &str,
+        name: &str,
+        what: &str,
+    ) -> Result<Option<serde_json::Value>, StepError> {
+        self.client
+            .get_opt(
+                &self.names.resource_id(rtype, name),
+                crate::api::for_type(rtype),
+                &[],
+            )
+            .await
+            .map_err(|e| e.into_step_error(what))
+    }
+
     /// "resource group G but is tagged k0rdent-cluster-id=X instead of Y": whose a resource
     /// that is not ours is.
     pub(crate) fn foreign(&self, tags: &BTreeMap<String, String>) -> String {

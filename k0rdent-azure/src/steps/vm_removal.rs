@@ -40,6 +40,7 @@ use super::{AzureDeployment, Shared};
 use crate::api;
 use crate::model;
 use crate::names::{self, VmNames, types};
+use crate::resources::{provisioning, str_at, tags_of};
 
 /// The names of what a removal deletes, journaled under [`names_key`] once found.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -124,14 +125,6 @@ fn op_key(vm: &str, part: Part) -> String {
 /// The plain journal key of the names.
 fn names_key(vm: &str) -> String {
     format!("remove/{vm}/names")
-}
-
-fn tags_of(v: &Value) -> BTreeMap<String, String> {
-    serde_json::from_value(v.get("tags").cloned().unwrap_or_default()).unwrap_or_default()
-}
-
-fn str_at<'a>(v: &'a Value, ptr: &str) -> Option<&'a str> {
-    v.pointer(ptr).and_then(Value::as_str)
 }
 
 /// The name in resource id `id` if it is a `rtype` in our group, else `None`.
@@ -250,17 +243,10 @@ impl AzureDeployment {
     }
 }
 
-async fn get(s: &Shared, rtype: &str, name: &str, what: &str) -> Result<Option<Value>, StepError> {
-    s.client
-        .get_opt(&s.names.resource_id(rtype, name), api::for_type(rtype), &[])
-        .await
-        .map_err(|e| e.into_step_error(what))
-}
-
 /// The names of what removing `vm` deletes, read from the VM and its NIC.
 async fn discover(s: &Shared, vm: &str) -> Result<RemovalNames, StepError> {
     let what = format!("VM {vm}");
-    let Some(v) = get(s, types::VM, vm, &what).await? else {
+    let Some(v) = s.get(types::VM, vm, &what).await? else {
         return Ok(RemovalNames::ours(vm));
     };
     require_owned(s, &what, &tags_of(&v))?;
@@ -280,7 +266,7 @@ async fn discover(s: &Shared, vm: &str) -> Result<RemovalNames, StepError> {
     let public_ip = match &nic {
         Some(n) => {
             let nic_what = format!("NIC {n}");
-            match get(s, types::NIC, n, &nic_what).await? {
+            match s.get(types::NIC, n, &nic_what).await? {
                 Some(nv) => str_at(
                     &nv,
                     "/properties/ipConfigurations/0/properties/publicIPAddress/id",
@@ -335,19 +321,17 @@ async fn remove_part(
     name: &str,
 ) -> Result<Progress<()>, StepError> {
     let what = format!("{} {name}", part.label());
-    let Some(v) = get(s, part.rtype(), name, &what).await? else {
+    let Some(v) = s.get(part.rtype(), name, &what).await? else {
         return Ok(Progress::Ready(()));
     };
     require_owned(s, &what, &tags_of(&v))?;
     let key = op_key(&names.vm, part);
     let path = s.names.resource_id(part.rtype(), name);
     let api_version = api::for_type(part.rtype());
-    let state = v
-        .pointer("/properties/provisioningState")
-        .and_then(Value::as_str);
+    let state = provisioning(&v);
     if state.is_some_and(|st| st.eq_ignore_ascii_case("Deleting")) {
         // Already being deleted (our lost response, or Azure's own): watch it go.
-        return watch(c, &key, &path, api_version, &what).await;
+        return Ok(c.watch(&key, &path, api_version, &what).await?.map(drop));
     }
     if let Some(h) = holder(part, &v) {
         if !held_by_this_removal(s, names, part, h) {
@@ -361,36 +345,19 @@ async fn remove_part(
         );
     }
     if !model::is_terminal(state) {
-        return watch(c, &key, &path, api_version, &what).await;
+        return Ok(c.watch(&key, &path, api_version, &what).await?.map(drop));
     }
     c.ctx.progress(format!("deleting {what}"));
-    match c
-        .write(
-            &key,
-            "DELETE",
-            &path,
-            api_version,
-            None,
-            &format!("deleting {what}"),
-        )
-        .await?
-    {
-        Progress::Ready(_) => Ok(Progress::Ready(())),
-        Progress::Wait(d, m) => Ok(Progress::Wait(d, m)),
-    }
-}
-
-async fn watch(
-    c: &Converger<'_>,
-    key: &str,
-    path: &str,
-    api_version: &str,
-    what: &str,
-) -> Result<Progress<()>, StepError> {
-    Ok(match c.watch(key, path, api_version, what).await? {
-        Progress::Ready(_) => Progress::Ready(()),
-        Progress::Wait(d, m) => Progress::Wait(d, m),
-    })
+    Ok(c.write(
+        &key,
+        "DELETE",
+        &path,
+        api_version,
+        None,
+        &format!("deleting {what}"),
+    )
+    .await?
+    .map(drop))
 }
 
 #[cfg(test)]

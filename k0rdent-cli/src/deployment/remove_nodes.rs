@@ -44,6 +44,12 @@ fn journal_key(node: &str) -> String {
     format!("leaving/{node}")
 }
 
+/// Journal key marking that the node's peer and hub-file entry are gone, so the calls that
+/// follow while Azure deletes its VM do not redo it.
+fn unpeered_key(node: &str) -> String {
+    format!("leaving/{node}/unpeered")
+}
+
 /// The `remove_nodes` step.
 pub struct RemoveNodesStep {
     id: StepId,
@@ -192,8 +198,14 @@ impl Step for RemoveNodesStep {
     async fn apply(&self, ctx: &StepContext) -> Result<StepOutcome, StepError> {
         for node in &self.leaving {
             ctx.checkpoint()?;
-            if let Some(l) = self.forget(ctx, node).await? {
+            if let Some(l) = self.forget(ctx, node).await?
+                && ctx
+                    .journal()
+                    .latest_as::<bool>(&unpeered_key(node))
+                    .is_none()
+            {
                 self.unpeer(ctx, node, &l).await?;
+                ctx.write_journal(&unpeered_key(node), &true).await?;
             }
             ctx.checkpoint()?;
             match self.azure.remove_vm(ctx, node).await? {

@@ -42,7 +42,7 @@ use crate::api;
 use crate::model::{self, InstanceView};
 use crate::names::{self, VmNames, types};
 use crate::observe::{AzureFacts, OBSERVER};
-use crate::resources;
+use crate::resources::{self, provisioning, tags_of};
 use crate::spec::VmSpec;
 
 /// One `create_vms/<vm>` step: the VM with its public IP, NIC and OS disk, created, kept as
@@ -88,11 +88,7 @@ impl VmStep {
     }
 
     async fn get(&self, rtype: &str, name: &str, what: &str) -> Result<Option<Value>, StepError> {
-        self.shared
-            .client
-            .get_opt(&self.path(rtype, name), api::for_type(rtype), &[])
-            .await
-            .map_err(|e| e.into_step_error(what))
+        self.shared.get(rtype, name, what).await
     }
 
     /// Public IP or NIC: create/update until it matches.
@@ -295,15 +291,6 @@ impl VmStep {
             )),
         }
     }
-}
-
-fn provisioning(v: &Value) -> Option<&str> {
-    v.pointer("/properties/provisioningState")
-        .and_then(Value::as_str)
-}
-
-fn tags_of(v: &Value) -> std::collections::BTreeMap<String, String> {
-    serde_json::from_value(v.get("tags").cloned().unwrap_or_default()).unwrap_or_default()
 }
 
 fn wait<T>(p: Progress<Option<Value>>) -> Result<Progress<T>, StepError> {
