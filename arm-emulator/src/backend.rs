@@ -5,9 +5,11 @@ use std::net::IpAddr;
 use async_trait::async_trait;
 use k0rdent_core::secret::Secret;
 
+use super::effective_rules::InboundRules;
+
 /// A VM the emulator is creating, as the backend sees it.
 #[allow(missing_docs)]
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, Default)]
 pub struct BackendVm {
     /// VM name (also the computer name).
     pub name: String,
@@ -25,6 +27,9 @@ pub struct BackendVm {
     pub size: String,
     /// ARM's zone string (`"1"`); `None` for a regional VM.
     pub zone: Option<String>,
+    /// The inbound security rules in effect for its NIC (its subnet's NSG, then its own),
+    /// as they were when the VM was created; no NSG at all lets everything in.
+    pub inbound: InboundRules,
 }
 
 /// What a backend hook reports when it cannot do what the emulated operation asks; its text

@@ -371,6 +371,7 @@ pub(crate) fn put_vm(
         private_ip,
         size,
         zone,
+        inbound: super::effective_rules::resolve(&w, &nic_id),
     };
     let res = Res {
         id: id.to_owned(),

@@ -33,7 +33,9 @@
 //! - a [`VmBackend`] hook (the lab) called on VM create/delete/start/deallocate, which may
 //!   supply the public IP. Public IPs come from addresses that exist on this machine:
 //!   127.1.0.0/16 (loopback) unless [`EmulatorBuilder::public_ips`] says otherwise (the lab
-//!   passes its bridge network, 198.51.100.0/24).
+//!   passes its bridge network, 198.51.100.0/24). A created VM comes with the inbound
+//!   security rules in effect for its NIC ([`InboundRules`]: its subnet's NSG, then its own,
+//!   each with Azure's default rules), so the backend can enforce them.
 //!
 //! ```
 //! # tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap().block_on(async {
@@ -49,6 +51,7 @@ mod catalog;
 mod compute;
 #[cfg(test)]
 mod delete_tests;
+mod effective_rules;
 mod faults;
 pub mod fixtures;
 mod groups;
@@ -69,6 +72,7 @@ use serde_json::Value;
 
 pub use backend::{BackendError, BackendVm, VmBackend};
 pub use catalog::{Catalog, ImageDef, SkuDef};
+pub use effective_rules::{Access, InboundRules, NsgRules, Protocol, SecurityRule};
 pub use faults::{Faults, LoggedRequest, RequestLog};
 
 use world::World;

@@ -1,7 +1,8 @@
 //! The real `k0rdent` CLI against the ARM emulator whose VMs are real lab nodes
 //! (`LabVmBackend`): `deploy --until connect_vpn` creates a controller and a worker, brings
 //! our own WireGuard hub up to them, and `k0rdent ssh` reaches each node through the tunnel as
-//! the configuration's admin user with the pinned host keys. A rerun starts nothing; `vpn
+//! the configuration's admin user with the pinned host keys, while the NSG the CLI created
+//! (enforced in each VM) drops SSH to the public IPs. A rerun starts nothing; `vpn
 //! down` then `deploy` brings only the tunnel back; a deallocated and restarted VM comes back
 //! with its tunnel; `reset` leaves no namespace, process or interface.
 //!
@@ -21,7 +22,7 @@ use k0rdent_tests::lab::{
     cli::{LabCli, harness},
     cmd,
     pipeline::emulated_vms,
-    vm_backend::{LabVmBackend, LabVmOptions, VmStatus},
+    vm_backend::{LabVmBackend, LabVmOptions, VmStatus, nsg},
 };
 
 const CONFIG: &str = include_str!("../fixtures/lab-vms-1x1.yaml");
@@ -108,6 +109,8 @@ fn backend_vm(name: &str, vm_id: &str) -> BackendVm {
         private_ip: None,
         size: "Standard_B2s".to_owned(),
         zone: None,
+        // No NSG: everything gets in, as on Azure.
+        inbound: k0rdent_arm_emulator::InboundRules::default(),
     }
 }
 
@@ -117,6 +120,7 @@ fn backend_vm(name: &str, vm_id: &str) -> BackendVm {
 async fn a_vm_created_again_under_its_name_is_a_new_node() {
     let backend = LabVmBackend::new(LabVmOptions {
         boot_delay: Duration::ZERO,
+        api: None,
     });
     let boot = |b: &LabVmBackend| b.wait_all_booted(Duration::from_secs(20)).unwrap();
     let facts = |b: &LabVmBackend| {
@@ -245,6 +249,34 @@ async fn deploy_ssh_rerun_vpn_down_power_cycle_and_reset() {
     assert_eq!(std::fs::read_to_string(&known_hosts).unwrap(), pinned);
     // The user exists only inside the nodes.
     assert!(cmd::try_run("id", &["k0rdent"]).is_err());
+
+    // The NSG the CLI created (only UDP to the WireGuard port gets in) is enforced in each
+    // VM: the tunnel works (above), while SSH to the public IP is dropped, and counted.
+    for vm in [CONTROLLER, WORKER] {
+        let ns = slot.netns(backend.index(vm).unwrap());
+        let table = nsg::nft(Some(&ns), &["list", "table", "inet", nsg::TABLE], "").unwrap();
+        assert!(
+            table.contains(&format!("udp dport {} return", net.port))
+                && table.contains("DenyAllInBound"),
+            "{vm}: the NSG from the emulator, with the configuration's WireGuard port:\n{table}"
+        );
+        let ip = backend.public_ip(vm).unwrap();
+        let before = backend.nsg_drops(vm);
+        let started = std::time::Instant::now();
+        let direct = std::net::TcpStream::connect_timeout(
+            &std::net::SocketAddr::new(ip.into(), 22),
+            Duration::from_secs(1),
+        );
+        let waited = started.elapsed();
+        assert!(direct.is_err(), "{vm}: SSH to its public IP {ip} got in");
+        assert!(
+            waited >= Duration::from_millis(900),
+            "{vm}: the SYN was dropped (a timeout), not refused: {waited:?}"
+        );
+        let after = backend.nsg_drops(vm);
+        assert!(after > before, "{vm}: NSG drops {before} → {after}");
+        eprintln!("{vm}: TCP {ip}:22 timed out after {waited:?}; NSG drops {before} → {after}");
+    }
 
     // A rerun starts nothing: no emulator write, no step, the same hub process.
     let hub_go = cmd::find_wireguard_go(&hub).unwrap();

@@ -7,7 +7,8 @@
 //! real CLI creates are lab nodes with the admin user, host keys and cloud-init of a VM.
 //!
 //! Needs root and: openssh-server openssh-client wireguard-go wireguard-tools iputils-ping
-//! cloud-init sudo iproute2 util-linux. A missing tool or privilege fails the test loudly.
+//! cloud-init sudo iproute2 util-linux nftables. A missing tool or privilege fails the test
+//! loudly.
 
 pub mod cli;
 pub mod cloud_init;
@@ -31,21 +32,26 @@ pub fn require_root() {
     );
 }
 
-/// Panics unless every tool is installed, naming the Debian packages to install.
-pub fn require_tools() {
-    const TOOLS: [(&str, &str); 10] = [
-        ("/usr/sbin/sshd", "openssh-server"),
-        ("ssh", "openssh-client"),
-        ("ssh-keygen", "openssh-client"),
-        ("wireguard-go", "wireguard-go"),
-        ("wg", "wireguard-tools"),
-        ("wg-quick", "wireguard-tools"),
-        ("ping", "iputils-ping"),
-        ("cloud-init", "cloud-init"),
-        ("sudo", "sudo"),
-        ("nsenter", "util-linux"),
-    ];
-    let missing: Vec<&str> = TOOLS
+/// The lab's tools and the Debian packages that have them.
+pub const TOOLS: [(&str, &str); 13] = [
+    ("/usr/sbin/sshd", "openssh-server"),
+    ("ssh", "openssh-client"),
+    ("ssh-keygen", "openssh-client"),
+    ("wireguard-go", "wireguard-go"),
+    ("wg", "wireguard-tools"),
+    ("wg-quick", "wireguard-tools"),
+    ("ping", "iputils-ping"),
+    ("cloud-init", "cloud-init"),
+    ("sudo", "sudo"),
+    ("nsenter", "util-linux"),
+    ("nft", "nftables"),
+    ("ip", "iproute2"),
+    ("pgrep", "procps"),
+];
+
+/// The Debian packages of the [`TOOLS`] that are missing (each package once).
+pub fn missing_packages() -> Vec<&'static str> {
+    let mut missing: Vec<&str> = TOOLS
         .iter()
         .filter(|(t, _)| {
             if t.starts_with('/') {
@@ -56,11 +62,64 @@ pub fn require_tools() {
         })
         .map(|(_, p)| *p)
         .collect();
+    missing.dedup();
+    missing
+}
+
+/// Panics unless every tool is installed, naming the Debian packages to install.
+pub fn require_tools() {
+    let missing = missing_packages();
     assert!(
         missing.is_empty(),
         "lab tools missing; install them: apt-get install -y --no-install-recommends {}",
         missing.join(" ")
     );
+}
+
+/// What `k0rdent-lab` needs before it starts: root, and the lab's packages plus a `kubectl`
+/// (Debian's `kubernetes-client` when none is on PATH) — installed with apt-get when
+/// missing.
+///
+/// # Errors
+/// Not root, no apt-get for what is missing, or the install failed.
+pub fn prepare_machine() -> Result<(), String> {
+    if !rustix::process::geteuid().is_root() {
+        return Err(
+            "the lab needs root (it creates network namespaces, veths and \
+                    WireGuard interfaces): run it with sudo"
+                .into(),
+        );
+    }
+    let mut missing = missing_packages();
+    if k0rdent_ssh::os::find_program("kubectl").is_none() {
+        missing.push("kubernetes-client");
+    }
+    if missing.is_empty() {
+        return Ok(());
+    }
+    if k0rdent_ssh::os::find_program("apt-get").is_none() {
+        return Err(format!(
+            "the lab needs these Debian packages and there is no apt-get: {}",
+            missing.join(" ")
+        ));
+    }
+    eprintln!("Installing what the lab needs: {}", missing.join(" "));
+    let apt = |args: &[&str]| {
+        std::process::Command::new("apt-get")
+            .args(args)
+            .env("DEBIAN_FRONTEND", "noninteractive")
+            .status()
+            .map_err(|e| format!("apt-get: {e}"))
+            .and_then(|s| {
+                s.success()
+                    .then_some(())
+                    .ok_or_else(|| format!("apt-get {} failed ({s})", args.join(" ")))
+            })
+    };
+    apt(&["update", "-qq"])?;
+    let mut install = vec!["install", "-y", "-qq", "--no-install-recommends"];
+    install.extend(missing.iter().copied());
+    apt(&install)
 }
 
 /// Both of the above.
