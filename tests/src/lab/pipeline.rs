@@ -35,7 +35,10 @@ pub async fn emulated_vms(
     boot_delay: Duration,
     operation: Duration,
 ) -> (Arc<LabVmBackend>, Emulator) {
-    let backend = Arc::new(LabVmBackend::new(LabVmOptions { boot_delay }));
+    let backend = Arc::new(LabVmBackend::new(LabVmOptions {
+        boot_delay,
+        api: None,
+    }));
     let emu = Emulator::builder()
         .operation_duration(operation)
         .retry_after(Duration::from_millis(100))

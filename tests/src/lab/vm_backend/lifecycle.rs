@@ -44,6 +44,8 @@ pub(super) struct Inner {
     pub(super) opts: LabVmOptions,
     pub(super) vms: Mutex<BTreeMap<String, Arc<Entry>>>,
     pub(super) torn_down: std::sync::atomic::AtomicBool,
+    /// The fake API on the controllers, when the options ask for it.
+    pub(super) api: Option<super::api::ApiServing>,
 }
 
 pub(super) fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
@@ -87,6 +89,13 @@ impl Vm {
 }
 
 impl Inner {
+    /// Stops the API on `name` before its processes or namespace go.
+    fn stop_api(&self, name: &str) {
+        if let Some(api) = &self.api {
+            api.stop(name);
+        }
+    }
+
     pub(super) fn vm(&self, name: &str) -> Result<Arc<Entry>, String> {
         lock(&self.vms)
             .get(name)
@@ -129,6 +138,7 @@ impl Inner {
             .ok_or_else(|| format!("the lab slot has room for {NODES} VMs"))?;
         let (root, mut opts) = catch(|| {
             netns::create_node_namespace(&self.slot, index);
+            super::nsg::apply(&self.slot.netns(index), &vm.inbound);
             Ok(LabNode::layout(&self.slot, index, &vm.name))
         })?;
         opts.authorized_keys_file = Some(".ssh/authorized_keys".to_owned());
@@ -170,13 +180,17 @@ impl Inner {
         if v.deleted {
             return Ok(());
         }
+        self.stop_api(name);
         let (index, slot) = (entry.index, &self.slot);
         let result = catch(|| {
             v.power_off();
             v.node = None;
+            // The link first: a namespace whose sockets linger (TIME_WAIT) is freed by the
+            // kernel only minutes later, and would keep its link until then.
+            let veth = slot.veth(index);
+            let _ = cmd::try_run("ip", &["link", "del", &veth]);
             let ns = slot.netns(index);
             let _ = cmd::try_run("ip", &["netns", "del", &ns]);
-            let veth = slot.veth(index);
             let gone = cmd::wait_for(10.0, || {
                 cmd::try_run("ip", &["link", "show", &veth]).is_err()
             });
@@ -199,6 +213,7 @@ impl Inner {
     pub(super) fn deallocate(&self, name: &str) -> Result<(), String> {
         let entry = self.vm(name)?;
         let mut v = lock(&entry.vm);
+        self.stop_api(name);
         catch(|| {
             v.power_off();
             Ok(())
@@ -226,6 +241,9 @@ impl Inner {
         let vms: Vec<_> = std::mem::take(&mut *lock(&self.vms))
             .into_values()
             .collect();
+        if let Some(api) = &self.api {
+            api.stop_all();
+        }
         for entry in vms {
             let mut v = lock(&entry.vm);
             v.generation += 1;

@@ -19,7 +19,9 @@
 //! backend.teardown();
 //! ```
 
+mod api;
 mod lifecycle;
+pub mod nsg;
 
 use std::collections::BTreeMap;
 use std::net::{IpAddr, Ipv4Addr};
@@ -28,6 +30,10 @@ use std::time::Duration;
 
 use async_trait::async_trait;
 use k0rdent_arm_emulator::{BackendError, BackendVm, VmBackend};
+
+use k0rdent_standins::kube::FakeKube;
+
+pub use api::API_PORT;
 
 use super::cmd;
 use super::slot::Slot;
@@ -39,12 +45,16 @@ use lifecycle::{Inner, lock};
 pub struct LabVmOptions {
     /// From create or start until sshd answers (and cloud-init runs), so gates really wait.
     pub boot_delay: Duration,
+    /// The fake cluster every controller whose k0s runs serves on its tunnel address, port
+    /// [`API_PORT`] (needs a tokio runtime when the backend is made); `None`: no API.
+    pub api: Option<FakeKube>,
 }
 
 impl Default for LabVmOptions {
     fn default() -> Self {
         LabVmOptions {
             boot_delay: Duration::from_secs(1),
+            api: None,
         }
     }
 }
@@ -141,14 +151,32 @@ impl LabVmBackend {
         for d in K0S_DIRS.iter().chain(&["/run/cloud-init"]) {
             std::fs::create_dir_all(d).unwrap();
         }
-        LabVmBackend {
-            inner: Arc::new(Inner {
-                slot: Slot::acquire(),
-                opts,
-                vms: Mutex::new(BTreeMap::new()),
-                torn_down: std::sync::atomic::AtomicBool::new(false),
-            }),
+        let api = opts.api.clone().map(|kube| {
+            let runtime = tokio::runtime::Handle::try_current()
+                .expect("a lab backend serving the API is made inside a tokio runtime");
+            api::ApiServing::new(kube, runtime)
+        });
+        let inner = Arc::new(Inner {
+            slot: Slot::acquire(),
+            opts,
+            vms: Mutex::new(BTreeMap::new()),
+            torn_down: std::sync::atomic::AtomicBool::new(false),
+            api,
+        });
+        if inner.api.is_some() {
+            api::watch(Arc::downgrade(&inner));
         }
+        LabVmBackend { inner }
+    }
+
+    /// `(VM, tunnel address)` of every controller serving the API now (see
+    /// [`LabVmOptions::api`]).
+    pub fn api_serving(&self) -> Vec<(String, Ipv4Addr)> {
+        self.inner
+            .api
+            .as_ref()
+            .map(api::ApiServing::serving)
+            .unwrap_or_default()
     }
 
     /// The slot: its tunnel network for the configuration, its directory for the state,
@@ -268,6 +296,19 @@ impl LabVmBackend {
         cmd::wait_for(limit.as_secs_f64(), || self.names().is_empty())
     }
 
+    /// The lab going down whatever the deployment's state: every VM deleted, the slot swept
+    /// at once (the hub interface a CLI left up, its wireguard-go), then [`Self::teardown`]'s
+    /// checks.
+    pub fn shutdown(&self) {
+        for name in self.names() {
+            if let Err(e) = self.inner.delete(&name) {
+                panic!("deleting {name}: {e}");
+            }
+        }
+        self.inner.slot.sweep();
+        self.teardown();
+    }
+
     /// Deletes what is left, sweeps the slot and asserts that nothing of it remains
     /// (namespaces, links, hub interfaces, processes, files).
     pub fn teardown(&self) {
@@ -297,5 +338,14 @@ impl LabVmBackend {
             !self.inner.slot.dir().exists(),
             "slot directory left behind"
         );
+    }
+
+    /// The packets VM `name`'s NSG dropped so far (its [`nsg::DROPPED_COUNTER`]); panics for
+    /// a VM that does not exist.
+    pub fn nsg_drops(&self, name: &str) -> u64 {
+        let index = self
+            .index(name)
+            .unwrap_or_else(|| panic!("no lab VM {name}"));
+        nsg::dropped(&self.inner.slot.netns(index))
     }
 }
