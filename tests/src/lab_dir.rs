@@ -14,8 +14,21 @@ pub const CONFIG_FILE: &str = "k0rdent-lab.yaml";
 /// The state directory the lab's deployment uses.
 pub const STATE_DIR: &str = "state";
 
+/// Everything the lab writes in its directory (configuration, state, the running lab's
+/// `export` lines, pid and log, its tool wrappers and their logs); a new run replaces these
+/// and nothing else.
+pub const OWN_ENTRIES: [&str; 7] = [
+    CONFIG_FILE,
+    STATE_DIR,
+    "env",
+    "lab.pid",
+    "lab.log",
+    "bin",
+    "tools",
+];
+
 const MARKER_TEXT: &str = "This directory was made by k0rdent-lab. Each run replaces \
-k0rdent-lab.yaml and state/ here and nothing else.\n";
+k0rdent-lab.yaml, state/, env, lab.pid, lab.log, bin/ and tools/ here and nothing else.\n";
 
 /// Why a directory cannot be used.
 #[allow(missing_docs)]
@@ -88,17 +101,14 @@ pub fn prepare(dir: &Path) -> Result<bool, LabDirError> {
             dir: dir.to_path_buf(),
         });
     }
-    let state = dir.join(STATE_DIR);
-    match std::fs::symlink_metadata(&state) {
-        Ok(m) if m.is_dir() => std::fs::remove_dir_all(&state).map_err(io_err(&state))?,
-        Ok(_) => std::fs::remove_file(&state).map_err(io_err(&state))?,
-        Err(e) if e.kind() == io::ErrorKind::NotFound => {}
-        Err(e) => return Err(io_err(&state)(e)),
-    }
-    let config = dir.join(CONFIG_FILE);
-    match std::fs::remove_file(&config) {
-        Err(e) if e.kind() != io::ErrorKind::NotFound => return Err(io_err(&config)(e)),
-        _ => {}
+    for name in OWN_ENTRIES {
+        let path = dir.join(name);
+        match std::fs::symlink_metadata(&path) {
+            Ok(m) if m.is_dir() => std::fs::remove_dir_all(&path).map_err(io_err(&path))?,
+            Ok(_) => std::fs::remove_file(&path).map_err(io_err(&path))?,
+            Err(e) if e.kind() == io::ErrorKind::NotFound => {}
+            Err(e) => return Err(io_err(&path)(e)),
+        }
     }
     Ok(true)
 }

@@ -3,6 +3,7 @@
 //!
 //! - [`lab`]: network namespaces as VMs, real sshd and wireguard-go.
 //! - [`lab_dir`]: the directory `k0rdent-lab` works in (it deletes only what it wrote).
+//! - [`lab_up`]: `k0rdent-lab up|down|status|run`, the lab as a background service.
 //! - [`fake_world`]: a deployment-shaped pipeline whose "infrastructure" is marker files in a
 //!   directory, so separate processes (the `fake-k0rdent` binary) share one reality.
 //! - [`standins`]: the stand-in k0sctl and helm, built and wrapped with their environment.
@@ -12,5 +13,6 @@
 pub mod fake_world;
 pub mod lab;
 pub mod lab_dir;
+pub mod lab_up;
 pub mod standins;
 pub mod state_writer;

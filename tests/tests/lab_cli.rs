@@ -1,12 +1,18 @@
 //! `k0rdent-lab` as a user meets it: arguments parsed like the CLI's (help creates nothing), a
-//! non-empty directory it did not make refused and left intact, a directory it made reused
-//! with only its own entries replaced, and the configuration recorded by absolute path.
+//! non-empty directory it did not make refused and left intact; `up` printing `export` lines
+//! after which the plain `k0rdent` reaches the lab, `status`, `down` leaving nothing, a
+//! directory the lab made reused with only its own entries replaced; and `run`, the README's
+//! first command, doing the whole job.
 
-#![allow(clippy::unwrap_used, clippy::expect_used)]
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::print_stderr)]
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::process::Command;
+use std::time::Instant;
+
+use k0rdent_tests::lab::cmd;
+use k0rdent_tests::lab_up::LabHome;
 
 fn lab(cwd: &Path, args: &[&str]) -> (i32, String, String) {
     let o = Command::new(env!("CARGO_BIN_EXE_k0rdent-lab"))
@@ -41,23 +47,85 @@ fn tree(dir: &Path) -> BTreeMap<PathBuf, Option<Vec<u8>>> {
     out
 }
 
+/// The lab's slot number from its log (`lab up: slot N, ...`).
+fn slot_of(dir: &Path) -> u8 {
+    let log = std::fs::read_to_string(dir.join("lab.log")).unwrap();
+    let line = log
+        .lines()
+        .find(|l| l.starts_with("lab up: slot "))
+        .unwrap();
+    line["lab up: slot ".len()..]
+        .split(',')
+        .next()
+        .unwrap()
+        .parse()
+        .unwrap()
+}
+
+/// What of slot `n` and of the lab in `dir` still exists: namespaces, links, nftables
+/// tables in the root namespace named after the slot, and processes whose command line
+/// names `dir`.
+fn leftovers(n: u8, dir: &Path) -> Vec<String> {
+    let mut left = Vec::new();
+    let prefix = format!("k0lab{n:02}n");
+    for ns in cmd::run("ip", &["netns", "list"]).lines() {
+        if ns.starts_with(&prefix) {
+            left.push(format!("netns {ns}"));
+        }
+    }
+    let links = cmd::run("ip", &["-o", "link", "show"]);
+    for l in links.lines() {
+        if l.contains(&format!(": k0l{n:02}v")) {
+            left.push(format!("link {l}"));
+        }
+    }
+    let d = dir.display().to_string();
+    for e in std::fs::read_dir("/proc").unwrap().flatten() {
+        let Ok(pid) = e.file_name().to_string_lossy().parse::<u32>() else {
+            continue;
+        };
+        let cmdline = std::fs::read(format!("/proc/{pid}/cmdline")).unwrap_or_default();
+        if pid != std::process::id() && String::from_utf8_lossy(&cmdline).contains(&d) {
+            left.push(format!(
+                "process {pid}: {}",
+                String::from_utf8_lossy(&cmdline).replace('\0', " ")
+            ));
+        }
+    }
+    left
+}
+
 #[test]
 fn help_prints_usage_and_creates_nothing() {
     let cwd = tempfile::tempdir().unwrap();
-    for args in [&["--help"][..], &["-h"], &["--version"]] {
+    for args in [&["--help"][..], &["-h"], &["--version"], &["up", "--help"]] {
         let (code, out, err) = lab(cwd.path(), args);
         assert_eq!(code, 0, "{args:?}: {err}");
         assert!(out.contains("k0rdent-lab"), "{args:?}: {out}");
         assert!(tree(cwd.path()).is_empty(), "{args:?} created something");
     }
     let (_, out, _) = lab(cwd.path(), &["--help"]);
-    assert!(out.contains("Usage: k0rdent-lab [DIR]"), "{out}");
+    assert!(out.contains("Usage: k0rdent-lab [COMMAND]"), "{out}");
+    for command in ["run", "up", "down", "status"] {
+        assert!(out.contains(&format!("\n  {command} ")), "{command}: {out}");
+    }
+    assert!(
+        !out.contains("serve"),
+        "the internal command is hidden: {out}"
+    );
     // A usage error exits 1 (not clap's 2) and creates nothing either.
     let (code, _, err) = lab(cwd.path(), &["--bogus"]);
     assert_eq!(code, 1, "{err}");
     assert!(err.contains("--bogus"), "{err}");
-    let (code, _, _) = lab(cwd.path(), &["a", "b"]);
+    let (code, _, _) = lab(cwd.path(), &["up", "a", "b"]);
     assert_eq!(code, 1);
+    // Looking at a lab that is not up, or taking it down, changes nothing.
+    let (code, out, _) = lab(cwd.path(), &["status"]);
+    assert_eq!(code, 1, "{out}");
+    assert!(out.starts_with("lab: down"), "{out}");
+    let (code, _, err) = lab(cwd.path(), &["down"]);
+    assert_eq!(code, 1, "{err}");
+    assert!(err.contains("no lab is up in"), "{err}");
     assert!(tree(cwd.path()).is_empty());
 }
 
@@ -70,51 +138,171 @@ fn a_non_empty_directory_the_lab_did_not_make_is_refused_and_left_intact() {
     std::fs::write(dir.join("state/keys/ssh-admin.key"), "a real key").unwrap();
     std::fs::write(dir.join("k0rdent-lab.yaml"), "my own file").unwrap();
     let before = tree(&dir);
-    let (code, _, err) = lab(cwd.path(), &["mine"]);
-    assert_eq!(code, 1, "{err}");
-    assert!(
-        err.starts_with(&format!(
-            "error: {} is not empty and was not made by k0rdent-lab",
-            dir.display()
-        )),
-        "{err}"
-    );
-    assert!(err.contains("\nhint: "), "{err}");
-    assert_eq!(tree(&dir), before, "the directory was changed");
+    for command in ["up", "run"] {
+        let (code, _, err) = lab(cwd.path(), &[command, "mine"]);
+        assert_eq!(code, 1, "{err}");
+        assert!(
+            err.contains(&format!(
+                "error: {} is not empty and was not made by k0rdent-lab",
+                dir.display()
+            )),
+            "{err}"
+        );
+        assert!(err.contains("\nhint: "), "{err}");
+        assert_eq!(tree(&dir), before, "{command} changed the directory");
+    }
 }
 
-fn recorded_config(state: &Path) -> (String, String) {
-    let text = std::fs::read_to_string(state.join("deployment-state.yaml")).unwrap();
-    let v: serde_yaml::Value = serde_yaml::from_str(&text).unwrap();
-    (
-        v["config"]["path"].as_str().unwrap().to_owned(),
-        v["cluster_id"].as_str().unwrap().to_owned(),
-    )
-}
-
+/// `up` prints `export` lines; with them the plain `k0rdent` (the lab's `bin/` first on
+/// PATH) plans and deploys into the lab; `up` again keeps the running lab; `down` leaves
+/// nothing; a second `up` in the same directory replaces only the lab's own entries.
 #[test]
-fn a_directory_the_lab_made_is_reused_and_only_its_own_entries_are_replaced() {
+fn up_exports_what_the_plain_cli_needs_and_down_leaves_nothing() {
+    k0rdent_tests::lab::require_lab();
     let cwd = tempfile::tempdir().unwrap();
     let dir = cwd.path().join("lab");
-    let (code, _, err) = lab(cwd.path(), &["lab"]);
+    let (code, exports, err) = lab(cwd.path(), &["up", "lab"]);
     assert_eq!(code, 0, "{err}");
-    // Recorded absolute although given relative, so `--state-dir` works from anywhere.
-    let (path, first_id) = recorded_config(&dir.join("state"));
-    assert_eq!(path, dir.join("k0rdent-lab.yaml").display().to_string());
+    for name in [
+        "AZURE_TENANT_ID",
+        "AZURE_CLIENT_ID",
+        "AZURE_CLIENT_SECRET",
+        "AZURE_SUBSCRIPTION_ID",
+        "AZURE_AUTHORITY_HOST",
+        "K0RDENT_ARM_ENDPOINT",
+        "K0RDENT_CONFIG",
+        "K0RDENT_STATE_DIR",
+    ] {
+        assert!(
+            exports.contains(&format!("export {name}='")),
+            "{name}: {exports}"
+        );
+    }
     assert!(
-        err.contains(&format!("--state-dir {}", dir.join("state").display())),
-        "the closing hint names the absolute state directory: {err}"
+        exports.contains(&format!(
+            "export PATH='{}':\"$PATH\"",
+            dir.join("bin").display()
+        )),
+        "{exports}"
+    );
+    let n = slot_of(&dir);
+    let (code, status, _) = lab(cwd.path(), &["status", "lab"]);
+    assert_eq!(code, 0, "{status}");
+    assert!(status.starts_with(&format!("lab up: slot {n}")), "{status}");
+
+    // What a user does after `eval "$(k0rdent-lab up)"`, in a shell from a clean environment.
+    let shell = |script: &str| {
+        let o = Command::new("sh")
+            .arg("-c")
+            .arg(format!("{exports}\n{script}"))
+            .current_dir(cwd.path())
+            .env_clear()
+            .env("PATH", "/usr/sbin:/usr/bin:/sbin:/bin")
+            .env("HOME", cwd.path())
+            .output()
+            .unwrap();
+        (
+            o.status.code().unwrap_or(-1),
+            String::from_utf8_lossy(&o.stdout).into_owned(),
+            String::from_utf8_lossy(&o.stderr).into_owned(),
+        )
+    };
+    let (code, out, err) = shell("command -v k0rdent k0sctl helm; k0sctl version; helm version");
+    assert_eq!(code, 0, "{out}{err}");
+    assert!(
+        out.starts_with(&format!("{}/k0rdent\n", dir.join("bin").display())),
+        "{out}"
+    );
+    let (code, out, err) = shell("k0rdent plan");
+    assert_eq!(code, 2, "a fresh deployment has work to do: {out}{err}");
+    let (code, out, err) = shell("k0rdent -y deploy --until setup_network");
+    assert_eq!(code, 0, "{out}{err}");
+    let state = std::fs::read_to_string(dir.join("state/deployment-state.yaml")).unwrap();
+    assert!(
+        state.contains(&format!("path: {}", dir.join("k0rdent-lab.yaml").display())),
+        "the configuration is recorded by absolute path"
     );
 
-    std::fs::write(dir.join("notes.txt"), "the user's").unwrap();
-    let (code, _, err) = lab(cwd.path(), &["lab"]);
+    // `up` again: the same lab (same slot, same emulator), not a second one.
+    let (code, again, err) = lab(cwd.path(), &["up", "lab"]);
     assert_eq!(code, 0, "{err}");
-    assert!(err.contains("Reusing"), "{err}");
+    assert_eq!(again, exports);
+    assert_eq!(
+        std::fs::read_to_string(dir.join("lab.log"))
+            .unwrap()
+            .matches("lab up: ")
+            .count(),
+        1
+    );
+
+    let (code, _, err) = lab(cwd.path(), &["down", "lab"]);
+    assert_eq!(code, 0, "{err}");
+    assert_eq!(leftovers(n, &dir), Vec::<String>::new());
+    let (code, _, _) = lab(cwd.path(), &["status", "lab"]);
+    assert_eq!(code, 1);
+    assert!(!dir.join("env").exists() && !dir.join("lab.pid").exists());
+
+    // A second lab in the same directory: the user's file stays, the old state goes.
+    std::fs::write(dir.join("notes.txt"), "the user's").unwrap();
+    let (code, _, err) = lab(cwd.path(), &["up", "lab"]);
+    assert_eq!(code, 0, "{err}");
+    assert!(
+        !dir.join("state").exists(),
+        "the previous lab's state is gone"
+    );
     assert_eq!(
         std::fs::read_to_string(dir.join("notes.txt")).unwrap(),
         "the user's"
     );
-    // A new deployment (the old one's emulator is gone), not the old state reused.
-    let (_, second_id) = recorded_config(&dir.join("state"));
-    assert_ne!(first_id, second_id);
+    let n = slot_of(&dir);
+    let (code, _, err) = lab(cwd.path(), &["down", "lab"]);
+    assert_eq!(code, 0, "{err}");
+    assert_eq!(leftovers(n, &dir), Vec::<String>::new());
+}
+
+/// The README's first command: the whole job, timed.
+#[test]
+fn run_deploys_three_plus_two_kills_resumes_and_leaves_nothing() {
+    k0rdent_tests::lab::require_lab();
+    let cwd = tempfile::tempdir().unwrap();
+    let dir = cwd.path().join("lab");
+    let started = Instant::now();
+    let (code, out, err) = lab(cwd.path(), &["run", "lab"]);
+    eprintln!("k0rdent-lab run took {:.1?}", started.elapsed());
+    assert_eq!(code, 0, "{out}{err}");
+    assert!(
+        err.contains("== killed k0rdent with SIGKILL"),
+        "interrupted once: {err}"
+    );
+    // The resumed deploy converged and `status` observed every layer.
+    assert!(out.contains("Deployment converged."), "{out}");
+    for line in [
+        "install_k0s                  completed    present",
+        "install_k0rdent              completed    present (management=Ready",
+        "15 steps, 0 drifted",
+    ] {
+        assert!(out.contains(line), "{line}: {out}");
+    }
+    // The real kubectl, the written kubeconfig: the two workers, Ready.
+    let nodes: Vec<&str> = out
+        .lines()
+        .filter(|l| l.starts_with("k0s-"))
+        .filter(|l| l.split_whitespace().nth(1) == Some("Ready"))
+        .map(|l| l.split_whitespace().next().unwrap())
+        .collect();
+    assert_eq!(nodes, ["k0s-worker-1", "k0s-worker-2"], "{out}");
+    assert!(out.contains("Reset complete"), "{out}");
+    assert!(err.contains("nothing left"), "{err}");
+    // The API answered on every controller once its k0s ran, and stopped when reset.
+    let log = std::fs::read_to_string(dir.join("lab.log")).unwrap();
+    for c in ["k0s-controller-1", "k0s-controller-2", "k0s-controller-3"] {
+        let served = format!("lab: API served on {c} at ");
+        let stopped = format!("lab: API stopped on {c}");
+        let (s, t) = (log.find(&served), log.rfind(&stopped));
+        assert!(s.is_some() && t > s, "{c}: {log}");
+    }
+    assert!(!log.contains("API served on k0s-worker"), "{log}");
+    let home = LabHome::new(&dir).unwrap();
+    assert!(home.daemon_pid().is_none());
+    assert_eq!(leftovers(slot_of(&dir), &dir), Vec::<String>::new());
 }

@@ -1,93 +1,83 @@
-//! A local k0rdent deployment that needs no Azure account: the real `k0rdent` CLI and
-//! pipeline against the ARM emulator on 127.0.0.1.
+//! A local k0rdent deployment that needs no Azure account: the ARM emulator whose VMs are
+//! network namespaces with real sshd and wireguard-go, the stand-in k0sctl and helm, the fake
+//! Kubernetes API on the controllers, and the real `k0rdent` CLI deploying into it.
 //!
-//! `k0rdent-lab [DIR]` deploys a 3-controller/2-worker cluster's infrastructure
-//! (`deploy --until create_vms`) into a fresh emulator, shows `status`, and deploys again
-//! (nothing to do). The configuration and state land in DIR (default `./lab-state`) so you can
-//! look at them with `k0rdent --state-dir DIR/state state show|history`. The lab deletes only
-//! what it wrote: a DIR it made is reused (its previous configuration and state replaced), any
-//! other non-empty DIR is refused. The emulator lives only as long as this process, so the run
-//! is one-shot.
+//! - `k0rdent-lab run [DIR]` (the default): the whole job once — lab up, a 3+2 deploy through
+//!   `install_k0rdent` killed once mid-way and resumed, `status`, `kubectl get nodes`,
+//!   `reset`, lab down.
+//! - `k0rdent-lab up [DIR]`: the lab in the background; prints `export` lines to `eval`.
+//! - `k0rdent-lab status [DIR]`, `k0rdent-lab down [DIR]`.
+//!
+//! The same executable is `k0rdent`, `k0sctl` and `helm` in the lab's `bin/` (the wrappers set
+//! `K0RDENT_LAB_AS`).
 
-#![allow(clippy::print_stderr)] // A demo binary: it talks to the user on stderr.
+#![allow(clippy::print_stderr, clippy::print_stdout)] // A demo binary: it talks to the user.
 
 use std::path::PathBuf;
 use std::process::ExitCode;
 
-use clap::Parser;
-use std::sync::Arc;
-use std::time::Duration;
+use clap::{Parser, Subcommand};
 
-use k0rdent_arm_emulator::Emulator;
-use k0rdent_azure::credential::CredentialSettings;
-use k0rdent_cli::ExitStatus;
-use k0rdent_cli::deployment::{AzureAccess, K0rdentFactory};
-use k0rdent_tests::lab_dir;
+use k0rdent_tests::lab_up::{self, LabHome, control};
 
-const CONFIG: &str = include_str!("../../fixtures/lab-3x2.yaml");
-
-fn start_emulator() -> Result<AzureAccess, String> {
-    let (tx, rx) = std::sync::mpsc::channel();
-    std::thread::spawn(move || {
-        let rt = match tokio::runtime::Builder::new_multi_thread()
-            .worker_threads(1)
-            .enable_all()
-            .build()
-        {
-            Ok(rt) => rt,
-            Err(e) => {
-                let _ = tx.send(Err(e.to_string()));
-                return;
-            }
-        };
-        rt.block_on(async move {
-            let emu = match Emulator::builder()
-                .latency(Duration::from_millis(10))
-                .operation_duration(Duration::from_millis(500))
-                .start()
-                .await
-            {
-                Ok(e) => e,
-                Err(e) => {
-                    let _ = tx.send(Err(e.to_string()));
-                    return;
-                }
-            };
-            let access = AzureAccess {
-                endpoint: Some(emu.url()),
-                subscription: Some(emu.subscription_id()),
-                credentials: CredentialSettings {
-                    tenant_id: Some(emu.tenant_id()),
-                    client_id: Some(emu.client_id()),
-                    client_secret: Some(emu.client_secret()),
-                    authority_host: Some(emu.url()),
-                    ..CredentialSettings::default()
-                },
-            };
-            let _ = tx.send(Ok(access));
-            // Serve until the process exits.
-            std::future::pending::<()>().await;
-        });
-    });
-    rx.recv().map_err(|e| e.to_string())?
-}
-
-/// Deploy a 3-controller/2-worker k0rdent cluster's infrastructure against a local ARM
-/// emulator — the real `k0rdent` CLI and pipeline, no Azure account.
+/// The lab: k0rdent deployments on this machine, no Azure account (root; Debian).
 ///
-/// Runs `deploy --until create_vms`, `status`, and `deploy` again (nothing to do). The
-/// emulator lives only as long as this process.
+/// Without a command, `run`: the whole job once. DIR (default `./lab-state`) holds the
+/// lab's configuration, state, `export` lines, wrappers and log; a directory the lab made is
+/// reused (only its own entries replaced), any other non-empty directory is refused.
 #[derive(Debug, Parser)]
 #[command(name = "k0rdent-lab", version, max_term_width = 100)]
 struct Args {
-    /// Where the lab writes its configuration (`k0rdent-lab.yaml`) and state (`state/`).
-    /// Created if missing; a directory the lab made before is reused (only those two entries
-    /// are replaced); any other non-empty directory is refused.
-    #[arg(value_name = "DIR", default_value = "lab-state")]
-    dir: PathBuf,
+    #[command(subcommand)]
+    command: Option<Cmd>,
+}
+
+#[derive(Debug, Subcommand)]
+enum Cmd {
+    /// Brings the lab up, deploys 3 controllers and 2 workers through install_k0rdent with
+    /// the plain `k0rdent` CLI (killed once mid-way, then resumed), shows `k0rdent status`
+    /// and `kubectl get nodes` through the tunnel, resets the deployment and takes the lab
+    /// down.
+    Run {
+        #[arg(value_name = "DIR", default_value = "lab-state")]
+        dir: PathBuf,
+    },
+    /// Starts the lab in the background and prints `export` lines for your shell:
+    /// `eval "$(k0rdent-lab up)"`, then `k0rdent deploy` deploys into it.
+    Up {
+        #[arg(value_name = "DIR", default_value = "lab-state")]
+        dir: PathBuf,
+    },
+    /// Takes the lab down: every VM, namespace, process, interface and firewall table goes.
+    Down {
+        #[arg(value_name = "DIR", default_value = "lab-state")]
+        dir: PathBuf,
+    },
+    /// Whether the lab is up, and its VMs (exit 0 when up, 1 when down).
+    Status {
+        #[arg(value_name = "DIR", default_value = "lab-state")]
+        dir: PathBuf,
+    },
+    /// The lab itself, in the foreground (what `up` starts).
+    #[command(hide = true)]
+    Serve { dir: PathBuf },
 }
 
 fn main() -> ExitCode {
+    match std::env::var(lab_up::AS_ENV).as_deref() {
+        Ok("k0rdent") => return k0rdent_cli::main(),
+        Ok("helm") => return k0rdent_standins::helm::main_with(std::env::args().collect()),
+        Ok("k0sctl") => {
+            let argv: Vec<String> = std::env::args().collect();
+            let code = k0rdent_standins::k0sctl::cli::run(
+                &argv,
+                &mut std::io::stdout().lock(),
+                &mut std::io::stderr().lock(),
+            );
+            return ExitCode::from(u8::try_from(code).unwrap_or(1));
+        }
+        _ => {}
+    }
     let args = match Args::try_parse() {
         Ok(a) => a,
         Err(e) => {
@@ -96,62 +86,58 @@ fn main() -> ExitCode {
             return ExitCode::from(if e.use_stderr() { 1 } else { 0 });
         }
     };
-    let dir = match std::path::absolute(&args.dir) {
-        Ok(d) => d,
+    let command = args.command.unwrap_or(Cmd::Run {
+        dir: PathBuf::from("lab-state"),
+    });
+    let dir = match &command {
+        Cmd::Run { dir }
+        | Cmd::Up { dir }
+        | Cmd::Down { dir }
+        | Cmd::Status { dir }
+        | Cmd::Serve { dir } => dir,
+    };
+    let home = match LabHome::new(dir) {
+        Ok(h) => h,
         Err(e) => {
-            eprintln!("error: {}: {e}", args.dir.display());
+            eprintln!("error: {}: {e}", dir.display());
             return ExitCode::from(1);
         }
     };
-    match lab_dir::prepare(&dir) {
-        Ok(true) => eprintln!(
-            "Reusing {} (made by k0rdent-lab): replacing its {} and {}/.",
-            dir.display(),
-            lab_dir::CONFIG_FILE,
-            lab_dir::STATE_DIR
-        ),
-        Ok(false) => {}
-        Err(e) => {
-            eprintln!("error: {e}\nhint: {}", e.remedy());
-            return ExitCode::from(1);
-        }
-    }
-    let config = dir.join(lab_dir::CONFIG_FILE);
-    if let Err(e) = std::fs::write(&config, CONFIG) {
-        eprintln!("error: {}: {e}", config.display());
+    if matches!(command, Cmd::Run { .. } | Cmd::Up { .. })
+        && let Err(e) = k0rdent_tests::lab::prepare_machine()
+    {
+        eprintln!("error: {e}");
         return ExitCode::from(1);
     }
-    let access = match start_emulator() {
-        Ok(a) => a,
-        Err(e) => {
-            eprintln!("error: cannot start the ARM emulator: {e}");
-            return ExitCode::from(1);
+    let result = match command {
+        Cmd::Run { .. } => lab_up::demo::run(&home),
+        Cmd::Up { .. } => control::up(&home, true).map(|env| {
+            print!("{env}");
+            eprintln!(
+                "The lab is up. In your shell: eval \"$(k0rdent-lab up {d})\"; then k0rdent deploy. \
+                 Take it down with: k0rdent-lab down {d}",
+                d = home.dir.display()
+            );
+        }),
+        Cmd::Down { .. } => control::down(&home).map(|()| {
+            eprintln!("The lab is down; nothing of it is left.");
+        }),
+        Cmd::Status { .. } => {
+            let (text, up) = control::status(&home);
+            print!("{text}");
+            if up {
+                Ok(())
+            } else {
+                return ExitCode::from(1);
+            }
         }
+        Cmd::Serve { .. } => lab_up::serve::serve(&home),
     };
-    let factory = Arc::new(K0rdentFactory::with_access(access));
-    let state = dir.join(lab_dir::STATE_DIR);
-    let k0rdent = |args: &[&str]| {
-        let mut argv = vec![
-            "k0rdent".into(),
-            "--config".into(),
-            config.clone().into_os_string(),
-            "--state-dir".into(),
-            state.clone().into_os_string(),
-        ];
-        argv.extend(args.iter().map(Into::into));
-        eprintln!("\n$ k0rdent {}", args.join(" "));
-        k0rdent_cli::run_with(argv, factory.clone())
-    };
-    let first = k0rdent(&["-y", "deploy", "--until", "create_vms"]);
-    if first != ExitStatus::Success {
-        return first.into();
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("error: {e}");
+            ExitCode::from(1)
+        }
     }
-    k0rdent(&["status"]);
-    let again = k0rdent(&["-y", "deploy", "--until", "create_vms"]);
-    eprintln!(
-        "\nThe state is in {}; try `k0rdent --state-dir {} state history`.",
-        state.display(),
-        state.display()
-    );
-    again.into()
 }
