@@ -447,13 +447,13 @@ impl NodeCheckGate {
         self
     }
 
-    /// Runs the check once.
+    /// Runs the check once, with the gate's own pins.
     pub async fn verdict(&self) -> GateVerdict {
-        match self
-            .connector
-            .session(&self.target, self.pins.as_ref())
-            .await
-        {
+        self.verdict_with(self.pins.as_ref()).await
+    }
+
+    async fn verdict_with(&self, pins: &dyn PinStore) -> GateVerdict {
+        match self.connector.session(&self.target, pins).await {
             Ok(s) => self.check.run(&s).await,
             Err(e) => GateVerdict::from_error(&e),
         }
@@ -474,8 +474,12 @@ impl Gate for NodeCheckGate {
         self.wait
     }
 
-    async fn check(&self, _ctx: &GateContext) -> GateVerdict {
-        self.verdict().await
+    /// Pins from the state as of the check, not as of the gate's making: a VM recreated
+    /// earlier in the same run had its pins cleared by `create_vms`, and its new keys are
+    /// learned (and recorded by the step, not by this read-only check) as on first contact.
+    async fn check(&self, ctx: &GateContext) -> GateVerdict {
+        let pins = crate::ssh::StatePins::new((*ctx.state).clone());
+        self.verdict_with(&pins).await
     }
 }
 

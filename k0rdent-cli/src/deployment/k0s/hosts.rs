@@ -72,6 +72,43 @@ pub fn private_ip(state: &DeploymentState, node: &str) -> Option<IpAddr> {
         .ok()
 }
 
+/// How a node's VM differs from the one `install_k0s` last left.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum VmChange {
+    /// A new VM under the name (its `vmId` is not the one k0s was installed on): k0s is not
+    /// on it, whatever the node would answer.
+    Replaced,
+    /// `create_vms` (re)started or created it after `install_k0s` last finished, and
+    /// recently: a node that does not answer yet is booting, and the gates wait for it.
+    JustStarted,
+}
+
+/// The nodes whose VM changed since `install_k0s` ran on them: replaced (recorded `vmId` ≠
+/// [`K0S_VM_ID`]), or started by a `create_vms` step that finished after `installed` (when
+/// `install_k0s` last finished) and within `fresh` of `now`.
+pub fn vm_changes(
+    state: &DeploymentState,
+    installed: Option<chrono::DateTime<chrono::Utc>>,
+    fresh: std::time::Duration,
+    now: chrono::DateTime<chrono::Utc>,
+) -> std::collections::BTreeMap<String, VmChange> {
+    let fresh = chrono::Duration::from_std(fresh).unwrap_or(chrono::Duration::MAX);
+    state
+        .nodes
+        .iter()
+        .filter_map(|(name, node)| {
+            let k0s_vm = node.attributes.get(K0S_VM_ID).and_then(|v| v.as_str());
+            if k0s_vm.is_some_and(|i| node.vm_id.as_deref() != Some(i)) {
+                return Some((name.clone(), VmChange::Replaced));
+            }
+            let id = StepId::parse(&format!("create_vms/{name}")).ok()?;
+            let finished = state.record(&id)?.finished_at?;
+            let after = installed.is_none_or(|i| finished > i);
+            (after && now - finished < fresh).then(|| (name.clone(), VmChange::JustStarted))
+        })
+        .collect()
+}
+
 /// Why the k0sctl input cannot be built yet.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum HostsError {
@@ -225,6 +262,53 @@ mod tests {
             role_of(&with, "k0s-worker-1", NodeRole::Worker),
             NodeRole::Worker
         );
+    }
+
+    #[test]
+    fn a_new_vm_and_a_vm_started_moments_ago_are_told_apart_from_the_rest() {
+        let mut s = state(&[
+            ("k0s-controller-1", "controller"),
+            ("k0s-controller-2", "controller"),
+            ("k0s-worker-1", "worker"),
+            ("k0s-worker-2", "worker"),
+        ]);
+        for (name, now, installed) in [
+            ("k0s-controller-1", "vm-a", Some("vm-a")),
+            ("k0s-controller-2", "vm-new", Some("vm-old")),
+            ("k0s-worker-1", "vm-c", Some("vm-c")),
+            ("k0s-worker-2", "vm-d", None),
+        ] {
+            let n = s.nodes.get_mut(name).unwrap();
+            n.vm_id = Some(now.into());
+            if let Some(i) = installed {
+                n.attributes.insert(K0S_VM_ID.into(), i.into());
+            }
+        }
+        let now = chrono::Utc::now();
+        let finished = |s: &mut DeploymentState, name: &str, ago: i64| {
+            s.record_mut(&StepId::parse(&format!("create_vms/{name}")).unwrap())
+                .finished_at = Some(now - chrono::Duration::seconds(ago));
+        };
+        finished(&mut s, "k0s-controller-1", 3600);
+        finished(&mut s, "k0s-controller-2", 5);
+        finished(&mut s, "k0s-worker-1", 5);
+        finished(&mut s, "k0s-worker-2", 20);
+        let fresh = std::time::Duration::from_secs(60);
+        // install_k0s finished 10 s ago: worker-2 was started before it, worker-1 after.
+        let installed = Some(now - chrono::Duration::seconds(10));
+        let changes = vm_changes(&s, installed, fresh, now);
+        assert_eq!(
+            changes.into_iter().collect::<Vec<_>>(),
+            [
+                // Replaced wins over "just started": k0s is not on the new VM.
+                ("k0s-controller-2".to_owned(), VmChange::Replaced),
+                ("k0s-worker-1".to_owned(), VmChange::JustStarted),
+            ]
+        );
+        // An hour later the worker is no longer "just started".
+        let later = vm_changes(&s, installed, fresh, now + chrono::Duration::seconds(3600));
+        assert_eq!(later.get("k0s-worker-1"), None);
+        assert_eq!(later.get("k0s-controller-2"), Some(&VmChange::Replaced));
     }
 
     #[test]

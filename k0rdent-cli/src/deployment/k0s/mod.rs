@@ -66,6 +66,8 @@ pub struct InstallK0sStep {
     id: StepId,
     settings: K0sSettings,
     gates: Vec<Arc<dyn Gate>>,
+    /// How long a VM `create_vms` just started may take to answer (`timeouts.cloud_init`).
+    cloud_init: Duration,
 }
 
 impl InstallK0sStep {
@@ -114,6 +116,7 @@ impl InstallK0sStep {
             id: INSTALL_K0S_ID,
             settings,
             gates,
+            cloud_init,
         }
     }
 }
@@ -197,6 +200,12 @@ impl Step for InstallK0sStep {
                 .map(K0sctlInput::staying)
                 .map_err(Clone::clone),
             &hosts::k0s_block_digest(&self.settings.k0s_version),
+            &hosts::vm_changes(
+                state,
+                record.and_then(|r| r.finished_at),
+                self.cloud_init,
+                chrono::Utc::now(),
+            ),
         );
         observe::with_leaving(seen, input.as_ref().ok())
     }

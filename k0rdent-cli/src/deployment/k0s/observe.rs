@@ -5,7 +5,9 @@
 use k0rdent_core::state::StepRecord;
 use k0rdent_core::{Evidence, Observation, Snapshot};
 
-use super::hosts::{HostsError, kubelet_nodes};
+use std::collections::BTreeMap;
+
+use super::hosts::{HostsError, VmChange, kubelet_nodes};
 use crate::cluster::observer::{CLUSTER_OBSERVER, ClusterFacts};
 use crate::deployment::nodes::{K0sStatus, NODES_OBSERVER, NodeFact, NodesFacts};
 use crate::k0s::K0sctlInput;
@@ -19,6 +21,7 @@ pub fn observe(
     record: Option<&StepRecord>,
     input: &Result<K0sctlInput, HostsError>,
     digest: &str,
+    changed: &BTreeMap<String, VmChange>,
 ) -> Observation {
     let input = match input {
         Ok(i) => i,
@@ -41,8 +44,23 @@ pub fn observe(
     let mut partial = Vec::new();
     let mut running = 0;
     for h in &input.hosts {
+        let change = changed.get(&h.name).copied();
+        if change == Some(VmChange::Replaced) {
+            partial.push(format!(
+                "{} is a new VM, not the one k0s was installed on: k0s is not on it",
+                h.name
+            ));
+            continue;
+        }
         match nodes.nodes.get(&h.name) {
             None => return Observation::unknown(format!("node {} was not observed", h.name)),
+            Some(NodeFact::Unreachable(why)) if change == Some(VmChange::JustStarted) => {
+                partial.push(format!(
+                    "{} was just started and does not answer yet ({why}); the gates wait for \
+                     it, then k0sctl checks it",
+                    h.name
+                ));
+            }
             Some(NodeFact::Unreachable(why)) => {
                 return unseen(Observation::unknown(format!("node {}: {why}", h.name)));
             }
