@@ -154,8 +154,9 @@ fn a_non_empty_directory_the_lab_did_not_make_is_refused_and_left_intact() {
 }
 
 /// `up` prints `export` lines; with them the plain `k0rdent` (the lab's `bin/` first on
-/// PATH) plans and deploys into the lab; `up` again keeps the running lab; `down` leaves
-/// nothing; a second `up` in the same directory replaces only the lab's own entries.
+/// PATH) plans and deploys into the lab, and a second deploy while one runs exits 4 naming
+/// it; `up` again keeps the running lab; `down` leaves nothing; a second `up` in the same
+/// directory replaces only the lab's own entries.
 #[test]
 fn up_exports_what_the_plain_cli_needs_and_down_leaves_nothing() {
     k0rdent_tests::lab::require_lab();
@@ -217,6 +218,40 @@ fn up_exports_what_the_plain_cli_needs_and_down_leaves_nothing() {
     assert_eq!(code, 2, "a fresh deployment has work to do: {out}{err}");
     let (code, out, err) = shell("k0rdent -y deploy --until setup_network");
     assert_eq!(code, 0, "{out}{err}");
+    // Two deploys at once on one state: the second exits 4 naming the live holder, and
+    // the first goes on undisturbed.
+    let mut first = Command::new("sh")
+        .arg("-c")
+        .arg(format!(
+            "{exports}\nexec k0rdent -y deploy --until create_vms"
+        ))
+        .current_dir(cwd.path())
+        .env_clear()
+        .env("PATH", "/usr/sbin:/usr/bin:/sbin:/bin")
+        .env("HOME", cwd.path())
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut lines = std::io::BufRead::lines(std::io::BufReader::new(first.stderr.take().unwrap()));
+    let mut seen = String::new();
+    for line in lines.by_ref() {
+        let line = line.unwrap();
+        seen.push_str(&line);
+        seen.push('\n');
+        if line.starts_with("> create_vms/") {
+            break;
+        }
+    }
+    let (code, out, err) = shell("k0rdent -y deploy");
+    assert_eq!(code, 4, "the second run: {out}{err}\nthe first: {seen}");
+    assert!(
+        err.contains("locked by") && err.contains(&format!("pid {}", first.id())),
+        "names the holder: {err}"
+    );
+    let rest: Vec<String> = lines.map(Result::unwrap).collect();
+    let status = first.wait().unwrap();
+    assert!(status.success(), "{seen}{}", rest.join("\n"));
     let state = std::fs::read_to_string(dir.join("state/deployment-state.yaml")).unwrap();
     assert!(
         state.contains(&format!("path: {}", dir.join("k0rdent-lab.yaml").display())),

@@ -229,7 +229,7 @@ async fn every_phase_killed_inside_and_at_its_end_then_resumed() {
                     }
                 }
                 // The controller's API answers on its tunnel address from here on.
-                ("setup_vpn", At::End) => api = Some(lab.serve_api().await),
+                ("setup_vpn", At::End) => api = Some(lab.api().await),
                 ("install_k0rdent", At::Inside(..)) => {
                     assert_eq!(
                         state.phases["install_k0rdent"].status,

@@ -80,7 +80,7 @@ async fn fresh_deploy_rerun_killed_apply_and_tunnel_back() {
     // The VMs and the tunnel first: the controller's API lives on its tunnel address.
     cli.ok(&["-y", "deploy", "--until", "connect_vpn"]);
     let net = ResolvedNetwork::from_state(&cli.state().await).unwrap();
-    let api = lab.serve_api().await;
+    let api = lab.api().await;
     let tip = api.address;
 
     // The CLI killed (SIGKILL, as a crash or a closed laptop) while k0sctl sits between

@@ -257,6 +257,23 @@ impl LabCli {
             .collect()
     }
 
+    /// One ARM request to the emulator behind the CLI's back, as `az` or the portal would
+    /// send it (with `curl` and a token the emulator issued): `(HTTP status, body)`.
+    /// `path` starts at `/subscriptions/…`, api-version included.
+    pub fn arm(&self, method: &str, path: &str) -> (u16, String) {
+        let token = self.emu.issue_token();
+        let o = Command::new("curl")
+            .args(["-sS", "-X", method, "-w", "\n%{http_code}", "-H"])
+            .arg(format!("Authorization: Bearer {}", token.expose()))
+            .args(["-H", "Content-Length: 0"])
+            .arg(format!("{}{path}", self.emu.url()))
+            .output()
+            .unwrap();
+        let out = String::from_utf8_lossy(&o.stdout).into_owned();
+        let (body, code) = out.rsplit_once('\n').unwrap_or(("", &out));
+        (code.trim().parse().unwrap_or(0), body.to_owned())
+    }
+
     /// Polls `vpn status` (every 0.5 s, up to `limit`) until it exits 0, i.e. every node
     /// answers through the tunnel; returns the last run.
     pub fn wait_vpn_alive(&self, limit: Duration) -> CliRun {

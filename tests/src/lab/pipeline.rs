@@ -1,8 +1,10 @@
 //! One deployment for the whole-pipeline tests: the ARM emulator whose VMs are lab nodes,
 //! the real CLI ([`LabCli`]) configured with the 1+1 lab fixture in the slot's tunnel network,
 //! and the stand-in `k0sctl` and `helm` first in its configuration's `tools`, each logging
-//! its invocations. Until the lab serves the API itself (the lab issue), the test serves the
-//! fake Kubernetes API inside the controller on its tunnel address ([`PipelineLab::serve_api`]).
+//! its invocations. The VM backend serves the fake Kubernetes API on the controller's tunnel
+//! address once its k0s runs; the stand-in k0sctl registers the kubelet hosts on a loopback
+//! listener of the same API (as the kubelets would, from inside the VNet); kcm's part is
+//! played on it from the start ([`PipelineLab::api`]).
 //!
 //! Knobs read by the stand-ins' wrappers at each call, so they can change between runs:
 //! [`PipelineLab::pause_k0sctl_after_install`] (k0sctl sits between `k0s install` and the
@@ -35,10 +37,16 @@ pub async fn emulated_vms(
     boot_delay: Duration,
     operation: Duration,
 ) -> (Arc<LabVmBackend>, Emulator) {
-    let backend = Arc::new(LabVmBackend::new(LabVmOptions {
-        boot_delay,
-        api: None,
-    }));
+    emulated_vms_serving(boot_delay, operation, None).await
+}
+
+/// [`emulated_vms`] whose controllers serve `api` ([`LabVmOptions::api`]).
+pub async fn emulated_vms_serving(
+    boot_delay: Duration,
+    operation: Duration,
+    api: Option<FakeKube>,
+) -> (Arc<LabVmBackend>, Emulator) {
+    let backend = Arc::new(LabVmBackend::new(LabVmOptions { boot_delay, api }));
     let emu = Emulator::builder()
         .operation_duration(operation)
         .retry_after(Duration::from_millis(100))
@@ -84,14 +92,20 @@ impl Tools {
     }
 }
 
-/// The fake API served in the controller, and kcm's part played on it.
-#[derive(Debug)]
+/// The fake API the controllers serve, and where the first controller answers.
+#[derive(Debug, Clone)]
 pub struct ServedApi {
     /// The API's data.
     pub kube: FakeKube,
-    /// The controller's tunnel address it answers on (port 6443).
+    /// The first controller's tunnel address (port 6443), where the kubeconfig points.
     pub address: IpAddr,
-    _listener: Listener,
+}
+
+/// What keeps the API's loopback listener and kcm's part running.
+#[derive(Debug)]
+struct ApiRuntime {
+    kube: FakeKube,
+    _loopback: Listener,
     _kcm: KcmSimulationHandle,
 }
 
@@ -104,14 +118,26 @@ pub struct PipelineLab {
     pub cli: LabCli,
     /// The stand-ins.
     pub tools: Tools,
+    api: ApiRuntime,
 }
 
 impl PipelineLab {
     /// A lab slot, the emulator over it, the stand-ins and the CLI's configuration (the 1+1
     /// fixture, k0rdent 1.4.0, a 60 s cloud-init limit).
     pub async fn start() -> PipelineLab {
-        let (backend, emu) =
-            emulated_vms(Duration::from_millis(500), Duration::from_millis(200)).await;
+        Self::start_with(CONFIG).await
+    }
+
+    /// [`PipelineLab::start`] with another fixture (its `wireguard_network` must be
+    /// `172.30.0.0/24`, replaced by the slot's).
+    pub async fn start_with(fixture: &str) -> PipelineLab {
+        let kube = FakeKube::new().unwrap();
+        let (backend, emu) = emulated_vms_serving(
+            Duration::from_millis(500),
+            Duration::from_millis(200),
+            Some(kube.clone()),
+        )
+        .await;
         let slot = backend.slot();
         let dir = slot.dir().join("tools");
         std::fs::create_dir_all(&dir).unwrap();
@@ -141,15 +167,31 @@ impl PipelineLab {
         let line = "wireguard_network: 172.30.0.0/24";
         let config = format!(
             "{}\nsoftware:\n  k0rdent:\n    version: \"1.4.0\"\ntimeouts:\n  cloud_init_timeout: 60\ntools:\n  k0sctl: {}\n  helm: {}\n",
-            CONFIG.replace(line, &format!("wireguard_network: {}", slot.tunnel_net())),
+            fixture.replace(line, &format!("wireguard_network: {}", slot.tunnel_net())),
             k0sctl.display(),
             helm.display()
         );
         let cli = LabCli::new(emu, &slot.dir().join("cli"), &config);
+        let loopback = kube
+            .serve(SocketAddr::from(([127, 0, 0, 1], 0)))
+            .await
+            .unwrap();
+        std::fs::write(
+            &tools.kubeconfig,
+            kube.admin_kubeconfig(&loopback.url(), "k0s-cluster")
+                .unwrap(),
+        )
+        .unwrap();
+        let kcm = kube.start_kcm_simulation(KcmSimulation::default());
         PipelineLab {
             backend,
             cli,
             tools,
+            api: ApiRuntime {
+                kube,
+                _loopback: loopback,
+                _kcm: kcm,
+            },
         }
     }
 
@@ -174,10 +216,9 @@ impl PipelineLab {
         }
     }
 
-    /// Serves the fake API inside the controller on its tunnel address, writes the admin
-    /// kubeconfig the stand-in k0sctl uses, and starts kcm's part. Needs `setup_vpn`
-    /// recorded (the address) and the VMs booted.
-    pub async fn serve_api(&self) -> ServedApi {
+    /// The fake API and the first controller's tunnel address; records the hub interface
+    /// for the slot's sweep and waits for the VMs to boot. Needs `setup_vpn` recorded.
+    pub async fn api(&self) -> ServedApi {
         let state = self.cli.state().await;
         let net = ResolvedNetwork::from_state(&state).unwrap();
         self.backend.slot().record_hub(net.interface.as_str());
@@ -185,29 +226,9 @@ impl PipelineLab {
             .wait_all_booted(Duration::from_secs(30))
             .unwrap_or_else(|e| panic!("{e}"));
         let tip = net.node(CONTROLLER).unwrap().address;
-        let kube = FakeKube::with_sans(vec![IpAddr::V4(tip)]).unwrap();
-        let ns = self
-            .backend
-            .with_node(CONTROLLER, |n| n.netns.clone())
-            .unwrap();
-        let listener = kube
-            .serve_std(super::netns::bind_in(
-                &ns,
-                SocketAddr::new(IpAddr::V4(tip), 6443),
-            ))
-            .unwrap();
-        std::fs::write(
-            &self.tools.kubeconfig,
-            kube.admin_kubeconfig(&format!("https://{tip}:6443"), "k0s-cluster")
-                .unwrap(),
-        )
-        .unwrap();
-        let kcm = kube.start_kcm_simulation(KcmSimulation::default());
         ServedApi {
-            kube,
+            kube: self.api.kube.clone(),
             address: IpAddr::V4(tip),
-            _listener: listener,
-            _kcm: kcm,
         }
     }
 
@@ -216,7 +237,6 @@ impl PipelineLab {
         let r = self.cli.ok(&["-y", "reset"]);
         // k0s is reset through the stand-in `k0sctl reset` whenever every node answers.
         assert!(!r.stderr.contains("k0sctl reset failed"), "{}", r.stderr);
-        // The API's socket lives in the controller's namespace and would keep it alive.
         drop(api);
         assert!(
             self.backend.wait_all_deleted(Duration::from_secs(30)),
