@@ -10,6 +10,11 @@
 //! a rerun starts nothing — whose VMs were never recreated (Azure vmIds unchanged), whose keys
 //! were never regenerated (every key file unchanged since `prepare_deployment`), with one
 //! `k0sctl apply` and one `helm upgrade` per run that reached them.
+//!
+//! And a second walk with Ctrl-C (SIGINT) at ten moments — inside and at the end of phases,
+//! as `install_k0s` starts, during `k0sctl apply`, during `helm upgrade` — each run exiting
+//! 130 with no tool left running, the next starting no completed step, converging with the
+//! same VMs and keys.
 
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::print_stderr)]
 
@@ -21,6 +26,7 @@ use std::time::Duration;
 use k0rdent_core::state::{DeploymentState, Status};
 use k0rdent_core::store::STATE_FILE;
 use k0rdent_tests::lab::cli::{CliRun, harness};
+use k0rdent_tests::lab::cmd;
 use k0rdent_tests::lab::pipeline::{CONTROLLER, PipelineLab, WORKER};
 use k0rdent_tests::lab::transcript;
 use serde_json::Value;
@@ -28,10 +34,15 @@ use serde_json::Value;
 fn main() -> ExitCode {
     harness(
         "pipeline_interruptions",
-        &[(
-            "every_phase_killed_inside_and_at_its_end_then_resumed",
-            || Box::pin(every_phase_killed_inside_and_at_its_end_then_resumed()),
-        )],
+        &[
+            (
+                "every_phase_killed_inside_and_at_its_end_then_resumed",
+                || Box::pin(every_phase_killed_inside_and_at_its_end_then_resumed()),
+            ),
+            ("ten_ctrl_c_at_phases_then_resumed", || {
+                Box::pin(ten_ctrl_c_at_phases_then_resumed())
+            }),
+        ],
     )
 }
 
@@ -270,5 +281,106 @@ async fn every_phase_killed_inside_and_at_its_end_then_resumed() {
     for (name, content) in &keys {
         assert_eq!(now.get(name), Some(content), "keys/{name} changed");
     }
+    lab.finish(api);
+}
+
+/// Where the ten Ctrl-Cs land (`At` as in [`PHASES`]).
+const CTRL_C: [(&str, usize, At); 10] = [
+    (
+        "setup_network",
+        1,
+        At::Inside(None, Duration::from_millis(300)),
+    ),
+    ("setup_network", 1, At::End),
+    (
+        "create_vms",
+        2,
+        At::Inside(None, Duration::from_millis(700)),
+    ),
+    ("create_vms", 2, At::End),
+    ("setup_vpn", 1, At::Inside(None, Duration::ZERO)),
+    ("connect_vpn", 1, At::Inside(None, Duration::ZERO)),
+    // As install_k0s starts (its gates under way).
+    ("install_k0s", 1, At::Inside(None, Duration::ZERO)),
+    (
+        "install_k0s",
+        1,
+        At::Inside(Some("k0sctl apply"), Duration::from_millis(1500)),
+    ),
+    ("install_k0s", 1, At::End),
+    (
+        "install_k0rdent",
+        1,
+        At::Inside(Some("helm upgrade"), Duration::from_millis(1500)),
+    ),
+];
+
+/// Ctrl-C (SIGINT) at ten moments, chained: each run exits 130 (interrupted), leaves no
+/// k0sctl or helm running, and the next run starts no step recorded completed; the walk
+/// converges with the VMs and keys of the first run. (A step that finishes within the
+/// grace of a Ctrl-C is recorded completed: the points are chosen so each is reached by the
+/// run after the previous one.)
+async fn ten_ctrl_c_at_phases_then_resumed() {
+    let lab = PipelineLab::start().await;
+    let cli = &lab.cli;
+    let mut api = None;
+    let mut interrupts = 0;
+    for (phase, steps, at) in CTRL_C {
+        let label = format!("Ctrl-C {phase} {at:?}");
+        match phase {
+            "install_k0s" => lab.pause_k0sctl_after_install(Some(3)),
+            "install_k0rdent" => lab.helm_work(Some(10_000)),
+            _ => {}
+        }
+        let before = completed_steps(&cli.state_or_default().await);
+        let delay = match at {
+            At::Inside(_, d) => d,
+            At::End => Duration::ZERO,
+        };
+        let (run, signalled) = cli.run_signalled_when(
+            &["-y", "deploy"],
+            delay,
+            rustix::process::Signal::INT,
+            trigger(phase, steps, at),
+        );
+        assert!(signalled, "{label}: never reached:\n{}", run.stderr);
+        assert_eq!(run.code, 130, "{label}:\n{}", run.stderr);
+        interrupts += 1;
+        assert_skips_verified(&run, &before, &label);
+        assert!(
+            cmd::wait_for(5.0, || ["k0sctl apply", "helm upgrade"]
+                .iter()
+                .all(|p| cmd::output("pgrep", &["-f", p]).stdout.is_empty())),
+            "{label}: a tool outlived the interrupted run"
+        );
+        lab.pause_k0sctl_after_install(None);
+        lab.helm_work(None);
+        eprintln!(
+            "  {label}: exit 130; recorded completed now: {:?}",
+            completed_steps(&cli.state_or_default().await)
+        );
+        if phase == "connect_vpn" {
+            api = Some(lab.api().await);
+        }
+    }
+    eprintln!("{interrupts} Ctrl-C");
+    let vm_ids: Vec<String> = [CONTROLLER, WORKER]
+        .iter()
+        .map(|v| cli.emu.vm(v).unwrap().vm_id)
+        .collect();
+    let keys = key_files(&cli.state_dir());
+    let before = completed_steps(&cli.state().await);
+    let r = cli.ok(&["-y", "-o", "json", "deploy"]);
+    assert_skips_verified(&r, &before, "the resume after the last Ctrl-C");
+    cli.ok(&["status"]);
+    let r = cli.ok(&["-y", "-o", "json", "deploy"]);
+    let events = transcript::decisive_events(&r.stdout);
+    assert!(transcript::started(&events).is_empty(), "{events}");
+    let now: Vec<String> = [CONTROLLER, WORKER]
+        .iter()
+        .map(|v| cli.emu.vm(v).unwrap().vm_id)
+        .collect();
+    assert_eq!(now, vm_ids, "a VM was recreated");
+    assert_eq!(key_files(&cli.state_dir()), keys, "a key changed");
     lab.finish(api);
 }

@@ -131,6 +131,18 @@ impl LabCli {
         &self,
         args: &[&str],
         delay: Duration,
+        fire: impl FnMut(&serde_json::Value) -> bool,
+    ) -> (CliRun, bool) {
+        self.run_signalled_when(args, delay, rustix::process::Signal::KILL, fire)
+    }
+
+    /// [`LabCli::run_killed_when`] with another signal (SIGINT: Ctrl-C), the run then left
+    /// to end on its own.
+    pub fn run_signalled_when(
+        &self,
+        args: &[&str],
+        delay: Duration,
+        signal: rustix::process::Signal,
         mut fire: impl FnMut(&serde_json::Value) -> bool,
     ) -> (CliRun, bool) {
         use std::io::{BufRead, Read};
@@ -147,7 +159,8 @@ impl LabCli {
             let Ok(line) = line else { break };
             if !killed && serde_json::from_str::<serde_json::Value>(&line).is_ok_and(|v| fire(&v)) {
                 std::thread::sleep(delay);
-                child.kill().unwrap();
+                let pid = rustix::process::Pid::from_child(&child);
+                rustix::process::kill_process(pid, signal).unwrap();
                 killed = true;
             }
             stdout.push_str(&line);
