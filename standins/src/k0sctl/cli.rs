@@ -14,7 +14,9 @@
 //! cluster's admin kubeconfig: node registration and `kubeconfig`),
 //! `K0RDENT_STANDIN_K0SCTL_PAUSE_AFTER_INSTALL` (seconds between `k0s install` and the
 //! service start), `K0RDENT_STANDIN_K0SCTL_CONNECT_TIMEOUT` (seconds a host that cannot be
-//! reached is retried, default 600 as in k0sctl).
+//! reached is retried, default 600 as in k0sctl), `K0RDENT_STANDIN_K0SCTL_DETACH` (when
+//! set, `apply` clears the parent-death signal its parent set, so it outlives a parent killed
+//! with SIGKILL — what a program that re-parents itself does; SIGTERM still stops it).
 
 use std::collections::BTreeMap;
 use std::io::Write;
@@ -297,6 +299,10 @@ fn root() -> String {
 }
 
 fn run_apply(config: &Path, flags: &Flags, out: &mut dyn Write) -> Result<(), Failure> {
+    if std::env::var_os("K0RDENT_STANDIN_K0SCTL_DETACH").is_some_and(|v| !v.is_empty()) {
+        rustix::process::set_parent_process_death_signal(None)
+            .map_err(|e| Failure::Refused(format!("clearing the parent-death signal: {e}")))?;
+    }
     let cluster = read(config)?;
     let pause = match std::env::var("K0RDENT_STANDIN_K0SCTL_PAUSE_AFTER_INSTALL") {
         Ok(s) if !s.is_empty() => Some(Duration::from_secs_f64(s.parse::<f64>().map_err(|e| {

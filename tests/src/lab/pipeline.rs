@@ -155,14 +155,17 @@ impl PipelineLab {
                 "K0RDENT_STANDIN_KUBECONFIG",
                 tools.kubeconfig.display().to_string(),
             )],
-            ("pause", "K0RDENT_STANDIN_K0SCTL_PAUSE_AFTER_INSTALL"),
+            &[
+                ("pause", "K0RDENT_STANDIN_K0SCTL_PAUSE_AFTER_INSTALL"),
+                ("detach", "K0RDENT_STANDIN_K0SCTL_DETACH"),
+            ],
         );
         let helm = knob_wrapper(
             &tools,
             "helm",
             &tools.helm_log,
             &[],
-            ("helm-work-ms", "K0RDENT_STANDIN_HELM_WORK_MS"),
+            &[("helm-work-ms", "K0RDENT_STANDIN_HELM_WORK_MS")],
         );
         let line = "wireguard_network: 172.30.0.0/24";
         let config = format!(
@@ -199,6 +202,12 @@ impl PipelineLab {
     /// and the service start.
     pub fn pause_k0sctl_after_install(&self, seconds: Option<u32>) {
         self.knob("pause", seconds.map(|s| s.to_string()));
+    }
+
+    /// While `true`, the stand-in k0sctl's `apply` clears its parent-death signal: killed,
+    /// the CLI leaves it running (the next run must find it by its journaled pid).
+    pub fn detach_k0sctl(&self, on: bool) {
+        self.knob("detach", on.then(|| "1".to_owned()));
     }
 
     /// While `Some(ms)`, a helm install or upgrade works that long.
@@ -261,14 +270,15 @@ impl PipelineLab {
     }
 }
 
-/// A wrapper for stand-in `name` logging to `log`, with `env`, that also exports
-/// `knob.1` from the file `knob.0` in the tools directory when it exists at call time.
+/// A wrapper for stand-in `name` logging to `log`, with `env`, that also exports each
+/// knob's variable (`.1`) from the file `.0` in the tools directory when it exists at call
+/// time.
 fn knob_wrapper(
     tools: &Tools,
     name: &str,
     log: &Path,
     env: &[(&str, String)],
-    knob: (&str, &str),
+    knobs: &[(&str, &str)],
 ) -> PathBuf {
     let mut all = vec![
         ("K0RDENT_STANDIN_LOG", log.display().to_string()),
@@ -276,15 +286,19 @@ fn knob_wrapper(
     ];
     all.extend(env.iter().cloned());
     let path = standins::wrapper(&tools.dir, name, &all);
-    let file = tools.dir.join(knob.0);
-    let script = std::fs::read_to_string(&path).unwrap().replace(
-        "exec '",
-        &format!(
-            "[ -f '{f}' ] && export {var}=$(cat '{f}')\nexec '",
-            f = file.display(),
-            var = knob.1
-        ),
-    );
+    let exports: String = knobs
+        .iter()
+        .map(|(file, var)| {
+            let f = tools.dir.join(file);
+            format!(
+                "[ -f '{f}' ] && export {var}=$(cat '{f}')\n",
+                f = f.display()
+            )
+        })
+        .collect();
+    let script = std::fs::read_to_string(&path)
+        .unwrap()
+        .replace("exec '", &format!("{exports}exec '"));
     std::fs::write(&path, script).unwrap();
     path
 }
