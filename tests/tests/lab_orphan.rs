@@ -89,8 +89,10 @@ async fn a_k0sctl_that_outlived_a_killed_run_is_found_and_stopped_before_the_rep
     eprintln!("{}", r.stderr);
     assert_eq!(r.code, 0, "{}{}", r.stdout, r.stderr);
     assert!(
-        r.stderr
-            .contains(&format!("left by an earlier run (process group {}", rec.pgid)),
+        r.stderr.contains(&format!(
+            "left by an earlier run (process group {}",
+            rec.pgid
+        )),
         "{}",
         r.stderr
     );

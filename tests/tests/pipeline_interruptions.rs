@@ -11,7 +11,14 @@
 //! were never regenerated (every key file unchanged since `prepare_deployment`), with one
 //! `k0sctl apply` and one `helm upgrade` per run that reached them.
 //!
-//! And a second walk with Ctrl-C (SIGINT) at ten moments — inside and at the end of phases,
+//! A second walk: 33 SIGKILLs chained at events inside the phases — ARM operations pending
+//! (NSG, VNet, public IP, NIC, VM), the Azure preflight gate passed, one VM done while the
+//! other is not, `wg-quick up` under way, each install gate passed, `k0sctl apply` at four
+//! moments (it pauses between `k0s install` and the service start), `helm upgrade` at three
+//! (its pending release record written), kcm reconciling — each resumed run starting no
+//! completed step, the walk ending with no Azure resource created twice (one 201 per path).
+//!
+//! And a third walk with Ctrl-C (SIGINT) at ten moments — inside and at the end of phases,
 //! as `install_k0s` starts, during `k0sctl apply`, during `helm upgrade` — each run exiting
 //! 130 with no tool left running, the next starting no completed step, converging with the
 //! same VMs and keys.
@@ -41,6 +48,9 @@ fn main() -> ExitCode {
             ),
             ("ten_ctrl_c_at_phases_then_resumed", || {
                 Box::pin(ten_ctrl_c_at_phases_then_resumed())
+            }),
+            ("thirty_three_kills_at_events_chained", || {
+                Box::pin(thirty_three_kills_at_events_chained())
             }),
         ],
     )
@@ -382,5 +392,198 @@ async fn ten_ctrl_c_at_phases_then_resumed() {
         .collect();
     assert_eq!(now, vm_ids, "a VM was recreated");
     assert_eq!(key_files(&cli.state_dir()), keys, "a key changed");
+    lab.finish(api);
+}
+
+/// The phases in order, to tell "a later phase" from the event's step.
+const ORDER: [&str; 7] = [
+    "prepare_deployment",
+    "setup_network",
+    "create_vms",
+    "setup_vpn",
+    "connect_vpn",
+    "install_k0s",
+    "install_k0rdent",
+];
+
+/// A moment inside a phase, recognised by one JSON event.
+#[derive(Debug, Clone, Copy)]
+enum Moment {
+    /// A step of the phase started (or resumed).
+    Started,
+    /// The phase's step waits on something it started (an ARM operation pending, kcm to
+    /// reconcile) whose detail contains the text.
+    Pending(&'static str),
+    /// A progress message containing the text.
+    Progress(&'static str),
+    /// A gate of the phase passed.
+    GatePassed(&'static str),
+    /// The n-th step of the phase completed in this run.
+    Completed(usize),
+}
+
+/// 33 moments, in the order a deployment meets them, for the 1+1 lab.
+const MOMENTS: [(&str, Moment, u64); 33] = [
+    ("setup_network", Moment::Started, 0),
+    ("setup_network", Moment::Pending("NSG"), 0),
+    ("setup_network", Moment::Pending("VNet"), 0),
+    ("setup_network", Moment::Completed(1), 0),
+    ("create_vms", Moment::GatePassed("azure_preflight"), 0),
+    ("create_vms", Moment::Started, 0),
+    ("create_vms", Moment::Pending("public IP"), 0),
+    ("create_vms", Moment::Pending("NIC"), 0),
+    ("create_vms", Moment::Pending("VM"), 0),
+    ("create_vms", Moment::Pending("VM"), 300),
+    ("create_vms", Moment::Completed(1), 0),
+    ("create_vms", Moment::Completed(2), 0),
+    ("setup_vpn", Moment::Started, 0),
+    ("setup_vpn", Moment::Completed(1), 0),
+    ("connect_vpn", Moment::Started, 0),
+    ("connect_vpn", Moment::Progress("brought up"), 0),
+    ("connect_vpn", Moment::Completed(1), 0),
+    ("install_k0s", Moment::Started, 0),
+    ("install_k0s", Moment::GatePassed("vpn_up"), 0),
+    ("install_k0s", Moment::GatePassed("cloud_init_done"), 0),
+    ("install_k0s", Moment::GatePassed("node_wireguard_up"), 0),
+    ("install_k0s", Moment::Progress("k0sctl apply"), 0),
+    ("install_k0s", Moment::Progress("k0sctl apply"), 700),
+    ("install_k0s", Moment::Progress("k0sctl apply"), 1100),
+    ("install_k0s", Moment::Progress("k0sctl apply"), 1500),
+    ("install_k0s", Moment::Completed(1), 0),
+    ("install_k0rdent", Moment::Started, 0),
+    ("install_k0rdent", Moment::Started, 200),
+    ("install_k0rdent", Moment::Progress("helm upgrade"), 0),
+    ("install_k0rdent", Moment::Progress("helm upgrade"), 500),
+    ("install_k0rdent", Moment::Progress("helm upgrade"), 2000),
+    ("install_k0rdent", Moment::Pending("Management"), 0),
+    ("install_k0rdent", Moment::Completed(1), 0),
+];
+
+fn phase_index(v: &Value) -> Option<usize> {
+    let p = phase_of(v);
+    ORDER.iter().position(|o| *o == p)
+}
+
+/// Fires on `moment` in `phase`, or — when the run has got past it without meeting it (a
+/// previous kill already did that work) — on the first event of a later phase. Records which.
+fn moment_or_later(
+    phase: &'static str,
+    moment: Moment,
+    fired_on: std::sync::Arc<std::sync::Mutex<String>>,
+) -> impl FnMut(&Value) -> bool {
+    let index = ORDER.iter().position(|o| *o == phase).unwrap();
+    let mut completed = 0;
+    move |v| {
+        let ev = v["event"].as_str().unwrap_or("");
+        let text = |k: &str| v[k].as_str().unwrap_or("");
+        let here = phase_of(v) == phase;
+        let hit = here
+            && match moment {
+                Moment::Started => ev == "step_started",
+                Moment::Pending(t) => {
+                    (ev == "step_pending" && text("detail").contains(t))
+                        || (ev == "step_progress"
+                            && text("message").contains("waiting")
+                            && text("message").contains(t))
+                }
+                Moment::Progress(t) => ev == "step_progress" && text("message").contains(t),
+                Moment::GatePassed(g) => ev == "gate_passed" && text("gate") == g,
+                Moment::Completed(n) => {
+                    if ev == "step_completed" {
+                        completed += 1;
+                    }
+                    completed == n
+                }
+            };
+        let later = phase_index(v).is_some_and(|i| i > index)
+            && matches!(ev, "step_started" | "gate_passed" | "gate_waiting");
+        if hit || later {
+            *fired_on.lock().unwrap() = if hit {
+                format!("{moment:?}")
+            } else {
+                format!("passed it: {ev} {}", text("step"))
+            };
+        }
+        hit || later
+    }
+}
+
+/// 33 SIGKILLs chained through the phases, each at an event: an ARM operation pending, a
+/// gate passed, `k0sctl apply` and `helm upgrade` under way, a step of a phase done while
+/// another runs. Each resumed run starts no step recorded completed; the walk converges with
+/// no Azure resource created twice, the VMs and keys of the first run.
+async fn thirty_three_kills_at_events_chained() {
+    let lab = PipelineLab::start().await;
+    let cli = &lab.cli;
+    let mut api = None;
+    let mut table = Vec::new();
+    for (phase, moment, delay_ms) in MOMENTS {
+        match phase {
+            "install_k0s" => lab.pause_k0sctl_after_install(Some(2)),
+            "install_k0rdent" => lab.helm_work(Some(3_000)),
+            _ => {}
+        }
+        let before = completed_steps(&cli.state_or_default().await);
+        let fired_on = std::sync::Arc::new(std::sync::Mutex::new(String::new()));
+        let (run, killed) = cli.run_killed_when(
+            &["-y", "deploy"],
+            Duration::from_millis(delay_ms),
+            moment_or_later(phase, moment, fired_on.clone()),
+        );
+        let label = format!("{phase} {moment:?} +{delay_ms} ms");
+        assert_skips_verified(&run, &before, &label);
+        lab.pause_k0sctl_after_install(None);
+        lab.helm_work(None);
+        let outcome = match (killed, run.code) {
+            (true, -1) => "killed".to_owned(),
+            (_, code) => format!("ended first, exit {code}"),
+        };
+        table.push(format!(
+            "{label:<52} fired on {:<40} {outcome}",
+            fired_on.lock().unwrap()
+        ));
+        if phase == "connect_vpn"
+            && api.is_none()
+            && cli.state().await.phases.contains_key("setup_vpn")
+        {
+            api = Some(lab.api().await);
+        }
+    }
+    let kills = table.iter().filter(|l| l.ends_with("killed")).count();
+    eprintln!("{}\n{kills} kills", table.join("\n"));
+    assert!(kills >= 30, "{kills} kills:\n{}", table.join("\n"));
+    if api.is_none() {
+        api = Some(lab.api().await);
+    }
+    let vm_ids: Vec<String> = [CONTROLLER, WORKER]
+        .iter()
+        .map(|v| cli.emu.vm(v).unwrap().vm_id)
+        .collect();
+    let keys = key_files(&cli.state_dir());
+    let before = completed_steps(&cli.state().await);
+    let r = cli.ok(&["-y", "-o", "json", "deploy"]);
+    assert_skips_verified(&r, &before, "the final resume");
+    cli.ok(&["status"]);
+    let r = cli.ok(&["-y", "-o", "json", "deploy"]);
+    let events = transcript::decisive_events(&r.stdout);
+    assert!(transcript::started(&events).is_empty(), "{events}");
+    assert_eq!(
+        [CONTROLLER, WORKER]
+            .iter()
+            .map(|v| cli.emu.vm(v).unwrap().vm_id)
+            .collect::<Vec<_>>(),
+        vm_ids
+    );
+    assert_eq!(key_files(&cli.state_dir()), keys, "a key changed");
+    // No Azure resource created twice: one 201 per resource path at most.
+    let mut created: BTreeMap<String, usize> = BTreeMap::new();
+    for e in cli.emu.log().entries() {
+        if e.method == "PUT" && e.status == 201 {
+            *created.entry(e.path.to_ascii_lowercase()).or_default() += 1;
+        }
+    }
+    let twice: Vec<_> = created.iter().filter(|(_, n)| **n > 1).collect();
+    assert!(twice.is_empty(), "created twice: {twice:?}");
+    eprintln!("{} resources created once each", created.len());
     lab.finish(api);
 }
