@@ -7,12 +7,12 @@
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::print_stderr)]
 
 use std::process::ExitCode;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use k0rdent_process::ChildRecord;
 use k0rdent_tests::lab::cli::harness;
 use k0rdent_tests::lab::cmd;
-use k0rdent_tests::lab::pipeline::{CONTROLLER, PipelineLab};
+use k0rdent_tests::lab::pipeline::PipelineLab;
 
 fn main() -> ExitCode {
     harness(
@@ -37,37 +37,18 @@ fn k0sctl_applies() -> Vec<i32> {
 
 async fn a_k0sctl_that_outlived_a_killed_run_is_found_and_stopped_before_the_repair() {
     let lab = PipelineLab::start().await;
-    let (backend, cli) = (&lab.backend, &lab.cli);
+    let cli = &lab.cli;
     cli.ok(&["-y", "deploy", "--until", "connect_vpn"]);
     let api = lab.api().await;
 
     lab.pause_k0sctl_after_install(Some(60));
     lab.detach_k0sctl(true);
-    let killer = {
-        let backend = backend.clone();
-        std::thread::spawn(move || {
-            let start = Instant::now();
-            while start.elapsed() < Duration::from_secs(180) {
-                let installed = backend
-                    .with_node(CONTROLLER, |n| {
-                        n.run(&["test", "-f", "/etc/systemd/system/k0scontroller.service"])
-                            .is_ok()
-                    })
-                    .unwrap_or(false);
-                if installed {
-                    let out = cmd::output("pgrep", &["-f", "--", "--state-dir .* -y deploy$"]);
-                    for pid in String::from_utf8_lossy(&out.stdout).split_whitespace() {
-                        cmd::kill(pid.parse().unwrap());
-                    }
-                    return true;
-                }
-                std::thread::sleep(Duration::from_millis(100));
-            }
-            false
-        })
-    };
+    let killer = lab.when_k0s_installed(|_| PipelineLab::kill_deploys());
     let r = cli.run(&["-y", "deploy"]);
-    assert!(killer.join().unwrap(), "k0sctl never installed k0s");
+    assert!(
+        killer.join().unwrap().is_some(),
+        "k0sctl never installed k0s"
+    );
     assert_eq!(r.code, -1, "the CLI was killed");
     lab.detach_k0sctl(false);
     lab.pause_k0sctl_after_install(None);

@@ -105,24 +105,10 @@ async fn a_peer_cut_mid_install_stops_the_run_and_the_tunnel_comes_back() {
     // 1. The cut, once k0sctl has installed k0s on the controller.
     lab.pause_k0sctl_after_install(Some(60));
     let cutter = {
-        let backend = backend.clone();
         let table = table.clone();
-        std::thread::spawn(move || {
-            let start = Instant::now();
-            while start.elapsed() < Duration::from_secs(180) {
-                let installed = backend
-                    .with_node(CONTROLLER, |n| {
-                        n.run(&["test", "-f", "/etc/systemd/system/k0scontroller.service"])
-                            .is_ok()
-                    })
-                    .unwrap_or(false);
-                if installed {
-                    backend.with_node(WORKER, |n| n.kill_wireguard()).unwrap();
-                    return Some((Instant::now(), accepted(&backend), syn_packets(&table)));
-                }
-                std::thread::sleep(Duration::from_millis(50));
-            }
-            None
+        lab.when_k0s_installed(move |backend| {
+            backend.with_node(WORKER, |n| n.kill_wireguard()).unwrap();
+            (Instant::now(), accepted(backend), syn_packets(&table))
         })
     };
     let r = cli.run(&["-y", "deploy"]);

@@ -70,6 +70,24 @@ impl At {
     fn is_end(self) -> bool {
         matches!(self, At::End)
     }
+
+    /// How long after its event the signal lands.
+    fn delay(self) -> Duration {
+        match self {
+            At::Inside(_, d) => d,
+            At::End => Duration::ZERO,
+        }
+    }
+}
+
+/// Slows the tools of `phase` down so a signal lands while they work: k0sctl pauses 3 s
+/// between `k0s install` and the service start, a helm install or upgrade works 10 s.
+fn slow_tools(lab: &PipelineLab, phase: &str) {
+    match phase {
+        "install_k0s" => lab.pause_k0sctl_after_install(Some(3)),
+        "install_k0rdent" => lab.helm_work(Some(10_000)),
+        _ => {}
+    }
 }
 
 /// The phases, their steps' count (create_vms: one per VM) and where each kill lands inside.
@@ -187,16 +205,9 @@ async fn every_phase_killed_inside_and_at_its_end_then_resumed() {
     for (phase, steps, inside) in PHASES {
         for at in [inside, At::End] {
             let label = format!("{phase} {at:?}");
-            match phase {
-                "install_k0s" => lab.pause_k0sctl_after_install(Some(3)),
-                "install_k0rdent" => lab.helm_work(Some(10_000)),
-                _ => {}
-            }
+            slow_tools(&lab, phase);
             let before = completed_steps(&cli.state_or_default().await);
-            let delay = match at {
-                At::Inside(_, d) => d,
-                At::End => Duration::ZERO,
-            };
+            let delay = at.delay();
             let (run, killed) = if phase == "prepare_deployment" {
                 // Its work happens before the pipeline exists (no step events): killed as
                 // soon as its first key file appears, or once it is recorded.
@@ -337,16 +348,9 @@ async fn ten_ctrl_c_at_phases_then_resumed() {
     let mut interrupts = 0;
     for (phase, steps, at) in CTRL_C {
         let label = format!("Ctrl-C {phase} {at:?}");
-        match phase {
-            "install_k0s" => lab.pause_k0sctl_after_install(Some(3)),
-            "install_k0rdent" => lab.helm_work(Some(10_000)),
-            _ => {}
-        }
+        slow_tools(&lab, phase);
         let before = completed_steps(&cli.state_or_default().await);
-        let delay = match at {
-            At::Inside(_, d) => d,
-            At::End => Duration::ZERO,
-        };
+        let delay = at.delay();
         let (run, signalled) = cli.run_signalled_when(
             &["-y", "deploy"],
             delay,
@@ -374,37 +378,10 @@ async fn ten_ctrl_c_at_phases_then_resumed() {
         }
     }
     eprintln!("{interrupts} Ctrl-C");
-    let vm_ids: Vec<String> = [CONTROLLER, WORKER]
-        .iter()
-        .map(|v| cli.emu.vm(v).unwrap().vm_id)
-        .collect();
-    let keys = key_files(&cli.state_dir());
-    let before = completed_steps(&cli.state().await);
-    let r = cli.ok(&["-y", "-o", "json", "deploy"]);
-    assert_skips_verified(&r, &before, "the resume after the last Ctrl-C");
-    cli.ok(&["status"]);
-    let r = cli.ok(&["-y", "-o", "json", "deploy"]);
-    let events = transcript::decisive_events(&r.stdout);
-    assert!(transcript::started(&events).is_empty(), "{events}");
-    let now: Vec<String> = [CONTROLLER, WORKER]
-        .iter()
-        .map(|v| cli.emu.vm(v).unwrap().vm_id)
-        .collect();
-    assert_eq!(now, vm_ids, "a VM was recreated");
-    assert_eq!(key_files(&cli.state_dir()), keys, "a key changed");
+    resume_converges_unchanged(cli, "the resume after the last Ctrl-C").await;
+    assert_created_once(cli);
     lab.finish(api);
 }
-
-/// The phases in order, to tell "a later phase" from the event's step.
-const ORDER: [&str; 7] = [
-    "prepare_deployment",
-    "setup_network",
-    "create_vms",
-    "setup_vpn",
-    "connect_vpn",
-    "install_k0s",
-    "install_k0rdent",
-];
 
 /// A moment inside a phase, recognised by one JSON event.
 #[derive(Debug, Clone, Copy)]
@@ -459,9 +436,10 @@ const MOMENTS: [(&str, Moment, u64); 33] = [
     ("install_k0rdent", Moment::Completed(1), 0),
 ];
 
+/// The event's phase's place in the pipeline ([`PHASES`] are in order).
 fn phase_index(v: &Value) -> Option<usize> {
     let p = phase_of(v);
-    ORDER.iter().position(|o| *o == p)
+    PHASES.iter().position(|(o, ..)| *o == p)
 }
 
 /// Fires on `moment` in `phase`, or — when the run has got past it without meeting it (a
@@ -471,7 +449,7 @@ fn moment_or_later(
     moment: Moment,
     fired_on: std::sync::Arc<std::sync::Mutex<String>>,
 ) -> impl FnMut(&Value) -> bool {
-    let index = ORDER.iter().position(|o| *o == phase).unwrap();
+    let index = PHASES.iter().position(|(o, ..)| *o == phase).unwrap();
     let mut completed = 0;
     move |v| {
         let ev = v["event"].as_str().unwrap_or("");
@@ -555,27 +533,35 @@ async fn thirty_three_kills_at_events_chained() {
     if api.is_none() {
         api = Some(lab.api().await);
     }
-    let vm_ids: Vec<String> = [CONTROLLER, WORKER]
-        .iter()
-        .map(|v| cli.emu.vm(v).unwrap().vm_id)
-        .collect();
-    let keys = key_files(&cli.state_dir());
+    resume_converges_unchanged(cli, "the final resume").await;
+    assert_created_once(cli);
+    lab.finish(api);
+}
+
+/// The resume after a walk: it starts no step recorded completed and converges (`status` 0, a
+/// rerun starts nothing) without recreating a VM or changing a key.
+async fn resume_converges_unchanged(cli: &k0rdent_tests::lab::cli::LabCli, label: &str) {
+    let vm_ids = || -> Vec<String> {
+        [CONTROLLER, WORKER]
+            .iter()
+            .map(|v| cli.emu.vm(v).unwrap().vm_id)
+            .collect()
+    };
+    let (ids, keys) = (vm_ids(), key_files(&cli.state_dir()));
     let before = completed_steps(&cli.state().await);
     let r = cli.ok(&["-y", "-o", "json", "deploy"]);
-    assert_skips_verified(&r, &before, "the final resume");
+    assert_skips_verified(&r, &before, label);
     cli.ok(&["status"]);
     let r = cli.ok(&["-y", "-o", "json", "deploy"]);
     let events = transcript::decisive_events(&r.stdout);
     assert!(transcript::started(&events).is_empty(), "{events}");
-    assert_eq!(
-        [CONTROLLER, WORKER]
-            .iter()
-            .map(|v| cli.emu.vm(v).unwrap().vm_id)
-            .collect::<Vec<_>>(),
-        vm_ids
-    );
-    assert_eq!(key_files(&cli.state_dir()), keys, "a key changed");
-    // No Azure resource created twice: one 201 per resource path at most.
+    assert_eq!(vm_ids(), ids, "{label}: a VM was recreated");
+    assert_eq!(key_files(&cli.state_dir()), keys, "{label}: a key changed");
+}
+
+/// No Azure resource was created twice over the whole walk (one 201 per resource path), so
+/// no VM was recreated and nothing that existed was created again.
+fn assert_created_once(cli: &k0rdent_tests::lab::cli::LabCli) {
     let mut created: BTreeMap<String, usize> = BTreeMap::new();
     for e in cli.emu.log().entries() {
         if e.method == "PUT" && e.status == 201 {
@@ -585,5 +571,4 @@ async fn thirty_three_kills_at_events_chained() {
     let twice: Vec<_> = created.iter().filter(|(_, n)| **n > 1).collect();
     assert!(twice.is_empty(), "created twice: {twice:?}");
     eprintln!("{} resources created once each", created.len());
-    lab.finish(api);
 }

@@ -87,34 +87,10 @@ async fn fresh_deploy_rerun_killed_apply_and_tunnel_back() {
     // `k0s install` and the service start on the controller: k0sctl dies with it (parent-death
     // signal), k0s is left installed but stopped, and the step stays in progress.
     lab.pause_k0sctl_after_install(Some(60));
-    let killer = {
-        let backend = backend.clone();
-        std::thread::spawn(move || {
-            let start = Instant::now();
-            loop {
-                if start.elapsed() > Duration::from_secs(180) {
-                    return false;
-                }
-                let installed = backend
-                    .with_node(CONTROLLER, |n| {
-                        n.run(&["test", "-f", "/etc/systemd/system/k0scontroller.service"])
-                            .is_ok()
-                    })
-                    .unwrap_or(false);
-                if installed {
-                    let out = cmd::output("pgrep", &["-f", "--", "--state-dir .* -y deploy$"]);
-                    for pid in String::from_utf8_lossy(&out.stdout).split_whitespace() {
-                        cmd::kill(pid.parse().unwrap());
-                    }
-                    return true;
-                }
-                std::thread::sleep(Duration::from_millis(100));
-            }
-        })
-    };
+    let killer = lab.when_k0s_installed(|_| PipelineLab::kill_deploys());
     let r = cli.run(&["-y", "deploy"]);
     eprintln!("{}{}", r.stdout, r.stderr);
-    assert!(killer.join().unwrap(), "k0sctl never paused");
+    assert!(killer.join().unwrap().is_some(), "k0sctl never paused");
     assert_eq!(r.code, -1, "the CLI was killed");
     lab.pause_k0sctl_after_install(None);
     let start = Instant::now();

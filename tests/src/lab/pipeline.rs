@@ -204,6 +204,39 @@ impl PipelineLab {
         self.knob("pause", seconds.map(|s| s.to_string()));
     }
 
+    /// A thread that waits (up to 3 minutes) until the stand-in k0sctl has run `k0s install`
+    /// on the controller (its service unit exists), then runs `then`; `None` if it never did.
+    pub fn when_k0s_installed<R: Send + 'static>(
+        &self,
+        then: impl FnOnce(&LabVmBackend) -> R + Send + 'static,
+    ) -> std::thread::JoinHandle<Option<R>> {
+        let backend = self.backend.clone();
+        std::thread::spawn(move || {
+            let start = Instant::now();
+            while start.elapsed() < Duration::from_secs(180) {
+                let installed = backend
+                    .with_node(CONTROLLER, |n| {
+                        n.run(&["test", "-f", "/etc/systemd/system/k0scontroller.service"])
+                            .is_ok()
+                    })
+                    .unwrap_or(false);
+                if installed {
+                    return Some(then(&backend));
+                }
+                std::thread::sleep(Duration::from_millis(50));
+            }
+            None
+        })
+    }
+
+    /// Kills (SIGKILL) every `k0rdent … -y deploy` of the lab's CLI.
+    pub fn kill_deploys() {
+        let out = cmd::output("pgrep", &["-f", "--", "--state-dir .* -y deploy$"]);
+        for pid in String::from_utf8_lossy(&out.stdout).split_whitespace() {
+            cmd::kill(pid.parse().unwrap());
+        }
+    }
+
     /// While `true`, the stand-in k0sctl's `apply` clears its parent-death signal: killed,
     /// the CLI leaves it running (the next run must find it by its journaled pid).
     pub fn detach_k0sctl(&self, on: bool) {
