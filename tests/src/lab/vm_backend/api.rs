@@ -5,27 +5,22 @@
 //! `kubectl` reaches it only through the tunnel: cutting the tunnel breaks it for real, and a
 //! deallocated, deleted or reset controller stops answering.
 //!
-//! A watcher thread reconciles the listeners a few times a second; the backend stops a VM's
-//! listener itself before it powers the VM off or deletes it.
+//! The backend's watcher thread (`lifecycle`) reconciles the listeners a few times a
+//! second; the backend stops a VM's listener itself before it powers the VM off or deletes it.
 
 use std::collections::BTreeMap;
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
-use std::sync::{Mutex, Weak};
-use std::time::Duration;
+use std::sync::Mutex;
 
 use k0rdent_standins::kube::{FakeKube, Listener};
 
-use super::VmStatus;
-use super::lifecycle::{Inner, catch, lock};
+use super::guard::{catch, lock};
 use crate::lab::cmd;
 use crate::lab::netns;
 use crate::lab::wireguard::LabNode;
 
 /// The API's port on every controller.
 pub const API_PORT: u16 = 6443;
-
-/// How often the watcher looks at the VMs.
-const WATCH_EVERY: Duration = Duration::from_millis(200);
 
 /// The listeners of one fake cluster, by VM name.
 pub(super) struct ApiServing {
@@ -94,7 +89,7 @@ impl ApiServing {
     }
 
     /// Serves on `name` when it should, stops when it should not.
-    fn reconcile(&self, name: &str, node: Option<&LabNode>, running: bool) {
+    pub(super) fn reconcile(&self, name: &str, node: Option<&LabNode>, running: bool) {
         let want = node
             .filter(|n| running && runs_controller(n))
             .and_then(|n| tunnel_address(n).map(|a| (n, a)));
@@ -120,6 +115,19 @@ impl ApiServing {
             }
         }
     }
+
+    /// Stops serving on every VM not in `names` (deleted meanwhile).
+    pub(super) fn retain(&self, names: &[String]) {
+        let mut listeners = lock(&self.listeners);
+        let gone: Vec<String> = listeners
+            .keys()
+            .filter(|n| !names.contains(n))
+            .cloned()
+            .collect();
+        for name in gone {
+            remove(&mut listeners, &name);
+        }
+    }
 }
 
 /// Drops `name`'s listener, saying so (the lab's log shows where the API answered when).
@@ -127,36 +135,4 @@ fn remove(listeners: &mut BTreeMap<String, (Ipv4Addr, Listener)>, name: &str) {
     if listeners.remove(name).is_some() {
         eprintln!("lab: API stopped on {name}");
     }
-}
-
-/// Reconciles every VM's listener until the backend is gone or torn down.
-pub(super) fn watch(inner: Weak<Inner>) {
-    std::thread::spawn(move || {
-        loop {
-            std::thread::sleep(WATCH_EVERY);
-            let Some(inner) = inner.upgrade() else { return };
-            if inner.torn_down.load(std::sync::atomic::Ordering::SeqCst) {
-                return;
-            }
-            let Some(api) = &inner.api else { return };
-            let vms: Vec<_> = lock(&inner.vms)
-                .iter()
-                .map(|(n, e)| (n.clone(), e.clone()))
-                .collect();
-            for (name, entry) in &vms {
-                // A VM busy booting or changing power is looked at next round.
-                let Ok(v) = entry.vm.try_lock() else { continue };
-                api.reconcile(name, v.node.as_ref(), v.status == VmStatus::Running);
-            }
-            let mut listeners = lock(&api.listeners);
-            let gone: Vec<String> = listeners
-                .keys()
-                .filter(|n| !vms.iter().any(|(v, _)| v == *n))
-                .cloned()
-                .collect();
-            for name in gone {
-                remove(&mut listeners, &name);
-            }
-        }
-    });
 }

@@ -3,12 +3,12 @@
 
 use std::collections::BTreeMap;
 use std::net::Ipv4Addr;
-use std::panic::AssertUnwindSafe;
-use std::sync::{Arc, Mutex, MutexGuard};
+use std::sync::{Arc, Mutex};
 
 use k0rdent_arm_emulator::BackendVm;
 use k0rdent_core::secret::Secret;
 
+use super::guard::{catch, lock};
 use super::{LabVmOptions, VmStatus};
 use crate::lab::cmd;
 use crate::lab::netns;
@@ -46,22 +46,6 @@ pub(super) struct Inner {
     pub(super) torn_down: std::sync::atomic::AtomicBool,
     /// The fake API on the controllers, when the options ask for it.
     pub(super) api: Option<super::api::ApiServing>,
-}
-
-pub(super) fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
-    m.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
-}
-
-fn panic_text(p: &(dyn std::any::Any + Send)) -> String {
-    p.downcast_ref::<String>()
-        .cloned()
-        .or_else(|| p.downcast_ref::<&str>().map(|s| (*s).to_owned()))
-        .unwrap_or_else(|| "panicked".to_owned())
-}
-
-/// Runs lab code (which panics on failure) and turns a panic into an error message.
-pub(super) fn catch<T>(f: impl FnOnce() -> Result<T, String>) -> Result<T, String> {
-    std::panic::catch_unwind(AssertUnwindSafe(f)).unwrap_or_else(|p| Err(panic_text(&*p)))
 }
 
 impl Vm {
@@ -253,4 +237,33 @@ impl Inner {
             v.node = None;
         }
     }
+}
+
+/// How often the API watcher looks at the VMs.
+const WATCH_EVERY: std::time::Duration = std::time::Duration::from_millis(200);
+
+/// Reconciles every VM's API listener (`api`) until the backend is gone or torn
+/// down.
+pub(super) fn watch_api(inner: std::sync::Weak<Inner>) {
+    std::thread::spawn(move || {
+        loop {
+            std::thread::sleep(WATCH_EVERY);
+            let Some(inner) = inner.upgrade() else { return };
+            if inner.torn_down.load(std::sync::atomic::Ordering::SeqCst) {
+                return;
+            }
+            let Some(api) = &inner.api else { return };
+            let vms: Vec<_> = lock(&inner.vms)
+                .iter()
+                .map(|(n, e)| (n.clone(), e.clone()))
+                .collect();
+            for (name, entry) in &vms {
+                // A VM busy booting or changing power is looked at next round.
+                let Ok(v) = entry.vm.try_lock() else { continue };
+                api.reconcile(name, v.node.as_ref(), v.status == VmStatus::Running);
+            }
+            let names: Vec<String> = vms.into_iter().map(|(n, _)| n).collect();
+            api.retain(&names);
+        }
+    });
 }

@@ -20,6 +20,7 @@
 //! ```
 
 mod api;
+mod guard;
 mod lifecycle;
 pub mod nsg;
 
@@ -38,7 +39,8 @@ pub use api::API_PORT;
 use super::cmd;
 use super::slot::Slot;
 use super::wireguard::LabNode;
-use lifecycle::{Inner, lock};
+use guard::lock;
+use lifecycle::Inner;
 
 /// How the backend's VMs behave.
 #[derive(Debug, Clone)]
@@ -164,7 +166,7 @@ impl LabVmBackend {
             api,
         });
         if inner.api.is_some() {
-            api::watch(Arc::downgrade(&inner));
+            lifecycle::watch_api(Arc::downgrade(&inner));
         }
         LabVmBackend { inner }
     }
