@@ -396,12 +396,14 @@ fn sudo_verdict(node: &str, s: &SudoStatus) -> GateVerdict {
 }
 
 /// A [`NodeCheck`] as a gate: connects through the connector (so the VPN precondition and
-/// host-key pinning apply) and runs the check.
+/// host-key pinning apply) and runs the check. As a gate its pins are the state's as of the
+/// check, not as of the gate's making: a VM recreated earlier in the same run had its pins
+/// cleared by `create_vms`, and its new keys are learned as on first contact (and recorded by
+/// the step, not by this read-only check).
 pub struct NodeCheckGate {
     check: NodeCheck,
     target: NodeTarget,
     connector: Arc<SshConnector>,
-    pins: Arc<dyn PinStore>,
     wait: Option<WaitBudget>,
 }
 
@@ -417,12 +419,7 @@ impl std::fmt::Debug for NodeCheckGate {
 impl NodeCheckGate {
     /// Cloud-init checks wait up to 20 minutes (the first boot installs packages); the other
     /// checks fail at once.
-    pub fn new(
-        check: NodeCheck,
-        target: NodeTarget,
-        connector: Arc<SshConnector>,
-        pins: Arc<dyn PinStore>,
-    ) -> Self {
+    pub fn new(check: NodeCheck, target: NodeTarget, connector: Arc<SshConnector>) -> Self {
         let wait = match check {
             // The first boot installs packages: allow 20 minutes, polling every 10 s.
             NodeCheck::CloudInit => Some(WaitBudget {
@@ -435,7 +432,6 @@ impl NodeCheckGate {
             check,
             target,
             connector,
-            pins,
             wait,
         }
     }
@@ -447,12 +443,8 @@ impl NodeCheckGate {
         self
     }
 
-    /// Runs the check once, with the gate's own pins.
-    pub async fn verdict(&self) -> GateVerdict {
-        self.verdict_with(self.pins.as_ref()).await
-    }
-
-    async fn verdict_with(&self, pins: &dyn PinStore) -> GateVerdict {
+    /// Runs the check once, with host keys pinned in `pins`.
+    pub async fn verdict(&self, pins: &dyn PinStore) -> GateVerdict {
         match self.connector.session(&self.target, pins).await {
             Ok(s) => self.check.run(&s).await,
             Err(e) => GateVerdict::from_error(&e),
@@ -474,12 +466,9 @@ impl Gate for NodeCheckGate {
         self.wait
     }
 
-    /// Pins from the state as of the check, not as of the gate's making: a VM recreated
-    /// earlier in the same run had its pins cleared by `create_vms`, and its new keys are
-    /// learned (and recorded by the step, not by this read-only check) as on first contact.
     async fn check(&self, ctx: &GateContext) -> GateVerdict {
         let pins = crate::ssh::StatePins::new((*ctx.state).clone());
-        self.verdict_with(&pins).await
+        self.verdict(&pins).await
     }
 }
 

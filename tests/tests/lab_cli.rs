@@ -47,19 +47,9 @@ fn tree(dir: &Path) -> BTreeMap<PathBuf, Option<Vec<u8>>> {
     out
 }
 
-/// The lab's slot number from its log (`lab up: slot N, ...`).
+/// The lab's slot number from its log.
 fn slot_of(dir: &Path) -> u8 {
-    let log = std::fs::read_to_string(dir.join("lab.log")).unwrap();
-    let line = log
-        .lines()
-        .find(|l| l.starts_with("lab up: slot "))
-        .unwrap();
-    line["lab up: slot ".len()..]
-        .split(',')
-        .next()
-        .unwrap()
-        .parse()
-        .unwrap()
+    LabHome::new(dir).unwrap().headline().unwrap().1
 }
 
 /// What of slot `n` and of the lab in `dir` still exists: namespaces, links, nftables

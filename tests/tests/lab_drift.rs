@@ -33,20 +33,6 @@ fn main() -> ExitCode {
     )
 }
 
-fn key_files(dir: &Path) -> BTreeMap<String, Vec<u8>> {
-    std::fs::read_dir(dir.join("keys"))
-        .unwrap()
-        .flatten()
-        .filter(|e| e.path().is_file())
-        .map(|e| {
-            (
-                e.file_name().to_string_lossy().into_owned(),
-                std::fs::read(e.path()).unwrap(),
-            )
-        })
-        .collect()
-}
-
 /// `kubectl get nodes` with the kubeconfig the pipeline wrote, unmodified: `name status` lines.
 fn kube_nodes(kubeconfig: &Path) -> String {
     let out = cmd::run(
@@ -76,7 +62,7 @@ async fn a_deleted_controller_and_a_deallocated_worker_are_named_and_repaired() 
         .iter()
         .map(|v| (*v, cli.emu.vm(v).unwrap().vm_id))
         .collect();
-    let keys = key_files(&cli.state_dir());
+    let keys = cli.key_files();
     let pins = |s: &k0rdent_core::state::DeploymentState| -> BTreeMap<String, String> {
         s.nodes
             .iter()
@@ -172,7 +158,7 @@ async fn a_deleted_controller_and_a_deallocated_worker_are_named_and_repaired() 
     assert_ne!(now[LOST], ids[LOST]);
     assert_eq!(now[WORKER], ids[WORKER]);
     assert_eq!(now[CONTROLLER], ids[CONTROLLER]);
-    assert_eq!(key_files(&cli.state_dir()), keys, "a key was regenerated");
+    assert_eq!(cli.key_files(), keys, "a key was regenerated");
     // Host keys pinned anew only for the new VM.
     let repinned = pins(&cli.state().await);
     for vm in vms {

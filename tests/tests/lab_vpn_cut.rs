@@ -21,6 +21,7 @@ use k0rdent_ssh::wireguard::ResolvedNetwork;
 use k0rdent_tests::lab::cli::harness;
 use k0rdent_tests::lab::cmd;
 use k0rdent_tests::lab::pipeline::{CONTROLLER, PipelineLab, WORKER};
+use k0rdent_tests::lab::vm_backend::nsg;
 
 fn main() -> ExitCode {
     harness(
@@ -48,13 +49,10 @@ struct SynCounter {
 
 impl SynCounter {
     fn new(table: &str, ip: std::net::Ipv4Addr) -> SynCounter {
-        let _ = cmd::try_run("nft", &["delete", "table", "inet", table]);
         let rules = format!(
-            "table inet {table} {{\n counter syns {{ }}\n chain out {{\n  type filter hook output priority 0; policy accept;\n  ip daddr {ip} tcp dport 22 tcp flags syn counter name syns\n }}\n}}\n"
+            "add table inet {table}\ndelete table inet {table}\ntable inet {table} {{\n counter syns {{ }}\n chain out {{\n  type filter hook output priority 0; policy accept;\n  ip daddr {ip} tcp dport 22 tcp flags syn counter name syns\n }}\n}}\n"
         );
-        let path = std::env::temp_dir().join(format!("{table}.nft"));
-        std::fs::write(&path, rules).unwrap();
-        cmd::run("nft", &["-f", path.to_str().unwrap()]);
+        nsg::nft(None, &["-f", "-"], &rules).unwrap();
         SynCounter {
             table: table.to_owned(),
         }
@@ -66,13 +64,7 @@ impl SynCounter {
 }
 
 fn syn_packets(table: &str) -> u64 {
-    let out = cmd::run("nft", &["list", "counter", "inet", table, "syns"]);
-    out.split_whitespace()
-        .skip_while(|w| *w != "packets")
-        .nth(1)
-        .unwrap()
-        .parse()
-        .unwrap()
+    nsg::counter_packets(None, table, "syns")
 }
 
 /// `Accepted publickey` lines in each sshd's log: (controller, worker).
@@ -87,7 +79,7 @@ fn accepted(backend: &k0rdent_tests::lab::vm_backend::LabVmBackend) -> (usize, u
 
 impl Drop for SynCounter {
     fn drop(&mut self) {
-        let _ = cmd::try_run("nft", &["delete", "table", "inet", &self.table]);
+        let _ = nsg::nft(None, &["delete", "table", "inet", &self.table], "");
     }
 }
 

@@ -12,23 +12,43 @@ use k0rdent_core::{
 };
 use k0rdent_ssh::node_checks::{NodeCheck, NodeCheckGate};
 use k0rdent_ssh::ssh::{
-    ConnectOptions, NodeTarget, PinStore, Route, SshConnector, SshCredentials, StatePins,
+    ConnectOptions, NodeTarget, Route, SshConnector, SshCredentials, StatePins,
 };
 use k0rdent_tests::lab::sshd::LoopbackHost;
 
-fn gate(host: &LoopbackHost, check: NodeCheck) -> NodeCheckGate {
+/// A gate and the pins its direct checks share (learned on the first, checked after).
+struct Checked {
+    gate: NodeCheckGate,
+    pins: StatePins,
+}
+
+impl Checked {
+    async fn verdict(&self) -> GateVerdict {
+        self.gate.verdict(&self.pins).await
+    }
+}
+
+impl std::ops::Deref for Checked {
+    type Target = NodeCheckGate;
+    fn deref(&self) -> &NodeCheckGate {
+        &self.gate
+    }
+}
+
+fn gate(host: &LoopbackHost, check: NodeCheck) -> Checked {
     let connector = Arc::new(SshConnector::new(
         SshCredentials::new("root", Secret::new(host.sshd.client_key())),
         ConnectOptions::default(),
         Route::Direct,
     ));
-    let pins: Arc<dyn PinStore> = Arc::new(StatePins::default());
-    NodeCheckGate::new(
-        check,
-        NodeTarget::new("real-host", host.sshd.addr()),
-        connector,
-        pins,
-    )
+    Checked {
+        gate: NodeCheckGate::new(
+            check,
+            NodeTarget::new("real-host", host.sshd.addr()),
+            connector,
+        ),
+        pins: StatePins::default(),
+    }
 }
 
 fn failed_with(v: &GateVerdict, needle: &str) -> bool {

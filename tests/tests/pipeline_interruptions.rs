@@ -26,7 +26,6 @@
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::print_stderr)]
 
 use std::collections::{BTreeMap, BTreeSet};
-use std::path::Path;
 use std::process::ExitCode;
 use std::time::Duration;
 
@@ -164,23 +163,6 @@ fn completed_steps(state: &DeploymentState) -> BTreeSet<String> {
     done
 }
 
-/// Every file under `keys/` and its content.
-fn key_files(dir: &Path) -> BTreeMap<String, Vec<u8>> {
-    std::fs::read_dir(dir.join("keys"))
-        .map(|d| {
-            d.flatten()
-                .filter(|e| e.path().is_file())
-                .map(|e| {
-                    (
-                        e.file_name().to_string_lossy().into_owned(),
-                        std::fs::read(e.path()).unwrap(),
-                    )
-                })
-                .collect()
-        })
-        .unwrap_or_default()
-}
-
 /// Panics if `run` started a step that `before` records completed.
 fn assert_skips_verified(run: &CliRun, before: &BTreeSet<String>, label: &str) {
     let events = transcript::decisive_events(&run.stdout);
@@ -254,7 +236,7 @@ async fn every_phase_killed_inside_and_at_its_end_then_resumed() {
                 "{label}: {done} of {steps} steps done"
             );
             match (phase, at) {
-                ("prepare_deployment", At::End) => keys = key_files(&cli.state_dir()),
+                ("prepare_deployment", At::End) => keys = cli.key_files(),
                 ("create_vms", At::End) => {
                     for vm in [CONTROLLER, WORKER] {
                         vm_ids.insert(vm, cli.emu.vm(vm).unwrap().vm_id);
@@ -297,7 +279,7 @@ async fn every_phase_killed_inside_and_at_its_end_then_resumed() {
     for (vm, id) in &vm_ids {
         assert_eq!(&cli.emu.vm(vm).unwrap().vm_id, id, "{vm} was recreated");
     }
-    let now = key_files(&cli.state_dir());
+    let now = cli.key_files();
     assert!(!keys.is_empty());
     for (name, content) in &keys {
         assert_eq!(now.get(name), Some(content), "keys/{name} changed");
@@ -547,7 +529,7 @@ async fn resume_converges_unchanged(cli: &k0rdent_tests::lab::cli::LabCli, label
             .map(|v| cli.emu.vm(v).unwrap().vm_id)
             .collect()
     };
-    let (ids, keys) = (vm_ids(), key_files(&cli.state_dir()));
+    let (ids, keys) = (vm_ids(), cli.key_files());
     let before = completed_steps(&cli.state().await);
     let r = cli.ok(&["-y", "-o", "json", "deploy"]);
     assert_skips_verified(&r, &before, label);
@@ -556,7 +538,7 @@ async fn resume_converges_unchanged(cli: &k0rdent_tests::lab::cli::LabCli, label
     let events = transcript::decisive_events(&r.stdout);
     assert!(transcript::started(&events).is_empty(), "{events}");
     assert_eq!(vm_ids(), ids, "{label}: a VM was recreated");
-    assert_eq!(key_files(&cli.state_dir()), keys, "{label}: a key changed");
+    assert_eq!(cli.key_files(), keys, "{label}: a key changed");
 }
 
 /// No Azure resource was created twice over the whole walk (one 201 per resource path), so

@@ -14,7 +14,7 @@ use k0rdent_core::{
     state::DeploymentState,
 };
 use k0rdent_ssh::node_checks::{NodeCheck, NodeCheckGate};
-use k0rdent_ssh::ssh::{NodeTarget, PinStore, Route, SshFailure, StatePins, write_known_hosts};
+use k0rdent_ssh::ssh::{NodeTarget, Route, SshFailure, StatePins, write_known_hosts};
 use k0rdent_ssh::wireguard::{
     PeerState, Privilege, ProbeOptions, Transition, TunnelProbe, VpnGate, read_device,
 };
@@ -79,9 +79,8 @@ async fn gate_passes_with_both_nodes_up_ssh_works_over_the_tunnel_and_no_attempt
         },
         target.clone(),
         Arc::clone(&c),
-        Arc::clone(&pins) as Arc<dyn PinStore>,
     );
-    let v = wg.verdict().await;
+    let v = wg.verdict(pins.as_ref()).await;
     assert_eq!(
         v,
         GateVerdict::pass(format!("ctl-a: wg0 is up with {}", t.node_ip("ctl-a")))

@@ -242,6 +242,24 @@ impl LabCli {
         r
     }
 
+    /// Every file under the state directory's `keys/` and its content (empty before the
+    /// first run made it).
+    pub fn key_files(&self) -> std::collections::BTreeMap<String, Vec<u8>> {
+        std::fs::read_dir(self.state_dir().join("keys"))
+            .map(|d| {
+                d.flatten()
+                    .filter(|e| e.path().is_file())
+                    .map(|e| {
+                        (
+                            e.file_name().to_string_lossy().into_owned(),
+                            std::fs::read(e.path()).unwrap(),
+                        )
+                    })
+                    .collect()
+            })
+            .unwrap_or_default()
+    }
+
     /// The recorded state.
     pub async fn state(&self) -> DeploymentState {
         FileStore::new(self.state_dir())

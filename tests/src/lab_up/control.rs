@@ -102,17 +102,10 @@ pub fn status(home: &LabHome) -> (String, bool) {
     if home.daemon_pid().is_none() {
         return (format!("lab: down ({})\n", home.dir.display()), false);
     }
-    let log = std::fs::read_to_string(home.log_file()).unwrap_or_default();
-    let headline = log
-        .lines()
-        .find(|l| l.starts_with("lab up: "))
-        .unwrap_or("lab up")
-        .to_owned();
-    let slot = headline
-        .split("slot ")
-        .nth(1)
-        .and_then(|s| s.split(',').next())
-        .and_then(|s| s.parse::<u8>().ok());
+    let (headline, slot) = match home.headline() {
+        Some((line, n)) => (line, Some(n)),
+        None => ("lab up".to_owned(), None),
+    };
     let mut out = format!("{headline} ({})\n", home.dir.display());
     if let Some(n) = slot {
         let prefix = format!("k0lab{n:02}n");

@@ -23,6 +23,9 @@ use std::path::{Path, PathBuf};
 /// `helm`).
 pub const AS_ENV: &str = "K0RDENT_LAB_AS";
 
+/// How the lab's log line saying it is up begins; the slot number follows.
+pub const UP_MARK: &str = "lab up: slot ";
+
 /// The line the lab's log ends with when `down` removed everything.
 pub const CLEAN_MARK: &str = "lab down: nothing left";
 
@@ -92,6 +95,15 @@ impl LabHome {
         let ours = args.iter().any(|a| a == "serve")
             && args.iter().any(|a| Path::new(a) == self.dir.as_path());
         ours.then_some(pid)
+    }
+
+    /// The running (or last) lab's headline from its log (`lab up: slot N, emulator URL,
+    /// pid P`) and its slot number.
+    pub fn headline(&self) -> Option<(String, u8)> {
+        let log = std::fs::read_to_string(self.log_file()).ok()?;
+        let line = log.lines().find(|l| l.starts_with(UP_MARK))?;
+        let slot = line[UP_MARK.len()..].split(',').next()?.parse().ok()?;
+        Some((line.to_owned(), slot))
     }
 
     /// The variables of `env` as `(name, value)`, `PATH` with the lab's `bin/` put before

@@ -51,7 +51,8 @@ async fn run(home: &LabHome) -> Result<(), String> {
     let result = match started {
         Ok((emu, _loopback, _kcm)) => {
             eprintln!(
-                "lab up: slot {}, emulator {}, pid {}",
+                "{}{}, emulator {}, pid {}",
+                super::UP_MARK,
                 backend.slot().n,
                 emu.url(),
                 std::process::id()

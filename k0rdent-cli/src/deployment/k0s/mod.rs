@@ -23,7 +23,7 @@ use k0rdent_core::{
     fingerprint::Fingerprint,
 };
 use k0rdent_ssh::node_checks::{NodeCheck, NodeCheckGate};
-use k0rdent_ssh::ssh::{NodeTarget, Route, SshConnector, SshCredentials, StatePins};
+use k0rdent_ssh::ssh::{NodeTarget, Route, SshConnector, SshCredentials};
 use k0rdent_ssh::wireguard::{TunnelExpectation, TunnelProbe};
 
 pub use apply::{K0SCTL_FILE, K0sSettings};
@@ -85,22 +85,16 @@ impl InstallK0sStep {
                     expectation: Arc::new(exp.clone()),
                 },
             ));
-            let pins: Arc<StatePins> = Arc::new(StatePins::new(state.clone()));
             for peer in &exp.peers {
                 let Some(target) = NodeTarget::tunnel(state, &peer.name) else {
                     continue;
                 };
                 gates.push(Arc::new(
-                    NodeCheckGate::new(
-                        NodeCheck::CloudInit,
-                        target.clone(),
-                        connector.clone(),
-                        pins.clone(),
-                    )
-                    .with_wait(Some(WaitBudget {
-                        deadline: Deadline::After(cloud_init),
-                        interval: Duration::from_secs(10),
-                    })),
+                    NodeCheckGate::new(NodeCheck::CloudInit, target.clone(), connector.clone())
+                        .with_wait(Some(WaitBudget {
+                            deadline: Deadline::After(cloud_init),
+                            interval: Duration::from_secs(10),
+                        })),
                 ));
                 gates.push(Arc::new(NodeCheckGate::new(
                     NodeCheck::Wireguard {
@@ -108,7 +102,6 @@ impl InstallK0sStep {
                     },
                     target,
                     connector.clone(),
-                    pins.clone(),
                 )));
             }
         }
