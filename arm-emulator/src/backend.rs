@@ -24,6 +24,9 @@ pub struct BackendVm {
     pub public_ip: Option<IpAddr>,
     /// The private IP of its NIC.
     pub private_ip: Option<IpAddr>,
+    /// The address prefix of the NIC's subnet (`10.0.1.0/24`), as the VM learns it from
+    /// Azure's DHCP; the subnet's first address is its gateway.
+    pub subnet_prefix: Option<String>,
     pub size: String,
     /// ARM's zone string (`"1"`); `None` for a regional VM.
     pub zone: Option<String>,

@@ -351,6 +351,15 @@ pub(crate) fn put_vm(
             )
         })
         .and_then(|a| a.parse().ok());
+    let subnet_prefix = w
+        .get(&nic_id)
+        .and_then(|n| {
+            s(
+                &n.body,
+                "/properties/ipConfigurations/0/properties/subnet/id",
+            )
+        })
+        .and_then(|id| w.subnet_prefix(id));
     let backend_vm = BackendVm {
         name: name.to_owned(),
         vm_id: vm_id.clone(),
@@ -369,6 +378,7 @@ pub(crate) fn put_vm(
         custom_data: Secret::new(custom_data.clone()),
         public_ip,
         private_ip,
+        subnet_prefix,
         size,
         zone,
         inbound: super::effective_rules::resolve(&w, &nic_id),

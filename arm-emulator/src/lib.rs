@@ -262,6 +262,8 @@ pub struct VmState {
     pub custom_data: Secret<Vec<u8>>,
     /// Public IP, via its NIC.
     pub public_ip: Option<IpAddr>,
+    /// Its NIC's private IP (its first IP configuration's `privateIPAddress`).
+    pub private_ip: Option<IpAddr>,
     pub size: String,
     /// How often Azure restarted it to apply a size change while it ran.
     pub restarts: u32,
@@ -379,6 +381,14 @@ impl Emulator {
             power_state: vm.power.clone(),
             custom_data: Secret::new(vm.custom_data.clone()),
             public_ip: w.nic_public_ip(nic).1,
+            private_ip: w
+                .get(nic)
+                .and_then(|n| {
+                    n.body
+                        .pointer("/properties/ipConfigurations/0/properties/privateIPAddress")
+                })
+                .and_then(Value::as_str)
+                .and_then(|a| a.parse().ok()),
             size: r
                 .body
                 .pointer("/properties/hardwareProfile/vmSize")

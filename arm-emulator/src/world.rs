@@ -329,7 +329,8 @@ impl World {
         ip.to_string()
     }
 
-    fn subnet_prefix(&self, subnet_id: &str) -> Option<String> {
+    /// The address prefix of the subnet `subnet_id` (`None`: no such VNet or subnet).
+    pub(crate) fn subnet_prefix(&self, subnet_id: &str) -> Option<String> {
         let (vnet_id, name) = subnet_id.rsplit_once("/subnets/")?;
         let vnet = self.get(vnet_id)?;
         vnet.body

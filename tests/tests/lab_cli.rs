@@ -52,12 +52,12 @@ fn slot_of(dir: &Path) -> u8 {
     LabHome::new(dir).unwrap().headline().unwrap().1
 }
 
-/// What of slot `n` and of the lab in `dir` still exists: namespaces, links, nftables
-/// tables in the root namespace named after the slot, and processes whose command line
-/// names `dir`.
+/// What of slot `n` and of the lab in `dir` still exists: namespaces (VMs and the edge),
+/// links, the lab's nftables tables in the root namespace (they belong in the VMs and the
+/// edge), and processes whose command line names `dir`.
 fn leftovers(n: u8, dir: &Path) -> Vec<String> {
     let mut left = Vec::new();
-    let prefix = format!("k0lab{n:02}n");
+    let prefix = format!("k0lab{n:02}");
     for ns in cmd::run("ip", &["netns", "list"]).lines() {
         if ns.starts_with(&prefix) {
             left.push(format!("netns {ns}"));
@@ -65,8 +65,13 @@ fn leftovers(n: u8, dir: &Path) -> Vec<String> {
     }
     let links = cmd::run("ip", &["-o", "link", "show"]);
     for l in links.lines() {
-        if l.contains(&format!(": k0l{n:02}v")) {
+        if l.contains(&format!(": k0l{n:02}v")) || l.contains(&format!(": k0l{n:02}e")) {
             left.push(format!("link {l}"));
+        }
+    }
+    for table in cmd::run("nft", &["list", "tables"]).lines() {
+        if table.contains("azure_") {
+            left.push(table.to_owned());
         }
     }
     let d = dir.display().to_string();
@@ -180,6 +185,10 @@ fn up_exports_what_the_plain_cli_needs_and_down_leaves_nothing() {
     let (code, status, _) = lab(cwd.path(), &["status", "lab"]);
     assert_eq!(code, 0, "{status}");
     assert!(status.starts_with(&format!("lab up: slot {n}")), "{status}");
+    assert!(
+        status.contains(&format!("VNet edge k0lab{n:02}e, public → private: none")),
+        "the edge is up before any VM: {status}"
+    );
 
     // What a user does after `eval "$(k0rdent-lab up)"`, in a shell from a clean environment.
     let shell = |script: &str| {

@@ -40,6 +40,9 @@ fn main() -> ExitCode {
             ("a_vm_created_again_under_its_name_is_a_new_node", || {
                 Box::pin(a_vm_created_again_under_its_name_is_a_new_node())
             }),
+            ("a_moved_public_ip_stops_at_once", || {
+                Box::pin(a_moved_public_ip_stops_at_once())
+            }),
             ("deploy_ssh_rerun_vpn_down_power_cycle_and_reset", || {
                 Box::pin(deploy_ssh_rerun_vpn_down_power_cycle_and_reset())
             }),
@@ -107,6 +110,7 @@ fn backend_vm(name: &str, vm_id: &str) -> BackendVm {
         custom_data: k0rdent_core::secret::Secret::new(b"#cloud-config\n{}\n".to_vec()),
         public_ip: None,
         private_ip: None,
+        subnet_prefix: None,
         size: "Standard_B2s".to_owned(),
         zone: None,
         // No NSG: everything gets in, as on Azure.
@@ -168,6 +172,72 @@ async fn a_vm_created_again_under_its_name_is_a_new_node() {
     backend.teardown();
 }
 
+/// The backend alone, a VM without an NSG: its public address reaches sshd through the edge's
+/// 1:1 NAT; once the VM moves to another public address, the new one answers, the old one
+/// stops at once, even for the connection opened before (conntrack still remembers its
+/// translation), as when Azure releases an address; delete takes the mapping away.
+async fn a_moved_public_ip_stops_at_once() {
+    use std::io::{Read as _, Write as _};
+    let backend = LabVmBackend::new(LabVmOptions {
+        boot_delay: Duration::ZERO,
+        api: None,
+    });
+    let old = backend
+        .create(&backend_vm("vm", "33333333-cccc"))
+        .await
+        .unwrap()
+        .unwrap();
+    backend.wait_all_booted(Duration::from_secs(20)).unwrap();
+    let banner = |stream: &mut std::net::TcpStream| {
+        stream
+            .set_read_timeout(Some(Duration::from_secs(2)))
+            .unwrap();
+        let mut buf = [0u8; 64];
+        let n = stream.read(&mut buf).unwrap_or(0);
+        String::from_utf8_lossy(&buf[..n]).into_owned()
+    };
+    let connect = |ip: std::net::IpAddr| {
+        std::net::TcpStream::connect_timeout(&(ip, 22).into(), Duration::from_secs(1))
+    };
+    let mut before = connect(old).unwrap();
+    assert!(
+        banner(&mut before).starts_with("SSH-2.0-"),
+        "sshd through the NAT"
+    );
+    let slot = backend.slot();
+    let drops = lab::edge::released_drops(slot);
+
+    let new = backend.move_public_ip("vm");
+    assert_eq!(backend.public_ip("vm"), Some(new));
+    let mut after = connect(new.into()).unwrap();
+    assert!(
+        banner(&mut after).starts_with("SSH-2.0-"),
+        "the new address answers"
+    );
+    // The old connection: sshd would answer a client banner; nothing comes back.
+    before.write_all(b"SSH-2.0-lab\r\n").unwrap();
+    let mut buf = [0u8; 64];
+    before
+        .set_read_timeout(Some(Duration::from_secs(2)))
+        .unwrap();
+    let got = before.read(&mut buf);
+    assert!(
+        matches!(&got, Err(e) if e.kind() == std::io::ErrorKind::WouldBlock
+            || e.kind() == std::io::ErrorKind::TimedOut),
+        "the old address is released, its connection dead: {got:?}"
+    );
+    assert!(connect(old).is_err(), "a new connection to the old address");
+    let dropped = lab::edge::released_drops(slot);
+    assert!(dropped > drops, "released drops {drops} → {dropped}");
+    let private = backend.private_ip("vm").unwrap().addr();
+    assert_eq!(lab::edge::mappings(slot), [(new, private)]);
+
+    backend.delete("vm").await.unwrap();
+    assert_eq!(lab::edge::mappings(slot), []);
+    backend.teardown();
+    assert!(!lab::edge::exists(slot), "teardown removes the edge");
+}
+
 async fn deploy_ssh_rerun_vpn_down_power_cycle_and_reset() {
     let (backend, emu) =
         emulated_vms(Duration::from_millis(1500), Duration::from_millis(300)).await;
@@ -203,6 +273,7 @@ async fn deploy_ssh_rerun_vpn_down_power_cycle_and_reset() {
     backend
         .wait_all_booted(Duration::from_secs(30))
         .unwrap_or_else(|e| panic!("{e}"));
+    vnet_behind_the_edge(&backend, &cli);
     let status = cli.wait_vpn_alive(Duration::from_secs(20));
     assert_eq!(
         status.code, 0,
@@ -368,4 +439,54 @@ async fn deploy_ssh_rerun_vpn_down_power_cycle_and_reset() {
         "deploy --until connect_vpn (fresh, 1 controller + 1 worker): {:.2} s",
         deploy_took.as_secs_f64()
     );
+}
+
+/// Each VM's NIC has the private address ARM gave it, on the VNet bridge of the slot's edge
+/// namespace, which maps its public address to it 1:1; the VMs reach each other over the
+/// VNet; the VNet range exists nowhere in the root namespace.
+fn vnet_behind_the_edge(backend: &LabVmBackend, cli: &LabCli) {
+    let slot = backend.slot();
+    let mappings = lab::edge::mappings(slot);
+    let mut privates = Vec::new();
+    for vm in [CONTROLLER, WORKER] {
+        let arm = cli.emu.vm(vm).unwrap();
+        let private = backend.private_ip(vm).unwrap();
+        let public = backend.public_ip(vm).unwrap();
+        assert_eq!(
+            arm.private_ip,
+            Some(std::net::IpAddr::V4(private.addr())),
+            "{vm}: the NIC's address is the one ARM allocated"
+        );
+        let ns = slot.netns(backend.index(vm).unwrap());
+        let eth0 = cmd::run(
+            "ip",
+            &["-n", &ns, "-o", "-4", "addr", "show", "dev", "eth0"],
+        );
+        assert!(
+            eth0.contains(&format!("inet {private} ")),
+            "{vm}: eth0 holds {private}: {eth0}"
+        );
+        assert!(!eth0.contains(&public.to_string()), "{vm}: {eth0}");
+        assert!(
+            mappings.contains(&(public, private.addr())),
+            "{vm}: the edge maps {public} to {}: {mappings:?}",
+            private.addr()
+        );
+        let root = cmd::run("ip", &["-o", "-4", "addr", "show"]);
+        assert!(
+            !root.contains(&format!("inet {}/", private.addr())),
+            "{vm}: its private address is not in the root namespace: {root}"
+        );
+        privates.push((ns, private.addr()));
+    }
+    // Over the VNet (the NSG's AllowVnetInBound lets it in), both ways.
+    let (a, b) = (&privates[0], &privates[1]);
+    for ((from, _), (_, to)) in [(a, b), (b, a)] {
+        let to = to.to_string();
+        let out = cmd::try_run(
+            "ip",
+            &["netns", "exec", from, "ping", "-c", "1", "-W", "2", &to],
+        );
+        assert!(out.is_ok(), "{from} → {to} over the VNet: {out:?}");
+    }
 }

@@ -64,7 +64,7 @@ impl SynCounter {
 }
 
 fn syn_packets(table: &str) -> u64 {
-    nsg::counter_packets(None, table, "syns")
+    nsg::counter_packets(None, "inet", table, "syns")
 }
 
 /// `Accepted publickey` lines in each sshd's log: (controller, worker).

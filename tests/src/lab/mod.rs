@@ -13,6 +13,7 @@
 pub mod cli;
 pub mod cloud_init;
 pub mod cmd;
+pub mod edge;
 pub mod netns;
 pub mod pipeline;
 pub mod slot;

@@ -10,11 +10,17 @@
 //!
 //! Per slot `n` (two digits `nn`):
 //! - network namespaces `k0lab<nn>n<N>` (N = node 0..15), host-side veths `k0l<nn>v<N>`;
+//! - for VMs of the ARM emulator's backend, the edge namespace `k0lab<nn>e`
+//!   ([`super::edge`]): the VNet bridge and the 1:1 DNAT of the public addresses, reached
+//!   from the root namespace over veth `k0l<nn>e`, link 169.254.(200+n).0/30;
 //! - hub interface `wgk0labnn` (derived by the plan from cluster id `k0rdent-labnn`), plus
 //!   any hub interface recorded with [`Slot::record_hub`] (a deployment made by the real CLI
 //!   has a random cluster id) or whose peers' endpoints lie in the slot's /26;
-//! - the /26 198.51.100.16n/26, one /30 link per node: 198.51.100.(16n+4N)/30, host `.+1`,
-//!   node `.+2` (TEST-NET-2, never eth0's range);
+//! - the /26 198.51.100.16n/26 (TEST-NET-2, never eth0's range): node N's address is
+//!   198.51.100.(16n+4N+2). A node started directly ([`super::wireguard::Lab`]) holds it on
+//!   a /30 link from the root namespace (host side `.+1`); a VM of the emulator's backend
+//!   has it as its public address, mapped 1:1 by the edge to its private VNet address, and
+//!   moves to the same layout in 203.0.113.16n/26;
 //! - tunnel network 172.30.n.0/24;
 //! - files under `/run/k0rdent-lab/snn/`.
 
@@ -118,6 +124,33 @@ impl Slot {
         format!("k0l{:02}v{i}", self.n)
     }
 
+    /// The edge namespace of the slot's VMs ([`super::edge`]).
+    pub fn edge_netns(&self) -> String {
+        edge_netns(self.n)
+    }
+
+    /// The root namespace's end of the link to the edge namespace.
+    pub fn edge_veth(&self) -> String {
+        format!("k0l{:02}e", self.n)
+    }
+
+    /// The root namespace's address on the edge link (the source every packet from this
+    /// machine to a VM's public address carries, as the Internet's would).
+    pub fn edge_root_ip(&self) -> Ipv4Addr {
+        Ipv4Addr::new(169, 254, 200 + self.n, 1)
+    }
+
+    /// The edge namespace's address on the edge link (the root's gateway to the public
+    /// addresses).
+    pub fn edge_ip(&self) -> Ipv4Addr {
+        Ipv4Addr::new(169, 254, 200 + self.n, 2)
+    }
+
+    /// `203.0.113.16n/26`: the public addresses VMs move to ([`Slot::moved_node_ip`]).
+    pub fn moved_subnet(&self) -> Ipv4Net {
+        Ipv4Net::new(Ipv4Addr::new(203, 0, 113, self.n * 16), 26).unwrap()
+    }
+
     /// The deployment's cluster id in this slot.
     pub fn cluster_id(&self) -> String {
         format!("k0rdent-lab{:02}", self.n)
@@ -141,11 +174,14 @@ impl Slot {
     /// Every namespace and veth name in the slot's range: its own nodes' and those a
     /// one-number-per-test checkout could have left under the other numbers it covers.
     fn range_names(&self) -> (Vec<String>, Vec<String>) {
-        (self.n..self.n + SPAN)
+        let (mut netns, mut links): (Vec<String>, Vec<String>) = (self.n..self.n + SPAN)
             .flat_map(|m| {
                 (0..NODES).map(move |i| (format!("k0lab{m:02}n{i}"), format!("k0l{m:02}v{i}")))
             })
-            .unzip()
+            .unzip();
+        netns.push(self.edge_netns());
+        links.push(self.edge_veth());
+        (netns, links)
     }
 
     /// Host-side address of node `i`'s link.
@@ -326,6 +362,11 @@ impl Slot {
         );
         let _ = std::fs::remove_dir_all(self.dir());
     }
+}
+
+/// The edge namespace of slot `n` ([`Slot::edge_netns`]), for those who only know the number.
+pub fn edge_netns(n: u8) -> String {
+    format!("k0lab{n:02}e")
 }
 
 /// Which of `names` are network namespaces now.

@@ -123,6 +123,22 @@ pub fn status(home: &LabHome) -> (String, bool) {
                 vms.join(" ")
             }
         ));
+        let edge = crate::lab::slot::edge_netns(n);
+        if list
+            .lines()
+            .any(|l| l.split_whitespace().next() == Some(edge.as_str()))
+        {
+            let pairs: Vec<String> = crate::lab::edge::mappings_in(&edge)
+                .iter()
+                .map(|(public, private)| format!("{public} → {private}"))
+                .collect();
+            let pairs = if pairs.is_empty() {
+                "none".to_owned()
+            } else {
+                pairs.join(", ")
+            };
+            out.push_str(&format!("VNet edge {edge}, public → private: {pairs}\n"));
+        }
     }
     out.push_str(&format!(
         "use it: eval \"$(k0rdent-lab up {})\"; take it down: k0rdent-lab down {}\n",

@@ -5,13 +5,14 @@ use std::collections::BTreeMap;
 use std::net::Ipv4Addr;
 use std::sync::{Arc, Mutex};
 
+use ipnet::Ipv4Net;
 use k0rdent_arm_emulator::BackendVm;
 use k0rdent_core::secret::Secret;
 
 use super::guard::{catch, lock};
 use super::{LabVmOptions, VmStatus};
 use crate::lab::cmd;
-use crate::lab::netns;
+use crate::lab::edge::{self, VmAddresses};
 use crate::lab::slot::{NODES, Slot};
 use crate::lab::sshd::SshdOptions;
 use crate::lab::vm_files::write_vm_files;
@@ -21,6 +22,9 @@ use crate::lab::wireguard::LabNode;
 /// long boot never blocks the index lookups of other VMs.
 pub(super) struct Entry {
     pub(super) index: u8,
+    /// Its NIC's private address and the public one mapped to it (a move changes the
+    /// latter).
+    pub(super) addrs: Mutex<VmAddresses>,
     /// Azure's id of this instance (a VM deleted and created again gets a new one).
     vm_id: String,
     pub(super) vm: Mutex<Vm>,
@@ -111,7 +115,7 @@ impl Inner {
         // backend: wait for it) or never comes (deleted behind the client's back: replace it).
         if let Ok(existing) = self.vm(&vm.name) {
             if existing.vm_id == vm.vm_id {
-                return Ok(self.slot.node_ip(existing.index));
+                return Ok(lock(&existing.addrs).public);
             }
             self.delete(&vm.name)?;
         }
@@ -120,8 +124,12 @@ impl Inner {
         let index = (0..NODES)
             .find(|i| !used.contains(i))
             .ok_or_else(|| format!("the lab slot has room for {NODES} VMs"))?;
+        let addrs = VmAddresses {
+            private: private_address(vm, index)?,
+            public: self.slot.node_ip(index),
+        };
         let (root, mut opts) = catch(|| {
-            netns::create_node_namespace(&self.slot, index);
+            edge::attach(&self.slot, index, addrs)?;
             super::nsg::apply(&self.slot.netns(index), &vm.inbound);
             Ok(LabNode::layout(&self.slot, index, &vm.name))
         })?;
@@ -138,6 +146,7 @@ impl Inner {
         }
         let entry = Arc::new(Entry {
             index,
+            addrs: Mutex::new(addrs),
             vm_id: vm.vm_id.clone(),
             vm: Mutex::new(Vm {
                 index,
@@ -152,7 +161,7 @@ impl Inner {
         vms.insert(vm.name.clone(), entry.clone());
         drop(vms);
         self.schedule_boot(entry, 0);
-        Ok(self.slot.node_ip(index))
+        Ok(addrs.public)
     }
 
     /// Deletes a VM; it leaves [`LabVmBackend::names`] only once its node is gone.
@@ -171,16 +180,8 @@ impl Inner {
             v.node = None;
             // The link first: a namespace whose sockets linger (TIME_WAIT) is freed by the
             // kernel only minutes later, and would keep its link until then.
-            let veth = slot.veth(index);
-            let _ = cmd::try_run("ip", &["link", "del", &veth]);
-            let ns = slot.netns(index);
-            let _ = cmd::try_run("ip", &["netns", "del", &ns]);
-            let gone = cmd::wait_for(10.0, || {
-                cmd::try_run("ip", &["link", "show", &veth]).is_err()
-            });
-            if !gone {
-                return Err(format!("{veth} did not go away"));
-            }
+            edge::detach(slot, index, *lock(&entry.addrs))?;
+            let _ = cmd::try_run("ip", &["netns", "del", &slot.netns(index)]);
             let _ = std::fs::remove_dir_all(slot.dir().join(format!("node-{index}")));
             Ok(())
         });
@@ -237,6 +238,24 @@ impl Inner {
             v.node = None;
         }
     }
+}
+
+/// The VM's NIC address with its subnet's prefix length, as the emulator allocated it; a
+/// VM without one (a backend driven without ARM) gets `10.0.1.(4 + index)/24`.
+fn private_address(vm: &BackendVm, index: u8) -> Result<Ipv4Net, String> {
+    let prefix_len = match &vm.subnet_prefix {
+        Some(p) => p
+            .parse::<Ipv4Net>()
+            .map_err(|e| format!("{}: subnet prefix {p:?}: {e}", vm.name))?
+            .prefix_len(),
+        None => 24,
+    };
+    let addr = match vm.private_ip {
+        Some(std::net::IpAddr::V4(a)) => a,
+        Some(other) => return Err(format!("{}: private address {other} is not IPv4", vm.name)),
+        None => Ipv4Addr::new(10, 0, 1, 4 + index),
+    };
+    Ipv4Net::new(addr, prefix_len).map_err(|e| format!("{}: {e}", vm.name))
 }
 
 /// How often the API watcher looks at the VMs.

@@ -1,13 +1,15 @@
 //! The ARM emulator's VM backend for the lab: every VM the emulator creates becomes a lab
-//! node in the backend's slot, reached at the slot's node address as its "public" IP.
+//! node in the backend's slot: a namespace whose NIC has the private address ARM gave it, on
+//! the VNet bridge of the slot's edge ([`super::edge`]), which maps the slot's node address
+//! ([`Slot::node_ip`]) to it 1:1 as its "public" IP.
 //!
-//! - create: the next free node index, its namespace and link, the admin user and host name
+//! - create: the next free node index, its namespace and NIC, the admin user and host name
 //!   from `osProfile` ([`super::vm_files`]), then, after the boot delay and in the
 //!   background (Azure reports a VM created before it has booted), sshd with rsa, ecdsa and
 //!   ed25519 host keys and the custom data applied as cloud-init would.
 //! - deallocate: every process of the node stops (sshd, wireguard-go); its files stay.
 //! - start: after the boot delay, sshd and the units cloud-init enabled come back.
-//! - delete: the namespace, its link and its files go.
+//! - delete: the namespace, its NIC, its public address mapping and its files go.
 //!
 //! ```text
 //! let backend = Arc::new(LabVmBackend::new(LabVmOptions::default()));
@@ -158,8 +160,10 @@ impl LabVmBackend {
                 .expect("a lab backend serving the API is made inside a tokio runtime");
             api::ApiServing::new(kube, runtime)
         });
+        let slot = Slot::acquire();
+        super::edge::ensure(&slot).unwrap_or_else(|e| panic!("lab edge: {e}"));
         let inner = Arc::new(Inner {
-            slot: Slot::acquire(),
+            slot,
             opts,
             vms: Mutex::new(BTreeMap::new()),
             torn_down: std::sync::atomic::AtomicBool::new(false),
@@ -204,59 +208,36 @@ impl LabVmBackend {
         self.inner.vm(name).ok().map(|e| e.index)
     }
 
-    /// A VM's "public" address (its link's node side; the second one once it has moved).
+    /// A VM's "public" address, mapped 1:1 to its private one by the slot's edge
+    /// ([`super::edge`]); the second one once it has moved.
     pub fn public_ip(&self, name: &str) -> Option<Ipv4Addr> {
         let entry = self.inner.vm(name).ok()?;
-        let slot = &self.inner.slot;
-        let moved = slot.moved_node_ip(entry.index);
-        let on_link = cmd::try_run(
-            "ip",
-            &[
-                "-n",
-                &slot.netns(entry.index),
-                "-o",
-                "addr",
-                "show",
-                "dev",
-                "eth0",
-            ],
-        )
-        .unwrap_or_default();
-        Some(if on_link.contains(&format!("{moved}/30")) {
-            moved
-        } else {
-            slot.node_ip(entry.index)
-        })
+        let public = lock(&entry.addrs).public;
+        Some(public)
+    }
+
+    /// A VM's NIC address in its subnet, with the prefix length (`10.0.1.4/24`).
+    pub fn private_ip(&self, name: &str) -> Option<ipnet::Ipv4Net> {
+        let entry = self.inner.vm(name).ok()?;
+        let private = lock(&entry.addrs).private;
+        Some(private)
     }
 
     /// Gives a running VM its second "public" address ([`Slot::moved_node_ip`]) and takes
-    /// the first away, as when Azure releases a VM's public IP and allocates another; the
-    /// caller tells the emulator ([`k0rdent_arm_emulator::Emulator::reassign_public_ip`]).
-    /// A VM moves once. Returns the new address.
+    /// the first away, as when Azure releases a VM's public IP and allocates another: the
+    /// edge maps the new one to the VM's private address instead. The caller tells the
+    /// emulator ([`k0rdent_arm_emulator::Emulator::reassign_public_ip`]). A VM moves once.
+    /// Returns the new address.
     pub fn move_public_ip(&self, name: &str) -> Ipv4Addr {
         let entry = self.inner.vm(name).unwrap();
-        let (slot, i) = (&self.inner.slot, entry.index);
-        let ns = slot.netns(i);
-        let (host, new) = (slot.moved_host_ip(i), slot.moved_node_ip(i));
-        cmd::run(
-            "ip",
-            &["addr", "add", &format!("{host}/30"), "dev", &slot.veth(i)],
-        );
-        cmd::run(
-            "ip",
-            &[
-                "-n",
-                &ns,
-                "addr",
-                "add",
-                &format!("{new}/30"),
-                "dev",
-                "eth0",
-            ],
-        );
-        let old = format!("{}/30", slot.node_ip(i));
-        cmd::run("ip", &["-n", &ns, "addr", "del", &old, "dev", "eth0"]);
-        super::netns::assert_route(new, &slot.veth(i));
+        let slot = &self.inner.slot;
+        let new = slot.moved_node_ip(entry.index);
+        let mut addrs = lock(&entry.addrs);
+        assert_ne!(addrs.public, new, "{name} has moved already");
+        super::edge::unmap(slot, addrs.private.addr(), addrs.public).unwrap();
+        super::edge::map(slot, addrs.private.addr(), new).unwrap();
+        addrs.public = new;
+        super::netns::assert_route(new, &slot.edge_veth());
         new
     }
 
@@ -322,6 +303,7 @@ impl LabVmBackend {
                 panic!("deleting {name}: {e}");
             }
         }
+        super::edge::remove(&self.inner.slot);
         // A wireguard-go whose interface was just deleted exits on its own a moment later,
         // and a deleted namespace's link goes only when the kernel lets the namespace go
         // (connections closed in it linger in TIME_WAIT/FIN_WAIT for up to ~2 minutes).

@@ -240,14 +240,14 @@ pub fn apply(ns: &str, rules: &InboundRules) {
 
 /// The packets the NSG in namespace `ns` dropped so far.
 pub fn dropped(ns: &str) -> u64 {
-    counter_packets(Some(ns), TABLE, DROPPED_COUNTER)
+    counter_packets(Some(ns), "inet", TABLE, DROPPED_COUNTER)
 }
 
-/// The packets named counter `counter` of table `inet table` counted so far, in namespace
+/// The packets named counter `counter` of table `<family> <table>` counted so far, in namespace
 /// `ns` (the root namespace for `None`).
-pub fn counter_packets(ns: Option<&str>, table: &str, counter: &str) -> u64 {
+pub fn counter_packets(ns: Option<&str>, family: &str, table: &str, counter: &str) -> u64 {
     let out =
-        nft(ns, &["list", "counter", "inet", table, counter], "").unwrap_or_else(|e| panic!("{e}"));
+        nft(ns, &["list", "counter", family, table, counter], "").unwrap_or_else(|e| panic!("{e}"));
     let words: Vec<&str> = out.split_whitespace().collect();
     words
         .windows(2)
