@@ -11,12 +11,13 @@
 //! were never regenerated (every key file unchanged since `prepare_deployment`), with one
 //! `k0sctl apply` and one `helm upgrade` per run that reached them.
 //!
-//! A second walk: 33 SIGKILLs chained at events inside the phases — ARM operations pending
-//! (NSG, VNet, public IP, NIC, VM), the Azure preflight gate passed, one VM done while the
-//! other is not, `wg-quick up` under way, each install gate passed, `k0sctl apply` at four
-//! moments (it pauses between `k0s install` and the service start), `helm upgrade` at three
-//! (its pending release record written), kcm reconciling — each resumed run starting no
-//! completed step, the walk ending with no Azure resource created twice (one 201 per path).
+//! A second walk: 35 SIGKILLs chained at events inside the phases — ARM operations pending
+//! (NSG, VNet, public IP, NIC, VM), the Azure preflight gate passed, between the state
+//! file's temporary write and its rename, one VM done while the other is not, `wg-quick up`
+//! under way, each install gate passed, `k0sctl apply` at four moments (it pauses between
+//! `k0s install` and the service start), `helm upgrade` at three, helm's pending release
+//! record written (seen in the API), kcm reconciling — each resumed run starting no completed
+//! step, the walk ending with no Azure resource created twice (one 201 per path).
 //!
 //! And a third walk with Ctrl-C (SIGINT) at ten moments — inside and at the end of phases,
 //! as `install_k0s` starts, during `k0sctl apply`, during `helm upgrade` — each run exiting
@@ -26,14 +27,17 @@
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::print_stderr)]
 
 use std::collections::{BTreeMap, BTreeSet};
+use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 use std::time::Duration;
 
+use k0rdent_core::FileStore;
 use k0rdent_core::state::{DeploymentState, Status};
 use k0rdent_core::store::STATE_FILE;
-use k0rdent_tests::lab::cli::{CliRun, harness};
+use k0rdent_standins::kube::{FakeKube, Resource};
+use k0rdent_tests::lab::cli::{CliRun, LabCli, harness};
 use k0rdent_tests::lab::cmd;
-use k0rdent_tests::lab::pipeline::{CONTROLLER, PipelineLab, WORKER};
+use k0rdent_tests::lab::pipeline::{CONTROLLER, PipelineLab, ServedApi, WORKER};
 use k0rdent_tests::lab::transcript;
 use serde_json::Value;
 
@@ -48,8 +52,8 @@ fn main() -> ExitCode {
             ("ten_ctrl_c_at_phases_then_resumed", || {
                 Box::pin(ten_ctrl_c_at_phases_then_resumed())
             }),
-            ("thirty_three_kills_at_events_chained", || {
-                Box::pin(thirty_three_kills_at_events_chained())
+            ("kills_at_events_chained", || {
+                Box::pin(kills_at_events_chained())
             }),
         ],
     )
@@ -379,10 +383,17 @@ enum Moment {
     GatePassed(&'static str),
     /// The n-th step of the phase completed in this run.
     Completed(usize),
+    /// Between the temporary write and the rename of the state file's save that records
+    /// one more completed step of the phase: the CLI runs under strace, which delays every
+    /// rename 300 ms, and is killed as soon as such a temp file is whole.
+    StateSaveBeforeRename,
+    /// The stand-in helm has written a release record newer than any before the run, still
+    /// `pending-*` (the API's data polled).
+    ReleaseRecordPending,
 }
 
-/// 33 moments, in the order a deployment meets them, for the 1+1 lab.
-const MOMENTS: [(&str, Moment, u64); 33] = [
+/// 35 moments, in the order a deployment meets them, for the 1+1 lab.
+const MOMENTS: [(&str, Moment, u64); 35] = [
     ("setup_network", Moment::Started, 0),
     ("setup_network", Moment::Pending("NSG"), 0),
     ("setup_network", Moment::Pending("VNet"), 0),
@@ -393,6 +404,7 @@ const MOMENTS: [(&str, Moment, u64); 33] = [
     ("create_vms", Moment::Pending("NIC"), 0),
     ("create_vms", Moment::Pending("VM"), 0),
     ("create_vms", Moment::Pending("VM"), 300),
+    ("create_vms", Moment::StateSaveBeforeRename, 0),
     ("create_vms", Moment::Completed(1), 0),
     ("create_vms", Moment::Completed(2), 0),
     ("setup_vpn", Moment::Started, 0),
@@ -411,6 +423,7 @@ const MOMENTS: [(&str, Moment, u64); 33] = [
     ("install_k0s", Moment::Completed(1), 0),
     ("install_k0rdent", Moment::Started, 0),
     ("install_k0rdent", Moment::Started, 200),
+    ("install_k0rdent", Moment::ReleaseRecordPending, 0),
     ("install_k0rdent", Moment::Progress("helm upgrade"), 0),
     ("install_k0rdent", Moment::Progress("helm upgrade"), 500),
     ("install_k0rdent", Moment::Progress("helm upgrade"), 2000),
@@ -454,6 +467,9 @@ fn moment_or_later(
                     }
                     completed == n
                 }
+                Moment::StateSaveBeforeRename | Moment::ReleaseRecordPending => {
+                    unreachable!("polled, not an event")
+                }
             };
         let later = phase_index(v).is_some_and(|i| i > index)
             && matches!(ev, "step_started" | "gate_passed" | "gate_waiting");
@@ -468,14 +484,15 @@ fn moment_or_later(
     }
 }
 
-/// 33 SIGKILLs chained through the phases, each at an event: an ARM operation pending, a
+/// 35 SIGKILLs chained through the phases, each at an event: an ARM operation pending, a
 /// gate passed, `k0sctl apply` and `helm upgrade` under way, a step of a phase done while
-/// another runs. Each resumed run starts no step recorded completed; the walk converges with
-/// no Azure resource created twice, the VMs and keys of the first run.
-async fn thirty_three_kills_at_events_chained() {
+/// another runs, the state file written but not yet renamed, helm's pending release record
+/// written. Each resumed run starts no step recorded completed; the walk converges with no
+/// Azure resource created twice, the VMs and keys of the first run, and no temp file left.
+async fn kills_at_events_chained() {
     let lab = PipelineLab::start().await;
     let cli = &lab.cli;
-    let mut api = None;
+    let mut api: Option<ServedApi> = None;
     let mut table = Vec::new();
     for (phase, moment, delay_ms) in MOMENTS {
         match phase {
@@ -485,12 +502,38 @@ async fn thirty_three_kills_at_events_chained() {
         }
         let before = completed_steps(&cli.state_or_default().await);
         let fired_on = std::sync::Arc::new(std::sync::Mutex::new(String::new()));
-        let (run, killed) = cli.run_killed_when(
-            &["-y", "deploy"],
-            Duration::from_millis(delay_ms),
-            moment_or_later(phase, moment, fired_on.clone()),
-        );
         let label = format!("{phase} {moment:?} +{delay_ms} ms");
+        let (run, killed) = match moment {
+            Moment::StateSaveBeforeRename => {
+                let (run, killed, note) = killed_before_rename(cli, phase);
+                *fired_on.lock().unwrap() = note;
+                assert!(killed, "{label}: never fired:\n{}", run.stderr);
+                (run, killed)
+            }
+            Moment::ReleaseRecordPending => {
+                let kube = api.as_ref().map(|a| a.kube.clone()).unwrap();
+                let newest = release_records(&kube).into_iter().map(|(v, _)| v).max();
+                let (run, killed) = cli.run_killed_polling(&["-y", "deploy"], || {
+                    release_records(&kube)
+                        .iter()
+                        .any(|(v, st)| Some(*v) > newest && st.starts_with("pending-"))
+                });
+                let records = release_records(&kube);
+                assert!(
+                    killed,
+                    "{label}: never fired (records before: up to {newest:?}, now {records:?}):\n{}{}",
+                    transcript::decisive_events(&run.stdout),
+                    run.stderr
+                );
+                *fired_on.lock().unwrap() = format!("records {records:?}");
+                (run, killed)
+            }
+            _ => cli.run_killed_when(
+                &["-y", "deploy"],
+                Duration::from_millis(delay_ms),
+                moment_or_later(phase, moment, fired_on.clone()),
+            ),
+        };
         assert_skips_verified(&run, &before, &label);
         lab.pause_k0sctl_after_install(None);
         lab.helm_work(None);
@@ -516,8 +559,119 @@ async fn thirty_three_kills_at_events_chained() {
         api = Some(lab.api().await);
     }
     resume_converges_unchanged(cli, "the final resume").await;
+    assert!(
+        temp_saves(&cli.state_dir()).is_empty(),
+        "a state temp file outlived the resumes"
+    );
     assert_created_once(cli);
     lab.finish(api);
+}
+
+/// The state file's temp writes in `dir` (`.state.json.tmp-<pid>-<hex>`): path and writer.
+fn temp_saves(dir: &Path) -> Vec<(PathBuf, i32)> {
+    let prefix = format!(".{STATE_FILE}.tmp-");
+    std::fs::read_dir(dir)
+        .unwrap()
+        .flatten()
+        .filter_map(|e| {
+            let name = e.file_name().to_string_lossy().into_owned();
+            let pid = name
+                .strip_prefix(&prefix)?
+                .split('-')
+                .next()?
+                .parse()
+                .ok()?;
+            Some((e.path(), pid))
+        })
+        .collect()
+}
+
+/// How many steps of `phase` the state file in `dir` records completed (0 without one).
+fn completed_in(dir: &Path, phase: &str) -> usize {
+    FileStore::new(dir)
+        .load_sync()
+        .ok()
+        .flatten()
+        .map_or(0, |s| {
+            completed_steps(&s)
+                .iter()
+                .filter(|st| st.split('/').next() == Some(phase))
+                .count()
+        })
+}
+
+/// `deploy` under strace with every rename delayed 300 ms, SIGKILLed between the temporary
+/// write and the rename of the save that records one more completed step of `phase` (the
+/// temp file whole, read back as a state). Checks that the kill landed there: that temp file
+/// left by the killed CLI, the state file without the step.
+fn killed_before_rename(cli: &LabCli, phase: &str) -> (CliRun, bool, String) {
+    let dir = cli.state_dir();
+    let scratch = tempfile::tempdir().unwrap();
+    let renames = "rename,renameat,renameat2";
+    let (trace, inject) = (
+        format!("trace={renames}"),
+        format!("inject={renames}:delay_enter=300000"),
+    );
+    let strace = [
+        "strace",
+        "-f",
+        "-qq",
+        "--seccomp-bpf",
+        "-o",
+        "/dev/null",
+        "-e",
+        &trace,
+        "-e",
+        &inject,
+    ];
+    let mut victim = None;
+    let (run, killed) = cli.run_killed_polling_under(&strace, &["-y", "deploy"], |_| {
+        let recorded = completed_in(&dir, phase);
+        for (path, pid) in temp_saves(&dir) {
+            let Ok(bytes) = std::fs::read(&path) else {
+                continue;
+            };
+            std::fs::write(scratch.path().join(STATE_FILE), bytes).unwrap();
+            if completed_in(scratch.path(), phase) > recorded {
+                victim = Some((path, pid));
+                return Some(pid);
+            }
+        }
+        None
+    });
+    let Some((path, pid)) = victim else {
+        return (run, killed, "nothing".to_owned());
+    };
+    let recorded = completed_in(&dir, phase);
+    assert!(
+        path.exists(),
+        "the kill of {pid} landed after the rename of {}",
+        path.display()
+    );
+    std::fs::write(
+        scratch.path().join(STATE_FILE),
+        std::fs::read(&path).unwrap(),
+    )
+    .unwrap();
+    let written = completed_in(scratch.path(), phase);
+    assert!(written > recorded, "{written} vs {recorded}");
+    let note = format!("temp save of pid {pid}: {phase} steps {written}, state file {recorded}");
+    (run, killed, note)
+}
+
+/// Helm's release records in the API: revision and status.
+fn release_records(kube: &FakeKube) -> Vec<(u64, String)> {
+    kube.list(Resource::Secrets, None, "owner=helm")
+        .unwrap()
+        .iter()
+        .filter_map(|s| {
+            let labels = &s["metadata"]["labels"];
+            Some((
+                labels["version"].as_str()?.parse().ok()?,
+                labels["status"].as_str()?.to_owned(),
+            ))
+        })
+        .collect()
 }
 
 /// The resume after a walk: it starts no step recorded completed and converges (`status` 0, a

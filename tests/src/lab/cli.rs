@@ -14,6 +14,8 @@ use k0rdent_core::FileStore;
 use k0rdent_core::state::DeploymentState;
 use k0rdent_core::store::StateStore;
 
+use super::cmd;
+
 /// Set in the environment of a test executable that is to act as the `k0rdent` CLI.
 pub const CLI_ENV: &str = "K0RDENT_LAB_AS_CLI";
 
@@ -28,7 +30,8 @@ pub type LabTest = fn() -> std::pin::Pin<Box<dyn std::future::Future<Output = ()
 
 /// The `main` of a lab suite with `harness = false`: acts as the CLI when [`LabCli`] started
 /// it, else checks the lab's needs ([`crate::lab::require_lab`]) and runs each test in turn on
-/// a two-thread runtime, printing cargo's `test SUITE::NAME ... ok` line with its time. A
+/// a two-thread runtime (those whose name contains a positional argument, when given), printing
+/// cargo's `test SUITE::NAME ... ok` line with its time. A
 /// failing test panics, which fails the suite.
 pub fn harness(suite: &str, tests: &[(&str, LabTest)]) -> ExitCode {
     if let Some(code) = serve_as_cli() {
@@ -40,7 +43,16 @@ pub fn harness(suite: &str, tests: &[(&str, LabTest)]) -> ExitCode {
         .enable_all()
         .build()
         .unwrap();
+    // Like libtest: positional arguments are filters on the test names (flags are ignored).
+    let filters: Vec<String> = std::env::args()
+        .skip(1)
+        .filter(|a| !a.starts_with('-'))
+        .collect();
     for (name, test) in tests {
+        if !filters.is_empty() && !filters.iter().any(|f| name.contains(f.as_str())) {
+            eprintln!("test {suite}::{name} ... filtered out");
+            continue;
+        }
         let start = Instant::now();
         rt.block_on(test());
         eprintln!(
@@ -181,22 +193,66 @@ impl LabCli {
     /// Runs `k0rdent -o json args…` and kills it with SIGKILL as soon as `fire` holds
     /// (polled every millisecond): what it wrote, and whether it was killed.
     pub fn run_killed_polling(&self, args: &[&str], fire: impl Fn() -> bool) -> (CliRun, bool) {
-        let (started, mut child) = self.spawn_json(args);
+        self.run_killed_polling_under(&[], args, |pid| fire().then_some(pid))
+    }
+
+    /// Runs `k0rdent -o json args…` as the child of `wrapper` (a command and its arguments,
+    /// `strace …` say; empty: none) and SIGKILLs the process `fire` names as soon as it names
+    /// one; `fire` is polled every millisecond with the pid of the process started (the
+    /// wrapper's, when there is one). What the CLI wrote, and whether a kill was sent.
+    pub fn run_killed_polling_under(
+        &self,
+        wrapper: &[&str],
+        args: &[&str],
+        mut fire: impl FnMut(i32) -> Option<i32>,
+    ) -> (CliRun, bool) {
+        use std::io::Read;
+        let mut all = vec!["-o", "json"];
+        all.extend_from_slice(args);
+        let cli = self.command(&all);
+        let mut c = match wrapper.split_first() {
+            None => self.command(&all),
+            Some((program, rest)) => {
+                let mut c = Command::new(program);
+                c.args(rest).arg(cli.get_program()).args(cli.get_args());
+                c.env_clear();
+                for (k, v) in cli.get_envs() {
+                    if let Some(v) = v {
+                        c.env(k, v);
+                    }
+                }
+                c
+            }
+        };
+        let started = Instant::now();
+        let mut child = c
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap();
+        let read = |mut r: Box<dyn Read + Send>| {
+            std::thread::spawn(move || {
+                let mut s = String::new();
+                let _ = r.read_to_string(&mut s);
+                s
+            })
+        };
+        let out = read(Box::new(child.stdout.take().unwrap()));
+        let err = read(Box::new(child.stderr.take().unwrap()));
+        let pid = i32::try_from(child.id()).unwrap();
         let mut killed = false;
         while child.try_wait().unwrap().is_none() {
-            if fire() {
-                child.kill().unwrap();
+            if let Some(target) = fire(pid) {
+                cmd::kill(target);
                 killed = true;
                 break;
             }
             std::thread::sleep(Duration::from_millis(1));
         }
-        let o = child.wait_with_output().unwrap();
-        let (out, err) = (
-            String::from_utf8_lossy(&o.stdout).into_owned(),
-            String::from_utf8_lossy(&o.stderr).into_owned(),
-        );
-        (ended(args, started, o.status, out, err, killed), killed)
+        let status = child.wait().unwrap();
+        let (out, err) = (out.join().unwrap(), err.join().unwrap());
+        (ended(args, started, status, out, err, killed), killed)
     }
 
     /// `k0rdent -o json args…` started with stdout and stderr piped.

@@ -7,7 +7,7 @@
 //! real CLI creates are lab nodes with the admin user, host keys and cloud-init of a VM.
 //!
 //! Needs root and: openssh-server openssh-client wireguard-go wireguard-tools iputils-ping
-//! cloud-init sudo iproute2 util-linux nftables. A missing tool or privilege fails the test
+//! cloud-init sudo iproute2 util-linux nftables procps strace. A missing tool or privilege fails the test
 //! loudly.
 
 pub mod cli;
@@ -34,7 +34,7 @@ pub fn require_root() {
 }
 
 /// The lab's tools and the Debian packages that have them.
-pub const TOOLS: [(&str, &str); 13] = [
+pub const TOOLS: [(&str, &str); 14] = [
     ("/usr/sbin/sshd", "openssh-server"),
     ("ssh", "openssh-client"),
     ("ssh-keygen", "openssh-client"),
@@ -48,6 +48,7 @@ pub const TOOLS: [(&str, &str); 13] = [
     ("nft", "nftables"),
     ("ip", "iproute2"),
     ("pgrep", "procps"),
+    ("strace", "strace"),
 ];
 
 /// The Debian packages of the [`TOOLS`] that are missing (each package once).
