@@ -1133,3 +1133,95 @@ async fn a_caller_can_prepare_under_the_lock_and_hand_it_to_the_run() {
     // The run released it.
     assert_eq!(store.lock_holder().await.unwrap(), None);
 }
+
+/// One gate per node of one kind is checked together (a barrier that all three must reach:
+/// checked one after another, the first would wait until its timeout and fail), kinds in
+/// their order (the tunnel before any node check), and the events come in declaration order;
+/// a failing earlier kind means no later gate is even tried.
+#[tokio::test(start_paused = true)]
+async fn gates_of_one_kind_are_checked_together_and_kinds_in_order() {
+    let log = Arc::new(std::sync::Mutex::new(Vec::<String>::new()));
+    let gates = |vpn_ok: bool| -> Vec<Arc<dyn k0rdent_core::gate::Gate>> {
+        let barrier = Arc::new(tokio::sync::Barrier::new(3));
+        let mut gates: Vec<Arc<dyn k0rdent_core::gate::Gate>> = Vec::new();
+        let l = log.clone();
+        gates.push(Arc::new(FnGate::new("vpn_up", move |_| {
+            l.lock().unwrap().push("vpn_up".into());
+            async move {
+                if vpn_ok {
+                    GateVerdict::pass("all peers answer")
+                } else {
+                    GateVerdict::fail("peer vm-2 is silent")
+                }
+            }
+        })));
+        for node in ["n0", "n1", "n2"] {
+            let (l, b) = (log.clone(), barrier.clone());
+            gates.push(Arc::new(FnGate::new("cloud_init_done", move |_| {
+                let (l, b) = (l.clone(), b.clone());
+                async move {
+                    b.wait().await;
+                    l.lock().unwrap().push(format!("cloud_init_done {node}"));
+                    GateVerdict::pass(format!("{node}: done"))
+                }
+            })));
+        }
+        let l = log.clone();
+        gates.push(Arc::new(FnGate::new("node_wireguard_up", move |_| {
+            l.lock().unwrap().push("node_wireguard_up".into());
+            async { GateVerdict::pass("wg0 up everywhere") }
+        })));
+        gates
+    };
+    for vpn_ok in [true, false] {
+        log.lock().unwrap().clear();
+        let world = FakeWorld::new();
+        let set = gates(vpn_ok);
+        let p = pipeline(&world, |s| {
+            if s.id().as_str() == "install_k0s" {
+                set.iter().fold(s, |s, g| s.gate(g.clone()))
+            } else {
+                s
+            }
+        });
+        let sink = Arc::new(RecordingSink::new());
+        let r = Engine::builder(p, Arc::new(MemoryStore::new()))
+            .sink(sink.clone())
+            .build()
+            .unwrap()
+            .deploy()
+            .await
+            .unwrap();
+        let passed: Vec<String> = sink
+            .events()
+            .iter()
+            .filter_map(|e| match e {
+                Event::GatePassed { step, evidence, .. } if step.as_str() == "install_k0s" => {
+                    Some(evidence.clone())
+                }
+                _ => None,
+            })
+            .collect();
+        let log = log.lock().unwrap().clone();
+        if vpn_ok {
+            assert_eq!(r.outcome, RunOutcome::Succeeded);
+            assert_eq!(
+                passed,
+                [
+                    "all peers answer",
+                    "n0: done",
+                    "n1: done",
+                    "n2: done",
+                    "wg0 up everywhere"
+                ]
+            );
+            assert_eq!(log.first().map(String::as_str), Some("vpn_up"));
+            assert_eq!(log.last().map(String::as_str), Some("node_wireguard_up"));
+            assert_eq!(log.len(), 5, "{log:?}");
+        } else {
+            assert_eq!(r.outcome, RunOutcome::Blocked);
+            assert!(passed.is_empty(), "{passed:?}");
+            assert_eq!(log, ["vpn_up"], "no node gate was tried");
+        }
+    }
+}

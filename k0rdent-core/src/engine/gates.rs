@@ -128,3 +128,57 @@ pub(crate) async fn watch(gates: Vec<Arc<dyn Gate>>, ctx: GateContext) -> GateFa
         }
     }
 }
+
+/// Splits `gates` into runs of consecutive gates sharing a name (one per node, say).
+/// Runs go in order — an earlier kind must pass before a later one is tried (the tunnel
+/// before any SSH) — while the gates of one run are checked concurrently, so fifty nodes'
+/// checks of one kind take about the time of one.
+pub(crate) fn runs(gates: &[Arc<dyn Gate>]) -> Vec<Vec<Arc<dyn Gate>>> {
+    let mut out: Vec<Vec<Arc<dyn Gate>>> = Vec::new();
+    for gate in gates {
+        match out.last_mut() {
+            Some(run) if run.first().is_some_and(|g| g.name() == gate.name()) => {
+                run.push(gate.clone());
+            }
+            _ => out.push(vec![gate.clone()]),
+        }
+    }
+    out
+}
+
+/// `f` on every gate of `run` concurrently; the results in the run's order. A check that
+/// panicked fails its gate.
+pub(crate) async fn concurrently<F, Fut>(run: &[Arc<dyn Gate>], f: F) -> Vec<GateOutcome>
+where
+    F: Fn(Arc<dyn Gate>) -> Fut,
+    Fut: std::future::Future<Output = GateOutcome> + Send + 'static,
+{
+    if let [gate] = run {
+        return vec![f(gate.clone()).await];
+    }
+    let mut set = tokio::task::JoinSet::new();
+    for (i, gate) in run.iter().enumerate() {
+        let fut = f(gate.clone());
+        set.spawn(async move { (i, fut.await) });
+    }
+    let mut out: Vec<Option<GateOutcome>> = run.iter().map(|_| None).collect();
+    while let Some(joined) = set.join_next().await {
+        if let Ok((i, outcome)) = joined
+            && let Some(slot) = out.get_mut(i)
+        {
+            *slot = Some(outcome);
+        }
+    }
+    out.into_iter()
+        .zip(run)
+        .map(|(o, gate)| {
+            o.unwrap_or_else(|| {
+                GateOutcome::Fail(GateFailure {
+                    gate: gate.name().to_owned(),
+                    reason: "the check panicked".to_owned(),
+                    remedy: None,
+                })
+            })
+        })
+        .collect()
+}

@@ -4,7 +4,7 @@ use std::collections::BTreeMap;
 use std::sync::Arc;
 
 use super::facts::{observations, observe_all, plan_facts};
-use super::gates::check_once;
+use super::gates::{GateOutcome, check_once, concurrently, runs};
 use super::{Engine, EngineError, PlanReport};
 use crate::emit::Emitter;
 use crate::gate::{GateContext, GateFailure, GateVerdict};
@@ -46,21 +46,35 @@ impl Engine {
                 state: shared.clone(),
                 watching: false,
             };
-            for gate in self.pipeline.steps()[i].gates() {
-                if gate.wait(&state).is_some() {
-                    continue;
-                }
-                if let GateVerdict::Fail { reason, remedy } = check_once(gate.as_ref(), &ctx).await
-                {
-                    failures.insert(
-                        entry.step.clone(),
-                        GateFailure {
-                            gate: gate.name().to_owned(),
-                            reason,
-                            remedy,
-                        },
-                    );
-                    break;
+            // Gates that wait are not waited for; the rest are checked once, a run of one
+            // kind at a time (concurrently within it), up to the first failure.
+            let checked: Vec<_> = self.pipeline.steps()[i]
+                .gates()
+                .into_iter()
+                .filter(|g| g.wait(&state).is_none())
+                .collect();
+            'runs: for run in runs(&checked) {
+                let done = concurrently(&run, |gate| {
+                    let ctx = ctx.clone();
+                    async move {
+                        match check_once(gate.as_ref(), &ctx).await {
+                            GateVerdict::Pass { evidence } => GateOutcome::Pass(evidence),
+                            GateVerdict::Fail { reason, remedy } => {
+                                GateOutcome::Fail(GateFailure {
+                                    gate: gate.name().to_owned(),
+                                    reason,
+                                    remedy,
+                                })
+                            }
+                        }
+                    }
+                })
+                .await;
+                for outcome in done {
+                    if let GateOutcome::Fail(f) = outcome {
+                        failures.insert(entry.step.clone(), f);
+                        break 'runs;
+                    }
                 }
             }
         }

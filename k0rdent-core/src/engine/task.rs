@@ -107,8 +107,25 @@ impl Task {
             state: Arc::new(self.cell.snapshot().await),
             watching: false,
         };
-        for gate in &gates {
-            match gates::evaluate(gate.as_ref(), &gate_ctx, &self.run_cancel, &self.emitter).await {
+        let mut outcomes = Vec::new();
+        for run in gates::runs(&gates) {
+            let done = gates::concurrently(&run, |gate| {
+                let (ctx, cancel, emitter) = (
+                    gate_ctx.clone(),
+                    self.run_cancel.clone(),
+                    self.emitter.clone(),
+                );
+                async move { gates::evaluate(gate.as_ref(), &ctx, &cancel, &emitter).await }
+            })
+            .await;
+            let stop = done.iter().any(|o| !matches!(o, GateOutcome::Pass(_)));
+            outcomes.extend(run.into_iter().zip(done));
+            if stop {
+                break;
+            }
+        }
+        for (gate, outcome) in outcomes {
+            match outcome {
                 GateOutcome::Pass(evidence) => self.emitter.emit(Event::GatePassed {
                     step: id.clone(),
                     gate: gate.name().to_owned(),
