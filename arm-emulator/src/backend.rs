@@ -51,4 +51,11 @@ pub trait VmBackend: Send + Sync {
     async fn start(&self, name: &str) -> Result<(), BackendError>;
     /// A VM was deallocated (or powered off).
     async fn deallocate(&self, name: &str) -> Result<(), BackendError>;
+    /// The inbound rules in effect for a VM's NIC changed (an NSG, one of its rules, the
+    /// subnet's or the NIC's association), as Azure applies them to a running VM within
+    /// seconds. `rules` are the ones in effect now. Nothing waits for it: an error is logged.
+    async fn inbound_changed(&self, name: &str, rules: &InboundRules) -> Result<(), BackendError> {
+        let _ = (name, rules);
+        Ok(())
+    }
 }

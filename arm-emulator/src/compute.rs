@@ -397,6 +397,7 @@ pub(crate) fn put_vm(
             power: "starting".into(),
             custom_data,
             restarts: 0,
+            inbound: backend_vm.inbound.clone(),
         }),
     };
     let ending = if emu.faults.provisioning_fails(name) {

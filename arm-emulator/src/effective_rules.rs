@@ -3,7 +3,8 @@
 //! there is allows it, and with no NSG at all everything gets in. Every NSG carries Azure's
 //! default inbound rules after its own (the "Default security rules" of Azure's network
 //! security group documentation). Resolved from the emulator's stored resources when the VM
-//! is created (a later change of an NSG does not reach the backend).
+//! is created, and again after every request ([`super::inbound_sync`]): a change reaches the
+//! backend of a VM that exists, as Azure applies NSG changes to running VMs.
 
 use serde_json::Value;
 

@@ -55,6 +55,7 @@ mod effective_rules;
 mod faults;
 pub mod fixtures;
 mod groups;
+mod inbound_sync;
 mod lists;
 mod network;
 mod operation;

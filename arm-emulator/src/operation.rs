@@ -25,6 +25,9 @@ pub(crate) enum Job {
         name: String,
         start: bool,
     },
+    /// The inbound rules in effect for a VM's NIC changed (the backend is told the ones in
+    /// effect when the job runs, so jobs that overtake each other end the same).
+    Inbound { name: String },
 }
 
 impl Emu {

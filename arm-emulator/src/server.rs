@@ -302,6 +302,10 @@ async fn serve(emu: Arc<Emu>, req: Request<Incoming>) -> Result<Response<Full<By
     } else {
         arm::handle(&emu, &method, &path, &Query::parse(&query), &body)
     };
+    let mut jobs = jobs;
+    if !token_call {
+        jobs.extend(super::inbound_sync::changed(&emu));
+    }
     for job in jobs {
         spawn_job(emu.clone(), job);
     }
@@ -322,6 +326,15 @@ fn spawn_job(emu: Arc<Emu>, job: Job) {
         return;
     };
     tokio::spawn(async move {
+        if let Job::Inbound { name } = &job {
+            let Some(rules) = super::inbound_sync::current(&emu, name) else {
+                return;
+            };
+            if let Err(e) = backend.inbound_changed(name, &rules).await {
+                tracing::warn!(vm = %name, error = %e, "VM backend: applying the NSG change failed");
+            }
+            return;
+        }
         let (op, result, ip) = match &job {
             Job::Create { op, vm, pip_id } => match backend.create(vm).await {
                 Ok(ip) => (op.clone(), Ok(()), ip.map(|i| (pip_id.clone(), i))),
@@ -335,6 +348,7 @@ fn spawn_job(emu: Arc<Emu>, job: Job) {
                 };
                 (op.clone(), r, None)
             }
+            Job::Inbound { .. } => return,
         };
         let mut w = emu.world();
         if let Some((Some(pip), addr)) = ip

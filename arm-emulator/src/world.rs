@@ -23,6 +23,8 @@ pub(crate) struct VmExtra {
     pub(crate) custom_data: Vec<u8>,
     /// Restarts Azure did (a size change of a running VM), for tests.
     pub(crate) restarts: u32,
+    /// The inbound rules last handed to the backend for its NIC.
+    pub(crate) inbound: super::effective_rules::InboundRules,
 }
 
 /// A resource in a group (the groups themselves are [`Group`]s).

@@ -7,7 +7,8 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 
 /// The built stand-in `name` (`helm`, `k0sctl`), brought up to date once per test process
-/// (cargo does nothing when it is current), so a test never runs a stale stand-in.
+/// with the test's own profile (cargo does nothing when it is current), so a test never runs
+/// a stale stand-in.
 pub fn binary(name: &str) -> PathBuf {
     static BUILT: std::sync::Mutex<Vec<String>> = std::sync::Mutex::new(Vec::new());
     let exe = std::env::current_exe().unwrap();
@@ -17,8 +18,14 @@ pub fn binary(name: &str) -> PathBuf {
     let mut built = BUILT.lock().unwrap();
     if !built.iter().any(|b| b == name) {
         let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
+        // The profile the test (or bench) was built with: target/debug is `dev`'s.
+        let profile = match dir.file_name().and_then(|p| p.to_str()) {
+            Some("debug") | None => "dev",
+            Some(other) => other,
+        };
         let st = Command::new(cargo)
             .args(["build", "-p", "k0rdent-standins", "--bin", name])
+            .args(["--profile", profile])
             .current_dir(concat!(env!("CARGO_MANIFEST_DIR"), "/.."))
             .status()
             .unwrap();

@@ -348,6 +348,7 @@ async fn deploy_ssh_rerun_vpn_down_power_cycle_and_reset() {
         assert!(after > before, "{vm}: NSG drops {before} → {after}");
         eprintln!("{vm}: TCP {ip}:22 timed out after {waited:?}; NSG drops {before} → {after}");
     }
+    nsg_rule_removed_and_restored(&backend, &cli, net.port);
 
     // A rerun starts nothing: no emulator write, no step, the same hub process.
     let hub_go = cmd::find_wireguard_go(&hub).unwrap();
@@ -489,4 +490,72 @@ fn vnet_behind_the_edge(backend: &LabVmBackend, cli: &LabCli) {
         );
         assert!(out.is_ok(), "{from} → {to} over the VNet: {out:?}");
     }
+}
+
+/// The WireGuard rule removed from the NSG behind our back (a PUT of the NSG without it, as
+/// the portal does): the emulator hands the change to the backend and the VMs enforce it at
+/// once — a new flow to the WireGuard port is dropped (the tunnel's established flow carries
+/// on, as Azure keeps existing flows) — `status` exits 2 naming it, and `deploy` puts the
+/// rule back, which reaches the VMs the same way.
+fn nsg_rule_removed_and_restored(backend: &LabVmBackend, cli: &LabCli, port: u16) {
+    const NSG: &str = "Microsoft.Network/networkSecurityGroups";
+    let names = cli.emu.resource_names(NSG);
+    assert_eq!(names.len(), 1, "{names:?}");
+    let nsg = cli.emu.resource(NSG, &names[0]).unwrap();
+    let id = nsg["id"].as_str().unwrap().to_owned();
+    let body = serde_json::json!({
+        "location": nsg["location"],
+        "tags": nsg["tags"],
+        "properties": { "securityRules": [] },
+    });
+    let (code, out) = cli.arm_with(
+        "PUT",
+        &format!("{id}?api-version=2024-05-01"),
+        Some(&body.to_string()),
+    );
+    assert!(code == 200 || code == 201, "PUT {id}: {code} {out}");
+    let vms = [CONTROLLER, WORKER];
+    let allows = |vm: &str| {
+        let ns = backend.slot().netns(backend.index(vm).unwrap());
+        nsg::nft(Some(&ns), &["list", "table", "inet", nsg::TABLE], "")
+            .unwrap()
+            .contains(&format!("udp dport {port} return"))
+    };
+    assert!(
+        cmd::wait_for(5.0, || vms.iter().all(|vm| !allows(vm))),
+        "the rule's removal reached the VMs"
+    );
+    // One datagram of a new flow (a fresh source port) to the WireGuard port: dropped or not.
+    let dropped = |vm: &str| {
+        let before = backend.nsg_drops(vm);
+        let socket = std::net::UdpSocket::bind("0.0.0.0:0").unwrap();
+        let public = backend.public_ip(vm).unwrap();
+        socket.send_to(b"probe", (public, port)).unwrap();
+        cmd::wait_for(1.0, || backend.nsg_drops(vm) > before)
+    };
+    for vm in vms {
+        assert!(dropped(vm), "{vm}: a new flow to UDP {port} is dropped");
+    }
+    let status = cli.run(&["status"]);
+    assert_eq!(status.code, 2, "{}{}", status.stdout, status.stderr);
+    let said = format!("{}{}", status.stdout, status.stderr);
+    assert!(
+        said.contains(&format!("does not allow UDP {port}")),
+        "status names the NSG drift:\n{said}"
+    );
+    let r = cli.ok(&["-y", "deploy", "--until", "connect_vpn"]);
+    let started = r.started_steps();
+    assert!(
+        started.iter().any(|s| s.contains("setup_network")),
+        "{}",
+        r.stderr
+    );
+    assert!(
+        cmd::wait_for(5.0, || vms.iter().all(|vm| allows(vm))),
+        "deploy's rule reached the VMs"
+    );
+    for vm in vms {
+        assert!(!dropped(vm), "{vm}: UDP {port} gets in again");
+    }
+    eprintln!("NSG rule removed behind our back and restored by deploy; reran {started:?}");
 }

@@ -348,14 +348,20 @@ impl LabCli {
     /// send it (with `curl` and a token the emulator issued): `(HTTP status, body)`.
     /// `path` starts at `/subscriptions/…`, api-version included.
     pub fn arm(&self, method: &str, path: &str) -> (u16, String) {
+        self.arm_with(method, path, None)
+    }
+
+    /// [`LabCli::arm`] with a JSON body (a PUT of a whole resource, say).
+    pub fn arm_with(&self, method: &str, path: &str, body: Option<&str>) -> (u16, String) {
         let token = self.emu.issue_token();
-        let o = Command::new("curl")
-            .args(["-sS", "-X", method, "-w", "\n%{http_code}", "-H"])
-            .arg(format!("Authorization: Bearer {}", token.expose()))
-            .args(["-H", "Content-Length: 0"])
-            .arg(format!("{}{path}", self.emu.url()))
-            .output()
-            .unwrap();
+        let mut c = Command::new("curl");
+        c.args(["-sS", "-X", method, "-w", "\n%{http_code}", "-H"])
+            .arg(format!("Authorization: Bearer {}", token.expose()));
+        match body {
+            Some(b) => c.args(["-H", "Content-Type: application/json", "--data-binary", b]),
+            None => c.args(["-H", "Content-Length: 0"]),
+        };
+        let o = c.arg(format!("{}{path}", self.emu.url())).output().unwrap();
         let out = String::from_utf8_lossy(&o.stdout).into_owned();
         let (body, code) = out.rsplit_once('\n').unwrap_or(("", &out));
         (code.trim().parse().unwrap_or(0), body.to_owned())

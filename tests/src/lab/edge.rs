@@ -173,8 +173,8 @@ pub fn ensure(slot: &Slot) -> Result<(), String> {
             &["route", "add", &net.to_string(), "via", &via, "dev", &veth],
         )?;
     }
-    assert_route(slot.node_ip(0), &veth);
-    assert_route(slot.moved_node_ip(0), &veth);
+    assert_route(slot.vm_public_ip(0), &veth);
+    assert_route(slot.vm_moved_ip(0), &veth);
     Ok(())
 }
 

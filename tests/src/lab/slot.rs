@@ -16,11 +16,11 @@
 //! - hub interface `wgk0labnn` (derived by the plan from cluster id `k0rdent-labnn`), plus
 //!   any hub interface recorded with [`Slot::record_hub`] (a deployment made by the real CLI
 //!   has a random cluster id) or whose peers' endpoints lie in the slot's /26;
-//! - the /26 198.51.100.16n/26 (TEST-NET-2, never eth0's range): node N's address is
-//!   198.51.100.(16n+4N+2). A node started directly ([`super::wireguard::Lab`]) holds it on
-//!   a /30 link from the root namespace (host side `.+1`); a VM of the emulator's backend
-//!   has it as its public address, mapped 1:1 by the edge to its private VNet address, and
-//!   moves to the same layout in 203.0.113.16n/26;
+//! - the /26 198.51.100.16n/26 (TEST-NET-2, never eth0's range): a node started directly
+//!   ([`super::wireguard::Lab`]) holds 198.51.100.(16n+4N+2) on a /30 link from the root
+//!   namespace (host side `.+1`); VM N of the emulator's backend has 198.51.100.(16n+2+N) as
+//!   its public address, mapped 1:1 by the edge to its private VNet address, and moves to
+//!   203.0.113.(16n+2+N) (up to [`VMS`] VMs);
 //! - tunnel network 172.30.n.0/24;
 //! - files under `/run/k0rdent-lab/snn/`.
 
@@ -42,9 +42,12 @@ pub const NUMBERS: u8 = 16;
 pub const SPAN: u8 = 4;
 /// How many slots exist: 198.51.100.0/24 holds four /26.
 pub const SLOTS: u8 = NUMBERS / SPAN;
-/// Nodes per slot; each gets a /30 link in the slot's /26 (room for 3 controllers, 2 workers
-/// and replacements).
+/// Nodes started directly per slot; each gets a /30 link in the slot's /26 (room for 3
+/// controllers, 2 workers and replacements).
 pub const NODES: u8 = 16;
+/// VMs of the emulator's backend per slot: their public addresses are consecutive in the
+/// slot's /26 ([`Slot::vm_public_ip`]), the edge maps them to the VNet.
+pub const VMS: u8 = 60;
 
 /// A held slot: exclusive `flock`s on its lock files, released when dropped.
 #[derive(Debug)]
@@ -179,6 +182,8 @@ impl Slot {
                 (0..NODES).map(move |i| (format!("k0lab{m:02}n{i}"), format!("k0l{m:02}v{i}")))
             })
             .unzip();
+        // The backend's VMs beyond the direct nodes' range (their links are in the edge).
+        netns.extend((NODES..VMS).map(|i| self.netns(i)));
         netns.push(self.edge_netns());
         links.push(self.edge_veth());
         (netns, links)
@@ -192,6 +197,19 @@ impl Slot {
     /// Node `i`'s "public" address.
     pub fn node_ip(&self, i: u8) -> Ipv4Addr {
         Ipv4Addr::new(198, 51, 100, self.link_base(i) + 2)
+    }
+
+    /// VM `i`'s public address: 198.51.100.(16n+2+i) (`i` < [`VMS`]), mapped by the edge
+    /// to its private one.
+    pub fn vm_public_ip(&self, i: u8) -> Ipv4Addr {
+        assert!(i < VMS);
+        Ipv4Addr::new(198, 51, 100, self.n * 16 + 2 + i)
+    }
+
+    /// VM `i`'s public address after a move: 203.0.113.(16n+2+i).
+    pub fn vm_moved_ip(&self, i: u8) -> Ipv4Addr {
+        assert!(i < VMS);
+        Ipv4Addr::new(203, 0, 113, self.n * 16 + 2 + i)
     }
 
     /// Node `i`'s second "public" address, once it has moved ([`Slot::moved_node_ip`]):

@@ -22,7 +22,8 @@ pub struct LabNode {
     pub index: u8,
     pub name: String,
     pub netns: String,
-    /// Its "public" address, on the host link ([`Slot::node_ip`]).
+    /// Its "public" address as launched: on the host link ([`Slot::node_ip`]) for a node
+    /// started directly, behind the edge ([`Slot::vm_public_ip`]) for a VM.
     pub public_ip: Ipv4Addr,
     /// Its private file tree (etc-wireguard, var-lib-cloud, sbin, sshd).
     pub root: PathBuf,
@@ -73,13 +74,20 @@ impl LabNode {
 
     /// Starts the node's sshd (its "init") with `opts` in its already created namespace
     /// ([`netns::create_node_namespace`]); returns once it listens.
-    pub fn launch(slot: &Slot, i: u8, name: &str, root: PathBuf, opts: SshdOptions) -> LabNode {
+    pub fn launch(
+        slot: &Slot,
+        i: u8,
+        name: &str,
+        public_ip: Ipv4Addr,
+        root: PathBuf,
+        opts: SshdOptions,
+    ) -> LabNode {
         let sshd = Sshd::start(slot, name, opts);
         LabNode {
             index: i,
             name: name.to_owned(),
             netns: slot.netns(i),
-            public_ip: slot.node_ip(i),
+            public_ip,
             root,
             sshd,
         }
@@ -94,7 +102,7 @@ impl LabNode {
             root.join("sshd/authorized_keys"),
         )
         .unwrap();
-        Self::launch(slot, i, name, root, opts)
+        Self::launch(slot, i, name, slot.node_ip(i), root, opts)
     }
 
     /// Powers the node off: sshd, its sessions and everything else in the namespace

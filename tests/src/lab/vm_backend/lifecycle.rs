@@ -13,7 +13,7 @@ use super::guard::{catch, lock};
 use super::{LabVmOptions, VmStatus};
 use crate::lab::cmd;
 use crate::lab::edge::{self, VmAddresses};
-use crate::lab::slot::{NODES, Slot};
+use crate::lab::slot::{Slot, VMS};
 use crate::lab::sshd::SshdOptions;
 use crate::lab::vm_files::write_vm_files;
 use crate::lab::wireguard::LabNode;
@@ -62,7 +62,8 @@ impl Vm {
             .take()
             .ok_or("the VM has neither a node nor a first boot")?;
         let root = opts.dir.parent().ok_or("node without a root")?.to_owned();
-        let node = LabNode::launch(slot, self.index, &self.name, root, opts);
+        let public = slot.vm_public_ip(self.index);
+        let node = LabNode::launch(slot, self.index, &self.name, public, root, opts);
         let applied = node.apply_cloud_config(custom_data.expose());
         self.node = Some(node);
         applied
@@ -121,12 +122,12 @@ impl Inner {
         }
         let mut vms = lock(&self.vms);
         let used: Vec<u8> = vms.values().map(|v| v.index).collect();
-        let index = (0..NODES)
+        let index = (0..VMS)
             .find(|i| !used.contains(i))
-            .ok_or_else(|| format!("the lab slot has room for {NODES} VMs"))?;
+            .ok_or_else(|| format!("the lab slot has room for {VMS} VMs"))?;
         let addrs = VmAddresses {
             private: private_address(vm, index)?,
-            public: self.slot.node_ip(index),
+            public: self.slot.vm_public_ip(index),
         };
         let (root, mut opts) = catch(|| {
             edge::attach(&self.slot, index, addrs)?;
@@ -193,6 +194,25 @@ impl Inner {
             vms.remove(name);
         }
         result
+    }
+
+    /// Replaces VM `name`'s NSG table with `rules` (its drop counter starts again at 0).
+    pub(super) fn apply_inbound(
+        &self,
+        name: &str,
+        rules: &k0rdent_arm_emulator::InboundRules,
+    ) -> Result<(), String> {
+        let entry = self.vm(name)?;
+        let v = lock(&entry.vm);
+        if v.deleted {
+            return Ok(());
+        }
+        catch(|| {
+            super::nsg::apply(&self.slot.netns(entry.index), rules);
+            Ok(())
+        })?;
+        eprintln!("lab: NSG of {name} changed ({} NSGs)", rules.nsgs.len());
+        Ok(())
     }
 
     pub(super) fn deallocate(&self, name: &str) -> Result<(), String> {

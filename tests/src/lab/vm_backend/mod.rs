@@ -1,7 +1,7 @@
 //! The ARM emulator's VM backend for the lab: every VM the emulator creates becomes a lab
 //! node in the backend's slot: a namespace whose NIC has the private address ARM gave it, on
-//! the VNet bridge of the slot's edge ([`super::edge`]), which maps the slot's node address
-//! ([`Slot::node_ip`]) to it 1:1 as its "public" IP.
+//! the VNet bridge of the slot's edge ([`super::edge`]), which maps the slot's VM address
+//! ([`Slot::vm_public_ip`]) to it 1:1 as its "public" IP.
 //!
 //! - create: the next free node index, its namespace and NIC, the admin user and host name
 //!   from `osProfile` ([`super::vm_files`]), then, after the boot delay and in the
@@ -10,6 +10,8 @@
 //! - deallocate: every process of the node stops (sshd, wireguard-go); its files stay.
 //! - start: after the boot delay, sshd and the units cloud-init enabled come back.
 //! - delete: the namespace, its NIC, its public address mapping and its files go.
+//! - an NSG change the emulator reports: the VM's nftables table is replaced at once, as
+//!   Azure applies NSG changes to running VMs.
 //!
 //! ```text
 //! let backend = Arc::new(LabVmBackend::new(LabVmOptions::default()));
@@ -32,7 +34,7 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use async_trait::async_trait;
-use k0rdent_arm_emulator::{BackendError, BackendVm, VmBackend};
+use k0rdent_arm_emulator::{BackendError, BackendVm, InboundRules, VmBackend};
 
 use k0rdent_standins::kube::FakeKube;
 
@@ -135,6 +137,11 @@ impl VmBackend for LabVmBackend {
         let (inner, name) = (self.inner.clone(), name.to_owned());
         blocking(move || inner.deallocate(&name)).await
     }
+
+    async fn inbound_changed(&self, name: &str, rules: &InboundRules) -> Result<(), BackendError> {
+        let (inner, name, rules) = (self.inner.clone(), name.to_owned(), rules.clone());
+        blocking(move || inner.apply_inbound(&name, &rules)).await
+    }
 }
 
 /// Where k0sctl installs k0s and k0s keeps its state on a VM: each node gets its own.
@@ -223,7 +230,7 @@ impl LabVmBackend {
         Some(private)
     }
 
-    /// Gives a running VM its second "public" address ([`Slot::moved_node_ip`]) and takes
+    /// Gives a running VM its second "public" address ([`Slot::vm_moved_ip`]) and takes
     /// the first away, as when Azure releases a VM's public IP and allocates another: the
     /// edge maps the new one to the VM's private address instead. The caller tells the
     /// emulator ([`k0rdent_arm_emulator::Emulator::reassign_public_ip`]). A VM moves once.
@@ -231,7 +238,7 @@ impl LabVmBackend {
     pub fn move_public_ip(&self, name: &str) -> Ipv4Addr {
         let entry = self.inner.vm(name).unwrap();
         let slot = &self.inner.slot;
-        let new = slot.moved_node_ip(entry.index);
+        let new = slot.vm_moved_ip(entry.index);
         let mut addrs = lock(&entry.addrs);
         assert_ne!(addrs.public, new, "{name} has moved already");
         super::edge::unmap(slot, addrs.private.addr(), addrs.public).unwrap();
