@@ -1136,13 +1136,13 @@ async fn a_caller_can_prepare_under_the_lock_and_hand_it_to_the_run() {
 
 /// One gate per node of one kind is checked together (a barrier that all three must reach:
 /// checked one after another, the first would wait until its timeout and fail), kinds in
-/// their order (the tunnel before any node check), and the events come in declaration order;
-/// a failing earlier kind means no later gate is even tried.
+/// their order even when declared node by node (the tunnel before any node check, every
+/// cloud-init before any WireGuard check), and the events come in declaration order; a
+/// failing earlier kind means no later gate is even tried.
 #[tokio::test(start_paused = true)]
 async fn gates_of_one_kind_are_checked_together_and_kinds_in_order() {
     let log = Arc::new(std::sync::Mutex::new(Vec::<String>::new()));
     let gates = |vpn_ok: bool| -> Vec<Arc<dyn k0rdent_core::gate::Gate>> {
-        let barrier = Arc::new(tokio::sync::Barrier::new(3));
         let mut gates: Vec<Arc<dyn k0rdent_core::gate::Gate>> = Vec::new();
         let l = log.clone();
         gates.push(Arc::new(FnGate::new("vpn_up", move |_| {
@@ -1155,22 +1155,27 @@ async fn gates_of_one_kind_are_checked_together_and_kinds_in_order() {
                 }
             }
         })));
+        // Declared node by node, as the pipeline does: cloud-init, then WireGuard, per node.
+        let barriers = [
+            Arc::new(tokio::sync::Barrier::new(3)),
+            Arc::new(tokio::sync::Barrier::new(3)),
+        ];
         for node in ["n0", "n1", "n2"] {
-            let (l, b) = (log.clone(), barrier.clone());
-            gates.push(Arc::new(FnGate::new("cloud_init_done", move |_| {
-                let (l, b) = (l.clone(), b.clone());
-                async move {
-                    b.wait().await;
-                    l.lock().unwrap().push(format!("cloud_init_done {node}"));
-                    GateVerdict::pass(format!("{node}: done"))
-                }
-            })));
+            for (kind, barrier) in ["cloud_init_done", "node_wireguard_up"]
+                .into_iter()
+                .zip(&barriers)
+            {
+                let (l, b) = (log.clone(), barrier.clone());
+                gates.push(Arc::new(FnGate::new(kind, move |_| {
+                    let (l, b) = (l.clone(), b.clone());
+                    async move {
+                        b.wait().await;
+                        l.lock().unwrap().push(format!("{kind} {node}"));
+                        GateVerdict::pass(format!("{node}: {kind}"))
+                    }
+                })));
+            }
         }
-        let l = log.clone();
-        gates.push(Arc::new(FnGate::new("node_wireguard_up", move |_| {
-            l.lock().unwrap().push("node_wireguard_up".into());
-            async { GateVerdict::pass("wg0 up everywhere") }
-        })));
         gates
     };
     for vpn_ok in [true, false] {
@@ -1209,15 +1214,22 @@ async fn gates_of_one_kind_are_checked_together_and_kinds_in_order() {
                 passed,
                 [
                     "all peers answer",
-                    "n0: done",
-                    "n1: done",
-                    "n2: done",
-                    "wg0 up everywhere"
-                ]
+                    "n0: cloud_init_done",
+                    "n0: node_wireguard_up",
+                    "n1: cloud_init_done",
+                    "n1: node_wireguard_up",
+                    "n2: cloud_init_done",
+                    "n2: node_wireguard_up",
+                ],
+                "events in declaration order"
             );
-            assert_eq!(log.first().map(String::as_str), Some("vpn_up"));
-            assert_eq!(log.last().map(String::as_str), Some("node_wireguard_up"));
-            assert_eq!(log.len(), 5, "{log:?}");
+            assert_eq!(log.len(), 7, "{log:?}");
+            assert_eq!(log[0], "vpn_up");
+            assert!(
+                log[1..4].iter().all(|l| l.starts_with("cloud_init_done"))
+                    && log[4..].iter().all(|l| l.starts_with("node_wireguard_up")),
+                "every cloud-init check before any WireGuard check: {log:?}"
+            );
         } else {
             assert_eq!(r.outcome, RunOutcome::Blocked);
             assert!(passed.is_empty(), "{passed:?}");

@@ -129,31 +129,35 @@ pub(crate) async fn watch(gates: Vec<Arc<dyn Gate>>, ctx: GateContext) -> GateFa
     }
 }
 
-/// Splits `gates` into runs of consecutive gates sharing a name (one per node, say).
-/// Runs go in order — an earlier kind must pass before a later one is tried (the tunnel
-/// before any SSH) — while the gates of one run are checked concurrently, so fifty nodes'
-/// checks of one kind take about the time of one.
-pub(crate) fn runs(gates: &[Arc<dyn Gate>]) -> Vec<Vec<Arc<dyn Gate>>> {
-    let mut out: Vec<Vec<Arc<dyn Gate>>> = Vec::new();
-    for gate in gates {
-        match out.last_mut() {
-            Some(run) if run.first().is_some_and(|g| g.name() == gate.name()) => {
-                run.push(gate.clone());
-            }
-            _ => out.push(vec![gate.clone()]),
+/// Groups `gates` by kind (name), kinds in the order they first appear, as indices into
+/// `gates`. Kinds go in order — an earlier kind must pass before a later one is tried (the
+/// tunnel before any SSH, each node's cloud-init before its WireGuard) — while the gates of
+/// one kind (one per node) are checked concurrently, so fifty nodes' checks take about the
+/// time of one.
+pub(crate) fn runs(gates: &[Arc<dyn Gate>]) -> Vec<Vec<usize>> {
+    let mut out: Vec<(String, Vec<usize>)> = Vec::new();
+    for (i, gate) in gates.iter().enumerate() {
+        match out.iter_mut().find(|(name, _)| name == gate.name()) {
+            Some((_, run)) => run.push(i),
+            None => out.push((gate.name().to_owned(), vec![i])),
         }
     }
-    out
+    out.into_iter().map(|(_, run)| run).collect()
 }
 
-/// `f` on every gate of `run` concurrently; the results in the run's order. A check that
-/// panicked fails its gate.
-pub(crate) async fn concurrently<F, Fut>(run: &[Arc<dyn Gate>], f: F) -> Vec<GateOutcome>
+/// `f` on every gate of `run` (indices into `gates`) concurrently; the results in the run's
+/// order. A check that panicked fails its gate.
+pub(crate) async fn concurrently<F, Fut>(
+    gates: &[Arc<dyn Gate>],
+    run: &[usize],
+    f: F,
+) -> Vec<GateOutcome>
 where
     F: Fn(Arc<dyn Gate>) -> Fut,
     Fut: std::future::Future<Output = GateOutcome> + Send + 'static,
 {
-    if let [gate] = run {
+    let run: Vec<Arc<dyn Gate>> = run.iter().filter_map(|i| gates.get(*i).cloned()).collect();
+    if let [gate] = run.as_slice() {
         return vec![f(gate.clone()).await];
     }
     let mut set = tokio::task::JoinSet::new();
@@ -170,7 +174,7 @@ where
         }
     }
     out.into_iter()
-        .zip(run)
+        .zip(&run)
         .map(|(o, gate)| {
             o.unwrap_or_else(|| {
                 GateOutcome::Fail(GateFailure {

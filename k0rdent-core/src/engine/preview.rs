@@ -46,15 +46,15 @@ impl Engine {
                 state: shared.clone(),
                 watching: false,
             };
-            // Gates that wait are not waited for; the rest are checked once, a run of one
-            // kind at a time (concurrently within it), up to the first failure.
+            // Gates that wait are not waited for; the rest are checked once, kind by kind
+            // (each kind's gates together), up to the first failure.
             let checked: Vec<_> = self.pipeline.steps()[i]
                 .gates()
                 .into_iter()
                 .filter(|g| g.wait(&state).is_none())
                 .collect();
             'runs: for run in runs(&checked) {
-                let done = concurrently(&run, |gate| {
+                let done = concurrently(&checked, &run, |gate| {
                     let ctx = ctx.clone();
                     async move {
                         match check_once(gate.as_ref(), &ctx).await {

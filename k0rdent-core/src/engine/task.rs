@@ -107,9 +107,11 @@ impl Task {
             state: Arc::new(self.cell.snapshot().await),
             watching: false,
         };
-        let mut outcomes = Vec::new();
+        // Kind by kind, each kind's gates together; reported in declaration order, up to
+        // the first that did not pass (gates of a later kind after a failure are never tried).
+        let mut outcomes: Vec<Option<GateOutcome>> = gates.iter().map(|_| None).collect();
         for run in gates::runs(&gates) {
-            let done = gates::concurrently(&run, |gate| {
+            let done = gates::concurrently(&gates, &run, |gate| {
                 let (ctx, cancel, emitter) = (
                     gate_ctx.clone(),
                     self.run_cancel.clone(),
@@ -119,12 +121,17 @@ impl Task {
             })
             .await;
             let stop = done.iter().any(|o| !matches!(o, GateOutcome::Pass(_)));
-            outcomes.extend(run.into_iter().zip(done));
+            for (i, outcome) in run.into_iter().zip(done) {
+                if let Some(slot) = outcomes.get_mut(i) {
+                    *slot = Some(outcome);
+                }
+            }
             if stop {
                 break;
             }
         }
-        for (gate, outcome) in outcomes {
+        for (gate, outcome) in gates.iter().zip(outcomes) {
+            let Some(outcome) = outcome else { continue };
             match outcome {
                 GateOutcome::Pass(evidence) => self.emitter.emit(Event::GatePassed {
                     step: id.clone(),
