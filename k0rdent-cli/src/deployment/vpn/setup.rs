@@ -59,6 +59,8 @@ struct Inputs<'a> {
     net: ResolvedNetwork,
     hub: HubConfig,
     desired: Vec<DesiredPeer>,
+    /// The nodes' public IPs as Azure shows them now (the peers' endpoints).
+    ips: BTreeMap<String, IpAddr>,
 }
 
 fn inputs(snapshot: &Snapshot) -> Result<Inputs<'_>, Observation> {
@@ -84,6 +86,7 @@ fn inputs(snapshot: &Snapshot) -> Result<Inputs<'_>, Observation> {
         net,
         hub,
         desired,
+        ips,
     })
 }
 
@@ -185,6 +188,17 @@ impl Step for SetupVpnStep {
                 ctx.progress(format!("{}: {c}", inp.net.interface));
             }
         }
+        // The state records the addresses the peers now point at (a VM that came back with
+        // another public IP is followed here, before `create_vms` ever reruns).
+        let ips = inp.ips.clone();
+        ctx.update_state(move |st| {
+            for (name, ip) in ips {
+                if let Some(node) = st.nodes.get_mut(&name) {
+                    node.public_ip = Some(ip.to_string());
+                }
+            }
+        })
+        .await?;
         Ok(StepOutcome::done(self.outputs(&inp.net), evidence(&inp)))
     }
 
