@@ -29,7 +29,7 @@
     clippy::print_stderr
 )]
 
-use std::collections::BTreeSet;
+use std::collections::BTreeMap;
 use std::path::Path;
 use std::process::ExitCode;
 use std::time::{Duration, Instant};
@@ -48,6 +48,7 @@ struct Row {
     reads: usize,
     ssh: usize,
     children: usize,
+    programs: BTreeMap<String, usize>,
     wall: Duration,
     first_step: Option<Duration>,
     reads_before_first_step: usize,
@@ -117,15 +118,30 @@ fn ssh_accepted(lab: &PipelineLab) -> usize {
         .sum()
 }
 
-/// Processes that exec'ed in an `strace -f -e trace=execve` output, but the first (the CLI).
-fn children(trace: &Path) -> usize {
+/// Processes that exec'ed in an `strace -f -e trace=execve` output, but the first (the CLI),
+/// and how many of them ran each program (by its last exec).
+fn children(trace: &Path) -> (usize, BTreeMap<String, usize>) {
     let text = std::fs::read_to_string(trace).unwrap();
-    let pids: BTreeSet<&str> = text
+    let mut last: BTreeMap<&str, String> = BTreeMap::new();
+    for l in text
         .lines()
         .filter(|l| l.contains("execve") && l.trim_end().ends_with("= 0"))
-        .filter_map(|l| l.split_whitespace().next())
-        .collect();
-    pids.len().saturating_sub(1)
+    {
+        let Some(pid) = l.split_whitespace().next() else {
+            continue;
+        };
+        let program = l
+            .split_once("execve(\"")
+            .and_then(|(_, rest)| rest.split_once('"'))
+            .map(|(p, _)| p.rsplit('/').next().unwrap_or(p).to_owned())
+            .unwrap_or_default();
+        last.insert(pid, program);
+    }
+    let mut by_program: BTreeMap<String, usize> = BTreeMap::new();
+    for program in last.values().skip(1) {
+        *by_program.entry(program.clone()).or_default() += 1;
+    }
+    (last.len().saturating_sub(1), by_program)
 }
 
 /// One measured `deploy --until install_k0s`.
@@ -164,13 +180,15 @@ fn measure(lab: &PipelineLab, vms: usize, mode: &'static str) -> Row {
         let at = Instant::now() - ago;
         new.iter().filter(|e| !e.mutating && e.at < at).count()
     });
+    let (children, programs) = children(&trace);
     Row {
         vms,
         mode,
         mutating: new.iter().filter(|e| e.mutating).count(),
         reads: new.iter().filter(|e| !e.mutating).count(),
         ssh: ssh_accepted(lab) - ssh_before,
-        children: children(&trace),
+        children,
+        programs,
         wall,
         first_step: first.map(|(d, _)| d),
         reads_before_first_step,
@@ -285,6 +303,15 @@ fn main() -> ExitCode {
             r.first_step
                 .map_or("-".to_owned(), |d| format!("{:.2}", d.as_secs_f64())),
             r.reads_before_first_step
+        );
+    }
+    for r in &rows {
+        let programs: Vec<String> = r.programs.iter().map(|(p, n)| format!("{p} {n}")).collect();
+        println!(
+            "{} VMs, {}: children by program: {}",
+            r.vms,
+            r.mode,
+            programs.join(", ")
         );
     }
     let get = |vms: usize, mode: &str| rows.iter().find(|r| r.vms == vms && r.mode == mode);

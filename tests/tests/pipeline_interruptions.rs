@@ -36,9 +36,9 @@ use k0rdent_core::state::{DeploymentState, Status};
 use k0rdent_core::store::STATE_FILE;
 use k0rdent_standins::kube::{FakeKube, Resource};
 use k0rdent_tests::lab::cli::{CliRun, LabCli, harness};
-use k0rdent_tests::lab::cmd;
 use k0rdent_tests::lab::pipeline::{CONTROLLER, PipelineLab, ServedApi, WORKER};
 use k0rdent_tests::lab::transcript;
+use k0rdent_tests::lab::{agreement, cmd};
 use serde_json::Value;
 
 fn main() -> ExitCode {
@@ -183,6 +183,7 @@ fn assert_skips_verified(run: &CliRun, before: &BTreeSet<String>, label: &str) {
 
 async fn every_phase_killed_inside_and_at_its_end_then_resumed() {
     let lab = PipelineLab::start().await;
+    let mut pins = BTreeSet::new();
     let (cli, tools) = (&lab.cli, &lab.tools);
     let mut api = None;
     let mut keys = BTreeMap::new();
@@ -221,6 +222,7 @@ async fn every_phase_killed_inside_and_at_its_end_then_resumed() {
             }
             kills += 1;
             assert_skips_verified(&run, &before, &label);
+            pins_kept(cli, &mut pins, &label);
             lab.pause_k0sctl_after_install(None);
             lab.helm_work(None);
             let state = cli.state_or_default().await;
@@ -288,6 +290,7 @@ async fn every_phase_killed_inside_and_at_its_end_then_resumed() {
     for (name, content) in &keys {
         assert_eq!(now.get(name), Some(content), "keys/{name} changed");
     }
+    agreement::assert_agrees(&lab, "after the walk").await;
     lab.finish(api);
 }
 
@@ -329,6 +332,7 @@ const CTRL_C: [(&str, usize, At); 10] = [
 /// run after the previous one.)
 async fn ten_ctrl_c_at_phases_then_resumed() {
     let lab = PipelineLab::start().await;
+    let mut pins = BTreeSet::new();
     let cli = &lab.cli;
     let mut api = None;
     let mut interrupts = 0;
@@ -347,6 +351,7 @@ async fn ten_ctrl_c_at_phases_then_resumed() {
         assert_eq!(run.code, 130, "{label}:\n{}", run.stderr);
         interrupts += 1;
         assert_skips_verified(&run, &before, &label);
+        pins_kept(cli, &mut pins, &label);
         assert!(
             cmd::wait_for(5.0, || ["k0sctl apply", "helm upgrade"]
                 .iter()
@@ -365,6 +370,7 @@ async fn ten_ctrl_c_at_phases_then_resumed() {
     }
     eprintln!("{interrupts} Ctrl-C");
     resume_converges_unchanged(cli, "the resume after the last Ctrl-C").await;
+    agreement::assert_agrees(&lab, "after the Ctrl-C walk").await;
     assert_created_once(cli);
     lab.finish(api);
 }
@@ -491,6 +497,7 @@ fn moment_or_later(
 /// Azure resource created twice, the VMs and keys of the first run, and no temp file left.
 async fn kills_at_events_chained() {
     let lab = PipelineLab::start().await;
+    let mut pins = BTreeSet::new();
     let cli = &lab.cli;
     let mut api: Option<ServedApi> = None;
     let mut table = Vec::new();
@@ -535,6 +542,7 @@ async fn kills_at_events_chained() {
             ),
         };
         assert_skips_verified(&run, &before, &label);
+        pins_kept(cli, &mut pins, &label);
         lab.pause_k0sctl_after_install(None);
         lab.helm_work(None);
         let outcome = match (killed, run.code) {
@@ -559,6 +567,7 @@ async fn kills_at_events_chained() {
         api = Some(lab.api().await);
     }
     resume_converges_unchanged(cli, "the final resume").await;
+    agreement::assert_agrees(&lab, "after the kills at events").await;
     assert!(
         temp_saves(&cli.state_dir()).is_empty(),
         "a state temp file outlived the resumes"
@@ -672,6 +681,22 @@ fn release_records(kube: &FakeKube) -> Vec<(u64, String)> {
             ))
         })
         .collect()
+}
+
+/// No pinned host key was dropped or replaced by the run (no VM is recreated in a walk, so
+/// `known_hosts` only grows, as nodes are first reached); `seen` becomes its lines now.
+fn pins_kept(cli: &LabCli, seen: &mut BTreeSet<String>, label: &str) {
+    let now: BTreeSet<String> = std::fs::read_to_string(cli.state_dir().join("known_hosts"))
+        .unwrap_or_default()
+        .lines()
+        .map(str::to_owned)
+        .collect();
+    let lost: Vec<&String> = seen.difference(&now).collect();
+    assert!(
+        lost.is_empty(),
+        "{label}: known_hosts lost or changed {lost:?}"
+    );
+    *seen = now;
 }
 
 /// The resume after a walk: it starts no step recorded completed and converges (`status` 0, a

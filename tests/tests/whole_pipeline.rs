@@ -24,6 +24,7 @@ use std::time::{Duration, Instant};
 
 use k0rdent_azure::names::VmNames;
 use k0rdent_ssh::wireguard::ResolvedNetwork;
+use k0rdent_standins::kube::Resource;
 use k0rdent_tests::lab::cli::{LabCli, harness};
 use k0rdent_tests::lab::pipeline::{CONTROLLER, PipelineLab, WORKER};
 use k0rdent_tests::lab::wireguard::find_wireguard_go;
@@ -143,6 +144,19 @@ async fn fresh_deploy_rerun_killed_apply_and_tunnel_back() {
     let status = cli.run(&["status"]);
     assert_eq!(status.code, 0, "{}{}", status.stdout, status.stderr);
 
+    // Flux moves the release to a new revision on its own (kcm's HelmRelease does); the
+    // rerun below still runs no helm.
+    let flux_bumped = || {
+        api.kube
+            .list(Resource::Secrets, None, "owner=helm,status=deployed")
+            .unwrap()
+            .iter()
+            .any(|s| s["metadata"]["labels"]["version"] != "1")
+    };
+    assert!(
+        cmd::wait_for(10.0, flux_bumped),
+        "Flux bumped the release's revision"
+    );
     // A rerun starts nothing and runs no apply or install.
     let (applies, upgrades) = tools.mutating_calls();
     let r = cli.ok(&["-y", "deploy"]);
@@ -329,6 +343,7 @@ async fn fresh_deploy_rerun_killed_apply_and_tunnel_back() {
     assert!(r.started_steps().is_empty(), "{}", r.stderr);
     let applies = applies + 1;
     assert_eq!(tools.mutating_calls(), (applies, upgrades));
+    k0rdent_tests::lab::agreement::assert_agrees(&lab, "converged after the changes").await;
 
     // The worker's WireGuard dies (its peer goes silent): deploy blocks with exit 3 naming
     // the node, tries no SSH to it and runs no tool.

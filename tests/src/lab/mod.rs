@@ -10,6 +10,7 @@
 //! cloud-init sudo iproute2 util-linux nftables procps strace. A missing tool or privilege fails the test
 //! loudly.
 
+pub mod agreement;
 pub mod cli;
 pub mod cloud_init;
 pub mod cmd;

@@ -24,6 +24,9 @@ use super::cmd;
 use super::vm_backend::{LabVmBackend, LabVmOptions};
 use crate::standins;
 
+/// How long after the `Management` is first Ready the lab's Flux bumps the release.
+pub const FLUX_BUMP_AFTER: Duration = Duration::from_secs(1);
+
 /// The fixture: one controller and one worker.
 pub const CONFIG: &str = include_str!("../../fixtures/lab-vms-1x1.yaml");
 /// Its controller.
@@ -224,7 +227,12 @@ impl PipelineLab {
                 .unwrap(),
         )
         .unwrap();
-        let kcm = kube.start_kcm_simulation(KcmSimulation::default());
+        // kcm's part, Flux's included: a second after the Management is first Ready, a new
+        // revision of the release appears on its own; reruns must still run no helm.
+        let kcm = kube.start_kcm_simulation(KcmSimulation {
+            flux_bump_after: Some(FLUX_BUMP_AFTER),
+            ..KcmSimulation::default()
+        });
         PipelineLab {
             backend,
             cli,
