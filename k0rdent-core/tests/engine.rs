@@ -28,6 +28,22 @@ fn engine(p: Pipeline, store: &MemoryStore) -> Engine {
     Engine::builder(p, Arc::new(store.clone())).build().unwrap()
 }
 
+/// One `deploy` of `p` on `store`, its events recorded.
+async fn deploy_recorded(
+    p: Pipeline,
+    store: MemoryStore,
+) -> (k0rdent_core::engine::RunReport, Arc<RecordingSink>) {
+    let sink = Arc::new(RecordingSink::new());
+    let r = Engine::builder(p, Arc::new(store))
+        .sink(sink.clone())
+        .build()
+        .unwrap()
+        .deploy()
+        .await
+        .unwrap();
+    (r, sink)
+}
+
 #[tokio::test]
 async fn a_fresh_run_converges_in_dependency_order_and_a_rerun_does_nothing() {
     let world = FakeWorld::new();
@@ -376,14 +392,7 @@ async fn a_gate_with_a_wait_budget_is_polled_until_it_passes() {
             s
         }
     });
-    let sink = Arc::new(RecordingSink::new());
-    let r = Engine::builder(p, Arc::new(store))
-        .sink(sink.clone())
-        .build()
-        .unwrap()
-        .deploy()
-        .await
-        .unwrap();
+    let (r, sink) = deploy_recorded(p, store).await;
     assert_eq!(r.outcome, RunOutcome::Succeeded);
     assert_eq!(calls.load(Ordering::SeqCst), 4);
     let waiting = sink
@@ -1189,14 +1198,7 @@ async fn gates_of_one_kind_are_checked_together_and_kinds_in_order() {
                 s
             }
         });
-        let sink = Arc::new(RecordingSink::new());
-        let r = Engine::builder(p, Arc::new(MemoryStore::new()))
-            .sink(sink.clone())
-            .build()
-            .unwrap()
-            .deploy()
-            .await
-            .unwrap();
+        let (r, sink) = deploy_recorded(p, MemoryStore::new()).await;
         let passed: Vec<String> = sink
             .events()
             .iter()
