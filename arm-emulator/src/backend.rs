@@ -5,7 +5,7 @@ use std::net::IpAddr;
 use async_trait::async_trait;
 use k0rdent_core::secret::Secret;
 
-use super::effective_rules::InboundRules;
+use super::inbound_rules::InboundRules;
 
 /// A VM the emulator is creating, as the backend sees it.
 #[allow(missing_docs)]

@@ -5,7 +5,8 @@
 use serde_json::Value;
 
 use super::Emu;
-use super::effective_rules::{InboundRules, resolve};
+use super::effective_rules::resolve;
+use super::inbound_rules::InboundRules;
 use super::operation::Job;
 use super::reply::types;
 

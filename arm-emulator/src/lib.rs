@@ -55,6 +55,7 @@ mod effective_rules;
 mod faults;
 pub mod fixtures;
 mod groups;
+mod inbound_rules;
 mod inbound_sync;
 mod lists;
 mod network;
@@ -73,8 +74,8 @@ use serde_json::Value;
 
 pub use backend::{BackendError, BackendVm, VmBackend};
 pub use catalog::{Catalog, ImageDef, SkuDef};
-pub use effective_rules::{Access, InboundRules, NsgRules, Protocol, SecurityRule};
 pub use faults::{Faults, LoggedRequest, RequestLog};
+pub use inbound_rules::{Access, InboundRules, NsgRules, Protocol, SecurityRule};
 
 use world::World;
 

@@ -24,7 +24,7 @@ pub(crate) struct VmExtra {
     /// Restarts Azure did (a size change of a running VM), for tests.
     pub(crate) restarts: u32,
     /// The inbound rules last handed to the backend for its NIC.
-    pub(crate) inbound: super::effective_rules::InboundRules,
+    pub(crate) inbound: super::inbound_rules::InboundRules,
 }
 
 /// A resource in a group (the groups themselves are [`Group`]s).

@@ -114,7 +114,10 @@ fn wait_until(s: &Path, what: &str, f: impl Fn(&serde_json::Value) -> bool) {
 fn ctrl_c_stops_at_a_safe_point_with_exit_130_and_the_next_run_resumes() {
     let dir = tempfile::tempdir().unwrap();
     let s = dir.path();
-    let child = fake(s, 30_000).arg("deploy").spawn().unwrap();
+    let child = fake(s, 30_000)
+        .args(["deploy", "--until", "setup_network"])
+        .spawn()
+        .unwrap();
     wait_until(s, "setup to start", |v| {
         v["state"]["phases"]["prepare_deployment"]["status"] == "in_progress"
     });
@@ -127,7 +130,14 @@ fn ctrl_c_stops_at_a_safe_point_with_exit_130_and_the_next_run_resumes() {
         "stopped within a bounded time"
     );
     assert!(err.contains("Stopping at the next safe point"), "{err}");
-    assert!(out.contains("Interrupted. The state is saved"), "{out}");
+    // The advice repeats what the user gave: the state directory and `--until`.
+    assert!(
+        out.contains(&format!(
+            "Interrupted. The state is saved; run `k0rdent --state-dir {} deploy --until setup_network` again to continue.",
+            s.display()
+        )),
+        "{out}"
+    );
     let (_, out, _) = run(s, &["-o", "json", "state", "show"]);
     let v: serde_json::Value = serde_json::from_str(out.trim()).unwrap();
     assert_eq!(v["state"]["run"]["outcome"], "interrupted");

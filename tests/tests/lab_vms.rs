@@ -525,13 +525,34 @@ fn nsg_rule_removed_and_restored(backend: &LabVmBackend, cli: &LabCli, port: u16
         cmd::wait_for(5.0, || vms.iter().all(|vm| !allows(vm))),
         "the rule's removal reached the VMs"
     );
-    // One datagram of a new flow (a fresh source port) to the WireGuard port: dropped or not.
+    // Whether a datagram of a new flow to the WireGuard port gets past the NSG: counted by a
+    // chain of the test's own that runs after the NSG's (an accept goes on to it, a drop
+    // does not), for the probes' source ports only (the tunnel's own packets also go to
+    // that port, and other packets reach the NIC too).
+    const PROBE_PORTS: &str = "47000-47999";
+    for vm in vms {
+        let ns = backend.slot().netns(backend.index(vm).unwrap());
+        let table = format!(
+            "table inet lab_probe {{\n\
+             \tcounter passed {{ }}\n\
+             \tchain after_nsg {{\n\
+             \t\ttype filter hook input priority 10; policy accept;\n\
+             \t\tiifname \"eth0\" udp sport {PROBE_PORTS} udp dport {port} counter name \"passed\"\n\
+             \t}}\n\
+             }}\n"
+        );
+        nsg::nft(Some(&ns), &["-f", "-"], &table).unwrap();
+    }
+    let next_port = std::sync::atomic::AtomicU16::new(47000);
     let dropped = |vm: &str| {
-        let before = backend.nsg_drops(vm);
-        let socket = std::net::UdpSocket::bind("0.0.0.0:0").unwrap();
+        let ns = backend.slot().netns(backend.index(vm).unwrap());
+        let passed = || nsg::counter_packets(Some(&ns), "inet", "lab_probe", "passed");
+        let before = passed();
+        let sport = next_port.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+        let socket = std::net::UdpSocket::bind(("0.0.0.0", sport)).unwrap();
         let public = backend.public_ip(vm).unwrap();
         socket.send_to(b"probe", (public, port)).unwrap();
-        cmd::wait_for(1.0, || backend.nsg_drops(vm) > before)
+        !cmd::wait_for(1.0, || passed() > before)
     };
     for vm in vms {
         assert!(dropped(vm), "{vm}: a new flow to UDP {port} is dropped");

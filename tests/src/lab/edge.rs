@@ -17,7 +17,8 @@
 //! mapped now, or would leave from one, is dropped (chains `released_in`, `released_out`).
 //!
 //! Every configuration uses the same VNet range; it exists only inside the edge namespace,
-//! never in the root one, so two slots' deployments never meet.
+//! never in the root one, so two slots' deployments never meet. IPv4 only, as the VNet: IPv6
+//! is off in the edge and the VMs.
 
 use std::net::Ipv4Addr;
 
@@ -111,6 +112,26 @@ fn nft(slot: &Slot, script: &str) -> Result<(), String> {
     }
 }
 
+/// Turns IPv6 off in namespace `ns` before its links exist: the VNet is IPv4 only, and
+/// Azure's fabric carries no multicast, so no neighbour discovery or MLD reaches another
+/// VM's NIC (where its NSG would count it as a drop).
+fn ipv4_only(ns: &str) -> Result<(), String> {
+    cmd::try_run(
+        "ip",
+        &[
+            "netns",
+            "exec",
+            ns,
+            "sysctl",
+            "-q",
+            "-w",
+            "net.ipv6.conf.all.disable_ipv6=1",
+            "net.ipv6.conf.default.disable_ipv6=1",
+        ],
+    )
+    .map(drop)
+}
+
 /// Whether the slot's edge namespace exists.
 pub fn exists(slot: &Slot) -> bool {
     cmd::run("ip", &["netns", "list"])
@@ -130,6 +151,7 @@ pub fn ensure(slot: &Slot) -> Result<(), String> {
     }
     let (ns, veth) = (slot.edge_netns(), slot.edge_veth());
     cmd::try_run("ip", &["netns", "add", &ns])?;
+    ipv4_only(&ns)?;
     cmd::try_run(
         "ip",
         &[
@@ -213,6 +235,7 @@ pub fn attach(slot: &Slot, i: u8, addrs: VmAddresses) -> Result<(), String> {
     let ns = slot.netns(i);
     let link = vm_link(i);
     cmd::try_run("ip", &["netns", "add", &ns])?;
+    ipv4_only(&ns)?;
     edge(
         slot,
         &[
@@ -326,5 +349,5 @@ pub fn mappings_in(ns: &str) -> Vec<(Ipv4Addr, Ipv4Addr)> {
 /// The packets the edge dropped so far because their public address is not mapped now
 /// ([`RELEASED_COUNTER`]).
 pub fn released_drops(slot: &Slot) -> u64 {
-    super::vm_backend::nsg::counter_packets(Some(&slot.edge_netns()), "ip", TABLE, RELEASED_COUNTER)
+    super::nft::counter_packets(Some(&slot.edge_netns()), "ip", TABLE, RELEASED_COUNTER)
 }

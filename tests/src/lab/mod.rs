@@ -16,6 +16,7 @@ pub mod cloud_init;
 pub mod cmd;
 pub mod edge;
 pub mod netns;
+pub mod nft;
 pub mod pipeline;
 pub mod slot;
 pub mod sshd;

@@ -16,11 +16,10 @@
 //! TCP, UDP and ICMP (with ports: TCP and UDP to those ports). Destination addresses are not
 //! matched (everything on the NIC is for the VM).
 
-use std::io::Write as _;
-use std::process::{Command, Stdio};
-
 use ipnet::IpNet;
 use k0rdent_arm_emulator::{Access, InboundRules, Protocol, SecurityRule};
+
+pub use crate::lab::nft::{counter_packets, nft};
 
 /// The nftables table (family `inet`) holding a VM's NSG, in the VM's namespace.
 pub const TABLE: &str = "azure_nsg";
@@ -181,47 +180,6 @@ pub fn ruleset(rules: &InboundRules) -> String {
     out
 }
 
-/// Runs `nft args…` in namespace `ns` (the root namespace for `None`) with `input` on its
-/// standard input.
-///
-/// # Errors
-/// nft's status and output when it fails.
-pub fn nft(ns: Option<&str>, args: &[&str], input: &str) -> Result<String, String> {
-    let mut command = match ns {
-        Some(ns) => {
-            let mut c = Command::new("ip");
-            c.args(["netns", "exec", ns, "nft"]);
-            c
-        }
-        None => Command::new("nft"),
-    };
-    let mut child = command
-        .args(args)
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .map_err(|e| format!("cannot run nft: {e}"))?;
-    if let Some(mut stdin) = child.stdin.take() {
-        stdin
-            .write_all(input.as_bytes())
-            .map_err(|e| format!("writing to nft: {e}"))?;
-    }
-    let out = child.wait_with_output().map_err(|e| e.to_string())?;
-    let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
-    if out.status.success() {
-        Ok(stdout)
-    } else {
-        Err(format!(
-            "`nft {}` in {} failed ({}): {stdout}{}",
-            args.join(" "),
-            ns.unwrap_or("the root namespace"),
-            out.status,
-            String::from_utf8_lossy(&out.stderr)
-        ))
-    }
-}
-
 /// Checks a ruleset with `nft -c` (nothing is applied).
 ///
 /// # Errors
@@ -241,17 +199,4 @@ pub fn apply(ns: &str, rules: &InboundRules) {
 /// The packets the NSG in namespace `ns` dropped so far.
 pub fn dropped(ns: &str) -> u64 {
     counter_packets(Some(ns), "inet", TABLE, DROPPED_COUNTER)
-}
-
-/// The packets named counter `counter` of table `<family> <table>` counted so far, in namespace
-/// `ns` (the root namespace for `None`).
-pub fn counter_packets(ns: Option<&str>, family: &str, table: &str, counter: &str) -> u64 {
-    let out =
-        nft(ns, &["list", "counter", family, table, counter], "").unwrap_or_else(|e| panic!("{e}"));
-    let words: Vec<&str> = out.split_whitespace().collect();
-    words
-        .windows(2)
-        .find(|w| w[0] == "packets")
-        .and_then(|w| w[1].parse().ok())
-        .unwrap_or_else(|| panic!("no packet count in {out}"))
 }
