@@ -93,14 +93,24 @@ pub enum Command {
     ///
     /// Exit code 0 when nothing is to be done, 2 when there are pending changes or drift,
     /// 3 when a gate would block.
-    Plan,
+    Plan {
+        /// Judge only this phase and what it needs, as `deploy --until` would run them
+        /// (after `deploy --until create_vms`, `plan --until create_vms` exits 0).
+        #[arg(long, value_name = "PHASE")]
+        until: Option<String>,
+    },
     /// Show recorded against observed state, per phase and resource, with drift.
     ///
     /// Exit code 0 when in sync, 2 on drift or pending work, 3 when blocked.
-    Status,
+    Status {
+        /// Judge only this phase and what it needs (see `plan --until`).
+        #[arg(long, value_name = "PHASE")]
+        until: Option<String>,
+    },
     /// Update the recorded state from reality; changes no infrastructure.
     Refresh,
-    /// Tear the deployment down in reverse order and archive the state.
+    /// Tear the deployment down in reverse order and archive the state (alias: destroy).
+    #[command(alias = "destroy")]
     Reset,
     /// Manage the WireGuard tunnel from this machine to the nodes.
     Vpn {

@@ -93,8 +93,11 @@ impl Remedy for CliError {
         match self {
             CliError::Engine(e) => e.remedy(),
             CliError::Store(e) => e.remedy(),
-            CliError::Settings(ConfigError::UnknownUntil(_)) => {
-                Some("`k0rdent plan` lists the phases".into())
+            CliError::Settings(ConfigError::UnknownUntil { until, phases }) => {
+                Some(match closest(until.as_str(), phases) {
+                    Some(p) => format!("did you mean `--until {p}`?").into(),
+                    None => "`k0rdent plan` lists the phases".into(),
+                })
             }
             CliError::Settings(_) => None,
             CliError::Usage { remedy, .. } => remedy.as_deref().map(Cow::Borrowed),
@@ -108,5 +111,47 @@ impl Remedy for CliError {
                 .into(),
             ),
         }
+    }
+}
+
+/// The candidate within two edits of `word` (the nearest first), as a "did you mean".
+fn closest<'a>(word: &str, candidates: &'a [String]) -> Option<&'a str> {
+    candidates
+        .iter()
+        .map(|c| (edits(word, c), c))
+        .filter(|(d, _)| *d <= 2)
+        .min_by_key(|(d, _)| *d)
+        .map(|(_, c)| c.as_str())
+}
+
+/// Levenshtein distance.
+fn edits(a: &str, b: &str) -> usize {
+    let b: Vec<char> = b.chars().collect();
+    let mut row: Vec<usize> = (0..=b.len()).collect();
+    for (i, ca) in a.chars().enumerate() {
+        let mut prev = row[0];
+        row[0] = i + 1;
+        for (j, cb) in b.iter().enumerate() {
+            let cur = row[j + 1];
+            row[j + 1] = (prev + usize::from(ca != *cb)).min(row[j] + 1).min(cur + 1);
+            prev = cur;
+        }
+    }
+    row[b.len()]
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_misspelt_phase_gets_the_nearest_one() {
+        let phases: Vec<String> = ["setup_network", "create_vms", "install_k0s"]
+            .map(String::from)
+            .to_vec();
+        assert_eq!(closest("create_vm", &phases), Some("create_vms"));
+        assert_eq!(closest("instal_k0s", &phases), Some("install_k0s"));
+        assert_eq!(closest("everything", &phases), None);
+        assert_eq!(edits("kitten", "sitting"), 3);
     }
 }

@@ -231,6 +231,29 @@ async fn deploy_until_create_vms_survives_sigkills_at_logged_moments() {
         assert_eq!(e["decision"], "skip", "{e}");
     }
 
+    // Judged up to create_vms, plan and status find nothing to do (exit 0) and show only
+    // those phases; unbounded, the later phases are still to do. A misspelt phase is a usage
+    // error.
+    for command in ["plan", "status"] {
+        let (code, out, err) = lab.run(&[command, "--until", "create_vms"]);
+        assert_eq!(code, 0, "{command} --until create_vms:\n{out}\n{err}");
+        let judged = match command {
+            "plan" => "all 7 steps are up to date",
+            _ => "create_vms/k0s-worker-1",
+        };
+        assert!(out.contains(judged), "{out}");
+        assert!(
+            !out.contains("setup_vpn"),
+            "{command} --until shows later phases:\n{out}"
+        );
+        let (code, out, _) = lab.run(&[command]);
+        assert_ne!(code, 0, "{command}:\n{out}");
+        assert!(out.contains("setup_vpn"), "{out}");
+    }
+    let (code, _, err) = lab.run(&["plan", "--until", "create_vm"]);
+    assert_eq!(code, 1, "{err}");
+    assert!(err.contains("did you mean `--until create_vms`?"), "{err}");
+
     // A VM deleted behind our back: status names it (exit 2), deploy recreates only it.
     assert!(lab.emu.delete_resource(VM, "k0s-worker-2"));
     let (code, out, _) = lab.run(&["status"]);

@@ -47,8 +47,8 @@ pub async fn run(
     match command {
         Command::ImportBashState { dir } => import::run(&ctx, &dir).await,
         Command::Deploy { until } => deploy::run(&ctx, until).await,
-        Command::Plan => plan::plan(&ctx).await,
-        Command::Status => plan::status(&ctx).await,
+        Command::Plan { until } => plan::plan(&ctx, until).await,
+        Command::Status { until } => plan::status(&ctx, until).await,
         Command::Refresh => refresh::run(&ctx).await,
         Command::Reset => reset::run(&ctx).await,
         Command::Vpn { action } => vpn::run(&ctx, action).await,

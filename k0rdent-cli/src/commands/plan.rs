@@ -41,9 +41,9 @@ fn exit_for(report: &PlanReport) -> ExitStatus {
     }
 }
 
-pub(crate) async fn plan(ctx: &Ctx) -> Result<ExitStatus, CliError> {
+pub(crate) async fn plan(ctx: &Ctx, until: Option<String>) -> Result<ExitStatus, CliError> {
     let report = ctx
-        .engine(None, crate::pipeline::Mode::Preview, "plan")
+        .engine(until, crate::pipeline::Mode::Preview, "plan")
         .await?
         .plan()
         .await?;
@@ -77,9 +77,9 @@ fn observed(o: &Observation) -> String {
     }
 }
 
-pub(crate) async fn status(ctx: &Ctx) -> Result<ExitStatus, CliError> {
+pub(crate) async fn status(ctx: &Ctx, until: Option<String>) -> Result<ExitStatus, CliError> {
     let report = ctx
-        .engine(None, crate::pipeline::Mode::ReadOnly, "plan")
+        .engine(until, crate::pipeline::Mode::ReadOnly, "plan")
         .await?
         .plan()
         .await?;

@@ -37,8 +37,13 @@ pub enum ConfigError {
     #[error("concurrency must be at least 1")]
     ZeroConcurrency,
     /// `until` names no step or phase of the pipeline.
-    #[error("unknown phase {0} for --until")]
-    UnknownUntil(StepId),
+    #[error("unknown phase {until} for --until (the phases: {})", phases.join(", "))]
+    UnknownUntil {
+        /// What was asked for.
+        until: StepId,
+        /// The pipeline's phases, in order.
+        phases: Vec<String>,
+    },
 }
 
 /// Why a run could not proceed at all (step failures are reported in [`RunReport`]).
@@ -402,7 +407,17 @@ impl EngineBuilder {
         if let Some(u) = &self.options.until
             && self.pipeline.graph().closure(u).is_none()
         {
-            return Err(ConfigError::UnknownUntil(u.clone()));
+            let mut phases: Vec<String> = Vec::new();
+            for step in self.pipeline.steps() {
+                let phase = step.id().phase().to_owned();
+                if !phases.contains(&phase) {
+                    phases.push(phase);
+                }
+            }
+            return Err(ConfigError::UnknownUntil {
+                until: u.clone(),
+                phases,
+            });
         }
         Ok(Engine {
             pipeline: Arc::new(self.pipeline),

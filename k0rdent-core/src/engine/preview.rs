@@ -14,6 +14,8 @@ use crate::plan::plan;
 impl Engine {
     /// What `deploy` would do now, without taking the lock or changing anything. Gates of
     /// steps that could start now are checked once (gates that wait are not waited for).
+    /// With [`EngineBuilder::until`](super::EngineBuilder::until), only that step or phase
+    /// and what it needs are in the report.
     ///
     /// # Errors
     /// [`EngineError::Store`] if the state cannot be read.
@@ -80,9 +82,21 @@ impl Engine {
         }
         let mut facts = facts;
         facts.gate_failures = failures;
-        let plan = plan(self.pipeline.graph(), &state, &facts);
+        let mut plan = plan(self.pipeline.graph(), &state, &facts);
+        let mut observations = observations(&self.pipeline, &facts);
+        // `until`: only the target and what it needs are judged (and shown).
+        let graph = self.pipeline.graph();
+        if let Some(scope) = self.options.until.as_ref().and_then(|u| graph.closure(u)) {
+            let keep = |id: &crate::id::StepId| {
+                graph
+                    .index_of(id)
+                    .is_some_and(|i| scope.get(i).copied().unwrap_or(false))
+            };
+            plan.entries.retain(|e| keep(&e.step));
+            observations.retain(|(id, _)| keep(id));
+        }
         Ok(PlanReport {
-            observations: observations(&self.pipeline, &facts),
+            observations,
             observer_failures: snapshot
                 .failures()
                 .iter()
