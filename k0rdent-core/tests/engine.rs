@@ -785,14 +785,7 @@ async fn a_vm_deleted_behind_our_back_is_the_only_thing_recreated() {
         .await
         .unwrap();
     world.delete(&sid("create_vms/vm-1"));
-    let sink = Arc::new(RecordingSink::new());
-    let r = Engine::builder(pipeline(&world, |s| s), Arc::new(store.clone()))
-        .sink(sink.clone())
-        .build()
-        .unwrap()
-        .deploy()
-        .await
-        .unwrap();
+    let (r, sink) = deploy_recorded(pipeline(&world, |s| s), store.clone()).await;
     assert_eq!(r.outcome, RunOutcome::Succeeded);
     assert_eq!(&applies(&world)[7..], ["create_vms/vm-1"]);
     assert!(

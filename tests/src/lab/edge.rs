@@ -86,30 +86,7 @@ fn edge(slot: &Slot, args: &[&str]) -> Result<String, String> {
 }
 
 fn nft(slot: &Slot, script: &str) -> Result<(), String> {
-    use std::io::Write as _;
-    let mut child = std::process::Command::new("ip")
-        .args(["netns", "exec", &slot.edge_netns(), "nft", "-f", "-"])
-        .stdin(std::process::Stdio::piped())
-        .stdout(std::process::Stdio::null())
-        .stderr(std::process::Stdio::piped())
-        .spawn()
-        .map_err(|e| format!("nft: {e}"))?;
-    child
-        .stdin
-        .take()
-        .ok_or("nft: no stdin")?
-        .write_all(script.as_bytes())
-        .map_err(|e| format!("nft: {e}"))?;
-    let out = child.wait_with_output().map_err(|e| format!("nft: {e}"))?;
-    if out.status.success() {
-        Ok(())
-    } else {
-        Err(format!(
-            "nft in {}: {}\n{script}",
-            slot.edge_netns(),
-            String::from_utf8_lossy(&out.stderr).trim()
-        ))
-    }
+    super::nft::nft(Some(&slot.edge_netns()), &["-f", "-"], script).map(drop)
 }
 
 /// Turns IPv6 off in namespace `ns` before its links exist: the VNet is IPv4 only, and
@@ -316,21 +293,8 @@ pub fn mappings(slot: &Slot) -> Vec<(Ipv4Addr, Ipv4Addr)> {
 
 /// [`mappings`] of the edge namespace `ns`.
 pub fn mappings_in(ns: &str) -> Vec<(Ipv4Addr, Ipv4Addr)> {
-    let out = cmd::try_run(
-        "ip",
-        &[
-            "netns",
-            "exec",
-            ns,
-            "nft",
-            "list",
-            "map",
-            "ip",
-            TABLE,
-            INBOUND_MAP,
-        ],
-    )
-    .unwrap_or_default();
+    let out = super::nft::nft(Some(ns), &["list", "map", "ip", TABLE, INBOUND_MAP], "")
+        .unwrap_or_default();
     let Some(body) = out
         .split_once("elements = {")
         .and_then(|(_, rest)| rest.split_once('}'))

@@ -149,7 +149,7 @@ impl Slot {
         Ipv4Addr::new(169, 254, 200 + self.n, 2)
     }
 
-    /// `203.0.113.16n/26`: the public addresses VMs move to ([`Slot::moved_node_ip`]).
+    /// `203.0.113.16n/26`: the public addresses VMs move to ([`Slot::vm_moved_ip`]).
     pub fn moved_subnet(&self) -> Ipv4Net {
         Ipv4Net::new(Ipv4Addr::new(203, 0, 113, self.n * 16), 26).unwrap()
     }
@@ -210,18 +210,6 @@ impl Slot {
     pub fn vm_moved_ip(&self, i: u8) -> Ipv4Addr {
         assert!(i < VMS);
         Ipv4Addr::new(203, 0, 113, self.n * 16 + 2 + i)
-    }
-
-    /// Node `i`'s second "public" address, once it has moved ([`Slot::moved_node_ip`]):
-    /// the host side of its /30 in 203.0.113.0/24 (TEST-NET-3), laid out as in
-    /// 198.51.100.0/24.
-    pub fn moved_host_ip(&self, i: u8) -> Ipv4Addr {
-        Ipv4Addr::new(203, 0, 113, self.link_base(i) + 1)
-    }
-
-    /// Node `i`'s "public" address after a move (a VM given another public IP).
-    pub fn moved_node_ip(&self, i: u8) -> Ipv4Addr {
-        Ipv4Addr::new(203, 0, 113, self.link_base(i) + 2)
     }
 
     /// `172.30.<n>.0/24`: the WireGuard network of the slot's deployment.
