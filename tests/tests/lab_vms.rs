@@ -497,6 +497,15 @@ fn vnet_behind_the_edge(backend: &LabVmBackend, cli: &LabCli) {
 /// once — a new flow to the WireGuard port is dropped (the tunnel's established flow carries
 /// on, as Azure keeps existing flows) — `status` exits 2 naming it, and `deploy` puts the
 /// rule back, which reaches the VMs the same way.
+/// A range of 1000 UDP source ports just below the kernel's ephemeral range
+/// (`net.ipv4.ip_local_port_range`), which no socket bound to port 0 can be given.
+fn probe_ports() -> (u16, u16) {
+    let range = std::fs::read_to_string("/proc/sys/net/ipv4/ip_local_port_range").unwrap();
+    let first: u16 = range.split_whitespace().next().unwrap().parse().unwrap();
+    assert!(first > 2024, "ephemeral range starts at {first}: no room below it");
+    (first - 1000, first - 1)
+}
+
 fn nsg_rule_removed_and_restored(backend: &LabVmBackend, cli: &LabCli, port: u16) {
     const NSG: &str = "Microsoft.Network/networkSecurityGroups";
     let names = cli.emu.resource_names(NSG);
@@ -528,8 +537,12 @@ fn nsg_rule_removed_and_restored(backend: &LabVmBackend, cli: &LabCli, port: u16
     // Whether a datagram of a new flow to the WireGuard port gets past the NSG: counted by a
     // chain of the test's own that runs after the NSG's (an accept goes on to it, a drop
     // does not), for the probes' source ports only (the tunnel's own packets also go to
-    // that port, and other packets reach the NIC too).
-    const PROBE_PORTS: &str = "47000-47999";
+    // that port, and other packets reach the NIC too). The probes' ports lie below the
+    // kernel's ephemeral range: the hub's wireguard-go has no ListenPort, so its socket (and
+    // with it every keepalive and handshake it sends to this port) takes an ephemeral port,
+    // which once fell inside a probe range picked from the middle of it.
+    let (probe_first, probe_last) = probe_ports();
+    let probe_ports = format!("{probe_first}-{probe_last}");
     for vm in vms {
         let ns = backend.slot().netns(backend.index(vm).unwrap());
         let table = format!(
@@ -537,18 +550,19 @@ fn nsg_rule_removed_and_restored(backend: &LabVmBackend, cli: &LabCli, port: u16
              \tcounter passed {{ }}\n\
              \tchain after_nsg {{\n\
              \t\ttype filter hook input priority 10; policy accept;\n\
-             \t\tiifname \"eth0\" udp sport {PROBE_PORTS} udp dport {port} counter name \"passed\"\n\
+             \t\tiifname \"eth0\" udp sport {probe_ports} udp dport {port} counter name \"passed\"\n\
              \t}}\n\
              }}\n"
         );
         nsg::nft(Some(&ns), &["-f", "-"], &table).unwrap();
     }
-    let next_port = std::sync::atomic::AtomicU16::new(47000);
+    let next_port = std::sync::atomic::AtomicU16::new(probe_first);
     let dropped = |vm: &str| {
         let ns = backend.slot().netns(backend.index(vm).unwrap());
         let passed = || nsg::counter_packets(Some(&ns), "inet", "lab_probe", "passed");
         let before = passed();
         let sport = next_port.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+        assert!(sport <= probe_last, "out of probe ports");
         let socket = std::net::UdpSocket::bind(("0.0.0.0", sport)).unwrap();
         let public = backend.public_ip(vm).unwrap();
         socket.send_to(b"probe", (public, port)).unwrap();
