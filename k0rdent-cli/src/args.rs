@@ -12,16 +12,14 @@ use clap::{Args, Parser, Subcommand, ValueEnum};
 /// changed, saving its state after every step. Run it again after Ctrl-C, a lost network or a
 /// reboot and it continues where it stopped.
 #[derive(Debug, Parser)]
-#[command(
-    name = "k0rdent",
-    version,
-    propagate_version = true,
-    max_term_width = 100
-)]
-#[command(
-    after_help = "Exit codes: 0 success (plan/status: in sync), 1 error, 2 drift or pending \
-changes, 3 blocked by a gate, 4 state locked by a live run, 130 interrupted."
-)]
+#[command(name = "k0rdent", version, propagate_version = true, term_width = 100)]
+#[command(after_help = "Examples:
+  k0rdent config init && k0rdent plan          start a new deployment
+  k0rdent deploy --config k0rdent.yaml         deploy (run it again to resume)
+  k0rdent status                               recorded against observed, with drift
+
+Exit codes: 0 success (plan/status: in sync), 1 error, 2 drift or pending changes, 3 blocked by a
+gate, 4 state locked by a live run, 130 interrupted. Docs: docs/ in the source tree.")]
 pub struct Cli {
     /// Options every command accepts.
     #[command(flatten)]
@@ -35,37 +33,81 @@ pub struct Cli {
 /// Options every command accepts.
 #[derive(Debug, Args)]
 pub struct GlobalArgs {
-    /// Deployment configuration (the Bash tool's YAML schema).
+    /// Output format: human-readable text, or JSON Lines on stdout.
+    #[arg(long, short = 'o', global = true, value_enum, default_value_t = OutputFormat::Text, display_order = 900)]
+    pub output: OutputFormat,
+
+    /// More log output to stderr (-v info, -vv debug, -vvv trace); RUST_LOG overrides.
+    #[arg(long, short = 'v', global = true, action = clap::ArgAction::Count, display_order = 901)]
+    pub verbose: u8,
+
+    /// Colour: on a terminal only (auto), always or never; NO_COLOR turns auto off.
+    #[arg(
+        long,
+        global = true,
+        value_enum,
+        value_name = "WHEN",
+        default_value_t = ColorChoice::Auto,
+        display_order = 902
+    )]
+    pub color: ColorChoice,
+}
+
+/// `--config FILE`, on the commands that read the configuration.
+#[derive(Debug, Clone, Default, Args)]
+pub struct ConfigArg {
+    /// Deployment configuration (YAML; `k0rdent config init` writes one, docs/configuration.md
+    /// lists every key). Without it, the one the state recorded at the last deploy.
     #[arg(
         long,
         short = 'c',
-        global = true,
         value_name = "FILE",
-        env = "K0RDENT_CONFIG"
+        env = "K0RDENT_CONFIG",
+        global = true
     )]
     pub config: Option<PathBuf>,
+}
 
+/// `--state-dir DIR`, on the commands that use the deployment's state (and their
+/// subcommands: `k0rdent state show --state-dir DIR`).
+#[derive(Debug, Clone, Args)]
+pub struct StateArg {
     /// Directory holding the deployment state, keys and event log.
     #[arg(
         long,
-        global = true,
         value_name = "DIR",
         default_value = "./state",
-        env = "K0RDENT_STATE_DIR"
+        env = "K0RDENT_STATE_DIR",
+        global = true
     )]
     pub state_dir: PathBuf,
+}
 
-    /// Answer yes to every prompt (accept replacements, confirm reset).
-    #[arg(long, short = 'y', global = true)]
+impl Default for StateArg {
+    fn default() -> Self {
+        StateArg {
+            state_dir: PathBuf::from("./state"),
+        }
+    }
+}
+
+/// `-y/--yes`, on the commands that can ask.
+#[derive(Debug, Clone, Copy, Default, Args)]
+pub struct YesArg {
+    /// Answer yes to every prompt.
+    #[arg(long, short = 'y')]
     pub yes: bool,
+}
 
-    /// Output format: human-readable text, or JSON Lines on stdout.
-    #[arg(long, short = 'o', global = true, value_enum, default_value_t = OutputFormat::Text)]
-    pub output: OutputFormat,
-
-    /// More log output on stderr (-v info, -vv debug, -vvv trace); RUST_LOG overrides.
-    #[arg(long, short = 'v', global = true, action = clap::ArgAction::Count)]
-    pub verbose: u8,
+/// When to colour the output.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum ColorChoice {
+    /// When the stream is a terminal and NO_COLOR is not set.
+    Auto,
+    /// Always, even into a pipe.
+    Always,
+    /// Never.
+    Never,
 }
 
 /// How results are printed.
@@ -82,50 +124,149 @@ pub enum OutputFormat {
 pub enum Command {
     /// Observe, plan, then converge the deployment.
     ///
-    /// Steps recorded done and observed done with unchanged inputs are skipped; interrupted
-    /// steps resume from their journal; anything unknown blocks instead of being redone.
+    /// Reads Azure and the nodes first, then runs only what is missing or changed, phase by
+    /// phase, saving the state after every step. Steps recorded done and observed done with
+    /// unchanged inputs are skipped; interrupted steps resume from their journal; anything
+    /// unknown blocks instead of being redone. Interrupt it at any moment (Ctrl-C, kill, a lost
+    /// network) and run the same command again to continue.
+    #[command(after_help = "Examples:
+  k0rdent deploy --config k0rdent.yaml         deploy everything
+  k0rdent deploy --until create_vms            stop after the VMs exist
+  k0rdent deploy -y                            accept replacements without asking")]
     Deploy {
-        /// Stop after this phase (e.g. create_vms).
-        #[arg(long, value_name = "PHASE")]
+        #[allow(missing_docs)]
+        #[command(flatten)]
+        config: ConfigArg,
+        #[allow(missing_docs)]
+        #[command(flatten)]
+        state: StateArg,
+        #[allow(missing_docs)]
+        #[command(flatten)]
+        yes: YesArg,
+        /// Stop after this phase and what it needs.
+        #[arg(long, value_name = "PHASE", value_parser = phase_names())]
         until: Option<String>,
     },
     /// Show what `deploy` would do now and why; changes nothing.
     ///
-    /// Exit code 0 when nothing is to be done, 2 when there are pending changes or drift,
-    /// 3 when a gate would block.
+    /// Observes Azure and the nodes as `deploy` would, runs the read-only preflight checks,
+    /// and prints one line per step with what `deploy` would do and why. Takes no lock, so it
+    /// works while a deploy runs. Exit code 0 when nothing is to be done, 2 when there are
+    /// pending changes or drift, 3 when a gate would block.
+    #[command(after_help = "Examples:
+  k0rdent plan --config k0rdent.yaml
+  k0rdent plan --until create_vms              after `deploy --until create_vms`: exit 0
+  k0rdent plan -o json | jq .plan")]
     Plan {
-        /// Judge only this phase and what it needs, as `deploy --until` would run them
-        /// (after `deploy --until create_vms`, `plan --until create_vms` exits 0).
-        #[arg(long, value_name = "PHASE")]
+        #[allow(missing_docs)]
+        #[command(flatten)]
+        config: ConfigArg,
+        #[allow(missing_docs)]
+        #[command(flatten)]
+        state: StateArg,
+        /// Judge only this phase and what it needs, as `deploy --until` would run them.
+        #[arg(long, value_name = "PHASE", value_parser = phase_names())]
         until: Option<String>,
     },
     /// Show recorded against observed state, per phase and resource, with drift.
     ///
-    /// Exit code 0 when in sync, 2 on drift or pending work, 3 when blocked.
+    /// One line per step: what the state recorded, what is there now, and drift where they
+    /// differ. Takes no lock. Exit code 0 when in sync, 2 on drift or pending work, 3 when
+    /// blocked.
+    #[command(after_help = "Examples:
+  k0rdent status
+  k0rdent status --until connect_vpn
+  k0rdent status -o json")]
     Status {
+        #[allow(missing_docs)]
+        #[command(flatten)]
+        config: ConfigArg,
+        #[allow(missing_docs)]
+        #[command(flatten)]
+        state: StateArg,
         /// Judge only this phase and what it needs (see `plan --until`).
-        #[arg(long, value_name = "PHASE")]
+        #[arg(long, value_name = "PHASE", value_parser = phase_names())]
         until: Option<String>,
     },
     /// Update the recorded state from reality; changes no infrastructure.
-    Refresh,
+    ///
+    /// Observes every step and records what it found (resources that vanished are marked
+    /// missing, so the next deploy recreates them).
+    #[command(after_help = "Example:
+  k0rdent refresh && k0rdent status")]
+    Refresh {
+        #[allow(missing_docs)]
+        #[command(flatten)]
+        config: ConfigArg,
+        #[allow(missing_docs)]
+        #[command(flatten)]
+        state: StateArg,
+    },
     /// Tear the deployment down in reverse order and archive the state (alias: destroy).
-    #[command(alias = "destroy")]
-    Reset,
+    ///
+    /// Asks first, naming the subscription, the resource group, the VMs and the local files
+    /// that go (`-y` answers yes). The state is saved after every step, so an interrupted
+    /// reset continues where it stopped.
+    #[command(
+        alias = "destroy",
+        after_help = "Examples:
+  k0rdent reset
+  k0rdent destroy -y                           the same, without asking"
+    )]
+    Reset {
+        #[allow(missing_docs)]
+        #[command(flatten)]
+        config: ConfigArg,
+        #[allow(missing_docs)]
+        #[command(flatten)]
+        state: StateArg,
+        #[allow(missing_docs)]
+        #[command(flatten)]
+        yes: YesArg,
+    },
     /// Manage the WireGuard tunnel from this machine to the nodes.
+    ///
+    /// The tunnel is what every SSH and Kubernetes API connection goes through. `deploy`
+    /// brings it up; after a reboot or `vpn down`, `vpn up` (or `deploy`) brings it back.
+    #[command(after_help = "Examples:
+  k0rdent vpn status
+  k0rdent vpn up")]
     Vpn {
+        #[allow(missing_docs)]
+        #[command(flatten)]
+        state: StateArg,
         /// What to do with the tunnel.
         #[command(subcommand)]
         action: VpnAction,
     },
     /// Print the path of the cluster's kubeconfig (written by install_k0s).
+    ///
+    /// The kubeconfig reaches the API through the tunnel; `k0rdent vpn status` tells whether
+    /// it is up.
+    #[command(after_help = "Examples:
+  kubectl --kubeconfig \"$(k0rdent kubeconfig)\" get nodes
+  eval \"$(k0rdent kubeconfig --export)\"")]
     Kubeconfig {
+        #[allow(missing_docs)]
+        #[command(flatten)]
+        state: StateArg,
         /// Print `export KUBECONFIG=...` for `eval`.
         #[arg(long)]
         export: bool,
     },
     /// Open SSH to a node through the tunnel, with the pinned host key, or run CMD there.
+    ///
+    /// Checks the tunnel first and says why a node cannot be reached instead of hanging.
+    #[command(after_help = "Examples:
+  k0rdent ssh k0s-controller-1
+  k0rdent ssh k0s-worker-1 -- sudo k0s status")]
     Ssh {
+        #[allow(missing_docs)]
+        #[command(flatten)]
+        config: ConfigArg,
+        #[allow(missing_docs)]
+        #[command(flatten)]
+        state: StateArg,
         /// The node (e.g. k0s-controller-1).
         node: String,
         /// The command to run instead of a shell (after `--`).
@@ -133,7 +274,18 @@ pub enum Command {
         command: Vec<String>,
     },
     /// Print what the deployment would write, from the recorded state.
+    ///
+    /// Secrets are never printed: the hub's private key is left out.
+    #[command(after_help = "Examples:
+  k0rdent render k0sctl > k0sctl.yaml
+  k0rdent render hub")]
     Render {
+        #[allow(missing_docs)]
+        #[command(flatten)]
+        config: ConfigArg,
+        #[allow(missing_docs)]
+        #[command(flatten)]
+        state: StateArg,
         /// What to print.
         #[command(subcommand)]
         target: RenderTarget,
@@ -143,25 +295,132 @@ pub enum Command {
     /// Reads DIR's .clusterid, state/deployment-state.yaml, wireguard/, azure-resources/ and
     /// k0sctl-config/; writes the keys into keys/ and a state whose next `plan` skips what
     /// exists. Refuses a state directory that already holds a deployment.
+    #[command(after_help = "Example:
+  k0rdent import-bash-state ~/k0rdent-azure-setup && k0rdent plan")]
     ImportBashState {
+        #[allow(missing_docs)]
+        #[command(flatten)]
+        config: ConfigArg,
+        #[allow(missing_docs)]
+        #[command(flatten)]
+        state: StateArg,
         /// The Bash tool's directory (where it ran: .clusterid, state/, wireguard/, ...).
         dir: PathBuf,
     },
     /// Inspect or repair the state directory.
+    ///
+    /// `show` and `history` read without the lock, so they work while a deploy runs.
+    #[command(after_help = "Examples:
+  k0rdent state show
+  k0rdent state history -n 20
+  k0rdent state unlock")]
     State {
+        #[allow(missing_docs)]
+        #[command(flatten)]
+        state: StateArg,
         /// What to do with the state.
         #[command(subcommand)]
         action: StateAction,
     },
 }
 
+/// `--until PHASE`: any name is taken (a misspelt one gets the engine's error, which lists
+/// the pipeline's phases and says "did you mean"); the phases are listed in the help and
+/// offered by shell completion.
+fn phase_names() -> PhaseName {
+    PhaseName
+}
+
+/// The value parser of `--until`.
+#[derive(Debug, Clone, Copy)]
+pub struct PhaseName;
+
+impl clap::builder::TypedValueParser for PhaseName {
+    type Value = String;
+
+    fn parse_ref(
+        &self,
+        _cmd: &clap::Command,
+        _arg: Option<&clap::Arg>,
+        value: &std::ffi::OsStr,
+    ) -> Result<String, clap::Error> {
+        value
+            .to_str()
+            .map(str::to_owned)
+            .ok_or_else(|| clap::Error::new(clap::error::ErrorKind::InvalidUtf8))
+    }
+
+    fn possible_values(
+        &self,
+    ) -> Option<Box<dyn Iterator<Item = clap::builder::PossibleValue> + '_>> {
+        Some(Box::new(
+            crate::deployment::PHASES
+                .iter()
+                .map(|p| clap::builder::PossibleValue::new(*p)),
+        ))
+    }
+}
+
+/// Where a command keeps its state and configuration, and whether it may ask.
+#[derive(Debug, Default)]
+pub struct Targets {
+    /// `--config`, if the command takes one.
+    pub config: ConfigArg,
+    /// `--state-dir` (the default for commands without one).
+    pub state: StateArg,
+    /// `-y`.
+    pub yes: YesArg,
+}
+
+impl Command {
+    /// The command's `--config`, `--state-dir` and `-y`, defaults where it has none.
+    pub fn targets(&self) -> Targets {
+        let t = |config: &ConfigArg, state: &StateArg, yes: YesArg| Targets {
+            config: config.clone(),
+            state: state.clone(),
+            yes,
+        };
+        let none = ConfigArg::default();
+        match self {
+            Command::Deploy {
+                config, state, yes, ..
+            }
+            | Command::Reset { config, state, yes } => t(config, state, *yes),
+            Command::Plan { config, state, .. }
+            | Command::Status { config, state, .. }
+            | Command::Refresh { config, state }
+            | Command::Ssh { config, state, .. }
+            | Command::Render { config, state, .. }
+            | Command::ImportBashState { config, state, .. } => t(config, state, YesArg::default()),
+            Command::Vpn { state, action } => {
+                let yes = match action {
+                    VpnAction::Up { yes } | VpnAction::Down { yes } => *yes,
+                    VpnAction::Status => YesArg::default(),
+                };
+                t(&none, state, yes)
+            }
+            Command::Kubeconfig { state, .. } | Command::State { state, .. } => {
+                t(&none, state, YesArg::default())
+            }
+        }
+    }
+}
+
 /// `k0rdent vpn ...`
 #[derive(Debug, Subcommand)]
 pub enum VpnAction {
     /// Bring the tunnel up (uses sudo when not root).
-    Up,
+    Up {
+        #[allow(missing_docs)]
+        #[command(flatten)]
+        yes: YesArg,
+    },
     /// Bring the tunnel down.
-    Down,
+    Down {
+        #[allow(missing_docs)]
+        #[command(flatten)]
+        yes: YesArg,
+    },
     /// Show the tunnel and, per node, whether it answers, with a diagnosis.
     Status,
 }

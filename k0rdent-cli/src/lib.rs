@@ -22,6 +22,7 @@ pub mod request;
 mod signals;
 mod sudo;
 pub mod tools;
+pub mod view;
 
 use std::ffi::OsString;
 use std::process::ExitCode;
@@ -64,9 +65,14 @@ where
             };
         }
     };
-    logging::init(cli.global.verbose);
-    let printer = Arc::new(Printer::new(cli.global.output));
-    let request = Request::from_args(&cli.global);
+    let term = view::Term::detect(cli.global.color);
+    logging::init(cli.global.verbose, term.color_err);
+    let printer = Arc::new(Printer::with_term(
+        cli.global.output,
+        term,
+        cli.global.verbose,
+    ));
+    let request = Request::from_args(&cli.global, cli.command.targets());
     let runtime = match tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
         .enable_all()

@@ -1,6 +1,7 @@
 //! The one place that writes to stdout and stderr. Results and JSON go to stdout, progress
 //! and messages to stderr; logs go to stderr through `tracing`.
 
+use std::collections::HashMap;
 use std::io::Write;
 use std::sync::Mutex;
 
@@ -10,25 +11,59 @@ use serde::Serialize;
 
 use crate::args::OutputFormat;
 use crate::error::CliError;
+use crate::view::progress::Live;
+use crate::view::{Table, Term};
 
 /// Writes results, progress and errors in the chosen format.
 pub struct Printer {
     format: OutputFormat,
     lock: Mutex<()>,
+    term: Term,
+    verbose: u8,
+    /// The live progress area, once a run has shown progress on a terminal.
+    live: Mutex<Option<Live>>,
+    /// On a pipe: per step, the last waiting message printed, so a poll that reports the
+    /// same thing again prints nothing.
+    last_wait: Mutex<HashMap<String, String>>,
 }
 
 impl Printer {
-    /// A printer for `format`.
+    /// A plain printer for `format`: no colour, nothing live, nothing shortened.
     pub fn new(format: OutputFormat) -> Self {
+        Printer::with_term(format, Term::plain(), 0)
+    }
+
+    /// A printer for `format` on `term`; with `verbose` > 0 tables are never shortened.
+    pub fn with_term(format: OutputFormat, term: Term, verbose: u8) -> Self {
         Printer {
             format,
             lock: Mutex::new(()),
+            term,
+            verbose,
+            live: Mutex::new(None),
+            last_wait: Mutex::new(HashMap::new()),
         }
     }
 
     /// The output format.
     pub fn format(&self) -> OutputFormat {
         self.format
+    }
+
+    /// `table` rendered for stdout: fitted to the terminal unless `-v`, coloured if stdout
+    /// takes colour.
+    pub fn table(&self, table: &Table) -> String {
+        let width = if self.verbose > 0 {
+            None
+        } else {
+            self.term.width
+        };
+        table.render(width, self.term.color_out)
+    }
+
+    /// Whether stdout takes colour.
+    pub fn color_out(&self) -> bool {
+        self.term.color_out
     }
 
     fn out(&self, text: &str) {
@@ -40,9 +75,60 @@ impl Printer {
     }
 
     fn err(&self, text: &str) {
+        if let Ok(live) = self.live.lock()
+            && let Some(live) = live.as_ref()
+        {
+            live.println(text);
+            return;
+        }
         let _g = self.lock.lock();
         let mut e = std::io::stderr().lock();
         let _ = e.write_all(text.as_bytes());
+    }
+
+    /// Shows `event` in the live area (on a terminal); `true` when it was progress and
+    /// needs no line of its own.
+    fn live(&self, event: &Event) -> bool {
+        if !self.term.live {
+            return false;
+        }
+        let Ok(mut live) = self.live.lock() else {
+            return false;
+        };
+        let live = live.get_or_insert_with(|| Live::new(self.term.color_err));
+        live.event(event)
+    }
+
+    /// On a pipe: whether this waiting message for `step` repeats the last one printed.
+    fn repeated(&self, step: &str, message: &str) -> bool {
+        let Ok(mut last) = self.last_wait.lock() else {
+            return false;
+        };
+        if last.get(step).is_some_and(|m| m == message) {
+            return true;
+        }
+        last.insert(step.to_owned(), message.to_owned());
+        false
+    }
+
+    /// The line's leading mark coloured by what it says (stderr only, when it takes colour).
+    fn mark(&self, line: String) -> String {
+        if !self.term.color_err {
+            return line;
+        }
+        let style = console::Style::new().force_styling(true);
+        let style = match line.chars().next() {
+            Some('+') => style.green(),
+            Some('x') => style.red().bold(),
+            Some('~' | '!') => style.yellow(),
+            Some('>') => style.cyan(),
+            Some('-') => style.dim(),
+            _ => return line,
+        };
+        match line.split_once(' ') {
+            Some((mark, rest)) => format!("{} {rest}", style.apply_to(mark)),
+            None => line,
+        }
     }
 
     /// A result in text mode (stdout).
@@ -96,6 +182,21 @@ impl Printer {
     }
 
     fn progress(&self, event: &Event) {
+        if self.live(event) {
+            return;
+        }
+        let waiting = match event {
+            Event::StepPending { step, detail, .. } => Some((step, detail.clone())),
+            Event::GateWaiting {
+                step, gate, reason, ..
+            } => Some((step, format!("{gate}: {reason}"))),
+            _ => None,
+        };
+        if let Some((step, message)) = waiting
+            && self.repeated(step.as_str(), &message)
+        {
+            return;
+        }
         let line = match event {
             Event::Observed {
                 observer,
@@ -165,6 +266,7 @@ impl Printer {
             _ => return,
         };
         // A failed step's or gate's remedy, under its line.
+        let line = self.mark(line);
         self.err(&format!(
             "{line}\n{}",
             hint_line(Hint::of(event).as_ref(), "  ")

@@ -1,8 +1,9 @@
-//! The validated form of the global arguments, built once from the raw clap structs.
+//! The validated form of the global arguments and the command's `--config`, `--state-dir`
+//! and `-y`, built once from the raw clap structs.
 
 use std::path::PathBuf;
 
-use crate::args::{GlobalArgs, OutputFormat};
+use crate::args::{GlobalArgs, OutputFormat, Targets};
 
 /// What every command works with.
 #[allow(missing_docs)]
@@ -20,14 +21,14 @@ pub struct Request {
 
 impl Request {
     /// From the raw arguments.
-    pub fn from_args(g: &GlobalArgs) -> Self {
+    pub fn from_args(g: &GlobalArgs, t: Targets) -> Self {
         Request {
-            config: g
+            config: t
                 .config
-                .as_ref()
-                .map(|p| std::path::absolute(p).unwrap_or_else(|_| p.clone())),
-            state_dir: g.state_dir.clone(),
-            yes: g.yes,
+                .config
+                .map(|p| std::path::absolute(&p).unwrap_or(p)),
+            state_dir: t.state.state_dir,
+            yes: t.yes.yes,
             output: g.output,
         }
     }

@@ -38,10 +38,8 @@ struct Lab {
 impl Lab {
     fn k0rdent(&self, args: &[&str]) -> Command {
         let mut c = common::k0rdent(&self.emu, self.dir.path());
-        c.arg("--config")
-            .arg(self.dir.path().join("k0rdent.yaml"))
-            .arg("--state-dir")
-            .arg(self.dir.path().join("state"))
+        c.env("K0RDENT_CONFIG", self.dir.path().join("k0rdent.yaml"))
+            .env("K0RDENT_STATE_DIR", self.dir.path().join("state"))
             .args(args);
         c
     }
@@ -91,7 +89,7 @@ async fn every_azure_fault_at_once_converges_without_duplicates_and_a_rerun_writ
 
     // 1. SIGKILL as soon as a VM's creation is accepted: its operation is pending.
     let mut child = lab
-        .k0rdent(&["-y", "deploy", "--until", "create_vms"])
+        .k0rdent(&["deploy", "-y", "--until", "create_vms"])
         .spawn()
         .unwrap();
     let pending = lab
@@ -133,7 +131,7 @@ async fn every_azure_fault_at_once_converges_without_duplicates_and_a_rerun_writ
 
     // 2. Converge. -y: k0s-controller-2's failed creation is replaced (delete + create).
     let mark = lab.emu.log().len();
-    let (code, out) = lab.run(&["-y", "deploy", "--until", "create_vms"]);
+    let (code, out) = lab.run(&["deploy", "-y", "--until", "create_vms"]);
     assert_eq!(code, 0, "{out}");
     let since = lab.emu.log().since(mark);
     assert!(

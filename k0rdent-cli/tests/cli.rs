@@ -9,8 +9,7 @@ use std::process::Command;
 
 fn k0rdent(state: &Path) -> Command {
     let mut c = Command::new(env!("CARGO_BIN_EXE_k0rdent"));
-    c.arg("--state-dir")
-        .arg(state)
+    c.env("K0RDENT_STATE_DIR", state)
         .env_remove("RUST_LOG")
         .env_remove("K0RDENT_CONFIG");
     c
@@ -63,21 +62,74 @@ fn help_lists_every_command_and_the_exit_codes() {
     }
 }
 
+/// Every command's and subcommand's `--help`, walked from the clap definition itself (so a
+/// new command gets a snapshot, or fails here for want of one), each with a paragraph and
+/// examples.
 #[test]
-fn subcommand_help_is_complete() {
-    let dir = tempfile::tempdir().unwrap();
-    for args in [
-        &["deploy", "--help"][..],
-        &["state", "--help"],
-        &["vpn", "--help"],
-        &["state", "unlock", "--help"],
-    ] {
-        let (code, out, _) = run(k0rdent(dir.path()).args(args));
-        assert_eq!(code, 0, "{args:?}");
-        assert!(out.contains("Usage: k0rdent"), "{args:?}: {out}");
+fn every_command_has_help_with_a_paragraph_and_examples() {
+    use clap::CommandFactory;
+    fn walk(cmd: &clap::Command, path: Vec<String>, out: &mut Vec<Vec<String>>) {
+        for sub in cmd.get_subcommands() {
+            if sub.get_name() == "help" {
+                continue;
+            }
+            let mut p = path.clone();
+            p.push(sub.get_name().to_owned());
+            out.push(p.clone());
+            walk(sub, p, out);
+        }
     }
-    let (_, out, _) = run(k0rdent(dir.path()).args(["deploy", "--help"]));
-    assert!(out.contains("--until <PHASE>"));
+    let mut paths = Vec::new();
+    walk(&k0rdent_cli::args::Cli::command(), Vec::new(), &mut paths);
+    assert!(paths.len() >= 18, "{paths:?}");
+    let dir = tempfile::tempdir().unwrap();
+    for path in &paths {
+        let name = format!("help_{}", path.join("_").replace('-', "_"));
+        let (code, out, err) = k0rdent_snapshot!(
+            name.as_str(),
+            dir.path(),
+            k0rdent(dir.path()).args(path).arg("--help")
+        );
+        assert_eq!(code, 0, "{path:?}: {err}");
+        assert!(out.contains("Usage: k0rdent"), "{path:?}: {out}");
+        // A top-level command explains itself beyond its one line, and shows how it is used.
+        if path.len() == 1 {
+            let paragraphs = out.split("\n\n").count();
+            assert!(paragraphs >= 4, "{path:?} has no paragraph: {out}");
+            assert!(out.contains("Example"), "{path:?} has no example: {out}");
+        }
+    }
+    // Only --output, -v and --color are global; --config, --state-dir and -y belong to the
+    // commands that use them.
+    let (_, top, _) = run(k0rdent(dir.path()).arg("--help"));
+    let top = top.split("Options:").nth(1).unwrap();
+    let top = top.split("Examples:").next().unwrap();
+    for flag in ["--config", "--state-dir", "--yes"] {
+        assert!(!top.contains(flag), "{flag} is global: {top}");
+    }
+    for flag in ["--output", "--verbose", "--color"] {
+        assert!(top.contains(flag), "{flag} missing: {top}");
+    }
+    let (_, deploy, _) = run(k0rdent(dir.path()).args(["deploy", "--help"]));
+    for flag in [
+        "--config",
+        "--state-dir",
+        "--yes",
+        "--until <PHASE>",
+        "install_k0rdent",
+    ] {
+        assert!(deploy.contains(flag), "{flag} missing: {deploy}");
+    }
+    let (_, kubeconfig, _) = run(k0rdent(dir.path()).args(["kubeconfig", "--help"]));
+    assert!(!kubeconfig.contains("--config") && !kubeconfig.contains("--yes"));
+    // A parent's --state-dir is taken after its subcommand too.
+    let (code, out, err) = run(k0rdent(dir.path())
+        .args(["state", "show", "--state-dir"])
+        .arg(dir.path().join("elsewhere")));
+    assert_eq!(code, 0, "{out}{err}");
+    // The flags are where the help says: before the command they are refused.
+    let (code, _, err) = run(k0rdent(dir.path()).args(["-y", "deploy"]));
+    assert_eq!(code, 1, "{err}");
 }
 
 #[test]

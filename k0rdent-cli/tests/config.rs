@@ -266,10 +266,8 @@ fn the_binary_exits_1_with_the_same_one_line_errors_and_writes_nothing() {
         std::fs::write(&path, doc).unwrap();
         for cmd in ["plan", "deploy"] {
             let o = std::process::Command::new(env!("CARGO_BIN_EXE_k0rdent"))
-                .arg("--config")
-                .arg(&path)
-                .arg("--state-dir")
-                .arg(&state)
+                .env("K0RDENT_CONFIG", &path)
+                .env("K0RDENT_STATE_DIR", &state)
                 .arg(cmd)
                 .env_remove("RUST_LOG")
                 .output()
@@ -370,10 +368,8 @@ fn the_binary_refuses_a_misspelt_key_and_writes_nothing() {
     let state = dir.path().join("state");
     for cmd in ["plan", "deploy"] {
         let o = std::process::Command::new(env!("CARGO_BIN_EXE_k0rdent"))
-            .arg("--config")
-            .arg(&path)
-            .arg("--state-dir")
-            .arg(&state)
+            .env("K0RDENT_CONFIG", &path)
+            .env("K0RDENT_STATE_DIR", &state)
             .arg(cmd)
             .env_remove("RUST_LOG")
             .output()

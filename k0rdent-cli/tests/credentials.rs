@@ -59,12 +59,10 @@ impl Lab {
         let empty_path = self.dir.path().join("empty-bin");
         std::fs::create_dir_all(&empty_path).unwrap();
         let mut c = Command::new(env!("CARGO_BIN_EXE_k0rdent"));
-        c.arg("--config")
-            .arg(self.dir.path().join("k0rdent.yaml"))
-            .arg("--state-dir")
-            .arg(self.state())
-            .args(args)
+        c.args(args)
             .env_clear()
+            .env("K0RDENT_CONFIG", self.dir.path().join("k0rdent.yaml"))
+            .env("K0RDENT_STATE_DIR", self.state())
             .env("PATH", &empty_path)
             .env("HOME", self.dir.path())
             .env("USER", "e2e")
@@ -131,9 +129,9 @@ const COMMANDS: &[&[&str]] = &[
     &["plan"],
     &["status"],
     &["deploy", "--until", "create_vms"],
-    &["-y", "deploy"],
+    &["deploy", "-y"],
     &["refresh"],
-    &["-y", "reset"],
+    &["reset", "-y"],
 ];
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -266,7 +264,7 @@ async fn a_wrong_secret_leaves_an_existing_deployment_untouched() {
     let lab = Lab::start().await;
     let secret = lab.emu.client_secret().expose().to_owned();
     let (code, out, err) =
-        run(&mut lab.with_secret(&secret, &["-y", "deploy", "--until", "create_vms"]));
+        run(&mut lab.with_secret(&secret, &["deploy", "-y", "--until", "create_vms"]));
     assert_eq!(code, 0, "{out}{err}");
     let before = files(&lab.state());
     assert!(

@@ -45,10 +45,8 @@ impl Lab {
 
     fn k0rdent(&self, args: &[&str]) -> Command {
         let mut c = common::k0rdent(&self.emu, self.dir.path());
-        c.arg("--config")
-            .arg(self.dir.path().join("k0rdent.yaml"))
-            .arg("--state-dir")
-            .arg(self.state())
+        c.env("K0RDENT_CONFIG", self.dir.path().join("k0rdent.yaml"))
+            .env("K0RDENT_STATE_DIR", self.state())
             .args(args);
         c
     }
@@ -120,7 +118,7 @@ async fn deploy_until_create_vms_survives_sigkills_at_logged_moments() {
             _ => Moment::Write(writes + 1),
         };
         let mut child = lab
-            .k0rdent(&["-y", "deploy", "--until", "create_vms"])
+            .k0rdent(&["deploy", "-y", "--until", "create_vms"])
             .spawn()
             .unwrap();
         // Until the moment comes or the run ends on its own.
@@ -156,7 +154,7 @@ async fn deploy_until_create_vms_survives_sigkills_at_logged_moments() {
     eprintln!("{} kills:\n{}", kills.len(), kills.join("\n"));
 
     // Run to completion.
-    let (code, out, err) = lab.run(&["-y", "deploy", "--until", "create_vms"]);
+    let (code, out, err) = lab.run(&["deploy", "-y", "--until", "create_vms"]);
     assert_eq!(code, 0, "{out}\n{err}");
     assert!(out.contains("Deployment converged."), "{out}");
 
@@ -205,7 +203,7 @@ async fn deploy_until_create_vms_survives_sigkills_at_logged_moments() {
     // A final rerun makes no write and plans every real step `skip` (no step reruns because
     // it reads records it wrote itself).
     let mark = lab.emu.log().len();
-    let (code, out, err) = lab.run(&["-y", "-o", "json", "deploy", "--until", "create_vms"]);
+    let (code, out, err) = lab.run(&["-o", "json", "deploy", "-y", "--until", "create_vms"]);
     assert_eq!(code, 0, "{err}");
     let writes = lab.emu.log().mutating_since(mark);
     assert!(writes.is_empty(), "a no-op rerun wrote: {writes:#?}");
@@ -262,7 +260,7 @@ async fn deploy_until_create_vms_survives_sigkills_at_logged_moments() {
     assert_eq!(drift.len(), 1, "{out}");
     assert!(drift[0].starts_with("create_vms/k0s-worker-2"), "{out}");
     let mark = lab.emu.log().len();
-    let (code, _, err) = lab.run(&["-y", "deploy", "--until", "create_vms"]);
+    let (code, _, err) = lab.run(&["deploy", "-y", "--until", "create_vms"]);
     assert_eq!(code, 0, "{err}");
     let writes = lab.emu.log().mutating_since(mark);
     assert!(!writes.is_empty());
@@ -364,7 +362,7 @@ async fn a_failed_vm_with_a_changed_immutable_property_is_replaced_only_with_yes
 
     let old_id = lab.emu.vm("k0s-worker-1").unwrap().vm_id;
     let mark = lab.emu.log().len();
-    let (code, out, err) = lab.run(&["-y", "deploy", "--until", "create_vms"]);
+    let (code, out, err) = lab.run(&["deploy", "-y", "--until", "create_vms"]);
     assert_eq!(code, 0, "{out}\n{err}");
     let gone = deletes(mark);
     assert_eq!(gone.len(), 1, "{gone:#?}");
@@ -419,7 +417,7 @@ async fn without_until_deploy_sets_up_the_vpn_and_blocks_on_a_missing_wg_quick()
     use std::os::unix::fs::PermissionsExt as _;
     std::fs::set_permissions(&script, std::fs::Permissions::from_mode(0o755)).unwrap();
     let o = lab
-        .k0rdent(&["-y", "deploy"])
+        .k0rdent(&["deploy", "-y"])
         .env("PATH", bin.path())
         .output()
         .unwrap();
@@ -504,7 +502,7 @@ async fn no_secret_reaches_output_logs_or_the_state_file() {
     let lab = Lab::start().await;
     let mut outputs = String::new();
     for args in [
-        &["-vv", "-y", "deploy", "--until", "create_vms"][..],
+        &["-vv", "deploy", "-y", "--until", "create_vms"][..],
         &["-vv", "-o", "json", "status"],
         &["-o", "json", "state", "show"],
         &["state", "history"],
@@ -564,7 +562,7 @@ async fn no_secret_reaches_output_logs_or_the_state_file() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn reset_deletes_our_resource_group_and_archives_the_state() {
     let lab = Lab::start().await;
-    let (code, _, err) = lab.run(&["-y", "deploy", "--until", "create_vms"]);
+    let (code, _, err) = lab.run(&["deploy", "-y", "--until", "create_vms"]);
     assert_eq!(code, 0, "{err}");
     let rg = {
         let state = std::fs::read_to_string(lab.state().join("deployment-state.yaml")).unwrap();
@@ -582,7 +580,7 @@ async fn reset_deletes_our_resource_group_and_archives_the_state() {
     assert_eq!(code, 1, "{err}");
     assert!(lab.emu.group_exists(&rg));
     let mark = lab.emu.log().len();
-    let (code, out, err) = lab.run(&["-y", "reset"]);
+    let (code, out, err) = lab.run(&["reset", "-y"]);
     assert_eq!(code, 0, "{out}\n{err}");
     assert!(out.contains("archived to"), "{out}");
     assert!(!lab.emu.group_exists(&rg));
@@ -622,7 +620,7 @@ async fn a_lowered_count_plans_the_removal_and_refuses_only_leaving_no_workload_
     // No worker left: the controllers run no kubelet, and roles never change.
     std::fs::write(&cfg, workers(0)).unwrap();
     let mark = lab.emu.log().len();
-    for args in [&["plan"][..], &["-y", "deploy"]] {
+    for args in [&["plan"][..], &["deploy", "-y"]] {
         let (code, out, err) = lab.run(args);
         assert_eq!(code, 1, "{args:?}: {out}\n{err}");
         assert!(
@@ -647,7 +645,7 @@ async fn a_lowered_count_plans_the_removal_and_refuses_only_leaving_no_workload_
         "{out}"
     );
     let mark = lab.emu.log().len();
-    let (code, out, err) = lab.run(&["-y", "deploy", "--until", "create_vms"]);
+    let (code, out, err) = lab.run(&["deploy", "-y", "--until", "create_vms"]);
     assert_eq!(code, 0, "{out}\n{err}");
     assert!(lab.emu.log().mutating_since(mark).is_empty());
     assert!(lab.emu.vm("k0s-worker-2").is_some());

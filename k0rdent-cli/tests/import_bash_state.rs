@@ -112,8 +112,7 @@ impl Lab {
 
     fn run(&self, args: &[&str]) -> (i32, String, String) {
         let o: Output = common::k0rdent(&self.emu, self.tmp.path())
-            .arg("--state-dir")
-            .arg(self.state())
+            .env("K0RDENT_STATE_DIR", self.state())
             .args(args)
             .output()
             .unwrap();
@@ -377,10 +376,8 @@ async fn a_bash_state_in_the_state_directory_is_pointed_at_import() {
     let bash_state = lab.bash().join("state");
     for cmd in [&["deploy", "-y"][..], &["plan"], &["status"]] {
         let o = common::k0rdent(&lab.emu, lab.tmp.path())
-            .arg("--state-dir")
-            .arg(&bash_state)
-            .arg("--config")
-            .arg(lab.bash().join("config/k0rdent.yaml"))
+            .env("K0RDENT_STATE_DIR", &bash_state)
+            .env("K0RDENT_CONFIG", lab.bash().join("config/k0rdent.yaml"))
             .args(cmd)
             .output()
             .unwrap();
@@ -395,8 +392,7 @@ async fn a_bash_state_in_the_state_directory_is_pointed_at_import() {
     assert!(!bash_state.join("keys").exists());
     // Importing into it is refused too.
     let o = common::k0rdent(&lab.emu, lab.tmp.path())
-        .arg("--state-dir")
-        .arg(&bash_state)
+        .env("K0RDENT_STATE_DIR", &bash_state)
         .arg("import-bash-state")
         .arg(lab.bash())
         .output()

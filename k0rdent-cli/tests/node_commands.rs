@@ -16,10 +16,8 @@ const CONFIG: &str = include_str!("../../tests/fixtures/lab-3x2.yaml");
 
 fn run(emu: &Emulator, dir: &std::path::Path, args: &[&str]) -> (i32, String, String) {
     let o: Output = common::k0rdent(emu, dir)
-        .arg("--config")
-        .arg(dir.join("k0rdent.yaml"))
-        .arg("--state-dir")
-        .arg(dir.join("state"))
+        .env("K0RDENT_CONFIG", dir.join("k0rdent.yaml"))
+        .env("K0RDENT_STATE_DIR", dir.join("state"))
         .args(args)
         .output()
         .unwrap();
@@ -46,7 +44,7 @@ async fn render_kubeconfig_and_ssh_before_the_tunnel_is_up() {
     assert_eq!(code, 1, "{err}");
     assert!(err.contains("no deployment"), "{err}");
 
-    let (code, out, err) = run(&emu, d, &["-y", "deploy", "--until", "create_vms"]);
+    let (code, out, err) = run(&emu, d, &["deploy", "-y", "--until", "create_vms"]);
     assert_eq!(code, 0, "{out}{err}");
 
     let (code, out, err) = run(&emu, d, &["render", "hub"]);

@@ -66,12 +66,12 @@ async fn the_recorded_configuration_is_found_from_anywhere_and_a_move_or_change_
         &emu,
         work.path(),
         &[
+            "deploy",
             "--config",
             "k0rdent.yaml",
             "--state-dir",
             "state",
             "-y",
-            "deploy",
             "--until",
             "create_vms",
         ],
@@ -84,9 +84,8 @@ async fn the_recorded_configuration_is_found_from_anywhere_and_a_move_or_change_
     // configuration.
     let abs_state = state.display().to_string();
     let status = |cwd: &Path, extra: &[&str]| {
-        let mut args = vec!["--state-dir", abs_state.as_str()];
+        let mut args = vec!["status", "--state-dir", abs_state.as_str()];
         args.extend_from_slice(extra);
-        args.push("status");
         k0rdent(&emu, cwd, &args)
     };
     let (code, in_sync, err) = status(elsewhere.path(), &[]);

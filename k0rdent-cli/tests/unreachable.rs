@@ -39,10 +39,8 @@ impl Lab {
     /// `k0rdent` with the ARM endpoint and the authority host given.
     fn k0rdent(&self, arm: &str, authority: &str, args: &[&str]) -> Command {
         let mut c = common::k0rdent(&self.emu, self.dir.path());
-        c.arg("--config")
-            .arg(self.dir.path().join("k0rdent.yaml"))
-            .arg("--state-dir")
-            .arg(self.dir.path().join("state"))
+        c.env("K0RDENT_CONFIG", self.dir.path().join("k0rdent.yaml"))
+            .env("K0RDENT_STATE_DIR", self.dir.path().join("state"))
             .args(args)
             .env("AZURE_AUTHORITY_HOST", authority)
             .env("K0RDENT_ARM_ENDPOINT", arm);
@@ -99,7 +97,7 @@ fn assert_fast_and_named(what: &str, code: i32, text: &str, took: Duration, endp
 async fn a_closed_arm_port_fails_within_seconds_naming_the_endpoint() {
     let lab = Lab::start(Emulator::builder()).await;
     let arm = closed_port();
-    for args in [&["plan"][..], &["-y", "deploy", "--until", "create_vms"]] {
+    for args in [&["plan"][..], &["deploy", "-y", "--until", "create_vms"]] {
         let (code, text, took) = lab.run(&arm, &lab.emu.url(), args);
         assert_fast_and_named(&format!("{args:?}"), code, &text, took, &arm);
         assert!(
@@ -177,7 +175,7 @@ async fn sigterm_is_handled_like_the_first_ctrl_c() {
     .await;
     let url = lab.emu.url();
     let child = lab
-        .k0rdent(&url, &url, &["-y", "deploy", "--until", "create_vms"])
+        .k0rdent(&url, &url, &["deploy", "-y", "--until", "create_vms"])
         .spawn()
         .unwrap();
     // Signal once a VM's creation is accepted: an operation is pending in Azure.

@@ -166,7 +166,7 @@ fn measure(lab: &PipelineLab, vms: usize, mode: &'static str) -> Row {
     ];
     let start = Instant::now();
     let (run, _) =
-        cli.run_killed_polling_under(&strace, &["-y", "deploy", "--until", "install_k0s"], |_| {
+        cli.run_killed_polling_under(&strace, &["deploy", "-y", "--until", "install_k0s"], |_| {
             None
         });
     let wall = start.elapsed();
@@ -204,7 +204,7 @@ async fn bench(vms: usize) -> Vec<Row> {
     let lab = PipelineLab::start_timed(&config(vms), timing).await;
     let cli = &lab.cli;
     let made = Instant::now();
-    cli.ok(&["-y", "deploy", "--until", "connect_vpn"]);
+    cli.ok(&["deploy", "-y", "--until", "connect_vpn"]);
     eprintln!(
         "{vms} VMs: deployed through connect_vpn in {:.1?}",
         made.elapsed()
@@ -214,7 +214,7 @@ async fn bench(vms: usize) -> Vec<Row> {
     // The interruption: SIGKILL while k0sctl works inside install_k0s.
     lab.pause_k0sctl_after_install(Some(2));
     let (run, killed) = cli.run_killed_when(
-        &["-y", "deploy", "--until", "install_k0s"],
+        &["deploy", "-y", "--until", "install_k0s"],
         Duration::from_millis(500),
         |v| {
             v["event"] == "step_progress"

@@ -389,8 +389,7 @@ impl PipelineFactory for WorldFactory {
 /// piped, `RUST_LOG` unset.
 pub fn command(bin: &Path, state: &Path, delay_ms: u64) -> Command {
     let mut c = Command::new(bin);
-    c.arg("--state-dir")
-        .arg(state)
+    c.env("K0RDENT_STATE_DIR", state)
         .env("FAKE_WORLD_DIR", state.join("world"))
         .env("FAKE_STEP_DELAY_MS", delay_ms.to_string())
         .env_remove("RUST_LOG")

@@ -35,6 +35,23 @@ fn plan_status_and_deploy_exit_codes_follow_the_contract() {
     let (code, out, _) = run(s, &["plan"]);
     assert_eq!(code, 2, "a fresh deployment has pending changes:\n{out}");
     insta::assert_snapshot!("fresh_plan", out);
+    let (code, out, _) = run(s, &["status"]);
+    assert_eq!(code, 2, "{out}");
+    insta::with_settings!({filters => vec![(s.to_str().unwrap(), "[STATE_DIR]")]}, {
+        insta::assert_snapshot!("fresh_status", out);
+    });
+
+    // Half done: up to setup_network; plan and status name what is left and why.
+    let (code, out, err) = run(s, &["deploy", "--until", "setup_network"]);
+    assert_eq!(code, 0, "{out}{err}");
+    let (code, out, _) = run(s, &["plan"]);
+    assert_eq!(code, 2, "{out}");
+    insta::assert_snapshot!("half_done_plan", out);
+    let (code, out, _) = run(s, &["status"]);
+    assert_eq!(code, 2, "{out}");
+    insta::assert_snapshot!("half_done_status", out);
+    let (code, out, _) = run(s, &["status", "--until", "setup_network"]);
+    assert_eq!(code, 0, "{out}");
 
     let (code, out, err) = run(s, &["deploy"]);
     assert_eq!(code, 0, "{out}{err}");
@@ -46,6 +63,7 @@ fn plan_status_and_deploy_exit_codes_follow_the_contract() {
     assert_eq!(out, "Nothing to do: all 6 steps are up to date.\n");
     let (code, out, _) = run(s, &["status"]);
     assert_eq!(code, 0, "{out}");
+    insta::assert_snapshot!("complete_status", out);
 
     // A resource deleted behind our back: status names it and exits 2.
     std::fs::remove_file(s.join("world/create_vms--k0s-worker-1")).unwrap();
@@ -54,6 +72,9 @@ fn plan_status_and_deploy_exit_codes_follow_the_contract() {
     let line = out.lines().find(|l| l.contains("DRIFT")).unwrap();
     assert!(line.starts_with("create_vms/k0s-worker-1"), "{out}");
     insta::assert_snapshot!("status_with_drift", out);
+    let (code, out, _) = run(s, &["plan"]);
+    assert_eq!(code, 2, "{out}");
+    insta::assert_snapshot!("plan_with_drift", out);
     let (code, out, _) = run(s, &["-o", "json", "status"]);
     assert_eq!(code, 2);
     // JSON Lines: events first, the result last.
@@ -133,7 +154,7 @@ fn ctrl_c_stops_at_a_safe_point_with_exit_130_and_the_next_run_resumes() {
     // The advice repeats what the user gave: the state directory and `--until`.
     assert!(
         out.contains(&format!(
-            "Interrupted. The state is saved; run `k0rdent --state-dir {} deploy --until setup_network` again to continue.",
+            "Interrupted. The state is saved; run `k0rdent deploy --state-dir {} --until setup_network` again to continue.",
             s.display()
         )),
         "{out}"

@@ -215,14 +215,14 @@ fn up_exports_what_the_plain_cli_needs_and_down_leaves_nothing() {
     );
     let (code, out, err) = shell("k0rdent plan");
     assert_eq!(code, 2, "a fresh deployment has work to do: {out}{err}");
-    let (code, out, err) = shell("k0rdent -y deploy --until setup_network");
+    let (code, out, err) = shell("k0rdent deploy -y --until setup_network");
     assert_eq!(code, 0, "{out}{err}");
     // Two deploys at once on one state: the second exits 4 naming the live holder, and
     // the first goes on undisturbed.
     let mut first = Command::new("sh")
         .arg("-c")
         .arg(format!(
-            "{exports}\nexec k0rdent -y deploy --until create_vms"
+            "{exports}\nexec k0rdent deploy -y --until create_vms"
         ))
         .current_dir(cwd.path())
         .env_clear()
@@ -242,7 +242,7 @@ fn up_exports_what_the_plain_cli_needs_and_down_leaves_nothing() {
             break;
         }
     }
-    let (code, out, err) = shell("k0rdent -y deploy");
+    let (code, out, err) = shell("k0rdent deploy -y");
     assert_eq!(code, 4, "the second run: {out}{err}\nthe first: {seen}");
     assert!(
         err.contains("locked by") && err.contains(&format!("pid {}", first.id())),

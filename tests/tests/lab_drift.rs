@@ -54,7 +54,7 @@ fn kube_nodes(kubeconfig: &Path) -> String {
 async fn a_deleted_controller_and_a_deallocated_worker_are_named_and_repaired() {
     let lab = PipelineLab::start_with(CONFIG).await;
     let (backend, cli) = (&lab.backend, &lab.cli);
-    cli.ok(&["-y", "deploy"]);
+    cli.ok(&["deploy", "-y"]);
     let api = lab.api().await;
     cli.ok(&["status"]);
     let vms = [CONTROLLER, LOST, WORKER];
@@ -129,7 +129,7 @@ async fn a_deleted_controller_and_a_deallocated_worker_are_named_and_repaired() 
     eprintln!("{}{}", plan.stdout, plan.stderr);
     assert_eq!(plan.code, 2);
 
-    let run = cli.run(&["-y", "deploy"]);
+    let run = cli.run(&["deploy", "-y"]);
     eprintln!("{}", run.stderr);
     assert_eq!(run.code, 0, "{}{}", run.stdout, run.stderr);
     let started: BTreeSet<&str> = run
@@ -176,7 +176,7 @@ async fn a_deleted_controller_and_a_deallocated_worker_are_named_and_repaired() 
 
     assert_eq!(kube_nodes(&kubeconfig), format!("{WORKER} Ready"));
     cli.ok(&["status"]);
-    let again = cli.ok(&["-y", "deploy"]);
+    let again = cli.ok(&["deploy", "-y"]);
     assert!(again.started_steps().is_empty(), "{}", again.stderr);
     // The recreated controller's new host keys are pinned, the others' kept (checked above);
     // the state, Azure, the VMs, known_hosts and the hub agree both ways.

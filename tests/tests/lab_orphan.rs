@@ -38,13 +38,13 @@ fn k0sctl_applies() -> Vec<i32> {
 async fn a_k0sctl_that_outlived_a_killed_run_is_found_and_stopped_before_the_repair() {
     let lab = PipelineLab::start().await;
     let cli = &lab.cli;
-    cli.ok(&["-y", "deploy", "--until", "connect_vpn"]);
+    cli.ok(&["deploy", "-y", "--until", "connect_vpn"]);
     let api = lab.api().await;
 
     lab.pause_k0sctl_after_install(Some(60));
     lab.detach_k0sctl(true);
     let killer = lab.when_k0s_installed(|_| PipelineLab::kill_deploys());
-    let r = cli.run(&["-y", "deploy"]);
+    let r = cli.run(&["deploy", "-y"]);
     assert!(
         killer.join().unwrap().is_some(),
         "k0sctl never installed k0s"
@@ -66,7 +66,7 @@ async fn a_k0sctl_that_outlived_a_killed_run_is_found_and_stopped_before_the_rep
     eprintln!("orphaned k0sctl: pid {}, journaled {rec:?}", left[0]);
 
     // The next run stops it first, then repairs and converges.
-    let r = cli.run(&["-y", "deploy"]);
+    let r = cli.run(&["deploy", "-y"]);
     eprintln!("{}", r.stderr);
     assert_eq!(r.code, 0, "{}{}", r.stdout, r.stderr);
     assert!(
@@ -80,7 +80,7 @@ async fn a_k0sctl_that_outlived_a_killed_run_is_found_and_stopped_before_the_rep
     assert!(!cmd::alive(left[0]), "the orphan was stopped");
     assert!(k0sctl_applies().is_empty());
     cli.ok(&["status"]);
-    let again = cli.ok(&["-y", "deploy"]);
+    let again = cli.ok(&["deploy", "-y"]);
     assert!(again.started_steps().is_empty(), "{}", again.stderr);
     lab.finish(Some(api));
 }

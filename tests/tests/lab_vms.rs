@@ -251,7 +251,7 @@ async fn deploy_ssh_rerun_vpn_down_power_cycle_and_reset() {
     let cli = LabCli::new(emu, &slot.dir().join("cli"), &config);
 
     // Fresh: the VMs are created as lab nodes, the hub comes up to them.
-    let first = cli.ok(&["-y", "deploy", "--until", "connect_vpn"]);
+    let first = cli.ok(&["deploy", "-y", "--until", "connect_vpn"]);
     let deploy_took = first.took;
     eprintln!("{}", first.stderr);
     let net = ResolvedNetwork::from_state(&cli.state().await).unwrap();
@@ -354,7 +354,7 @@ async fn deploy_ssh_rerun_vpn_down_power_cycle_and_reset() {
     let hub_go = cmd::find_wireguard_go(&hub).unwrap();
     let node_go = wireguard_go_pids(&backend, WORKER);
     let writes = cli.writes().len();
-    let again = cli.ok(&["-y", "deploy", "--until", "connect_vpn"]);
+    let again = cli.ok(&["deploy", "-y", "--until", "connect_vpn"]);
     assert_eq!(
         again.started_steps(),
         Vec::<&str>::new(),
@@ -373,7 +373,7 @@ async fn deploy_ssh_rerun_vpn_down_power_cycle_and_reset() {
     cli.ok(&["vpn", "down"]);
     assert!(!link_exists(&hub), "vpn down removed {hub}");
     assert_ne!(cli.run(&["vpn", "status"]).code, 0);
-    let back = cli.ok(&["-y", "deploy", "--until", "connect_vpn"]);
+    let back = cli.ok(&["deploy", "-y", "--until", "connect_vpn"]);
     let steps = back.started_steps();
     assert!(
         steps.len() == 1 && steps[0].starts_with("> connect_vpn"),
@@ -424,7 +424,7 @@ async fn deploy_ssh_rerun_vpn_down_power_cycle_and_reset() {
     );
 
     // reset: the hub down, the VMs (and with them the nodes) gone, nothing left.
-    let reset = cli.ok(&["-y", "reset"]);
+    let reset = cli.ok(&["reset", "-y"]);
     assert!(
         !link_exists(&hub),
         "reset took the hub down: {}",
@@ -502,7 +502,10 @@ fn vnet_behind_the_edge(backend: &LabVmBackend, cli: &LabCli) {
 fn probe_ports() -> (u16, u16) {
     let range = std::fs::read_to_string("/proc/sys/net/ipv4/ip_local_port_range").unwrap();
     let first: u16 = range.split_whitespace().next().unwrap().parse().unwrap();
-    assert!(first > 2024, "ephemeral range starts at {first}: no room below it");
+    assert!(
+        first > 2024,
+        "ephemeral range starts at {first}: no room below it"
+    );
     (first - 1000, first - 1)
 }
 
@@ -578,7 +581,7 @@ fn nsg_rule_removed_and_restored(backend: &LabVmBackend, cli: &LabCli, port: u16
         said.contains(&format!("does not allow UDP {port}")),
         "status names the NSG drift:\n{said}"
     );
-    let r = cli.ok(&["-y", "deploy", "--until", "connect_vpn"]);
+    let r = cli.ok(&["deploy", "-y", "--until", "connect_vpn"]);
     let started = r.started_steps();
     assert!(
         started.iter().any(|s| s.contains("setup_network")),

@@ -86,7 +86,7 @@ impl Drop for SynCounter {
 async fn a_peer_cut_mid_install_stops_the_run_and_the_tunnel_comes_back() {
     let lab = PipelineLab::start().await;
     let (backend, cli) = (&lab.backend, &lab.cli);
-    cli.ok(&["-y", "deploy", "--until", "connect_vpn"]);
+    cli.ok(&["deploy", "-y", "--until", "connect_vpn"]);
     let api = lab.api().await;
     let net = ResolvedNetwork::from_state(&cli.state().await).unwrap();
     let hub = net.interface.as_str().to_owned();
@@ -103,7 +103,7 @@ async fn a_peer_cut_mid_install_stops_the_run_and_the_tunnel_comes_back() {
             (Instant::now(), accepted(backend), syn_packets(&table))
         })
     };
-    let r = cli.run(&["-y", "deploy"]);
+    let r = cli.run(&["deploy", "-y"]);
     let ended = Instant::now();
     let (cut, at_cut_accepted, at_cut_syns) =
         cutter.join().unwrap().expect("k0sctl never installed k0s");
@@ -145,7 +145,7 @@ async fn a_peer_cut_mid_install_stops_the_run_and_the_tunnel_comes_back() {
         .unwrap()
         .unwrap();
     cmd::run("ip", &["link", "del", &hub]);
-    let r = cli.run(&["-y", "deploy", "--until", "connect_vpn"]);
+    let r = cli.run(&["deploy", "-y", "--until", "connect_vpn"]);
     assert_eq!(r.code, 0, "{}{}", r.stdout, r.stderr);
     assert_eq!(started(&r.stderr), ["connect_vpn"], "{}", r.stderr);
     assert!(cmd::find_wireguard_go(&hub).is_some());
@@ -158,7 +158,7 @@ async fn a_peer_cut_mid_install_stops_the_run_and_the_tunnel_comes_back() {
     backend.slot().record_pid("half-built-hub", go);
     let dump = cmd::run("wg", &["show", &hub, "peers"]);
     assert!(dump.trim().is_empty(), "half-built: {dump}");
-    let r = cli.run(&["-y", "deploy"]);
+    let r = cli.run(&["deploy", "-y"]);
     assert_eq!(r.code, 0, "{}{}", r.stdout, r.stderr);
     assert_eq!(
         started(&r.stderr),
@@ -168,7 +168,7 @@ async fn a_peer_cut_mid_install_stops_the_run_and_the_tunnel_comes_back() {
     );
     let peers = cmd::run("wg", &["show", &hub, "peers"]);
     assert_eq!(peers.lines().count(), 2, "repaired: {peers}");
-    let r = cli.ok(&["-y", "deploy"]);
+    let r = cli.ok(&["deploy", "-y"]);
     assert!(started(&r.stderr).is_empty(), "{}", r.stderr);
     cli.ok(&["status"]);
     drop(syns);

@@ -200,14 +200,14 @@ async fn every_phase_killed_inside_and_at_its_end_then_resumed() {
                 // soon as its first key file appears, or once it is recorded.
                 let keys = cli.state_dir().join("keys");
                 let state = cli.state_dir().join(STATE_FILE);
-                cli.run_killed_polling(&["-y", "deploy"], || match at {
+                cli.run_killed_polling(&["deploy", "-y"], || match at {
                     At::Inside(..) => {
                         std::fs::read_dir(&keys).is_ok_and(|mut d| d.next().is_some())
                     }
                     At::End => state.exists(),
                 })
             } else {
-                cli.run_killed_when(&["-y", "deploy"], delay, trigger(phase, steps, at))
+                cli.run_killed_when(&["deploy", "-y"], delay, trigger(phase, steps, at))
             };
             assert!(
                 killed,
@@ -275,7 +275,7 @@ async fn every_phase_killed_inside_and_at_its_end_then_resumed() {
     let status = cli.run(&["status"]);
     assert_eq!(status.code, 0, "{}{}", status.stdout, status.stderr);
     let calls = tools.mutating_calls();
-    let r = cli.ok(&["-y", "-o", "json", "deploy"]);
+    let r = cli.ok(&["-o", "json", "deploy", "-y"]);
     assert_skips_verified(&r, &before, "the final rerun");
     let events = transcript::decisive_events(&r.stdout);
     assert!(transcript::started(&events).is_empty(), "{events}");
@@ -342,7 +342,7 @@ async fn ten_ctrl_c_at_phases_then_resumed() {
         let before = completed_steps(&cli.state_or_default().await);
         let delay = at.delay();
         let (run, signalled) = cli.run_signalled_when(
-            &["-y", "deploy"],
+            &["deploy", "-y"],
             delay,
             rustix::process::Signal::INT,
             trigger(phase, steps, at),
@@ -520,7 +520,7 @@ async fn kills_at_events_chained() {
             Moment::ReleaseRecordPending => {
                 let kube = api.as_ref().map(|a| a.kube.clone()).unwrap();
                 let newest = release_records(&kube).into_iter().map(|(v, _)| v).max();
-                let (run, killed) = cli.run_killed_polling(&["-y", "deploy"], || {
+                let (run, killed) = cli.run_killed_polling(&["deploy", "-y"], || {
                     release_records(&kube)
                         .iter()
                         .any(|(v, st)| Some(*v) > newest && st.starts_with("pending-"))
@@ -536,7 +536,7 @@ async fn kills_at_events_chained() {
                 (run, killed)
             }
             _ => cli.run_killed_when(
-                &["-y", "deploy"],
+                &["deploy", "-y"],
                 Duration::from_millis(delay_ms),
                 moment_or_later(phase, moment, fired_on.clone()),
             ),
@@ -634,7 +634,7 @@ fn killed_before_rename(cli: &LabCli, phase: &str) -> (CliRun, bool, String) {
         &inject,
     ];
     let mut victim = None;
-    let (run, killed) = cli.run_killed_polling_under(&strace, &["-y", "deploy"], |_| {
+    let (run, killed) = cli.run_killed_polling_under(&strace, &["deploy", "-y"], |_| {
         let recorded = completed_in(&dir, phase);
         for (path, pid) in temp_saves(&dir) {
             let Ok(bytes) = std::fs::read(&path) else {
@@ -710,10 +710,10 @@ async fn resume_converges_unchanged(cli: &k0rdent_tests::lab::cli::LabCli, label
     };
     let (ids, keys) = (vm_ids(), cli.key_files());
     let before = completed_steps(&cli.state().await);
-    let r = cli.ok(&["-y", "-o", "json", "deploy"]);
+    let r = cli.ok(&["-o", "json", "deploy", "-y"]);
     assert_skips_verified(&r, &before, label);
     cli.ok(&["status"]);
-    let r = cli.ok(&["-y", "-o", "json", "deploy"]);
+    let r = cli.ok(&["-o", "json", "deploy", "-y"]);
     let events = transcript::decisive_events(&r.stdout);
     assert!(transcript::started(&events).is_empty(), "{events}");
     assert_eq!(vm_ids(), ids, "{label}: a VM was recreated");

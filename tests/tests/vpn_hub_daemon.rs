@@ -32,7 +32,7 @@ fn session_of(pid: i32) -> i32 {
 fn vpn(state: &Path, verb: &str) -> (i32, i32, String) {
     let mut c =
         k0rdent_tests::fake_world::command(Path::new(env!("CARGO_BIN_EXE_fake-k0rdent")), state, 0);
-    c.args(["-y", "vpn", verb]).process_group(0);
+    c.args(["vpn", verb, "-y"]).process_group(0);
     let child = c.spawn().unwrap();
     let pgid = i32::try_from(child.id()).unwrap();
     let out = child.wait_with_output().unwrap();

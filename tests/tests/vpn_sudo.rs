@@ -46,13 +46,13 @@ async fn without_root_sudo_never_prompts_under_yes_or_without_a_terminal_and_say
     k0rdent_tests::lab::require_root();
     let dir = tempfile::tempdir().unwrap();
     let state = state_for_nobody(dir.path()).await;
-    for args in [&["-y", "vpn", "up"][..], &["vpn", "up"][..]] {
+    for args in [&["vpn", "up", "-y"][..], &["vpn", "up"][..]] {
         let mut c = std::process::Command::new("setpriv");
         c.args(["--reuid=nobody", "--regid=nogroup", "--clear-groups"])
             .arg(env!("CARGO_BIN_EXE_fake-k0rdent"))
+            .args(args)
             .arg("--state-dir")
             .arg(&state)
-            .args(args)
             .env("HOME", dir.path())
             .stdin(Stdio::null())
             .stdout(Stdio::piped())

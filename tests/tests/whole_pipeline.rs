@@ -79,7 +79,7 @@ async fn fresh_deploy_rerun_killed_apply_and_tunnel_back() {
     let (backend, cli, tools) = (&lab.backend, &lab.cli, &lab.tools);
 
     // The VMs and the tunnel first: the controller's API lives on its tunnel address.
-    cli.ok(&["-y", "deploy", "--until", "connect_vpn"]);
+    cli.ok(&["deploy", "-y", "--until", "connect_vpn"]);
     let net = ResolvedNetwork::from_state(&cli.state().await).unwrap();
     let api = lab.api().await;
     let tip = api.address;
@@ -89,7 +89,7 @@ async fn fresh_deploy_rerun_killed_apply_and_tunnel_back() {
     // signal), k0s is left installed but stopped, and the step stays in progress.
     lab.pause_k0sctl_after_install(Some(60));
     let killer = lab.when_k0s_installed(|_| PipelineLab::kill_deploys());
-    let r = cli.run(&["-y", "deploy"]);
+    let r = cli.run(&["deploy", "-y"]);
     eprintln!("{}{}", r.stdout, r.stderr);
     assert!(killer.join().unwrap().is_some(), "k0sctl never paused");
     assert_eq!(r.code, -1, "the CLI was killed");
@@ -126,7 +126,7 @@ async fn fresh_deploy_rerun_killed_apply_and_tunnel_back() {
     );
 
     // The next deploy starts the stopped k0s first (k0sctl refuses such a host) and finishes.
-    let r = cli.run(&["-y", "deploy"]);
+    let r = cli.run(&["deploy", "-y"]);
     eprintln!("{}{}", r.stdout, r.stderr);
     assert_eq!(r.code, 0, "resumed deploy:\n{}{}", r.stdout, r.stderr);
     assert!(
@@ -159,13 +159,13 @@ async fn fresh_deploy_rerun_killed_apply_and_tunnel_back() {
     );
     // A rerun starts nothing and runs no apply or install.
     let (applies, upgrades) = tools.mutating_calls();
-    let r = cli.ok(&["-y", "deploy"]);
+    let r = cli.ok(&["deploy", "-y"]);
     assert!(r.started_steps().is_empty(), "{}", r.stderr);
     assert_eq!(tools.mutating_calls(), (applies, upgrades));
 
     // The hub interface is removed (a reboot): only connect_vpn reruns.
     cmd::run("ip", &["link", "del", net.interface.as_str()]);
-    let r = cli.ok(&["-y", "deploy"]);
+    let r = cli.ok(&["deploy", "-y"]);
     let started = r.started_steps();
     assert_eq!(started.len(), 1, "{}", r.stderr);
     assert!(started[0].contains("connect_vpn"), "{started:?}");
@@ -184,7 +184,7 @@ async fn fresh_deploy_rerun_killed_apply_and_tunnel_back() {
     let plan = cli.run(&["plan"]);
     assert_eq!(plan.code, 2, "{}{}", plan.stdout, plan.stderr);
     snapshot("public_ip_changed_plan", &plan.stdout);
-    let r = cli.ok(&["-y", "-o", "json", "deploy"]);
+    let r = cli.ok(&["-o", "json", "deploy", "-y"]);
     let events = transcript::decisive_events(&r.stdout);
     snapshot("public_ip_changed_deploy_events", &events);
     assert_eq!(transcript::started(&events), ["setup_vpn"], "{events}");
@@ -221,7 +221,7 @@ async fn fresh_deploy_rerun_killed_apply_and_tunnel_back() {
         "{}",
         plan.stdout
     );
-    let r = cli.ok(&["-y", "-o", "json", "deploy"]);
+    let r = cli.ok(&["-o", "json", "deploy", "-y"]);
     let events = transcript::decisive_events(&r.stdout);
     snapshot("worker_added_deploy_events", &events);
     assert_eq!(
@@ -276,7 +276,7 @@ async fn fresh_deploy_rerun_killed_apply_and_tunnel_back() {
     // deploy resumes remove_nodes alone and never sends a second DELETE for the VM.
     let mark = cli.emu.log().len();
     let (killed_run, killed) =
-        cli.run_killed_when(&["-y", "deploy"], Duration::from_millis(300), |v| {
+        cli.run_killed_when(&["deploy", "-y"], Duration::from_millis(300), |v| {
             v["event"] == "step_progress"
                 && v["step"] == "remove_nodes"
                 && v["message"] == "deleting VM k0s-worker-2"
@@ -289,7 +289,7 @@ async fn fresh_deploy_rerun_killed_apply_and_tunnel_back() {
             .items
             .contains_key("k0s-worker-2")
     );
-    let r = cli.ok(&["-y", "-o", "json", "deploy"]);
+    let r = cli.ok(&["-o", "json", "deploy", "-y"]);
     let events = transcript::decisive_events(&r.stdout);
     snapshot("worker_removed_deploy_events", &events);
     assert_eq!(transcript::started(&events), ["remove_nodes"], "{events}");
@@ -339,7 +339,7 @@ async fn fresh_deploy_rerun_killed_apply_and_tunnel_back() {
     let status = cli.run(&["status"]);
     assert_eq!(status.code, 0, "{}{}", status.stdout, status.stderr);
     snapshot("worker_removed_status", &status.stdout);
-    let r = cli.ok(&["-y", "deploy"]);
+    let r = cli.ok(&["deploy", "-y"]);
     assert!(r.started_steps().is_empty(), "{}", r.stderr);
     let applies = applies + 1;
     assert_eq!(tools.mutating_calls(), (applies, upgrades));
@@ -348,7 +348,7 @@ async fn fresh_deploy_rerun_killed_apply_and_tunnel_back() {
     // The worker's WireGuard dies (its peer goes silent): deploy blocks with exit 3 naming
     // the node, tries no SSH to it and runs no tool.
     backend.with_node(WORKER, |n| n.kill_wireguard()).unwrap();
-    let r = cli.run(&["-y", "deploy"]);
+    let r = cli.run(&["deploy", "-y"]);
     assert_eq!(r.code, 3, "{}{}", r.stdout, r.stderr);
     assert!(
         r.stdout.contains("k0s-worker-1") && r.stdout.contains("no SSH attempt"),

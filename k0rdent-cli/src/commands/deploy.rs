@@ -48,7 +48,7 @@ pub(crate) async fn run(
 /// The `deploy` command line to give again: the flags the user gave that change what it
 /// does (`-y`, a state directory other than the default, `--until`).
 fn rerun_command(request: &crate::request::Request, until: Option<&str>) -> String {
-    let mut out = String::from("k0rdent");
+    let mut out = String::from("k0rdent deploy");
     if request.yes {
         out.push_str(" -y");
     }
@@ -56,7 +56,6 @@ fn rerun_command(request: &crate::request::Request, until: Option<&str>) -> Stri
     if !matches!(dir.as_ref(), "state" | "./state") {
         out.push_str(&format!(" --state-dir {dir}"));
     }
-    out.push_str(" deploy");
     if let Some(u) = until {
         out.push_str(&format!(" --until {u}"));
     }

@@ -45,17 +45,17 @@ pub async fn run(
         crate::import::refuse_bash_state(&ctx.request.state_dir)?;
     }
     match command {
-        Command::ImportBashState { dir } => import::run(&ctx, &dir).await,
-        Command::Deploy { until } => deploy::run(&ctx, until).await,
-        Command::Plan { until } => plan::plan(&ctx, until).await,
-        Command::Status { until } => plan::status(&ctx, until).await,
-        Command::Refresh => refresh::run(&ctx).await,
-        Command::Reset => reset::run(&ctx).await,
-        Command::Vpn { action } => vpn::run(&ctx, action).await,
-        Command::Kubeconfig { export } => kubeconfig::run(&ctx, export).await,
-        Command::Ssh { node, command } => ssh::run(&ctx, &node, &command).await,
-        Command::Render { target } => render::run(&ctx, target).await,
-        Command::State { action } => match action {
+        Command::ImportBashState { dir, .. } => import::run(&ctx, &dir).await,
+        Command::Deploy { until, .. } => deploy::run(&ctx, until).await,
+        Command::Plan { until, .. } => plan::plan(&ctx, until).await,
+        Command::Status { until, .. } => plan::status(&ctx, until).await,
+        Command::Refresh { .. } => refresh::run(&ctx).await,
+        Command::Reset { .. } => reset::run(&ctx).await,
+        Command::Vpn { action, .. } => vpn::run(&ctx, action).await,
+        Command::Kubeconfig { export, .. } => kubeconfig::run(&ctx, export).await,
+        Command::Ssh { node, command, .. } => ssh::run(&ctx, &node, &command).await,
+        Command::Render { target, .. } => render::run(&ctx, target).await,
+        Command::State { action, .. } => match action {
             StateAction::Show => state::show(&ctx).await,
             StateAction::History { last } => state::history(&ctx, last).await,
             StateAction::Unlock { force } => state::unlock(&ctx, force).await,

@@ -5,13 +5,66 @@ use std::fmt::Write as _;
 use k0rdent_core::{
     Observation,
     engine::PlanReport,
-    plan::{Decision, Reason},
+    plan::{Decision, Plan, Reason},
+    remedy::Hint,
 };
 use serde::Serialize;
 
 use super::Ctx;
 use crate::error::CliError;
 use crate::exit::ExitStatus;
+use crate::view::{Cell, Paint, Table};
+
+/// How a decision is coloured: green adds, yellow changes, red blocks or replaces, dim is
+/// nothing to do.
+fn paint(d: Decision) -> Paint {
+    match d {
+        Decision::Run => Paint::Green,
+        Decision::Resume | Decision::Rerun => Paint::Yellow,
+        Decision::Replace | Decision::Blocked => Paint::Red,
+        Decision::Skip | Decision::Disabled => Paint::Dim,
+    }
+}
+
+/// The plan as a table (STEP, ACTION, REASON: a reason on every line, a remedy under a
+/// blocked one) and its one-line summary.
+fn plan_text(ctx: &Ctx, plan: &Plan) -> String {
+    if !plan.has_changes() && !plan.is_blocked() {
+        return format!(
+            "Nothing to do: all {} steps are up to date.\n",
+            plan.entries.len()
+        );
+    }
+    let mut table = Table::new(&["STEP", "ACTION", "REASON"]);
+    for e in &plan.entries {
+        let action = if e.provisional {
+            format!("{}*", e.decision.as_str())
+        } else {
+            e.decision.as_str().to_owned()
+        };
+        table.row(vec![
+            Cell::new(e.step.as_str()),
+            Cell::painted(action, paint(e.decision)),
+            Cell::new(e.message.as_ref()),
+        ]);
+        if e.decision == Decision::Blocked
+            && let Some(hint) = Hint::of(&e.reason)
+        {
+            table.under(hint.to_string());
+        }
+    }
+    let mut text = ctx.printer.table(&table);
+    let summary: Vec<String> = plan
+        .counts()
+        .iter()
+        .map(|(d, n)| format!("{n} {}", d.as_str()))
+        .collect();
+    let _ = writeln!(text, "Plan: {}.", summary.join(", "));
+    if plan.entries.iter().any(|e| e.provisional) {
+        let _ = writeln!(text, "(* re-planned after the steps before it have run)");
+    }
+    text
+}
 
 /// 3 when something would block a deploy (a gate, an unknown observation, a corrupt
 /// journal, a reset in progress, a replace awaiting confirmation); else 2 when there are
@@ -62,7 +115,7 @@ pub(crate) async fn plan(ctx: &Ctx, until: Option<String>) -> Result<ExitStatus,
     for (observer, error) in &report.observer_failures {
         let _ = writeln!(text, "! could not observe {observer}: {error}");
     }
-    let _ = write!(text, "{}", report.plan);
+    text.push_str(&plan_text(ctx, &report.plan));
     ctx.printer.text(&text);
     Ok(exit_for(&report))
 }
@@ -90,6 +143,8 @@ pub(crate) async fn status(ctx: &Ctx, until: Option<String>) -> Result<ExitStatu
         observed: &'a Observation,
         decision: Decision,
         reason: &'a k0rdent_core::plan::Reason,
+        /// The reason in words.
+        message: &'a str,
         drift: bool,
     }
     let rows: Vec<Row<'_>> = report
@@ -104,6 +159,7 @@ pub(crate) async fn status(ctx: &Ctx, until: Option<String>) -> Result<ExitStatu
                 observed: o,
                 decision: e.decision,
                 reason: &e.reason,
+                message: e.message.as_ref(),
                 drift: matches!(e.reason, k0rdent_core::plan::Reason::Drift { .. }),
             })
         })
@@ -130,24 +186,44 @@ pub(crate) async fn status(ctx: &Ctx, until: Option<String>) -> Result<ExitStatu
     for (observer, error) in &report.observer_failures {
         let _ = writeln!(text, "! could not observe {observer}: {error}");
     }
-    let width = rows.iter().map(|r| r.step.len()).max().unwrap_or(0);
+    let mut table = Table::new(&["STEP", "RECORDED", "OBSERVED", "NEXT"]).shrinking(&[2, 3]);
     for r in &rows {
-        let mark = if r.drift { "DRIFT " } else { "" };
-        let _ = writeln!(
-            text,
-            "{:<width$}  {:<11}  {}{}",
-            r.step,
-            r.recorded,
-            mark,
-            observed(r.observed)
-        );
+        let (mark, paint_observed) = if r.drift {
+            ("DRIFT ", Paint::Yellow)
+        } else {
+            ("", Paint::Plain)
+        };
+        let next = format!("{}: {}", r.decision.as_str(), r.message);
+        table.row(vec![
+            Cell::new(r.step),
+            Cell::new(r.recorded),
+            Cell::painted(format!("{mark}{}", observed(r.observed)), paint_observed),
+            Cell::painted(next, paint(r.decision)),
+        ]);
+    }
+    if !table.is_empty() {
+        text.push_str(&ctx.printer.table(&table));
     }
     let drift = rows.iter().filter(|r| r.drift).count();
+    let pending = report
+        .plan
+        .entries
+        .iter()
+        .filter(|e| e.decision.executes())
+        .count();
+    let blocked = report
+        .plan
+        .entries
+        .iter()
+        .filter(|e| e.decision == Decision::Blocked)
+        .count();
     let _ = writeln!(
         text,
-        "{} steps, {} drifted; `k0rdent plan` shows what deploy would do.",
+        "{} steps: {} drifted, {} pending, {} blocked; `k0rdent plan` shows what deploy would do.",
         rows.len(),
-        drift
+        drift,
+        pending,
+        blocked
     );
     ctx.printer.text(&text);
     Ok(exit_for(&report))

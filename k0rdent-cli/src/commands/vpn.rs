@@ -77,7 +77,7 @@ pub(crate) async fn run(ctx: &Ctx, action: VpnAction) -> Result<ExitStatus, CliE
                 ExitStatus::Blocked
             })
         }
-        VpnAction::Up | VpnAction::Down => {
+        VpnAction::Up { .. } | VpnAction::Down { .. } => {
             let ips = public_ips(&state)?;
             let hub = hub_config_from_store(&*ctx.store, &net, &ips)
                 .await
@@ -90,10 +90,10 @@ pub(crate) async fn run(ctx: &Ctx, action: VpnAction) -> Result<ExitStatus, CliE
                 ctx.store.keys_dir().join(hub.file_name()),
             );
             // Ask for a password (if at all) only when wg-quick will run.
-            if iface.is_up() != matches!(action, VpnAction::Up) {
+            if iface.is_up() != matches!(action, VpnAction::Up { .. }) {
                 iface = iface.with_privilege(crate::sudo::privilege(ctx.request.yes).await?);
             }
-            let result = if matches!(action, VpnAction::Up) {
+            let result = if matches!(action, VpnAction::Up { .. }) {
                 iface.up().await
             } else {
                 iface.down().await
@@ -101,7 +101,7 @@ pub(crate) async fn run(ctx: &Ctx, action: VpnAction) -> Result<ExitStatus, CliE
             let t = result.map_err(|e| CliError::usage_from(&e))?;
             let what = match (action, t) {
                 (_, Transition::Changed) => "done",
-                (VpnAction::Up, _) => "already up",
+                (VpnAction::Up { .. }, _) => "already up",
                 _ => "already down",
             };
             ctx.printer.json(&serde_json::json!({"result": "vpn", "interface": net.interface.to_string(), "outcome": what}));

@@ -69,7 +69,7 @@ pub fn phases(config: &Config) -> Vec<LaterPhase> {
         if enabled {
             None
         } else {
-            Some(format!("{key} is not enabled in the configuration"))
+            Some(format!("{key} is false in the configuration"))
         }
     };
     let shape: [(StepId, StepId, Option<String>); 4] = [

@@ -283,10 +283,8 @@ impl LabCli {
             .env("AZURE_AUTHORITY_HOST", self.emu.url())
             .env("AZURE_SUBSCRIPTION_ID", self.emu.subscription_id())
             .env("K0RDENT_ARM_ENDPOINT", self.emu.url())
-            .arg("--config")
-            .arg(self.config())
-            .arg("--state-dir")
-            .arg(self.state_dir())
+            .env("K0RDENT_CONFIG", self.config())
+            .env("K0RDENT_STATE_DIR", self.state_dir())
             .args(args);
         c
     }

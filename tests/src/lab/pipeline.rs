@@ -276,9 +276,9 @@ impl PipelineLab {
         })
     }
 
-    /// Kills (SIGKILL) every `k0rdent … -y deploy` of the lab's CLI.
+    /// Kills (SIGKILL) every `k0rdent … deploy -y` of the lab's CLI.
     pub fn kill_deploys() {
-        let out = cmd::output("pgrep", &["-f", "--", "--state-dir .* -y deploy$"]);
+        let out = cmd::output("pgrep", &["-f", "--", "-o json deploy -y$"]);
         for pid in String::from_utf8_lossy(&out.stdout).split_whitespace() {
             cmd::kill(pid.parse().unwrap());
         }
@@ -323,7 +323,7 @@ impl PipelineLab {
 
     /// `k0rdent reset`, then waits for every VM and link to go and tears the slot down.
     pub fn finish(self, api: Option<ServedApi>) {
-        let r = self.cli.ok(&["-y", "reset"]);
+        let r = self.cli.ok(&["reset", "-y"]);
         // k0s is reset through the stand-in `k0sctl reset` whenever every node answers.
         assert!(!r.stderr.contains("k0sctl reset failed"), "{}", r.stderr);
         drop(api);

@@ -64,7 +64,7 @@ fn deploy_and_check(home: &LabHome) -> Result<(), String> {
     };
 
     // The first deploy, killed while k0sctl installs k0s.
-    let mut child = command("k0rdent", &["-y", "deploy"])
+    let mut child = command("k0rdent", &["deploy", "-y"])
         .stderr(Stdio::piped())
         .spawn()
         .map_err(|e| format!("k0rdent: {e}"))?;
@@ -89,12 +89,12 @@ fn deploy_and_check(home: &LabHome) -> Result<(), String> {
             "the first deploy ended ({first}) before install_k0s started"
         ));
     }
-    ok("k0rdent", &["-y", "deploy"])?;
+    ok("k0rdent", &["deploy", "-y"])?;
     ok("k0rdent", &["status"])?;
     let kubeconfig = home.kubeconfig().display().to_string();
     ok(
         "kubectl",
         &["--kubeconfig", &kubeconfig, "get", "nodes", "-o", "wide"],
     )?;
-    ok("k0rdent", &["-y", "reset"])
+    ok("k0rdent", &["reset", "-y"])
 }
