@@ -20,6 +20,7 @@ const COLS: u16 = 100;
 /// A run of the fake CLI in a pseudo-terminal, its screen kept by a vt100 parser.
 struct Screen {
     parser: Arc<Mutex<vt100::Parser>>,
+    writer: Box<dyn std::io::Write + Send>,
     child: Box<dyn portable_pty::Child + Send + Sync>,
     reader: std::thread::JoinHandle<()>,
 }
@@ -48,6 +49,7 @@ impl Screen {
         let child = pty.slave.spawn_command(cmd).unwrap();
         drop(pty.slave);
         let mut reader = pty.master.try_clone_reader().unwrap();
+        let writer = pty.master.take_writer().unwrap();
         let parser = Arc::new(Mutex::new(vt100::Parser::new(ROWS, COLS, 0)));
         let p = parser.clone();
         // Keep the master open while reading: dropping it hangs up the child's terminal.
@@ -64,8 +66,28 @@ impl Screen {
         });
         Screen {
             parser,
+            writer,
             child,
             reader,
+        }
+    }
+
+    /// Types `text` (a line ends with `\r`, as a terminal sends Enter).
+    fn type_in(&mut self, text: &str) {
+        self.writer.write_all(text.as_bytes()).unwrap();
+        self.writer.flush().unwrap();
+    }
+
+    /// Waits until the screen shows `text`.
+    fn wait_for(&self, text: &str) {
+        let deadline = Instant::now() + Duration::from_secs(20);
+        while !self.contents().contains(text) {
+            assert!(
+                Instant::now() < deadline,
+                "{text:?} never appeared:\n{}",
+                self.contents()
+            );
+            std::thread::sleep(Duration::from_millis(20));
         }
     }
 
@@ -243,4 +265,28 @@ fn regex_lite_phase() -> impl Fn(&str) -> bool {
                 .last()
                 .is_some_and(|w| w.ends_with('s') && w[..w.len() - 1].parse::<u32>().is_ok())
     }
+}
+
+#[test]
+fn reset_asks_naming_what_goes_and_no_changes_nothing() {
+    let dir = tempfile::tempdir().unwrap();
+    let (code, screen) = Screen::spawn(dir.path(), 0, &[], &["deploy"]).wait();
+    assert_eq!(code, 0, "{}", screen.contents());
+    let mut screen = Screen::spawn(dir.path(), 0, &[], &["reset"]);
+    screen.wait_for("Type 'yes' to continue:");
+    let text = screen.contents();
+    for what in [
+        "subscription",
+        "resource group",
+        "VMs             2 (k0s-controller-1, k0s-worker-1)",
+        "local files",
+        "keys (SSH and WireGuard keys)",
+    ] {
+        assert!(text.contains(what), "{what} missing from the prompt:\n{text}");
+    }
+    screen.type_in("no\r");
+    let (code, screen) = screen.wait();
+    assert_eq!(code, 1, "{}", screen.contents());
+    assert!(screen.contents().contains("Reset cancelled; nothing was changed."));
+    assert!(dir.path().join("deployment-state.yaml").exists());
 }

@@ -2,14 +2,67 @@
 
 use std::io::{BufRead, IsTerminal};
 
-use k0rdent_core::state::RunOutcome;
+use k0rdent_core::state::{DeploymentState, RunOutcome, Status};
+use k0rdent_core::store::StateStore;
 use serde::Serialize;
 
 use super::Ctx;
 use crate::error::CliError;
 use crate::exit::ExitStatus;
 
-fn confirm(ctx: &Ctx) -> Result<bool, CliError> {
+/// What a reset takes away, line by line, for the prompt: the subscription, the resource
+/// group, the VMs and the local files.
+fn what_goes(ctx: &Ctx, state: Option<&DeploymentState>) -> String {
+    let Some(state) = state else {
+        return format!(
+            "  nothing is recorded in {}; only what the configuration names is looked for\n",
+            ctx.store.dir().display()
+        );
+    };
+    let cluster = state.cluster_id.as_deref().unwrap_or("(not prepared)");
+    let named_group = state
+        .cluster_id
+        .as_ref()
+        .map(|c| format!("{c}-resgrp"))
+        .unwrap_or_else(|| "(none recorded)".to_owned());
+    let subscription = state
+        .azure
+        .as_ref()
+        .map_or("(none recorded)".to_owned(), |a| a.subscription_id.clone());
+    let group = crate::deployment::load_config(&ctx.request, Some(state))
+        .ok()
+        .and_then(|l| l.config.azure.resource_group.map(|g| g.to_string()))
+        .unwrap_or(named_group);
+    // The VMs whose creation ever started: they may exist.
+    let vms: Vec<&str> = state
+        .phases
+        .get("create_vms")
+        .map(|p| {
+            p.items
+                .iter()
+                .filter(|(_, r)| r.status != Status::Pending || r.attempts > 0)
+                .map(|(name, _)| name.as_str())
+                .collect()
+        })
+        .unwrap_or_default();
+    let dir = ctx.store.dir().display();
+    format!(
+        "  deployment      {cluster}\n\
+         \x20 subscription    {subscription}\n\
+         \x20 resource group  {group}, with every resource in it\n\
+         \x20 VMs             {} ({})\n\
+         \x20 local files     {dir}/keys (SSH and WireGuard keys), the kubeconfig and known_hosts;\n\
+         \x20                 the state and event log are archived under {dir}/archive\n",
+        vms.len(),
+        if vms.is_empty() {
+            "none".to_owned()
+        } else {
+            vms.join(", ")
+        }
+    )
+}
+
+fn confirm(ctx: &Ctx, state: Option<&DeploymentState>) -> Result<bool, CliError> {
     if ctx.request.yes {
         return Ok(true);
     }
@@ -20,8 +73,8 @@ fn confirm(ctx: &Ctx) -> Result<bool, CliError> {
         ));
     }
     ctx.printer.note(&format!(
-        "This tears down the deployment recorded in {} (its Azure resources included) and archives its state.\nType 'yes' to continue:",
-        ctx.store.dir().display()
+        "This tears down, in reverse order:\n{}Type 'yes' to continue:",
+        what_goes(ctx, state)
     ));
     let mut line = String::new();
     std::io::stdin()
@@ -38,7 +91,8 @@ pub(crate) async fn run(ctx: &Ctx) -> Result<ExitStatus, CliError> {
     let engine = ctx
         .engine(None, crate::pipeline::Mode::Locked, "reset")
         .await?;
-    if !confirm(ctx)? {
+    let state = ctx.store.load().await?;
+    if !confirm(ctx, state.as_ref())? {
         ctx.printer.note("Reset cancelled; nothing was changed.");
         return Ok(ExitStatus::Error);
     }
