@@ -102,7 +102,7 @@ impl Remedy for CliError {
             CliError::Settings(_) => None,
             CliError::Usage { remedy, .. } => remedy.as_deref().map(Cow::Borrowed),
             CliError::Config(_) => Some("fix the configuration file and run again".into()),
-            CliError::Io { .. } => None,
+            CliError::Io { path, source } => k0rdent_core::store::io_remedy(path, source),
             CliError::Interrupted => Some("run the command again when you are ready".into()),
             CliError::LockHeld { pid, .. } => Some(
                 format!(
@@ -112,6 +112,29 @@ impl Remedy for CliError {
             ),
         }
     }
+}
+
+/// What to do when a key in `keys/` could not be used: when the system refused to read it,
+/// the file is there and only its owner or mode is wrong — restoring it from a backup would
+/// not help; otherwise it is missing or damaged.
+pub fn key_remedy(error: &(dyn std::error::Error + 'static)) -> String {
+    let mut cause = Some(error);
+    while let Some(e) = cause {
+        if let Some(io) = e.downcast_ref::<std::io::Error>()
+            && io.kind() == std::io::ErrorKind::PermissionDenied
+        {
+            return "the key file exists but this user may not read it: run as the user that \
+                    deployed, or fix the owner and mode of keys/ (`ls -l` it)"
+                .to_owned();
+        }
+        if let Some(StoreError::Io { source, .. }) = e.downcast_ref::<StoreError>()
+            && source.kind() == std::io::ErrorKind::PermissionDenied
+        {
+            return key_remedy(source);
+        }
+        cause = e.source();
+    }
+    "restore keys/ from a backup (keys are never regenerated silently)".to_owned()
 }
 
 /// The candidate within two edits of `word` (the nearest first), as a "did you mean".

@@ -82,6 +82,15 @@ impl ProcessError {
         matches!(self.status, ProcessStatus::NotStarted(_))
     }
 
+    /// The command a script could not find (`…: readlink: command not found`, a shell's exit
+    /// status 127): what must be installed or put on `PATH`.
+    pub fn missing_command(&self) -> Option<&str> {
+        self.stderr.lines().find_map(|l| {
+            let before = l.strip_suffix(": command not found")?;
+            before.rsplit(": ").next().map(str::trim)
+        })
+    }
+
     /// Whether it was stopped because the caller cancelled it.
     pub fn cancelled(&self) -> bool {
         self.status == ProcessStatus::Cancelled
@@ -124,5 +133,22 @@ mod tests {
         assert_eq!(tail("a\n\nb\nc\n \nd\n", 2), "c\nd");
         assert_eq!(human(Duration::from_millis(1500)), "1.5 s");
         assert_eq!(human(Duration::from_millis(250)), "250 ms");
+    }
+
+    #[test]
+    fn a_script_without_a_command_names_it() {
+        let e = |stderr: &str| ProcessError {
+            program: "/usr/bin/wg-quick".into(),
+            args: vec!["up".into()],
+            status: ProcessStatus::Exited(127),
+            stderr: stderr.into(),
+        };
+        let bash = e("/usr/bin/wg-quick: line 11: readlink: command not found");
+        assert_eq!(bash.missing_command(), Some("readlink"));
+        assert_eq!(
+            e("sh: 1: wg: command not found").missing_command(),
+            Some("wg")
+        );
+        assert_eq!(e("Unable to access interface").missing_command(), None);
     }
 }

@@ -8,6 +8,7 @@
 //!   directory, so separate processes (the `fake-k0rdent` binary) share one reality.
 //! - [`standins`]: the stand-in k0sctl and helm, built and wrapped with their environment.
 //! - [`state_writer`]: the crash-safety experiment's writer (atomic and in-place variants).
+//! - [`vpn_state`]: a state directory with a planned tunnel, for the `vpn` commands.
 #![allow(clippy::unwrap_used, clippy::print_stdout, clippy::print_stderr)]
 
 pub mod fake_world;
@@ -16,3 +17,4 @@ pub mod lab_dir;
 pub mod lab_up;
 pub mod standins;
 pub mod state_writer;
+pub mod vpn_state;

@@ -97,12 +97,7 @@ impl Screen {
 
     /// The screen's rows as text.
     fn rows(&self) -> Vec<String> {
-        self.parser
-            .lock()
-            .unwrap()
-            .screen()
-            .rows(0, COLS)
-            .collect()
+        self.parser.lock().unwrap().screen().rows(0, COLS).collect()
     }
 
     /// The foreground colour of the first cell of `text` on the screen.
@@ -125,7 +120,11 @@ impl Screen {
             if let Some(s) = self.child.try_wait().unwrap() {
                 break s.exit_code() as i32;
             }
-            assert!(Instant::now() < deadline, "still running:\n{}", self.contents());
+            assert!(
+                Instant::now() < deadline,
+                "still running:\n{}",
+                self.contents()
+            );
             std::thread::sleep(Duration::from_millis(20));
         };
         // Everything the child wrote has reached the parser once the reader sees the end.
@@ -150,7 +149,10 @@ fn plan_on_a_terminal_is_a_coloured_table_and_no_color_turns_it_off() {
         rows[header].contains("ACTION") && rows[header].contains("REASON"),
         "{rows:?}"
     );
-    assert!(rows[header + 1].starts_with("prepare_deployment"), "{rows:?}");
+    assert!(
+        rows[header + 1].starts_with("prepare_deployment"),
+        "{rows:?}"
+    );
     // "run" in green, the step name in the terminal's default colour.
     assert_eq!(screen.color_of("run  "), Some(GREEN), "{rows:?}");
     assert_eq!(
@@ -214,7 +216,10 @@ fn deploy_shows_live_progress_per_phase_then_a_summary_and_a_pipe_gets_plain_lin
     assert!(text.contains("Finished in "), "overall time:\n{text}");
     assert!(text.contains("Deployment converged."), "{text}");
     assert!(
-        !screen.rows().iter().any(|r| r.starts_with("  ") && r.contains('⠋')),
+        !screen
+            .rows()
+            .iter()
+            .any(|r| r.starts_with("  ") && r.contains('⠋')),
         "a spinner was left behind:\n{text}"
     );
 
@@ -238,7 +243,10 @@ fn deploy_shows_live_progress_per_phase_then_a_summary_and_a_pipe_gets_plain_lin
         !stdout.contains('\u{1b}') && !stderr.contains('\u{1b}'),
         "{stdout:?}{stderr:?}"
     );
-    assert!(stderr.contains("+ create_vms/k0s-worker-1: done"), "{stderr}");
+    assert!(
+        stderr.contains("+ create_vms/k0s-worker-1: done"),
+        "{stderr}"
+    );
     // `--color always` colours a pipe too.
     let dir = tempfile::tempdir().unwrap();
     let out = k0rdent_tests::fake_world::command(
@@ -282,11 +290,18 @@ fn reset_asks_naming_what_goes_and_no_changes_nothing() {
         "local files",
         "keys (SSH and WireGuard keys)",
     ] {
-        assert!(text.contains(what), "{what} missing from the prompt:\n{text}");
+        assert!(
+            text.contains(what),
+            "{what} missing from the prompt:\n{text}"
+        );
     }
     screen.type_in("no\r");
     let (code, screen) = screen.wait();
     assert_eq!(code, 1, "{}", screen.contents());
-    assert!(screen.contents().contains("Reset cancelled; nothing was changed."));
+    assert!(
+        screen
+            .contents()
+            .contains("Reset cancelled; nothing was changed.")
+    );
     assert!(dir.path().join("deployment-state.yaml").exists());
 }

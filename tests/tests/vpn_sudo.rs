@@ -10,36 +10,7 @@ use std::process::Stdio;
 use std::sync::mpsc;
 use std::time::Duration;
 
-use k0rdent_core::{FileStore, state::DeploymentState, store::StateStore};
-use k0rdent_ssh::wireguard::{NodeNetworkSpec, NodeRole, NodeSpec, VmPresence, prepare_network};
-
-/// A state directory with a planned network and one node (on loopback: nothing is ever
-/// contacted), owned by `nobody`.
-async fn state_for_nobody(dir: &Path) -> std::path::PathBuf {
-    let state_dir = dir.join("state");
-    let store = FileStore::new(&state_dir);
-    let mut state = DeploymentState {
-        cluster_id: Some("k0rdent-sudo0001".into()),
-        ..DeploymentState::default()
-    };
-    let spec = NodeNetworkSpec::new(
-        "172.31.250.0/24".parse().unwrap(),
-        vec![NodeSpec::new("ctl-1", NodeRole::Controller)],
-    );
-    let prepared = prepare_network(&store, &spec, &state, &[], &VmPresence::Unknown)
-        .await
-        .unwrap();
-    prepared.network.record(&mut state);
-    state.nodes.get_mut("ctl-1").unwrap().public_ip = Some("127.0.0.1".into());
-    store.save(&mut state).await.unwrap();
-    let out = std::process::Command::new("chown")
-        .args(["-R", "nobody:nogroup"])
-        .arg(dir)
-        .output()
-        .unwrap();
-    assert!(out.status.success(), "{out:?}");
-    state_dir
-}
+use k0rdent_tests::vpn_state::state_for_nobody;
 
 #[tokio::test]
 async fn without_root_sudo_never_prompts_under_yes_or_without_a_terminal_and_says_what_to_do() {
@@ -91,7 +62,7 @@ async fn in_a_terminal_sudo_validates_once_in_the_foreground_before_wg_quick_run
     // interactive shell does. `nobody` may not use sudo at all: sudo says so on the
     // terminal (it could have asked for a password there), and nothing else runs.
     let line = format!(
-        "setpriv --reuid=nobody --regid=nogroup --clear-groups {} --state-dir {} vpn up",
+        "setpriv --reuid=nobody --regid=nogroup --clear-groups {} vpn up --state-dir {}",
         env!("CARGO_BIN_EXE_fake-k0rdent"),
         state.display()
     );

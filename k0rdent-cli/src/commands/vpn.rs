@@ -81,7 +81,7 @@ pub(crate) async fn run(ctx: &Ctx, action: VpnAction) -> Result<ExitStatus, CliE
             let ips = public_ips(&state)?;
             let hub = hub_config_from_store(&*ctx.store, &net, &ips)
                 .await
-                .map_err(|e| CliError::usage(e.to_string(), "restore keys/ from a backup"))?;
+                .map_err(|e| CliError::usage(e.to_string(), crate::error::key_remedy(&e)))?;
             hub.write(&*ctx.store)
                 .await
                 .map_err(|e| CliError::usage_from(&e))?;

@@ -123,7 +123,7 @@ async fn custom_data(
         .map_err(|e| {
             CliError::usage(
                 format!("cannot render the cloud-init of {node}: {e}"),
-                "the node's WireGuard key must be in keys/; restore it from a backup",
+                crate::error::key_remedy(&e),
             )
         })
 }

@@ -187,9 +187,41 @@ impl Remedy for StoreError {
                 "build the engine with a key store (`EngineBuilder::keys`), or with a store that keeps keys"
                     .into(),
             ),
+            StoreError::Io { path, source } => io_remedy(path, source),
             _ => None,
         }
     }
+}
+
+/// What to do about a file that cannot be read or written, by what the system said (`None`
+/// when the error says nothing a user can act on).
+pub fn io_remedy(path: &std::path::Path, e: &std::io::Error) -> Option<Cow<'static, str>> {
+    use std::io::ErrorKind;
+    let path = path.display();
+    Some(match e.kind() {
+        ErrorKind::NotADirectory => format!(
+            "a file stands where the state directory (or a directory in it) should be, on the \
+             way to {path}: pass --state-dir with a directory, or move that file away"
+        )
+        .into(),
+        ErrorKind::PermissionDenied => format!(
+            "this user may not use {path}: run as the user that owns the state directory, or \
+             fix its owner and mode (`ls -l` it)"
+        )
+        .into(),
+        ErrorKind::ReadOnlyFilesystem => format!(
+            "{path} is on a read-only file system: pass --state-dir with a directory on a \
+             writable one"
+        )
+        .into(),
+        ErrorKind::StorageFull | ErrorKind::QuotaExceeded => {
+            format!("the disk holding {path} is full: free some space and run again").into()
+        }
+        ErrorKind::IsADirectory => {
+            format!("{path} should be a file but is a directory: move it away").into()
+        }
+        _ => return None,
+    })
 }
 
 /// A held lock; dropping it releases the lock.

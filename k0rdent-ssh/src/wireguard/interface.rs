@@ -90,6 +90,12 @@ impl Remedy for VpnError {
                  (k0rdent then asks once), or run it as root"
                     .into()
             }
+            VpnError::Process(p) if p.missing_command().is_some() => format!(
+                "wg-quick needs `{}`, which is not on PATH: install it (or add its directory \
+                 to PATH) and run again",
+                p.missing_command().unwrap_or_default()
+            )
+            .into(),
             VpnError::Process(_) => "see wg-quick's message above".into(),
             VpnError::NoConfig(_) => "run `k0rdent deploy --until setup_vpn` to write it".into(),
             VpnError::NoWgQuick => "install wireguard-tools".into(),

@@ -1,0 +1,35 @@
+//! A state directory whose tunnel is planned, for the `vpn` commands' tests: the network,
+//! one node on loopback (nothing is ever contacted) and its keys.
+
+use std::path::{Path, PathBuf};
+
+use k0rdent_core::{FileStore, state::DeploymentState, store::StateStore};
+use k0rdent_ssh::wireguard::{NodeNetworkSpec, NodeRole, NodeSpec, VmPresence, prepare_network};
+
+/// A state directory in `dir/state` with a planned network and one node, everything in
+/// `dir` owned by `nobody`.
+pub async fn state_for_nobody(dir: &Path) -> PathBuf {
+    let state_dir = dir.join("state");
+    let store = FileStore::new(&state_dir);
+    let mut state = DeploymentState {
+        cluster_id: Some("k0rdent-sudo0001".into()),
+        ..DeploymentState::default()
+    };
+    let spec = NodeNetworkSpec::new(
+        "172.31.250.0/24".parse().unwrap(),
+        vec![NodeSpec::new("ctl-1", NodeRole::Controller)],
+    );
+    let prepared = prepare_network(&store, &spec, &state, &[], &VmPresence::Unknown)
+        .await
+        .unwrap();
+    prepared.network.record(&mut state);
+    state.nodes.get_mut("ctl-1").unwrap().public_ip = Some("127.0.0.1".into());
+    store.save(&mut state).await.unwrap();
+    let out = std::process::Command::new("chown")
+        .args(["-R", "nobody:nogroup"])
+        .arg(dir)
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{out:?}");
+    state_dir
+}
