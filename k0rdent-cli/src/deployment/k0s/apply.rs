@@ -73,7 +73,7 @@ async fn prepare_nodes(ctx: &StepContext, s: &K0sSettings) -> Result<(), StepErr
     let state = ctx.read_state(Clone::clone).await;
     let creds = SshCredentials::from_store(ctx.keys(), s.user.clone())
         .await
-        .map_err(|e| blocked(e.to_string(), &crate::error::key_remedy(&e)))?;
+        .map_err(|e| blocked(e.to_string(), crate::error::key_remedy(&e)))?;
     let exp = TunnelExpectation::from_state(&state)
         .map_err(|e| blocked(e.to_string(), "run `k0rdent deploy`"))?;
     let connector = SshConnector::new(
