@@ -14,6 +14,7 @@ pub mod deployment;
 pub mod error;
 pub mod exit;
 pub mod import;
+pub mod json_line;
 pub mod k0s;
 mod logging;
 pub mod pipeline;
