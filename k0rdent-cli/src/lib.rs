@@ -11,6 +11,8 @@ pub mod cluster;
 mod commands;
 pub mod config;
 pub mod deployment;
+#[cfg(test)]
+mod doc_coverage;
 pub mod error;
 pub mod exit;
 pub mod import;
