@@ -153,6 +153,19 @@ pub enum Command {
         #[command(subcommand)]
         action: StateAction,
     },
+    /// Print a shell completion script; needs no configuration or state.
+    ///
+    /// bash: `k0rdent completions bash > ~/.local/share/bash-completion/completions/k0rdent`;
+    /// zsh: write `_k0rdent` into a directory of your `$fpath`; fish:
+    /// `k0rdent completions fish > ~/.config/fish/completions/k0rdent.fish`.
+    Completions {
+        /// The shell to complete for.
+        #[arg(value_enum)]
+        shell: clap_complete::Shell,
+    },
+    /// Print the man page (roff) built from this binary's own help.
+    #[command(hide = true)]
+    Man,
 }
 
 /// `k0rdent vpn ...`

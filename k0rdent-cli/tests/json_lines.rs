@@ -30,9 +30,7 @@ fn run_json(emu: &Emulator, dir: &Path, args: &[&str]) -> (i32, Vec<Value>) {
     let stdout = String::from_utf8(out.stdout).unwrap();
     let lines = stdout
         .lines()
-        .map(|l| {
-            serde_json::from_str(l).unwrap_or_else(|e| panic!("not a JSON line ({e}): {l}"))
-        })
+        .map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("not a JSON line ({e}): {l}")))
         .collect();
     (out.status.code().unwrap_or(-1), lines)
 }
