@@ -322,6 +322,22 @@ pub enum Command {
         #[command(subcommand)]
         action: StateAction,
     },
+    /// Print a shell completion script; needs no configuration or state.
+    ///
+    /// Completes commands, flags and the phases `--until` takes. Install the script where
+    /// your shell looks for completions (see the examples).
+    #[command(after_help = "Examples:
+  k0rdent completions bash > ~/.local/share/bash-completion/completions/k0rdent
+  k0rdent completions zsh > \"${fpath[1]}/_k0rdent\"
+  k0rdent completions fish > ~/.config/fish/completions/k0rdent.fish")]
+    Completions {
+        /// The shell to complete for.
+        #[arg(value_enum)]
+        shell: clap_complete::Shell,
+    },
+    /// Print the man page (roff) built from this binary's own help.
+    #[command(hide = true)]
+    Man,
 }
 
 /// `--until PHASE`: any name is taken (a misspelt one gets the engine's error, which lists
@@ -402,6 +418,7 @@ impl Command {
             Command::Kubeconfig { state, .. } | Command::State { state, .. } => {
                 t(&none, state, YesArg::default())
             }
+            Command::Completions { .. } | Command::Man => Targets::default(),
         }
     }
 }

@@ -11,9 +11,12 @@ pub mod cluster;
 mod commands;
 pub mod config;
 pub mod deployment;
+#[cfg(test)]
+mod doc_coverage;
 pub mod error;
 pub mod exit;
 pub mod import;
+pub mod json_line;
 pub mod k0s;
 mod logging;
 pub mod pipeline;

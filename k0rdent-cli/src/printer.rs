@@ -141,10 +141,14 @@ impl Printer {
         }
     }
 
-    /// A result in JSON mode: one line on stdout.
+    /// A result in JSON mode: one line on stdout, in the [`crate::json_line`] envelope.
     pub fn json<T: Serialize>(&self, value: &T) {
+        self.json_line(&crate::json_line::Line::object(value));
+    }
+
+    fn json_line<T: Serialize>(&self, line: &T) {
         if self.format == OutputFormat::Json {
-            match serde_json::to_string(value) {
+            match serde_json::to_string(line) {
                 Ok(line) => self.out(&format!("{line}\n")),
                 Err(e) => self.err(&format!("error: could not render JSON output: {e}\n")),
             }
@@ -284,7 +288,9 @@ fn hint_line(hint: Option<&Hint<'_>>, indent: &str) -> String {
 impl EventSink for Printer {
     fn emit(&self, event: &Event) {
         match self.format {
-            OutputFormat::Json => self.json(event),
+            OutputFormat::Json => {
+                self.json_line(&crate::json_line::Line::event(event, chrono::Utc::now()));
+            }
             OutputFormat::Text => self.progress(event),
         }
     }

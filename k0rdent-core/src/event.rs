@@ -15,6 +15,7 @@ use crate::state::RunOutcome;
 
 /// One thing that happened.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 #[serde(tag = "event", rename_all = "snake_case")]
 #[allow(missing_docs)] // fields such as `step`, `gate`, `run_id` or `pid` need none
 pub enum Event {

@@ -252,9 +252,22 @@ impl AsRef<str> for StepId {
     }
 }
 
+/// In a JSON Schema a step id is a string (`phase` or `phase/item`).
+#[cfg(feature = "schema")]
+impl schemars::JsonSchema for StepId {
+    fn schema_name() -> Cow<'static, str> {
+        "StepId".into()
+    }
+
+    fn json_schema(generator: &mut schemars::SchemaGenerator) -> schemars::Schema {
+        String::json_schema(generator)
+    }
+}
+
 /// Identifies one run of the engine (`deploy`, `reset`, `refresh`): a UTC timestamp plus random
 /// suffix, e.g. `20261128T212204Z-3f9a1c0e`. Sorts by start time.
 #[derive(Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 #[serde(transparent)]
 pub struct RunId(String);
 

@@ -1,8 +1,10 @@
 //! One module per command.
 
+mod completions;
 mod deploy;
 mod import;
 mod kubeconfig;
+mod man;
 mod plan;
 mod refresh;
 mod render;
@@ -41,7 +43,12 @@ pub async fn run(
         printer,
         cancel,
     };
-    if !matches!(command, Command::ImportBashState { .. }) {
+    // Completions and the man page come from the arguments alone: no configuration, and the
+    // state directory is not even looked at.
+    if !matches!(
+        command,
+        Command::ImportBashState { .. } | Command::Completions { .. } | Command::Man
+    ) {
         crate::import::refuse_bash_state(&ctx.request.state_dir)?;
     }
     match command {
@@ -55,6 +62,8 @@ pub async fn run(
         Command::Kubeconfig { export, .. } => kubeconfig::run(&ctx, export).await,
         Command::Ssh { node, command, .. } => ssh::run(&ctx, &node, &command).await,
         Command::Render { target, .. } => render::run(&ctx, target).await,
+        Command::Completions { shell } => Ok(completions::run(shell, &ctx.printer)),
+        Command::Man => man::run(&ctx.printer),
         Command::State { action, .. } => match action {
             StateAction::Show => state::show(&ctx).await,
             StateAction::History { last } => state::history(&ctx, last).await,

@@ -3,6 +3,8 @@
 //! key. Unknown keys are errors with a "did you mean".
 
 mod diff;
+#[cfg(test)]
+mod doc_coverage;
 mod lines;
 mod raw;
 mod schema;

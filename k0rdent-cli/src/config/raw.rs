@@ -1,7 +1,9 @@
 //! The configuration file as written: the Bash tool's YAML schema, every key optional here so
 //! defaults and validation can name what is missing or wrong. Unknown keys are found by
 //! [`super::schema`] (serde ignores them here; unit tests deny them, so a key the schema lists
-//! but these types do not read fails a test instead of being silently ignored).
+//! but these types do not read fails a test instead of being silently ignored). In unit tests
+//! they also derive a JSON Schema, from which `doc_coverage` lists every key that
+//! `docs/configuration.md` must document.
 
 use std::collections::BTreeMap;
 use std::path::PathBuf;
@@ -10,6 +12,7 @@ use serde::Deserialize;
 
 /// A scalar the Bash tool's files write either as a number or as a string ("32", 1500).
 #[derive(Debug, Clone, Deserialize, PartialEq)]
+#[cfg_attr(test, derive(schemars::JsonSchema))]
 #[serde(untagged)]
 pub(crate) enum NumOrText {
     Num(i64),
@@ -17,6 +20,7 @@ pub(crate) enum NumOrText {
 }
 
 #[derive(Debug, Default, Deserialize)]
+#[cfg_attr(test, derive(schemars::JsonSchema))]
 #[cfg_attr(test, serde(deny_unknown_fields))]
 pub(crate) struct Raw {
     #[serde(default)]
@@ -46,6 +50,7 @@ pub(crate) struct Raw {
 }
 
 #[derive(Debug, Default, Deserialize)]
+#[cfg_attr(test, derive(schemars::JsonSchema))]
 #[cfg_attr(test, serde(deny_unknown_fields))]
 pub(crate) struct Metadata {
     // Accepted and type-checked for compatibility; not used.
@@ -57,6 +62,7 @@ pub(crate) struct Metadata {
 }
 
 #[derive(Debug, Default, Deserialize)]
+#[cfg_attr(test, derive(schemars::JsonSchema))]
 #[cfg_attr(test, serde(deny_unknown_fields))]
 pub(crate) struct Azure {
     pub location: Option<String>,
@@ -71,6 +77,7 @@ pub(crate) struct Azure {
 }
 
 #[derive(Debug, Default, Deserialize)]
+#[cfg_attr(test, derive(schemars::JsonSchema))]
 #[cfg_attr(test, serde(deny_unknown_fields))]
 pub(crate) struct Network {
     pub vnet_prefix: Option<String>,
@@ -80,6 +87,7 @@ pub(crate) struct Network {
 }
 
 #[derive(Debug, Default, Deserialize)]
+#[cfg_attr(test, derive(schemars::JsonSchema))]
 #[cfg_attr(test, serde(deny_unknown_fields))]
 pub(crate) struct VmSizing {
     #[serde(default)]
@@ -89,12 +97,14 @@ pub(crate) struct VmSizing {
 }
 
 #[derive(Debug, Default, Deserialize)]
+#[cfg_attr(test, derive(schemars::JsonSchema))]
 #[cfg_attr(test, serde(deny_unknown_fields))]
 pub(crate) struct Size {
     pub size: Option<String>,
 }
 
 #[derive(Debug, Default, Deserialize)]
+#[cfg_attr(test, derive(schemars::JsonSchema))]
 #[cfg_attr(test, serde(deny_unknown_fields))]
 pub(crate) struct Cluster {
     #[serde(default)]
@@ -104,6 +114,7 @@ pub(crate) struct Cluster {
 }
 
 #[derive(Debug, Default, Deserialize)]
+#[cfg_attr(test, derive(schemars::JsonSchema))]
 #[cfg_attr(test, serde(deny_unknown_fields))]
 pub(crate) struct NodeGroup {
     pub count: Option<i64>,
@@ -111,6 +122,7 @@ pub(crate) struct NodeGroup {
 }
 
 #[derive(Debug, Default, Deserialize)]
+#[cfg_attr(test, derive(schemars::JsonSchema))]
 #[cfg_attr(test, serde(deny_unknown_fields))]
 pub(crate) struct Ssh {
     pub username: Option<String>,
@@ -120,6 +132,7 @@ pub(crate) struct Ssh {
 }
 
 #[derive(Debug, Default, Deserialize)]
+#[cfg_attr(test, derive(schemars::JsonSchema))]
 #[cfg_attr(test, serde(deny_unknown_fields))]
 pub(crate) struct Software {
     #[serde(default)]
@@ -129,12 +142,14 @@ pub(crate) struct Software {
 }
 
 #[derive(Debug, Default, Deserialize)]
+#[cfg_attr(test, derive(schemars::JsonSchema))]
 #[cfg_attr(test, serde(deny_unknown_fields))]
 pub(crate) struct K0s {
     pub version: Option<String>,
 }
 
 #[derive(Debug, Default, Deserialize)]
+#[cfg_attr(test, derive(schemars::JsonSchema))]
 #[cfg_attr(test, serde(deny_unknown_fields))]
 pub(crate) struct K0rdent {
     pub version: Option<String>,
@@ -144,6 +159,7 @@ pub(crate) struct K0rdent {
 }
 
 #[derive(Debug, Default, Deserialize)]
+#[cfg_attr(test, derive(schemars::JsonSchema))]
 #[cfg_attr(test, serde(deny_unknown_fields))]
 pub(crate) struct Timeouts {
     pub ssh_connect: Option<i64>,
@@ -160,12 +176,14 @@ pub(crate) struct Timeouts {
 }
 
 #[derive(Debug, Default, Deserialize)]
+#[cfg_attr(test, derive(schemars::JsonSchema))]
 #[cfg_attr(test, serde(deny_unknown_fields))]
 pub(crate) struct Toggle {
     pub enabled: Option<bool>,
 }
 
 #[derive(Debug, Default, Deserialize)]
+#[cfg_attr(test, derive(schemars::JsonSchema))]
 #[cfg_attr(test, serde(deny_unknown_fields))]
 pub(crate) struct Kof {
     pub enabled: Option<bool>,
@@ -179,6 +197,7 @@ pub(crate) struct Kof {
 }
 
 #[derive(Debug, Default, Deserialize)]
+#[cfg_attr(test, derive(schemars::JsonSchema))]
 #[cfg_attr(test, serde(deny_unknown_fields))]
 pub(crate) struct Istio {
     pub version: Option<String>,
@@ -186,6 +205,7 @@ pub(crate) struct Istio {
 }
 
 #[derive(Debug, Default, Deserialize)]
+#[cfg_attr(test, derive(schemars::JsonSchema))]
 #[cfg_attr(test, serde(deny_unknown_fields))]
 pub(crate) struct Mothership {
     pub namespace: Option<String>,
@@ -194,10 +214,12 @@ pub(crate) struct Mothership {
     pub retry_delay_seconds: Option<i64>,
     // Free-form, passed through to KOF's chart later; not interpreted here.
     #[allow(dead_code)]
+    #[cfg_attr(test, schemars(with = "Option<serde_json::Value>"))]
     pub collectors: Option<serde_yaml::Value>,
 }
 
 #[derive(Debug, Default, Deserialize)]
+#[cfg_attr(test, derive(schemars::JsonSchema))]
 #[cfg_attr(test, serde(deny_unknown_fields))]
 pub(crate) struct Regional {
     pub cluster_name: Option<String>,

@@ -47,6 +47,7 @@ pub(crate) const KNOWN_KEYS: &[&str] = &[
     "software.k0rdent.version",
     "software.k0rdent.registry",
     "software.k0rdent.namespace",
+    "software.k0rdent.release_manifest",
     "timeouts",
     "timeouts.ssh_connect",
     "timeouts.ssh_command",

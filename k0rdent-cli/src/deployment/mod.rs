@@ -89,7 +89,7 @@ fn config_path(request: &Request, recorded: Option<&str>) -> Result<PathBuf, Cli
         }
         (None, None) => Err(CliError::usage(
             "no configuration: this state directory has no deployment yet",
-            "pass --config FILE (the Bash tool's YAML schema; see tests/fixtures/upstream-config)",
+            "pass --config FILE (the Bash tool's YAML schema; docs/configuration.md lists every key)",
         )),
     }
 }

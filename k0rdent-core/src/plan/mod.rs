@@ -23,6 +23,7 @@ pub(crate) const CONFIRM_REMEDY: &str =
 
 /// What the engine will do with a step.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 #[serde(rename_all = "snake_case")]
 pub enum Decision {
     /// Completed and verified: nothing to do.
@@ -72,6 +73,7 @@ impl fmt::Display for Decision {
 
 /// Why a decision was made (machine-readable; `code` is the stable tag).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 #[serde(tag = "code", rename_all = "snake_case")]
 pub enum Reason {
     /// Never started.
@@ -246,6 +248,7 @@ impl Remedy for Reason {
 
 /// The kind of an observation, as the plan reports it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 #[serde(rename_all = "snake_case")]
 pub enum ObservedKind {
     /// Present and healthy.
@@ -276,6 +279,7 @@ impl ObservedKind {
 
 /// One decision.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 pub struct PlanEntry {
     #[allow(missing_docs)]
     pub step: StepId,
@@ -310,6 +314,7 @@ impl PlanEntry {
 
 /// The decisions for a whole pipeline, in dependency order.
 #[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 pub struct Plan {
     /// One entry per step, dependencies first.
     pub entries: Vec<PlanEntry>,

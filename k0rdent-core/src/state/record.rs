@@ -10,6 +10,7 @@ use crate::fingerprint::Fingerprint;
 
 /// The recorded status of a step.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 #[serde(rename_all = "snake_case")]
 pub enum Status {
     /// Never started (or reset).
