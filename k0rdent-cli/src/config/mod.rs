@@ -4,6 +4,7 @@
 
 mod diff;
 mod lines;
+pub mod presets;
 mod raw;
 mod schema;
 mod validate;
