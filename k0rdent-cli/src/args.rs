@@ -153,6 +153,43 @@ pub enum Command {
         #[command(subcommand)]
         action: StateAction,
     },
+    /// Write a starting configuration.
+    Config {
+        /// What to do with the configuration.
+        #[command(subcommand)]
+        action: ConfigAction,
+    },
+    /// Check what a deploy needs on this machine and in Azure; changes nothing.
+    ///
+    /// Checks the configuration, the Azure credentials and subscription, the clock against
+    /// ARM's, the tools (k0sctl, helm, kubectl, wg-quick, wg, wireguard-go), sudo, the
+    /// WireGuard network against local routes, and that the state directory is writable (a
+    /// probe file is created and removed). Each failing check says what to do; a check that
+    /// cannot run says why.
+    ///
+    /// Exit code 0 when every check passes (warnings allowed), 1 when one fails.
+    Doctor,
+}
+
+/// `k0rdent config ...`
+#[derive(Debug, Subcommand)]
+pub enum ConfigAction {
+    /// Write a commented configuration (every key with its default) that plans as is.
+    ///
+    /// Writes to --config (or K0RDENT_CONFIG), else ./k0rdent.yaml; `--config -` or
+    /// --stdout prints it instead. An existing file is kept unless --force.
+    Init {
+        /// The starting point: minimal (1 node), default (3 controllers, 2 workers) or
+        /// production (3 controllers, 3 workers, larger VMs, 3 zones).
+        #[arg(long, value_enum, default_value_t = crate::config::presets::Preset::Default)]
+        preset: crate::config::presets::Preset,
+        /// Overwrite an existing file.
+        #[arg(long)]
+        force: bool,
+        /// Print the configuration on stdout instead of writing a file.
+        #[arg(long)]
+        stdout: bool,
+    },
 }
 
 /// `k0rdent vpn ...`

@@ -11,6 +11,7 @@ pub mod cluster;
 mod commands;
 pub mod config;
 pub mod deployment;
+mod doctor;
 pub mod error;
 pub mod exit;
 pub mod import;

@@ -1,6 +1,8 @@
 //! One module per command.
 
+mod config_init;
 mod deploy;
+mod doctor;
 mod import;
 mod kubeconfig;
 mod plan;
@@ -16,7 +18,7 @@ use std::sync::Arc;
 use k0rdent_core::store::LockHolder;
 use k0rdent_core::{Engine, FileStore, StepId, cancel::Cancellation, id::RunId, store::StateStore};
 
-use crate::args::{Command, StateAction};
+use crate::args::{Command, ConfigAction, StateAction};
 use crate::error::CliError;
 use crate::exit::ExitStatus;
 use crate::pipeline::{Mode, PipelineFactory};
@@ -41,7 +43,11 @@ pub async fn run(
         printer,
         cancel,
     };
-    if !matches!(command, Command::ImportBashState { .. }) {
+    // `config init` never reads the state; `doctor` reports a Bash tool's state as a check.
+    if !matches!(
+        command,
+        Command::ImportBashState { .. } | Command::Config { .. } | Command::Doctor
+    ) {
         crate::import::refuse_bash_state(&ctx.request.state_dir)?;
     }
     match command {
@@ -60,6 +66,15 @@ pub async fn run(
             StateAction::History { last } => state::history(&ctx, last).await,
             StateAction::Unlock { force } => state::unlock(&ctx, force).await,
         },
+        Command::Config {
+            action:
+                ConfigAction::Init {
+                    preset,
+                    force,
+                    stdout,
+                },
+        } => config_init::run(&ctx, preset, force, stdout),
+        Command::Doctor => doctor::run(&ctx).await,
     }
 }
 

@@ -1,0 +1,25 @@
+//! `k0rdent doctor`: runs the checks of [`crate::doctor`] and prints them as a table (text)
+//! or as one JSON object with every check (`--output json`). Exit code 0 when nothing failed,
+//! 1 otherwise.
+
+use super::Ctx;
+use crate::error::CliError;
+use crate::exit::ExitStatus;
+
+pub(super) async fn run(ctx: &Ctx) -> Result<ExitStatus, CliError> {
+    let report = tokio::select! {
+        r = crate::doctor::run(&ctx.request) => r,
+        () = ctx.cancel.cancelled() => return Err(CliError::Interrupted),
+    };
+    ctx.printer.text(&report.table());
+    ctx.printer.json(&serde_json::json!({
+        "checks": report.checks,
+        "passed": report.passed(),
+        "summary": report.summary(),
+    }));
+    Ok(if report.passed() {
+        ExitStatus::Success
+    } else {
+        ExitStatus::Error
+    })
+}
