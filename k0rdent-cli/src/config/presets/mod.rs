@@ -159,7 +159,9 @@ mod tests {
                 let key_line = |rest: &str| {
                     let (key, value) = rest.trim_start().split_once(':').unwrap_or(("", ""));
                     !key.is_empty()
-                        && key.chars().all(|c| c.is_ascii_lowercase() || c == '_')
+                        && key
+                            .chars()
+                            .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_')
                         && (value.is_empty() || value.starts_with(' '))
                 };
                 match trimmed.strip_prefix("# ") {
