@@ -95,6 +95,8 @@ pub(crate) struct Config {
     pub(crate) require_auth: bool,
     pub(crate) ips: Vec<IpAddr>,
     pub(crate) backend: Option<Arc<dyn VmBackend>>,
+    /// Added to the real time in every response's `Date` header.
+    pub(crate) clock_offset: chrono::TimeDelta,
 }
 
 /// Builds an [`Emulator`]; [`Emulator::builder`] starts one with the defaults.
@@ -127,6 +129,13 @@ impl EmulatorBuilder {
     /// `Retry-After` in whole seconds and `retry-after-ms`).
     pub fn retry_after(mut self, d: Duration) -> Self {
         self.cfg.retry_after = d;
+        self
+    }
+
+    /// Shifts the clock the `Date` header of every response reports (default none): a
+    /// server whose clock differs from the client's by `offset` (negative: behind).
+    pub fn clock_offset(mut self, offset: chrono::TimeDelta) -> Self {
+        self.cfg.clock_offset = offset;
         self
     }
 
@@ -291,6 +300,7 @@ impl Emulator {
                     .flat_map(|a| (1..=254u8).map(move |b| IpAddr::V4(Ipv4Addr::new(127, 1, a, b))))
                     .collect(),
                 backend: None,
+                clock_offset: chrono::TimeDelta::zero(),
             },
             catalog: Catalog::default(),
         }

@@ -171,6 +171,9 @@ fn to_response(emu: &Emu, r: Reply) -> Response<Full<Bytes>> {
     if !has_retry && (r.status == 429 || r.status == 202) {
         b = retry_headers(emu, b);
     }
+    // Every ARM response carries `Date` (RFC 9110 IMF-fixdate), from the server's clock.
+    let now = chrono::Utc::now() + emu.cfg.clock_offset;
+    b = b.header("date", now.format("%a, %d %b %Y %H:%M:%S GMT").to_string());
     b = b.header("x-ms-request-id", super::reply::guid()).header(
         "content-type",
         if r.html.is_some() {

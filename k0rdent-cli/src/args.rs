@@ -338,6 +338,42 @@ pub enum Command {
     /// Print the man page (roff) built from this binary's own help.
     #[command(hide = true)]
     Man,
+    /// Write a starting configuration.
+    ///
+    /// `config init` writes a commented configuration (every key with its default) that
+    /// plans as is; edit `azure.location` and the sizes, then run `k0rdent plan`.
+    #[command(after_help = "Examples:
+  k0rdent config init                           ./k0rdent.yaml, 3 controllers + 2 workers
+  k0rdent config init --preset minimal --config dev.yaml
+  k0rdent config init --preset production --stdout")]
+    Config {
+        #[allow(missing_docs)]
+        #[command(flatten)]
+        config: ConfigArg,
+        /// What to do with the configuration.
+        #[command(subcommand)]
+        action: ConfigAction,
+    },
+    /// Check what a deploy needs on this machine and in Azure; changes nothing.
+    ///
+    /// Checks the configuration, the Azure credentials and subscription, the clock against
+    /// ARM's, the tools (k0sctl, helm, kubectl, wg-quick, wg, wireguard-go), sudo, the
+    /// WireGuard network against local routes, and that the state directory is writable (a
+    /// probe file is created and removed). Each failing check says what to do; a check that
+    /// cannot run says why.
+    ///
+    /// Exit code 0 when every check passes (warnings allowed), 1 when one fails.
+    #[command(after_help = "Examples:
+  k0rdent doctor
+  k0rdent doctor --config k0rdent.yaml -o json")]
+    Doctor {
+        #[allow(missing_docs)]
+        #[command(flatten)]
+        config: ConfigArg,
+        #[allow(missing_docs)]
+        #[command(flatten)]
+        state: StateArg,
+    },
 }
 
 /// `--until PHASE`: any name is taken (a misspelt one gets the engine's error, which lists
@@ -418,9 +454,32 @@ impl Command {
             Command::Kubeconfig { state, .. } | Command::State { state, .. } => {
                 t(&none, state, YesArg::default())
             }
+            Command::Config { config, .. } => t(config, &StateArg::default(), YesArg::default()),
+            Command::Doctor { config, state } => t(config, state, YesArg::default()),
             Command::Completions { .. } | Command::Man => Targets::default(),
         }
     }
+}
+
+/// `k0rdent config ...`
+#[derive(Debug, Subcommand)]
+pub enum ConfigAction {
+    /// Write a commented configuration (every key with its default) that plans as is.
+    ///
+    /// Writes to --config (or K0RDENT_CONFIG), else ./k0rdent.yaml; `--config -` or
+    /// --stdout prints it instead. An existing file is kept unless --force.
+    Init {
+        /// The starting point: minimal (1 node), default (3 controllers, 2 workers) or
+        /// production (3 controllers, 3 workers, larger VMs, 3 zones).
+        #[arg(long, value_enum, default_value_t = crate::config::presets::Preset::Default)]
+        preset: crate::config::presets::Preset,
+        /// Overwrite an existing file.
+        #[arg(long)]
+        force: bool,
+        /// Print the configuration on stdout instead of writing a file.
+        #[arg(long)]
+        stdout: bool,
+    },
 }
 
 /// `k0rdent vpn ...`

@@ -13,6 +13,7 @@ pub mod config;
 pub mod deployment;
 #[cfg(test)]
 mod doc_coverage;
+mod doctor;
 pub mod error;
 pub mod exit;
 pub mod import;

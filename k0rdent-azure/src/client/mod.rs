@@ -448,6 +448,28 @@ impl ArmClient {
         Self::json("GET", path, resp).await
     }
 
+    /// GET a resource, with the time the response's `Date` header states (ARM's clock), when
+    /// it has one that parses. A clock far from ARM's makes tokens look expired or not yet
+    /// valid; comparing the two tells the user why.
+    ///
+    /// # Errors
+    /// As [`ArmClient::get`].
+    pub async fn get_dated<T: DeserializeOwned>(
+        &self,
+        path: &str,
+        api_version: &str,
+    ) -> Result<(T, Option<chrono::DateTime<chrono::Utc>>), ArmError> {
+        let url = self.url(path, api_version, &[]);
+        let resp = self.send(Method::GET, url, None).await?;
+        let date = resp
+            .headers()
+            .get(reqwest::header::DATE)
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| chrono::DateTime::parse_from_rfc2822(v).ok())
+            .map(|d| d.with_timezone(&chrono::Utc));
+        Ok((Self::json("GET", path, resp).await?, date))
+    }
+
     /// GET that maps a definite not-found (`ResourceNotFound`/`ResourceGroupNotFound`) to
     /// `None`; every other error stays an error.
     ///

@@ -1,7 +1,9 @@
 //! One module per command.
 
 mod completions;
+mod config_init;
 mod deploy;
+mod doctor;
 mod import;
 mod kubeconfig;
 mod man;
@@ -18,7 +20,7 @@ use std::sync::Arc;
 use k0rdent_core::store::LockHolder;
 use k0rdent_core::{Engine, FileStore, StepId, cancel::Cancellation, id::RunId, store::StateStore};
 
-use crate::args::{Command, StateAction};
+use crate::args::{Command, ConfigAction, StateAction};
 use crate::error::CliError;
 use crate::exit::ExitStatus;
 use crate::pipeline::{Mode, PipelineFactory};
@@ -43,11 +45,15 @@ pub async fn run(
         printer,
         cancel,
     };
-    // Completions and the man page come from the arguments alone: no configuration, and the
-    // state directory is not even looked at.
+    // Completions and the man page come from the arguments alone; `config init` never reads
+    // the state; `doctor` reports a Bash tool's state as a check.
     if !matches!(
         command,
-        Command::ImportBashState { .. } | Command::Completions { .. } | Command::Man
+        Command::ImportBashState { .. }
+            | Command::Completions { .. }
+            | Command::Man
+            | Command::Config { .. }
+            | Command::Doctor { .. }
     ) {
         crate::import::refuse_bash_state(&ctx.request.state_dir)?;
     }
@@ -69,6 +75,16 @@ pub async fn run(
             StateAction::History { last } => state::history(&ctx, last).await,
             StateAction::Unlock { force } => state::unlock(&ctx, force).await,
         },
+        Command::Config {
+            action:
+                ConfigAction::Init {
+                    preset,
+                    force,
+                    stdout,
+                },
+            ..
+        } => config_init::run(&ctx, preset, force, stdout),
+        Command::Doctor { .. } => doctor::run(&ctx).await,
     }
 }
 

@@ -6,6 +6,7 @@ mod diff;
 #[cfg(test)]
 mod doc_coverage;
 mod lines;
+pub mod presets;
 mod raw;
 mod schema;
 mod validate;

@@ -54,11 +54,32 @@ impl AzureAccess {
 /// # Errors
 /// One line naming what is missing or refused (a variable, `az login`, the endpoint).
 pub async fn connect(loaded: &Loaded, access: &AzureAccess) -> Result<ArmClient, CliError> {
-    let c = &loaded.config;
+    let a = &loaded.config.azure;
+    connect_with(
+        a.arm_endpoint.as_deref(),
+        a.subscription_id.as_deref(),
+        a.write_concurrency,
+        access,
+    )
+    .await
+}
+
+/// [`connect`] from the configuration's `azure.arm_endpoint`, `azure.subscription_id` and
+/// `azure.write_concurrency` (all optional): `doctor` checks the credentials with or without
+/// a configuration, in the same order as every other command.
+///
+/// # Errors
+/// As [`connect`].
+pub(crate) async fn connect_with(
+    arm_endpoint: Option<&str>,
+    subscription_id: Option<&str>,
+    write_concurrency: usize,
+    access: &AzureAccess,
+) -> Result<ArmClient, CliError> {
     let endpoint = access
         .endpoint
         .clone()
-        .or_else(|| c.azure.arm_endpoint.clone())
+        .or_else(|| arm_endpoint.map(str::to_owned))
         .unwrap_or_else(|| DEFAULT_ARM_ENDPOINT.to_owned());
     let endpoint_error = |e: &dyn std::fmt::Display| {
         CliError::usage(
@@ -72,7 +93,7 @@ pub async fn connect(loaded: &Loaded, access: &AzureAccess) -> Result<ArmClient,
     let known = access
         .subscription
         .clone()
-        .or_else(|| c.azure.subscription_id.clone());
+        .or_else(|| subscription_id.map(str::to_owned));
     // The `az` fallback asks for a token of this subscription's tenant (else `az`'s default
     // subscription, the one `az account show` names below).
     let mut settings = access.credentials.clone();
@@ -104,7 +125,7 @@ pub async fn connect(loaded: &Loaded, access: &AzureAccess) -> Result<ArmClient,
     };
     ArmClient::builder(&endpoint, &subscription, credential)
         .scope(scope)
-        .write_concurrency(c.azure.write_concurrency)
+        .write_concurrency(write_concurrency)
         .build()
         .map_err(|e| endpoint_error(&e))
 }

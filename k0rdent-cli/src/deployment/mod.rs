@@ -27,6 +27,7 @@ use crate::error::CliError;
 use crate::pipeline::{Deployment, Mode, PipelineFactory};
 use crate::request::Request;
 
+pub(crate) use azure::connect_with;
 pub use azure::{ARM_ENDPOINT_ENV, AzureAccess};
 pub use removed::removed_nodes;
 
