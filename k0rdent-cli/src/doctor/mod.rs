@@ -149,7 +149,7 @@ impl Report {
                 Status::Skip => Paint::Dim,
             };
             table.row(vec![
-                Cell::new(c.name.clone()),
+                Cell::new(c.name),
                 Cell::painted(c.status.to_string(), paint),
                 Cell::new(c.detail.clone()),
             ]);
