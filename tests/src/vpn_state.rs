@@ -9,6 +9,19 @@ use k0rdent_ssh::wireguard::{NodeNetworkSpec, NodeRole, NodeSpec, VmPresence, pr
 /// A state directory in `dir/state` with a planned network and one node, everything in
 /// `dir` owned by `nobody`.
 pub async fn state_for_nobody(dir: &Path) -> PathBuf {
+    let state_dir = planned(dir, &["ctl-1"]).await;
+    let out = std::process::Command::new("chown")
+        .args(["-R", "nobody:nogroup"])
+        .arg(dir)
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{out:?}");
+    state_dir
+}
+
+/// A state directory in `dir/state` with a planned network and these controllers, each with
+/// the public IP 127.0.0.1; its interface is never brought up.
+pub async fn planned(dir: &Path, nodes: &[&str]) -> PathBuf {
     let state_dir = dir.join("state");
     let store = FileStore::new(&state_dir);
     let mut state = DeploymentState {
@@ -17,19 +30,18 @@ pub async fn state_for_nobody(dir: &Path) -> PathBuf {
     };
     let spec = NodeNetworkSpec::new(
         "172.31.250.0/24".parse().unwrap(),
-        vec![NodeSpec::new("ctl-1", NodeRole::Controller)],
+        nodes
+            .iter()
+            .map(|n| NodeSpec::new(*n, NodeRole::Controller))
+            .collect(),
     );
     let prepared = prepare_network(&store, &spec, &state, &[], &VmPresence::Unknown)
         .await
         .unwrap();
     prepared.network.record(&mut state);
-    state.nodes.get_mut("ctl-1").unwrap().public_ip = Some("127.0.0.1".into());
+    for node in state.nodes.values_mut() {
+        node.public_ip = Some("127.0.0.1".into());
+    }
     store.save(&mut state).await.unwrap();
-    let out = std::process::Command::new("chown")
-        .args(["-R", "nobody:nogroup"])
-        .arg(dir)
-        .output()
-        .unwrap();
-    assert!(out.status.success(), "{out:?}");
     state_dir
 }

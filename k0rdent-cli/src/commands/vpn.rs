@@ -70,7 +70,9 @@ pub(crate) async fn run(ctx: &Ctx, action: VpnAction) -> Result<ExitStatus, CliE
                 interface: net.interface.to_string(),
                 report: &report,
             });
-            ctx.printer.text(&report.to_string());
+            ctx.printer.text(&crate::view::tunnel::render(&report, |t| {
+                ctx.printer.table(t)
+            }));
             Ok(if report.all_alive() {
                 ExitStatus::Success
             } else {

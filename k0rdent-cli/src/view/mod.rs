@@ -4,6 +4,7 @@
 pub mod progress;
 pub mod table;
 pub mod term;
+pub mod tunnel;
 
 pub use table::{Cell, Paint, Table};
 pub use term::Term;
