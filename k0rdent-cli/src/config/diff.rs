@@ -8,6 +8,11 @@ use serde_json::Value;
 use super::Loaded;
 
 fn leaves(prefix: &str, v: &Value, out: &mut Vec<(String, String)>) {
+    // A duration as an older state recorded it reads as the text it is recorded as now.
+    if let Some(text) = super::duration_text::from_record(v) {
+        out.push((prefix.to_owned(), Value::String(text).to_string()));
+        return;
+    }
     match v {
         Value::Object(m) => {
             for (k, child) in m {
@@ -89,4 +94,48 @@ pub fn changes(recorded: &ConfigRecord, loaded: &Loaded) -> Vec<String> {
         out.extend(settings);
     }
     out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A record as an older release wrote it: the same configuration, its durations as
+    /// serde's `{secs, nanos}`, with another file digest (a comment changed).
+    #[test]
+    fn durations_recorded_the_old_way_are_no_change_and_new_records_read_30s() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("k0rdent.yaml");
+        let text = include_str!("../../../tests/fixtures/lab-3x2.yaml");
+        std::fs::write(&path, text).unwrap();
+        let loaded = super::super::load(&path).unwrap();
+        let snapshot = serde_json::to_value(&loaded.config).unwrap();
+        let connect = &snapshot["timeouts"]["ssh_connect"];
+        assert!(connect.is_string(), "recorded as text: {connect}");
+        assert!(!snapshot.to_string().contains("nanos"), "{snapshot}");
+
+        let mut old = snapshot.clone();
+        for (_, v) in old["timeouts"].as_object_mut().unwrap().iter_mut() {
+            if let Some(s) = v.as_str() {
+                let secs: u64 = match s.strip_suffix('s').and_then(|n| n.parse().ok()) {
+                    Some(n) => n,
+                    None if s.ends_with('m') => s[..s.len() - 1].parse::<u64>().unwrap() * 60,
+                    None => s[..s.len() - 1].parse::<u64>().unwrap() * 3600,
+                };
+                *v = serde_json::json!({"secs": secs, "nanos": 0});
+            }
+        }
+        assert!(old.to_string().contains("nanos"));
+        std::fs::write(&path, format!("# a comment\n{text}")).unwrap();
+        let reloaded = super::super::load(&path).unwrap();
+        let record = ConfigRecord {
+            path: path.display().to_string(),
+            fingerprint: Some(loaded.fingerprint.clone()),
+            snapshot: old,
+            recorded_at: None,
+        };
+        let notes = changes(&record, &reloaded);
+        assert_eq!(notes.len(), 1, "{notes:?}");
+        assert!(notes[0].contains("no setting differs"), "{notes:?}");
+    }
 }

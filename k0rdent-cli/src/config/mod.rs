@@ -5,6 +5,7 @@
 mod diff;
 #[cfg(test)]
 mod doc_coverage;
+pub mod duration_text;
 mod lines;
 pub mod presets;
 mod raw;
@@ -153,21 +154,31 @@ pub struct Software {
 #[allow(missing_docs)]
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct Timeouts {
+    #[serde(serialize_with = "duration_text::serialize")]
     pub ssh_connect: Duration,
+    #[serde(serialize_with = "duration_text::serialize")]
     pub ssh_command: Duration,
+    #[serde(serialize_with = "duration_text::serialize")]
     pub k0s_install_wait: Duration,
     /// Waiting for k0rdent (helm `--timeout`).
+    #[serde(serialize_with = "duration_text::serialize")]
     pub k0rdent_install_wait: Duration,
     /// Waiting for the tunnel.
+    #[serde(serialize_with = "duration_text::serialize")]
     pub wireguard_connect_wait: Duration,
     /// `timeouts.vm_creation_minutes`: one VM's creation.
+    #[serde(serialize_with = "duration_text::serialize")]
     pub vm_creation: Duration,
+    #[serde(serialize_with = "duration_text::serialize")]
     pub vm_wait_check_interval: Duration,
     /// `timeouts.cloud_init_timeout`: cloud-init finishing after VM creation.
+    #[serde(serialize_with = "duration_text::serialize")]
     pub cloud_init: Duration,
+    #[serde(serialize_with = "duration_text::serialize")]
     pub cloud_init_check_interval: Duration,
     pub verification_retries: u32,
     /// Pause between verification attempts.
+    #[serde(serialize_with = "duration_text::serialize")]
     pub verification_retry_delay: Duration,
 }
 
@@ -186,6 +197,7 @@ pub struct Kof {
     /// Helm install attempts for the mothership.
     pub install_retries: u32,
     /// Pause between those attempts.
+    #[serde(serialize_with = "duration_text::serialize")]
     pub retry_delay: Duration,
     /// Regional cluster name ("" = derived from the cluster id).
     pub regional_cluster_name: String,
