@@ -650,3 +650,37 @@ async fn a_lowered_count_plans_the_removal_and_refuses_only_leaving_no_workload_
     assert!(lab.emu.log().mutating_since(mark).is_empty());
     assert!(lab.emu.vm("k0s-worker-2").is_some());
 }
+
+/// `plan` runs the read-only preflight checks even on a fresh deployment, where every Azure
+/// step waits for `prepare_deployment`: an unknown VM size blocks the plan (exit 3) with the
+/// size named and a remedy, and nothing is written to Azure or the state directory.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn plan_of_a_fresh_deployment_shows_an_unknown_vm_size() {
+    let lab = Lab::start().await;
+    let cfg = lab.dir.path().join("k0rdent.yaml");
+    let text = std::fs::read_to_string(&cfg).unwrap();
+    let bad = text.replacen("size: Standard_B2s", "size: Standard_Nope9", 1);
+    assert_ne!(bad, text);
+    std::fs::write(&cfg, bad).unwrap();
+    let (code, out, err) = lab.run(&["plan"]);
+    assert_eq!(code, 3, "{out}\n{err}");
+    let blocked: Vec<&str> = out.lines().filter(|l| l.contains(" blocked ")).collect();
+    assert!(
+        blocked.iter().any(|l| l.starts_with("setup_network")),
+        "{out}"
+    );
+    assert!(
+        out.contains("VM size Standard_Nope9 does not exist in westeurope"),
+        "{out}"
+    );
+    assert!(out.contains("hint: "), "a remedy: {out}");
+    assert!(
+        lab.emu.log().mutating_since(0).is_empty(),
+        "plan wrote to Azure"
+    );
+    assert!(!lab.state().join("deployment-state.yaml").exists());
+    // With the size fixed the same plan has only pending changes.
+    std::fs::write(&cfg, text).unwrap();
+    let (code, out, err) = lab.run(&["plan"]);
+    assert_eq!(code, 2, "{out}\n{err}");
+}

@@ -151,6 +151,14 @@ pub trait Gate: Send + Sync {
         None
     }
 
+    /// Whether the check depends only on the inputs (the configuration against the cloud),
+    /// not on what upstream steps make: `plan` then checks it for every step that would run,
+    /// even one that waits for an upstream step (an unknown VM size shows before the first
+    /// step has run). Default `false`.
+    fn preflight(&self) -> bool {
+        false
+    }
+
     /// Runs the check.
     async fn check(&self, ctx: &GateContext) -> GateVerdict;
 }
@@ -159,6 +167,9 @@ pub trait Gate: Send + Sync {
 impl<T: Gate + ?Sized> Gate for Arc<T> {
     fn name(&self) -> &str {
         (**self).name()
+    }
+    fn preflight(&self) -> bool {
+        (**self).preflight()
     }
     fn timeout(&self) -> Duration {
         (**self).timeout()
@@ -178,6 +189,9 @@ impl<T: Gate + ?Sized> Gate for Arc<T> {
 impl<T: Gate + ?Sized> Gate for Box<T> {
     fn name(&self) -> &str {
         (**self).name()
+    }
+    fn preflight(&self) -> bool {
+        (**self).preflight()
     }
     fn timeout(&self) -> Duration {
         (**self).timeout()

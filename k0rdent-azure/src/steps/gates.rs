@@ -41,6 +41,11 @@ impl Gate for PreflightGate {
         "azure_preflight"
     }
 
+    /// The sizes, images and quota against the subscription: nothing upstream changes them.
+    fn preflight(&self) -> bool {
+        true
+    }
+
     fn timeout(&self) -> Duration {
         Duration::from_secs(180)
     }

@@ -13,7 +13,8 @@ use crate::plan::plan;
 
 impl Engine {
     /// What `deploy` would do now, without taking the lock or changing anything. Gates of
-    /// steps that could start now are checked once (gates that wait are not waited for).
+    /// steps that could start now are checked once (gates that wait are not waited for), and
+    /// [preflight](crate::gate::Gate::preflight) gates of every step that would run.
     /// With [`EngineBuilder::until`](super::EngineBuilder::until), only that step or phase
     /// and what it needs are in the report.
     ///
@@ -39,7 +40,7 @@ impl Engine {
         let facts = plan_facts(&self.pipeline, &state, &snapshot, &failures, &marks);
         let first = plan(self.pipeline.graph(), &state, &facts);
         let shared = Arc::new(state.clone());
-        for entry in first.entries.iter().filter(|e| e.ready()) {
+        for entry in first.entries.iter().filter(|e| e.decision.executes()) {
             let Some(i) = self.pipeline.graph().index_of(&entry.step) else {
                 continue;
             };
@@ -54,6 +55,8 @@ impl Engine {
                 .gates()
                 .into_iter()
                 .filter(|g| g.wait(&state).is_none())
+                // A step that waits for an upstream one: only what does not depend on it.
+                .filter(|g| entry.ready() || g.preflight())
                 .collect();
             'runs: for run in runs(&checked) {
                 let done = concurrently(&checked, &run, |gate| {
