@@ -231,7 +231,7 @@ fn deploy_shows_live_progress_per_phase_then_a_summary_and_a_pipe_gets_plain_lin
         50,
     )
     .env("TERM", "xterm-256color")
-    .arg("deploy")
+    .args(["deploy", "-vv"])
     .output()
     .unwrap();
     let (stdout, stderr) = (
