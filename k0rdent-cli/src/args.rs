@@ -406,7 +406,7 @@ impl clap::builder::TypedValueParser for PhaseName {
         &self,
     ) -> Option<Box<dyn Iterator<Item = clap::builder::PossibleValue> + '_>> {
         Some(Box::new(
-            crate::deployment::PHASES
+            crate::phases::PHASES
                 .iter()
                 .map(|p| clap::builder::PossibleValue::new(*p)),
         ))

@@ -20,6 +20,7 @@ pub mod import;
 pub mod json_line;
 pub mod k0s;
 mod logging;
+pub mod phases;
 pub mod pipeline;
 pub mod printer;
 pub mod request;

@@ -106,7 +106,7 @@ async fn a_deleted_controller_and_a_deallocated_worker_are_named_and_repaired() 
         .filter(|l| l.contains(" DRIFT "))
         .collect();
     assert_eq!(drifted.len(), 2, "{}", status.stdout);
-    assert!(status.stdout.contains(", 2 drifted;"), "{}", status.stdout);
+    assert!(status.stdout.contains(": 2 drifted,"), "{}", status.stdout);
     for vm in [LOST, WORKER] {
         assert!(
             drifted

@@ -298,21 +298,7 @@ async fn vpn_privilege(
     }
 }
 
-/// The pipeline's phases in the order they run (what `--until` accepts).
-pub const PHASES: &[&str] = &[
-    "prepare_deployment",
-    "setup_network",
-    "create_vms",
-    "setup_vpn",
-    "connect_vpn",
-    "install_k0s",
-    "install_k0rdent",
-    "remove_nodes",
-    "setup_azure_children",
-    "install_azure_csi",
-    "install_kof_mothership",
-    "install_kof_regional",
-];
+pub use crate::phases::PHASES;
 
 /// The time limit of one attempt per phase: the configuration's `timeouts.*` keys where the
 /// Bash tool had one for that phase's work, plus room for what else the phase does; fixed

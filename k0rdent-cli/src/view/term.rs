@@ -32,7 +32,7 @@ impl Term {
         Term::decide(choice, no_color, out, err, width)
     }
 
-    /// The decision itself: `NO_COLOR` (https://no-color.org) turns `auto` off, never
+    /// The decision itself: `NO_COLOR` (<https://no-color.org>) turns `auto` off, never
     /// `always`; a dumb terminal gets no live progress.
     pub fn decide(
         choice: ColorChoice,

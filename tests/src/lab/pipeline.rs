@@ -276,9 +276,12 @@ impl PipelineLab {
         })
     }
 
-    /// Kills (SIGKILL) every `k0rdent … deploy -y` of the lab's CLI.
+    /// Kills (SIGKILL) every `k0rdent deploy -y` of the lab's CLI (this test binary run as
+    /// the CLI, see [`super::cli`]).
     pub fn kill_deploys() {
-        let out = cmd::output("pgrep", &["-f", "--", "-o json deploy -y$"]);
+        let exe = std::env::current_exe().unwrap();
+        let pattern = format!("^{} deploy -y$", exe.display());
+        let out = cmd::output("pgrep", &["-f", "--", &pattern]);
         for pid in String::from_utf8_lossy(&out.stdout).split_whitespace() {
             cmd::kill(pid.parse().unwrap());
         }
