@@ -136,6 +136,7 @@ pub(crate) fn holder(path: &Path) -> Result<Option<LockHolder>, StoreError> {
                 run_id: crate::id::RunId::from_string("unknown"),
                 command: "unknown".into(),
                 since: chrono::Utc::now(),
+                user: None,
             })))
         }
         Err(TryLockError::Error(e)) => Err(io_err(path)(e)),
