@@ -659,10 +659,13 @@ impl StateStore for BlobStore {
             }
             Err(e) => {
                 state.generation = previous;
-                if lease_gone(&e) {
+                // Under a lease, a changed blob means the lease was broken and another run
+                // wrote: the service may report either first.
+                if lease_gone(&e) || (held.is_some() && matches!(e.status(), Some(409 | 412))) {
                     let reason = format!(
                         "the service refused the save ({}): this run's lease was broken or has \
-                         lapsed, and another run may own the state now; nothing was written",
+                         lapsed and the state blob may have been written by another run; \
+                         nothing was written",
                         e.code()
                     );
                     self.inner.lease.lose(&reason);
