@@ -5,7 +5,6 @@
 
 use std::sync::OnceLock;
 
-
 use async_trait::async_trait;
 use chrono::Utc;
 use k0rdent_azure::blob::{BlobAccess, BlobStore, StateUrl};
@@ -101,8 +100,10 @@ fn record(n: u32) -> EventRecord {
 async fn saves_are_compare_and_swap(b: &impl Backend) {
     let a = b.open();
     assert!(a.load().await.unwrap().is_none());
-    let mut s = DeploymentState::default();
-    s.cluster_id = Some("c1".into());
+    let mut s = DeploymentState {
+        cluster_id: Some("c1".into()),
+        ..DeploymentState::default()
+    };
     a.save(&mut s).await.unwrap();
     assert_eq!(s.generation, 1);
     let other = b.open();
@@ -128,7 +129,9 @@ async fn one_holder_at_a_time_and_it_is_named(b: &impl Backend) {
     let other = b.open();
     let e = other.lock(&holder("reset")).await.err().unwrap();
     match &e {
-        StoreError::Locked { holder: Some(h), .. } => {
+        StoreError::Locked {
+            holder: Some(h), ..
+        } => {
             assert_eq!(h.command, "deploy");
             assert_eq!(h.pid, std::process::id());
         }
@@ -237,4 +240,3 @@ contract!(
     events_come_back_in_order,
     an_archive_leaves_no_state
 );
-

@@ -22,6 +22,7 @@ pub mod k0s;
 mod logging;
 pub mod pipeline;
 pub mod printer;
+mod remote_state;
 pub mod request;
 mod signals;
 mod sudo;

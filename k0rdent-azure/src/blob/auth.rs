@@ -81,7 +81,9 @@ impl BlobAccess {
             let field = |name: &str| {
                 cs.split(';').find_map(|kv| {
                     let (k, v) = kv.split_once('=')?;
-                    k.trim().eq_ignore_ascii_case(name).then(|| v.trim().to_owned())
+                    k.trim()
+                        .eq_ignore_ascii_case(name)
+                        .then(|| v.trim().to_owned())
                 })
             };
             if let Some(name) = field("AccountName")
@@ -207,7 +209,12 @@ mod tests {
     use super::*;
 
     fn env(pairs: &'static [(&'static str, &'static str)]) -> impl Fn(&str) -> Option<String> {
-        move |k| pairs.iter().find(|(n, _)| *n == k).map(|(_, v)| (*v).to_owned())
+        move |k| {
+            pairs
+                .iter()
+                .find(|(n, _)| *n == k)
+                .map(|(_, v)| (*v).to_owned())
+        }
     }
 
     #[test]
@@ -227,7 +234,10 @@ mod tests {
         assert_eq!(a.endpoint, "https://acct.blob.core.windows.net");
         let e = BlobAccess::from_lookup(
             "acct",
-            env(&[("AZURE_STORAGE_CONNECTION_STRING", "AccountName=other;AccountKey=a2V5")]),
+            env(&[(
+                "AZURE_STORAGE_CONNECTION_STRING",
+                "AccountName=other;AccountKey=a2V5",
+            )]),
         )
         .unwrap_err();
         assert!(e.to_string().contains("other"), "{e}");
@@ -240,13 +250,25 @@ mod tests {
         let url = url::Url::parse("http://127.0.0.1:1/devstoreaccount1/c/b?comp=lease").unwrap();
         let h = |v: &str| {
             vec![
-                ("x-ms-date".to_owned(), "Mon, 01 Jan 2024 00:00:00 GMT".to_owned()),
+                (
+                    "x-ms-date".to_owned(),
+                    "Mon, 01 Jan 2024 00:00:00 GMT".to_owned(),
+                ),
                 ("x-ms-lease-action".to_owned(), v.to_owned()),
             ]
         };
         let a = shared_key_signature(b"k", "devstoreaccount1", "PUT", &url, &h("acquire"));
-        assert_eq!(a, shared_key_signature(b"k", "devstoreaccount1", "PUT", &url, &h("acquire")));
-        assert_ne!(a, shared_key_signature(b"k", "devstoreaccount1", "PUT", &url, &h("renew")));
-        assert_ne!(a, shared_key_signature(b"j", "devstoreaccount1", "PUT", &url, &h("acquire")));
+        assert_eq!(
+            a,
+            shared_key_signature(b"k", "devstoreaccount1", "PUT", &url, &h("acquire"))
+        );
+        assert_ne!(
+            a,
+            shared_key_signature(b"k", "devstoreaccount1", "PUT", &url, &h("renew"))
+        );
+        assert_ne!(
+            a,
+            shared_key_signature(b"j", "devstoreaccount1", "PUT", &url, &h("acquire"))
+        );
     }
 }

@@ -52,7 +52,10 @@ impl BlobStore {
             match self
                 .inner
                 .http
-                .send(Request::new(Method::HEAD, Some(&name), "read the event log"), None)
+                .send(
+                    Request::new(Method::HEAD, Some(&name), "read the event log"),
+                    None,
+                )
                 .await
             {
                 Ok(r) => {
@@ -155,7 +158,10 @@ impl BlobStore {
         let mut w = self.inner.events.lock().await;
         self.flush_locked(&mut w).await?;
         let mut n = 1;
-        while let Some(r) = self.get(&self.segment_blob(n), "read the event log").await? {
+        while let Some(r) = self
+            .get(&self.segment_blob(n), "read the event log")
+            .await?
+        {
             let to = self.inner.url.blob(&format!("{dir}/{}", segment(n)));
             self.put_block(&to, r.body, Vec::new(), "archive the event log")
                 .await
@@ -164,7 +170,11 @@ impl BlobStore {
                 .inner
                 .http
                 .send(
-                    Request::new(Method::DELETE, Some(&self.segment_blob(n)), "remove the event log"),
+                    Request::new(
+                        Method::DELETE,
+                        Some(&self.segment_blob(n)),
+                        "remove the event log",
+                    ),
                     None,
                 )
                 .await;
@@ -201,7 +211,10 @@ impl EventLog for BlobStore {
     async fn history(&self) -> Result<History, StoreError> {
         let mut all = Vec::new();
         let mut n = 1;
-        while let Some(r) = self.get(&self.segment_blob(n), "read the event log").await? {
+        while let Some(r) = self
+            .get(&self.segment_blob(n), "read the event log")
+            .await?
+        {
             all.extend_from_slice(&r.body);
             if !all.is_empty() && !all.ends_with(b"\n") {
                 all.push(b'\n');

@@ -305,10 +305,7 @@ impl BlobHttp {
                 bearer,
             });
         }
-        Ok(Reply {
-            headers,
-            body,
-        })
+        Ok(Reply { headers, body })
     }
 }
 
@@ -323,18 +320,30 @@ mod tests {
             op: "read the state blob".into(),
             status: 403,
             code: "AuthorizationPermissionMismatch".into(),
-            message: Some("This request is not authorized to perform this operation using this permission.".into()),
+            message: Some(
+                "This request is not authorized to perform this operation using this permission."
+                    .into(),
+            ),
             bearer: true,
         };
-        assert!(e.remedy().unwrap().contains("Storage Blob Data Contributor"));
-        assert!(e.to_string().contains("AuthorizationPermissionMismatch"), "{e}");
+        assert!(
+            e.remedy()
+                .unwrap()
+                .contains("Storage Blob Data Contributor")
+        );
+        assert!(
+            e.to_string().contains("AuthorizationPermissionMismatch"),
+            "{e}"
+        );
     }
 
     #[test]
     fn names_are_encoded_by_segment() {
         assert_eq!(encode_name("a b/c%d.yaml"), "a%20b/c%25d.yaml");
         assert_eq!(
-            xml_message(b"<?xml?><Error><Code>X</Code><Message>first\nRequestId:1</Message></Error>"),
+            xml_message(
+                b"<?xml?><Error><Code>X</Code><Message>first\nRequestId:1</Message></Error>"
+            ),
             Some("first".into())
         );
     }

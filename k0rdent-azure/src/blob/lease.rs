@@ -54,7 +54,10 @@ impl LeaseCell {
     }
 
     /// The lease id and holder, if a lease is held and still trusted; `Err` if it was lost.
-    pub(crate) fn current(&self, location: &str) -> Result<Option<(String, LockHolder)>, StoreError> {
+    pub(crate) fn current(
+        &self,
+        location: &str,
+    ) -> Result<Option<(String, LockHolder)>, StoreError> {
         if let Some(reason) = self.lost_reason() {
             return Err(lost(location, &reason));
         }
@@ -109,7 +112,11 @@ impl LeaseCell {
     }
 
     pub(crate) fn clear(&self) -> Option<String> {
-        self.held.lock().ok().and_then(|mut g| g.take()).map(|h| h.id)
+        self.held
+            .lock()
+            .ok()
+            .and_then(|mut g| g.take())
+            .map(|h| h.id)
     }
 
     pub(crate) fn lost_reason(&self) -> Option<String> {
@@ -161,7 +168,13 @@ pub(crate) const META: [&str; 6] = [
 
 fn header_safe(s: &str) -> String {
     s.chars()
-        .map(|c| if c.is_ascii_graphic() || c == ' ' { c } else { '?' })
+        .map(|c| {
+            if c.is_ascii_graphic() || c == ' ' {
+                c
+            } else {
+                '?'
+            }
+        })
         .collect()
 }
 

@@ -84,9 +84,7 @@ impl FromStr for StateUrl {
                 .bytes()
                 .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit())
         {
-            return Err(err(
-                "the account name is 3-24 lowercase letters and digits",
-            ));
+            return Err(err("the account name is 3-24 lowercase letters and digits"));
         }
         if container.len() < 3
             || container.len() > 63
@@ -108,7 +106,11 @@ impl FromStr for StateUrl {
             return Err(err("the path has an empty, `.` or `..` segment"));
         }
         let mut lease = DEFAULT_LEASE;
-        for pair in query.unwrap_or_default().split('&').filter(|p| !p.is_empty()) {
+        for pair in query
+            .unwrap_or_default()
+            .split('&')
+            .filter(|p| !p.is_empty())
+        {
             match pair.split_once('=') {
                 Some(("lease", v)) => {
                     let secs: u64 = v
@@ -145,7 +147,10 @@ mod tests {
             ("acct1", "states", "prod/eu")
         );
         assert_eq!(u.lease, Duration::from_secs(15));
-        assert_eq!(u.blob("deployment-state.yaml"), "prod/eu/deployment-state.yaml");
+        assert_eq!(
+            u.blob("deployment-state.yaml"),
+            "prod/eu/deployment-state.yaml"
+        );
         assert_eq!(u.to_string(), "azblob://acct1/states/prod/eu");
         let u: StateUrl = "azblob://acct1/states".parse().unwrap();
         assert_eq!(u.blob("x"), "x");

@@ -154,12 +154,13 @@ impl BlobStoreBuilder {
     /// [`BlobConfigError`]: an endpoint that may not receive credentials, or an HTTP client
     /// that cannot be set up.
     pub fn build(self) -> Result<BlobStore, BlobConfigError> {
-        let endpoint = crate::endpoint::check_endpoint(&self.access.endpoint).map_err(|source| {
-            BlobConfigError::Endpoint {
-                url: self.url.to_string(),
-                source,
-            }
-        })?;
+        let endpoint =
+            crate::endpoint::check_endpoint(&self.access.endpoint).map_err(|source| {
+                BlobConfigError::Endpoint {
+                    url: self.url.to_string(),
+                    source,
+                }
+            })?;
         let mut b = reqwest::Client::builder()
             .connect_timeout(Duration::from_secs(5))
             .user_agent(concat!("k0rdent-deploy/", env!("CARGO_PKG_VERSION")));
@@ -168,7 +169,9 @@ impl BlobStoreBuilder {
                 .map_err(|e| BlobConfigError::Http(e.to_string()))?;
             b = b.add_root_certificate(cert);
         }
-        let http = b.build().map_err(|e| BlobConfigError::Http(e.to_string()))?;
+        let http = b
+            .build()
+            .map_err(|e| BlobConfigError::Http(e.to_string()))?;
         Ok(BlobStore {
             inner: Arc::new(Inner {
                 http: BlobHttp {
@@ -259,11 +262,12 @@ impl BlobStore {
         lookup: impl Fn(&str) -> Option<String>,
     ) -> Result<BlobStore, BlobConfigError> {
         let url: StateUrl = url.parse()?;
-        let access =
-            BlobAccess::from_lookup(&url.account, lookup).map_err(|source| BlobConfigError::Auth {
+        let access = BlobAccess::from_lookup(&url.account, lookup).map_err(|source| {
+            BlobConfigError::Auth {
                 url: url.to_string(),
                 source,
-            })?;
+            }
+        })?;
         BlobStore::builder(url, access).build()
     }
 
@@ -295,7 +299,10 @@ impl BlobStore {
             Err(_) => Vec::new(),
         };
         for t in tasks {
-            if tokio::time::timeout(Duration::from_secs(10), t).await.is_err() {
+            if tokio::time::timeout(Duration::from_secs(10), t)
+                .await
+                .is_err()
+            {
                 tracing::warn!("the lease release did not finish in time; it lapses by itself");
             }
         }
@@ -313,7 +320,10 @@ impl BlobStore {
         match self
             .inner
             .http
-            .send(Request::new(Method::PUT, None, "create the container").query(&q), None)
+            .send(
+                Request::new(Method::PUT, None, "create the container").query(&q),
+                None,
+            )
             .await
         {
             Ok(_) => {}
@@ -342,7 +352,11 @@ impl BlobStore {
             .inner
             .http
             .send(
-                Request::new(Method::HEAD, Some(&self.inner.state_blob), "read the state blob"),
+                Request::new(
+                    Method::HEAD,
+                    Some(&self.inner.state_blob),
+                    "read the state blob",
+                ),
                 None,
             )
             .await
@@ -353,7 +367,8 @@ impl BlobStore {
         }
     }
 
-    async fn acquire(&self, holder: &LockHolder) -> Result<String, StoreError> {
+    /// The lease id, and when the request that got it was sent (the lease runs from then).
+    async fn acquire(&self) -> Result<(String, Instant), StoreError> {
         let length = self.inner.url.lease.as_secs().to_string();
         let proposed = crate::client::new_guid();
         let q = [("comp", "lease")];
@@ -361,23 +376,29 @@ impl BlobStore {
         // that rather than failing, so the next run proceeds without a manual step.
         let give_up = Instant::now() + self.inner.url.lease + Duration::from_secs(3);
         loop {
+            let sent = Instant::now();
             let r = self
                 .inner
                 .http
                 .send(
-                    Request::new(Method::PUT, Some(&self.inner.state_blob), "lease the state blob")
-                        .query(&q)
-                        .header("x-ms-lease-action", "acquire")
-                        .header("x-ms-lease-duration", length.clone())
-                        .header("x-ms-proposed-lease-id", proposed.clone()),
+                    Request::new(
+                        Method::PUT,
+                        Some(&self.inner.state_blob),
+                        "lease the state blob",
+                    )
+                    .query(&q)
+                    .header("x-ms-lease-action", "acquire")
+                    .header("x-ms-lease-duration", length.clone())
+                    .header("x-ms-proposed-lease-id", proposed.clone()),
                     None,
                 )
                 .await;
             match r {
                 Ok(reply) => {
-                    return Ok(reply
+                    let id = reply
                         .header("x-ms-lease-id")
-                        .map_or(proposed.clone(), str::to_owned));
+                        .map_or(proposed.clone(), str::to_owned);
+                    return Ok((id, sent));
                 }
                 Err(e) if e.status() == Some(409) => {
                     let who = self.lock_holder().await?;
@@ -388,10 +409,9 @@ impl BlobStore {
                         tokio::time::sleep(Duration::from_secs(1)).await;
                         continue;
                     }
-                    let _ = holder;
                     return Err(StoreError::Locked {
                         location: self.location(),
-                        holder: who,
+                        holder: who.map(Box::new),
                     });
                 }
                 Err(e) => return Err(remote(&self.location(), &e)),
@@ -413,10 +433,14 @@ impl BlobStore {
         self.inner
             .http
             .send(
-                Request::new(Method::PUT, Some(&self.inner.state_blob), "renew the state lease")
-                    .query(&q)
-                    .header("x-ms-lease-action", action)
-                    .header("x-ms-lease-id", id),
+                Request::new(
+                    Method::PUT,
+                    Some(&self.inner.state_blob),
+                    "renew the state lease",
+                )
+                .query(&q)
+                .header("x-ms-lease-action", action)
+                .header("x-ms-lease-id", id),
                 Some(timeout),
             )
             .await
@@ -510,7 +534,10 @@ impl BlobStore {
             let _ = self
                 .inner
                 .http
-                .send(Request::new(Method::DELETE, Some(&name), "prune a backup"), None)
+                .send(
+                    Request::new(Method::DELETE, Some(&name), "prune a backup"),
+                    None,
+                )
                 .await;
         }
     }
@@ -551,7 +578,10 @@ impl StateStore for BlobStore {
     }
 
     async fn load(&self) -> Result<Option<DeploymentState>, StoreError> {
-        let Some(reply) = self.get(&self.inner.state_blob, "read the state blob").await? else {
+        let Some(reply) = self
+            .get(&self.inner.state_blob, "read the state blob")
+            .await?
+        else {
             self.set_known(Known::Absent);
             return Ok(None);
         };
@@ -649,7 +679,12 @@ impl StateStore for BlobStore {
         };
         let bytes = text.into_bytes();
         match self
-            .put_block(&self.inner.state_blob, bytes.clone(), headers, "save the state blob")
+            .put_block(
+                &self.inner.state_blob,
+                bytes.clone(),
+                headers,
+                "save the state blob",
+            )
             .await
         {
             Ok(reply) => {
@@ -699,8 +734,7 @@ impl StateStore for BlobStore {
             Err(e) if matches!(e.status(), Some(409 | 412)) => {}
             Err(e) => return Err(remote(&self.location(), &e)),
         }
-        let started = Instant::now();
-        let id = self.acquire(holder).await?;
+        let (id, started) = self.acquire().await?;
         let q = [("comp", "metadata")];
         let mut req = Request::new(Method::PUT, Some(&self.inner.state_blob), "name the holder")
             .query(&q)
@@ -733,13 +767,15 @@ impl StateStore for BlobStore {
         if reply.header("x-ms-lease-state") != Some("leased") {
             return Ok(None);
         }
-        Ok(Some(holder_from(&reply.headers).unwrap_or_else(|| LockHolder {
-            pid: 0,
-            host: "unknown".into(),
-            run_id: k0rdent_core::id::RunId::from_string("unknown"),
-            command: "unknown".into(),
-            since: Utc::now(),
-            user: None,
+        Ok(Some(holder_from(&reply.headers).unwrap_or_else(|| {
+            LockHolder {
+                pid: 0,
+                host: "unknown".into(),
+                run_id: k0rdent_core::id::RunId::from_string("unknown"),
+                command: "unknown".into(),
+                since: Utc::now(),
+                user: None,
+            }
         })))
     }
 
@@ -750,10 +786,14 @@ impl StateStore for BlobStore {
             .inner
             .http
             .send(
-                Request::new(Method::PUT, Some(&self.inner.state_blob), "break the state lease")
-                    .query(&q)
-                    .header("x-ms-lease-action", "break")
-                    .header("x-ms-lease-break-period", "0"),
+                Request::new(
+                    Method::PUT,
+                    Some(&self.inner.state_blob),
+                    "break the state lease",
+                )
+                .query(&q)
+                .header("x-ms-lease-action", "break")
+                .header("x-ms-lease-break-period", "0"),
                 None,
             )
             .await
@@ -766,7 +806,9 @@ impl StateStore for BlobStore {
 
     async fn archive(&self, label: &str) -> Result<String, StoreError> {
         let location = self.location();
-        let state = self.get(&self.inner.state_blob, "read the state blob").await?;
+        let state = self
+            .get(&self.inner.state_blob, "read the state blob")
+            .await?;
         let cluster = state
             .as_ref()
             .and_then(|r| parse_state(&r.body).ok())
@@ -797,7 +839,12 @@ impl StateStore for BlobStore {
             headers.push(("if-match".into(), etag.to_owned()));
         }
         let reply = self
-            .put_block(&self.inner.state_blob, Vec::new(), headers, "empty the state blob")
+            .put_block(
+                &self.inner.state_blob,
+                Vec::new(),
+                headers,
+                "empty the state blob",
+            )
             .await
             .map_err(|e| remote(&location, &e))?;
         self.set_known(Known::Placeholder(

@@ -369,7 +369,13 @@ mod tests {
         let arm = c.token("arm").await.unwrap();
         let storage = c.token("storage").await.unwrap();
         assert_ne!(arm.token.expose(), storage.token.expose());
-        assert_eq!(c.token("arm").await.unwrap().token.expose(), arm.token.expose());
-        assert_eq!(c.token("storage").await.unwrap().token.expose(), storage.token.expose());
+        assert_eq!(
+            c.token("arm").await.unwrap().token.expose(),
+            arm.token.expose()
+        );
+        assert_eq!(
+            c.token("storage").await.unwrap().token.expose(),
+            storage.token.expose()
+        );
     }
 }

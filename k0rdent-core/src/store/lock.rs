@@ -90,7 +90,7 @@ pub(crate) fn acquire(path: &Path, holder: &LockHolder) -> Result<FileLock, Stor
                     location: path
                         .parent()
                         .map_or_else(String::new, |p| p.display().to_string()),
-                    holder: who,
+                    holder: who.map(Box::new),
                 });
             }
             Err(TryLockError::Error(e)) => return Err(io_err(path)(e)),

@@ -125,8 +125,8 @@ pub enum StoreError {
     Locked {
         /// The store's [`location`](StateStore::location).
         location: String,
-        /// Who holds it, if the lock says.
-        holder: Option<LockHolder>,
+        /// Who holds it, if the lock says (boxed: it is large and errors are passed around).
+        holder: Option<Box<LockHolder>>,
     },
     /// The state file cannot be read as a state.
     #[error("{path}: {detail}")]
