@@ -129,8 +129,9 @@ impl BlobStoreBuilder {
         self
     }
 
-    /// Appends events in batches of up to `n` (default 16); [`EventLog::flush_events`]
-    /// (k0rdent_core::store::EventLog::flush_events) writes a partial batch.
+    /// Appends events in batches of up to `n` (default 16);
+    /// [`EventLog::flush_events`](k0rdent_core::store::EventLog::flush_events) writes a
+    /// partial batch.
     pub fn event_batch(mut self, n: usize) -> Self {
         self.event_batch = n.max(1);
         self
