@@ -1,6 +1,8 @@
 //! The Azure provider of k0rdent-deploy: everything the pipeline needs from Azure, through the
 //! ARM REST API (no `az` for resource work).
 //!
+//! - [`blob::BlobStore`]: the state, its lease-based lock and the event log in Azure Blob
+//!   Storage (`--state azblob://ACCOUNT/CONTAINER/PATH`);
 //! - [`credential`]: tokens from a service principal (client secret or federated token file)
 //!   or `az account get-access-token`, cached and never printed;
 //! - [`client::ArmClient`]: api-version per type, request and correlation ids, bounded
@@ -45,6 +47,7 @@
 #![deny(missing_docs)]
 
 pub mod api;
+pub mod blob;
 pub mod client;
 pub mod credential;
 pub mod endpoint;

@@ -81,12 +81,23 @@ pub struct StateArg {
         global = true
     )]
     pub state_dir: PathBuf,
+    /// Remote state: azblob://ACCOUNT/CONTAINER/PATH[?lease=SECONDS] (Azure Blob Storage; keys
+    /// stay in ./state). Auth: AZURE_STORAGE_KEY, AZURE_STORAGE_CONNECTION_STRING or az login.
+    #[arg(
+        long = "state",
+        value_name = "URL",
+        env = "K0RDENT_STATE",
+        global = true,
+        conflicts_with = "state_dir"
+    )]
+    pub state_url: Option<String>,
 }
 
 impl Default for StateArg {
     fn default() -> Self {
         StateArg {
             state_dir: PathBuf::from("./state"),
+            state_url: None,
         }
     }
 }

@@ -23,6 +23,7 @@ mod logging;
 pub mod phases;
 pub mod pipeline;
 pub mod printer;
+mod remote_state;
 pub mod request;
 mod signals;
 mod sudo;

@@ -14,6 +14,8 @@ pub struct Request {
     pub config: Option<PathBuf>,
     /// As given (default `./state`); unlike `config`, not made absolute.
     pub state_dir: PathBuf,
+    /// `--state URL` (`K0RDENT_STATE`): the state, its lock and the event log elsewhere.
+    pub state_url: Option<String>,
     /// No prompts; accept replacements.
     pub yes: bool,
     pub output: OutputFormat,
@@ -28,6 +30,7 @@ impl Request {
                 .config
                 .map(|p| std::path::absolute(&p).unwrap_or(p)),
             state_dir: t.state.state_dir,
+            state_url: t.state.state_url,
             yes: t.yes.yes,
             output: g.output,
         }

@@ -212,7 +212,7 @@ async fn the_lock_names_its_holder_and_is_released_on_drop() {
     else {
         panic!("{err}");
     };
-    assert_eq!(got, &h);
+    assert_eq!(**got, h);
     assert!(
         err.to_string()
             .contains(&format!("pid {}", std::process::id())),

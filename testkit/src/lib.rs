@@ -2,6 +2,8 @@
 //! fake steps and helpers. A crate of its own so that the engine crate holds only product
 //! code; its integration tests and other crates' tests depend on this one.
 
+pub mod azurite;
+
 use std::collections::{BTreeMap, BTreeSet};
 use std::sync::atomic::{AtomicU32, Ordering};
 use std::sync::{Arc, Mutex};

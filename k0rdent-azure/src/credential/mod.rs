@@ -121,12 +121,13 @@ impl TokenCredential for StaticToken {
     }
 }
 
-/// Caches another credential's token until `margin` before it expires.
+/// Caches another credential's tokens, one per scope (ARM and storage alike), until `margin`
+/// before each expires.
 #[derive(Debug)]
 pub struct CachedCredential {
     inner: Arc<dyn TokenCredential>,
     margin: Duration,
-    cache: Mutex<Option<(String, AccessToken)>>,
+    cache: Mutex<std::collections::HashMap<String, AccessToken>>,
 }
 
 impl CachedCredential {
@@ -135,7 +136,7 @@ impl CachedCredential {
         CachedCredential {
             inner,
             margin: Duration::from_secs(300),
-            cache: Mutex::new(None),
+            cache: Mutex::new(std::collections::HashMap::new()),
         }
     }
 
@@ -154,27 +155,21 @@ impl CachedCredential {
         // Held across the fetch so concurrent callers wait for one refresh instead of
         // stampeding the token endpoint.
         let mut cache = self.cache.lock().await;
-        if let Some((s, t)) = cache.as_ref()
-            && s == scope
+        if let Some(t) = cache.get(scope)
             && t.expires_at > SystemTime::now() + self.margin
         {
             return Ok(t.clone());
         }
-        tracing::debug!(credential = %self.inner.describe(), "fetching an access token");
+        tracing::debug!(credential = %self.inner.describe(), scope, "fetching an access token");
         let fresh = self.inner.get_token(scope).await?;
-        *cache = Some((scope.to_owned(), fresh.clone()));
+        cache.insert(scope.to_owned(), fresh.clone());
         Ok(fresh)
     }
 
     /// Drops the cached token if it is still `stale` (ARM rejected it as expired).
     pub async fn invalidate(&self, stale: &AccessToken) {
         let mut cache = self.cache.lock().await;
-        if cache
-            .as_ref()
-            .is_some_and(|(_, t)| t.token.expose() == stale.token.expose())
-        {
-            *cache = None;
-        }
+        cache.retain(|_, t| t.token.expose() != stale.token.expose());
     }
 
     /// The wrapped credential.
@@ -369,5 +364,18 @@ mod tests {
         let a = c.token("s").await.unwrap();
         let b = c.token("s").await.unwrap();
         assert_ne!(a.token.expose(), b.token.expose());
+        // One token per scope: ARM's and storage's do not evict each other.
+        let c = CachedCredential::new(long.clone());
+        let arm = c.token("arm").await.unwrap();
+        let storage = c.token("storage").await.unwrap();
+        assert_ne!(arm.token.expose(), storage.token.expose());
+        assert_eq!(
+            c.token("arm").await.unwrap().token.expose(),
+            arm.token.expose()
+        );
+        assert_eq!(
+            c.token("storage").await.unwrap().token.expose(),
+            storage.token.expose()
+        );
     }
 }

@@ -38,8 +38,9 @@ pub async fn run(
     // or the state are read ends the command cleanly too.
     let cancel = Cancellation::new();
     crate::signals::install(cancel.clone());
+    let (store, remote) = crate::remote_state::open(&request, &cancel)?;
     let ctx = Ctx {
-        store: Arc::new(FileStore::new(&request.state_dir)),
+        store,
         request,
         factory,
         printer,
@@ -57,6 +58,12 @@ pub async fn run(
     ) {
         crate::import::refuse_bash_state(&ctx.request.state_dir)?;
     }
+    // The context (and any lock in it) is gone before the remote store is closed.
+    let result = dispatch(command, ctx).await;
+    crate::remote_state::finish(remote, result).await
+}
+
+async fn dispatch(command: Command, ctx: Ctx) -> Result<ExitStatus, CliError> {
     match command {
         Command::ImportBashState { dir, .. } => import::run(&ctx, &dir).await,
         Command::Deploy { until, .. } => deploy::run(&ctx, until).await,

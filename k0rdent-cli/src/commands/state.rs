@@ -38,10 +38,9 @@ pub(crate) async fn show(ctx: &Ctx) -> Result<ExitStatus, CliError> {
             })?;
             ctx.printer.text(&yaml);
         }
-        None => ctx.printer.text(&format!(
-            "No deployment state in {}.",
-            ctx.store.dir().display()
-        )),
+        None => ctx
+            .printer
+            .text(&format!("No deployment state in {}.", ctx.store.location())),
     }
     Ok(ExitStatus::Success)
 }
@@ -88,11 +87,19 @@ pub(crate) async fn unlock(ctx: &Ctx, force: bool) -> Result<ExitStatus, CliErro
             .json(&serde_json::json!({"result": "unlock", "released": null}));
         return Ok(ExitStatus::Success);
     };
-    if holder.alive_here() == Some(true) && !force {
+    // A remote lease that is held is being renewed (a dead holder's lapses by itself):
+    // breaking it takes --force.
+    let remote = ctx.store.is_remote();
+    if (holder.alive_here() == Some(true) || remote) && !force {
         return Err(CliError::LockHeld {
             holder: holder.to_string(),
             pid: holder.pid,
         });
+    }
+    if remote {
+        ctx.printer.note(&format!(
+            "warning: breaking the lease held by {holder}: its next save is refused and it stops"
+        ));
     }
     let released = ctx.store.force_unlock().await?;
     ctx.printer

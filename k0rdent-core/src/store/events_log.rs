@@ -50,6 +50,12 @@ pub(crate) fn read(path: &Path) -> Result<History, StoreError> {
         Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(History::default()),
         Err(e) => return Err(io_err(path)(e)),
     };
+    Ok(parse(&bytes))
+}
+
+/// Reads an event log's bytes (JSON Lines): a torn last line (a crash during an append) and
+/// other unreadable lines are reported in the [`History`], not as errors.
+pub fn parse(bytes: &[u8]) -> History {
     let mut history = History::default();
     let lines: Vec<&[u8]> = bytes.split(|&b| b == b'\n').collect();
     let last_nonempty = lines.iter().rposition(|l| !l.is_empty());
@@ -65,5 +71,5 @@ pub(crate) fn read(path: &Path) -> Result<History, StoreError> {
             Err(_) => history.unreadable_lines.push(i + 1),
         }
     }
-    Ok(history)
+    history
 }

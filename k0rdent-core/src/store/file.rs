@@ -82,6 +82,15 @@ pub struct FileStore {
     backups: usize,
     tracking: Arc<Mutex<Tracking>>,
     events: Arc<Mutex<Option<File>>>,
+    remote: Option<Remote>,
+}
+
+/// The state document, its lock and the event log kept elsewhere (a remote store), while the
+/// keys and the local files stay in the directory.
+#[derive(Clone)]
+struct Remote {
+    state: Arc<dyn StateStore>,
+    events: Arc<dyn EventLog>,
 }
 
 impl std::fmt::Debug for FileStore {
@@ -108,7 +117,28 @@ impl FileStore {
                 migration: None,
             })),
             events: Arc::new(Mutex::new(None)),
+            remote: None,
         }
+    }
+
+    /// Keeps the state document, the run lock and the event log in `state` and `events` (a
+    /// remote store such as Azure Blob Storage) instead of the directory; the private keys,
+    /// `known_hosts` and the other local files stay in the directory. Every [`StateStore`]
+    /// and [`EventLog`] call goes to them; an archive archives there and removes the local
+    /// keys.
+    #[must_use]
+    pub fn with_remote_state(
+        mut self,
+        state: Arc<dyn StateStore>,
+        events: Arc<dyn EventLog>,
+    ) -> Self {
+        self.remote = Some(Remote { state, events });
+        self
+    }
+
+    /// Whether the state lives elsewhere ([`FileStore::with_remote_state`]).
+    pub fn is_remote(&self) -> bool {
+        self.remote.is_some()
     }
 
     /// Keeps the last `n` versions in `backups/`.
@@ -444,14 +474,23 @@ async fn blocking<T: Send + 'static>(
 #[async_trait]
 impl StateStore for FileStore {
     fn location(&self) -> String {
-        self.dir.display().to_string()
+        match &self.remote {
+            Some(r) => r.state.location(),
+            None => self.dir.display().to_string(),
+        }
     }
 
     async fn load(&self) -> Result<Option<DeploymentState>, StoreError> {
+        if let Some(r) = &self.remote {
+            return r.state.load().await;
+        }
         blocking(self, FileStore::load_sync).await
     }
 
     async fn save(&self, state: &mut DeploymentState) -> Result<(), StoreError> {
+        if let Some(r) = &self.remote {
+            return r.state.save(state).await;
+        }
         // The state moves to the blocking pool and back (a copy of a big state costs more than
         // the save's own CPU work). Only a panic in the save could keep it there: then the
         // last saved version is read back, so the caller never goes on with an empty state.
@@ -481,6 +520,9 @@ impl StateStore for FileStore {
     }
 
     async fn lock(&self, holder: &LockHolder) -> Result<Box<dyn StoreLock>, StoreError> {
+        if let Some(r) = &self.remote {
+            return r.state.lock(holder).await;
+        }
         let holder = holder.clone();
         blocking(self, move |s| {
             ensure_dir(&s.dir, 0o700)?;
@@ -492,14 +534,30 @@ impl StateStore for FileStore {
     }
 
     async fn lock_holder(&self) -> Result<Option<LockHolder>, StoreError> {
+        if let Some(r) = &self.remote {
+            return r.state.lock_holder().await;
+        }
         super::lock::holder(&self.dir.join(LOCK_FILE))
     }
 
     async fn force_unlock(&self) -> Result<Option<LockHolder>, StoreError> {
+        if let Some(r) = &self.remote {
+            return r.state.force_unlock().await;
+        }
         super::lock::force(&self.dir.join(LOCK_FILE))
     }
 
     async fn archive(&self, label: &str) -> Result<String, StoreError> {
+        if let Some(r) = &self.remote {
+            let at = r.state.archive(label).await?;
+            blocking(self, |s| {
+                s.remove_keys_sync()?;
+                let _ = fs::remove_file(s.known_hosts_path());
+                Ok(())
+            })
+            .await?;
+            return Ok(at);
+        }
         let label = label.to_owned();
         blocking(self, move |s| s.archive_sync(&label)).await
     }
@@ -525,6 +583,9 @@ impl KeyStore for FileStore {
 #[async_trait]
 impl EventLog for FileStore {
     async fn append_event(&self, record: &EventRecord) -> Result<(), StoreError> {
+        if let Some(r) = &self.remote {
+            return r.events.append_event(record).await;
+        }
         let record = record.clone();
         blocking(self, move |s| {
             let path = s.dir.join(EVENTS_FILE);
@@ -542,6 +603,9 @@ impl EventLog for FileStore {
     }
 
     async fn flush_events(&self) -> Result<(), StoreError> {
+        if let Some(r) = &self.remote {
+            return r.events.flush_events().await;
+        }
         blocking(self, |s| {
             let path = s.dir.join(EVENTS_FILE);
             let guard = s.events.lock().map_err(|_| poisoned(&path))?;
@@ -554,6 +618,9 @@ impl EventLog for FileStore {
     }
 
     async fn history(&self) -> Result<History, StoreError> {
+        if let Some(r) = &self.remote {
+            return r.events.history().await;
+        }
         let path = self.dir.join(EVENTS_FILE);
         blocking(self, move |_| events_log::read(&path)).await
     }

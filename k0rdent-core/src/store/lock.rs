@@ -90,7 +90,7 @@ pub(crate) fn acquire(path: &Path, holder: &LockHolder) -> Result<FileLock, Stor
                     location: path
                         .parent()
                         .map_or_else(String::new, |p| p.display().to_string()),
-                    holder: who,
+                    holder: who.map(Box::new),
                 });
             }
             Err(TryLockError::Error(e)) => return Err(io_err(path)(e)),
@@ -136,6 +136,7 @@ pub(crate) fn holder(path: &Path) -> Result<Option<LockHolder>, StoreError> {
                 run_id: crate::id::RunId::from_string("unknown"),
                 command: "unknown".into(),
                 since: chrono::Utc::now(),
+                user: None,
             })))
         }
         Err(TryLockError::Error(e)) => Err(io_err(path)(e)),

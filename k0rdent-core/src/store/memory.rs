@@ -147,7 +147,7 @@ impl StateStore for MemoryStore {
         if let Some(h) = &i.holder {
             return Err(StoreError::Locked {
                 location: "memory".into(),
-                holder: Some(h.clone()),
+                holder: Some(Box::new(h.clone())),
             });
         }
         i.holder = Some(holder.clone());

@@ -27,6 +27,7 @@ use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
+pub use events_log::parse as parse_history;
 pub use file::{FileStore, STATE_FILE};
 pub use memory::MemoryStore;
 pub(crate) use none::{NoEventLog, NoKeyStore};
@@ -50,6 +51,10 @@ pub struct LockHolder {
     pub command: String,
     /// When the lock was taken.
     pub since: DateTime<Utc>,
+    /// The user running it (`$USER`), when known: on a shared remote state the host alone
+    /// does not say whom to ask.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub user: Option<String>,
 }
 
 impl LockHolder {
@@ -61,6 +66,10 @@ impl LockHolder {
             run_id,
             command: command.to_owned(),
             since: Utc::now(),
+            user: std::env::var("USER")
+                .or_else(|_| std::env::var("LOGNAME"))
+                .ok()
+                .filter(|u| !u.is_empty()),
         }
     }
 
@@ -85,11 +94,13 @@ impl LockHolder {
 
 impl fmt::Display for LockHolder {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "pid {} on {}", self.pid, self.host)?;
+        if let Some(user) = &self.user {
+            write!(f, " as {user}")?;
+        }
         write!(
             f,
-            "pid {} on {} (`{}`, run {}, since {})",
-            self.pid,
-            self.host,
+            " (`{}`, run {}, since {})",
             self.command,
             self.run_id,
             self.since.format("%Y-%m-%d %H:%M:%S UTC")
@@ -114,8 +125,8 @@ pub enum StoreError {
     Locked {
         /// The store's [`location`](StateStore::location).
         location: String,
-        /// Who holds it, if the lock says.
-        holder: Option<LockHolder>,
+        /// Who holds it, if the lock says (boxed: it is large and errors are passed around).
+        holder: Option<Box<LockHolder>>,
     },
     /// The state file cannot be read as a state.
     #[error("{path}: {detail}")]
@@ -151,6 +162,16 @@ pub enum StoreError {
         /// How it was lost.
         detail: String,
     },
+    /// A remote store (Azure Blob Storage, ...) failed or refused a request.
+    #[error("{location}: {detail}")]
+    Remote {
+        /// The store's [`location`](StateStore::location) (never with a secret in it).
+        location: String,
+        /// What failed and what the service said (never a secret).
+        detail: String,
+        /// What to do about it, when there is something to do.
+        remedy: Option<String>,
+    },
     /// A secret name is not usable as a key-file name.
     #[error("invalid key name {0:?}: use [a-z0-9][a-z0-9._-]*")]
     InvalidName(String),
@@ -176,6 +197,7 @@ impl Remedy for StoreError {
                 _ => "if that run is gone for good, run `k0rdent state unlock`".into(),
             }),
             StoreError::Corrupt { remedy, .. } => Some(remedy.as_str().into()),
+            StoreError::Remote { remedy, .. } => remedy.as_deref().map(Cow::Borrowed),
             StoreError::Conflict { .. } => {
                 Some("another process wrote the state; run the command again".into())
             }
