@@ -56,6 +56,7 @@ async fn main() -> anyhow::Result<()> {
         config: Some(config),
         state_dir: dir.path().join("state"),
         yes: true,
+        state_url: None,
         output: OutputFormat::Text,
     };
     let store = Arc::new(FileStore::new(&request.state_dir));
