@@ -44,11 +44,15 @@ fn snapshot(name: &str, text: &str) {
     transcript::settings().bind(|| insta::assert_snapshot!(name, text));
 }
 
-/// The steps a text `plan` lists as `run` or `rerun`, in order.
+/// The steps a text `plan` lists as `run` or `rerun` (provisional ones too: `run*`), in
+/// order.
 fn planned(plan: &str) -> Vec<&str> {
     plan.lines()
-        .filter(|l| l.contains(" run ") || l.contains(" rerun "))
-        .filter_map(|l| l.split_whitespace().find(|w| w.contains('_')))
+        .filter_map(|l| {
+            let mut words = l.split_whitespace();
+            let (step, action) = (words.next()?, words.next()?);
+            matches!(action.trim_end_matches('*'), "run" | "rerun").then_some(step)
+        })
         .collect()
 }
 

@@ -32,7 +32,7 @@ use std::time::Duration;
 use async_trait::async_trait;
 use chrono::Utc;
 use k0rdent_core::cancel::Cancellation;
-use k0rdent_core::state::{DeploymentState, SCHEMA_VERSION, parse_state, render_state};
+use k0rdent_core::state::{DeploymentState, parse_state, render_next};
 use k0rdent_core::store::{LockHolder, StateStore, StoreError, StoreLock};
 use reqwest::Method;
 use tokio::sync::oneshot;
@@ -662,15 +662,9 @@ impl StateStore for BlobStore {
             self.put_backup(*generation, bytes).await;
         }
         let previous = state.generation;
-        let now = Utc::now();
-        state.generation = previous + 1;
-        state.schema_version = SCHEMA_VERSION;
-        state.updated_at = Some(now);
-        state.created_at.get_or_insert(now);
-        let text = match render_state(state) {
+        let text = match render_next(state) {
             Ok(t) => t,
             Err(e) => {
-                state.generation = previous;
                 return Err(StoreError::Remote {
                     location,
                     detail: format!("cannot render the state: {e}"),

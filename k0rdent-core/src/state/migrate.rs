@@ -89,6 +89,23 @@ pub fn render_state(state: &DeploymentState) -> Result<String, super::yaml::Emit
     Ok(text)
 }
 
+/// Stamps `state` as its next version — the generation after the loaded one, this build's
+/// schema, `updated_at` now (and `created_at` once) — and renders it, as every store does
+/// before it writes. On an error the generation is put back, so a failed save leaves the
+/// state as it was loaded.
+///
+/// # Errors
+/// As [`render_state`].
+pub fn render_next(state: &mut DeploymentState) -> Result<String, super::yaml::EmitError> {
+    let previous = state.generation;
+    let now = chrono::Utc::now();
+    state.generation = previous + 1;
+    state.schema_version = super::SCHEMA_VERSION;
+    state.updated_at = Some(now);
+    state.created_at.get_or_insert(now);
+    render_state(state).inspect_err(|_| state.generation = previous)
+}
+
 /// The generation named by the end marker, if the document ends with one.
 fn end_marker(bytes: &[u8]) -> Option<Option<u64>> {
     let text = std::str::from_utf8(bytes).ok()?;

@@ -15,7 +15,7 @@ use std::net::IpAddr;
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
-pub use migrate::{LegacySecret, Migrated, ParseError, parse_state, render_state};
+pub use migrate::{LegacySecret, Migrated, ParseError, parse_state, render_next, render_state};
 pub use record::{EvidenceRecord, Journal, JournalEntry, Outputs, Status, StepRecord};
 
 use crate::fingerprint::Digest;

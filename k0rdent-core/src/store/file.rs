@@ -16,7 +16,7 @@ use super::{
 };
 use crate::event::EventRecord;
 use crate::secret::Secret;
-use crate::state::{DeploymentState, LegacySecret, SCHEMA_VERSION, parse_state, render_state};
+use crate::state::{DeploymentState, LegacySecret, parse_state, render_next};
 
 /// The state document's file name.
 pub const STATE_FILE: &str = "deployment-state.yaml";
@@ -298,15 +298,9 @@ impl FileStore {
             return Err(e);
         }
         let previous = state.generation;
-        let now = Utc::now();
-        state.generation = previous + 1;
-        state.schema_version = SCHEMA_VERSION;
-        state.updated_at = Some(now);
-        state.created_at.get_or_insert(now);
-        let text = match render_state(state) {
+        let text = match render_next(state) {
             Ok(t) => t,
             Err(e) => {
-                state.generation = previous;
                 return Err(StoreError::Io {
                     path,
                     source: io::Error::other(e),
