@@ -295,3 +295,20 @@ impl EventSink for Printer {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// On a pipe, a poll that reports the same thing again for a step prints nothing; a new
+    /// message, or the same one for another step, prints.
+    #[test]
+    fn a_repeated_waiting_message_is_dropped_per_step() {
+        let p = Printer::new(OutputFormat::Text);
+        assert!(!p.repeated("create_vms/a", "NIC a: accepted"));
+        assert!(p.repeated("create_vms/a", "NIC a: accepted"));
+        assert!(!p.repeated("create_vms/b", "NIC a: accepted"));
+        assert!(!p.repeated("create_vms/a", "VM a: creating"));
+        assert!(!p.repeated("create_vms/a", "NIC a: accepted"));
+    }
+}
