@@ -504,14 +504,18 @@ impl BlobStore {
         }
     }
 
+    /// The backup blob of one generation (names sort by generation).
+    fn backup_blob(&self, generation: u64) -> String {
+        self.inner
+            .url
+            .blob(&format!("backups/deployment-state.{generation:010}.yaml"))
+    }
+
     async fn put_backup(&self, generation: u64, bytes: &[u8]) {
         if self.inner.backups == 0 {
             return;
         }
-        let name = self
-            .inner
-            .url
-            .blob(&format!("backups/deployment-state.{generation:010}.yaml"));
+        let name = self.backup_blob(generation);
         let r = self
             .inner
             .http
@@ -528,10 +532,7 @@ impl BlobStore {
         }
         let keep = u64::try_from(self.inner.backups).unwrap_or(u64::MAX);
         if let Some(old) = generation.checked_sub(keep) {
-            let name = self
-                .inner
-                .url
-                .blob(&format!("backups/deployment-state.{old:010}.yaml"));
+            let name = self.backup_blob(old);
             let _ = self
                 .inner
                 .http

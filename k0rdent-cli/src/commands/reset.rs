@@ -2,7 +2,7 @@
 
 use std::io::{BufRead, IsTerminal};
 
-use k0rdent_core::state::{DeploymentState, RunOutcome, Status};
+use k0rdent_core::state::{DeploymentState, RunOutcome};
 use k0rdent_core::store::StateStore;
 use serde::Serialize;
 
@@ -34,17 +34,10 @@ fn what_goes(ctx: &Ctx, state: Option<&DeploymentState>) -> String {
         .and_then(|l| l.config.azure.resource_group.map(|g| g.to_string()))
         .unwrap_or(named_group);
     // The VMs whose creation ever started: they may exist.
-    let vms: Vec<&str> = state
-        .phases
-        .get("create_vms")
-        .map(|p| {
-            p.items
-                .iter()
-                .filter(|(_, r)| r.status != Status::Pending || r.attempts > 0)
-                .map(|(name, _)| name.as_str())
-                .collect()
-        })
-        .unwrap_or_default();
+    let vms: Vec<String> = match crate::deployment::prepare::vm_presence(state) {
+        k0rdent_ssh::wireguard::VmPresence::Known(names) => names.into_iter().collect(),
+        k0rdent_ssh::wireguard::VmPresence::Unknown => Vec::new(),
+    };
     let dir = ctx.store.dir().display();
     format!(
         "  deployment      {cluster}\n\

@@ -32,6 +32,7 @@ pub struct Live {
     color: bool,
 }
 
+#[derive(Default)]
 struct Phase {
     bar: Option<ProgressBar>,
     total: usize,
@@ -99,13 +100,7 @@ impl Live {
             }
         }
         for (phase, (work, skipped)) in totals {
-            let p = self.phases.entry(phase.to_owned()).or_insert(Phase {
-                bar: None,
-                total: 0,
-                done: 0,
-                started: None,
-                took: None,
-            });
+            let p = self.phases.entry(phase.to_owned()).or_default();
             // A re-plan after upstream steps ran: the phase's size is what is done plus
             // what is still to do.
             if p.bar.is_none() {
@@ -119,13 +114,7 @@ impl Live {
 
     fn phase_bar(&mut self, phase: &str) -> ProgressBar {
         let color = self.color;
-        let p = self.phases.entry(phase.to_owned()).or_insert(Phase {
-            bar: None,
-            total: 1,
-            done: 0,
-            started: None,
-            took: None,
-        });
+        let p = self.phases.entry(phase.to_owned()).or_default();
         if let Some(bar) = &p.bar {
             return bar.clone();
         }
