@@ -214,3 +214,80 @@ async fn a_bearer_token_for_the_storage_scope_works_over_https() {
     assert!(text.contains("403") || text.contains("401"), "{text}");
     assert!(!text.contains(&bad));
 }
+
+/// One raw Blob request signed with the account key, as another tool would send it.
+async fn raw(a: &Azurite, method: &str, path: &str, body: Vec<u8>) -> (u16, Vec<u8>) {
+    let url = url::Url::parse(&format!("{}/{path}", a.endpoint())).unwrap();
+    let mut headers: Vec<(String, String)> = vec![
+        (
+            "x-ms-date".into(),
+            chrono::Utc::now()
+                .format("%a, %d %b %Y %H:%M:%S GMT")
+                .to_string(),
+        ),
+        (
+            "x-ms-version".into(),
+            k0rdent_azure::blob::X_MS_VERSION.into(),
+        ),
+    ];
+    if method == "PUT" {
+        headers.push(("x-ms-blob-type".into(), "BlockBlob".into()));
+        headers.push(("content-length".into(), body.len().to_string()));
+    }
+    let key = base64::engine::general_purpose::STANDARD
+        .decode(azurite::ACCOUNT_KEY)
+        .unwrap();
+    let sig =
+        k0rdent_azure::blob::shared_key_signature(&key, azurite::ACCOUNT, method, &url, &headers);
+    let mut rb = reqwest::Client::new()
+        .request(method.parse().unwrap(), url)
+        .header(
+            "authorization",
+            format!("SharedKey {}:{sig}", azurite::ACCOUNT),
+        );
+    for (k, v) in &headers {
+        rb = rb.header(k.as_str(), v.as_str());
+    }
+    let resp = rb.body(body).send().await.unwrap();
+    let status = resp.status().as_u16();
+    (status, resp.bytes().await.unwrap().to_vec())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_torn_state_blob_is_refused_on_load_and_left_untouched() {
+    let u = url("torn");
+    let s = store(shared(), &u);
+    let lock = s.lock(&holder("deploy")).await.unwrap();
+    let mut st = s.load().await.unwrap().unwrap_or_default();
+    st.cluster_id = Some("torn-1".into());
+    s.save(&mut st).await.unwrap();
+    drop(lock);
+    s.close().await;
+
+    let blob = format!("{}/s/deployment-state.yaml", u.container);
+    let (status, whole) = raw(shared(), "GET", &blob, Vec::new()).await;
+    assert_eq!(status, 200);
+    assert!(String::from_utf8_lossy(&whole).contains("# end of k0rdent state"));
+    // An upload cut short by another tool: everything but the last 20 bytes.
+    let torn = whole[..whole.len() - 20].to_vec();
+    let (status, _) = raw(shared(), "PUT", &blob, torn.clone()).await;
+    assert_eq!(status, 201);
+
+    let e = store(shared(), &u).load().await.unwrap_err();
+    let text = e.to_string();
+    assert!(matches!(e, StoreError::Corrupt { .. }), "{text}");
+    assert!(text.contains("end marker"), "{text}");
+    let remedy = k0rdent_core::Remedy::remedy(&e).unwrap();
+    assert!(remedy.contains("backups/"), "{remedy}");
+    // Refusing is all it does: the blob is as it was.
+    let (_, now) = raw(shared(), "GET", &blob, Vec::new()).await;
+    assert_eq!(now, torn);
+    // And a run cannot save over it without loading it first.
+    let other = store(shared(), &u);
+    let _lock = other.lock(&holder("deploy")).await.unwrap();
+    assert!(other.load().await.is_err());
+    let mut fresh = DeploymentState::default();
+    assert!(other.save(&mut fresh).await.is_err());
+    let (_, now) = raw(shared(), "GET", &blob, Vec::new()).await;
+    assert_eq!(now, torn);
+}

@@ -152,6 +152,14 @@ impl Azurite {
         )
     }
 
+    /// `AZURE_STORAGE_CONNECTION_STRING` for this account reached through another loopback
+    /// port (a proxy in front of it).
+    pub fn connection_string_via(&self, port: u16) -> String {
+        format!(
+            "DefaultEndpointsProtocol=http;AccountName={ACCOUNT};AccountKey={ACCOUNT_KEY};BlobEndpoint=http://127.0.0.1:{port}/{ACCOUNT};"
+        )
+    }
+
     /// Stops it and waits until it has exited.
     pub fn stop(&mut self) {
         if let Some(mut stdin) = self.stdin.take() {

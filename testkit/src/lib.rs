@@ -3,6 +3,7 @@
 //! code; its integration tests and other crates' tests depend on this one.
 
 pub mod azurite;
+pub mod slow_proxy;
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::sync::atomic::{AtomicU32, Ordering};

@@ -126,8 +126,9 @@ impl BlobAccess {
 
 /// The Shared Key signature of a request: the string to sign is built from the method, the
 /// standard headers (`Content-Length` empty when 0), the `x-ms-*` headers in order and the
-/// canonicalized resource (`/ACCOUNT/PATH` and the sorted query parameters).
-pub(crate) fn shared_key_signature(
+/// canonicalized resource (`/ACCOUNT/PATH` and the sorted query parameters). Public so that
+/// tools and tests can sign a request of their own the same way.
+pub fn shared_key_signature(
     key: &[u8],
     account: &str,
     method: &str,

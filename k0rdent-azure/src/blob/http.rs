@@ -13,6 +13,9 @@ use crate::transport;
 /// The Blob service version every request asks for.
 pub const X_MS_VERSION: &str = "2023-11-03";
 
+/// Retries of a read after a transient failure (a 5xx, a throttle, a dropped connection).
+const READ_RETRIES: u32 = 2;
+
 /// A blob request that failed.
 #[derive(Debug, Clone, thiserror::Error)]
 #[non_exhaustive]
@@ -208,15 +211,49 @@ impl BlobHttp {
         url
     }
 
-    /// Sends `req` once, within `timeout` (the client's default when `None`). Any status
-    /// of 400 or above is an error.
+    /// Sends `req`, within `timeout` (the client's default when `None`). Any status of 400
+    /// or above is an error.
+    ///
+    /// Without a `timeout` (the caller has no deadline of its own), a request that never
+    /// reached the service (connection refused, a name that did not resolve) is retried
+    /// quickly as the ARM client does, whatever its method; a read (`GET`, `HEAD`) is also
+    /// retried after a dropped connection, a 5xx, a 408 or a 429. A write that may have
+    /// reached the service is not resent: its conditions (`If-Match`, the lease) would turn
+    /// a success into a conflict.
     pub(crate) async fn send(
         &self,
         req: Request<'_>,
         timeout: Option<Duration>,
     ) -> Result<Reply, BlobError> {
+        let read = req.method == Method::GET || req.method == Method::HEAD;
+        let mut attempt = 0u32;
+        loop {
+            attempt += 1;
+            let e = match self.send_once(&req, timeout).await {
+                Ok(r) => return Ok(r),
+                Err(e) => e,
+            };
+            let retries = match &e {
+                _ if timeout.is_some() => 0,
+                BlobError::Unreachable(u, _) => u.cause.retries(),
+                e if read && e.is_transient() => READ_RETRIES,
+                _ => 0,
+            };
+            if attempt > retries {
+                return Err(e);
+            }
+            tracing::debug!(error = %e, attempt, "blob request failed; retrying");
+            tokio::time::sleep(transport::quick_delay(attempt)).await;
+        }
+    }
+
+    async fn send_once(
+        &self,
+        req: &Request<'_>,
+        timeout: Option<Duration>,
+    ) -> Result<Reply, BlobError> {
         let url = self.url(req.blob, req.query);
-        let mut headers = req.headers;
+        let mut headers = req.headers.clone();
         headers.push((
             "x-ms-date".into(),
             chrono::Utc::now()
@@ -264,7 +301,7 @@ impl BlobHttp {
             rb = rb.header(k.as_str(), v.as_str());
         }
         if !req.body.is_empty() {
-            rb = rb.body(req.body);
+            rb = rb.body(req.body.clone());
         }
         let resp = rb.send().await.map_err(|e| match transport::classify(&e) {
             Some(cause) => BlobError::Unreachable(
@@ -335,6 +372,92 @@ mod tests {
             e.to_string().contains("AuthorizationPermissionMismatch"),
             "{e}"
         );
+    }
+
+    /// A server on loopback that answers each request with the next status of `statuses`
+    /// and counts the requests it got.
+    fn server(statuses: &'static [u16]) -> (u16, std::sync::Arc<std::sync::atomic::AtomicU32>) {
+        use std::io::{Read, Write};
+        let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let port = l.local_addr().unwrap().port();
+        let seen = std::sync::Arc::new(std::sync::atomic::AtomicU32::new(0));
+        let s2 = seen.clone();
+        std::thread::spawn(move || {
+            for (conn, status) in l.incoming().zip(statuses.iter().cycle()) {
+                let mut c = conn.unwrap();
+                let mut buf = [0u8; 8192];
+                let _ = c.read(&mut buf);
+                s2.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+                let _ = write!(
+                    c,
+                    "HTTP/1.1 {status} X\r\nx-ms-error-code: ServerBusy\r\ncontent-length: 0\r\nconnection: close\r\n\r\n"
+                );
+            }
+        });
+        (port, seen)
+    }
+
+    fn client(port: u16) -> BlobHttp {
+        BlobHttp {
+            http: reqwest::Client::new(),
+            endpoint: Url::parse(&format!("http://127.0.0.1:{port}/acct")).unwrap(),
+            container: "c".into(),
+            auth: BlobAuth::SharedKey {
+                account: "acct".into(),
+                key: k0rdent_core::secret::Secret::new(b"k".to_vec()),
+            },
+            timeout: Duration::from_secs(5),
+        }
+    }
+
+    #[tokio::test]
+    async fn a_read_is_retried_after_a_503_and_a_write_is_not() {
+        let (port, seen) = server(&[503, 200]);
+        let c = client(port);
+        c.send(Request::new(Method::GET, Some("b"), "read"), None)
+            .await
+            .unwrap();
+        assert_eq!(seen.load(std::sync::atomic::Ordering::SeqCst), 2);
+
+        let (port, seen) = server(&[503, 201]);
+        let e = client(port)
+            .send(
+                Request::new(Method::PUT, Some("b"), "save").body(b"x".to_vec()),
+                None,
+            )
+            .await
+            .err()
+            .unwrap();
+        assert_eq!(e.status(), Some(503), "{e}");
+        assert_eq!(
+            seen.load(std::sync::atomic::Ordering::SeqCst),
+            1,
+            "a write that reached the service is not resent"
+        );
+    }
+
+    #[tokio::test]
+    async fn a_refused_connection_is_retried_quickly_then_named() {
+        let port = std::net::TcpListener::bind("127.0.0.1:0")
+            .unwrap()
+            .local_addr()
+            .unwrap()
+            .port();
+        let t = std::time::Instant::now();
+        let e = client(port)
+            .send(
+                Request::new(Method::PUT, Some("b"), "save the state blob").body(b"x".to_vec()),
+                None,
+            )
+            .await
+            .err()
+            .unwrap();
+        assert!(matches!(e, BlobError::Unreachable(..)), "{e}");
+        assert!(e.to_string().contains("connection refused"), "{e}");
+        // Two quick retries (250 ms, 500 ms), then the error.
+        let took = t.elapsed();
+        assert!(took >= Duration::from_millis(700), "{took:?}");
+        assert!(took < Duration::from_secs(3), "{took:?}");
     }
 
     #[test]

@@ -39,7 +39,7 @@ use tokio::sync::oneshot;
 use tokio::task::JoinHandle;
 use tokio::time::Instant;
 
-pub use auth::{AuthError, BlobAccess, BlobAuth, STORAGE_SCOPE};
+pub use auth::{AuthError, BlobAccess, BlobAuth, STORAGE_SCOPE, shared_key_signature};
 pub use http::{BlobError, X_MS_VERSION};
 pub use location::{DEFAULT_LEASE, MAX_LEASE, MIN_LEASE, StateUrl, StateUrlError};
 
@@ -453,6 +453,8 @@ impl BlobStore {
         let period = length / 3;
         let cell = self.inner.lease.clone();
         let mut next = Instant::now() + period;
+        // Why the renewals fail, for the error that stops the run (warned about once).
+        let mut failing: Option<String> = None;
         loop {
             let Some(deadline) = cell.trusted_until() else {
                 return;
@@ -465,9 +467,10 @@ impl BlobStore {
             let now = Instant::now();
             if now >= deadline {
                 cell.lose(&format!(
-                    "the lease could not be renewed for {} s; the run stopped {} s before it \
+                    "the lease could not be renewed for {} s{}; the run stopped {} s before it \
                      could lapse",
                     (length - SAFETY_MARGIN).as_secs(),
+                    failing.map(|e| format!(" ({e})")).unwrap_or_default(),
                     SAFETY_MARGIN.as_secs()
                 ));
                 return;
@@ -480,6 +483,9 @@ impl BlobStore {
             };
             match result {
                 Ok(()) => {
+                    if failing.take().is_some() {
+                        tracing::info!("the state lease is renewed again");
+                    }
                     cell.renewed(now, length);
                     next = now + period;
                 }
@@ -491,7 +497,12 @@ impl BlobStore {
                     return;
                 }
                 Err(e) => {
-                    tracing::warn!(error = %e, "could not renew the state lease; retrying");
+                    if failing.is_none() {
+                        tracing::warn!(error = %e, "could not renew the state lease; retrying every second");
+                    } else {
+                        tracing::debug!(error = %e, "could not renew the state lease; retrying");
+                    }
+                    failing = Some(e.to_string());
                     next = Instant::now() + Duration::from_secs(1);
                 }
             }

@@ -202,7 +202,9 @@ impl Remedy for StoreError {
                 Some("another process wrote the state; run the command again".into())
             }
             StoreError::LockLost { .. } => Some(
-                "another run may have taken over; check `k0rdent state show` before running again"
+                "if the store could not be reached, run again once it answers (the run resumes \
+                 from its last save); otherwise another run may have taken over: check `k0rdent \
+                 state show` before running again"
                     .into(),
             ),
             StoreError::NoKeyStore { .. } => Some(
