@@ -22,10 +22,16 @@ pub async fn state_for_nobody(dir: &Path) -> PathBuf {
 /// A state directory in `dir/state` with a planned network and these controllers, each with
 /// the public IP 127.0.0.1; its interface is never brought up.
 pub async fn planned(dir: &Path, nodes: &[&str]) -> PathBuf {
+    planned_for(dir, nodes, "k0rdent-sudo0001").await
+}
+
+/// [`planned`] for the cluster `cluster_id` (its interface is `wgk0` and the id's last 8
+/// letters or digits, so tests that bring it up pick ids no other test uses).
+pub async fn planned_for(dir: &Path, nodes: &[&str], cluster_id: &str) -> PathBuf {
     let state_dir = dir.join("state");
     let store = FileStore::new(&state_dir);
     let mut state = DeploymentState {
-        cluster_id: Some("k0rdent-sudo0001".into()),
+        cluster_id: Some(cluster_id.into()),
         ..DeploymentState::default()
     };
     let spec = NodeNetworkSpec::new(

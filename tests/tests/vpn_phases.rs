@@ -22,6 +22,7 @@ use k0rdent_cli::deployment::vpn::{ConnectVpnStep, SetupVpnStep, VpnObserver};
 use k0rdent_core::observation::{Facts, ObserveError, Observer};
 use k0rdent_core::state::DeploymentState;
 use k0rdent_core::state::RunOutcome;
+use k0rdent_core::store::StateStore;
 use k0rdent_core::{Engine, FileStore, Pipeline, store::KeyStore};
 use k0rdent_ssh::wireguard::{Privilege, ProbeOptions, read_device};
 use k0rdent_testkit::{FakeObserver, FakeStep, FakeWorld, applies};
@@ -136,6 +137,28 @@ async fn vpn_phases_bring_the_tunnel_up_restore_it_and_follow_a_new_public_ip_in
     // A rerun starts nothing.
     assert_eq!(deploy(p(), &t.store).await, Vec::<String>::new());
     assert_eq!(hub_pid(&iface).as_ref(), Some(&pid));
+
+    // The state names this machine as the hub. Another machine taking the hub over (as the
+    // state would say after its `vpn up`) makes connect_vpn take it back, and nothing else.
+    let here = k0rdent_core::store::hostname();
+    let mut st = t.store.load().await.unwrap().unwrap();
+    assert_eq!(
+        st.vpn_hub.as_ref().map(|h| h.host.as_str()),
+        Some(here.as_str())
+    );
+    st.vpn_hub.as_mut().unwrap().host = format!("{here}-elsewhere");
+    t.store.save(&mut st).await.unwrap();
+    assert_eq!(deploy(p(), &t.store).await, ["connect_vpn"]);
+    let st = t.store.load().await.unwrap().unwrap();
+    assert_eq!(
+        st.vpn_hub.as_ref().map(|h| h.host.as_str()),
+        Some(here.as_str())
+    );
+    assert_eq!(
+        hub_pid(&iface).as_ref(),
+        Some(&pid),
+        "the live link was kept"
+    );
 
     // The interface is gone (a reboot, `vpn down`): only connect_vpn reruns.
     t.vpn.down().await.unwrap();

@@ -52,6 +52,9 @@ pub struct DeploymentState {
     /// Set while a reset is in progress; `deploy` refuses while it is set.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub reset: Option<ResetMarker>,
+    /// The machine whose WireGuard interface is the hub (the nodes answer one at a time).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub vpn_hub: Option<VpnHub>,
     /// Per-phase records (`phases.<phase>`, sub-steps under `items`).
     #[serde(default)]
     pub phases: BTreeMap<String, StepRecord>,
@@ -75,6 +78,7 @@ impl Default for DeploymentState {
             azure: None,
             run: None,
             reset: None,
+            vpn_hub: None,
             phases: BTreeMap::new(),
             nodes: BTreeMap::new(),
             settings: BTreeMap::new(),
@@ -202,6 +206,21 @@ pub struct RunRecord {
     /// How it ended; `None` while running (or if it died).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub outcome: Option<RunOutcome>,
+}
+
+/// The machine that is the VPN hub. Every node has the hub as its one peer and answers the
+/// address the hub's packets last came from, so two machines bringing the hub interface up
+/// take it from each other; the state names the one that holds it, and another machine takes
+/// it over only under the state's lock, saying so.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct VpnHub {
+    /// The host name of the machine (as `uname -n` says).
+    pub host: String,
+    /// The user who brought it up there, if known.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub user: Option<String>,
+    /// Since when it is the hub.
+    pub since: DateTime<Utc>,
 }
 
 /// Present while a reset is in progress.

@@ -12,7 +12,9 @@ use k0rdent_core::{
 use k0rdent_ssh::wireguard::{Privilege, ResolvedNetwork, VpnInterface};
 
 use super::observer::{DeviceFact, VPN_OBSERVER, VpnFacts};
-use super::{CONNECT_VPN_ID, SETUP_VPN_ID, link_outputs};
+use super::{
+    CONNECT_VPN_ID, SETUP_VPN_ID, hub_elsewhere, hub_here, link_outputs, takeover_message,
+};
 
 /// The `connect_vpn` step.
 pub struct ConnectVpnStep {
@@ -82,11 +84,34 @@ impl Step for ConnectVpnStep {
         let Some(net) = &facts.network else {
             return Observation::absent("no WireGuard network recorded yet");
         };
+        let elsewhere = hub_elsewhere(facts.hub.as_ref());
         match &facts.device {
-            DeviceFact::Missing => Observation::absent(format!(
-                "the hub interface {} is not up (never brought up, `vpn down`, or a reboot)",
-                net.interface
-            )),
+            DeviceFact::Missing => match elsewhere {
+                Some(h) => Observation::absent(format!(
+                    "the hub interface {} is not up on this machine: {} is the hub (since {}); \
+                     bringing it up here takes the hub over",
+                    net.interface,
+                    h.host,
+                    h.since.format("%Y-%m-%d %H:%M UTC")
+                )),
+                None => Observation::absent(format!(
+                    "the hub interface {} is not up (never brought up, `vpn down`, or a reboot)",
+                    net.interface
+                )),
+            },
+            DeviceFact::Up(_) if elsewhere.is_some() => Observation::partial(
+                format!(
+                    "{} is up here, but {} took the hub over (since {}): the nodes answer that \
+                     machine; running here takes it back",
+                    net.interface,
+                    elsewhere.map_or("", |h| h.host.as_str()),
+                    elsewhere.map_or_else(String::new, |h| h
+                        .since
+                        .format("%Y-%m-%d %H:%M UTC")
+                        .to_string())
+                ),
+                evidence(net, facts),
+            ),
             DeviceFact::HalfBuilt(why) => Observation::partial(
                 format!(
                     "{}: {why}; it is taken down and brought up again",
@@ -108,6 +133,9 @@ impl Step for ConnectVpnStep {
             StepError::blocked(format!("no WireGuard network recorded: {e}"))
                 .with_remedy("run `k0rdent deploy`, which prepares it first")
         })?;
+        if let Some(previous) = hub_elsewhere(state.vpn_hub.as_ref()) {
+            ctx.progress(takeover_message(previous, net.interface.as_str()));
+        }
         let iface = self.interface(&net);
         let half_built = ctx
             .snapshot()
@@ -133,6 +161,10 @@ impl Step for ConnectVpnStep {
                 .unwrap_or_else(|| "run `k0rdent vpn up` to see wg-quick's error".to_owned());
             StepError::blocked(format!("bringing {} up: {e}", net.interface)).with_remedy(remedy)
         })?;
+        if hub_elsewhere(state.vpn_hub.as_ref()).is_some() || state.vpn_hub.is_none() {
+            let here = hub_here();
+            ctx.update_state(move |st| st.vpn_hub = Some(here)).await?;
+        }
         ctx.progress(match t {
             k0rdent_ssh::wireguard::Transition::Changed => format!("{}: brought up", net.interface),
             k0rdent_ssh::wireguard::Transition::Unchanged => {

@@ -12,6 +12,7 @@
 //!   that need the tunnel report unknown with the tunnel's diagnosis, and block.
 
 mod connect;
+mod hub;
 mod observer;
 mod setup;
 mod watch;
@@ -24,6 +25,7 @@ use k0rdent_core::{Observation, Outputs, Snapshot, StepId, state::DeploymentStat
 use k0rdent_ssh::wireguard::ResolvedNetwork;
 
 pub use connect::ConnectVpnStep;
+pub use hub::{hub_elsewhere, hub_here, takeover_message};
 pub use observer::{DeviceFact, VPN_OBSERVER, VpnFacts, VpnObserver};
 pub use setup::SetupVpnStep;
 pub use watch::WatchedVpnGate;

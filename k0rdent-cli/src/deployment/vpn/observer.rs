@@ -8,7 +8,7 @@ use std::time::Duration;
 use async_trait::async_trait;
 use k0rdent_core::observation::{Facts, ObserveError, Observer};
 use k0rdent_core::secret::Secret;
-use k0rdent_core::state::DeploymentState;
+use k0rdent_core::state::{DeploymentState, VpnHub};
 use k0rdent_core::store::KeyStore;
 use k0rdent_ssh::wireguard::{
     DeviceSnapshot, KeyOwner, PrivateKey, Privilege, ProbeOptions, ReadError, ResolvedNetwork,
@@ -48,6 +48,8 @@ pub struct VpnFacts {
     pub device: DeviceFact,
     /// Per node, whether it answers through the tunnel (only when the interface exists).
     pub report: Option<TunnelReport>,
+    /// The machine the state names as the hub.
+    pub hub: Option<VpnHub>,
 }
 
 impl std::fmt::Debug for VpnFacts {
@@ -118,6 +120,7 @@ impl Observer for VpnObserver {
                 hub_file: None,
                 device: DeviceFact::Missing,
                 report: None,
+                hub: state.vpn_hub.clone(),
             }));
         };
         let file_name = format!("{}.conf", net.interface);
@@ -161,6 +164,7 @@ impl Observer for VpnObserver {
             hub_file,
             device,
             report,
+            hub: state.vpn_hub.clone(),
         }))
     }
 }
