@@ -25,6 +25,7 @@ struct Counters {
     in_flight: AtomicI64,
     started: AtomicU64,
     answered: AtomicU64,
+    cut: AtomicU64,
 }
 
 /// How the proxy slows the client's bytes and which requests it counts.
@@ -82,6 +83,12 @@ impl SlowProxy {
         self.counters.started.load(Ordering::SeqCst)
     }
 
+    /// Marked requests cut short: the client went away before the answer (mid-upload, the
+    /// rest of the body was never sent).
+    pub fn cut(&self) -> u64 {
+        self.counters.cut.load(Ordering::SeqCst)
+    }
+
     /// Marked requests answered so far.
     pub fn answered(&self) -> u64 {
         self.counters.answered.load(Ordering::SeqCst)
@@ -94,6 +101,17 @@ impl Drop for SlowProxy {
         // Wake the accept loop so it sees the flag.
         let _ = TcpStream::connect(("127.0.0.1", self.port));
     }
+}
+
+/// Whether the client closed its side (a killed process's socket is closed by the kernel):
+/// a peek that sees the end of the stream within 1 ms.
+fn client_closed(c: &TcpStream) -> bool {
+    if c.set_read_timeout(Some(Duration::from_millis(1))).is_err() {
+        return false;
+    }
+    let closed = matches!(c.peek(&mut [0u8; 1]), Ok(0));
+    let _ = c.set_read_timeout(None);
+    closed
 }
 
 fn serve(client: TcpStream, server: TcpStream, slowness: Slowness, counters: Arc<Counters>) {
@@ -122,17 +140,27 @@ fn serve(client: TcpStream, server: TcpStream, slowness: Slowness, counters: Arc
                     c_up.started.fetch_add(1, Ordering::SeqCst);
                 }
             }
+            let mut gone = false;
             for chunk in buf[..n].chunks(slowness.chunk.max(1)) {
                 if s_write.write_all(chunk).is_err() {
                     break;
                 }
                 std::thread::sleep(slowness.pause);
+                // A client that died mid-upload does not get the rest sent for it.
+                if client_closed(&c_read) {
+                    gone = true;
+                    break;
+                }
+            }
+            if gone {
+                break;
             }
         }
         // The client is gone (or closed): so is the request it was sending.
         let _ = s_write.shutdown(Shutdown::Both);
         if p_up.swap(false, Ordering::SeqCst) {
             c_up.in_flight.fetch_sub(1, Ordering::SeqCst);
+            c_up.cut.fetch_add(1, Ordering::SeqCst);
         }
     });
     std::thread::spawn(move || {
