@@ -397,3 +397,27 @@ pub fn command(bin: &Path, state: &Path, delay_ms: u64) -> Command {
         .stderr(Stdio::piped());
     c
 }
+
+/// The `fake-k0rdent` binary (`bin`) run in `local` (its own `./state` for keys) on the
+/// remote state `url` with `connection` as `AZURE_STORAGE_CONNECTION_STRING`, the world in
+/// `world`, steps of `delay_ms`, stdout and stderr piped, `RUST_LOG` unset.
+pub fn remote_command(
+    bin: &Path,
+    local: &Path,
+    url: &str,
+    connection: &str,
+    world: &Path,
+    delay_ms: u64,
+) -> Command {
+    let mut c = Command::new(bin);
+    c.current_dir(local)
+        .env_remove("K0RDENT_STATE_DIR")
+        .env("K0RDENT_STATE", url)
+        .env("AZURE_STORAGE_CONNECTION_STRING", connection)
+        .env("FAKE_WORLD_DIR", world)
+        .env("FAKE_STEP_DELAY_MS", delay_ms.to_string())
+        .env_remove("RUST_LOG")
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped());
+    c
+}

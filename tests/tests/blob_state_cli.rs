@@ -7,7 +7,7 @@
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 use std::path::Path;
-use std::process::{Child, Command, Stdio};
+use std::process::{Child, Command};
 use std::sync::OnceLock;
 use std::time::{Duration, Instant};
 
@@ -39,20 +39,15 @@ impl Shared {
 
     /// The CLI in `local` (its own `./state` for keys), on the shared remote state.
     fn cli(&self, local: &Path, delay_ms: u64, args: &[&str]) -> Command {
-        let mut c = Command::new(env!("CARGO_BIN_EXE_fake-k0rdent"));
-        c.current_dir(local)
-            .args(args)
-            .env_remove("K0RDENT_STATE_DIR")
-            .env("K0RDENT_STATE", &self.url)
-            .env(
-                "AZURE_STORAGE_CONNECTION_STRING",
-                azurite_once().connection_string(),
-            )
-            .env("FAKE_WORLD_DIR", self.world.path())
-            .env("FAKE_STEP_DELAY_MS", delay_ms.to_string())
-            .env_remove("RUST_LOG")
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped());
+        let mut c = k0rdent_tests::fake_world::remote_command(
+            Path::new(env!("CARGO_BIN_EXE_fake-k0rdent")),
+            local,
+            &self.url,
+            &azurite_once().connection_string(),
+            self.world.path(),
+            delay_ms,
+        );
+        c.args(args);
         c
     }
 

@@ -12,7 +12,7 @@
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 use std::path::Path;
-use std::process::{Child, Command, Stdio};
+use std::process::{Child, Command};
 use std::time::{Duration, Instant};
 
 use k0rdent_azure::blob::BlobStore;
@@ -40,17 +40,15 @@ impl Cli {
     }
 
     fn command(&self, local: &Path, delay_ms: u64, args: &[&str]) -> Command {
-        let mut c = Command::new(env!("CARGO_BIN_EXE_fake-k0rdent"));
-        c.current_dir(local)
-            .args(args)
-            .env_remove("K0RDENT_STATE_DIR")
-            .env("K0RDENT_STATE", &self.url)
-            .env("AZURE_STORAGE_CONNECTION_STRING", &self.connection)
-            .env("FAKE_WORLD_DIR", self.world.path())
-            .env("FAKE_STEP_DELAY_MS", delay_ms.to_string())
-            .env_remove("RUST_LOG")
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped());
+        let mut c = k0rdent_tests::fake_world::remote_command(
+            Path::new(env!("CARGO_BIN_EXE_fake-k0rdent")),
+            local,
+            &self.url,
+            &self.connection,
+            self.world.path(),
+            delay_ms,
+        );
+        c.args(args);
         c
     }
 
