@@ -103,7 +103,7 @@ impl LeaseCell {
             }
             *l = Some(reason.to_owned());
         }
-        tracing::error!(reason, "the state lease was lost; stopping the run");
+        tracing::info!(reason, "the state lease was lost; stopping the run");
         if let Ok(c) = self.cancel.lock()
             && let Some(c) = c.as_ref()
         {
