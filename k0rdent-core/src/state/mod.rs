@@ -6,6 +6,7 @@
 //! secrets: private keys live in the store's key directory.
 
 mod migrate;
+mod pointer;
 mod record;
 pub mod yaml;
 
@@ -16,6 +17,7 @@ use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
 pub use migrate::{LegacySecret, Migrated, ParseError, parse_state, render_next, render_state};
+pub use pointer::{MovedTo, POINTER_SCHEMA_VERSION, StatePointer};
 pub use record::{EvidenceRecord, Journal, JournalEntry, Outputs, Status, StepRecord};
 
 use crate::fingerprint::Digest;
