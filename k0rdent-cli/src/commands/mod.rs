@@ -7,6 +7,7 @@ mod doctor;
 mod import;
 mod kubeconfig;
 mod man;
+mod migrate;
 mod plan;
 mod refresh;
 mod render;
@@ -81,6 +82,7 @@ async fn dispatch(command: Command, ctx: Ctx) -> Result<ExitStatus, CliError> {
             StateAction::Show => state::show(&ctx).await,
             StateAction::History { last } => state::history(&ctx, last).await,
             StateAction::Unlock { force } => state::unlock(&ctx, force).await,
+            StateAction::Migrate { to } => migrate::run(&ctx, &to).await,
         },
         Command::Config {
             action:
