@@ -318,9 +318,10 @@ pub enum Command {
         /// The Bash tool's directory (where it ran: .clusterid, state/, wireguard/, ...).
         dir: PathBuf,
     },
-    /// Inspect or repair the state directory.
+    /// Inspect, repair or move the deployment's state.
     ///
-    /// `show` and `history` read without the lock, so they work while a deploy runs.
+    /// `show` and `history` read without the lock, so they work while a deploy runs;
+    /// `migrate` moves the state to Azure Blob Storage or back to a directory.
     #[command(after_help = "Examples:
   k0rdent state show
   k0rdent state history -n 20
