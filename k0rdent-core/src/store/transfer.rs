@@ -278,3 +278,100 @@ impl<'a> Transfer<'a> {
         Ok(pointer)
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::FileStore;
+    use crate::event::{Event, EventRecord};
+    use crate::id::RunId;
+    use crate::state::{ParseError, parse_state};
+
+    fn deployed(dir: &std::path::Path) -> FileStore {
+        let store = FileStore::new(dir);
+        let mut state = DeploymentState {
+            cluster_id: Some("k0rdent-t1".into()),
+            ..DeploymentState::default()
+        };
+        store.save_sync(&mut state).unwrap();
+        store.save_sync(&mut state).unwrap();
+        store
+    }
+
+    fn side<'a>(s: &'a FileStore, named: &'a MovedTo) -> Side<'a> {
+        Side {
+            state: s,
+            events: s,
+            named,
+        }
+    }
+
+    fn named(dir: &std::path::Path) -> MovedTo {
+        MovedTo::Directory {
+            host: "here".into(),
+            path: dir.to_path_buf(),
+        }
+    }
+
+    #[tokio::test]
+    async fn a_move_copies_state_and_events_then_points_and_a_rerun_after_the_copy_finishes_it() {
+        let (a, b) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
+        let from = deployed(a.path());
+        let run_id = RunId::generate();
+        let record = EventRecord {
+            at: chrono::Utc::now(),
+            run_id: run_id.clone(),
+            event: Event::PreviousRunDied { run_id, pid: 7 },
+        };
+        from.append_event(&record).await.unwrap();
+        let to = FileStore::new(b.path());
+        let (na, nb) = (named(a.path()), named(b.path()));
+        let (from, to) = (&from, &to);
+        let holder = LockHolder::current(RunId::generate(), "state migrate");
+
+        // Interrupted after the copy: the source still holds the state.
+        let t = Transfer::begin(side(from, &na), side(to, &nb), &holder)
+            .await
+            .unwrap();
+        let copied = t.copy().await.unwrap();
+        assert_eq!((copied.generation, copied.events), (2, 1));
+        drop(t);
+        assert_eq!(from.load().await.unwrap().unwrap().generation, 2);
+
+        // The rerun finds the copy, appends nothing twice and switches.
+        let t = Transfer::begin(side(from, &na), side(to, &nb), &holder)
+            .await
+            .unwrap();
+        let copied = t.copy().await.unwrap();
+        assert!(copied.resumed);
+        assert_eq!(copied.events_appended, 0);
+        let pointer = t.switch().await.unwrap();
+        assert!(matches!(
+            from.load().await,
+            Err(StoreError::Moved { pointer: p, .. }) if *p == pointer
+        ));
+        let bytes = std::fs::read(from.state_path()).unwrap();
+        assert!(matches!(parse_state(&bytes), Err(ParseError::Moved(_))));
+        assert_eq!(to.history().await.unwrap().events, vec![record]);
+
+        // Back again: the pointer to b is replaced; a third store is refused.
+        let t = Transfer::begin(side(to, &nb), side(from, &na), &holder)
+            .await
+            .unwrap();
+        t.copy().await.unwrap();
+        t.switch().await.unwrap();
+        let c = tempfile::tempdir().unwrap();
+        let third = &deployed(c.path());
+        let nc = named(c.path());
+        let refused = Transfer::begin(side(from, &na), side(third, &nc), &holder).await;
+        assert!(matches!(
+            refused,
+            Err(TransferError::DestinationHolds { generation: 2, .. })
+        ));
+        let refused = Transfer::begin(side(third, &nc), side(to, &nb), &holder).await;
+        assert!(
+            matches!(refused, Err(TransferError::DestinationPoints { .. })),
+            "b points to a, not to c"
+        );
+    }
+}
