@@ -6,14 +6,20 @@
 //! migrate` is followed: to the remote store it names (keys stay in the directory), or to
 //! another directory on this host. A pointer to a directory on another host is not followed;
 //! loading the state then fails naming that host and path.
+//!
+//! A move into a directory writes [`INCOMING`] there first (a pointer back to the store the
+//! state comes from) and removes it last. While it is there, the directory's state is an
+//! unfinished copy: commands follow it to the old store, which stays in use until it points
+//! here; once it does, the first command to look removes the leftover file.
 
+use std::path::Path;
 use std::sync::Arc;
 
 use k0rdent_azure::blob::BlobStore;
 use k0rdent_core::FileStore;
 use k0rdent_core::cancel::Cancellation;
-use k0rdent_core::state::MovedTo;
-use k0rdent_core::store::hostname;
+use k0rdent_core::state::{MovedTo, StatePointer, parse_state};
+use k0rdent_core::store::{StateStore, StoreError, hostname};
 
 use crate::error::CliError;
 use crate::exit::ExitStatus;
@@ -22,17 +28,21 @@ use crate::request::Request;
 /// The command's store: the local directory, with the state elsewhere when `--state` (or a
 /// pointer in the directory) says so, and the remote store itself (to wait for its lease
 /// release and report a lost lease).
-pub(crate) fn open(
+pub(crate) async fn open(
     request: &Request,
     cancel: &Cancellation,
 ) -> Result<(Arc<FileStore>, Option<BlobStore>), CliError> {
     let local = FileStore::new(&request.state_dir);
     let url = match &request.state_url {
         Some(url) => url.clone(),
-        None => match followed(&local)? {
+        None => match unfinished_move(&local, cancel).await? {
             Some(Followed::Remote(url)) => url,
             Some(Followed::Directory(store)) => return Ok((Arc::new(store), None)),
-            None => return Ok((Arc::new(local), None)),
+            None => match followed(&local)? {
+                Some(Followed::Remote(url)) => url,
+                Some(Followed::Directory(store)) => return Ok((Arc::new(store), None)),
+                None => return Ok((Arc::new(local), None)),
+            },
         },
     };
     let blob = open_blob(&url, cancel)?;
@@ -77,6 +87,81 @@ fn followed(local: &FileStore) -> Result<Option<Followed>, CliError> {
         }
         MovedTo::Directory { .. } => None,
     })
+}
+
+/// The file a move into a directory leaves there until the old store points to it.
+pub(crate) const INCOMING: &str = "migrating-in.yaml";
+
+/// The store a move into `dir` comes from, written before the copy.
+pub(crate) fn begin_incoming(dir: &FileStore, from: &MovedTo) -> Result<(), CliError> {
+    let pointer = StatePointer::new(from.clone(), None, 0);
+    let text = pointer.render().map_err(|e| CliError::Io {
+        path: dir.dir().join(INCOMING),
+        source: std::io::Error::other(e),
+    })?;
+    dir.write_file(INCOMING, text.as_bytes(), 0o600)?;
+    Ok(())
+}
+
+/// Removes [`INCOMING`]: the old store points here now.
+pub(crate) fn end_incoming(dir: &Path) -> Result<(), CliError> {
+    let path = dir.join(INCOMING);
+    match std::fs::remove_file(&path) {
+        Ok(()) => Ok(()),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(()),
+        Err(source) => Err(CliError::Io { path, source }),
+    }
+}
+
+/// Where to go when a move into `local` was interrupted before the old store pointed here:
+/// the old store. `None` when there is no such move, or when it finished (then the leftover
+/// file is removed).
+async fn unfinished_move(
+    local: &FileStore,
+    cancel: &Cancellation,
+) -> Result<Option<Followed>, CliError> {
+    let path = local.dir().join(INCOMING);
+    let bytes = match std::fs::read(&path) {
+        Ok(b) => b,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
+        Err(source) => return Err(CliError::Io { path, source }),
+    };
+    let from = match parse_state(&bytes) {
+        Err(k0rdent_core::state::ParseError::Moved(p)) => p.moved_to,
+        _ => {
+            return Err(CliError::usage(
+                format!("{} is not a k0rdent move record", path.display()),
+                "move it away and run again",
+            ));
+        }
+    };
+    let here = MovedTo::Directory {
+        host: hostname(),
+        path: std::fs::canonicalize(local.dir()).unwrap_or_else(|_| local.dir().to_path_buf()),
+    };
+    let points_here = match &from {
+        MovedTo::Remote { url } => matches!(
+            open_blob(url, cancel)?.load().await,
+            Err(StoreError::Moved { pointer, .. }) if pointer.moved_to == here
+        ),
+        MovedTo::Directory { path, .. } => FileStore::new(path)
+            .pointer()?
+            .is_some_and(|p| p.moved_to == here),
+    };
+    if points_here {
+        end_incoming(local.dir())?;
+        return Ok(None);
+    }
+    tracing::warn!(
+        "a move of the state into {} from {from} was interrupted; using {from} until \
+         `k0rdent state migrate --to {}` finishes it",
+        local.dir().display(),
+        local.dir().display()
+    );
+    Ok(Some(match from {
+        MovedTo::Remote { url } => Followed::Remote(url),
+        MovedTo::Directory { path, .. } => Followed::Directory(FileStore::new(path)),
+    }))
 }
 
 /// After the command: waits for the lease release, and turns a run that stopped because its

@@ -114,6 +114,38 @@ fn finish(child: Child) -> (i32, String) {
     )
 }
 
+/// SIGKILLs a migrate (run with `-v` and the test pause) once it says its copy is verified.
+fn kill_after_copy(mut child: Child) {
+    let stderr = BufReader::new(child.stderr.take().unwrap());
+    let mut seen = String::new();
+    for line in stderr.lines() {
+        let line = line.unwrap();
+        seen.push_str(&line);
+        seen.push('\n');
+        if line.contains("is verified") {
+            break;
+        }
+    }
+    assert!(seen.contains("is verified"), "{seen}");
+    child.kill().unwrap();
+    child.wait().unwrap();
+}
+
+/// Runs `args` until it succeeds: a killed move's lease lapses by itself (15 s), and until
+/// then the rerun is refused with exit 4.
+fn rerun_until_unlocked(m: &Machine, args: &[&str]) -> String {
+    let t = Instant::now();
+    loop {
+        let (code, out) = m.run(args);
+        if code == 0 {
+            return out;
+        }
+        assert_eq!(code, 4, "{out}");
+        assert!(t.elapsed() < Duration::from_secs(25), "still locked: {out}");
+        std::thread::sleep(Duration::from_secs(1));
+    }
+}
+
 fn local_file(m: &Machine) -> Vec<u8> {
     std::fs::read(m.state_dir().join("deployment-state.yaml")).unwrap()
 }
@@ -129,6 +161,7 @@ async fn a_completed_deployment_moves_to_a_blob_and_back_and_plans_as_nothing_to
     // ./state → the blob.
     let (code, out) = m.run(&["state", "migrate", "--to", &m.url]);
     assert_eq!(code, 0, "{out}");
+    eprintln!("{out}");
     let to = m.url.split('?').next().unwrap();
     assert!(out.contains(&format!("to {to}")), "{out}");
     assert!(
@@ -248,20 +281,7 @@ async fn a_migrate_killed_after_the_copy_leaves_the_old_store_and_a_rerun_finish
 
     let mut c = m.cli(&["state", "migrate", "--to", &m.url, "-v"]);
     c.env("K0RDENT_TEST_MIGRATE_PAUSE_MS", "60000");
-    let mut child = c.spawn().unwrap();
-    let stderr = BufReader::new(child.stderr.take().unwrap());
-    let mut seen = String::new();
-    for line in stderr.lines() {
-        let line = line.unwrap();
-        seen.push_str(&line);
-        seen.push('\n');
-        if line.contains("is verified") {
-            break;
-        }
-    }
-    assert!(seen.contains("is verified"), "{seen}");
-    child.kill().unwrap();
-    child.wait().unwrap();
+    kill_after_copy(c.spawn().unwrap());
 
     // Both hold the state, and the old store is the one in use: ./state is no pointer.
     assert_eq!(local_file(&m), before);
@@ -269,21 +289,8 @@ async fn a_migrate_killed_after_the_copy_leaves_the_old_store_and_a_rerun_finish
     let (code, out) = m.run(&["plan"]);
     assert_eq!(code, 0, "{out}");
 
-    // The killed move's lease lapses by itself (15 s); until then the rerun is refused with
-    // exit 4 naming the dead holder.
-    let rerun = Instant::now();
-    let out = loop {
-        let (code, out) = m.run(&["state", "migrate", "--to", &m.url]);
-        if code == 0 {
-            break out;
-        }
-        assert_eq!(code, 4, "{out}");
-        assert!(
-            rerun.elapsed() < Duration::from_secs(25),
-            "still locked: {out}"
-        );
-        std::thread::sleep(Duration::from_secs(1));
-    };
+    // The killed move's lease lapses by itself; then the rerun finishes the move.
+    let out = rerun_until_unlocked(&m, &["state", "migrate", "--to", &m.url]);
     assert!(out.contains("finishing an interrupted move"), "{out}");
     assert!(matches!(
         parse_state(&local_file(&m)),
@@ -294,5 +301,33 @@ async fn a_migrate_killed_after_the_copy_leaves_the_old_store_and_a_rerun_finish
     let (code, out) = m.run(&["plan", "--state", &m.url]);
     assert_eq!(code, 0, "{out}");
     assert_eq!(m.history(&[]), events, "no event copied twice");
-    eprintln!("killed and rerun: {:?}", t.elapsed());
+
+    // And back, killed after the copy into ./state: until the blob points to ./state,
+    // commands given ./state go to the blob (the copy there is not in use yet).
+    let mut c = m.cli(&["state", "migrate", "--to", "state", "-v"]);
+    c.env("K0RDENT_TEST_MIGRATE_PAUSE_MS", "60000");
+    kill_after_copy(c.spawn().unwrap());
+    assert!(
+        parse_state(&local_file(&m)).is_ok(),
+        "the copy is in ./state"
+    );
+    assert!(m.state_dir().join("migrating-in.yaml").exists());
+    assert!(
+        m.store().load().await.unwrap().is_some(),
+        "the blob is in use"
+    );
+    let (code, out) = m.run(&["plan", "-v"]);
+    assert_eq!(code, 0, "{out}");
+    assert!(out.contains("was interrupted"), "{out}");
+    let out = rerun_until_unlocked(&m, &["state", "migrate", "--to", "state"]);
+    assert!(out.contains("finishing an interrupted move"), "{out}");
+    assert!(!m.state_dir().join("migrating-in.yaml").exists());
+    assert!(matches!(
+        m.store().load().await,
+        Err(StoreError::Moved { .. })
+    ));
+    let (code, out) = m.run(&["plan"]);
+    assert_eq!(code, 0, "{out}");
+    assert_eq!(m.history(&[]), events);
+    eprintln!("killed and rerun, both ways: {:?}", t.elapsed());
 }

@@ -4,6 +4,7 @@
 //! a remote store leaves them in the local directory; moving to another directory copies
 //! them there first.
 
+use std::os::unix::fs::DirBuilderExt;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
@@ -75,7 +76,17 @@ pub(crate) async fn run(ctx: &Ctx, to: &str) -> Result<ExitStatus, CliError> {
     let dest = if to.starts_with("azblob://") {
         Dest::Blob(crate::remote_state::open_blob(to, &ctx.cancel)?)
     } else {
-        Dest::Dir(FileStore::new(directory(Path::new(to))))
+        // Made first, so the pointer names it as it resolves (symbolic links followed).
+        let path = Path::new(to);
+        std::fs::DirBuilder::new()
+            .recursive(true)
+            .mode(0o700)
+            .create(path)
+            .map_err(|source| CliError::Io {
+                path: path.to_path_buf(),
+                source,
+            })?;
+        Dest::Dir(FileStore::new(directory(path)))
     };
     let dest_named = match &dest {
         Dest::Blob(b) => MovedTo::Remote {
@@ -154,10 +165,16 @@ async fn migrate(
     let keys_at = match dest {
         Dest::Dir(d) if directory(d.dir()) != directory(source.dir()) => {
             copy_local_files(&source, d)?;
-            d.keys_dir()
+            d.dir().to_path_buf()
         }
-        _ => source.keys_dir(),
+        _ => source.dir().to_path_buf(),
     };
+    // A directory's copy is in use as soon as it is written, and the old store stays in use
+    // until it points there: until then a record in the directory sends commands back to
+    // the old store.
+    if let Dest::Dir(d) = dest {
+        crate::remote_state::begin_incoming(d, source_named)?;
+    }
     let copied = transfer.copy().await?;
     tracing::info!(
         "the copy in {dest_named} is verified; leaving the pointer in {}",
@@ -170,6 +187,9 @@ async fn migrate(
     }
     let from = source.location();
     transfer.switch().await?;
+    if let Dest::Dir(d) = dest {
+        crate::remote_state::end_incoming(d.dir())?;
+    }
     report(ctx, &from, dest_named, &copied, &keys_at);
     Ok(ExitStatus::Success)
 }
@@ -198,7 +218,7 @@ fn report(ctx: &Ctx, from: &str, to: &MovedTo, copied: &Copied, keys_at: &Path) 
     ctx.printer.text(&format!(
         "Moved deployment {cluster} (generation {}) from {from} to {to}{resumed}.\n\
          Copied and read back: the state document and the event log ({} events, {} appended).\n\
-         Private keys and known_hosts stay in {}.\n\
+         Private keys (keys/) and known_hosts stay in {}.\n\
          {pointer_at} now holds a pointer to {to}; commands given it follow the pointer.",
         copied.generation,
         copied.events,

@@ -39,7 +39,7 @@ pub async fn run(
     // or the state are read ends the command cleanly too.
     let cancel = Cancellation::new();
     crate::signals::install(cancel.clone());
-    let (store, remote) = crate::remote_state::open(&request, &cancel)?;
+    let (store, remote) = crate::remote_state::open(&request, &cancel).await?;
     let ctx = Ctx {
         store,
         request,
