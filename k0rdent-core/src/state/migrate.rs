@@ -132,9 +132,7 @@ pub fn parse_state(bytes: &[u8]) -> Result<Migrated, ParseError> {
         return Err(ParseError::NotMapping);
     };
     if map.contains_key("moved_to") {
-        return Err(ParseError::Moved(Box::new(super::pointer::from_mapping(
-            bytes,
-        )?)));
+        return Err(ParseError::Moved(Box::new(pointer_from(bytes)?)));
     }
     match map.get("schema_version") {
         Some(Value::Number(n)) => {
@@ -187,6 +185,15 @@ pub fn parse_state(bytes: &[u8]) -> Result<Migrated, ParseError> {
         }
         None => Err(ParseError::MissingSchema),
     }
+}
+
+/// Reads a pointer from a mapping that has a `moved_to` key.
+fn pointer_from(bytes: &[u8]) -> Result<super::StatePointer, ParseError> {
+    let de = serde_yaml::Deserializer::from_slice(bytes);
+    serde_path_to_error::deserialize(de).map_err(|e| ParseError::WrongType {
+        key: e.path().to_string(),
+        detail: e.inner().to_string(),
+    })
 }
 
 fn describe(v: &Value) -> &'static str {

@@ -283,4 +283,40 @@ mod tests {
         s.summarize_phase("create_vms");
         assert_eq!(s.phases["create_vms"].status, Status::InProgress);
     }
+
+    #[test]
+    fn a_pointer_reads_back_as_moved_and_is_newer_than_every_schema() {
+        let p = StatePointer::new(
+            MovedTo::Remote {
+                url: "azblob://acct/states/prod".into(),
+            },
+            Some("k0rdent-abc".into()),
+            42,
+        );
+        let text = p.render().unwrap();
+        assert!(text.starts_with("# This deployment's state moved to azblob://acct/states/prod"));
+        match parse_state(text.as_bytes()) {
+            Err(ParseError::Moved(back)) => assert_eq!(*back, p),
+            other => panic!("expected a pointer, got {other:?}"),
+        }
+        // What a build that does not know pointers checks: the schema alone.
+        let v: serde_yaml::Value = serde_yaml::from_str(&text).unwrap();
+        let found = v["schema_version"].as_u64().unwrap();
+        assert!(found > u64::from(SCHEMA_VERSION));
+    }
+
+    #[test]
+    fn a_directory_pointer_names_the_host_and_the_path() {
+        let p = StatePointer::new(
+            MovedTo::Directory {
+                host: "laptop".into(),
+                path: "/home/me/state".into(),
+            },
+            None,
+            3,
+        );
+        let text = p.render().unwrap();
+        assert!(text.contains("the local directory /home/me/state on host laptop"));
+        assert!(matches!(parse_state(text.as_bytes()), Err(ParseError::Moved(b)) if *b == p));
+    }
 }

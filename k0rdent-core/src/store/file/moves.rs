@@ -41,7 +41,7 @@ impl FileStore {
     }
 
     /// Writes a state copied from another store (synchronously). See
-    /// [`StateStore::save_copy`].
+    /// [`StateStore::save_copy`](crate::store::StateStore::save_copy).
     ///
     /// # Errors
     /// [`StoreError::Conflict`] when the directory holds another deployment; I/O errors.
@@ -85,7 +85,7 @@ impl FileStore {
         Ok(())
     }
 
-    /// Replaces the state with a pointer (synchronously). See [`StateStore::save_pointer`].
+    /// Replaces the state with a pointer (synchronously). See [`StateStore::save_pointer`](crate::store::StateStore::save_pointer).
     ///
     /// # Errors
     /// [`StoreError::Conflict`] when the state is gone or at another generation; I/O errors.
