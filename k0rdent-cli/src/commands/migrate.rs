@@ -215,11 +215,19 @@ fn report(ctx: &Ctx, from: &str, to: &MovedTo, copied: &Copied, keys_at: &Path) 
     } else {
         ""
     };
+    // A directory's pointer is followed; a remote store's pointer to a directory is not (the
+    // directory may be on another machine): commands given it say where the state went.
+    let follow = match to {
+        MovedTo::Directory { .. } if from.starts_with("azblob://") => {
+            "commands given it say where the state went"
+        }
+        _ => "commands given it follow the pointer",
+    };
     ctx.printer.text(&format!(
         "Moved deployment {cluster} (generation {}) from {from} to {to}{resumed}.\n\
          Copied and read back: the state document and the event log ({} events, {} appended).\n\
          Private keys (keys/) and known_hosts stay in {}.\n\
-         {pointer_at} now holds a pointer to {to}; commands given it follow the pointer.",
+         {pointer_at} now holds a pointer to {to}; {follow}.",
         copied.generation,
         copied.events,
         copied.events_appended,
