@@ -318,13 +318,15 @@ pub enum Command {
         /// The Bash tool's directory (where it ran: .clusterid, state/, wireguard/, ...).
         dir: PathBuf,
     },
-    /// Inspect or repair the state directory.
+    /// Inspect, repair or move the deployment's state.
     ///
-    /// `show` and `history` read without the lock, so they work while a deploy runs.
+    /// `show` and `history` read without the lock, so they work while a deploy runs;
+    /// `migrate` moves the state to Azure Blob Storage or back to a directory.
     #[command(after_help = "Examples:
   k0rdent state show
   k0rdent state history -n 20
-  k0rdent state unlock")]
+  k0rdent state unlock
+  k0rdent state migrate --to azblob://myaccount/k0rdent/prod")]
     State {
         #[allow(missing_docs)]
         #[command(flatten)]
@@ -537,5 +539,25 @@ pub enum StateAction {
         /// Break the lock even if its holder is a live process on this machine.
         #[arg(long)]
         force: bool,
+    },
+    /// Move the deployment's state and event log to another store, and leave a pointer.
+    ///
+    /// Takes the lock of the current store (--state-dir, --state, or where a pointer in
+    /// ./state leads) and of the destination, copies the state (same generation) and the
+    /// event log, reads both back and compares, and only then replaces the old state with a
+    /// pointer to the new store. Commands given the old directory follow the pointer; older
+    /// k0rdent builds refuse it (it has a newer schema). Private keys and known_hosts never
+    /// go to a remote store: they stay in the local directory (a destination directory gets
+    /// a copy). Moving back to a directory leaves the pointer in the remote store, naming
+    /// this host and directory. An interrupted move leaves the old store in use; run it
+    /// again to finish. Refused when the destination holds another deployment.
+    #[command(after_help = "Examples:
+  k0rdent state migrate --to azblob://myaccount/k0rdent/prod
+  k0rdent status                      # follows ./state's pointer to the blob
+  k0rdent state migrate --to ./state  # and back: the blob keeps a pointer here")]
+    Migrate {
+        /// Where to: azblob://ACCOUNT/CONTAINER/PATH, or a local directory.
+        #[arg(long, value_name = "URL|DIR")]
+        to: String,
     },
 }

@@ -23,6 +23,7 @@ mod events;
 mod http;
 pub mod lease;
 mod location;
+mod moves;
 
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -32,7 +33,7 @@ use std::time::Duration;
 use async_trait::async_trait;
 use chrono::Utc;
 use k0rdent_core::cancel::Cancellation;
-use k0rdent_core::state::{DeploymentState, parse_state, render_next};
+use k0rdent_core::state::{DeploymentState, ParseError, StatePointer, parse_state, render_next};
 use k0rdent_core::store::{LockHolder, StateStore, StoreError, StoreLock};
 use reqwest::Method;
 use tokio::sync::oneshot;
@@ -603,15 +604,27 @@ impl StateStore for BlobStore {
             self.set_known(Known::Placeholder(etag));
             return Ok(None);
         }
-        let migrated = parse_state(&reply.body).map_err(|e| StoreError::Corrupt {
-            path: PathBuf::from(self.location()).join(STATE_BLOB),
-            detail: e.to_string(),
-            remedy: format!(
-                "the blob was left untouched; copy the newest blob of {}/backups/ over it, or \
-                 delete it to start over",
-                self.location()
-            ),
-        })?;
+        let migrated = match parse_state(&reply.body) {
+            Ok(m) => m,
+            Err(ParseError::Moved(pointer)) => {
+                self.set_known(Known::Unknown);
+                return Err(StoreError::Moved {
+                    location: self.location(),
+                    pointer,
+                });
+            }
+            Err(e) => {
+                return Err(StoreError::Corrupt {
+                    path: PathBuf::from(self.location()).join(STATE_BLOB),
+                    detail: e.to_string(),
+                    remedy: format!(
+                        "the blob was left untouched; copy the newest blob of {}/backups/ over \
+                         it, or delete it to start over",
+                        self.location()
+                    ),
+                });
+            }
+        };
         self.set_known(Known::Present(
             etag,
             migrated.state.generation,
@@ -809,6 +822,18 @@ impl StateStore for BlobStore {
             Err(e) if matches!(e.status(), Some(404 | 409)) => Ok(held),
             Err(e) => Err(remote(&self.location(), &e)),
         }
+    }
+
+    async fn save_copy(&self, state: &DeploymentState) -> Result<(), StoreError> {
+        self.copy_in(state).await
+    }
+
+    async fn save_pointer(
+        &self,
+        pointer: &StatePointer,
+        generation: u64,
+    ) -> Result<(), StoreError> {
+        self.leave_pointer(pointer, generation).await
     }
 
     async fn archive(&self, label: &str) -> Result<String, StoreError> {

@@ -7,6 +7,7 @@ mod doctor;
 mod import;
 mod kubeconfig;
 mod man;
+mod migrate;
 mod plan;
 mod refresh;
 mod render;
@@ -38,7 +39,7 @@ pub async fn run(
     // or the state are read ends the command cleanly too.
     let cancel = Cancellation::new();
     crate::signals::install(cancel.clone());
-    let (store, remote) = crate::remote_state::open(&request, &cancel)?;
+    let (store, remote) = crate::remote_state::open(&request, &cancel).await?;
     let ctx = Ctx {
         store,
         request,
@@ -81,6 +82,7 @@ async fn dispatch(command: Command, ctx: Ctx) -> Result<ExitStatus, CliError> {
             StateAction::Show => state::show(&ctx).await,
             StateAction::History { last } => state::history(&ctx, last).await,
             StateAction::Unlock { force } => state::unlock(&ctx, force).await,
+            StateAction::Migrate { to } => migrate::run(&ctx, &to).await,
         },
         Command::Config {
             action:

@@ -6,7 +6,7 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use k0rdent_core::state::DeploymentState;
-use k0rdent_core::store::StateStore;
+use k0rdent_core::store::{StateStore, StoreError};
 use k0rdent_core::{FileStore, Remedy};
 use k0rdent_process::Command;
 use k0rdent_ssh::os;
@@ -96,6 +96,17 @@ pub(super) async fn state_dir(dir: &Path) -> StateOutcome {
             check: Check::ok(STATE, format!("{shown} is writable, no deployment yet")),
             recorded: None,
         },
+        // Left by `k0rdent state migrate`: commands follow it (the keys stay here).
+        Err(StoreError::Moved { pointer, .. }) => StateOutcome {
+            check: Check::ok(
+                STATE,
+                format!(
+                    "{shown} is writable and points to {}, where the deployment moved",
+                    pointer.moved_to
+                ),
+            ),
+            recorded: None,
+        },
         Err(e) => StateOutcome {
             check: Check::fail(
                 STATE,
@@ -166,5 +177,32 @@ mod tests {
         assert!(!dir.path().join("a").exists(), "doctor created a directory");
         // Only the file made above is left: the probe was removed.
         assert_eq!(std::fs::read_dir(dir.path()).unwrap().count(), 1);
+    }
+
+    #[tokio::test]
+    async fn a_state_dir_holding_a_migrate_pointer_passes_naming_where_it_points() {
+        use k0rdent_core::state::{MovedTo, StatePointer};
+        let dir = tempfile::tempdir().unwrap();
+        let pointer = StatePointer::new(
+            MovedTo::Remote {
+                url: "azblob://acct/k0rdent/prod".into(),
+            },
+            None,
+            3,
+        );
+        std::fs::write(
+            dir.path().join(k0rdent_core::store::STATE_FILE),
+            pointer.render().unwrap(),
+        )
+        .unwrap();
+        let out = state_dir(dir.path()).await;
+        assert_eq!(out.check.status, Status::Ok, "{:?}", out.check);
+        assert!(
+            out.check
+                .detail
+                .contains("points to azblob://acct/k0rdent/prod"),
+            "{:?}",
+            out.check
+        );
     }
 }

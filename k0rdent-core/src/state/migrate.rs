@@ -57,6 +57,9 @@ pub enum ParseError {
     /// A current-schema document without its end marker: cut short.
     #[error("the file is incomplete (its end marker is missing): it was truncated or cut short")]
     Truncated,
+    /// Not a state but a pointer left by `k0rdent state migrate`: the deployment is elsewhere.
+    #[error("the deployment moved to {}", .0.moved_to)]
+    Moved(Box<super::StatePointer>),
     /// Written by a newer version.
     #[error(
         "schema_version {found} is newer than this build understands (up to {supported}); upgrade k0rdent"
@@ -128,6 +131,9 @@ pub fn parse_state(bytes: &[u8]) -> Result<Migrated, ParseError> {
     let Value::Mapping(map) = &value else {
         return Err(ParseError::NotMapping);
     };
+    if map.contains_key("moved_to") {
+        return Err(ParseError::Moved(Box::new(pointer_from(bytes)?)));
+    }
     match map.get("schema_version") {
         Some(Value::Number(n)) => {
             let Some(v) = n.as_u64() else {
@@ -179,6 +185,15 @@ pub fn parse_state(bytes: &[u8]) -> Result<Migrated, ParseError> {
         }
         None => Err(ParseError::MissingSchema),
     }
+}
+
+/// Reads a pointer from a mapping that has a `moved_to` key.
+fn pointer_from(bytes: &[u8]) -> Result<super::StatePointer, ParseError> {
+    let de = serde_yaml::Deserializer::from_slice(bytes);
+    serde_path_to_error::deserialize(de).map_err(|e| ParseError::WrongType {
+        key: e.path().to_string(),
+        detail: e.inner().to_string(),
+    })
 }
 
 fn describe(v: &Value) -> &'static str {

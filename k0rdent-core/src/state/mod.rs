@@ -6,6 +6,7 @@
 //! secrets: private keys live in the store's key directory.
 
 mod migrate;
+mod pointer;
 mod record;
 pub mod yaml;
 
@@ -16,6 +17,7 @@ use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
 pub use migrate::{LegacySecret, Migrated, ParseError, parse_state, render_next, render_state};
+pub use pointer::{MovedTo, POINTER_SCHEMA_VERSION, StatePointer};
 pub use record::{EvidenceRecord, Journal, JournalEntry, Outputs, Status, StepRecord};
 
 use crate::fingerprint::Digest;
@@ -299,5 +301,41 @@ mod tests {
         s.record_mut(&StepId::parse("create_vms/vm-2").unwrap());
         s.summarize_phase("create_vms");
         assert_eq!(s.phases["create_vms"].status, Status::InProgress);
+    }
+
+    #[test]
+    fn a_pointer_reads_back_as_moved_and_is_newer_than_every_schema() {
+        let p = StatePointer::new(
+            MovedTo::Remote {
+                url: "azblob://acct/states/prod".into(),
+            },
+            Some("k0rdent-abc".into()),
+            42,
+        );
+        let text = p.render().unwrap();
+        assert!(text.starts_with("# This deployment's state moved to azblob://acct/states/prod"));
+        match parse_state(text.as_bytes()) {
+            Err(ParseError::Moved(back)) => assert_eq!(*back, p),
+            other => panic!("expected a pointer, got {other:?}"),
+        }
+        // What a build that does not know pointers checks: the schema alone.
+        let v: serde_yaml::Value = serde_yaml::from_str(&text).unwrap();
+        let found = v["schema_version"].as_u64().unwrap();
+        assert!(found > u64::from(SCHEMA_VERSION));
+    }
+
+    #[test]
+    fn a_directory_pointer_names_the_host_and_the_path() {
+        let p = StatePointer::new(
+            MovedTo::Directory {
+                host: "laptop".into(),
+                path: "/home/me/state".into(),
+            },
+            None,
+            3,
+        );
+        let text = p.render().unwrap();
+        assert!(text.contains("the local directory /home/me/state on host laptop"));
+        assert!(matches!(parse_state(text.as_bytes()), Err(ParseError::Moved(b)) if *b == p));
     }
 }

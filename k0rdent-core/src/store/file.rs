@@ -9,6 +9,8 @@ use std::sync::{Arc, Mutex};
 use async_trait::async_trait;
 use chrono::Utc;
 
+mod moves;
+
 use super::atomic::{commit, ensure_dir, io_err, sweep_temps, sync_dir, write_atomic, write_temp};
 use super::lock::{FileLock, acquire};
 use super::{
@@ -16,7 +18,9 @@ use super::{
 };
 use crate::event::EventRecord;
 use crate::secret::Secret;
-use crate::state::{DeploymentState, LegacySecret, parse_state, render_next};
+use crate::state::{
+    DeploymentState, LegacySecret, ParseError, StatePointer, parse_state, render_next,
+};
 
 /// The state document's file name.
 pub const STATE_FILE: &str = "deployment-state.yaml";
@@ -201,11 +205,23 @@ impl FileStore {
             }
             Err(e) => return Err(io_err(&path)(e)),
         };
-        let migrated = parse_state(&bytes).map_err(|e| StoreError::Corrupt {
-            path: path.clone(),
-            detail: e.to_string(),
-            remedy: self.corrupt_remedy(),
-        })?;
+        let migrated = match parse_state(&bytes) {
+            Ok(m) => m,
+            Err(ParseError::Moved(pointer)) => {
+                self.tracking.lock().map_err(|_| poisoned(&path))?.known = Known::Unknown;
+                return Err(StoreError::Moved {
+                    location: self.dir.display().to_string(),
+                    pointer,
+                });
+            }
+            Err(e) => {
+                return Err(StoreError::Corrupt {
+                    path: path.clone(),
+                    detail: e.to_string(),
+                    remedy: self.corrupt_remedy(),
+                });
+            }
+        };
         let mut t = self.tracking.lock().map_err(|_| poisoned(&path))?;
         t.known = Known::Present(FileIdentity::of(&meta), migrated.state.generation);
         t.migration = migrated.from_schema.map(|from| PendingMigration {
@@ -539,6 +555,26 @@ impl StateStore for FileStore {
             return r.state.force_unlock().await;
         }
         super::lock::force(&self.dir.join(LOCK_FILE))
+    }
+
+    async fn save_copy(&self, state: &DeploymentState) -> Result<(), StoreError> {
+        if let Some(r) = &self.remote {
+            return r.state.save_copy(state).await;
+        }
+        let state = state.clone();
+        blocking(self, move |s| s.save_copy_sync(&state)).await
+    }
+
+    async fn save_pointer(
+        &self,
+        pointer: &StatePointer,
+        generation: u64,
+    ) -> Result<(), StoreError> {
+        if let Some(r) = &self.remote {
+            return r.state.save_pointer(pointer, generation).await;
+        }
+        let pointer = pointer.clone();
+        blocking(self, move |s| s.save_pointer_sync(&pointer, generation)).await
     }
 
     async fn archive(&self, label: &str) -> Result<String, StoreError> {

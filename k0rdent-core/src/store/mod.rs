@@ -18,6 +18,7 @@ mod file;
 mod lock;
 mod memory;
 mod none;
+pub mod transfer;
 
 use std::borrow::Cow;
 use std::fmt;
@@ -36,7 +37,7 @@ use crate::event::EventRecord;
 use crate::id::RunId;
 use crate::remedy::Remedy;
 use crate::secret::Secret;
-use crate::state::DeploymentState;
+use crate::state::{DeploymentState, MovedTo, StatePointer};
 
 /// Who holds (or held) the lock.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -172,6 +173,22 @@ pub enum StoreError {
         /// What to do about it, when there is something to do.
         remedy: Option<String>,
     },
+    /// The location holds a pointer left by `k0rdent state migrate`, not a state.
+    #[error("{location}: the deployment moved to {}", pointer.moved_to)]
+    Moved {
+        /// The store's [`location`](StateStore::location).
+        location: String,
+        /// Where it went.
+        pointer: Box<StatePointer>,
+    },
+    /// The store cannot do what was asked (e.g. `state migrate` into a memory store).
+    #[error("{location}: {what} is not supported by this store")]
+    Unsupported {
+        /// The store's [`location`](StateStore::location).
+        location: String,
+        #[allow(missing_docs)]
+        what: &'static str,
+    },
     /// A secret name is not usable as a key-file name.
     #[error("invalid key name {0:?}: use [a-z0-9][a-z0-9._-]*")]
     InvalidName(String),
@@ -212,8 +229,24 @@ impl Remedy for StoreError {
                     .into(),
             ),
             StoreError::Io { path, source } => io_remedy(path, source),
+            StoreError::Moved { pointer, .. } => Some(moved_remedy(&pointer.moved_to).into()),
             _ => None,
         }
+    }
+}
+
+/// How to reach a deployment that moved to `to`.
+pub fn moved_remedy(to: &MovedTo) -> String {
+    match to {
+        MovedTo::Remote { url } => format!("pass `--state {url}` (or set K0RDENT_STATE)"),
+        MovedTo::Directory { host, path } if *host == hostname() => {
+            format!("pass `--state-dir {}`", path.display())
+        }
+        MovedTo::Directory { host, path } => format!(
+            "the state is on host {host}: run k0rdent there with `--state-dir {}`, or move it \
+             back to a shared store there (`k0rdent state migrate --to azblob://...`)",
+            path.display()
+        ),
     }
 }
 
@@ -303,6 +336,39 @@ pub trait StateStore: Send + Sync {
     /// keys (as [`FileStore`] does, in one directory) archives the log with it and removes
     /// the keys; the engine then also asks the key store to [`remove_all`](KeyStore::remove_all).
     async fn archive(&self, label: &str) -> Result<String, StoreError>;
+
+    /// Writes `state` exactly as it is (generation, timestamps and all) into this store,
+    /// which must hold no state, only a [`StatePointer`], or this very state: the destination
+    /// side of `k0rdent state migrate`. Call it holding this store's lock.
+    ///
+    /// # Errors
+    /// [`StoreError::Conflict`] when the store holds another state; the store's own errors.
+    async fn save_copy(&self, state: &DeploymentState) -> Result<(), StoreError> {
+        let _ = state;
+        Err(StoreError::Unsupported {
+            location: self.location(),
+            what: "copying a state in",
+        })
+    }
+
+    /// Replaces the state, which must still be at `generation`, with `pointer` (the old
+    /// state is kept as a backup): the source side of `k0rdent state migrate`, its last
+    /// write. Call it holding this store's lock. A store that holds this pointer already
+    /// succeeds.
+    ///
+    /// # Errors
+    /// [`StoreError::Conflict`] when the state changed; the store's own errors.
+    async fn save_pointer(
+        &self,
+        pointer: &StatePointer,
+        generation: u64,
+    ) -> Result<(), StoreError> {
+        let _ = (pointer, generation);
+        Err(StoreError::Unsupported {
+            location: self.location(),
+            what: "leaving a pointer",
+        })
+    }
 }
 
 /// Where a deployment's private keys (SSH, WireGuard) live, apart from the state document so
