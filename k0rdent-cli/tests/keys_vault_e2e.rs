@@ -10,7 +10,7 @@
 //!    so no interface comes up here);
 //! 3. `reset -y` leaves no secret in the vault, neither live nor soft-deleted.
 
-#![allow(clippy::unwrap_used, clippy::expect_used)]
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::print_stderr)]
 
 mod common;
 
