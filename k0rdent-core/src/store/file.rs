@@ -148,6 +148,11 @@ impl FileStore {
         self
     }
 
+    /// Whether stored keys also go to a remote key store ([`FileStore::with_key_mirror`]).
+    pub fn has_key_mirror(&self) -> bool {
+        self.mirror.is_some()
+    }
+
     /// Empties the local keys directory (recreating it 0700), so nothing stale stays in a
     /// directory that mirrors a remote key store.
     ///
