@@ -140,29 +140,41 @@ impl Remedy for CliError {
     }
 }
 
-/// How to bring missing keys: from the machine that has them, or from the vault.
+/// How to bring missing keys: from the machine that has them (the host of the last recorded
+/// run), or from the vault.
 fn keys_missing_remedy(
     dir: &std::path::Path,
     host: Option<&str>,
     keys_url: Option<&str>,
 ) -> String {
-    let from = host.map_or_else(
-        || "the machine that deployed it".to_owned(),
-        |h| format!("the machine that ran it last ({h})"),
-    );
+    let here = k0rdent_core::store::hostname();
+    let (from, copy) = match host {
+        Some(h) if h == here => (
+            format!("{h} (this host, another state directory), which ran the deployment last,"),
+            "cp -rp OTHER_STATE_DIR/keys".to_owned(),
+        ),
+        Some(h) => (
+            format!("{h}, which ran the deployment last,"),
+            format!("scp -rp {h}:STATE_DIR/keys"),
+        ),
+        None => (
+            "the machine that deployed it".to_owned(),
+            "scp -rp HOST:STATE_DIR/keys".to_owned(),
+        ),
+    };
+    let parent = dir
+        .parent()
+        .map_or_else(|| ".".to_owned(), |p| p.display().to_string());
     match keys_url {
         Some(url) => format!(
-            "{url} has none of them: run from {from} with the keys it has, or copy its keys/ \
-             directory here and run without --keys; keys are never regenerated while VMs use them"
+            "{url} has none of them: run from {from} or copy its keys/ directory here and run \
+             without --keys; keys are never regenerated while VMs use them"
         ),
         None => format!(
-            "copy the keys/ directory from {from} to {} (keep it 0700 and the files 0600, e.g. \
-             `scp -rp HOST:STATE_DIR/keys {}`), or, if the deployment keeps its keys in Azure Key \
-             Vault, run with --keys keyvault://VAULT (or K0RDENT_KEYS); keys are never regenerated \
-             while VMs use them",
+            "copy the keys/ directory from {from} to {} (keep it 0700 and the files 0600: `{copy} \
+             {parent}`), or, if the deployment keeps its keys in Azure Key Vault, run with --keys \
+             keyvault://VAULT (or K0RDENT_KEYS); keys are never regenerated while VMs use them",
             dir.display(),
-            dir.parent()
-                .map_or_else(|| ".".to_owned(), |p| p.display().to_string()),
         ),
     }
 }

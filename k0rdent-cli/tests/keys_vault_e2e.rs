@@ -131,6 +131,7 @@ async fn a_machine_without_the_keys_is_told_which_and_how_to_bring_them() {
     ] {
         let (code, out, err) = b.run(&w, args, false);
         assert_eq!(code, 3, "{args:?}: blocked, not an error\n{out}\n{err}");
+        eprintln!("B {args:?}:\n{err}");
         let errors: Vec<&str> = err.lines().filter(|l| l.starts_with("error:")).collect();
         assert_eq!(errors.len(), 1, "one message: {err}");
         for key in [
@@ -144,6 +145,14 @@ async fn a_machine_without_the_keys_is_told_which_and_how_to_bring_them() {
         assert!(err.contains("this host, another state directory"), "{err}");
         assert!(err.contains("--keys keyvault://VAULT"), "{err}");
     }
+    // With a vault that has none of them (A deployed without --keys): the same stop.
+    let (code, out, err) = b.run(&w, &["deploy", "-y"], true);
+    assert_eq!(code, 3, "{out}\n{err}");
+    assert!(
+        err.contains(&format!("keyvault://{VAULT} has none of them")),
+        "{err}"
+    );
+    assert!(w.emu.keyvault_secrets(VAULT).is_empty());
     // Nothing was generated in place of the VMs' keys.
     assert!(!b.state().join("keys/ssh-admin.key").exists());
     assert!(!b.state().join("keys/wireguard-hub.key").exists());

@@ -5,7 +5,7 @@
 
 use k0rdent_core::FileStore;
 use k0rdent_core::state::{DeploymentState, keys};
-use k0rdent_core::store::{KeyStore, hostname};
+use k0rdent_core::store::KeyStore;
 use k0rdent_ssh::wireguard::{VmPresence, settings};
 
 use super::prepare::{SSH_PUBLIC_KEY, vm_presence};
@@ -69,13 +69,7 @@ pub async fn require(
         cluster: state.cluster_id.clone().unwrap_or_default(),
         missing,
         dir: store.keys_dir(),
-        run_host: run_host.map(|h| {
-            if h == hostname() {
-                format!("{h} (this host, another state directory)")
-            } else {
-                h
-            }
-        }),
+        run_host,
         keys_url: keys_url.map(str::to_owned),
     })
 }
