@@ -101,9 +101,16 @@ impl KeyStore for VaultKeys {
             None => Err(StoreError::Remote {
                 location: self.vault.url().to_string(),
                 detail: format!(
-                    "cannot store key {name}: the state has no cluster id yet to name it by"
+                    "cannot store key {name} before the state records the cluster id that names \
+                     the secrets"
                 ),
-                remedy: Some("report this as a bug".into()),
+                // `prepare_deployment` records the id first; only `import-bash-state` writes
+                // keys before its state.
+                remedy: Some(
+                    "import-bash-state does not upload keys to Key Vault yet: run it without \
+                     --keys (and K0RDENT_KEYS unset); the keys go to ./state/keys"
+                        .into(),
+                ),
             }),
         }
     }
