@@ -181,11 +181,26 @@ async fn with_key_vault_another_machine_continues_and_reset_leaves_no_secret() {
     // B: a stale file in its vault copy is swept at start; the keys come from the vault.
     std::fs::create_dir_all(b.state().join("keys-vault")).unwrap();
     std::fs::write(b.state().join("keys-vault/stale.key"), b"old").unwrap();
-    let (code, out, err) = b.run(&w, &["deploy", "-y"], true);
+    let (code, out, err) = b.run(&w, &["-vv", "deploy", "-y"], true);
     assert_eq!(
         code, 3,
         "blocked at connect_vpn by the stand-in\n{out}\n{err}"
     );
+    // Debug logs name the vault requests, never a key (raw or as the vault stores it).
+    let ssh_key = std::fs::read(a_keys.join("ssh-admin.key")).unwrap();
+    let body_line = String::from_utf8_lossy(&ssh_key)
+        .lines()
+        .nth(1)
+        .unwrap()
+        .to_owned();
+    let stored = base64_encode(&ssh_key);
+    for needle in [body_line.as_str(), &stored[..40]] {
+        assert!(
+            !out.contains(needle) && !err.contains(needle),
+            "a key reached the output"
+        );
+    }
+    assert!(err.contains("Key Vault request"), "debug logs are on");
     assert!(
         out.contains("connect_vpn") && out.contains("Protocol not supported"),
         "{out}\n{err}"
@@ -238,4 +253,18 @@ async fn with_key_vault_another_machine_continues_and_reset_leaves_no_secret() {
         !b_keys.exists(),
         "keys of deleted VMs are not kept locally either"
     );
+}
+
+fn base64_encode(b: &[u8]) -> String {
+    const A: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+    let mut out = String::new();
+    for c in b.chunks(3) {
+        let n = (u32::from(c[0]) << 16)
+            | (u32::from(*c.get(1).unwrap_or(&0)) << 8)
+            | u32::from(*c.get(2).unwrap_or(&0));
+        for i in 0..=c.len() {
+            out.push(char::from(A[((n >> (18 - 6 * i)) & 63) as usize]));
+        }
+    }
+    out
 }
