@@ -57,6 +57,7 @@ async fn main() -> anyhow::Result<()> {
         state_dir: dir.path().join("state"),
         yes: true,
         state_url: None,
+        keys_url: None,
         output: OutputFormat::Text,
     };
     let store = Arc::new(FileStore::new(&request.state_dir));

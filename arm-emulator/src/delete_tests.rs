@@ -30,6 +30,8 @@ fn emu() -> Emu {
         faults: Default::default(),
         log: Default::default(),
         latency_us: AtomicU64::new(0),
+        vaults: Mutex::default(),
+        vault_denied: Default::default(),
     };
     emu.world().groups.insert(
         GROUP.into(),

@@ -29,6 +29,9 @@
 //!   VM), SKU capabilities and limits (Spot, Premium SSD, Hyper-V generation, custom data,
 //!   reserved admin names), throttling with a chosen `Retry-After`, and a subscription in
 //!   another tenant (`InvalidAuthenticationTokenTenant`);
+//! - Key Vault's secrets data plane (api-version 7.4) under `/vaults/{vault}/…` (see
+//!   [`Emulator::keyvault_url`]): set, get, list with paging, soft delete, purge, recover,
+//!   409 `ObjectIsDeletedButRecoverable`, the 401 challenge and 403 `ForbiddenByRbac`;
 //! - a [`RequestLog`] that counts calls per method and resource;
 //! - a [`VmBackend`] hook (the lab) called on VM create/delete/start/deallocate, which may
 //!   supply the public IP. Public IPs come from addresses that exist on this machine:
@@ -57,6 +60,7 @@ pub mod fixtures;
 mod groups;
 mod inbound_rules;
 mod inbound_sync;
+mod keyvault;
 mod lists;
 mod network;
 mod operation;
@@ -97,6 +101,8 @@ pub(crate) struct Config {
     pub(crate) backend: Option<Arc<dyn VmBackend>>,
     /// Added to the real time in every response's `Date` header.
     pub(crate) clock_offset: chrono::TimeDelta,
+    /// How long a Key Vault secret's deletion stays in progress.
+    pub(crate) vault_delete_latency: Duration,
 }
 
 /// Builds an [`Emulator`]; [`Emulator::builder`] starts one with the defaults.
@@ -129,6 +135,14 @@ impl EmulatorBuilder {
     /// `Retry-After` in whole seconds and `retry-after-ms`).
     pub fn retry_after(mut self, d: Duration) -> Self {
         self.cfg.retry_after = d;
+        self
+    }
+
+    /// How long a Key Vault secret's deletion stays "in progress" after Delete Secret
+    /// (default none; the real service takes seconds): meanwhile purge and recover answer
+    /// 409 `ObjectIsBeingDeleted` and Get Deleted Secret 404.
+    pub fn keyvault_delete_latency(mut self, d: Duration) -> Self {
+        self.cfg.vault_delete_latency = d;
         self
     }
 
@@ -208,6 +222,8 @@ pub(crate) struct Emu {
     pub(crate) log: RequestLog,
     /// Response delay in microseconds (changeable while running).
     pub(crate) latency_us: std::sync::atomic::AtomicU64,
+    pub(crate) vaults: Mutex<keyvault::store::Vaults>,
+    pub(crate) vault_denied: std::sync::atomic::AtomicBool,
 }
 
 impl Emu {
@@ -231,6 +247,16 @@ impl Emu {
             }
         }
         w
+    }
+
+    pub(crate) fn vaults(&self) -> std::sync::MutexGuard<'_, keyvault::store::Vaults> {
+        self.vaults
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+
+    pub(crate) fn vault_denied(&self) -> bool {
+        self.vault_denied.load(std::sync::atomic::Ordering::SeqCst)
     }
 
     pub(crate) fn catalog(&self) -> std::sync::MutexGuard<'_, Catalog> {
@@ -301,6 +327,7 @@ impl Emulator {
                     .collect(),
                 backend: None,
                 clock_offset: chrono::TimeDelta::zero(),
+                vault_delete_latency: Duration::ZERO,
             },
             catalog: Catalog::default(),
         }
@@ -352,6 +379,42 @@ impl Emulator {
     /// Changes the catalog (e.g. a quota or a zone restriction) while running.
     pub fn update_catalog(&self, f: impl FnOnce(&mut Catalog)) {
         f(&mut self.emu.catalog());
+    }
+
+    /// The base URL of Key Vault `vault` here (what `https://{vault}.vault.azure.net` is on
+    /// Azure): `{url}/vaults/{vault}`.
+    pub fn keyvault_url(&self, vault: &str) -> String {
+        format!("{}/vaults/{vault}", self.emu.base)
+    }
+
+    /// Makes every caller lack (or have again) the Key Vault data-plane role: requests with
+    /// a valid token get 403 `Forbidden` with the inner code `ForbiddenByRbac`.
+    pub fn deny_keyvault_data(&self, deny: bool) {
+        self.emu
+            .vault_denied
+            .store(deny, std::sync::atomic::Ordering::SeqCst);
+    }
+
+    /// The names of the live secrets of `vault`, sorted (lowercase).
+    pub fn keyvault_secrets(&self, vault: &str) -> Vec<String> {
+        self.emu
+            .vaults()
+            .vault(vault)
+            .live
+            .keys()
+            .cloned()
+            .collect()
+    }
+
+    /// The names of the soft-deleted (not yet purged) secrets of `vault`, sorted (lowercase).
+    pub fn keyvault_deleted_secrets(&self, vault: &str) -> Vec<String> {
+        self.emu
+            .vaults()
+            .vault(vault)
+            .deleted
+            .keys()
+            .cloned()
+            .collect()
     }
 
     /// Issues a token directly (as the token endpoint would).

@@ -46,6 +46,8 @@ pub(crate) async fn start(cfg: Config, catalog: Catalog) -> std::io::Result<Emul
         latency_us: std::sync::atomic::AtomicU64::new(
             u64::try_from(cfg_latency.as_micros()).unwrap_or(u64::MAX),
         ),
+        vaults: Mutex::default(),
+        vault_denied: std::sync::atomic::AtomicBool::new(false),
     });
     let e2 = emu.clone();
     let task = tokio::spawn(async move {
@@ -265,6 +267,13 @@ async fn serve(emu: Arc<Emu>, req: Request<Incoming>) -> Result<Response<Full<By
     let needs_length = matches!(method.as_str(), "POST" | "PUT" | "PATCH");
     let (reply, jobs) = if token_call {
         (token_endpoint(&emu, segs[0], &body), Vec::new())
+    } else if segs.first() == Some(&"vaults") {
+        // Key Vault's data plane: its own authentication challenge and error shapes.
+        let q = Query::parse(&query);
+        (
+            super::keyvault::handle(&emu, &method, &segs, &q, auth.as_deref(), &body),
+            Vec::new(),
+        )
     } else if needs_length && !states_length && emu.faults.length_required() {
         // Azure's front end, before ARM sees the request.
         (length_required(), Vec::new())

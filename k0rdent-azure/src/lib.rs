@@ -3,6 +3,8 @@
 //!
 //! - [`blob::BlobStore`]: the state, its lease-based lock and the event log in Azure Blob
 //!   Storage (`--state azblob://ACCOUNT/CONTAINER/PATH`);
+//! - [`keyvault::VaultKeyStore`]: a cluster's private keys as Azure Key Vault secrets
+//!   (`--keys keyvault://VAULT`), purged on reset;
 //! - [`credential`]: tokens from a service principal (client secret or federated token file)
 //!   or `az account get-access-token`, cached and never printed;
 //! - [`client::ArmClient`]: api-version per type, request and correlation ids, bounded
@@ -52,6 +54,7 @@ pub mod client;
 pub mod credential;
 pub mod endpoint;
 pub mod identity;
+pub mod keyvault;
 pub mod model;
 pub mod names;
 pub mod naming;

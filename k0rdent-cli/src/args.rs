@@ -91,6 +91,11 @@ pub struct StateArg {
         conflicts_with = "state_dir"
     )]
     pub state_url: Option<String>,
+    /// Private keys in Azure Key Vault: keyvault://VAULT (secrets named after the cluster id,
+    /// fetched into ./state/keys-vault at start, purged by reset). Without it, keys stay in
+    /// ./state/keys. Endpoint override: K0RDENT_KEYVAULT_ENDPOINT.
+    #[arg(long = "keys", value_name = "URL", env = "K0RDENT_KEYS", global = true)]
+    pub keys_url: Option<String>,
 }
 
 impl Default for StateArg {
@@ -98,6 +103,7 @@ impl Default for StateArg {
         StateArg {
             state_dir: PathBuf::from("./state"),
             state_url: None,
+            keys_url: None,
         }
     }
 }

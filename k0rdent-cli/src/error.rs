@@ -47,6 +47,25 @@ pub enum CliError {
     /// Interrupted (Ctrl-C or SIGTERM) before the run started; nothing was changed.
     #[error("interrupted before anything was changed")]
     Interrupted,
+    /// Keys that the deployment's VMs use are not on this machine (another machine deployed
+    /// them): nothing is generated in their place.
+    #[error(
+        "this machine lacks private keys of deployment {cluster} that its VMs use: {} (looked in {})",
+        missing.join(", "),
+        dir.display()
+    )]
+    KeysMissing {
+        /// The cluster id.
+        cluster: String,
+        /// The missing key names.
+        missing: Vec<String>,
+        /// Where they were looked for.
+        dir: PathBuf,
+        /// The host of the last recorded run (likely the one that has them).
+        run_host: Option<String>,
+        /// `--keys`, when given.
+        keys_url: Option<String>,
+    },
     /// The lock is held by a live process on this machine and `--force` was not given.
     #[error("the state is locked by {holder}, which is still running")]
     LockHeld {
@@ -82,6 +101,7 @@ impl CliError {
                 ExitStatus::Locked
             }
             CliError::Interrupted => ExitStatus::Interrupted,
+            CliError::KeysMissing { .. } => ExitStatus::Blocked,
             _ => ExitStatus::Error,
         }
     }
@@ -104,6 +124,12 @@ impl Remedy for CliError {
             CliError::Config(_) => Some("fix the configuration file and run again".into()),
             CliError::Io { path, source } => k0rdent_core::store::io_remedy(path, source),
             CliError::Interrupted => Some("run the command again when you are ready".into()),
+            CliError::KeysMissing {
+                dir,
+                run_host,
+                keys_url,
+                ..
+            } => Some(keys_missing_remedy(dir, run_host.as_deref(), keys_url.as_deref()).into()),
             CliError::LockHeld { pid, .. } => Some(
                 format!(
                     "wait for it, stop it (kill {pid}), or break the lock with `k0rdent state unlock --force`"
@@ -111,6 +137,45 @@ impl Remedy for CliError {
                 .into(),
             ),
         }
+    }
+}
+
+/// How to bring missing keys: from the machine that has them (the host of the last recorded
+/// run), or from the vault.
+fn keys_missing_remedy(
+    dir: &std::path::Path,
+    host: Option<&str>,
+    keys_url: Option<&str>,
+) -> String {
+    let here = k0rdent_core::store::hostname();
+    let (from, copy) = match host {
+        Some(h) if h == here => (
+            format!("{h} (this host, another state directory), which ran the deployment last,"),
+            "cp -rp OTHER_STATE_DIR/keys".to_owned(),
+        ),
+        Some(h) => (
+            format!("{h}, which ran the deployment last,"),
+            format!("scp -rp {h}:STATE_DIR/keys"),
+        ),
+        None => (
+            "the machine that deployed it".to_owned(),
+            "scp -rp HOST:STATE_DIR/keys".to_owned(),
+        ),
+    };
+    let parent = dir
+        .parent()
+        .map_or_else(|| ".".to_owned(), |p| p.display().to_string());
+    match keys_url {
+        Some(url) => format!(
+            "{url} has none of them: run from {from} or copy its keys/ directory here and run \
+             without --keys; keys are never regenerated while VMs use them"
+        ),
+        None => format!(
+            "copy the keys/ directory from {from} to {} (keep it 0700 and the files 0600: `{copy} \
+             {parent}`), or, if the deployment keeps its keys in Azure Key Vault, run with --keys \
+             keyvault://VAULT (or K0RDENT_KEYS); keys are never regenerated while VMs use them",
+            dir.display(),
+        ),
     }
 }
 

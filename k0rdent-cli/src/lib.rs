@@ -28,6 +28,7 @@ pub mod request;
 mod signals;
 mod sudo;
 pub mod tools;
+mod vault_keys;
 pub mod view;
 
 use std::ffi::OsString;

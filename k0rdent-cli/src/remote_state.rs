@@ -1,6 +1,7 @@
 //! `--state azblob://ACCOUNT/CONTAINER/PATH` (or `K0RDENT_STATE`): the state document, its
 //! lock and the event log in Azure Blob Storage, while the private keys and the other local
-//! files stay in the local state directory (`./state`).
+//! files stay in the local state directory (`./state`). `--keys keyvault://VAULT` (or
+//! `K0RDENT_KEYS`): the private keys in Azure Key Vault ([`crate::vault_keys`]).
 //!
 //! Without `--state`, a local directory whose state file is a pointer left by `k0rdent state
 //! migrate` is followed: to the remote store it names (keys stay in the directory), or to
@@ -24,33 +25,70 @@ use k0rdent_core::store::{StateStore, StoreError, hostname};
 use crate::error::CliError;
 use crate::exit::ExitStatus;
 use crate::request::Request;
+use crate::vault_keys::{VAULT_KEYS_DIR, VaultKeys};
+
+/// What a command opened: its store, the remote state store (to wait for its lease release
+/// and report a lost lease) and the vault behind the keys (to fetch them at start).
+pub(crate) struct Opened {
+    pub(crate) store: Arc<FileStore>,
+    pub(crate) remote: Option<BlobStore>,
+    pub(crate) vault: Option<Arc<VaultKeys>>,
+}
 
 /// The command's store: the local directory, with the state elsewhere when `--state` (or a
-/// pointer in the directory) says so, and the remote store itself (to wait for its lease
-/// release and report a lost lease).
-pub(crate) async fn open(
-    request: &Request,
-    cancel: &Cancellation,
-) -> Result<(Arc<FileStore>, Option<BlobStore>), CliError> {
+/// pointer in the directory) says so, and the keys mirrored to Key Vault when `--keys` says
+/// so.
+pub(crate) async fn open(request: &Request, cancel: &Cancellation) -> Result<Opened, CliError> {
     let local = FileStore::new(&request.state_dir);
     let url = match &request.state_url {
-        Some(url) => url.clone(),
+        Some(url) => Some(url.clone()),
         None => match unfinished_move(&local, cancel).await? {
-            Some(Followed::Remote(url)) => url,
-            Some(Followed::Directory(store)) => return Ok((Arc::new(store), None)),
+            Some(Followed::Remote(url)) => Some(url),
+            Some(Followed::Directory(store)) => return with_keys(request, store, None),
             None => match followed(&local)? {
-                Some(Followed::Remote(url)) => url,
-                Some(Followed::Directory(store)) => return Ok((Arc::new(store), None)),
-                None => return Ok((Arc::new(local), None)),
+                Some(Followed::Remote(url)) => Some(url),
+                Some(Followed::Directory(store)) => return with_keys(request, store, None),
+                None => None,
             },
         },
     };
-    let blob = open_blob(&url, cancel)?;
-    let shared = Arc::new(blob.clone());
-    Ok((
-        Arc::new(local.with_remote_state(shared.clone(), shared)),
-        Some(blob),
-    ))
+    match url {
+        Some(url) => {
+            let blob = open_blob(&url, cancel)?;
+            let shared = Arc::new(blob.clone());
+            with_keys(
+                request,
+                local.with_remote_state(shared.clone(), shared),
+                Some(blob),
+            )
+        }
+        None => with_keys(request, local, None),
+    }
+}
+
+/// `local` (and `remote`, the state's blob store if any) with the keys in Key Vault when
+/// `--keys` says so.
+fn with_keys(
+    request: &Request,
+    mut local: FileStore,
+    remote: Option<BlobStore>,
+) -> Result<Opened, CliError> {
+    let mut vault = None;
+    if let Some(url) = &request.keys_url {
+        let state: Arc<dyn StateStore> = match &remote {
+            Some(blob) => Arc::new(blob.clone()),
+            None => Arc::new(FileStore::new(local.dir())),
+        };
+        local = local.with_keys_dir(VAULT_KEYS_DIR);
+        let keys = Arc::new(VaultKeys::open(url, state, local.clone())?);
+        local = local.with_key_mirror(keys.clone());
+        vault = Some(keys);
+    }
+    Ok(Opened {
+        store: Arc::new(local),
+        remote,
+        vault,
+    })
 }
 
 /// A blob store for `url`, authorized from the environment; a run whose lease cannot be kept

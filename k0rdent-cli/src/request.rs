@@ -16,6 +16,8 @@ pub struct Request {
     pub state_dir: PathBuf,
     /// `--state URL` (`K0RDENT_STATE`): the state, its lock and the event log elsewhere.
     pub state_url: Option<String>,
+    /// `--keys URL` (`K0RDENT_KEYS`): the private keys in Azure Key Vault.
+    pub keys_url: Option<String>,
     /// No prompts; accept replacements.
     pub yes: bool,
     pub output: OutputFormat,
@@ -31,6 +33,7 @@ impl Request {
                 .map(|p| std::path::absolute(&p).unwrap_or(p)),
             state_dir: t.state.state_dir,
             state_url: t.state.state_url,
+            keys_url: t.state.keys_url,
             yes: t.yes.yes,
             output: g.output,
         }

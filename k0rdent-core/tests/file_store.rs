@@ -358,3 +358,68 @@ async fn saves_never_block_the_async_worker() {
         "no other task ran while 10 saves were in flight"
     );
 }
+
+/// A key store that records what reaches it, and can refuse writes.
+#[derive(Default)]
+struct Mirror {
+    puts: std::sync::Mutex<Vec<String>>,
+    removed: std::sync::atomic::AtomicBool,
+    refuse: std::sync::atomic::AtomicBool,
+}
+
+#[async_trait::async_trait]
+impl KeyStore for Mirror {
+    async fn put_secret(&self, name: &str, _value: &[u8]) -> Result<(), StoreError> {
+        if self.refuse.load(std::sync::atomic::Ordering::SeqCst) {
+            return Err(StoreError::Remote {
+                location: "mirror".into(),
+                detail: "refused".into(),
+                remedy: None,
+            });
+        }
+        self.puts.lock().unwrap().push(name.to_owned());
+        Ok(())
+    }
+
+    async fn get_secret(&self, _name: &str) -> Result<Option<secret::Secret<Vec<u8>>>, StoreError> {
+        Ok(None)
+    }
+
+    async fn remove_all(&self) -> Result<(), StoreError> {
+        self.removed
+            .store(true, std::sync::atomic::Ordering::SeqCst);
+        Ok(())
+    }
+}
+
+#[tokio::test]
+async fn a_key_mirror_gets_every_key_first_and_its_directory_is_swept() {
+    let dir = tempfile::tempdir().unwrap();
+    let mirror = std::sync::Arc::new(Mirror::default());
+    let store = FileStore::new(dir.path().join("state"))
+        .with_keys_dir("keys-vault")
+        .with_key_mirror(mirror.clone());
+    assert!(store.has_key_mirror());
+    assert_eq!(store.keys_dir(), dir.path().join("state/keys-vault"));
+    store.put_secret("a.key", b"1").await.unwrap();
+    assert_eq!(*mirror.puts.lock().unwrap(), ["a.key"]);
+    assert_eq!(mode(&store.keys_dir().join("a.key")), 0o600);
+    // A key the mirror refused is not kept locally either: it is never used.
+    mirror
+        .refuse
+        .store(true, std::sync::atomic::Ordering::SeqCst);
+    store.put_secret("b.key", b"2").await.unwrap_err();
+    assert!(store.get_secret("b.key").await.unwrap().is_none());
+    // Reads are local; the sweep empties the directory and keeps it 0700.
+    assert_eq!(
+        store.get_secret("a.key").await.unwrap().unwrap().expose(),
+        b"1"
+    );
+    store.sweep_keys_sync().unwrap();
+    assert!(store.get_secret("a.key").await.unwrap().is_none());
+    assert_eq!(mode(&store.keys_dir()), 0o700);
+    store.put_secret_sync("c.key", b"3").unwrap();
+    store.remove_all().await.unwrap();
+    assert!(mirror.removed.load(std::sync::atomic::Ordering::SeqCst));
+    assert!(!store.keys_dir().exists());
+}

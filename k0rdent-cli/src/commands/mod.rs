@@ -39,7 +39,8 @@ pub async fn run(
     // or the state are read ends the command cleanly too.
     let cancel = Cancellation::new();
     crate::signals::install(cancel.clone());
-    let (store, remote) = crate::remote_state::open(&request, &cancel).await?;
+    let opened = crate::remote_state::open(&request, &cancel).await?;
+    let (store, remote) = (opened.store, opened.remote);
     let ctx = Ctx {
         store,
         request,
@@ -58,6 +59,16 @@ pub async fn run(
             | Command::Doctor { .. }
     ) {
         crate::import::refuse_bash_state(&ctx.request.state_dir)?;
+        // The keys from the vault, fresh: nothing stale stays in the local copy.
+        if let Some(vault) = &opened.vault {
+            let started = tokio::select! {
+                r = vault.start() => r,
+                () = ctx.cancel.cancelled() => Err(CliError::Interrupted),
+            };
+            if let Err(e) = started {
+                return crate::remote_state::finish(remote, Err(e)).await;
+            }
+        }
     }
     // The context (and any lock in it) is gone before the remote store is closed.
     let result = dispatch(command, ctx).await;

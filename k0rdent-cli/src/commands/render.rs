@@ -78,6 +78,12 @@ pub(crate) async fn run(ctx: &Ctx, target: RenderTarget) -> Result<ExitStatus, C
                 .iter()
                 .filter_map(|(n, r)| Some((n.clone(), r.public_ip.as_deref()?.parse().ok()?)))
                 .collect();
+            crate::deployment::missing_keys::require(
+                &ctx.store,
+                &state,
+                ctx.request.keys_url.as_deref(),
+            )
+            .await?;
             let hub = hub_config_from_store(&*ctx.store, &net, &ips)
                 .await
                 .map_err(|e| {

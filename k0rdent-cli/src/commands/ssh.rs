@@ -108,6 +108,8 @@ pub(crate) async fn run(ctx: &Ctx, node: &str, command: &[String]) -> Result<Exi
     {
         pin_first(ctx, &mut state, &target, &user, exp).await?;
     }
+    crate::deployment::missing_keys::require(&ctx.store, &state, ctx.request.keys_url.as_deref())
+        .await?;
     let known_hosts = write_known_hosts(&ctx.store, &state)?;
     let key = ctx.store.keys_dir().join(keys::SSH_ADMIN);
     let ssh = k0rdent_ssh::os::find_program("ssh").ok_or_else(|| {

@@ -6,6 +6,7 @@ mod credentials;
 pub mod k0rdent;
 pub mod k0s;
 mod later;
+pub mod missing_keys;
 pub mod nodes;
 pub mod prepare;
 mod preview;
@@ -166,6 +167,7 @@ impl PipelineFactory for K0rdentFactory {
             && let Some(recorded) = &recorded
         {
             removed::refuse_removal(recorded, &loaded)?;
+            missing_keys::require(store, recorded, request.keys_url.as_deref()).await?;
         }
         let state = match mode {
             Mode::Prepare => prepare::ensure(store, &loaded, &local_routes().await).await?,

@@ -189,6 +189,10 @@ pub async fn ensure(
     }
     if state.cluster_id.is_none() {
         state.cluster_id = Some(new_cluster_id());
+        // Recorded before any key is stored: a remote key store names its secrets by it.
+        if store.has_key_mirror() {
+            store.save(&mut state).await?;
+        }
     }
     state.config = Some(ConfigRecord {
         path: loaded.path.display().to_string(),

@@ -87,6 +87,10 @@ pub struct FileStore {
     tracking: Arc<Mutex<Tracking>>,
     events: Arc<Mutex<Option<File>>>,
     remote: Option<Remote>,
+    /// The name of the local keys directory (`keys` unless [`FileStore::with_keys_dir`]).
+    keys_dir_name: String,
+    /// Where every stored key is also written, first ([`FileStore::with_key_mirror`]).
+    mirror: Option<Arc<dyn KeyStore>>,
 }
 
 /// The state document, its lock and the event log kept elsewhere (a remote store), while the
@@ -122,7 +126,46 @@ impl FileStore {
             })),
             events: Arc::new(Mutex::new(None)),
             remote: None,
+            keys_dir_name: KEYS_DIR.to_owned(),
+            mirror: None,
         }
+    }
+
+    /// Keeps the local key files in `name` (a directory of the state directory) instead of
+    /// `keys/`: keys fetched from a remote key store go there, so they never mix with keys
+    /// kept only on this machine.
+    #[must_use]
+    pub fn with_keys_dir(mut self, name: &str) -> Self {
+        name.clone_into(&mut self.keys_dir_name);
+        self
+    }
+
+    /// Writes every key stored through [`KeyStore::put_secret`] to `mirror` first (a remote
+    /// key store such as Azure Key Vault), then to the local keys directory, and removes it
+    /// there too in [`KeyStore::remove_all`]. Reads stay local: the caller fills the
+    /// directory from the mirror at start ([`FileStore::sweep_keys_sync`], then
+    /// [`FileStore::put_secret_sync`]), so steps that hand key *paths* to ssh or wg-quick
+    /// keep working.
+    #[must_use]
+    pub fn with_key_mirror(mut self, mirror: Arc<dyn KeyStore>) -> Self {
+        self.mirror = Some(mirror);
+        self
+    }
+
+    /// Whether stored keys also go to a remote key store ([`FileStore::with_key_mirror`]).
+    pub fn has_key_mirror(&self) -> bool {
+        self.mirror.is_some()
+    }
+
+    /// Empties the local keys directory (recreating it 0700), so nothing stale stays in a
+    /// directory that mirrors a remote key store.
+    ///
+    /// # Errors
+    /// [`StoreError::Io`] naming the directory.
+    pub fn sweep_keys_sync(&self) -> Result<(), StoreError> {
+        self.remove_keys_sync()?;
+        ensure_dir(&self.dir, 0o700)?;
+        ensure_dir(&self.keys_dir(), 0o700)
     }
 
     /// Keeps the state document, the run lock and the event log in `state` and `events` (a
@@ -167,9 +210,10 @@ impl FileStore {
         self.dir.join(KNOWN_HOSTS)
     }
 
-    /// `keys/`: private keys, one 0600 file each in a 0700 directory.
+    /// `keys/` (or the [`FileStore::with_keys_dir`] name): private keys, one 0600 file each
+    /// in a 0700 directory.
     pub fn keys_dir(&self) -> PathBuf {
-        self.dir.join(KEYS_DIR)
+        self.dir.join(&self.keys_dir_name)
     }
 
     /// Writes a file in the state directory atomically (e.g. `known_hosts`).
@@ -393,7 +437,8 @@ impl FileStore {
         Ok(())
     }
 
-    /// Stores a private key in `keys/` (0600).
+    /// Stores a private key in the local keys directory (0600), and only there (no
+    /// [mirror](FileStore::with_key_mirror)).
     ///
     /// # Errors
     /// [`StoreError::InvalidName`] or I/O errors.
@@ -596,6 +641,13 @@ impl StateStore for FileStore {
 #[async_trait]
 impl KeyStore for FileStore {
     async fn put_secret(&self, name: &str, value: &[u8]) -> Result<(), StoreError> {
+        if !super::valid_secret_name(name) {
+            return Err(StoreError::InvalidName(name.to_owned()));
+        }
+        // The mirror first: a key that could not be kept remotely is never used.
+        if let Some(m) = &self.mirror {
+            m.put_secret(name, value).await?;
+        }
         let (name, value) = (name.to_owned(), Secret::new(value.to_vec()));
         blocking(self, move |s| s.put_secret_sync(&name, value.expose())).await
     }
@@ -606,6 +658,9 @@ impl KeyStore for FileStore {
     }
 
     async fn remove_all(&self) -> Result<(), StoreError> {
+        if let Some(m) = &self.mirror {
+            m.remove_all().await?;
+        }
         blocking(self, FileStore::remove_keys_sync).await
     }
 }
