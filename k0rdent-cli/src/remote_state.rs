@@ -161,7 +161,15 @@ async fn unfinished_move(
     let path = local.dir().join(INCOMING);
     let bytes = match std::fs::read(&path) {
         Ok(b) => b,
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
+        // No move into a directory that is not one (the command says what is wrong with it).
+        Err(e)
+            if matches!(
+                e.kind(),
+                std::io::ErrorKind::NotFound | std::io::ErrorKind::NotADirectory
+            ) =>
+        {
+            return Ok(None);
+        }
         Err(source) => return Err(CliError::Io { path, source }),
     };
     let from = match parse_state(&bytes) {

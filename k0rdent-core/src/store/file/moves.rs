@@ -21,6 +21,9 @@ impl FileStore {
         let bytes = match fs::read(&path) {
             Ok(b) => b,
             Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(None),
+            // A file where the directory should be holds no pointer; loading the state says
+            // what is wrong with the path.
+            Err(e) if e.kind() == io::ErrorKind::NotADirectory => return Ok(None),
             Err(e) => return Err(io_err(&path)(e)),
         };
         if !bytes
