@@ -90,6 +90,28 @@ fn chain(e: &(dyn std::error::Error + 'static)) -> Vec<(String, Option<std::io::
     out
 }
 
+/// How a request that got no response failed.
+#[derive(Debug, Clone)]
+pub enum SendFailure {
+    /// The endpoint could not be reached (see [`classify`]).
+    Unreachable(Unreachable),
+    /// The request broke on the way (a timeout, a reset connection): its description.
+    Broken(String),
+}
+
+/// Tells apart an endpoint that could not be reached from a request that broke on the way;
+/// `what` names the endpoint in messages (`the blob endpoint`).
+pub fn send_failure(e: &reqwest::Error, what: &str, url: &url::Url) -> SendFailure {
+    match classify(e) {
+        Some(cause) => SendFailure::Unreachable(Unreachable {
+            what: what.to_owned(),
+            endpoint: origin(url),
+            cause,
+        }),
+        None => SendFailure::Broken(describe(e)),
+    }
+}
+
 /// Classifies a request error that happened while connecting. `None` for anything else
 /// (an error after the connection was made, a request timeout, a body error).
 pub fn classify(e: &reqwest::Error) -> Option<UnreachableCause> {

@@ -421,3 +421,17 @@ pub fn remote_command(
         .stderr(Stdio::piped());
     c
 }
+
+/// Waits for `child`; its exit code (-1 when killed by a signal) and its stdout and stderr
+/// together.
+pub fn finish(child: std::process::Child) -> (i32, String) {
+    let out = child.wait_with_output().unwrap();
+    (
+        out.status.code().unwrap_or(-1),
+        format!(
+            "{}{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        ),
+    )
+}

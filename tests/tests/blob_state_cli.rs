@@ -7,13 +7,14 @@
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 use std::path::Path;
-use std::process::{Child, Command};
+use std::process::Command;
 use std::sync::OnceLock;
 use std::time::{Duration, Instant};
 
 use k0rdent_azure::blob::BlobStore;
 use k0rdent_core::store::StateStore;
 use k0rdent_testkit::azurite::{self, Azurite};
+use k0rdent_tests::fake_world::finish;
 
 fn azurite_once() -> &'static Azurite {
     static A: OnceLock<Azurite> = OnceLock::new();
@@ -76,18 +77,6 @@ impl Shared {
             tokio::time::sleep(Duration::from_millis(100)).await;
         }
     }
-}
-
-fn finish(child: Child) -> (i32, String) {
-    let out = child.wait_with_output().unwrap();
-    (
-        out.status.code().unwrap_or(-1),
-        format!(
-            "{}{}",
-            String::from_utf8_lossy(&out.stdout),
-            String::from_utf8_lossy(&out.stderr)
-        ),
-    )
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

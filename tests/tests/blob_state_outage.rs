@@ -19,6 +19,7 @@ use k0rdent_azure::blob::BlobStore;
 use k0rdent_core::store::StateStore;
 use k0rdent_testkit::azurite::{self, Azurite, Options};
 use k0rdent_testkit::slow_proxy::{SlowProxy, Slowness};
+use k0rdent_tests::fake_world::finish as output;
 
 struct Cli {
     url: String,
@@ -72,18 +73,6 @@ impl Cli {
         v.sort();
         v
     }
-}
-
-fn output(child: Child) -> (i32, String) {
-    let out = child.wait_with_output().unwrap();
-    (
-        out.status.code().unwrap_or(-1),
-        format!(
-            "{}{}",
-            String::from_utf8_lossy(&out.stdout),
-            String::from_utf8_lossy(&out.stderr)
-        ),
-    )
 }
 
 fn free_port() -> u16 {

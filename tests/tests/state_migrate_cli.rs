@@ -17,6 +17,7 @@ use k0rdent_azure::blob::BlobStore;
 use k0rdent_core::state::{MovedTo, ParseError, SCHEMA_VERSION, parse_state};
 use k0rdent_core::store::{StateStore, StoreError};
 use k0rdent_testkit::azurite::{self, Azurite};
+use k0rdent_tests::fake_world::finish;
 
 fn azurite_once() -> &'static Azurite {
     static A: OnceLock<Azurite> = OnceLock::new();
@@ -100,18 +101,6 @@ impl Machine {
         assert_eq!(code, 0, "a completed deployment has nothing to do:\n{out}");
         m
     }
-}
-
-fn finish(child: Child) -> (i32, String) {
-    let out = child.wait_with_output().unwrap();
-    (
-        out.status.code().unwrap_or(-1),
-        format!(
-            "{}{}",
-            String::from_utf8_lossy(&out.stdout),
-            String::from_utf8_lossy(&out.stderr)
-        ),
-    )
 }
 
 /// SIGKILLs a migrate (run with `-v` and the test pause) once it says its copy is verified.

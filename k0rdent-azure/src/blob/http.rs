@@ -8,7 +8,7 @@ use reqwest::header::{AUTHORIZATION, HeaderMap, HeaderValue};
 use url::Url;
 
 use super::auth::{BlobAuth, STORAGE_SCOPE, shared_key_signature};
-use crate::transport;
+use crate::transport::{self, SendFailure};
 
 /// The Blob service version every request asks for.
 pub const X_MS_VERSION: &str = "2023-11-03";
@@ -303,19 +303,14 @@ impl BlobHttp {
         if !req.body.is_empty() {
             rb = rb.body(req.body.clone());
         }
-        let resp = rb.send().await.map_err(|e| match transport::classify(&e) {
-            Some(cause) => BlobError::Unreachable(
-                transport::Unreachable {
-                    what: "the blob endpoint".into(),
-                    endpoint: transport::origin(&url),
-                    cause,
+        let resp = rb.send().await.map_err(|e| {
+            match transport::send_failure(&e, "the blob endpoint", &url) {
+                SendFailure::Unreachable(u) => BlobError::Unreachable(u, op.clone()),
+                SendFailure::Broken(detail) => BlobError::Transport {
+                    op: op.clone(),
+                    detail,
                 },
-                op.clone(),
-            ),
-            None => BlobError::Transport {
-                op: op.clone(),
-                detail: transport::describe(&e),
-            },
+            }
         })?;
         let status = resp.status().as_u16();
         let headers = resp.headers().clone();

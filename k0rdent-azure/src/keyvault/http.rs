@@ -14,7 +14,7 @@ use url::Url;
 
 use crate::credential::CachedCredential;
 use crate::endpoint::same_origin;
-use crate::transport;
+use crate::transport::{self, SendFailure};
 
 /// The token scope of Key Vault's data plane.
 pub const VAULT_SCOPE: &str = "https://vault.azure.net/.default";
@@ -231,18 +231,11 @@ impl VaultHttp {
             None => rb,
         };
         let resp = rb.send().await.map_err(|e| {
-            let err = match transport::classify(&e) {
-                Some(cause) => VaultError::Unreachable(
-                    transport::Unreachable {
-                        what: "the key vault".into(),
-                        endpoint: transport::origin(&url),
-                        cause,
-                    },
-                    op.to_owned(),
-                ),
-                None => VaultError::Transport {
+            let err = match transport::send_failure(&e, "the key vault", &url) {
+                SendFailure::Unreachable(u) => VaultError::Unreachable(u, op.to_owned()),
+                SendFailure::Broken(detail) => VaultError::Transport {
                     op: op.to_owned(),
-                    detail: transport::describe(&e),
+                    detail,
                 },
             };
             (err, None)
