@@ -13,7 +13,7 @@
 //! unfinished copy: commands follow it to the old store, which stays in use until it points
 //! here; once it does, the first command to look removes the leftover file.
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use k0rdent_azure::blob::BlobStore;
@@ -183,7 +183,7 @@ async fn unfinished_move(
     };
     let here = MovedTo::Directory {
         host: hostname(),
-        path: std::fs::canonicalize(local.dir()).unwrap_or_else(|_| local.dir().to_path_buf()),
+        path: directory(local.dir()),
     };
     let points_here = match &from {
         MovedTo::Remote { url } => matches!(
@@ -224,4 +224,11 @@ pub(crate) async fn finish(
         Some(e) => Err(CliError::Store(e)),
         None => result,
     }
+}
+
+/// A directory as a pointer names it: absolute, symbolic links resolved where it exists.
+pub(crate) fn directory(path: &Path) -> PathBuf {
+    std::fs::canonicalize(path)
+        .or_else(|_| std::path::absolute(path))
+        .unwrap_or_else(|_| path.to_path_buf())
 }

@@ -5,7 +5,7 @@
 //! them there first.
 
 use std::os::unix::fs::DirBuilderExt;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::sync::Arc;
 
 use k0rdent_azure::blob::BlobStore;
@@ -19,6 +19,7 @@ use serde::Serialize;
 use super::Ctx;
 use crate::error::CliError;
 use crate::exit::ExitStatus;
+use crate::remote_state::directory;
 
 impl From<TransferError> for CliError {
     fn from(e: TransferError) -> Self {
@@ -52,13 +53,6 @@ impl Dest {
             Dest::Dir(f) => f,
         }
     }
-}
-
-/// A directory as a pointer names it: absolute, symbolic links resolved where it exists.
-fn directory(path: &Path) -> PathBuf {
-    std::fs::canonicalize(path)
-        .or_else(|_| std::path::absolute(path))
-        .unwrap_or_else(|_| path.to_path_buf())
 }
 
 pub(crate) async fn run(ctx: &Ctx, to: &str) -> Result<ExitStatus, CliError> {

@@ -90,6 +90,9 @@ pub(crate) async fn run(ctx: &Ctx, node: &str, command: &[String]) -> Result<Exi
             format!("the nodes are: {}", known.join(", ")),
         )
     })?;
+    // Every key the VMs use, named at once, before pinning connects with the admin key.
+    crate::deployment::missing_keys::require(&ctx.store, &state, ctx.request.keys_url.as_deref())
+        .await?;
     let exp = TunnelExpectation::from_state(&state)
         .map_err(|e| CliError::usage(e.to_string(), "run `k0rdent deploy` so the VPN is set up"))?;
     if let Some(h) = TunnelProbe::default().check_peer(&exp, node).await
@@ -108,8 +111,6 @@ pub(crate) async fn run(ctx: &Ctx, node: &str, command: &[String]) -> Result<Exi
     {
         pin_first(ctx, &mut state, &target, &user, exp).await?;
     }
-    crate::deployment::missing_keys::require(&ctx.store, &state, ctx.request.keys_url.as_deref())
-        .await?;
     let known_hosts = write_known_hosts(&ctx.store, &state)?;
     let key = ctx.store.keys_dir().join(keys::SSH_ADMIN);
     let ssh = k0rdent_ssh::os::find_program("ssh").ok_or_else(|| {

@@ -13,7 +13,7 @@ use serde::Serialize;
 
 use super::Ctx;
 use crate::args::VpnAction;
-use crate::deployment::vpn::{hub_elsewhere, hub_here, takeover_message};
+use crate::deployment::vpn::{hub_elsewhere, hub_here, hub_is_here, takeover_message};
 use crate::error::CliError;
 use crate::exit::ExitStatus;
 
@@ -114,22 +114,26 @@ pub(crate) async fn run(ctx: &Ctx, action: VpnAction) -> Result<ExitStatus, CliE
                 Some(_) => ctx.store.load().await?.unwrap_or(state),
                 None => state,
             };
-            let previous = hub_elsewhere(state.vpn_hub.as_ref()).map(|h| h.host.clone());
-            if let Some(previous) = hub_elsewhere(state.vpn_hub.as_ref()) {
+            let previous = hub_elsewhere(state.vpn_hub.as_ref()).cloned();
+            if let Some(previous) = &previous {
                 ctx.printer.note(&format!(
                     "warning: {}",
                     takeover_message(previous, net.interface.as_str())
                 ));
             }
             let outcome = switch(ctx, &state, &net, true).await?;
-            let record = state.vpn_hub.is_none() || hub_elsewhere(state.vpn_hub.as_ref()).is_some();
-            if lock.is_some() && record {
+            if lock.is_some() && !hub_is_here(state.vpn_hub.as_ref()) {
                 let mut st = state;
                 st.vpn_hub = Some(hub_here());
                 ctx.store.save(&mut st).await?;
             }
             drop(lock);
-            report(ctx, &net, outcome, previous.as_deref());
+            report(
+                ctx,
+                &net,
+                outcome,
+                previous.as_ref().map(|h| h.host.as_str()),
+            );
             Ok(ExitStatus::Success)
         }
         VpnAction::Down { .. } => {

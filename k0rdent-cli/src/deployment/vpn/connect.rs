@@ -13,7 +13,8 @@ use k0rdent_ssh::wireguard::{Privilege, ResolvedNetwork, VpnInterface};
 
 use super::observer::{DeviceFact, VPN_OBSERVER, VpnFacts};
 use super::{
-    CONNECT_VPN_ID, SETUP_VPN_ID, hub_elsewhere, hub_here, link_outputs, takeover_message,
+    CONNECT_VPN_ID, SETUP_VPN_ID, hub_elsewhere, hub_here, hub_is_here, link_outputs,
+    takeover_message,
 };
 
 /// The `connect_vpn` step.
@@ -161,7 +162,7 @@ impl Step for ConnectVpnStep {
                 .unwrap_or_else(|| "run `k0rdent vpn up` to see wg-quick's error".to_owned());
             StepError::blocked(format!("bringing {} up: {e}", net.interface)).with_remedy(remedy)
         })?;
-        if hub_elsewhere(state.vpn_hub.as_ref()).is_some() || state.vpn_hub.is_none() {
+        if !hub_is_here(state.vpn_hub.as_ref()) {
             let here = hub_here();
             ctx.update_state(move |st| st.vpn_hub = Some(here)).await?;
         }

@@ -20,6 +20,11 @@ pub fn hub_here() -> VpnHub {
     }
 }
 
+/// Whether the state names this machine as the hub (not another one, not nobody).
+pub fn hub_is_here(recorded: Option<&VpnHub>) -> bool {
+    recorded.is_some_and(|h| h.host == hostname())
+}
+
 /// The recorded hub, when it is another machine than this one.
 pub fn hub_elsewhere(recorded: Option<&VpnHub>) -> Option<&VpnHub> {
     recorded.filter(|h| h.host != hostname())
@@ -51,6 +56,8 @@ mod tests {
         let here = hub_here();
         assert!(hub_elsewhere(Some(&here)).is_none());
         assert!(hub_elsewhere(None).is_none());
+        assert!(hub_is_here(Some(&here)));
+        assert!(!hub_is_here(None));
         let other = VpnHub {
             host: format!("{}-other", here.host),
             user: Some("ana".into()),

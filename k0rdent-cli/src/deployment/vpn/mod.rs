@@ -25,7 +25,7 @@ use k0rdent_core::{Observation, Outputs, Snapshot, StepId, state::DeploymentStat
 use k0rdent_ssh::wireguard::ResolvedNetwork;
 
 pub use connect::ConnectVpnStep;
-pub use hub::{hub_elsewhere, hub_here, takeover_message};
+pub use hub::{hub_elsewhere, hub_here, hub_is_here, takeover_message};
 pub use observer::{DeviceFact, VPN_OBSERVER, VpnFacts, VpnObserver};
 pub use setup::SetupVpnStep;
 pub use watch::WatchedVpnGate;
